@@ -1,0 +1,161 @@
+//! Bodies of the HTTP API that backends call (`/api/...`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::code::ErrorCode;
+use crate::model::{ChatMessage, Member, UserInfo};
+use crate::room::RoomName;
+
+/// `POST /api/notify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotifyRequest {
+    /// The users to notify (every connection of each, on every instance).
+    pub user_ids: Vec<String>,
+    /// The headline.
+    pub title: String,
+    /// The text.
+    #[serde(default)]
+    pub body: String,
+    /// Anything the application wants to attach.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// The answer to `POST /api/notify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotifyResponse {
+    /// The notification's id.
+    pub id: String,
+    /// How many of the users were online and got it at once; the others get
+    /// it when they next connect.
+    pub online: usize,
+}
+
+/// Who a message posted through the API is from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SenderSpec {
+    /// The user id.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The role.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// An avatar URL.
+    #[serde(default)]
+    pub avatar: Option<String>,
+}
+
+impl From<SenderSpec> for UserInfo {
+    fn from(s: SenderSpec) -> Self {
+        Self { id: s.id, name: s.name, role: s.role, avatar: s.avatar }
+    }
+}
+
+/// `POST /api/rooms/{room}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublishMessageRequest {
+    /// The text.
+    pub content: String,
+    /// On whose behalf; absent means `{id: "system", name: "System"}`.
+    #[serde(default)]
+    pub sender: Option<SenderSpec>,
+    /// An idempotency key, as in the `send` frame; one is made up when absent.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// `POST /api/rooms/{room}/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublishEventRequest {
+    /// The event's name, such as `order.shipped`.
+    pub name: String,
+    /// Its payload.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// `GET /api/rooms/{room}/presence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomPresence {
+    /// The room.
+    pub room: RoomName,
+    /// Its members and their presence.
+    pub members: Vec<Member>,
+}
+
+/// `GET /api/rooms/{room}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistoryPage {
+    /// The room.
+    pub room: RoomName,
+    /// Messages in their current state, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Whether older messages remain.
+    pub has_more: bool,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// `ok`, or `degraded` when the broker is unreachable.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+    /// Open WebSocket connections on this instance.
+    pub connections: usize,
+    /// Distinct users connected to this instance.
+    pub users: usize,
+    /// Rooms with members on this instance.
+    pub rooms: usize,
+    /// Which engine carries messages: `memory` or `redis`.
+    pub broker: String,
+}
+
+/// `POST /api/dev/token` (dev mode only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DevTokenRequest {
+    /// The display name; the user id is made from it.
+    pub name: String,
+    /// A role for the token, such as `admin`.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// The answer to `POST /api/dev/token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DevTokenResponse {
+    /// A signed token for the `auth` frame or `?token=`.
+    pub token: String,
+    /// The user the token is for.
+    pub user: UserInfo,
+}
+
+/// Every HTTP error: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiErrorBody {
+    /// The error.
+    pub error: ApiErrorDetail,
+}
+
+/// The inside of an HTTP error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiErrorDetail {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// For humans.
+    pub message: String,
+}

@@ -1,0 +1,343 @@
+//! The JSON frames of the WebSocket protocol: one object per text frame, its
+//! `type` field naming the variant.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::code::ErrorCode;
+use crate::model::{
+    AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Position,
+    Presence, SetStatus, UserInfo, UserRef,
+};
+use crate::room::RoomName;
+
+/// A client's label for a request, echoed in the server's direct reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Ref {
+    /// A numeric ref, such as a counter.
+    Number(serde_json::Number),
+    /// A string ref.
+    Text(String),
+}
+
+impl From<u64> for Ref {
+    fn from(n: u64) -> Self {
+        Self::Number(n.into())
+    }
+}
+
+impl From<&str> for Ref {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_owned())
+    }
+}
+
+/// A frame with the optional `ref` beside its fields.
+///
+/// Client frames always travel in an envelope; the server puts its direct
+/// replies in one (echoing the request's `ref`) and sends broadcasts bare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<F> {
+    /// The request's label, echoed by the reply.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Ref>,
+    /// The frame itself.
+    #[serde(flatten)]
+    pub frame: F,
+}
+
+impl<F> Envelope<F> {
+    /// A frame without a `ref`.
+    pub fn bare(frame: F) -> Self {
+        Self { reference: None, frame }
+    }
+
+    /// A frame with a `ref`.
+    pub fn with_ref(reference: Option<Ref>, frame: F) -> Self {
+        Self { reference, frame }
+    }
+}
+
+/// A frame from a client to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Authenticate, or refresh the token of an open connection.
+    Auth {
+        /// A JWT.
+        token: String,
+    },
+    /// Join a room, optionally recovering from a position or loading history.
+    Join {
+        /// The room.
+        room: RoomName,
+        /// Replay what was missed since this position.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Position>,
+        /// Include this many of the latest messages (at most 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history: Option<u16>,
+    },
+    /// Leave a room.
+    Leave {
+        /// The room.
+        room: RoomName,
+    },
+    /// Send a chat message.
+    Send {
+        /// The room (joined).
+        room: RoomName,
+        /// The text.
+        content: String,
+        /// An idempotency key, unique per sender: resending with the same key
+        /// returns the original ack and broadcasts nothing.
+        client_id: String,
+    },
+    /// Edit a message (own messages; admins any).
+    Edit {
+        /// The room (joined).
+        room: RoomName,
+        /// The message.
+        id: String,
+        /// The new text.
+        content: String,
+    },
+    /// Delete a message (own messages; admins any).
+    Delete {
+        /// The room (joined).
+        room: RoomName,
+        /// The message.
+        id: String,
+    },
+    /// Start or stop typing.
+    Typing {
+        /// The room (joined).
+        room: RoomName,
+        /// Whether the user is typing.
+        is_typing: bool,
+    },
+    /// Mark a room read up to a message.
+    Read {
+        /// The room (joined).
+        room: RoomName,
+        /// The last message read.
+        id: String,
+    },
+    /// Set the user's status.
+    Presence {
+        /// The new status.
+        status: SetStatus,
+        /// A custom status text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        custom: Option<String>,
+    },
+    /// Page back through a room's history.
+    History {
+        /// The room (joinable).
+        room: RoomName,
+        /// Only messages with an offset below this one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// How many (at most 100; default 50).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u16>,
+    },
+    /// Ask for a `pong` (browsers cannot send WebSocket pings).
+    Ping,
+}
+
+impl ClientFrame {
+    /// The frame's `type`, as on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Auth { .. } => "auth",
+            Self::Join { .. } => "join",
+            Self::Leave { .. } => "leave",
+            Self::Send { .. } => "send",
+            Self::Edit { .. } => "edit",
+            Self::Delete { .. } => "delete",
+            Self::Typing { .. } => "typing",
+            Self::Read { .. } => "read",
+            Self::Presence { .. } => "presence",
+            Self::History { .. } => "history",
+            Self::Ping => "ping",
+        }
+    }
+}
+
+/// Every `type` a client may send, for error messages and docs.
+pub const CLIENT_FRAME_TYPES: &[&str] = &[
+    "auth", "join", "leave", "send", "edit", "delete", "typing", "read", "presence", "history",
+    "ping",
+];
+
+/// One event of a room's stream: what `joined.messages` replays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RoomEvent {
+    /// A new message.
+    Message(ChatMessage),
+    /// A message's text changed.
+    MessageUpdated(MessageUpdated),
+    /// A message was deleted.
+    MessageDeleted(MessageDeleted),
+}
+
+impl RoomEvent {
+    /// The event's place in its room's stream.
+    pub fn offset(&self) -> u64 {
+        match self {
+            Self::Message(m) => m.offset,
+            Self::MessageUpdated(m) => m.offset,
+            Self::MessageDeleted(m) => m.offset,
+        }
+    }
+}
+
+impl From<RoomEvent> for ServerFrame {
+    fn from(event: RoomEvent) -> Self {
+        match event {
+            RoomEvent::Message(m) => Self::Message(m),
+            RoomEvent::MessageUpdated(m) => Self::MessageUpdated(m),
+            RoomEvent::MessageDeleted(m) => Self::MessageDeleted(m),
+        }
+    }
+}
+
+/// The reply to `join`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Joined {
+    /// The room.
+    pub room: RoomName,
+    /// The room's history generation.
+    pub epoch: String,
+    /// The latest offset in the room (0 when it has no events yet).
+    pub offset: u64,
+    /// Who is in the room, with their presence.
+    pub members: Vec<Member>,
+    /// Recovered events (with `since`) or the latest messages (with `history`),
+    /// oldest first.
+    pub messages: Vec<RoomEvent>,
+    /// With `since`: whether every missed event is in `messages`. When false,
+    /// the client should reload the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
+}
+
+/// The reply to `send`, `edit` and `delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The message.
+    pub id: String,
+    /// The offset of the event the request created (for a duplicate `send`,
+    /// the original one).
+    pub offset: u64,
+    /// The `send`'s idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// An error reply, or an error about the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// For humans.
+    pub message: String,
+}
+
+/// A frame from the server to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The connection is authenticated (the reply to `auth`).
+    Ready {
+        /// This connection's id.
+        session_id: String,
+        /// Who the token says the user is.
+        user: UserInfo,
+        /// How often the server pings; clients may ping at the same rate.
+        heartbeat_ms: u64,
+    },
+    /// The reply to `join`.
+    Joined(Joined),
+    /// The reply to `leave`.
+    Left {
+        /// The room.
+        room: RoomName,
+    },
+    /// A new chat message.
+    Message(ChatMessage),
+    /// The reply to `send`, `edit` and `delete`.
+    Ack(Ack),
+    /// A message was edited.
+    MessageUpdated(MessageUpdated),
+    /// A message was deleted.
+    MessageDeleted(MessageDeleted),
+    /// A user's first connection joined the room.
+    MemberJoined {
+        /// The room.
+        room: RoomName,
+        /// Who joined.
+        user: UserInfo,
+    },
+    /// A user's last connection left the room.
+    MemberLeft {
+        /// The room.
+        room: RoomName,
+        /// Who left.
+        user: UserInfo,
+    },
+    /// Another user started or stopped typing.
+    Typing {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: UserRef,
+        /// Whether they are typing now.
+        is_typing: bool,
+    },
+    /// A user read the room up to a message.
+    Read {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user_id: String,
+        /// The last message they read.
+        id: String,
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        read_at: OffsetDateTime,
+    },
+    /// A user's status changed.
+    Presence(Presence),
+    /// A notification for this user.
+    Notification(Notification),
+    /// An application event published by a backend.
+    Event(AppEvent),
+    /// The reply to `history`.
+    History {
+        /// The room.
+        room: RoomName,
+        /// Messages in their current state, oldest first.
+        messages: Vec<ChatMessage>,
+        /// Whether older messages remain.
+        has_more: bool,
+    },
+    /// The reply to `ping`.
+    Pong {
+        /// The server's clock.
+        #[serde(with = "time::serde::rfc3339")]
+        time: OffsetDateTime,
+    },
+    /// A request failed, or the connection is about to close.
+    Error(ErrorFrame),
+}
+
+impl ServerFrame {
+    /// An `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error(ErrorFrame { code, message: message.into() })
+    }
+}

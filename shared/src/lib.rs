@@ -1,0 +1,41 @@
+//! The Roomcast wire protocol, version 1: every frame a client and the server
+//! exchange over the WebSocket, the bodies of the HTTP API, the error and close
+//! codes, and the room-name rules.
+//!
+//! This crate is the single source of truth of the protocol in code. It does no
+//! IO and depends on nothing async, so it builds for native targets and for
+//! `wasm32-unknown-unknown` alike: the server, the browser SDK and the UI all
+//! use these types, and a change here is a change of the public API.
+//!
+//! # Layout
+//! - [`frame`]: the JSON frames, [`ClientFrame`] and [`ServerFrame`], and the
+//!   [`Envelope`] that carries a client's `ref` to the reply.
+//! - [`model`]: the values frames carry (users, messages, presence, ...).
+//! - [`room`]: [`RoomName`] validation and who may join which room.
+//! - [`auth`]: the JWT claims a token carries.
+//! - [`code`]: [`ErrorCode`] for `error` frames and HTTP errors, [`CloseCode`]
+//!   for WebSocket closes, each saying whether a client should reconnect.
+//! - [`api`]: request and response bodies of the HTTP API for backends.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod code;
+pub mod frame;
+pub mod model;
+pub mod room;
+
+pub use auth::Claims;
+pub use code::{CloseCode, ErrorCode, Reconnect};
+pub use frame::{ClientFrame, Envelope, Ref, RoomEvent, ServerFrame};
+pub use model::{
+    AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Position,
+    Presence, SetStatus, Status, UserInfo, UserRef,
+};
+pub use room::{Access, RoomKind, RoomName};
+
+/// The protocol version this crate implements.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Most messages a `join` (`history: n`) or a `history` request may ask for.
+pub const MAX_HISTORY_LIMIT: u16 = 100;

@@ -1,0 +1,205 @@
+//! The values that frames and HTTP bodies carry.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::room::RoomName;
+
+/// A user as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserInfo {
+    /// The user id (a token's `sub`).
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The role, when the token has one.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// An avatar URL, when the token has one.
+    #[serde(default)]
+    pub avatar: Option<String>,
+}
+
+/// The short form of a user in `typing` frames.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    /// The user id.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+}
+
+impl From<&UserInfo> for UserRef {
+    fn from(user: &UserInfo) -> Self {
+        Self { id: user.id.clone(), name: user.name.clone() }
+    }
+}
+
+/// A place in a room's stream: where a client is, to recover from there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The room's history generation; changes when its history is reset.
+    pub epoch: String,
+    /// The offset of the last event seen.
+    pub offset: u64,
+}
+
+/// A chat message, as the `message` frame and history carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChatMessage {
+    /// The room it was sent to.
+    pub room: RoomName,
+    /// The message id, unique across rooms.
+    pub id: String,
+    /// Its place in the room's stream.
+    pub offset: u64,
+    /// The sender's idempotency key.
+    pub client_id: String,
+    /// Who sent it.
+    pub sender: UserInfo,
+    /// The text (edited text, in history, when it was edited).
+    pub content: String,
+    /// When the server accepted it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was last edited; only in history of edited messages.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub edited_at: Option<OffsetDateTime>,
+}
+
+/// A message's new text, as the `message_updated` frame carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageUpdated {
+    /// The room.
+    pub room: RoomName,
+    /// The edited message.
+    pub id: String,
+    /// The edit's own place in the room's stream.
+    pub offset: u64,
+    /// The new text.
+    pub content: String,
+    /// When it was edited.
+    #[serde(with = "time::serde::rfc3339")]
+    pub edited_at: OffsetDateTime,
+}
+
+/// A deleted message, as the `message_deleted` frame carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDeleted {
+    /// The room.
+    pub room: RoomName,
+    /// The deleted message.
+    pub id: String,
+    /// The deletion's own place in the room's stream.
+    pub offset: u64,
+}
+
+/// The status a client may set for its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetStatus {
+    /// Available.
+    Online,
+    /// Away from the keyboard.
+    Away,
+    /// Do not disturb.
+    Busy,
+    /// Connected, but shown to others as offline.
+    Invisible,
+}
+
+impl SetStatus {
+    /// How others see this status.
+    pub fn visible(self) -> Status {
+        match self {
+            Self::Online => Status::Online,
+            Self::Away => Status::Away,
+            Self::Busy => Status::Busy,
+            Self::Invisible => Status::Offline,
+        }
+    }
+}
+
+/// A user's status as others see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Available.
+    Online,
+    /// Away from the keyboard.
+    Away,
+    /// Do not disturb.
+    Busy,
+    /// Not connected, or invisible.
+    Offline,
+}
+
+/// A user's presence, as the `presence` frame carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Presence {
+    /// The user.
+    pub user_id: String,
+    /// The status others see.
+    pub status: Status,
+    /// A custom status text.
+    #[serde(default)]
+    pub custom: Option<String>,
+    /// When the user was last connected (now, while online).
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+}
+
+/// A room member in `joined.members` and the room presence API: a presence
+/// object with the user's profile beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Member {
+    /// The member.
+    pub user: UserInfo,
+    /// Their presence (`presence.user_id` is `user.id`).
+    #[serde(flatten)]
+    pub presence: Presence,
+}
+
+/// A notification for one user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notification {
+    /// The notification id.
+    pub id: String,
+    /// The headline.
+    pub title: String,
+    /// The text.
+    pub body: String,
+    /// Anything the application wants to attach.
+    #[serde(default)]
+    pub data: Value,
+    /// When the backend posted it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An application event a backend published into a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppEvent {
+    /// The room.
+    pub room: RoomName,
+    /// The event's name, such as `order.shipped`.
+    pub name: String,
+    /// Its payload.
+    #[serde(default)]
+    pub data: Value,
+    /// When it was published.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
