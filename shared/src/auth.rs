@@ -54,10 +54,6 @@ impl Claims {
 
     /// The view of the token the room rules need.
     pub fn access(&self) -> Access<'_> {
-        Access {
-            user_id: &self.sub,
-            is_admin: self.is_admin(),
-            rooms: self.rooms.as_deref(),
-        }
+        Access { user_id: &self.sub, is_admin: self.is_admin(), rooms: self.rooms.as_deref() }
     }
 }

@@ -162,7 +162,9 @@ pub const MAX_USER_ID_LEN: usize = MAX_ROOM_NAME_LEN - "user:".len();
 /// Checks a user id (a token's `sub`): room-name characters except `,`, which
 /// separates the two ids of a `dm:` room.
 pub fn validate_user_id(id: &str) -> Result<(), InvalidName> {
-    if id.is_empty() || id.len() > MAX_USER_ID_LEN || !id.chars().all(|c| is_room_char(c) && c != ',')
+    if id.is_empty()
+        || id.len() > MAX_USER_ID_LEN
+        || !id.chars().all(|c| is_room_char(c) && c != ',')
     {
         return Err(InvalidName { what: "user", name: id.to_owned() });
     }
@@ -200,7 +202,9 @@ impl fmt::Display for Denied {
         f.write_str(match self {
             Self::NotYourPersonalRoom => "only its owner may join a user: room",
             Self::NotInDirectRoom => "only its two users may join a dm: room",
-            Self::MalformedDirectRoom => "a dm: room is named dm:<a>,<b> with the two user ids sorted",
+            Self::MalformedDirectRoom => {
+                "a dm: room is named dm:<a>,<b> with the two user ids sorted"
+            }
             Self::AdminOnly => "only admins may join admin rooms",
             Self::NotInRoomsClaim => "the token's rooms claim does not allow this room",
         })
@@ -266,7 +270,8 @@ mod tests {
 
     #[test]
     fn room_names_are_validated() {
-        for ok in ["general", "a", "org:42.team-x", "dm:alice,bob", "user:a@b.c", &"x".repeat(128)] {
+        for ok in ["general", "a", "org:42.team-x", "dm:alice,bob", "user:a@b.c", &"x".repeat(128)]
+        {
             assert!(RoomName::new(ok).is_ok(), "{ok}");
         }
         for bad in ["", "has space", "emoji😀", "slash/", &"x".repeat(129), "semi;colon"] {
