@@ -1,1 +1,58 @@
-fn main() {}
+//! The `roomcast` binary: flags, logging, signals; the rest is the library.
+
+use anyhow::Context;
+use clap::Parser;
+use roomcast_server::{Args, Config};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let mut config = Config::from_args(Args::parse())?;
+    if config.static_dir.is_none() && std::path::Path::new("dist/index.html").exists() {
+        config.static_dir = Some("dist".into());
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    if config.dev {
+        tracing::warn!(
+            api_key = %config.api_key,
+            "DEV MODE: made-up secrets, tokens without exp accepted, POST /api/dev/token open. \
+             Give --jwt-secret and --api-key in production."
+        );
+    }
+    if let Some(dir) = &config.static_dir {
+        tracing::info!(dir = %dir.display(), "serving the UI");
+    }
+    tracing::info!("listening on http://{addr}");
+    roomcast_server::run(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

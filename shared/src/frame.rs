@@ -227,6 +227,7 @@ pub struct Joined {
 
 /// The reply to `send`, `edit` and `delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ack {
     /// The message.
     pub id: String,

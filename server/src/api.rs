@@ -1,0 +1,87 @@
+//! The HTTP API: endpoints for backends (behind the API key), health and
+//! metrics for operators, and the dev-mode token endpoint.
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use roomcast_shared::{ErrorCode, RoomName};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+mod dev;
+mod notify;
+pub(crate) mod openapi;
+mod ops;
+mod presence;
+mod rooms;
+
+/// Routes under `/api` that need the API key, plus the open ones.
+pub(crate) fn router(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/api/notify", post(notify::notify))
+        .route("/api/rooms/{room}/messages", post(rooms::publish_message).get(rooms::messages))
+        .route("/api/rooms/{room}/events", post(rooms::publish_event))
+        .route("/api/rooms/{room}/presence", get(presence::room_presence))
+        .route("/api/users/{id}/presence", get(presence::user_presence))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_api_key));
+    Router::new()
+        .merge(protected)
+        .route("/api/dev/token", post(dev::token))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+}
+
+/// Lets a request through only with `Authorization: Bearer <api key>`.
+async fn require_api_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !state.api_key.matches_header(header) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or wrong API key: send Authorization: Bearer <key>",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+/// `axum::Json` whose rejections are API errors (JSON, with a code).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub(crate) struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::new(ErrorCode::BadRequest, rejection.body_text())
+    }
+}
+
+/// `axum::extract::Query` whose rejections are API errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct Query<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(ErrorCode::BadRequest, rejection.body_text())
+    }
+}
+
+/// Parses a room name from a path segment.
+pub(crate) fn room(name: String) -> Result<RoomName, ApiError> {
+    RoomName::new(name).map_err(|err| ApiError::new(ErrorCode::BadRequest, err.to_string()))
+}

@@ -1,0 +1,151 @@
+//! Access tokens (JWT, HS256) for WebSocket clients, and the API key for
+//! backends.
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use roomcast_shared::Claims;
+use roomcast_shared::room::validate_user_id;
+use subtle::ConstantTimeEq;
+
+/// Why a token is refused. Every variant answers `unauthorized`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token not valid yet")]
+    NotYetValid,
+    #[error("token has no exp claim (required outside dev mode)")]
+    MissingExp,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("invalid token: {0}")]
+    BadSubject(#[from] roomcast_shared::room::InvalidName),
+}
+
+/// Checks tokens (and, in dev mode, issues them).
+pub(crate) struct Tokens {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens").finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// `require_exp` is false only in dev mode.
+    pub fn new(secret: &str, require_exp: bool) -> Self {
+        // Pinned to HS256: `none` and every other algorithm are refused, so an
+        // attacker cannot pick how the signature is checked.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_nbf = true;
+        validation.required_spec_claims.clear();
+        if require_exp {
+            validation.required_spec_claims.insert("exp".to_owned());
+        }
+        Self {
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    /// Checks a token's signature, algorithm and times, and its subject.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => TokenError::MissingExp,
+                _ => TokenError::Invalid(err.to_string()),
+            })?;
+        validate_user_id(&data.claims.sub)?;
+        Ok(data.claims)
+    }
+
+    /// Signs claims (the dev token endpoint).
+    pub fn issue(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    }
+}
+
+/// The backends' API key, compared in constant time.
+pub(crate) struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(..)")
+    }
+}
+
+impl ApiKey {
+    pub fn new(key: String) -> Self {
+        Self(key)
+    }
+
+    /// Whether an `Authorization` header value carries this key.
+    pub fn matches_header(&self, header: Option<&str>) -> bool {
+        let Some(presented) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        presented.as_bytes().ct_eq(self.0.as_bytes()).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: Option<u64>) -> Claims {
+        Claims {
+            sub: "alice".into(),
+            name: "Alice".into(),
+            role: None,
+            avatar: None,
+            rooms: None,
+            exp,
+            nbf: None,
+            iat: None,
+        }
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let tokens = Tokens::new("secret", true);
+        let token = tokens.issue(&claims(Some(now() + 60))).unwrap();
+        assert_eq!(tokens.verify(&token).unwrap().sub, "alice");
+
+        let expired = tokens.issue(&claims(Some(now() - 3600))).unwrap();
+        assert!(matches!(tokens.verify(&expired), Err(TokenError::Expired)));
+
+        let forever = tokens.issue(&claims(None)).unwrap();
+        assert!(matches!(tokens.verify(&forever), Err(TokenError::MissingExp)));
+        assert!(Tokens::new("secret", false).verify(&forever).is_ok());
+    }
+
+    #[test]
+    fn wrong_secret_and_alg_none_are_refused() {
+        let token = Tokens::new("other", false).issue(&claims(None)).unwrap();
+        assert!(matches!(Tokens::new("secret", false).verify(&token), Err(TokenError::Invalid(_))));
+
+        // {"alg":"none","typ":"JWT"} . {"sub":"alice","name":"Alice"} . (no signature)
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsIm5hbWUiOiJBbGljZSJ9.";
+        assert!(Tokens::new("secret", false).verify(none).is_err());
+    }
+
+    #[test]
+    fn api_key_needs_the_bearer_scheme_and_exact_key() {
+        let key = ApiKey::new("k3y".into());
+        assert!(key.matches_header(Some("Bearer k3y")));
+        assert!(!key.matches_header(Some("Bearer k3")));
+        assert!(!key.matches_header(Some("k3y")));
+        assert!(!key.matches_header(None));
+    }
+}

@@ -1,0 +1,286 @@
+//! Configuration: command-line flags with environment fallbacks ([`Args`]),
+//! checked and turned into the settings the server runs with ([`Config`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use rand::distr::{Alphanumeric, SampleString};
+
+/// The `roomcast` command line. Every flag has an environment fallback.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "roomcast", version, about = "Real-time rooms, chat, presence and notifications")]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "ROOMCAST_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Secret that signs and checks access tokens (HS256). Dev mode makes up
+    /// a random one per process.
+    #[arg(long, env = "ROOMCAST_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Key backends present as `Authorization: Bearer <key>`. Dev mode makes
+    /// one up and prints it.
+    #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Dev mode: tokens without `exp`, `POST /api/dev/token`, made-up secrets.
+    /// On when neither a JWT secret nor an API key is given.
+    #[arg(long, env = "ROOMCAST_DEV")]
+    pub dev: bool,
+
+    /// Directory of static files served at `/` (the demo UI). Defaults to
+    /// `dist/` when it holds a built UI.
+    #[arg(long, env = "ROOMCAST_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Events kept per room for history and recovery.
+    #[arg(long, env = "ROOMCAST_HISTORY_SIZE", default_value_t = 1000)]
+    pub history_size: usize,
+
+    /// Age after which events leave a room's history, in seconds.
+    #[arg(long, env = "ROOMCAST_HISTORY_MAX_AGE_SECS", default_value_t = 7 * 24 * 3600)]
+    pub history_max_age_secs: u64,
+
+    /// Largest message content, in bytes of UTF-8.
+    #[arg(long, env = "ROOMCAST_MAX_CONTENT_BYTES", default_value_t = 4096)]
+    pub max_content_bytes: usize,
+
+    /// Largest WebSocket frame, in bytes; bigger frames close with 1009.
+    #[arg(long, env = "ROOMCAST_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Interval of the server's WebSocket pings, in milliseconds; a connection
+    /// silent for twice this long is closed.
+    #[arg(long, env = "ROOMCAST_HEARTBEAT_MS", default_value_t = 25_000)]
+    pub heartbeat_ms: u64,
+
+    /// How long a disconnected user stays a member and online, in
+    /// milliseconds, so a reload does not flicker.
+    #[arg(long, env = "ROOMCAST_PRESENCE_GRACE_MS", default_value_t = 3_000)]
+    pub presence_grace_ms: u64,
+
+    /// Frames queued for one connection before it counts as a slow consumer
+    /// and is closed with 4009.
+    #[arg(long, env = "ROOMCAST_SEND_QUEUE", default_value_t = 1024)]
+    pub send_queue: usize,
+
+    /// Unread notifications kept per offline user.
+    #[arg(long, env = "ROOMCAST_NOTIFICATIONS_PER_USER", default_value_t = 100)]
+    pub notifications_per_user: usize,
+}
+
+/// Why the flags do not make a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Outside dev mode both secrets are required.
+    #[error("--{0} is required unless --dev is given (or neither secret is set)")]
+    Missing(&'static str),
+    /// A number out of its range.
+    #[error("--{name} must be {rule}")]
+    OutOfRange {
+        /// The flag.
+        name: &'static str,
+        /// What it must be.
+        rule: &'static str,
+    },
+}
+
+/// The settings the server runs with. Build one from [`Args`], or start from
+/// [`Config::dev`] (tests, embedding) and change fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (the binary binds it; `run` takes a listener).
+    pub bind: SocketAddr,
+    /// Dev mode: tokens without `exp` and the dev token endpoint.
+    pub dev: bool,
+    /// HS256 secret for access tokens.
+    pub jwt_secret: String,
+    /// The backends' API key.
+    pub api_key: String,
+    /// Static files served at `/`.
+    pub static_dir: Option<PathBuf>,
+    /// How much history each room keeps.
+    pub history: HistoryLimits,
+    /// Sizes and queues.
+    pub limits: Limits,
+    /// Heartbeats, grace periods and timeouts.
+    pub timing: Timing,
+}
+
+/// How much history each room keeps.
+#[derive(Debug, Clone)]
+pub struct HistoryLimits {
+    /// Events kept per room (default 1000).
+    pub max_events: usize,
+    /// Age after which events are dropped (default 7 days).
+    pub max_age: Duration,
+}
+
+/// Sizes and queue lengths.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message content in bytes (default 4096).
+    pub max_content_bytes: usize,
+    /// Largest WebSocket frame in bytes (default 64 KiB).
+    pub max_frame_bytes: usize,
+    /// Outbound frames queued per connection (default 1024).
+    pub send_queue: usize,
+    /// Unread notifications kept per offline user (default 100).
+    pub notifications_per_user: usize,
+    /// Longest custom status text, in bytes (default 128).
+    pub max_custom_status_bytes: usize,
+}
+
+/// Heartbeats, grace periods and timeouts.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// Interval of server pings (default 25 s); silence for twice as long
+    /// closes the connection.
+    pub heartbeat: Duration,
+    /// Time to authenticate before close 4001 (default 10 s).
+    pub auth_timeout: Duration,
+    /// How long a disconnected user stays a member and online (default 3 s).
+    pub presence_grace: Duration,
+    /// Quiet time after which a typer is announced as stopped (default 5 s).
+    pub typing_timeout: Duration,
+    /// How long shutdown waits for connections to close (default 5 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        Self { max_events: 1000, max_age: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_content_bytes: 4096,
+            max_frame_bytes: 64 * 1024,
+            send_queue: 1024,
+            notifications_per_user: 100,
+            max_custom_status_bytes: 128,
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(25),
+            auth_timeout: Duration::from_secs(10),
+            presence_grace: Duration::from_secs(3),
+            typing_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+fn random_secret() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+impl Config {
+    /// Dev-mode settings with fresh random secrets and every default.
+    pub fn dev() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            dev: true,
+            jwt_secret: random_secret(),
+            api_key: random_secret(),
+            static_dir: None,
+            history: HistoryLimits::default(),
+            limits: Limits::default(),
+            timing: Timing::default(),
+        }
+    }
+
+    /// Checks the flags and fills in dev-mode secrets.
+    pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        let dev = args.dev || (args.jwt_secret.is_none() && args.api_key.is_none());
+        let secret = |value: Option<String>, name| match value {
+            Some(v) => Ok(v),
+            None if dev => Ok(random_secret()),
+            None => Err(ConfigError::Missing(name)),
+        };
+        let positive = |value: u64, name| {
+            if value == 0 {
+                Err(ConfigError::OutOfRange { name, rule: "greater than zero" })
+            } else {
+                Ok(value)
+            }
+        };
+        positive(args.history_size as u64, "history-size")?;
+        positive(args.max_content_bytes as u64, "max-content-bytes")?;
+        positive(args.send_queue as u64, "send-queue")?;
+        if args.max_frame_bytes < 1024 {
+            return Err(ConfigError::OutOfRange { name: "max-frame-bytes", rule: "at least 1024" });
+        }
+        Ok(Self {
+            bind: args.bind,
+            dev,
+            jwt_secret: secret(args.jwt_secret, "jwt-secret")?,
+            api_key: secret(args.api_key, "api-key")?,
+            static_dir: args.static_dir,
+            history: HistoryLimits {
+                max_events: args.history_size,
+                max_age: Duration::from_secs(positive(
+                    args.history_max_age_secs,
+                    "history-max-age-secs",
+                )?),
+            },
+            limits: Limits {
+                max_content_bytes: args.max_content_bytes,
+                max_frame_bytes: args.max_frame_bytes,
+                send_queue: args.send_queue,
+                notifications_per_user: args.notifications_per_user,
+                ..Limits::default()
+            },
+            timing: Timing {
+                heartbeat: Duration::from_millis(positive(args.heartbeat_ms, "heartbeat-ms")?),
+                presence_grace: Duration::from_millis(args.presence_grace_ms),
+                ..Timing::default()
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Config, ConfigError> {
+        let args =
+            Args::try_parse_from(std::iter::once("roomcast").chain(flags.iter().copied())).unwrap();
+        Config::from_args(args)
+    }
+
+    #[test]
+    fn no_flags_means_dev_mode_with_made_up_secrets() {
+        let config = parse(&[]).unwrap();
+        assert!(config.dev);
+        assert_eq!(config.jwt_secret.len(), 32);
+        assert_ne!(config.jwt_secret, config.api_key);
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn production_needs_both_secrets() {
+        let err = parse(&["--jwt-secret", "s"]).unwrap_err();
+        assert!(err.to_string().contains("--api-key"), "{err}");
+        let config = parse(&["--jwt-secret", "s", "--api-key", "k"]).unwrap();
+        assert!(!config.dev);
+        assert!(parse(&["--jwt-secret", "s", "--dev"]).unwrap().dev);
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert!(parse(&["--send-queue", "0"]).is_err());
+        assert!(parse(&["--max-frame-bytes", "10"]).is_err());
+        assert_eq!(parse(&["--history-size", "5"]).unwrap().history.max_events, 5);
+    }
+}

@@ -1,0 +1,297 @@
+//! One room's stream kept in memory: events in offset order, the current
+//! state of the messages they describe, and the idempotency keys of those
+//! messages, all bounded by count and age.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, Position, RoomEvent, RoomName};
+use time::OffsetDateTime;
+
+use super::{Appended, Change, EngineError, Page, Snapshot};
+use crate::config::HistoryLimits;
+
+#[derive(Debug)]
+struct Stored {
+    event: RoomEvent,
+    at: Instant,
+}
+
+/// A room's stream. Not thread-safe by itself: the engine locks it.
+#[derive(Debug)]
+pub(crate) struct RoomStream {
+    room: RoomName,
+    epoch: String,
+    last_offset: u64,
+    /// Every kept event, oldest first; offsets are consecutive.
+    events: VecDeque<Stored>,
+    /// Kept messages in their current state, by offset (deleted ones removed).
+    messages: BTreeMap<u64, ChatMessage>,
+    /// Message id to its offset, for edits and deletes.
+    by_id: HashMap<String, u64>,
+    /// (sender, client_id) to the original (id, offset), for idempotent sends.
+    by_client_id: HashMap<(String, String), (String, u64)>,
+}
+
+impl RoomStream {
+    pub fn new(room: RoomName, epoch: String) -> Self {
+        Self {
+            room,
+            epoch,
+            last_offset: 0,
+            events: VecDeque::new(),
+            messages: BTreeMap::new(),
+            by_id: HashMap::new(),
+            by_client_id: HashMap::new(),
+        }
+    }
+
+    /// Applies a change and returns the appended event (not yet broadcast).
+    pub fn apply(
+        &mut self,
+        change: Change,
+        limits: &HistoryLimits,
+    ) -> Result<Appended, EngineError> {
+        let now = OffsetDateTime::now_utc();
+        let offset = self.last_offset + 1;
+        let (id, event) = match change {
+            Change::Message { sender, content, client_id } => {
+                let key = (sender.id.clone(), client_id);
+                if let Some((id, offset)) = self.by_client_id.get(&key) {
+                    return Ok(Appended { id: id.clone(), offset: *offset, event: None });
+                }
+                let id = uuid::Uuid::now_v7().to_string();
+                let message = ChatMessage {
+                    room: self.room.clone(),
+                    id: id.clone(),
+                    offset,
+                    client_id: key.1.clone(),
+                    sender,
+                    content,
+                    created_at: now,
+                    edited_at: None,
+                };
+                self.by_client_id.insert(key, (id.clone(), offset));
+                self.by_id.insert(id.clone(), offset);
+                self.messages.insert(offset, message.clone());
+                (id, RoomEvent::Message(message))
+            }
+            Change::Edit { id, content, sender } => {
+                let message = self.own_message(&id, sender.as_deref())?;
+                message.content.clone_from(&content);
+                message.edited_at = Some(now);
+                let event = MessageUpdated {
+                    room: self.room.clone(),
+                    id: id.clone(),
+                    offset,
+                    content,
+                    edited_at: now,
+                };
+                (id, RoomEvent::MessageUpdated(event))
+            }
+            Change::Delete { id, sender } => {
+                self.own_message(&id, sender.as_deref())?;
+                if let Some(original) = self.by_id.remove(&id) {
+                    self.messages.remove(&original);
+                }
+                (
+                    id.clone(),
+                    RoomEvent::MessageDeleted(MessageDeleted {
+                        room: self.room.clone(),
+                        id,
+                        offset,
+                    }),
+                )
+            }
+        };
+        self.last_offset = offset;
+        self.events.push_back(Stored { event: event.clone(), at: Instant::now() });
+        self.prune(limits);
+        Ok(Appended { id, offset, event: Some(event) })
+    }
+
+    fn own_message(
+        &mut self,
+        id: &str,
+        sender: Option<&str>,
+    ) -> Result<&mut ChatMessage, EngineError> {
+        let message = self
+            .by_id
+            .get(id)
+            .and_then(|offset| self.messages.get_mut(offset))
+            .ok_or_else(|| EngineError::MessageNotFound(id.to_owned()))?;
+        match sender {
+            Some(sender) if message.sender.id != sender => {
+                Err(EngineError::NotTheSender(id.to_owned()))
+            }
+            _ => Ok(message),
+        }
+    }
+
+    /// Drops events over the count or age limit, and what only they kept.
+    pub fn prune(&mut self, limits: &HistoryLimits) {
+        while let Some(oldest) = self.events.front() {
+            let too_many = self.events.len() > limits.max_events;
+            if !too_many && oldest.at.elapsed() <= limits.max_age {
+                break;
+            }
+            let Some(Stored { event, .. }) = self.events.pop_front() else { break };
+            if let RoomEvent::Message(message) = event {
+                self.messages.remove(&message.offset);
+                if self.by_id.get(&message.id) == Some(&message.offset) {
+                    self.by_id.remove(&message.id);
+                }
+                self.by_client_id.remove(&(message.sender.id, message.client_id));
+            }
+        }
+    }
+
+    /// The offset of the oldest kept event (one past the last when empty).
+    fn first_offset(&self) -> u64 {
+        self.events.front().map_or(self.last_offset + 1, |s| s.event.offset())
+    }
+
+    /// What a joiner gets: recovery from `since`, else the latest messages.
+    pub fn snapshot(&self, since: Option<&Position>, history: usize) -> Snapshot {
+        let recovered = since.map(|since| {
+            since.epoch == self.epoch
+                && since.offset <= self.last_offset
+                && since.offset + 1 >= self.first_offset()
+        });
+        let events = match (since, recovered) {
+            (Some(since), Some(true)) => {
+                let skip = (since.offset + 1 - self.first_offset()) as usize;
+                self.events.iter().skip(skip).map(|s| s.event.clone()).collect()
+            }
+            _ => self.latest(history).into_iter().map(RoomEvent::Message).collect(),
+        };
+        Snapshot { epoch: self.epoch.clone(), offset: self.last_offset, events, recovered }
+    }
+
+    fn latest(&self, count: usize) -> Vec<ChatMessage> {
+        let mut latest: Vec<_> = self.messages.values().rev().take(count).cloned().collect();
+        latest.reverse();
+        latest
+    }
+
+    /// The newest `limit` messages below `before`, oldest first.
+    pub fn history(&self, before: Option<u64>, limit: usize) -> Page {
+        let below = self.messages.range(..before.unwrap_or(u64::MAX));
+        let mut messages: Vec<_> = below.rev().take(limit + 1).map(|(_, m)| m.clone()).collect();
+        let has_more = messages.len() > limit;
+        messages.truncate(limit);
+        messages.reverse();
+        Page { messages, has_more }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use roomcast_shared::UserInfo;
+
+    use super::*;
+
+    fn user(id: &str) -> UserInfo {
+        UserInfo { id: id.into(), name: id.into(), role: None, avatar: None }
+    }
+
+    fn send(
+        stream: &mut RoomStream,
+        from: &str,
+        client_id: &str,
+        limits: &HistoryLimits,
+    ) -> Appended {
+        let change = Change::Message {
+            sender: user(from),
+            content: format!("hi {client_id}"),
+            client_id: client_id.into(),
+        };
+        stream.apply(change, limits).unwrap()
+    }
+
+    fn stream() -> RoomStream {
+        RoomStream::new(RoomName::new("general").unwrap(), "e1".into())
+    }
+
+    fn limits(max_events: usize) -> HistoryLimits {
+        HistoryLimits { max_events, max_age: Duration::from_secs(3600) }
+    }
+
+    fn at(epoch: &str, offset: u64) -> Position {
+        Position { epoch: epoch.into(), offset }
+    }
+
+    #[test]
+    fn offsets_are_consecutive_and_sends_idempotent() {
+        let (mut s, l) = (stream(), limits(10));
+        let first = send(&mut s, "alice", "c1", &l);
+        let second = send(&mut s, "alice", "c2", &l);
+        assert_eq!((first.offset, second.offset), (1, 2));
+        let again = send(&mut s, "alice", "c1", &l);
+        assert!(again.event.is_none());
+        assert_eq!((again.id, again.offset), (first.id, 1));
+        // The same key from another sender is another message.
+        assert_eq!(send(&mut s, "bob", "c1", &l).offset, 3);
+    }
+
+    #[test]
+    fn edits_and_deletes_take_offsets_and_check_the_sender() {
+        let (mut s, l) = (stream(), limits(10));
+        let id = send(&mut s, "alice", "c1", &l).id;
+        let not_yours =
+            Change::Edit { id: id.clone(), content: "x".into(), sender: Some("bob".into()) };
+        assert!(matches!(s.apply(not_yours, &l), Err(EngineError::NotTheSender(_))));
+        let edit =
+            Change::Edit { id: id.clone(), content: "edited".into(), sender: Some("alice".into()) };
+        assert_eq!(s.apply(edit, &l).unwrap().offset, 2);
+        assert_eq!(s.history(None, 10).messages[0].content, "edited");
+        assert_eq!(s.apply(Change::Delete { id: id.clone(), sender: None }, &l).unwrap().offset, 3);
+        assert!(s.history(None, 10).messages.is_empty());
+        let gone = Change::Delete { id, sender: None };
+        assert!(matches!(s.apply(gone, &l), Err(EngineError::MessageNotFound(_))));
+    }
+
+    #[test]
+    fn recovery_replays_what_was_missed_or_says_it_cannot() {
+        let (mut s, l) = (stream(), limits(3));
+        for i in 0..5 {
+            send(&mut s, "alice", &format!("c{i}"), &l);
+        }
+        // Offsets 3..=5 are kept.
+        let replay = s.snapshot(Some(&at("e1", 2)), 0);
+        assert_eq!(replay.recovered, Some(true));
+        assert_eq!(replay.events.iter().map(RoomEvent::offset).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(s.snapshot(Some(&at("e1", 5)), 0).events.len(), 0);
+        assert_eq!(s.snapshot(Some(&at("e1", 1)), 0).recovered, Some(false), "gap too old");
+        assert_eq!(s.snapshot(Some(&at("e1", 6)), 0).recovered, Some(false), "from the future");
+        assert_eq!(s.snapshot(Some(&at("e0", 5)), 2).recovered, Some(false), "other epoch");
+        assert_eq!(s.snapshot(Some(&at("e0", 5)), 2).events.len(), 2, "latest history instead");
+        assert_eq!(s.snapshot(None, 10).recovered, None);
+    }
+
+    #[test]
+    fn history_pages_backwards() {
+        let (mut s, l) = (stream(), limits(100));
+        for i in 0..5 {
+            send(&mut s, "alice", &format!("c{i}"), &l);
+        }
+        let page = s.history(None, 2);
+        assert_eq!(page.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), [4, 5]);
+        assert!(page.has_more);
+        let page = s.history(Some(4), 10);
+        assert_eq!(page.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(!page.has_more);
+    }
+
+    #[test]
+    fn pruning_forgets_idempotency_keys_with_their_messages() {
+        let (mut s, l) = (stream(), limits(1));
+        send(&mut s, "alice", "c1", &l);
+        send(&mut s, "alice", "c2", &l);
+        assert_eq!(s.history(None, 10).messages.len(), 1);
+        // c1 left the window: the same key is now a new message.
+        assert!(send(&mut s, "alice", "c1", &l).event.is_some());
+    }
+}

@@ -1,0 +1,115 @@
+//! Errors of requests, and the one place that decides what each one does to
+//! the client: an `error` frame, an `error` frame and a close, or an HTTP
+//! error response.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use roomcast_shared::api::{ApiErrorBody, ApiErrorDetail};
+use roomcast_shared::{CloseCode, ErrorCode};
+
+use crate::auth::TokenError;
+use crate::engine::EngineError;
+
+/// Why a client frame (or an API request) failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    /// Answered with an `error` frame; the connection stays open.
+    #[error("{1}")]
+    Reply(ErrorCode, String),
+    /// A refused token: `error` `unauthorized`, then close 4001.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl FrameError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::Reply(ErrorCode::BadRequest, message.into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Reply(ErrorCode::Forbidden, message.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Reply(code, _) => *code,
+            Self::Token(_) => ErrorCode::Unauthorized,
+            Self::Engine(EngineError::MessageNotFound(_)) => ErrorCode::NotFound,
+            Self::Engine(EngineError::NotTheSender(_)) => ErrorCode::Forbidden,
+            Self::Engine(EngineError::Unavailable(_)) => ErrorCode::Unavailable,
+        }
+    }
+
+    /// The close that follows the `error` frame, if the connection must end.
+    pub fn close(&self) -> Option<(CloseCode, &'static str)> {
+        match self {
+            Self::Token(_) => Some((CloseCode::UNAUTHORIZED, "unauthorized")),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a message's content against the configured limit.
+pub(crate) fn check_content(content: &str, max_bytes: usize) -> Result<(), FrameError> {
+    if content.trim().is_empty() {
+        return Err(FrameError::bad_request("content is empty"));
+    }
+    if content.len() > max_bytes {
+        return Err(FrameError::Reply(
+            ErrorCode::TooLarge,
+            format!("content is {} bytes; the limit is {max_bytes}", content.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest `client_id`, in bytes.
+const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// Checks an idempotency key.
+pub(crate) fn check_client_id(client_id: &str) -> Result<(), FrameError> {
+    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
+        return Err(FrameError::bad_request(format!(
+            "client_id must be 1 to {MAX_CLIENT_ID_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// An HTTP API error: `{"error": {"code", "message"}}` with the matching status.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<FrameError> for ApiError {
+    fn from(err: FrameError) -> Self {
+        Self::new(err.code(), err.to_string())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        FrameError::from(err).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body =
+            ApiErrorBody { error: ApiErrorDetail { code: self.code, message: self.message } };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,315 @@
+//! This instance's connections and the rooms each has joined: the last hop
+//! of every fan-out, from an encoded frame to the connections' queues.
+//!
+//! Invariants:
+//! - A frame is encoded once; every recipient gets a clone of the same bytes.
+//! - Delivering never waits: a full queue marks its connection as a slow
+//!   consumer (closed with 4009) instead of slowing the room down.
+//! - A connection joining a room is *pending* until its `joined` reply is
+//!   queued: frames delivered meanwhile are held back, and those the `joined`
+//!   reply already replays (by offset) are dropped. So a client sees `joined`
+//!   first, then every later event once, in order, whatever the engine.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use roomcast_shared::{CloseCode, Envelope, Ref, RoomName, ServerFrame};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::Metrics;
+
+/// Identifies a connection on this instance.
+pub(crate) type ConnId = u64;
+
+/// Serializes a frame for the wire, once.
+pub(crate) fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    to_text(frame)
+}
+
+/// Serializes a direct reply, echoing the request's `ref`.
+pub(crate) fn encode_reply(reference: Option<Ref>, frame: ServerFrame) -> Utf8Bytes {
+    to_text(&Envelope::with_ref(reference, frame))
+}
+
+fn to_text(value: &impl serde::Serialize) -> Utf8Bytes {
+    match serde_json::to_string(value) {
+        Ok(text) => text.into(),
+        // Our frames hold only strings, numbers and JSON values, which always
+        // serialize; this arm exists so that a future mistake is an error
+        // frame rather than a panic.
+        Err(err) => {
+            tracing::error!(%err, "a server frame failed to serialize");
+            r#"{"type":"error","code":"internal","message":"frame encoding failed"}"#.into()
+        }
+    }
+}
+
+/// What a connection's writer task sends next.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A text frame.
+    Frame(Utf8Bytes),
+    /// A close frame; the writer stops after it.
+    Close(CloseCode, &'static str),
+}
+
+/// A frame on its way to a room, with its stream offset when it has one.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    /// The room stream offset (messages, edits, deletes), used to drop what a
+    /// pending joiner's `joined` reply already replays.
+    pub offset: Option<u64>,
+    /// The encoded frame.
+    pub text: Utf8Bytes,
+}
+
+/// Who in the room does not get a frame.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Exclude {
+    /// Everyone gets it.
+    #[default]
+    Nobody,
+    /// Not this connection (a joiner does not hear of its own arrival).
+    Conn(ConnId),
+    /// None of this user's connections (a typer does not see itself typing).
+    User(Arc<str>),
+}
+
+/// Closes a connection at once, without waiting for its queue: held by the
+/// connection's writer, which sends the close frame.
+#[derive(Debug, Default)]
+pub(crate) struct KillSwitch {
+    token: CancellationToken,
+    reason: OnceLock<(CloseCode, &'static str)>,
+}
+
+impl KillSwitch {
+    /// Trips the switch; the first reason given wins.
+    pub fn kill(&self, code: CloseCode, reason: &'static str) {
+        let _ = self.reason.set((code, reason));
+        self.token.cancel();
+    }
+
+    /// Resolves when the switch trips, with the close code and reason.
+    pub async fn killed(&self) -> (CloseCode, &'static str) {
+        self.token.cancelled().await;
+        self.reason.get().copied().unwrap_or((CloseCode::GOING_AWAY, "closing"))
+    }
+}
+
+/// The sending side of one connection, shared by every room it is in.
+///
+/// The writer task ends when every `Conn` handle is gone (its queue closes)
+/// or when the kill switch trips.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub id: ConnId,
+    /// Set once the connection authenticates.
+    user_id: OnceLock<Arc<str>>,
+    queue: mpsc::Sender<Outbound>,
+    kill: Arc<KillSwitch>,
+}
+
+impl Conn {
+    /// The authenticated user's id ("" before authentication).
+    pub fn user_id(&self) -> &str {
+        self.user_id.get().map_or("", |id| id)
+    }
+
+    /// Queues a frame; on overflow, closes the connection as a slow consumer.
+    /// Returns whether the frame was queued.
+    pub fn push(&self, outbound: Outbound, metrics: &Metrics) -> bool {
+        match self.queue.try_send(outbound) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.kill.token.is_cancelled() {
+                    metrics.slow_consumers.inc();
+                    tracing::warn!(conn = self.id, user = self.user_id(), "slow consumer, closing");
+                }
+                self.kill.kill(CloseCode::SLOW_CONSUMER, "send queue overflowed");
+                false
+            }
+            // The writer is gone: the connection is closing anyway.
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Resolves when the connection must close at once.
+    pub async fn killed(&self) -> (CloseCode, &'static str) {
+        self.kill.killed().await
+    }
+}
+
+/// One connection's membership in one room.
+#[derive(Debug)]
+struct Membership {
+    conn: Arc<Conn>,
+    /// `Some` while the `joined` reply is being prepared: frames wait here.
+    held: Mutex<Option<Vec<Delivery>>>,
+}
+
+impl Membership {
+    fn deliver(&self, delivery: &Delivery, metrics: &Metrics) {
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(held) = held.as_mut() {
+                held.push(delivery.clone());
+                return;
+            }
+        }
+        if self.conn.push(Outbound::Frame(delivery.text.clone()), metrics) {
+            metrics.frames_sent.inc();
+        }
+    }
+}
+
+/// This instance's connections and rooms.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    rooms: DashMap<RoomName, HashMap<ConnId, Arc<Membership>>>,
+    conns: DashMap<ConnId, Arc<Conn>>,
+    /// Connections per user, for `/health`.
+    users: DashMap<Arc<str>, usize>,
+    next_id: AtomicU64,
+    queue_len: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Hub {
+    pub fn new(queue_len: usize, metrics: Arc<Metrics>) -> Self {
+        Self {
+            rooms: DashMap::new(),
+            conns: DashMap::new(),
+            users: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            queue_len,
+            metrics,
+        }
+    }
+
+    /// A new connection: its handle, the queue its writer drains, and the
+    /// kill switch its writer watches.
+    pub fn open(&self) -> (Arc<Conn>, mpsc::Receiver<Outbound>, Arc<KillSwitch>) {
+        let (queue, rx) = mpsc::channel(self.queue_len);
+        let kill = Arc::new(KillSwitch::default());
+        let conn = Arc::new(Conn {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            user_id: OnceLock::new(),
+            queue,
+            kill: kill.clone(),
+        });
+        (conn, rx, kill)
+    }
+
+    /// Registers an authenticated connection, already a member of its
+    /// user's personal room (where notifications arrive).
+    pub fn register(&self, conn: &Arc<Conn>, user_id: &str, personal: &RoomName) {
+        let user_id: Arc<str> = user_id.into();
+        let _ = conn.user_id.set(user_id.clone());
+        self.conns.insert(conn.id, conn.clone());
+        *self.users.entry(user_id).or_default() += 1;
+        let membership = Arc::new(Membership { conn: conn.clone(), held: Mutex::new(None) });
+        self.rooms.entry(personal.clone()).or_default().insert(conn.id, membership);
+    }
+
+    /// Removes a connection from every room it is in.
+    pub fn unregister<'a>(&self, conn: &Conn, rooms: impl IntoIterator<Item = &'a RoomName>) {
+        for room in rooms {
+            self.leave(room, conn.id);
+        }
+        if self.conns.remove(&conn.id).is_none() {
+            return;
+        }
+        if let dashmap::Entry::Occupied(mut entry) = self.users.entry(conn.user_id().into()) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+    }
+
+    /// Starts (or restarts) a join: from now on the room's frames for this
+    /// connection are held until [`Hub::finish_join`].
+    pub fn begin_join(&self, room: &RoomName, conn: &Arc<Conn>) {
+        let membership =
+            Arc::new(Membership { conn: conn.clone(), held: Mutex::new(Some(Vec::new())) });
+        self.rooms.entry(room.clone()).or_default().insert(conn.id, membership);
+    }
+
+    /// Queues the `joined` reply, then the frames held since
+    /// [`Hub::begin_join`] that it does not already contain (offsets up to
+    /// `replayed_to`), and lets frames flow directly again. Without a reply
+    /// (the join failed), every held frame is released.
+    pub fn finish_join(
+        &self,
+        room: &RoomName,
+        conn: &Conn,
+        joined: Option<Utf8Bytes>,
+        replayed_to: u64,
+    ) {
+        let Some(members) = self.rooms.get(room) else { return };
+        let Some(membership) = members.get(&conn.id) else { return };
+        let mut held = membership.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(joined) = joined {
+            conn.push(Outbound::Frame(joined), &self.metrics);
+        }
+        for delivery in held.take().unwrap_or_default() {
+            if delivery.offset.is_none_or(|offset| offset > replayed_to) {
+                conn.push(Outbound::Frame(delivery.text), &self.metrics);
+            }
+        }
+    }
+
+    /// Removes a connection from a room.
+    pub fn leave(&self, room: &RoomName, conn: ConnId) {
+        if let dashmap::Entry::Occupied(mut entry) = self.rooms.entry(room.clone()) {
+            entry.get_mut().remove(&conn);
+            if entry.get().is_empty() {
+                entry.remove();
+            }
+        }
+    }
+
+    /// Delivers a frame to this instance's members of `room`.
+    pub fn deliver(&self, room: &RoomName, delivery: &Delivery, exclude: &Exclude) {
+        let Some(members) = self.rooms.get(room) else { return };
+        for membership in members.values() {
+            if !excluded(&membership.conn, exclude) {
+                membership.deliver(delivery, &self.metrics);
+            }
+        }
+    }
+
+    /// Delivers a frame once to each connection in any of `rooms`.
+    pub fn deliver_many(&self, rooms: &[RoomName], delivery: &Delivery, exclude: &Exclude) {
+        if let [room] = rooms {
+            return self.deliver(room, delivery, exclude);
+        }
+        let mut seen = HashSet::new();
+        for room in rooms {
+            let Some(members) = self.rooms.get(room) else { continue };
+            for membership in members.values() {
+                if !excluded(&membership.conn, exclude) && seen.insert(membership.conn.id) {
+                    membership.deliver(delivery, &self.metrics);
+                }
+            }
+        }
+    }
+
+    /// Open connections, distinct users and rooms with members, on this instance.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.conns.len(), self.users.len(), self.rooms.len())
+    }
+}
+
+fn excluded(conn: &Conn, exclude: &Exclude) -> bool {
+    match exclude {
+        Exclude::Nobody => false,
+        Exclude::Conn(id) => conn.id == *id,
+        Exclude::User(user) => conn.user_id() == &**user,
+    }
+}

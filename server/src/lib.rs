@@ -1,0 +1,96 @@
+//! The Roomcast server: WebSocket rooms, chat, presence, typing, read
+//! receipts and notifications, with an HTTP API for backends.
+//!
+//! # Layout
+//! - [`config`]: flags and environment into validated [`Config`].
+//! - `auth`: access tokens (JWT) and the backends' API key.
+//! - `engine`: the [`engine::Engine`] trait (fan-out, history, membership,
+//!   presence, idempotency, notifications) and its in-memory implementation.
+//!   Nothing outside `engine` knows which implementation runs.
+//! - `hub`: this instance's connections and which rooms each is in; delivers
+//!   encoded frames to local connections.
+//! - `session`: one authenticated WebSocket connection: handles each client
+//!   frame, keeps typing timers, and tidies up when it ends.
+//! - `transport`: the WebSocket endpoint (reader and writer tasks) and the
+//!   HTTP API handlers.
+//! - `telemetry`: Prometheus metrics.
+//!
+//! The binary (`main.rs`) parses flags, installs logging and calls [`run`].
+
+use std::future::Future;
+use std::path::Path;
+
+use axum::Router;
+use axum::response::Html;
+use tokio::net::TcpListener;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+pub mod config;
+
+mod api;
+mod auth;
+mod engine;
+mod error;
+mod hub;
+mod session;
+mod state;
+mod telemetry;
+mod ws;
+
+pub use config::{Args, Config, ConfigError, HistoryLimits, Limits, Timing};
+
+use crate::state::AppState;
+
+/// Serves Roomcast on `listener` until `shutdown` resolves; then closes every
+/// WebSocket with 1012 (clients reconnect at once) and returns when the
+/// connections have ended or `config.timing.shutdown_grace` has passed.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let grace = config.timing.shutdown_grace;
+    let state = AppState::new(config);
+    let app = app(state.clone());
+    let token = state.shutdown.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing connections with 1012");
+        token.cancel();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+    // Upgraded connections outlive the HTTP server; wait for them to close.
+    state.tasks.close();
+    if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
+        tracing::warn!("some connections did not close within {grace:?}");
+    }
+    Ok(())
+}
+
+/// The whole HTTP surface: `/ws`, the API, and the static UI.
+fn app(state: AppState) -> Router {
+    let router = Router::new()
+        .route("/ws", axum::routing::get(ws::upgrade))
+        .merge(api::router(state.clone()));
+    let router = match state.config.static_dir.as_deref() {
+        Some(dir) => router.fallback_service(static_files(dir)),
+        None => router.route("/", axum::routing::get(no_ui)),
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// Serves a built single-page app; unknown paths get its `index.html`.
+fn static_files(dir: &Path) -> ServeDir<tower_http::set_status::SetStatus<ServeFile>> {
+    ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html")))
+}
+
+/// `/` when no UI is served: where to go from here.
+async fn no_ui() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><title>Roomcast</title>",
+        "<h1>Roomcast is running</h1>",
+        "<p>WebSocket endpoint: <code>/ws</code>. HTTP API: <a href=\"/api/openapi.json\">/api/openapi.json</a>. ",
+        "Health: <a href=\"/health\">/health</a>. No demo UI is being served (see <code>--static-dir</code>).</p>",
+    ))
+}

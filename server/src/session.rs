@@ -1,0 +1,337 @@
+//! One WebSocket connection after the upgrade: authentication, the frames a
+//! client sends, timers (auth timeout, token expiry, typing expiry) and the
+//! tidy-up when the connection ends.
+//!
+//! The session is the connection's reader: it handles one frame at a time
+//! and queues replies on the same queue as broadcasts, so a client sees
+//! replies and room events in the order they happened.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use roomcast_shared::frame::ErrorFrame;
+use roomcast_shared::{
+    Claims, ClientFrame, Envelope, ErrorCode, Presence, Ref, RoomName, ServerFrame, UserInfo,
+};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use crate::error::FrameError;
+use crate::hub::{Conn, Delivery, Exclude, Outbound, encode, encode_reply};
+use crate::state::AppState;
+
+mod chat;
+mod rooms;
+
+/// Whether the connection goes on after a frame or a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Who the connection is, once authenticated.
+#[derive(Debug)]
+struct Authed {
+    claims: Claims,
+    user: UserInfo,
+    /// `user:<id>`, joined automatically.
+    personal: RoomName,
+    /// When the token expires; the connection closes with 4001 unless it is
+    /// refreshed before.
+    expires_at: Option<Instant>,
+}
+
+/// The state of one connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    state: AppState,
+    conn: Arc<Conn>,
+    session_id: String,
+    user: Option<Authed>,
+    /// Rooms joined with `join` (the personal room is not listed).
+    rooms: HashSet<RoomName>,
+    /// Rooms where this connection is typing, with when that expires.
+    typing: HashMap<RoomName, Instant>,
+    /// Until when the connection may stay unauthenticated.
+    auth_deadline: Instant,
+}
+
+/// Reads only the `ref` of a frame that failed to parse, to echo it.
+#[derive(Deserialize)]
+struct RefOnly {
+    #[serde(rename = "ref")]
+    reference: Option<Ref>,
+}
+
+/// Parses a client frame; on failure, returns the `ref` if one was readable.
+fn decode(text: &str) -> Result<Envelope<ClientFrame>, (Option<Ref>, FrameError)> {
+    serde_json::from_str(text).map_err(|err| {
+        let reference = serde_json::from_str::<RefOnly>(text).ok().and_then(|r| r.reference);
+        let message = if err.is_data() {
+            format!("invalid frame: {err}")
+        } else {
+            format!("invalid JSON: {err}")
+        };
+        (reference, FrameError::bad_request(message))
+    })
+}
+
+fn seconds_from_now(unix_seconds: u64) -> Instant {
+    let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    Instant::now() + std::time::Duration::from_secs(unix_seconds.saturating_sub(now))
+}
+
+impl Session {
+    pub fn new(state: AppState, conn: Arc<Conn>) -> Self {
+        let auth_deadline = Instant::now() + state.config.timing.auth_timeout;
+        Self {
+            state,
+            conn,
+            session_id: uuid::Uuid::now_v7().to_string(),
+            user: None,
+            rooms: HashSet::new(),
+            typing: HashMap::new(),
+            auth_deadline,
+        }
+    }
+
+    /// The next time [`Session::on_timer`] has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        let Some(authed) = &self.user else { return self.auth_deadline };
+        self.typing.values().copied().chain(authed.expires_at).min().unwrap_or_else(far_future)
+    }
+
+    /// Handles one text frame.
+    pub async fn on_text(&mut self, text: &str) -> Flow {
+        self.state.metrics.frames_received.inc();
+        let (reference, frame) = match decode(text) {
+            Ok(envelope) => (envelope.reference, envelope.frame),
+            Err((reference, err)) => return self.fail(reference, err),
+        };
+        let kind = frame.kind();
+        match self.handle(reference.clone(), frame).await {
+            Ok(()) => Flow::Continue,
+            Err(err) => {
+                tracing::debug!(conn = self.conn.id, kind, %err, "frame refused");
+                self.fail(reference, err)
+            }
+        }
+    }
+
+    /// Sends the error frame for `err`, and closes when it must.
+    fn fail(&self, reference: Option<Ref>, err: FrameError) -> Flow {
+        let code = err.code();
+        self.state
+            .metrics
+            .errors
+            .get_or_create(&crate::telemetry::ErrorLabels { code: code.as_str() })
+            .inc();
+        let frame = ServerFrame::Error(ErrorFrame { code, message: err.to_string() });
+        self.push(encode_reply(reference, frame));
+        match err.close() {
+            Some((code, reason)) => {
+                self.conn.push(Outbound::Close(code, reason), &self.state.metrics);
+                Flow::Stop
+            }
+            None => Flow::Continue,
+        }
+    }
+
+    /// A frame that is not text: refused, the connection stays.
+    pub fn on_binary(&self) -> Flow {
+        self.fail(
+            None,
+            FrameError::bad_request("binary frames are not supported: send JSON text frames"),
+        )
+    }
+
+    async fn handle(
+        &mut self,
+        reference: Option<Ref>,
+        frame: ClientFrame,
+    ) -> Result<(), FrameError> {
+        match frame {
+            ClientFrame::Ping => {
+                self.reply(reference, ServerFrame::Pong { time: OffsetDateTime::now_utc() });
+                Ok(())
+            }
+            ClientFrame::Auth { token } => self.auth(reference, &token).await,
+            _ if self.user.is_none() => Err(FrameError::Reply(
+                ErrorCode::Unauthorized,
+                "authenticate first: send {\"type\":\"auth\",\"token\":\"<jwt>\"}".into(),
+            )),
+            ClientFrame::Join { room, since, history } => {
+                self.join(reference, room, since, history).await
+            }
+            ClientFrame::Leave { room } => self.leave(reference, room).await,
+            ClientFrame::History { room, before, limit } => {
+                self.history(reference, room, before, limit).await
+            }
+            ClientFrame::Send { room, content, client_id } => {
+                self.send(reference, room, content, client_id).await
+            }
+            ClientFrame::Edit { room, id, content } => {
+                self.edit(reference, room, id, content).await
+            }
+            ClientFrame::Delete { room, id } => self.delete(reference, room, id).await,
+            ClientFrame::Typing { room, is_typing } => self.set_typing(room, is_typing).await,
+            ClientFrame::Read { room, id } => self.read(room, id).await,
+            ClientFrame::Presence { status, custom } => self.set_status(status, custom).await,
+        }
+    }
+
+    /// `auth`: the first one opens the session; later ones refresh the token.
+    async fn auth(&mut self, reference: Option<Ref>, token: &str) -> Result<(), FrameError> {
+        let claims = self.state.tokens.verify(token)?;
+        let expires_at = claims.exp.map(seconds_from_now);
+        if let Some(authed) = &mut self.user {
+            if claims.sub != authed.claims.sub {
+                return Err(FrameError::forbidden("a refreshed token must be for the same user"));
+            }
+            authed.user = claims.user();
+            authed.claims = claims;
+            authed.expires_at = expires_at;
+            self.ready(reference);
+            return Ok(());
+        }
+        let user = claims.user();
+        let personal =
+            RoomName::personal(&user.id).map_err(|e| FrameError::bad_request(e.to_string()))?;
+        tracing::debug!(conn = self.conn.id, user = %user.id, "authenticated");
+        self.user =
+            Some(Authed { claims, user: user.clone(), personal: personal.clone(), expires_at });
+        // `ready` goes first; then the connection can receive anything.
+        self.ready(reference);
+        let (engine, hub) = (&self.state.engine, &self.state.hub);
+        hub.register(&self.conn, &user.id, &personal);
+        engine.add_member(&personal, &user).await?;
+        let opened = engine.connection_opened(&user).await?;
+        for notification in opened.unread {
+            self.push(encode(&ServerFrame::Notification(notification)));
+        }
+        if let Some(presence) = opened.came_online {
+            self.announce_presence(presence).await?;
+        }
+        Ok(())
+    }
+
+    fn ready(&self, reference: Option<Ref>) {
+        let Some(authed) = &self.user else { return };
+        let frame = ServerFrame::Ready {
+            session_id: self.session_id.clone(),
+            user: authed.user.clone(),
+            heartbeat_ms: self.state.config.timing.heartbeat.as_millis() as u64,
+        };
+        self.reply(reference, frame);
+    }
+
+    /// Runs what is due: the auth timeout, token expiry, typing expiry.
+    pub async fn on_timer(&mut self) -> Flow {
+        let now = Instant::now();
+        let Some(authed) = &self.user else {
+            if now < self.auth_deadline {
+                return Flow::Continue;
+            }
+            let err = FrameError::Token(crate::auth::TokenError::Invalid(
+                "not authenticated in time".into(),
+            ));
+            return self.fail(None, err);
+        };
+        if authed.expires_at.is_some_and(|at| at <= now) {
+            return self.fail(None, FrameError::Token(crate::auth::TokenError::Expired));
+        }
+        let expired: Vec<RoomName> = self
+            .typing
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(room, _)| room.clone())
+            .collect();
+        for room in expired {
+            self.stop_typing(&room).await;
+        }
+        Flow::Continue
+    }
+
+    /// Tidies up after the socket closed: out of the hub at once; membership
+    /// and presence only after the grace period, so a reload does not flicker.
+    pub async fn close(mut self) {
+        let Some(authed) = self.user.take() else { return };
+        let typing: Vec<RoomName> = self.typing.keys().cloned().collect();
+        for room in &typing {
+            self.broadcast_typing(&authed, room, false).await;
+        }
+        let (state, conn) = (self.state, self.conn);
+        let _ = state.engine.connection_closed(&authed.user.id).await;
+        state.hub.unregister(&conn, self.rooms.iter().chain([&authed.personal]));
+        drop(conn);
+        let mut rooms: Vec<RoomName> = self.rooms.into_iter().collect();
+        rooms.push(authed.personal);
+        let grace = state.config.timing.presence_grace;
+        state.tasks.clone().spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(grace) => {}
+                // Shutting down: every other member is leaving too.
+                () = state.shutdown.cancelled() => return,
+            }
+            if let Err(err) = expire(&state, &authed.user, &rooms).await {
+                tracing::warn!(user = %authed.user.id, %err, "presence expiry failed");
+            }
+        });
+    }
+
+    /// Resolves when the connection must close at once (slow consumer).
+    pub async fn killed(&self) {
+        self.conn.killed().await;
+    }
+
+    /// Queues a close frame after whatever is queued.
+    pub fn close_with(&self, code: roomcast_shared::CloseCode, reason: &'static str) {
+        self.conn.push(Outbound::Close(code, reason), &self.state.metrics);
+    }
+
+    fn authed(&self) -> Result<&Authed, FrameError> {
+        self.user
+            .as_ref()
+            .ok_or_else(|| FrameError::Reply(ErrorCode::Unauthorized, "not authenticated".into()))
+    }
+
+    fn push(&self, text: axum::extract::ws::Utf8Bytes) {
+        self.conn.push(Outbound::Frame(text), &self.state.metrics);
+    }
+
+    fn reply(&self, reference: Option<Ref>, frame: ServerFrame) {
+        self.push(encode_reply(reference, frame));
+    }
+
+    /// Tells everyone who shares a room with this user of its new presence.
+    async fn announce_presence(&self, presence: Presence) -> Result<(), FrameError> {
+        announce_presence(&self.state, presence).await
+    }
+}
+
+async fn announce_presence(state: &AppState, presence: Presence) -> Result<(), FrameError> {
+    let rooms = state.engine.rooms_of(&presence.user_id).await?;
+    let text = encode(&ServerFrame::Presence(presence));
+    state.engine.broadcast(&rooms, Delivery { offset: None, text }, Exclude::Nobody).await?;
+    Ok(())
+}
+
+/// The end of a closed connection's grace period.
+async fn expire(state: &AppState, user: &UserInfo, rooms: &[RoomName]) -> Result<(), FrameError> {
+    if let Some(presence) = state.engine.connection_expired(&user.id).await? {
+        announce_presence(state, presence).await?;
+    }
+    for room in rooms {
+        if state.engine.remove_member(room, &user.id).await? {
+            rooms::announce_left(state, room, user).await?;
+        }
+    }
+    Ok(())
+}
+
+fn far_future() -> Instant {
+    // About 30 years: effectively never, without overflowing `Instant`.
+    Instant::now() + std::time::Duration::from_secs(86400 * 365 * 30)
+}

@@ -1,0 +1,156 @@
+//! `send`, `edit`, `delete`, `typing`, `read` and `presence`: what members
+//! do in their rooms.
+
+use roomcast_shared::frame::Ack;
+use roomcast_shared::{Ref, RoomName, ServerFrame, SetStatus, UserRef};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::{Authed, Session};
+use crate::engine::Change;
+use crate::error::{FrameError, check_client_id, check_content};
+use crate::hub::{Delivery, Exclude, encode};
+
+impl Session {
+    pub(super) async fn send(
+        &mut self,
+        reference: Option<Ref>,
+        room: RoomName,
+        content: String,
+        client_id: String,
+    ) -> Result<(), FrameError> {
+        let sender = self.ensure_joined(&room)?.user.clone();
+        check_content(&content, self.state.config.limits.max_content_bytes)?;
+        check_client_id(&client_id)?;
+        // Sending ends typing, as every chat user expects.
+        self.stop_typing(&room).await;
+        let change = Change::Message { sender, content, client_id: client_id.clone() };
+        let appended = self.state.engine.append(&room, change).await?;
+        if appended.event.is_some() {
+            self.state.metrics.messages.inc();
+        }
+        let ack = Ack { id: appended.id, offset: appended.offset, client_id: Some(client_id) };
+        self.reply(reference, ServerFrame::Ack(ack));
+        Ok(())
+    }
+
+    pub(super) async fn edit(
+        &mut self,
+        reference: Option<Ref>,
+        room: RoomName,
+        id: String,
+        content: String,
+    ) -> Result<(), FrameError> {
+        let authed = self.ensure_joined(&room)?;
+        let sender = only_own(authed);
+        check_content(&content, self.state.config.limits.max_content_bytes)?;
+        let appended =
+            self.state.engine.append(&room, Change::Edit { id, content, sender }).await?;
+        self.reply(
+            reference,
+            ServerFrame::Ack(Ack { id: appended.id, offset: appended.offset, client_id: None }),
+        );
+        Ok(())
+    }
+
+    pub(super) async fn delete(
+        &mut self,
+        reference: Option<Ref>,
+        room: RoomName,
+        id: String,
+    ) -> Result<(), FrameError> {
+        let sender = only_own(self.ensure_joined(&room)?);
+        let appended = self.state.engine.append(&room, Change::Delete { id, sender }).await?;
+        self.reply(
+            reference,
+            ServerFrame::Ack(Ack { id: appended.id, offset: appended.offset, client_id: None }),
+        );
+        Ok(())
+    }
+
+    pub(super) async fn set_typing(
+        &mut self,
+        room: RoomName,
+        is_typing: bool,
+    ) -> Result<(), FrameError> {
+        self.ensure_joined(&room)?;
+        if is_typing {
+            let until = Instant::now() + self.state.config.timing.typing_timeout;
+            // Only the start is announced; repeats just keep it alive.
+            if self.typing.insert(room.clone(), until).is_none() {
+                self.announce_typing(&room, true).await;
+            }
+        } else {
+            self.stop_typing(&room).await;
+        }
+        Ok(())
+    }
+
+    /// Announces that this connection stopped typing in `room`, if it was.
+    pub(super) async fn stop_typing(&mut self, room: &RoomName) {
+        if self.typing.remove(room).is_some() {
+            self.announce_typing(room, false).await;
+        }
+    }
+
+    async fn announce_typing(&self, room: &RoomName, is_typing: bool) {
+        if let Some(authed) = &self.user {
+            self.broadcast_typing(authed, room, is_typing).await;
+        }
+    }
+
+    /// Tells the other users in `room` (not this user's connections).
+    pub(super) async fn broadcast_typing(&self, authed: &Authed, room: &RoomName, is_typing: bool) {
+        let frame = ServerFrame::Typing {
+            room: room.clone(),
+            user: UserRef::from(&authed.user),
+            is_typing,
+        };
+        let delivery = Delivery { offset: None, text: encode(&frame) };
+        let exclude = Exclude::User(authed.user.id.as_str().into());
+        // Typing is best effort: an unavailable engine only loses the hint.
+        if let Err(err) =
+            self.state.engine.broadcast(std::slice::from_ref(room), delivery, exclude).await
+        {
+            tracing::debug!(%room, %err, "typing not delivered");
+        }
+    }
+
+    pub(super) async fn read(&mut self, room: RoomName, id: String) -> Result<(), FrameError> {
+        let user_id = self.ensure_joined(&room)?.user.id.clone();
+        if id.is_empty() {
+            return Err(FrameError::bad_request("id is empty"));
+        }
+        let frame = ServerFrame::Read {
+            room: room.clone(),
+            user_id,
+            id,
+            read_at: OffsetDateTime::now_utc(),
+        };
+        let delivery = Delivery { offset: None, text: encode(&frame) };
+        self.state.engine.broadcast(&[room], delivery, Exclude::Nobody).await?;
+        Ok(())
+    }
+
+    pub(super) async fn set_status(
+        &mut self,
+        status: SetStatus,
+        custom: Option<String>,
+    ) -> Result<(), FrameError> {
+        let user_id = self.authed()?.user.id.clone();
+        let max = self.state.config.limits.max_custom_status_bytes;
+        if custom.as_ref().is_some_and(|c| c.len() > max) {
+            return Err(FrameError::Reply(
+                roomcast_shared::ErrorCode::TooLarge,
+                format!("custom status is limited to {max} bytes"),
+            ));
+        }
+        let presence = self.state.engine.set_status(&user_id, status, custom).await?;
+        self.announce_presence(presence).await
+    }
+}
+
+/// Who may change a message: admins any (`None`), others their own.
+fn only_own(authed: &Authed) -> Option<String> {
+    (!authed.claims.is_admin()).then(|| authed.user.id.clone())
+}

@@ -1,0 +1,165 @@
+//! `join`, `leave` and `history`: entering rooms and reading their past.
+
+use roomcast_shared::frame::Joined;
+use roomcast_shared::{MAX_HISTORY_LIMIT, Position, Ref, RoomName, ServerFrame, UserInfo};
+
+use super::Session;
+use crate::error::FrameError;
+use crate::hub::{Delivery, Exclude, encode, encode_reply};
+use crate::state::AppState;
+
+/// Messages a `history` request returns when it gives no `limit`.
+const DEFAULT_HISTORY_LIMIT: u16 = 50;
+
+fn check_limit(limit: u16, field: &str) -> Result<usize, FrameError> {
+    if limit > MAX_HISTORY_LIMIT {
+        return Err(FrameError::bad_request(format!(
+            "{field} must be at most {MAX_HISTORY_LIMIT}"
+        )));
+    }
+    Ok(usize::from(limit))
+}
+
+impl Session {
+    /// Checks the room rules for this connection's token.
+    fn may_join(&self, room: &RoomName) -> Result<(), FrameError> {
+        self.authed()?
+            .claims
+            .access()
+            .may_join(room)
+            .map_err(|denied| FrameError::forbidden(denied.to_string()))
+    }
+
+    /// Whether the connection has joined `room` (its personal room counts).
+    pub(super) fn ensure_joined(&self, room: &RoomName) -> Result<&super::Authed, FrameError> {
+        let authed = self.authed()?;
+        if self.rooms.contains(room) || *room == authed.personal {
+            Ok(authed)
+        } else {
+            Err(FrameError::forbidden(format!("join {room} first")))
+        }
+    }
+
+    pub(super) async fn join(
+        &mut self,
+        reference: Option<Ref>,
+        room: RoomName,
+        since: Option<Position>,
+        history: Option<u16>,
+    ) -> Result<(), FrameError> {
+        self.may_join(&room)?;
+        let history = check_limit(history.unwrap_or(0), "history")?;
+        let was_member = self.rooms.contains(&room) || room == self.authed()?.personal;
+        let hub = self.state.hub.clone();
+        // From here on, the room's frames for this connection wait until the
+        // `joined` reply is queued (see `Hub::finish_join`).
+        hub.begin_join(&room, &self.conn);
+        match self.prepare_joined(reference, &room, since.as_ref(), history).await {
+            Ok((joined, replayed_to)) => {
+                hub.finish_join(&room, &self.conn, Some(joined), replayed_to);
+                Ok(())
+            }
+            Err(err) if was_member => {
+                hub.finish_join(&room, &self.conn, None, 0);
+                Err(err)
+            }
+            Err(err) => {
+                hub.leave(&room, self.conn.id);
+                if self.rooms.remove(&room) {
+                    let user_id = self.authed()?.user.id.clone();
+                    let _ = self.state.engine.remove_member(&room, &user_id).await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Counts the membership in and builds the `joined` reply.
+    async fn prepare_joined(
+        &mut self,
+        reference: Option<Ref>,
+        room: &RoomName,
+        since: Option<&Position>,
+        history: usize,
+    ) -> Result<(axum::extract::ws::Utf8Bytes, u64), FrameError> {
+        let engine = self.state.engine.clone();
+        let user = self.authed()?.user.clone();
+        let personal = *room == self.authed()?.personal;
+        if !personal && !self.rooms.contains(room) {
+            if engine.add_member(room, &user).await? {
+                let text = encode(&ServerFrame::MemberJoined { room: room.clone(), user });
+                let delivery = Delivery { offset: None, text };
+                engine
+                    .broadcast(std::slice::from_ref(room), delivery, Exclude::Conn(self.conn.id))
+                    .await?;
+            }
+            self.rooms.insert(room.clone());
+        }
+        let snapshot = engine.snapshot(room, since, history).await?;
+        let members = engine.members(room).await?;
+        let joined = Joined {
+            room: room.clone(),
+            epoch: snapshot.epoch,
+            offset: snapshot.offset,
+            members,
+            messages: snapshot.events,
+            recovered: snapshot.recovered,
+        };
+        Ok((encode_reply(reference, ServerFrame::Joined(joined)), snapshot.offset))
+    }
+
+    pub(super) async fn leave(
+        &mut self,
+        reference: Option<Ref>,
+        room: RoomName,
+    ) -> Result<(), FrameError> {
+        let authed = self.authed()?;
+        if room == authed.personal {
+            return Err(FrameError::forbidden(
+                "the personal room cannot be left: notifications arrive there",
+            ));
+        }
+        let user = authed.user.clone();
+        if self.rooms.remove(&room) {
+            self.stop_typing(&room).await;
+            self.state.hub.leave(&room, self.conn.id);
+            if self.state.engine.remove_member(&room, &user.id).await? {
+                announce_left(&self.state, &room, &user).await?;
+            }
+        }
+        // Leaving a room one is not in is not an error: the result is the same.
+        self.reply(reference, ServerFrame::Left { room });
+        Ok(())
+    }
+
+    pub(super) async fn history(
+        &mut self,
+        reference: Option<Ref>,
+        room: RoomName,
+        before: Option<u64>,
+        limit: Option<u16>,
+    ) -> Result<(), FrameError> {
+        self.may_join(&room)?;
+        let limit = check_limit(limit.unwrap_or(DEFAULT_HISTORY_LIMIT), "limit")?;
+        let page = self.state.engine.history(&room, before, limit).await?;
+        self.reply(
+            reference,
+            ServerFrame::History { room, messages: page.messages, has_more: page.has_more },
+        );
+        Ok(())
+    }
+}
+
+/// Tells a room that a user's last connection left it.
+pub(super) async fn announce_left(
+    state: &AppState,
+    room: &RoomName,
+    user: &UserInfo,
+) -> Result<(), FrameError> {
+    let text = encode(&ServerFrame::MemberLeft { room: room.clone(), user: user.clone() });
+    state
+        .engine
+        .broadcast(std::slice::from_ref(room), Delivery { offset: None, text }, Exclude::Nobody)
+        .await?;
+    Ok(())
+}

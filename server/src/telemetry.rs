@@ -1,0 +1,87 @@
+//! Prometheus metrics, served as OpenMetrics text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Labels of the error counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ErrorLabels {
+    pub code: &'static str,
+}
+
+/// Every metric the server keeps. Counters are atomics: cheap on hot paths.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub connections: Gauge,
+    pub connections_total: Counter,
+    pub frames_received: Counter,
+    pub frames_sent: Counter,
+    pub messages: Counter,
+    pub notifications: Counter,
+    pub slow_consumers: Counter,
+    pub errors: Family<ErrorLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let metrics = Self {
+            registry: Registry::with_prefix("roomcast"),
+            connections: Gauge::default(),
+            connections_total: Counter::default(),
+            frames_received: Counter::default(),
+            frames_sent: Counter::default(),
+            messages: Counter::default(),
+            notifications: Counter::default(),
+            slow_consumers: Counter::default(),
+            errors: Family::default(),
+        };
+        let mut registry = Registry::with_prefix("roomcast");
+        registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
+        registry.register(
+            "connections_accepted",
+            "WebSocket connections accepted",
+            metrics.connections_total.clone(),
+        );
+        registry.register(
+            "frames_received",
+            "Client frames received",
+            metrics.frames_received.clone(),
+        );
+        registry.register(
+            "frames_sent",
+            "Frames queued to connections",
+            metrics.frames_sent.clone(),
+        );
+        registry.register("messages", "Chat messages accepted", metrics.messages.clone());
+        registry.register(
+            "notifications",
+            "Notifications posted, per user",
+            metrics.notifications.clone(),
+        );
+        registry.register(
+            "slow_consumer_closes",
+            "Connections closed because their send queue overflowed",
+            metrics.slow_consumers.clone(),
+        );
+        registry.register(
+            "errors",
+            "Error frames and responses sent, by code",
+            metrics.errors.clone(),
+        );
+        Self { registry, ..metrics }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,193 @@
+//! The WebSocket endpoint, `GET /ws`: upgrades the request and runs the
+//! connection as two tasks that end together: the reader (the [`Session`])
+//! and the writer, which drains the connection's queue and pings.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use roomcast_shared::CloseCode;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{KillSwitch, Outbound};
+use crate::session::{Flow, Session};
+use crate::state::AppState;
+
+/// Frames the writer hands to the socket before flushing.
+const WRITE_BATCH: usize = 64;
+/// How long the writer tries to send a close frame to a stuck client.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a closing connection's writer may take to drain its queue.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WsParams {
+    /// A token in the query string, for clients that cannot send a first frame.
+    token: Option<String>,
+}
+
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let limit = state.config.limits.max_frame_bytes;
+    ws.max_frame_size(limit).max_message_size(limit).on_upgrade(move |socket| {
+        let tasks = state.tasks.clone();
+        tasks.track_future(connection(socket, state, params.token))
+    })
+}
+
+async fn connection(socket: WebSocket, state: AppState, query_token: Option<String>) {
+    let (sink, stream) = socket.split();
+    let (conn, queue, kill) = state.hub.open();
+    let writer = tokio::spawn(write(
+        sink,
+        queue,
+        kill,
+        state.shutdown.clone(),
+        state.config.timing.heartbeat,
+    ));
+    state.metrics.connections.inc();
+    state.metrics.connections_total.inc();
+
+    let mut session = Session::new(state.clone(), conn.clone());
+    let mut flow = Flow::Continue;
+    if let Some(token) = query_token {
+        let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
+        flow = session.on_text(&frame).await;
+    }
+    if flow == Flow::Continue {
+        read(&mut session, stream, &state).await;
+    }
+    session.close().await;
+
+    // The writer ends once every handle of the queue is gone and it has sent
+    // what was queued (a last error and close frame, say); a stuck client
+    // gets a short while before the connection is dropped.
+    drop(conn);
+    let mut writer = writer;
+    if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer).await.is_err() {
+        writer.abort();
+    }
+    state.metrics.connections.dec();
+}
+
+/// The reader: feeds frames and timers to the session until either ends it.
+async fn read(session: &mut Session, mut stream: SplitStream<WebSocket>, state: &AppState) {
+    let idle_limit = state.config.timing.heartbeat * 2;
+    let mut last_heard = Instant::now();
+    loop {
+        let next_timer = session.next_deadline();
+        let flow = tokio::select! {
+            () = state.shutdown.cancelled() => Flow::Stop,
+            () = session.killed() => Flow::Stop,
+            () = tokio::time::sleep_until(last_heard + idle_limit) => {
+                tracing::debug!("connection silent for two heartbeats, closing");
+                session.close_with(CloseCode::NORMAL, "heartbeat timeout");
+                Flow::Stop
+            }
+            () = tokio::time::sleep_until(next_timer) => session.on_timer().await,
+            incoming = stream.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => session.on_binary(),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                    Some(Ok(Message::Close(_))) | None => Flow::Stop,
+                    Some(Err(err)) => {
+                        // tungstenite reports an over-limit frame as a
+                        // capacity error, which the protocol answers with 1009.
+                        if err.to_string().contains("Space limit exceeded") {
+                            session.close_with(CloseCode::TOO_LARGE, "frame too large");
+                        }
+                        tracing::debug!(%err, "read failed");
+                        Flow::Stop
+                    }
+                }
+            }
+        };
+        if flow == Flow::Stop {
+            return;
+        }
+    }
+}
+
+/// The writer: sends queued frames in batches, pings every heartbeat, and
+/// closes when told to.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Outbound>,
+    kill: std::sync::Arc<KillSwitch>,
+    shutdown: CancellationToken,
+    heartbeat: Duration,
+) {
+    let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let close = |code: CloseCode, reason: &'static str| {
+        Message::Close(Some(CloseFrame { code: code.0, reason: reason.into() }))
+    };
+    loop {
+        let first = tokio::select! {
+            biased;
+            (code, reason) = kill.killed() => break send_close(&mut sink, close(code, reason)).await,
+            () = shutdown.cancelled() => {
+                break send_close(&mut sink, close(CloseCode::RESTARTING, "server restarting")).await;
+            }
+            outbound = queue.recv() => match outbound {
+                Some(Outbound::Frame(text)) => Message::Text(text),
+                Some(Outbound::Close(code, reason)) => break send_close(&mut sink, close(code, reason)).await,
+                None => break send_close(&mut sink, close(CloseCode::NORMAL, "")).await,
+            },
+            _ = ping.tick() => Message::Ping(Default::default()),
+        };
+        // Hand over whatever else is queued before one flush: one syscall
+        // for a burst instead of one per frame.
+        let mut batch = vec![first];
+        let mut closing = None;
+        while batch.len() < WRITE_BATCH {
+            match queue.try_recv() {
+                Ok(Outbound::Frame(text)) => batch.push(Message::Text(text)),
+                Ok(Outbound::Close(code, reason)) => {
+                    closing = Some(close(code, reason));
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let sent = tokio::select! {
+            sent = send_batch(&mut sink, batch) => sent,
+            (code, reason) = kill.killed() => break send_close(&mut sink, close(code, reason)).await,
+        };
+        if sent.is_err() {
+            break;
+        }
+        if let Some(frame) = closing {
+            break send_close(&mut sink, frame).await;
+        }
+    }
+}
+
+async fn send_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: Vec<Message>,
+) -> Result<(), axum::Error> {
+    for message in batch {
+        sink.feed(message).await?;
+    }
+    sink.flush().await
+}
+
+async fn send_close(sink: &mut SplitSink<WebSocket, Message>, frame: Message) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        let _ = sink.send(frame).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}
