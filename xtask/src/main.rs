@@ -1,0 +1,93 @@
+//! Roomcast's project tasks, so that two commands do everything:
+//!
+//! - `cargo xtask run [-- <roomcast flags>]`: build and start the server (dev
+//!   mode, in memory) at http://127.0.0.1:8080.
+//! - `cargo xtask test`: install what the checks need, then formatting,
+//!   lints, the wasm build of the protocol crate, and every test.
+//!
+//! Each step prints the command it runs; the first failure stops the task
+//! with a message saying what to do.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Roomcast project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build and start the server in dev mode (in memory, no Redis needed).
+    Run {
+        /// Flags for `roomcast` (see `cargo xtask run -- --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        flags: Vec<String>,
+    },
+    /// Install what the checks need, then run formatting, lints and every test.
+    Test,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Run { flags } => run(&flags),
+        Task::Test => test(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("\nxtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(flags: &[String]) -> Result<()> {
+    let mut args = vec!["run", "--release", "--package", "roomcast-server", "--bin", "roomcast", "--"];
+    args.extend(flags.iter().map(String::as_str));
+    cargo(&args)
+}
+
+fn test() -> Result<()> {
+    ensure_rust_tools()?;
+    cargo(&["fmt", "--all", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    // The protocol crate must stay free of IO so browsers can use it.
+    cargo(&["build", "--package", "roomcast-shared", "--target", "wasm32-unknown-unknown"])?;
+    cargo(&["test", "--workspace", "--all-targets"])?;
+    println!("\nxtask: every check and test passed");
+    Ok(())
+}
+
+/// The rustup components and target the checks use. Both are no-ops when
+/// already installed.
+fn ensure_rust_tools() -> Result<()> {
+    if which("rustup") {
+        command("rustup", &["component", "add", "rustfmt", "clippy"])?;
+        command("rustup", &["target", "add", "wasm32-unknown-unknown"])?;
+        return Ok(());
+    }
+    bail!("rustup not found: install Rust with rustup (https://rustup.rs) so the wasm32 target can be added")
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    command(&cargo, args)
+}
+
+fn command(program: &str, args: &[&str]) -> Result<()> {
+    println!("\n$ {} {}", program.rsplit('/').next().unwrap_or(program), args.join(" "));
+    let status = Command::new(program).args(args).status().with_context(|| format!("cannot start {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn which(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
+}
