@@ -114,7 +114,7 @@ impl Session {
         match self.handle(reference.clone(), frame).await {
             Ok(()) => Flow::Continue,
             Err(err) => {
-                tracing::debug!(conn = self.conn.id, kind, %err, "frame refused");
+                tracing::debug!(kind, %err, "frame refused");
                 self.fail(reference, err)
             }
         }
@@ -199,7 +199,8 @@ impl Session {
         let user = claims.user();
         let personal =
             RoomName::personal(&user.id).map_err(|e| FrameError::bad_request(e.to_string()))?;
-        tracing::debug!(conn = self.conn.id, user = %user.id, "authenticated");
+        tracing::Span::current().record("user", user.id.as_str());
+        tracing::debug!("authenticated");
         self.user =
             Some(Authed { claims, user: user.clone(), personal: personal.clone(), expires_at });
         // `ready` goes first; then the connection can receive anything.

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::hub::{KillSwitch, Outbound};
 use crate::session::{Flow, Session};
@@ -45,38 +46,39 @@ pub(crate) async fn upgrade(
 }
 
 async fn connection(socket: WebSocket, state: AppState, query_token: Option<String>) {
-    let (sink, stream) = socket.split();
     let (conn, queue, kill) = state.hub.open();
-    let writer = tokio::spawn(write(
-        sink,
-        queue,
-        kill,
-        state.shutdown.clone(),
-        state.config.timing.heartbeat,
-    ));
-    state.metrics.connections.inc();
-    state.metrics.connections_total.inc();
+    // Every log line of this connection carries its id, and its user once
+    // authenticated (see `Session::auth`).
+    let span = tracing::info_span!("conn", id = conn.id, user = tracing::field::Empty);
+    async move {
+        let (sink, stream) = socket.split();
+        let heartbeat = state.config.timing.heartbeat;
+        let mut writer = tokio::spawn(write(sink, queue, kill, state.shutdown.clone(), heartbeat));
+        state.metrics.connections.inc();
+        state.metrics.connections_total.inc();
 
-    let mut session = Session::new(state.clone(), conn.clone());
-    let mut flow = Flow::Continue;
-    if let Some(token) = query_token {
-        let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
-        flow = session.on_text(&frame).await;
-    }
-    if flow == Flow::Continue {
-        read(&mut session, stream, &state).await;
-    }
-    session.close().await;
+        let mut session = Session::new(state.clone(), conn.clone());
+        let mut flow = Flow::Continue;
+        if let Some(token) = query_token {
+            let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
+            flow = session.on_text(&frame).await;
+        }
+        if flow == Flow::Continue {
+            read(&mut session, stream, &state).await;
+        }
+        session.close().await;
 
-    // The writer ends once every handle of the queue is gone and it has sent
-    // what was queued (a last error and close frame, say); a stuck client
-    // gets a short while before the connection is dropped.
-    drop(conn);
-    let mut writer = writer;
-    if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer).await.is_err() {
-        writer.abort();
+        // The writer ends once every handle of the queue is gone and it has
+        // sent what was queued (a last error and close frame, say); a stuck
+        // client gets a short while before the connection is dropped.
+        drop(conn);
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer).await.is_err() {
+            writer.abort();
+        }
+        state.metrics.connections.dec();
     }
-    state.metrics.connections.dec();
+    .instrument(span)
+    .await;
 }
 
 /// The reader: feeds frames and timers to the session until either ends it.
