@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use roomcast_shared::{ErrorCode, RoomName};
 
 use crate::error::ApiError;
@@ -28,6 +28,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/api/rooms/{room}/events", post(rooms::publish_event))
         .route("/api/rooms/{room}/presence", get(presence::room_presence))
         .route("/api/users/{id}/presence", get(presence::user_presence))
+        .route("/api/{*rest}", any(unknown_endpoint))
         .route_layer(axum::middleware::from_fn_with_state(state, require_api_key));
     Router::new()
         .merge(protected)
@@ -35,6 +36,11 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/api/openapi.json", get(openapi::document))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
+}
+
+/// Any other `/api` path: a JSON 404 like every API error.
+async fn unknown_endpoint() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint: see /api/openapi.json")
 }
 
 /// Lets a request through only with `Authorization: Bearer <api key>`.

@@ -42,6 +42,9 @@ impl Tokens {
         // attacker cannot pick how the signature is checked.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_nbf = true;
+        // No grace after `exp`: an open connection closes exactly when its
+        // token expires, so a token must not be accepted a moment later.
+        validation.leeway = 0;
         validation.required_spec_claims.clear();
         if require_exp {
             validation.required_spec_claims.insert("exp".to_owned());

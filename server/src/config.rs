@@ -28,7 +28,7 @@ pub struct Args {
 
     /// Dev mode: tokens without `exp`, `POST /api/dev/token`, made-up secrets.
     /// On when neither a JWT secret nor an API key is given.
-    #[arg(long, env = "ROOMCAST_DEV")]
+    #[arg(long, env = "ROOMCAST_DEV", value_parser = clap::builder::FalseyValueParser::new())]
     pub dev: bool,
 
     /// Directory of static files served at `/` (the demo UI). Defaults to

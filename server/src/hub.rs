@@ -124,7 +124,10 @@ impl Conn {
     /// Returns whether the frame was queued.
     pub fn push(&self, outbound: Outbound, metrics: &Metrics) -> bool {
         match self.queue.try_send(outbound) {
-            Ok(()) => true,
+            Ok(()) => {
+                metrics.frames_sent.inc();
+                true
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.kill.token.is_cancelled() {
                     metrics.slow_consumers.inc();
@@ -161,9 +164,7 @@ impl Membership {
                 return;
             }
         }
-        if self.conn.push(Outbound::Frame(delivery.text.clone()), metrics) {
-            metrics.frames_sent.inc();
-        }
+        self.conn.push(Outbound::Frame(delivery.text.clone()), metrics);
     }
 }
 

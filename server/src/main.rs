@@ -12,7 +12,9 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let mut config = Config::from_args(Args::parse())?;
+    let args = Args::parse();
+    let made_up_secrets = args.jwt_secret.is_none() && args.api_key.is_none();
+    let mut config = Config::from_args(args)?;
     if config.static_dir.is_none() && std::path::Path::new("dist/index.html").exists() {
         config.static_dir = Some("dist".into());
     }
@@ -22,10 +24,12 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if config.dev {
         tracing::warn!(
-            api_key = %config.api_key,
-            "DEV MODE: made-up secrets, tokens without exp accepted, POST /api/dev/token open. \
-             Give --jwt-secret and --api-key in production."
+            "DEV MODE: tokens without exp accepted, POST /api/dev/token open. \
+             Give --jwt-secret and --api-key (and no --dev) in production."
         );
+    }
+    if made_up_secrets {
+        tracing::warn!(api_key = %config.api_key, "made-up secrets for this process; the API key is");
     }
     if let Some(dir) = &config.static_dir {
         tracing::info!(dir = %dir.display(), "serving the UI");

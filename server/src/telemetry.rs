@@ -67,11 +67,7 @@ impl Default for Metrics {
             "Connections closed because their send queue overflowed",
             metrics.slow_consumers.clone(),
         );
-        registry.register(
-            "errors",
-            "Error frames and responses sent, by code",
-            metrics.errors.clone(),
-        );
+        registry.register("errors", "Error frames sent, by code", metrics.errors.clone());
         Self { registry, ..metrics }
     }
 }

@@ -13,6 +13,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod install;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Roomcast project tasks")]
 struct Cli {
@@ -47,7 +49,8 @@ fn main() -> ExitCode {
 }
 
 fn run(flags: &[String]) -> Result<()> {
-    let mut args = vec!["run", "--release", "--package", "roomcast-server", "--bin", "roomcast", "--"];
+    let mut args =
+        vec!["run", "--release", "--package", "roomcast-server", "--bin", "roomcast", "--"];
     args.extend(flags.iter().map(String::as_str));
     cargo(&args)
 }
@@ -66,12 +69,14 @@ fn test() -> Result<()> {
 /// The rustup components and target the checks use. Both are no-ops when
 /// already installed.
 fn ensure_rust_tools() -> Result<()> {
-    if which("rustup") {
+    if install::has("rustup") {
         command("rustup", &["component", "add", "rustfmt", "clippy"])?;
         command("rustup", &["target", "add", "wasm32-unknown-unknown"])?;
         return Ok(());
     }
-    bail!("rustup not found: install Rust with rustup (https://rustup.rs) so the wasm32 target can be added")
+    bail!(
+        "rustup not found: install Rust with rustup (https://rustup.rs) so the wasm32 target can be added"
+    )
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -81,13 +86,12 @@ fn cargo(args: &[&str]) -> Result<()> {
 
 fn command(program: &str, args: &[&str]) -> Result<()> {
     println!("\n$ {} {}", program.rsplit('/').next().unwrap_or(program), args.join(" "));
-    let status = Command::new(program).args(args).status().with_context(|| format!("cannot start {program}"))?;
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
     if !status.success() {
         bail!("`{program} {}` failed ({status})", args.join(" "));
     }
     Ok(())
-}
-
-fn which(program: &str) -> bool {
-    Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
 }

@@ -56,12 +56,13 @@ impl UserState {
     }
 
     fn presence(&self, user_id: &str) -> Presence {
-        let connected = self.is_connected();
+        let status = if self.is_connected() { self.status.visible() } else { Status::Offline };
         Presence {
             user_id: user_id.to_owned(),
-            status: if connected { self.status.visible() } else { Status::Offline },
-            custom: self.custom.clone(),
-            last_seen: if connected { OffsetDateTime::now_utc() } else { self.last_seen },
+            status,
+            // Whoever looks offline shows no custom status either.
+            custom: if status == Status::Offline { None } else { self.custom.clone() },
+            last_seen: if self.is_connected() { OffsetDateTime::now_utc() } else { self.last_seen },
         }
     }
 }

@@ -1,0 +1,220 @@
+//! Bad input: each malformed or refused frame gets an `error` with the right
+//! code (and its `ref` when one could be read) and the connection stays
+//! usable; oversized WebSocket frames close the connection with 1009.
+
+use roomcast_tests::{TestServer, WsClient, frame_type};
+use serde_json::{Value, json};
+
+/// A frame as sent, the error code it must get, and the `ref` the error must
+/// echo (`Null` when the frame has none that could be read).
+struct Row {
+    frame: String,
+    code: &'static str,
+    reference: Value,
+}
+
+fn row(frame: impl Into<String>, code: &'static str, reference: Value) -> Row {
+    Row { frame: frame.into(), code, reference }
+}
+
+fn rows() -> Vec<Row> {
+    let long_room = "x".repeat(129);
+    let too_long = "a".repeat(100);
+    vec![
+        // Not a frame at all.
+        row("not json", "bad_request", Value::Null),
+        row("{\"type\": \"ping\"", "bad_request", Value::Null),
+        row("[1, 2, 3]", "bad_request", Value::Null),
+        row("42", "bad_request", Value::Null),
+        row("", "bad_request", Value::Null),
+        // Unknown or missing type.
+        row(r#"{"type": "teleport", "ref": "t1"}"#, "bad_request", json!("t1")),
+        row(r#"{"type": "teleport", "ref": 5}"#, "bad_request", json!(5)),
+        row(r#"{"ref": "t2"}"#, "bad_request", json!("t2")),
+        row(r#"{"type": 7, "ref": "t3"}"#, "bad_request", json!("t3")),
+        // Missing fields.
+        row(r#"{"type": "join", "ref": "m1"}"#, "bad_request", json!("m1")),
+        row(
+            r#"{"type": "send", "room": "general", "content": "hi", "ref": "m2"}"#,
+            "bad_request",
+            json!("m2"),
+        ),
+        row(
+            r#"{"type": "send", "room": "general", "client_id": "c", "ref": "m3"}"#,
+            "bad_request",
+            json!("m3"),
+        ),
+        row(r#"{"type": "auth", "ref": "m4"}"#, "bad_request", json!("m4")),
+        row(
+            r#"{"type": "edit", "room": "general", "id": "x", "ref": "m5"}"#,
+            "bad_request",
+            json!("m5"),
+        ),
+        // Wrong types.
+        row(r#"{"type": "join", "room": 42, "ref": "w1"}"#, "bad_request", json!("w1")),
+        row(
+            r#"{"type": "send", "room": "general", "content": 5, "client_id": "c", "ref": "w2"}"#,
+            "bad_request",
+            json!("w2"),
+        ),
+        row(
+            r#"{"type": "typing", "room": "general", "is_typing": "yes", "ref": "w3"}"#,
+            "bad_request",
+            json!("w3"),
+        ),
+        row(
+            r#"{"type": "history", "room": "general", "limit": "ten", "ref": "w4"}"#,
+            "bad_request",
+            json!("w4"),
+        ),
+        row(
+            r#"{"type": "presence", "status": "sleeping", "ref": "w5"}"#,
+            "bad_request",
+            json!("w5"),
+        ),
+        row(
+            r#"{"type": "join", "room": "general", "since": {"epoch": "e"}, "ref": "w6"}"#,
+            "bad_request",
+            json!("w6"),
+        ),
+        // Invalid room names.
+        row(r#"{"type": "join", "room": "has space", "ref": "n1"}"#, "bad_request", json!("n1")),
+        row(r#"{"type": "join", "room": "", "ref": "n2"}"#, "bad_request", json!("n2")),
+        row(
+            format!(r#"{{"type": "join", "room": "{long_room}", "ref": "n3"}}"#),
+            "bad_request",
+            json!("n3"),
+        ),
+        row(r#"{"type": "join", "room": "slash/", "ref": "n4"}"#, "bad_request", json!("n4")),
+        // Well formed, but refused.
+        row(r#"{"type": "join", "room": "user:bob", "ref": "f1"}"#, "forbidden", json!("f1")),
+        row(
+            r#"{"type": "send", "room": "elsewhere", "content": "x", "client_id": "c", "ref": "f2"}"#,
+            "forbidden",
+            json!("f2"),
+        ),
+        row(
+            r#"{"type": "read", "room": "elsewhere", "id": "x", "ref": "f3"}"#,
+            "forbidden",
+            json!("f3"),
+        ),
+        row(
+            r#"{"type": "edit", "room": "general", "id": "nope", "content": "x", "ref": "f4"}"#,
+            "not_found",
+            json!("f4"),
+        ),
+        row(
+            r#"{"type": "delete", "room": "general", "id": "nope", "ref": "f5"}"#,
+            "not_found",
+            json!("f5"),
+        ),
+        row(
+            format!(
+                r#"{{"type": "send", "room": "general", "content": "{too_long}", "client_id": "c", "ref": "l1"}}"#
+            ),
+            "too_large",
+            json!("l1"),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn each_bad_frame_gets_its_error_and_the_connection_stays_usable() {
+    let server = TestServer::with(|c| c.limits.max_content_bytes = 64).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+
+    let mut failures = Vec::new();
+    for row in rows() {
+        alice.send_text(&row.frame).await;
+        let reply = alice.recv().await;
+        let ok = frame_type(&reply) == "error"
+            && reply["code"] == row.code
+            && reply["message"].is_string()
+            && (row.reference.is_null() || reply["ref"] == row.reference);
+        if !ok {
+            failures.push(format!(
+                "{:.80} -> expected {} (ref {}), got {reply}",
+                row.frame, row.code, row.reference
+            ));
+        }
+        // Each error leaves the connection open and in order.
+        alice.assert_usable().await;
+    }
+    assert!(failures.is_empty(), "{} rows failed:\n{}", failures.len(), failures.join("\n"));
+
+    // Nothing above was sent: the room is still empty.
+    let history = alice.call(json!({"type": "history", "room": "general"})).await;
+    assert_eq!(history["messages"], json!([]), "{history}");
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored() {
+    let server = TestServer::start().await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.send(json!({"type": "ping", "ref": "p", "future_field": {"x": 1}})).await;
+    let pong = alice.expect_type("pong").await;
+    assert_eq!(pong["ref"], "p");
+    assert!(pong["time"].is_string(), "{pong}");
+    let joined = alice.call(json!({"type": "join", "room": "general", "color": "blue"})).await;
+    assert_eq!(frame_type(&joined), "joined", "{joined}");
+}
+
+#[tokio::test]
+async fn a_binary_frame_is_a_bad_request() {
+    let server = TestServer::start().await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.send_binary(br#"{"type": "ping"}"#).await;
+    alice.expect_error("bad_request").await;
+    alice.assert_usable().await;
+}
+
+#[tokio::test]
+async fn bad_frames_before_auth_get_errors_and_keep_the_connection() {
+    let server = TestServer::start().await;
+    let mut client = WsClient::connect(&server.ws_url()).await;
+    client.send_text("not json").await;
+    let error = client.expect_type("error").await;
+    assert!(matches!(error["code"].as_str(), Some("bad_request" | "unauthorized")), "{error}");
+    client
+        .send_text(
+            r#"{"type": "send", "room": "general", "content": "x", "client_id": "c", "ref": 9}"#,
+        )
+        .await;
+    let error = client.expect_error("unauthorized").await;
+    assert_eq!(error["ref"], 9);
+    client.assert_usable().await;
+}
+
+#[tokio::test]
+async fn a_frame_over_the_frame_limit_closes_with_1009() {
+    let server = TestServer::with(|c| c.limits.max_frame_bytes = 4096).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    bob.join("general").await;
+
+    let big =
+        json!({"type": "send", "room": "general", "content": "a".repeat(8192), "client_id": "big"});
+    alice.send(big).await;
+    assert_eq!(alice.expect_close().await, 1009);
+    // Other connections are not affected, and nothing was sent.
+    let history = bob.call_ok(json!({"type": "history", "room": "general"}), "history").await;
+    assert_eq!(history["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn content_over_its_limit_inside_a_smaller_frame_is_too_large() {
+    let server = TestServer::with(|c| {
+        c.limits.max_frame_bytes = 4096;
+        c.limits.max_content_bytes = 100;
+    })
+    .await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    let frame =
+        json!({"type": "send", "room": "general", "content": "a".repeat(3000), "client_id": "c"});
+    let error = alice.call(frame).await;
+    assert_eq!(error["code"], "too_large", "{error}");
+    alice.assert_usable().await;
+}

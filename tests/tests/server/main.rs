@@ -1,0 +1,12 @@
+//! End-to-end tests of the Roomcast server: one test binary (to keep link
+//! times low), each test starting its own server on 127.0.0.1:0.
+
+mod auth;
+mod bad_input;
+mod chat;
+mod heartbeat;
+mod notify;
+mod presence;
+mod recovery;
+mod rooms;
+mod shutdown;

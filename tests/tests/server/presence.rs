@@ -1,0 +1,232 @@
+//! Presence and typing: per-user presence across connections, the grace
+//! period after a disconnect, statuses, and typing indicators.
+
+use std::time::Duration;
+
+use roomcast_shared::frame::Joined;
+use roomcast_shared::{Presence, Status};
+use roomcast_tests::{
+    PRESENCE_GRACE, RECV_TIMEOUT, TYPING_TIMEOUT, TestServer, WsClient, frame_type, typed,
+};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+/// Long enough for anything due to arrive: the grace period and some slack.
+const AFTER_GRACE: Duration = Duration::from_millis(PRESENCE_GRACE.as_millis() as u64 * 3);
+
+async fn joined(server: &TestServer, user: &str, name: &str, room: &str) -> WsClient {
+    let mut client = WsClient::connect_as(server, user, name).await;
+    client.join(room).await;
+    client
+}
+
+fn kinds(frames: &[Value]) -> Vec<&str> {
+    frames.iter().map(frame_type).collect()
+}
+
+/// Reads until both `member_left` and `presence` offline about `user`
+/// arrived, in either order, and returns every frame read.
+async fn departure(client: &mut WsClient, user: &str) -> Vec<Value> {
+    let done = |frames: &[Value]| {
+        frames.iter().any(|f| frame_type(f) == "member_left" && f["user"]["id"] == user)
+            && frames.iter().any(|f| {
+                frame_type(f) == "presence" && f["user_id"] == user && f["status"] == "offline"
+            })
+    };
+    let mut frames = Vec::new();
+    let deadline = Instant::now() + RECV_TIMEOUT;
+    while !done(&frames) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let more = client.collect_for(left.min(Duration::from_millis(50))).await;
+        assert!(
+            !left.is_zero(),
+            "no member_left and presence offline about {user} in time: {frames:?}"
+        );
+        frames.extend(more);
+    }
+    frames
+}
+
+/// Whether `frames` announce that `user` left or went offline.
+fn announces_departure(frames: &[Value], user: &str) -> bool {
+    frames.iter().any(|f| {
+        (frame_type(f) == "member_left" && f["user"]["id"] == user)
+            || (frame_type(f) == "presence" && f["user_id"] == user && f["status"] == "offline")
+    })
+}
+
+#[tokio::test]
+async fn a_user_stays_online_until_the_last_connection_closes() {
+    let server = TestServer::start().await;
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+    let tab1 = joined(&server, "alice", "Alice", "general").await;
+    bob.expect_type("member_joined").await;
+    let tab2 = joined(&server, "alice", "Alice", "general").await.labelled("alice-tab2");
+    // The second connection of a member is no news.
+    bob.expect_silence(Duration::from_millis(200)).await;
+
+    tab1.close().await;
+    let frames = bob.collect_for(AFTER_GRACE).await;
+    assert!(!announces_departure(&frames, "alice"), "alice still has a connection: {frames:?}");
+    let presence = server.api_get("/api/users/alice/presence").await.expect(200);
+    assert_eq!(presence["status"], "online", "{presence}");
+
+    tab2.close().await;
+    let frames = departure(&mut bob, "alice").await;
+    let left = frames.iter().find(|f| frame_type(f) == "member_left").unwrap();
+    assert_eq!(left["room"], "general");
+    let offline = server.api_get("/api/users/alice/presence").await.expect(200);
+    assert_eq!(offline["status"], "offline", "{offline}");
+}
+
+#[tokio::test]
+async fn a_disconnect_is_announced_after_the_grace_period() {
+    let server = TestServer::start().await;
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+    let alice = joined(&server, "alice", "Alice", "general").await;
+    bob.expect_type("member_joined").await;
+
+    let closed = Instant::now();
+    alice.close().await;
+    let frames = departure(&mut bob, "alice").await;
+    let waited = closed.elapsed();
+    assert!(
+        waited >= PRESENCE_GRACE - Duration::from_millis(50),
+        "announced after {waited:?}: {frames:?}"
+    );
+
+    let presence = frames.iter().find(|f| frame_type(f) == "presence").unwrap();
+    let presence: Presence = typed(presence);
+    assert_eq!((presence.user_id.as_str(), presence.status), ("alice", Status::Offline));
+    let age = time::OffsetDateTime::now_utc() - presence.last_seen;
+    assert!(age.whole_seconds().abs() < 60, "last_seen is about now: {presence:?}");
+}
+
+#[tokio::test]
+async fn a_quick_reconnect_does_not_flicker() {
+    let server = TestServer::start().await;
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+    let alice = joined(&server, "alice", "Alice", "general").await;
+    bob.expect_type("member_joined").await;
+
+    alice.close().await;
+    let alice = joined(&server, "alice", "Alice", "general").await;
+    let frames = bob.collect_for(AFTER_GRACE).await;
+    assert!(
+        !announces_departure(&frames, "alice"),
+        "a reconnect within the grace period: {frames:?}"
+    );
+    assert!(!kinds(&frames).contains(&"member_joined"), "alice never left: {frames:?}");
+
+    // Leaving for good is still announced.
+    alice.close().await;
+    let left = bob.recv_until("member_left").await;
+    assert_eq!(left["user"]["id"], "alice");
+}
+
+#[tokio::test]
+async fn an_explicit_leave_is_announced_at_once() {
+    let server = TestServer::with(|c| c.timing.presence_grace = Duration::from_secs(30)).await;
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+    let mut alice = joined(&server, "alice", "Alice", "general").await;
+    bob.expect_type("member_joined").await;
+
+    alice.call_ok(json!({"type": "leave", "room": "general"}), "left").await;
+    let left = bob.expect_type("member_left").await;
+    assert_eq!((&left["room"], &left["user"]["id"]), (&json!("general"), &json!("alice")));
+    assert_eq!(left["user"]["name"], "Alice");
+    // Leaving a room is not going offline.
+    bob.expect_silence(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn statuses_reach_those_who_share_a_room() {
+    let server = TestServer::start().await;
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+    let mut alice = joined(&server, "alice", "Alice", "general").await;
+    let mut stranger = WsClient::connect_as(&server, "carol", "Carol").await;
+    bob.expect_type("member_joined").await;
+
+    for (status, custom, shown) in
+        [("away", Some("lunch"), "away"), ("busy", None, "busy"), ("invisible", None, "offline")]
+    {
+        let mut frame = json!({"type": "presence", "status": status});
+        if let Some(custom) = custom {
+            frame["custom"] = json!(custom);
+        }
+        alice.send(frame).await;
+        let what = format!("alice's presence {shown} after setting {status}");
+        let presence =
+            bob.recv_where(&what, |f| frame_type(f) == "presence" && f["status"] == shown).await;
+        assert_eq!(presence["user_id"], "alice");
+        if let Some(custom) = custom {
+            assert_eq!(presence["custom"], custom);
+        }
+        let _: Presence = typed(&presence);
+    }
+    stranger.expect_silence(Duration::from_millis(200)).await;
+
+    // A newcomer sees the invisible user as offline among the members.
+    let mut dave = WsClient::connect_as(&server, "dave", "Dave").await;
+    let joined: Joined = typed(&dave.join("general").await);
+    let alice_member =
+        joined.members.iter().find(|m| m.user.id == "alice").expect("alice is a member");
+    assert_eq!(alice_member.presence.status, Status::Offline);
+
+    alice.send(json!({"type": "presence", "status": "online"})).await;
+    let presence = bob
+        .recv_where("alice online again", |f| f["type"] == "presence" && f["status"] == "online")
+        .await;
+    assert_eq!(presence["user_id"], "alice");
+}
+
+#[tokio::test]
+async fn typing_goes_to_other_users_and_expires() {
+    let server = TestServer::start().await;
+    let mut alice = joined(&server, "alice", "Alice", "general").await;
+    let mut alice_tab = joined(&server, "alice", "Alice", "general").await.labelled("alice-tab");
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+    alice.expect_type("member_joined").await;
+    alice_tab.expect_type("member_joined").await;
+
+    let started = Instant::now();
+    alice.send(json!({"type": "typing", "room": "general", "is_typing": true})).await;
+    let typing = bob.recv_until("typing").await;
+    assert_eq!(typing["room"], "general");
+    assert_eq!(typing["user"], json!({"id": "alice", "name": "Alice"}));
+    assert_eq!(typing["is_typing"], true);
+
+    // The server says she stopped once she is quiet for the typing timeout.
+    let stopped = bob.recv_until("typing").await;
+    assert_eq!((&stopped["user"]["id"], &stopped["is_typing"]), (&json!("alice"), &json!(false)));
+    let waited = started.elapsed();
+    assert!(waited >= TYPING_TIMEOUT - Duration::from_millis(10), "expired after {waited:?}");
+
+    // None of it went to the typer's own connections.
+    alice.expect_silence(Duration::from_millis(100)).await;
+    alice_tab.expect_silence(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn an_explicit_stop_and_a_disconnect_end_typing() {
+    let server = TestServer::with(|c| {
+        c.timing.typing_timeout = Duration::from_secs(30);
+        c.timing.presence_grace = Duration::from_secs(30);
+    })
+    .await;
+    let mut alice = joined(&server, "alice", "Alice", "general").await;
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+
+    alice.send(json!({"type": "typing", "room": "general", "is_typing": true})).await;
+    assert_eq!(bob.recv_until("typing").await["is_typing"], true);
+    alice.send(json!({"type": "typing", "room": "general", "is_typing": false})).await;
+    assert_eq!(bob.recv_until("typing").await["is_typing"], false);
+
+    alice.send(json!({"type": "typing", "room": "general", "is_typing": true})).await;
+    assert_eq!(bob.recv_until("typing").await["is_typing"], true);
+    alice.close().await;
+    // Neither the typing timeout nor the grace period is over: the
+    // disconnect itself ends typing.
+    let stopped = bob.recv_until("typing").await;
+    assert_eq!((&stopped["user"]["id"], &stopped["is_typing"]), (&json!("alice"), &json!(false)));
+}

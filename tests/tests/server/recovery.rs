@@ -1,0 +1,148 @@
+//! Recovery: a client that reconnects with `since` gets what it missed, in
+//! offset order, or `recovered: false` when that cannot be done.
+
+use roomcast_shared::RoomEvent;
+use roomcast_shared::frame::Joined;
+use roomcast_tests::{TestServer, WsClient, typed};
+use serde_json::{Value, json};
+
+fn join_since(room: &str, epoch: &Value, offset: u64) -> Value {
+    json!({"type": "join", "room": room, "since": {"epoch": epoch, "offset": offset}})
+}
+
+#[tokio::test]
+async fn missed_messages_edits_and_deletes_are_replayed_in_order() {
+    let server = TestServer::start().await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    let epoch = bob.join("general").await["epoch"].clone();
+    alice.say("general", "seen").await;
+    let seen = bob.recv_until("message").await;
+    assert_eq!(seen["offset"], 1);
+    bob.close().await;
+
+    let mut ids = Vec::new();
+    for text in ["missed 1", "missed 2", "missed 3"] {
+        ids.push(alice.say("general", text).await["id"].clone());
+    }
+    alice
+        .call_ok(
+            json!({"type": "edit", "room": "general", "id": ids[0], "content": "missed 1 edited"}),
+            "ack",
+        )
+        .await;
+    alice.call_ok(json!({"type": "delete", "room": "general", "id": ids[1]}), "ack").await;
+
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    let reply = bob.call_ok(join_since("general", &epoch, 1), "joined").await;
+    assert_eq!(reply["recovered"], true, "{reply}");
+    let types: Vec<_> =
+        reply["messages"].as_array().unwrap().iter().map(|m| m["type"].clone()).collect();
+    assert_eq!(types, ["message", "message", "message", "message_updated", "message_deleted"]);
+
+    let joined: Joined = typed(&reply);
+    assert_eq!((&joined.epoch, joined.offset), (&epoch.as_str().unwrap().to_owned(), 6));
+    let offsets: Vec<u64> = joined.messages.iter().map(RoomEvent::offset).collect();
+    assert_eq!(offsets, [2, 3, 4, 5, 6]);
+    match (&joined.messages[3], &joined.messages[4]) {
+        (RoomEvent::MessageUpdated(edit), RoomEvent::MessageDeleted(delete)) => {
+            assert_eq!(
+                (json!(edit.id), edit.content.as_str()),
+                (ids[0].clone(), "missed 1 edited")
+            );
+            assert_eq!(json!(delete.id), ids[1]);
+        }
+        other => panic!("expected an edit then a delete, got {other:?}"),
+    }
+    // After recovery the connection is live again.
+    alice.say("general", "live").await;
+    assert_eq!(bob.recv_until("message").await["offset"], 7);
+}
+
+#[tokio::test]
+async fn a_client_that_missed_nothing_recovers_nothing() {
+    let server = TestServer::start().await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let epoch = alice.join("general").await["epoch"].clone();
+    alice.say("general", "one").await;
+
+    let mut again = WsClient::connect_as(&server, "alice", "Alice").await;
+    let reply = again.call_ok(join_since("general", &epoch, 1), "joined").await;
+    assert_eq!(reply["recovered"], true, "{reply}");
+    assert_eq!(reply["messages"], json!([]));
+    assert_eq!(reply["offset"], 1);
+}
+
+#[tokio::test]
+async fn a_restarted_server_cannot_recover_old_positions() {
+    let first = TestServer::start().await;
+    let mut alice = WsClient::connect_as(&first, "alice", "Alice").await;
+    let old_epoch = alice.join("general").await["epoch"].clone();
+    alice.say("general", "before the restart").await;
+    first.stop().await;
+
+    let second = TestServer::start().await;
+    let mut alice = WsClient::connect_as(&second, "alice", "Alice").await;
+    let reply = alice.call_ok(join_since("general", &old_epoch, 1), "joined").await;
+    assert_eq!(reply["recovered"], false, "an old epoch cannot be recovered: {reply}");
+    assert_ne!(reply["epoch"], old_epoch, "a new server has new epochs");
+    assert_eq!(reply["offset"], 0);
+}
+
+#[tokio::test]
+async fn an_offset_from_the_future_is_not_recovered() {
+    let server = TestServer::start().await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let epoch = alice.join("general").await["epoch"].clone();
+    alice.say("general", "one").await;
+
+    let mut again = WsClient::connect_as(&server, "alice", "Alice").await;
+    let reply = again.call_ok(join_since("general", &epoch, 999), "joined").await;
+    assert_eq!(reply["recovered"], false, "{reply}");
+    assert_eq!(reply["offset"], 1);
+}
+
+#[tokio::test]
+async fn a_gap_older_than_the_kept_history_is_not_recovered() {
+    let server = TestServer::with(|c| c.history.max_events = 3).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let epoch = alice.join("general").await["epoch"].clone();
+    for i in 1..=10 {
+        alice.say("general", &format!("m{i}")).await;
+    }
+
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    let lost = bob.call_ok(join_since("general", &epoch, 1), "joined").await;
+    assert_eq!(lost["recovered"], false, "offsets 2..7 are gone: {lost}");
+
+    // The last three are still there.
+    let kept = bob.call_ok(join_since("general", &epoch, 7), "joined").await;
+    assert_eq!(kept["recovered"], true, "{kept}");
+    let offsets: Vec<_> =
+        kept["messages"].as_array().unwrap().iter().map(|m| m["offset"].clone()).collect();
+    assert_eq!(offsets, [8, 9, 10]);
+}
+
+#[tokio::test]
+async fn resending_after_a_reconnect_does_not_duplicate() {
+    let server = TestServer::start().await;
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    bob.join("general").await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    let send =
+        json!({"type": "send", "room": "general", "content": "once", "client_id": "retry-me"});
+    let first = alice.call_ok(send.clone(), "ack").await;
+    alice.close().await;
+
+    // The ack was lost, say: the client resends from a new connection.
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    let again = alice.call_ok(send, "ack").await;
+    assert_eq!((&again["id"], &again["offset"]), (&first["id"], &first["offset"]));
+
+    let messages = bob.collect_for(std::time::Duration::from_millis(500)).await;
+    let count = messages.iter().filter(|f| f["type"] == "message").count();
+    assert_eq!(count, 1, "displayed once: {messages:?}");
+}
