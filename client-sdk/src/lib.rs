@@ -1,0 +1,32 @@
+//! Roomcast's client SDK: a WebSocket client that makes real-time rooms
+//! boringly reliable in a browser, compiled to WebAssembly and published to
+//! npm as `roomcast`.
+//!
+//! # Layout
+//! - [`machine`]: [`Core`], the whole client logic as a state machine without
+//!   IO: connection lifecycle, reconnects, auth and token refresh, heartbeat,
+//!   rooms and recovery, the outbox. Time and randomness are inputs.
+//! - [`backoff`], [`outbox`], [`room`], [`typing`], [`token`], [`rng`]: the
+//!   pieces it is made of, each tested on its own.
+//! - [`effect`]: what the logic asks the host to do and tells the app.
+//! - [`options`]: every setting with its default.
+//! - `web` (wasm32 only): the browser glue and the JavaScript API. Only its
+//!   `transport` module touches WebSockets, timers and window events.
+//!
+//! Everything but `web` builds natively and is unit-tested with `cargo test`.
+#![warn(missing_docs)]
+
+pub mod backoff;
+pub mod effect;
+pub mod machine;
+pub mod options;
+pub mod outbox;
+pub mod rng;
+pub mod room;
+pub mod token;
+pub mod typing;
+
+pub use backoff::Backoff;
+pub use effect::{ClientError, ConnectionState, Effect, Event};
+pub use machine::{Core, TokenSource};
+pub use options::Options;

@@ -1,0 +1,253 @@
+//! What the client does with each frame the server sends.
+
+use roomcast_shared::frame::{Ack, Joined};
+use roomcast_shared::{ChatMessage, Envelope, Ref, RoomEvent, ServerFrame};
+use serde_json::json;
+
+use super::{Core, Phase, Request};
+use crate::effect::{ClientError, Event};
+use crate::room::{EventOutcome, JoinOutcome};
+
+impl Core {
+    /// A text frame arrived.
+    pub fn received(&mut self, text: &str, now: u64) {
+        // Any frame shows the connection is alive.
+        if let Some(conn) = self.conn.as_mut() {
+            conn.pong_by = None;
+        }
+        let Ok(Envelope { reference, frame }) = serde_json::from_str::<Envelope<ServerFrame>>(text)
+        else {
+            // A frame type this client does not know yet (the protocol may
+            // grow): the application may still want it.
+            self.emit(Event::Frame(text.to_owned()));
+            return;
+        };
+        let wire = match reference {
+            Some(Ref::Number(n)) => n.as_u64(),
+            _ => None,
+        };
+        let request = wire.and_then(|r| self.requests.remove(&r));
+        if request == Some(Request::Ping) {
+            return;
+        }
+        self.emit(Event::Frame(text.to_owned()));
+        match frame {
+            ServerFrame::Ready { session_id, user, heartbeat_ms } => {
+                let authenticating =
+                    self.conn.as_ref().is_some_and(|c| c.phase == Phase::Authenticating);
+                if authenticating {
+                    self.authenticated(session_id, user, heartbeat_ms, now);
+                }
+            }
+            ServerFrame::Joined(joined) => self.joined(joined),
+            ServerFrame::Message(m) => self.stream_event(RoomEvent::Message(m)),
+            ServerFrame::MessageUpdated(u) => self.stream_event(RoomEvent::MessageUpdated(u)),
+            ServerFrame::MessageDeleted(d) => self.stream_event(RoomEvent::MessageDeleted(d)),
+            ServerFrame::Ack(ack) => {
+                if request == Some(Request::Entry) {
+                    self.acked(wire, ack);
+                }
+            }
+            ServerFrame::Error(error) => {
+                let error = ClientError::server(error.code, error.message);
+                self.failed(request, wire, error);
+            }
+            ServerFrame::History { room, messages, has_more } => {
+                if let Some(Request::History { op, .. }) = request {
+                    let reply = json!({ "room": room, "messages": messages, "has_more": has_more });
+                    if let Some(r) = self.rooms.get_mut(room.as_str()) {
+                        r.state.prepend_history(messages);
+                        r.state.trim(self.opts.max_messages.max(r.state.messages.len()));
+                        self.emit(Event::RoomChanged(room.to_string()));
+                    }
+                    self.settle(op, Ok(reply.to_string()));
+                }
+            }
+            ServerFrame::Typing { room, user, is_typing } => {
+                if let Some(r) = self.rooms.get_mut(room.as_str()) {
+                    let payload = json!({ "room": room, "user": user, "is_typing": is_typing });
+                    r.state.set_typing(user, is_typing);
+                    self.room_event(room.as_str(), "typing", payload.to_string());
+                    self.emit(Event::RoomChanged(room.to_string()));
+                }
+            }
+            ServerFrame::Read { room, user_id, id, read_at } => {
+                let payload = json!({ "room": room, "user_id": user_id, "id": id, "read_at": stamp(read_at) });
+                self.room_event(room.as_str(), "read", payload.to_string());
+            }
+            ServerFrame::MemberJoined { room, user } => {
+                let payload = json!({ "room": room, "user": user }).to_string();
+                if let Some(r) = self.rooms.get_mut(room.as_str()) {
+                    r.state.member_joined(user, now);
+                    self.room_event(room.as_str(), "member_joined", payload);
+                    self.emit(Event::RoomChanged(room.to_string()));
+                }
+            }
+            ServerFrame::MemberLeft { room, user } => {
+                let payload = json!({ "room": room, "user": user }).to_string();
+                if let Some(r) = self.rooms.get_mut(room.as_str()) {
+                    r.state.member_left(&user.id);
+                    self.room_event(room.as_str(), "member_left", payload);
+                    self.emit(Event::RoomChanged(room.to_string()));
+                }
+            }
+            ServerFrame::Presence(presence) => {
+                let mut touched = Vec::new();
+                for (name, room) in &mut self.rooms {
+                    let before = room.state.version;
+                    room.state.presence(&presence);
+                    if room.state.version != before {
+                        touched.push(name.clone());
+                    }
+                }
+                for name in touched {
+                    self.emit(Event::RoomChanged(name));
+                }
+                self.emit(Event::Presence(presence));
+            }
+            ServerFrame::Notification(n) => self.emit(Event::Notification(n)),
+            ServerFrame::Event(event) => {
+                let room = event.room.to_string();
+                let payload = serde_json::to_string(&event).expect("events serialize");
+                self.room_event(&room, "event", payload);
+            }
+            ServerFrame::Left { .. } | ServerFrame::Pong { .. } => {}
+        }
+    }
+
+    /// A `joined` reply: recover or reset, then send what waited for it.
+    fn joined(&mut self, joined: Joined) {
+        let name = joined.room.to_string();
+        let max = self.opts.max_messages;
+        let Some(room) = self.rooms.get_mut(&name) else { return };
+        let outcome = room.state.apply_joined(joined, max);
+        match outcome {
+            JoinOutcome::Loaded => {}
+            JoinOutcome::Recovered(events) => {
+                for event in events {
+                    self.announce(&name, event);
+                }
+            }
+            JoinOutcome::Reset => {
+                let payload = json!({ "room": name }).to_string();
+                self.room_event(&name, "reset", payload);
+            }
+        }
+        // Sends that reached the server before the connection dropped are in
+        // the recovered or reloaded messages: settle them instead of resending.
+        let mine: Vec<ChatMessage> = match (self.user(), self.rooms.get(&name)) {
+            (Some(me), Some(room)) => {
+                room.state.messages.iter().filter(|m| m.sender.id == me.id).cloned().collect()
+            }
+            _ => Vec::new(),
+        };
+        for m in mine {
+            self.echoed(&m);
+        }
+        let payload = json!({ "room": name }).to_string();
+        self.room_event(&name, "joined", payload);
+        self.emit(Event::RoomChanged(name.clone()));
+        self.flush(&name);
+    }
+
+    /// A `message`, `message_updated` or `message_deleted` frame.
+    fn stream_event(&mut self, event: RoomEvent) {
+        let name = match &event {
+            RoomEvent::Message(m) => m.room.to_string(),
+            RoomEvent::MessageUpdated(u) => u.room.to_string(),
+            RoomEvent::MessageDeleted(d) => d.room.to_string(),
+        };
+        if let RoomEvent::Message(m) = &event {
+            self.echoed(m);
+        }
+        let Some(room) = self.rooms.get_mut(&name) else { return };
+        match room.state.apply_event(event.clone()) {
+            EventOutcome::Applied => {
+                let max = self.opts.max_messages;
+                room.state.trim(max);
+                self.announce(&name, event);
+                self.emit(Event::RoomChanged(name));
+            }
+            // The server promises no gaps on one connection; if one shows
+            // anyway, a re-join with `since` replays it in order.
+            EventOutcome::Gap => self.send_join(&name),
+            EventOutcome::Duplicate | EventOutcome::NotJoined => {}
+        }
+    }
+
+    /// Tells the room's listeners about a stream event.
+    fn announce(&mut self, room: &str, event: RoomEvent) {
+        let kind = match &event {
+            RoomEvent::Message(_) => "message",
+            RoomEvent::MessageUpdated(_) => "updated",
+            RoomEvent::MessageDeleted(_) => "deleted",
+        };
+        let payload = match event {
+            RoomEvent::Message(m) => serde_json::to_string(&m),
+            RoomEvent::MessageUpdated(u) => serde_json::to_string(&u),
+            RoomEvent::MessageDeleted(d) => serde_json::to_string(&d),
+        };
+        self.room_event(room, kind, payload.expect("room events serialize"));
+    }
+
+    /// Our own message arrived: its send is done, whether or not the ack
+    /// follows (it may have been lost with the previous connection).
+    fn echoed(&mut self, m: &ChatMessage) {
+        let mine = self.user().is_some_and(|me| me.id == m.sender.id);
+        if let Some(entry) = mine.then(|| self.outbox.remove_by_client_id(&m.client_id)).flatten() {
+            let ack =
+                Ack { id: m.id.clone(), offset: m.offset, client_id: Some(m.client_id.clone()) };
+            self.settle(entry.op, Ok(serde_json::to_string(&ack).expect("acks serialize")));
+            self.pending_changed(&entry.room);
+        }
+    }
+
+    /// An `ack` for an outbox entry.
+    fn acked(&mut self, wire_ref: Option<u64>, ack: Ack) {
+        let Some(entry) = wire_ref.and_then(|r| self.outbox.remove_by_ref(r)) else { return };
+        self.settle(entry.op, Ok(serde_json::to_string(&ack).expect("acks serialize")));
+        self.pending_changed(&entry.room);
+    }
+
+    /// An `error` frame: fail the request it answers, or report it.
+    fn failed(&mut self, request: Option<Request>, wire: Option<u64>, error: ClientError) {
+        match request {
+            Some(Request::Entry) => {
+                let entry = wire.and_then(|r| self.outbox.remove_by_ref(r));
+                if let Some(entry) = entry {
+                    self.settle(entry.op, Err(error));
+                    self.pending_changed(&entry.room);
+                }
+            }
+            Some(Request::History { op, .. }) => self.settle(op, Err(error)),
+            Some(Request::Join(room)) => {
+                // The join was refused: what waits for it cannot be sent.
+                for entry in self.outbox.remove_room(&room) {
+                    self.settle(entry.op, Err(error.clone()));
+                }
+                let payload = json!({ "code": error.code, "message": error.message }).to_string();
+                self.room_event(&room, "error", payload);
+                self.pending_changed(&room);
+                self.emit(Event::Error(error));
+            }
+            _ => self.emit(Event::Error(error)),
+        }
+    }
+
+    pub(super) fn room_event(&mut self, room: &str, kind: &'static str, payload: String) {
+        self.emit(Event::Room { room: room.to_owned(), kind, payload });
+    }
+
+    /// The room's pending sends changed.
+    pub(super) fn pending_changed(&mut self, room: &str) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.state.version += 1;
+            self.emit(Event::RoomChanged(room.to_owned()));
+        }
+    }
+}
+
+/// A timestamp as RFC 3339, as the protocol writes it.
+fn stamp(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

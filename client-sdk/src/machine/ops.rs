@@ -1,0 +1,218 @@
+//! What the application asks of the client: rooms, sends, typing, reads,
+//! presence and history. Requests that need an answer return an operation id;
+//! the answer comes later as [`Event::Settle`] with that id.
+
+use roomcast_shared::{ClientFrame, Position, RoomName, SetStatus};
+use serde_json::json;
+
+use super::{Core, Request};
+use crate::effect::{ClientError, ConnectionState, Event};
+
+impl Core {
+    /// Joins `room`, or adds a reference to it when already joined. The
+    /// room stays joined (and is re-joined after every reconnect) until as
+    /// many [`leave`](Self::leave) calls.
+    pub fn join(&mut self, room: &str) -> Result<(), ClientError> {
+        let name =
+            RoomName::new(room).map_err(|e| ClientError::new("bad_request", e.to_string()))?;
+        let entry = self.rooms.entry(name.to_string()).or_default();
+        entry.refs += 1;
+        if entry.refs == 1 && self.is_ready() {
+            self.send_join(name.as_str());
+        }
+        Ok(())
+    }
+
+    /// Drops one reference to `room`; the last one leaves it, failing its
+    /// waiting sends with `left`.
+    pub fn leave(&mut self, room: &str) {
+        let Some(entry) = self.rooms.get_mut(room) else { return };
+        entry.refs = entry.refs.saturating_sub(1);
+        if entry.refs > 0 {
+            return;
+        }
+        self.rooms.remove(room);
+        for entry in self.outbox.remove_room(room) {
+            self.settle(entry.op, Err(ClientError::new("left", format!("left {room}"))));
+        }
+        if self.is_ready()
+            && let Ok(name) = RoomName::new(room)
+        {
+            self.request(Request::Leave, ClientFrame::Leave { room: name });
+        }
+    }
+
+    /// Whether the application holds `room`.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.rooms.contains_key(room)
+    }
+
+    /// Sends a chat message; settles with the ack (`{id, offset, client_id}`).
+    pub fn send(&mut self, room: &str, content: String) -> u64 {
+        let client_id = self.rng.client_id();
+        self.enqueue(room, |name| ClientFrame::Send { room: name, content, client_id })
+    }
+
+    /// Edits a message; settles with the ack.
+    pub fn edit(&mut self, room: &str, id: String, content: String) -> u64 {
+        self.enqueue(room, |name| ClientFrame::Edit { room: name, id, content })
+    }
+
+    /// Deletes a message; settles with the ack.
+    pub fn delete(&mut self, room: &str, id: String) -> u64 {
+        self.enqueue(room, |name| ClientFrame::Delete { room: name, id })
+    }
+
+    /// Queues an outbox request and sends it at once when the room is joined.
+    fn enqueue(&mut self, room: &str, frame: impl FnOnce(RoomName) -> ClientFrame) -> u64 {
+        self.next_op += 1;
+        let op = self.next_op;
+        if self.state == ConnectionState::Closed {
+            self.settle(op, Err(ClientError::new("closed", "the client is closed")));
+            return op;
+        }
+        let Some(name) = self.rooms.get(room).and_then(|_| RoomName::new(room).ok()) else {
+            let error = ClientError::new("not_joined", format!("join {room} first"));
+            self.settle(op, Err(error));
+            return op;
+        };
+        let frame = frame(name);
+        let is_send = matches!(frame, ClientFrame::Send { .. });
+        if self.outbox.push(op, room, frame).is_err() {
+            let limit = self.opts.queue_limit;
+            let error = ClientError::new("queue_full", format!("{limit} requests already wait"));
+            self.settle(op, Err(error));
+            return op;
+        }
+        if is_send && let Some(r) = self.rooms.get_mut(room) {
+            // The server ends typing when a message arrives.
+            r.typing.clear();
+        }
+        self.pending_changed(room);
+        self.flush(room);
+        op
+    }
+
+    /// Sends the room's waiting outbox entries, if it is joined on an open
+    /// connection; then a `read` marked while disconnected.
+    pub(super) fn flush(&mut self, room: &str) {
+        if !self.is_ready() || !self.rooms.get(room).is_some_and(|r| r.state.joined) {
+            return;
+        }
+        let next_ref = &mut self.next_ref;
+        let frames = self.outbox.take_unsent(room, || {
+            *next_ref += 1;
+            *next_ref
+        });
+        for (r, frame) in frames {
+            self.requests.insert(r, Request::Entry);
+            self.send_frame(Some(r), &frame);
+        }
+        if let Some(id) = self.rooms.get_mut(room).and_then(|r| r.unsent_read.take())
+            && let Ok(name) = RoomName::new(room)
+        {
+            self.send_frame(None, &ClientFrame::Read { room: name, id });
+        }
+    }
+
+    /// Sends `join`, with `since` when the room has a position to recover from.
+    pub(super) fn send_join(&mut self, room: &str) {
+        let Ok(name) = RoomName::new(room) else { return };
+        let since: Option<Position> = self.rooms.get(room).and_then(|r| r.state.position.clone());
+        let history = Some(self.opts.history.min(roomcast_shared::MAX_HISTORY_LIMIT));
+        self.request(
+            Request::Join(room.to_owned()),
+            ClientFrame::Join { room: name, since, history },
+        );
+    }
+
+    /// The user typed (`true`) or stopped (`false`); throttled, and ended
+    /// by itself after a pause.
+    pub fn typing(&mut self, room: &str, is_typing: bool, now: u64) {
+        let ready = self.is_ready();
+        let (throttle, idle) = (self.opts.typing_throttle_ms, self.opts.typing_idle_ms);
+        let Some(r) = self.rooms.get_mut(room).filter(|r| ready && r.state.joined) else { return };
+        if let Some(value) = r.typing.set(is_typing, now, throttle, idle) {
+            self.send_typing(room, value);
+        }
+    }
+
+    pub(super) fn send_typing(&mut self, room: &str, is_typing: bool) {
+        if let Ok(name) = RoomName::new(room) {
+            self.send_frame(None, &ClientFrame::Typing { room: name, is_typing });
+        }
+    }
+
+    /// Marks `room` read up to message `id` (sent once joined).
+    pub fn mark_read(&mut self, room: &str, id: String) {
+        let Some(r) = self.rooms.get_mut(room) else { return };
+        r.unsent_read = Some(id);
+        self.flush(room);
+    }
+
+    /// Asks for older messages; settles with `{room, messages, has_more}`,
+    /// and the messages join the room's snapshot.
+    pub fn history(&mut self, room: &str, before: Option<u64>, limit: Option<u16>) -> u64 {
+        self.next_op += 1;
+        let op = self.next_op;
+        match RoomName::new(room) {
+            Err(e) => self.settle(op, Err(ClientError::new("bad_request", e.to_string()))),
+            Ok(_) if !self.is_ready() => {
+                self.settle(op, Err(ClientError::new("disconnected", "not connected")))
+            }
+            Ok(name) => {
+                let what = Request::History { op, room: room.to_owned() };
+                self.request(what, ClientFrame::History { room: name, before, limit });
+            }
+        }
+        op
+    }
+
+    /// Sets the user's status, now and after every reconnect.
+    pub fn set_status(&mut self, status: SetStatus, custom: Option<String>) {
+        self.status = Some((status, custom.clone()));
+        if self.is_ready() {
+            self.send_frame(None, &ClientFrame::Presence { status, custom });
+        }
+    }
+
+    /// Sends a frame the application built itself, if connected.
+    pub fn send_raw(&mut self, text: String) -> bool {
+        if self.is_ready() {
+            self.effects.push(crate::effect::Effect::Send(text));
+        }
+        self.is_ready()
+    }
+
+    /// The snapshot of `room` as JSON, with the version it reflects:
+    /// `{room, joined, messages, pending, members, typing, resets}`.
+    pub fn room_snapshot(&self, room: &str) -> Option<(u64, String)> {
+        let r = self.rooms.get(room)?;
+        let pending: Vec<_> = self
+            .outbox
+            .of_room(room)
+            .filter_map(|e| match &e.frame {
+                ClientFrame::Send { content, client_id, .. } => {
+                    Some(json!({ "client_id": client_id, "content": content }))
+                }
+                _ => None,
+            })
+            .collect();
+        let snapshot = json!({
+            "room": room,
+            "joined": r.state.joined,
+            "messages": r.state.messages,
+            "pending": pending,
+            "members": r.state.members,
+            "typing": r.state.typing,
+            "resets": r.state.resets,
+        });
+        Some((r.state.version, snapshot.to_string()))
+    }
+
+    /// Reports an error the host ran into (a socket that could not be
+    /// created, a callback that threw).
+    pub fn emit_error(&mut self, code: &str, message: String) {
+        self.emit(Event::Error(ClientError::new(code, message)));
+    }
+}

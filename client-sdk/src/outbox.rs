@@ -1,0 +1,196 @@
+//! The outbox: sends, edits and deletes waiting for their ack, in order.
+//!
+//! An entry stays until the server acknowledges it (or refuses it). While
+//! disconnected, entries wait; after a reconnect and the room's `joined`,
+//! every entry of the room is sent again with the same `client_id`, and the
+//! server's idempotency turns at-least-once delivery into exactly-once
+//! display. The outbox is bounded so that a long outage cannot grow memory
+//! without limit.
+
+use std::collections::VecDeque;
+
+use roomcast_shared::ClientFrame;
+
+/// A request that waits for its ack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The operation id the caller's promise waits on.
+    pub op: u64,
+    /// The room it belongs to (sends wait for that room's `joined`).
+    pub room: String,
+    /// The frame to (re)send: `send`, `edit` or `delete`.
+    pub frame: ClientFrame,
+    /// The `ref` of its transmission on the current connection, if sent.
+    pub wire_ref: Option<u64>,
+    /// How many times it was transmitted.
+    pub attempts: u32,
+}
+
+impl Entry {
+    /// The idempotency key, for sends.
+    pub fn client_id(&self) -> Option<&str> {
+        match &self.frame {
+            ClientFrame::Send { client_id, .. } => Some(client_id),
+            _ => None,
+        }
+    }
+}
+
+/// The outbox is full: the caller's send fails at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// Pending requests, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Outbox {
+    entries: VecDeque<Entry>,
+    limit: usize,
+}
+
+impl Outbox {
+    /// An empty outbox holding at most `limit` entries.
+    pub fn new(limit: usize) -> Self {
+        Self { entries: VecDeque::new(), limit }
+    }
+
+    /// Queues a request (not yet sent).
+    pub fn push(&mut self, op: u64, room: &str, frame: ClientFrame) -> Result<(), Full> {
+        if self.entries.len() >= self.limit {
+            return Err(Full);
+        }
+        let entry = Entry { op, room: room.to_owned(), frame, wire_ref: None, attempts: 0 };
+        self.entries.push_back(entry);
+        Ok(())
+    }
+
+    /// Entries of `room` not sent on the current connection, oldest first,
+    /// each marked as sent with a `ref` from `next_ref`. The caller sends
+    /// them in this order.
+    pub fn take_unsent(
+        &mut self,
+        room: &str,
+        mut next_ref: impl FnMut() -> u64,
+    ) -> Vec<(u64, ClientFrame)> {
+        let mut out = Vec::new();
+        for e in self.entries.iter_mut().filter(|e| e.room == room && e.wire_ref.is_none()) {
+            let r = next_ref();
+            e.wire_ref = Some(r);
+            e.attempts += 1;
+            out.push((r, e.frame.clone()));
+        }
+        out
+    }
+
+    /// The connection dropped: every entry in flight is unsent again.
+    pub fn disconnected(&mut self) {
+        for e in &mut self.entries {
+            e.wire_ref = None;
+        }
+    }
+
+    /// Removes and returns the entry sent with `wire_ref` (its ack or error
+    /// arrived).
+    pub fn remove_by_ref(&mut self, wire_ref: u64) -> Option<Entry> {
+        let at = self.entries.iter().position(|e| e.wire_ref == Some(wire_ref))?;
+        self.entries.remove(at)
+    }
+
+    /// Removes and returns the send with this `client_id` (its `message`
+    /// arrived, before its ack or replayed by recovery).
+    pub fn remove_by_client_id(&mut self, client_id: &str) -> Option<Entry> {
+        let at = self.entries.iter().position(|e| e.client_id() == Some(client_id))?;
+        self.entries.remove(at)
+    }
+
+    /// Removes and returns every entry of `room` (the room was left).
+    pub fn remove_room(&mut self, room: &str) -> Vec<Entry> {
+        let (gone, kept): (VecDeque<Entry>, VecDeque<Entry>) =
+            std::mem::take(&mut self.entries).into_iter().partition(|e| e.room == room);
+        self.entries = kept;
+        gone.into()
+    }
+
+    /// Removes and returns everything (the client was closed).
+    pub fn drain(&mut self) -> Vec<Entry> {
+        self.entries.drain(..).collect()
+    }
+
+    /// Entries of `room`, oldest first (for the room's pending messages).
+    pub fn of_room<'a>(&'a self, room: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.entries.iter().filter(move |e| e.room == room)
+    }
+
+    /// How many entries wait.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roomcast_shared::RoomName;
+
+    fn send(room: &str, client_id: &str) -> ClientFrame {
+        ClientFrame::Send {
+            room: RoomName::new(room).unwrap(),
+            content: format!("hello {client_id}"),
+            client_id: client_id.into(),
+        }
+    }
+
+    #[test]
+    fn is_bounded() {
+        let mut o = Outbox::new(2);
+        assert_eq!(o.push(1, "a", send("a", "c1")), Ok(()));
+        assert_eq!(o.push(2, "a", send("a", "c2")), Ok(()));
+        assert_eq!(o.push(3, "a", send("a", "c3")), Err(Full));
+        assert_eq!(o.len(), 2);
+    }
+
+    #[test]
+    fn unacked_entries_are_resent_in_order_with_the_same_client_id() {
+        let mut o = Outbox::new(10);
+        o.push(1, "a", send("a", "c1")).unwrap();
+        o.push(2, "b", send("b", "c2")).unwrap();
+        o.push(3, "a", send("a", "c3")).unwrap();
+        let mut r = 0;
+        let first = o.take_unsent("a", || {
+            r += 1;
+            r
+        });
+        assert_eq!(first.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [1, 2]);
+        assert!(o.take_unsent("a", || 99).is_empty(), "in flight: not sent twice");
+        // The ack of the first arrives, then the connection drops.
+        assert_eq!(o.remove_by_ref(1).map(|e| e.op), Some(1));
+        o.disconnected();
+        let again = o.take_unsent("a", || 7);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].1, send("a", "c3"), "same frame, same client_id");
+        assert_eq!(o.of_room("a").next().unwrap().attempts, 2);
+    }
+
+    #[test]
+    fn a_message_echo_settles_a_send_before_its_ack() {
+        let mut o = Outbox::new(10);
+        o.push(1, "a", send("a", "c1")).unwrap();
+        assert_eq!(o.remove_by_client_id("c1").map(|e| e.op), Some(1));
+        assert!(o.remove_by_client_id("c1").is_none());
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn leaving_a_room_removes_its_entries_only() {
+        let mut o = Outbox::new(10);
+        o.push(1, "a", send("a", "c1")).unwrap();
+        o.push(2, "b", send("b", "c2")).unwrap();
+        assert_eq!(o.remove_room("a").len(), 1);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o.drain().len(), 1);
+    }
+}

@@ -1,0 +1,314 @@
+//! One joined room on the client: its recovery position (`epoch`, `offset`),
+//! and what a UI shows (messages in offset order without duplicates,
+//! members, who is typing).
+//!
+//! Invariant: `position.offset` is the offset of the last stream event
+//! applied; an event at or below it is a duplicate and is dropped, one more
+//! than one above it reveals a gap and is not applied (the client re-joins
+//! with `since` instead, and the server replays the gap in order).
+
+use roomcast_shared::frame::Joined;
+use roomcast_shared::{
+    ChatMessage, Member, Position, Presence, RoomEvent, Status, UserInfo, UserRef,
+};
+use time::OffsetDateTime;
+
+/// What applying a `joined` reply meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// The first join of this room: its latest messages are loaded.
+    Loaded,
+    /// A re-join replayed what was missed; these are the events that were
+    /// new (already deduplicated, in offset order).
+    Recovered(Vec<RoomEvent>),
+    /// The server could not replay the gap (new epoch, gap too old): the
+    /// room was reloaded from `joined.messages` and the app should redraw.
+    Reset,
+}
+
+/// What a stream event (`message`, `message_updated`, `message_deleted`)
+/// did to the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// It was new and is applied.
+    Applied,
+    /// It was seen before (its offset is at or below the position).
+    Duplicate,
+    /// Events between the position and this one are missing: re-join.
+    Gap,
+    /// The room has no position yet (no `joined` on this connection).
+    NotJoined,
+}
+
+/// The client's state of one room.
+#[derive(Debug, Clone, Default)]
+pub struct RoomState {
+    /// Where the client is in the room's stream: what a re-join recovers from.
+    pub position: Option<Position>,
+    /// Whether a `joined` arrived on the current connection (events are only
+    /// applied then, and sends wait for it).
+    pub joined: bool,
+    /// Messages in offset order, at most `max_messages`, each id once.
+    pub messages: Vec<ChatMessage>,
+    /// The room's members with their presence, sorted by name.
+    pub members: Vec<Member>,
+    /// Other users typing right now.
+    pub typing: Vec<UserRef>,
+    /// How many times the room was reset (recovery impossible).
+    pub resets: u32,
+    /// Bumped on every change of what a UI shows, so snapshots are rebuilt
+    /// only when something changed.
+    pub version: u64,
+}
+
+impl RoomState {
+    /// Applies a `joined` reply, recovering or resetting as it says.
+    pub fn apply_joined(&mut self, joined: Joined, max_messages: usize) -> JoinOutcome {
+        self.joined = true;
+        self.members = joined.members;
+        self.typing.clear();
+        self.version += 1;
+        let position = Position { epoch: joined.epoch.clone(), offset: joined.offset };
+        let outcome = match (self.position.take(), joined.recovered) {
+            (Some(since), Some(true)) if since.epoch == joined.epoch => {
+                self.position = Some(since);
+                let fresh: Vec<RoomEvent> = joined
+                    .messages
+                    .into_iter()
+                    .filter(|e| self.apply_event(e.clone()) == EventOutcome::Applied)
+                    .collect();
+                JoinOutcome::Recovered(fresh)
+            }
+            (None, _) => {
+                self.messages.clear();
+                self.load(joined.messages);
+                JoinOutcome::Loaded
+            }
+            // recovered: false, or an epoch that does not match ours.
+            (Some(_), _) => {
+                self.messages.clear();
+                self.load(joined.messages);
+                self.resets += 1;
+                JoinOutcome::Reset
+            }
+        };
+        // The room's latest offset is where the stream continues, whatever
+        // `messages` held (it may hold only the latest n).
+        self.position = Some(position);
+        self.trim(max_messages);
+        outcome
+    }
+
+    /// Loads `history`-style messages (the latest n) without touching the position.
+    fn load(&mut self, events: Vec<RoomEvent>) {
+        for event in events {
+            if let RoomEvent::Message(m) = event {
+                self.insert(m);
+            }
+        }
+    }
+
+    /// Applies a stream event that arrived on its own.
+    pub fn apply_event(&mut self, event: RoomEvent) -> EventOutcome {
+        let Some(position) = self.position.as_mut().filter(|_| self.joined) else {
+            return EventOutcome::NotJoined;
+        };
+        let offset = event.offset();
+        if offset <= position.offset {
+            return EventOutcome::Duplicate;
+        }
+        if offset > position.offset + 1 {
+            return EventOutcome::Gap;
+        }
+        position.offset = offset;
+        match event {
+            RoomEvent::Message(m) => self.insert(m),
+            RoomEvent::MessageUpdated(u) => {
+                if let Some(m) = self.messages.iter_mut().find(|m| m.id == u.id) {
+                    m.content = u.content;
+                    m.edited_at = Some(u.edited_at);
+                }
+            }
+            RoomEvent::MessageDeleted(d) => self.messages.retain(|m| m.id != d.id),
+        }
+        self.version += 1;
+        EventOutcome::Applied
+    }
+
+    /// Adds older messages from a `history` reply (each id once, in order).
+    pub fn prepend_history(&mut self, messages: Vec<ChatMessage>) {
+        for m in messages {
+            self.insert(m);
+        }
+        self.version += 1;
+    }
+
+    /// Inserts a message at its offset, unless its id is already shown.
+    fn insert(&mut self, message: ChatMessage) {
+        if self.messages.iter().any(|m| m.id == message.id) {
+            return;
+        }
+        let at = self.messages.partition_point(|m| m.offset < message.offset);
+        self.messages.insert(at, message);
+    }
+
+    /// Drops the oldest messages beyond `max`.
+    pub fn trim(&mut self, max: usize) {
+        if self.messages.len() > max {
+            self.messages.drain(..self.messages.len() - max);
+        }
+    }
+
+    /// The connection dropped: events wait for the next `joined`, and typing
+    /// indicators are stale.
+    pub fn disconnected(&mut self) {
+        self.joined = false;
+        if !self.typing.is_empty() {
+            self.typing.clear();
+            self.version += 1;
+        }
+    }
+
+    /// A `typing` frame from another user.
+    pub fn set_typing(&mut self, user: UserRef, is_typing: bool) {
+        let at = self.typing.iter().position(|u| u.id == user.id);
+        match (at, is_typing) {
+            (None, true) => self.typing.push(user),
+            (Some(i), false) => {
+                self.typing.remove(i);
+            }
+            _ => return,
+        }
+        self.version += 1;
+    }
+
+    /// A `member_joined` frame.
+    pub fn member_joined(&mut self, user: UserInfo, now_ms: u64) {
+        if self.members.iter().any(|m| m.user.id == user.id) {
+            return;
+        }
+        let last_seen = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let presence =
+            Presence { user_id: user.id.clone(), status: Status::Online, custom: None, last_seen };
+        let at = self.members.partition_point(|m| m.user.name < user.name);
+        self.members.insert(at, Member { user, presence });
+        self.version += 1;
+    }
+
+    /// A `member_left` frame.
+    pub fn member_left(&mut self, user_id: &str) {
+        let before = self.members.len();
+        self.members.retain(|m| m.user.id != user_id);
+        self.typing.retain(|u| u.id != user_id);
+        if self.members.len() != before {
+            self.version += 1;
+        }
+    }
+
+    /// A `presence` frame: updates the member, if they are in this room.
+    pub fn presence(&mut self, presence: &Presence) {
+        if let Some(m) = self.members.iter_mut().find(|m| m.user.id == presence.user_id) {
+            m.presence = presence.clone();
+            self.version += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(offset: u64) -> RoomEvent {
+        serde_json::from_value(json!({"type":"message","room":"r","id":format!("m{offset}"),
+            "offset":offset,"client_id":format!("c{offset}"),
+            "sender":{"id":"bob","name":"Bob","role":null,"avatar":null},
+            "content":format!("#{offset}"),"created_at":"2026-11-22T10:00:00Z"}))
+        .unwrap()
+    }
+
+    fn joined(
+        epoch: &str,
+        offset: u64,
+        messages: Vec<RoomEvent>,
+        recovered: Option<bool>,
+    ) -> Joined {
+        Joined {
+            room: roomcast_shared::RoomName::new("r").unwrap(),
+            epoch: epoch.into(),
+            offset,
+            members: vec![],
+            messages,
+            recovered,
+        }
+    }
+
+    fn offsets(room: &RoomState) -> Vec<u64> {
+        room.messages.iter().map(|m| m.offset).collect()
+    }
+
+    #[test]
+    fn events_are_deduplicated_by_offset_and_gaps_detected() {
+        let mut room = RoomState::default();
+        assert_eq!(room.apply_event(event(1)), EventOutcome::NotJoined);
+        assert_eq!(
+            room.apply_joined(joined("e", 2, vec![event(1), event(2)], None), 100),
+            JoinOutcome::Loaded
+        );
+        assert_eq!(room.apply_event(event(2)), EventOutcome::Duplicate);
+        assert_eq!(room.apply_event(event(4)), EventOutcome::Gap);
+        assert_eq!(room.apply_event(event(3)), EventOutcome::Applied);
+        assert_eq!(offsets(&room), [1, 2, 3]);
+        assert_eq!(room.position, Some(Position { epoch: "e".into(), offset: 3 }));
+    }
+
+    #[test]
+    fn recovery_keeps_only_new_events_and_moves_the_position() {
+        let mut room = RoomState::default();
+        room.apply_joined(joined("e", 2, vec![event(1), event(2)], None), 100);
+        room.disconnected();
+        let outcome =
+            room.apply_joined(joined("e", 4, vec![event(2), event(3), event(4)], Some(true)), 100);
+        assert_eq!(outcome, JoinOutcome::Recovered(vec![event(3), event(4)]));
+        assert_eq!(offsets(&room), [1, 2, 3, 4]);
+        assert_eq!(room.position.as_ref().map(|p| p.offset), Some(4));
+    }
+
+    #[test]
+    fn an_unrecoverable_gap_or_a_new_epoch_resets() {
+        let mut room = RoomState::default();
+        room.apply_joined(joined("e", 2, vec![event(1), event(2)], None), 100);
+        room.disconnected();
+        assert_eq!(
+            room.apply_joined(joined("e", 9, vec![event(9)], Some(false)), 100),
+            JoinOutcome::Reset
+        );
+        assert_eq!(offsets(&room), [9]);
+        room.disconnected();
+        // A server that claims recovery across epochs is not believed.
+        assert_eq!(
+            room.apply_joined(joined("f", 1, vec![event(1)], Some(true)), 100),
+            JoinOutcome::Reset
+        );
+        assert_eq!(room.resets, 2);
+        assert_eq!(room.position, Some(Position { epoch: "f".into(), offset: 1 }));
+    }
+
+    #[test]
+    fn history_prepends_in_order_and_the_list_is_bounded() {
+        let mut room = RoomState::default();
+        room.apply_joined(joined("e", 5, vec![event(4), event(5)], None), 3);
+        let older: Vec<ChatMessage> = [1, 2, 4]
+            .into_iter()
+            .map(|o| match event(o) {
+                RoomEvent::Message(m) => m,
+                _ => unreachable!(),
+            })
+            .collect();
+        room.prepend_history(older);
+        assert_eq!(offsets(&room), [1, 2, 4, 5]);
+        room.trim(3);
+        assert_eq!(offsets(&room), [2, 4, 5]);
+    }
+}
