@@ -31,6 +31,17 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_DEV", value_parser = clap::builder::FalseyValueParser::new())]
     pub dev: bool,
 
+    /// Redis URL (`redis://host:port/db`): share rooms, history and presence
+    /// with every instance on the same Redis. Without it, one instance keeps
+    /// everything in memory.
+    #[arg(long, env = "ROOMCAST_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// How long an instance's lease in Redis lasts, in milliseconds: after a
+    /// crash, its users show offline to others within about this long.
+    #[arg(long, env = "ROOMCAST_INSTANCE_LEASE_MS", default_value_t = 10_000)]
+    pub instance_lease_ms: u64,
+
     /// Directory of static files served at `/` (the demo UI). Defaults to
     /// `dist/` when it holds a built UI.
     #[arg(long, env = "ROOMCAST_STATIC_DIR")]
@@ -102,6 +113,8 @@ pub struct Config {
     pub api_key: String,
     /// Static files served at `/`.
     pub static_dir: Option<PathBuf>,
+    /// Redis URL; `None` runs the in-memory engine.
+    pub redis_url: Option<String>,
     /// How much history each room keeps.
     pub history: HistoryLimits,
     /// Sizes and queues.
@@ -148,6 +161,8 @@ pub struct Timing {
     pub typing_timeout: Duration,
     /// How long shutdown waits for connections to close (default 5 s).
     pub shutdown_grace: Duration,
+    /// Lease of an instance in Redis (default 10 s).
+    pub instance_lease: Duration,
 }
 
 impl Default for HistoryLimits {
@@ -176,6 +191,7 @@ impl Default for Timing {
             presence_grace: Duration::from_secs(3),
             typing_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
+            instance_lease: Duration::from_secs(10),
         }
     }
 }
@@ -193,6 +209,7 @@ impl Config {
             jwt_secret: random_secret(),
             api_key: random_secret(),
             static_dir: None,
+            redis_url: None,
             history: HistoryLimits::default(),
             limits: Limits::default(),
             timing: Timing::default(),
@@ -226,6 +243,7 @@ impl Config {
             jwt_secret: secret(args.jwt_secret, "jwt-secret")?,
             api_key: secret(args.api_key, "api-key")?,
             static_dir: args.static_dir,
+            redis_url: args.redis_url,
             history: HistoryLimits {
                 max_events: args.history_size,
                 max_age: Duration::from_secs(positive(
@@ -243,6 +261,9 @@ impl Config {
             timing: Timing {
                 heartbeat: Duration::from_millis(positive(args.heartbeat_ms, "heartbeat-ms")?),
                 presence_grace: Duration::from_millis(args.presence_grace_ms),
+                instance_lease: Duration::from_millis(
+                    positive(args.instance_lease_ms, "instance-lease-ms")?.max(300),
+                ),
                 ..Timing::default()
             },
         })

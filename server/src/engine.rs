@@ -15,6 +15,7 @@ use roomcast_shared::{
 use crate::hub::{Delivery, Exclude};
 
 pub(crate) mod memory;
+pub(crate) mod redis;
 mod stream;
 
 /// Why an engine operation failed.
@@ -123,7 +124,17 @@ pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Page, EngineError>;
 
-    // ---- Fan-out of frames outside the streams ----------------------------
+    // ---- Fan-out ------------------------------------------------------------
+
+    /// This instance has its first local member in `room`: from when this
+    /// returns, the room's frames from every instance reach the hub.
+    async fn watch(&self, _room: &RoomName) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// This instance's last local member left `room` (the hub may have a new
+    /// one by now: an engine checks before it stops watching).
+    async fn unwatch(&self, _room: &RoomName) {}
 
     /// Delivers a frame once to every connection in any of `rooms`.
     async fn broadcast(
@@ -177,4 +188,7 @@ pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
     /// Delivers a notification to every connection of `user_id` when the user
     /// is online (returns true), or keeps it as unread (bounded) otherwise.
     async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError>;
+
+    /// The server is shutting down: release what this instance holds.
+    async fn close(&self) {}
 }

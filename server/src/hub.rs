@@ -207,23 +207,32 @@ impl Hub {
     }
 
     /// Registers an authenticated connection, already a member of its
-    /// user's personal room (where notifications arrive).
-    pub fn register(&self, conn: &Arc<Conn>, user_id: &str, personal: &RoomName) {
+    /// user's personal room (where notifications arrive), its frames held
+    /// until [`Hub::finish_join`]. Returns whether the personal room had no
+    /// local member before.
+    pub fn register(&self, conn: &Arc<Conn>, user_id: &str, personal: &RoomName) -> bool {
         let user_id: Arc<str> = user_id.into();
         let _ = conn.user_id.set(user_id.clone());
         self.conns.insert(conn.id, conn.clone());
         *self.users.entry(user_id).or_default() += 1;
-        let membership = Arc::new(Membership { conn: conn.clone(), held: Mutex::new(None) });
-        self.rooms.entry(personal.clone()).or_default().insert(conn.id, membership);
+        let membership =
+            Arc::new(Membership { conn: conn.clone(), held: Mutex::new(Some(Vec::new())) });
+        let mut members = self.rooms.entry(personal.clone()).or_default();
+        let first = members.is_empty();
+        members.insert(conn.id, membership);
+        first
     }
 
-    /// Removes a connection from every room it is in.
-    pub fn unregister<'a>(&self, conn: &Conn, rooms: impl IntoIterator<Item = &'a RoomName>) {
-        for room in rooms {
-            self.leave(room, conn.id);
-        }
+    /// Removes a connection from every room it is in; returns the rooms that
+    /// have no local member left.
+    pub fn unregister<'a>(
+        &self,
+        conn: &Conn,
+        rooms: impl IntoIterator<Item = &'a RoomName>,
+    ) -> Vec<RoomName> {
+        let emptied = rooms.into_iter().filter(|room| self.leave(room, conn.id)).cloned().collect();
         if self.conns.remove(&conn.id).is_none() {
-            return;
+            return emptied;
         }
         if let dashmap::Entry::Occupied(mut entry) = self.users.entry(conn.user_id().into()) {
             *entry.get_mut() -= 1;
@@ -231,32 +240,37 @@ impl Hub {
                 entry.remove();
             }
         }
+        emptied
     }
 
     /// Starts (or restarts) a join: from now on the room's frames for this
-    /// connection are held until [`Hub::finish_join`].
-    pub fn begin_join(&self, room: &RoomName, conn: &Arc<Conn>) {
+    /// connection are held until [`Hub::finish_join`]. Returns whether the
+    /// room had no local member before (the engine should watch it).
+    pub fn begin_join(&self, room: &RoomName, conn: &Arc<Conn>) -> bool {
         let membership =
             Arc::new(Membership { conn: conn.clone(), held: Mutex::new(Some(Vec::new())) });
-        self.rooms.entry(room.clone()).or_default().insert(conn.id, membership);
+        let mut members = self.rooms.entry(room.clone()).or_default();
+        let first = members.is_empty();
+        members.insert(conn.id, membership);
+        first
     }
 
-    /// Queues the `joined` reply, then the frames held since
+    /// Queues `first` (the `joined` reply), then the frames held since
     /// [`Hub::begin_join`] that it does not already contain (offsets up to
-    /// `replayed_to`), and lets frames flow directly again. Without a reply
-    /// (the join failed), every held frame is released.
+    /// `replayed_to`), and lets frames flow directly again. With nothing
+    /// first (the join failed), every held frame is released.
     pub fn finish_join(
         &self,
         room: &RoomName,
         conn: &Conn,
-        joined: Option<Utf8Bytes>,
+        first: impl IntoIterator<Item = Utf8Bytes>,
         replayed_to: u64,
     ) {
         let Some(members) = self.rooms.get(room) else { return };
         let Some(membership) = members.get(&conn.id) else { return };
         let mut held = membership.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(joined) = joined {
-            conn.push(Outbound::Frame(joined), &self.metrics);
+        for frame in first {
+            conn.push(Outbound::Frame(frame), &self.metrics);
         }
         for delivery in held.take().unwrap_or_default() {
             if delivery.offset.is_none_or(|offset| offset > replayed_to) {
@@ -265,14 +279,22 @@ impl Hub {
         }
     }
 
-    /// Removes a connection from a room.
-    pub fn leave(&self, room: &RoomName, conn: ConnId) {
-        if let dashmap::Entry::Occupied(mut entry) = self.rooms.entry(room.clone()) {
-            entry.get_mut().remove(&conn);
-            if entry.get().is_empty() {
-                entry.remove();
-            }
+    /// Removes a connection from a room; returns whether that left the room
+    /// without local members (the engine may stop watching it).
+    pub fn leave(&self, room: &RoomName, conn: ConnId) -> bool {
+        if let dashmap::Entry::Occupied(mut entry) = self.rooms.entry(room.clone())
+            && entry.get_mut().remove(&conn).is_some()
+            && entry.get().is_empty()
+        {
+            entry.remove();
+            return true;
         }
+        false
+    }
+
+    /// Whether any local connection is in `room`.
+    pub fn has_members(&self, room: &RoomName) -> bool {
+        self.rooms.contains_key(room)
     }
 
     /// Delivers a frame to this instance's members of `room`.

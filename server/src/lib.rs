@@ -51,7 +51,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = config.timing.shutdown_grace;
-    let state = AppState::new(config);
+    let state = AppState::new(config).await?;
     let app = app(state.clone());
     let token = state.shutdown.clone();
     let signal = async move {
@@ -65,6 +65,7 @@ pub async fn run(
     if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
         tracing::warn!("some connections did not close within {grace:?}");
     }
+    state.engine.close().await;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use crate::engine::Opened;
 use crate::error::FrameError;
 use crate::hub::{Conn, Delivery, Exclude, Outbound, encode, encode_reply};
 use crate::state::AppState;
@@ -190,42 +191,66 @@ impl Session {
             if claims.sub != authed.claims.sub {
                 return Err(FrameError::forbidden("a refreshed token must be for the same user"));
             }
-            authed.user = claims.user();
+            let user = claims.user();
+            authed.user = user.clone();
             authed.claims = claims;
             authed.expires_at = expires_at;
-            self.ready(reference);
+            self.reply(reference, self.ready_frame(&user));
             return Ok(());
         }
         let user = claims.user();
         let personal =
             RoomName::personal(&user.id).map_err(|e| FrameError::bad_request(e.to_string()))?;
         tracing::Span::current().record("user", user.id.as_str());
-        tracing::debug!("authenticated");
-        self.user =
-            Some(Authed { claims, user: user.clone(), personal: personal.clone(), expires_at });
-        // `ready` goes first; then the connection can receive anything.
-        self.ready(reference);
-        let (engine, hub) = (&self.state.engine, &self.state.hub);
-        hub.register(&self.conn, &user.id, &personal);
-        engine.add_member(&personal, &user).await?;
-        let opened = engine.connection_opened(&user).await?;
-        for notification in opened.unread {
-            self.push(encode(&ServerFrame::Notification(notification)));
+        // Frames for the personal room wait until `ready` is queued, so
+        // `ready` comes first and means the connection is fully counted in:
+        // a notification posted after it is delivered, not kept as unread.
+        let hub = self.state.hub.clone();
+        let first_here = hub.register(&self.conn, &user.id, &personal);
+        match self.open(&user, &personal, first_here).await {
+            Ok(opened) => {
+                let ready = encode_reply(reference, self.ready_frame(&user));
+                self.user = Some(Authed { claims, user, personal: personal.clone(), expires_at });
+                tracing::debug!("authenticated");
+                let unread =
+                    opened.unread.into_iter().map(|n| encode(&ServerFrame::Notification(n)));
+                hub.finish_join(&personal, &self.conn, std::iter::once(ready).chain(unread), 0);
+                if let Some(presence) = opened.came_online {
+                    self.announce_presence(presence).await?;
+                }
+                Ok(())
+            }
+            Err(err) => {
+                // Not authenticated after all: the client may try again.
+                for room in hub.unregister(&self.conn, [&personal]) {
+                    self.state.engine.unwatch(&room).await;
+                }
+                Err(err)
+            }
         }
-        if let Some(presence) = opened.came_online {
-            self.announce_presence(presence).await?;
-        }
-        Ok(())
     }
 
-    fn ready(&self, reference: Option<Ref>) {
-        let Some(authed) = &self.user else { return };
-        let frame = ServerFrame::Ready {
+    /// Counts a new connection in with the engine.
+    async fn open(
+        &self,
+        user: &UserInfo,
+        personal: &RoomName,
+        first_here: bool,
+    ) -> Result<Opened, FrameError> {
+        let engine = &self.state.engine;
+        if first_here {
+            engine.watch(personal).await?;
+        }
+        engine.add_member(personal, user).await?;
+        Ok(engine.connection_opened(user).await?)
+    }
+
+    fn ready_frame(&self, user: &UserInfo) -> ServerFrame {
+        ServerFrame::Ready {
             session_id: self.session_id.clone(),
-            user: authed.user.clone(),
+            user: user.clone(),
             heartbeat_ms: self.state.config.timing.heartbeat.as_millis() as u64,
-        };
-        self.reply(reference, frame);
+        }
     }
 
     /// Runs what is due: the auth timeout, token expiry, typing expiry.
@@ -265,7 +290,9 @@ impl Session {
         }
         let (state, conn) = (self.state, self.conn);
         let _ = state.engine.connection_closed(&authed.user.id).await;
-        state.hub.unregister(&conn, self.rooms.iter().chain([&authed.personal]));
+        for room in state.hub.unregister(&conn, self.rooms.iter().chain([&authed.personal])) {
+            state.engine.unwatch(&room).await;
+        }
         drop(conn);
         let mut rooms: Vec<RoomName> = self.rooms.into_iter().collect();
         rooms.push(authed.personal);

@@ -10,6 +10,7 @@ use crate::auth::{ApiKey, Tokens};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::memory::MemoryEngine;
+use crate::engine::redis::{RedisEngine, RedisSettings, lease};
 use crate::hub::Hub;
 use crate::telemetry::Metrics;
 
@@ -34,24 +35,41 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    /// Builds the state, connecting to Redis when configured.
+    pub async fn new(config: Config) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(config.limits.send_queue, metrics.clone()));
-        let engine = Arc::new(MemoryEngine::new(
-            hub.clone(),
-            config.history.clone(),
-            config.limits.notifications_per_user,
-        ));
-        Self(Arc::new(Inner {
+        let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let engine: Arc<dyn Engine> = match &config.redis_url {
+            None => Arc::new(MemoryEngine::new(
+                hub.clone(),
+                config.history.clone(),
+                config.limits.notifications_per_user,
+            )),
+            Some(url) => {
+                let settings = RedisSettings {
+                    url: url.clone(),
+                    history: config.history.clone(),
+                    unread_per_user: config.limits.notifications_per_user,
+                    lease: config.timing.instance_lease,
+                };
+                let engine = RedisEngine::connect(hub.clone(), settings).await.map_err(|err| {
+                    std::io::Error::other(format!("cannot use Redis at {url}: {err}"))
+                })?;
+                tasks.spawn(lease::keep(engine.clone(), shutdown.clone()));
+                engine
+            }
+        };
+        Ok(Self(Arc::new(Inner {
             tokens: Tokens::new(&config.jwt_secret, !config.dev),
             api_key: ApiKey::new(config.api_key.clone()),
             config,
             engine,
             hub,
             metrics,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-        }))
+            shutdown,
+            tasks,
+        })))
     }
 }
 

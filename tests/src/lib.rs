@@ -8,9 +8,13 @@
 //! - [`server`]: [`TestServer`], the server running in the test's runtime,
 //!   and [`HttpReply`] for its HTTP API.
 //! - [`client`]: [`WsClient`], a WebSocket client of the protocol.
+//! - [`process`]: [`ServerProcess`], the `roomcast` binary as a child process.
+//! - [`redis`]: [`RedisServer`], a real `redis-server` on a free port.
 //! - here: timings the test servers use, tokens, and small JSON helpers.
 
 pub mod client;
+pub mod process;
+pub mod redis;
 pub mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +26,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use client::WsClient;
+pub use process::ServerProcess;
+pub use redis::RedisServer;
 pub use server::{HttpReply, TestServer};
 
 /// How long any single expected frame, close or HTTP reply may take.

@@ -22,7 +22,6 @@ pub fn version_of(program: &str) -> Option<String> {
     output.status.success().then(|| text.lines().next().unwrap_or_default().to_owned())
 }
 
-#[allow(dead_code, reason = "the first system package arrives with the Redis tests")]
 /// Debian packages, each named with a program that shows it is installed.
 pub fn apt(packages: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<&str> =

@@ -53,8 +53,8 @@ impl Session {
         let hub = self.state.hub.clone();
         // From here on, the room's frames for this connection wait until the
         // `joined` reply is queued (see `Hub::finish_join`).
-        hub.begin_join(&room, &self.conn);
-        match self.prepare_joined(reference, &room, since.as_ref(), history).await {
+        let first_here = hub.begin_join(&room, &self.conn);
+        match self.prepare_joined(reference, &room, since.as_ref(), history, first_here).await {
             Ok((joined, replayed_to)) => {
                 hub.finish_join(&room, &self.conn, Some(joined), replayed_to);
                 Ok(())
@@ -64,7 +64,9 @@ impl Session {
                 Err(err)
             }
             Err(err) => {
-                hub.leave(&room, self.conn.id);
+                if hub.leave(&room, self.conn.id) {
+                    self.state.engine.unwatch(&room).await;
+                }
                 if self.rooms.remove(&room) {
                     let user_id = self.authed()?.user.id.clone();
                     let _ = self.state.engine.remove_member(&room, &user_id).await;
@@ -81,8 +83,14 @@ impl Session {
         room: &RoomName,
         since: Option<&Position>,
         history: usize,
+        first_here: bool,
     ) -> Result<(axum::extract::ws::Utf8Bytes, u64), FrameError> {
         let engine = self.state.engine.clone();
+        // Watch before reading the snapshot, so nothing published after the
+        // snapshot can be missed (what both contain, the hub drops).
+        if first_here {
+            engine.watch(room).await?;
+        }
         let user = self.authed()?.user.clone();
         let personal = *room == self.authed()?.personal;
         if !personal && !self.rooms.contains(room) {
@@ -122,7 +130,9 @@ impl Session {
         let user = authed.user.clone();
         if self.rooms.remove(&room) {
             self.stop_typing(&room).await;
-            self.state.hub.leave(&room, self.conn.id);
+            if self.state.hub.leave(&room, self.conn.id) {
+                self.state.engine.unwatch(&room).await;
+            }
             if self.state.engine.remove_member(&room, &user.id).await? {
                 announce_left(&self.state, &room, &user).await?;
             }

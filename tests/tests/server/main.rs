@@ -9,4 +9,5 @@ mod notify;
 mod presence;
 mod recovery;
 mod rooms;
+mod scaling;
 mod shutdown;

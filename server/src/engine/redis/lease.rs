@@ -1,0 +1,106 @@
+//! Instance leases: each instance renews a short-lived key; when one stops
+//! renewing (it crashed or was killed), the others undo its connections and
+//! memberships and announce its users as offline, so no ghost stays online.
+
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use roomcast_shared::{RoomName, ServerFrame, UserInfo};
+use tokio_util::sync::CancellationToken;
+
+use super::{RedisEngine, keys, now_rfc3339, pairs, presence, scripts::REAP_SCRIPT};
+use crate::engine::Engine;
+use crate::hub::{Delivery, Exclude, encode};
+
+/// Renews this instance's lease and reaps dead instances until shutdown.
+pub(crate) async fn keep(engine: Arc<RedisEngine>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(engine.settings.lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if renew(&engine).await.is_ok() {
+            reap_dead(&engine).await;
+        }
+    }
+}
+
+async fn renew(engine: &RedisEngine) -> Result<(), crate::engine::EngineError> {
+    let lease_ms = engine.settings.lease.as_millis() as u64;
+    let mut pipe = redis::pipe();
+    pipe.set_options(
+        keys::instance_alive(&engine.instance),
+        1,
+        redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(lease_ms)),
+    )
+    .sadd(keys::INSTANCES, &engine.instance);
+    engine.exec(pipe.query_async::<()>(&mut engine.conn())).await
+}
+
+async fn reap_dead(engine: &RedisEngine) {
+    let Ok(instances) =
+        engine.exec(engine.conn().smembers::<_, Vec<String>>(keys::INSTANCES)).await
+    else {
+        return;
+    };
+    for instance in instances.iter().filter(|i| **i != engine.instance) {
+        let alive =
+            engine.exec(engine.conn().exists::<_, bool>(keys::instance_alive(instance))).await;
+        if let Ok(false) = alive
+            && let Err(err) = reap(engine, instance).await
+        {
+            tracing::warn!(instance, %err, "reaping a dead instance failed");
+        }
+    }
+}
+
+/// Undoes what `instance` left behind and tells the rooms concerned.
+async fn reap(engine: &RedisEngine, instance: &str) -> Result<(), crate::engine::EngineError> {
+    let mut invocation = REAP_SCRIPT.prepare_invoke();
+    invocation
+        .key(keys::instance_alive(instance))
+        .key(keys::instance_members(instance))
+        .key(keys::instance_users(instance))
+        .key(keys::INSTANCES)
+        .arg(instance)
+        .arg(now_rfc3339());
+    type Offline = (String, Vec<String>, Vec<String>);
+    let (offline, left): (Vec<Offline>, Vec<(String, String)>) =
+        engine.exec(invocation.invoke_async(&mut engine.conn())).await?;
+    if !offline.is_empty() || !left.is_empty() {
+        tracing::info!(
+            instance,
+            offline = offline.len(),
+            left = left.len(),
+            "reaped a dead instance"
+        );
+    }
+    for (user_id, state, rooms) in offline {
+        let rooms: Vec<RoomName> =
+            rooms.into_iter().filter_map(|r| RoomName::new(r).ok()).collect();
+        let text = encode(&ServerFrame::Presence(presence(&user_id, false, &pairs(state))));
+        engine.broadcast(&rooms, Delivery { offset: None, text }, Exclude::Nobody).await?;
+    }
+    for (room, profile) in left {
+        let (Ok(room), Ok(user)) =
+            (RoomName::new(room), serde_json::from_str::<UserInfo>(&profile))
+        else {
+            continue;
+        };
+        let text = encode(&ServerFrame::MemberLeft { room: room.clone(), user });
+        engine.broadcast(&[room], Delivery { offset: None, text }, Exclude::Nobody).await?;
+    }
+    Ok(())
+}
+
+/// At shutdown: drop the lease and undo this instance's state at once, so
+/// others see its users leave now rather than when the lease runs out.
+pub(crate) async fn release(engine: &RedisEngine) {
+    let dropped: Result<(), redis::RedisError> =
+        engine.conn().del(keys::instance_alive(&engine.instance)).await;
+    if engine.track(dropped).is_ok() {
+        let _ = reap(engine, &engine.instance).await;
+    }
+}

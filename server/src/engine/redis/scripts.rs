@@ -1,0 +1,257 @@
+//! Lua scripts: each runs atomically in Redis, so that assigning an offset,
+//! storing the event and publishing it happen as one step. That keeps a
+//! room's events in offset order for every subscriber, whichever instance
+//! appended them.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Stores an event in the room's stream, trims the stream by count and age,
+/// forgets messages that left the stream, and publishes the frame.
+/// Prepended to the scripts that append.
+const APPEND: &str = r#"
+local function append(log, msgs, idx, channel, offset, frame, max_events, min_id, exclude)
+  redis.call('XADD', log, 'MAXLEN', max_events, '*', 'o', offset, 'e', frame)
+  redis.call('XTRIM', log, 'MINID', min_id)
+  local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+  local first = offset + 1
+  if #oldest > 0 then first = tonumber(oldest[1][2][2]) end
+  local gone = redis.call('ZRANGEBYSCORE', idx, '-inf', '(' .. first)
+  for i = 1, #gone do redis.call('HDEL', msgs, gone[i]) end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. first) end
+  redis.call('PUBLISH', channel, offset .. '\t' .. exclude .. '\t' .. frame)
+end
+"#;
+
+/// KEYS: seq, log, msgs, idx, idempotency key.
+/// ARGV: channel, frame before the offset, frame after it, message id,
+/// max events, min stream id, idempotency ttl (s), exclude.
+/// Returns {1, id, offset} for a new message, {0, id, offset} for a repeat.
+const APPEND_MESSAGE: &str = r#"
+local prior = redis.call('GET', KEYS[5])
+if prior then
+  local id, offset = string.match(prior, '^(%S+) (%d+)$')
+  return {0, id, tonumber(offset)}
+end
+local offset = redis.call('INCR', KEYS[1])
+local frame = ARGV[2] .. offset .. ARGV[3]
+redis.call('HSET', KEYS[3], ARGV[4], frame)
+redis.call('ZADD', KEYS[4], offset, ARGV[4])
+redis.call('SET', KEYS[5], ARGV[4] .. ' ' .. offset, 'EX', ARGV[7])
+append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, frame, ARGV[5], ARGV[6], ARGV[8])
+return {1, ARGV[4], offset}
+"#;
+
+/// KEYS: seq, log, msgs, idx.
+/// ARGV: channel, frame before the offset, frame after it, message id,
+/// max events, min stream id, required sender ('' for any), 'edit' or
+/// 'delete', new content, edited_at.
+/// Returns {1, id, offset}, {-1} when there is no such message, {-2} when
+/// the sender does not match.
+const APPEND_CHANGE: &str = r#"
+local stored = redis.call('HGET', KEYS[3], ARGV[4])
+if not stored then return {-1} end
+local message = cjson.decode(stored)
+if ARGV[7] ~= '' and message.sender.id ~= ARGV[7] then return {-2} end
+local offset = redis.call('INCR', KEYS[1])
+if ARGV[8] == 'edit' then
+  message.content = ARGV[9]
+  message.edited_at = ARGV[10]
+  redis.call('HSET', KEYS[3], ARGV[4], cjson.encode(message))
+else
+  redis.call('HDEL', KEYS[3], ARGV[4])
+  redis.call('ZREM', KEYS[4], ARGV[4])
+end
+append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, ARGV[2] .. offset .. ARGV[3], ARGV[5], ARGV[6], '')
+return {1, ARGV[4], offset}
+"#;
+
+/// KEYS: epoch, seq, log, msgs, idx.
+/// ARGV: a fresh epoch (used if the room has none), since epoch ('' for
+/// none), since offset, number of latest messages.
+/// Returns {epoch, last offset, recovered (-1 not asked, 0, 1), frames}.
+const SNAPSHOT: &str = r#"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local epoch = redis.call('GET', KEYS[1])
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local recovered = -1
+local events = {}
+if ARGV[2] ~= '' then
+  local since = tonumber(ARGV[3])
+  recovered = 0
+  if ARGV[2] == epoch and since <= last then
+    local count = last - since
+    if count == 0 then
+      recovered = 1
+    else
+      local entries = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', count)
+      if #entries == count and tonumber(entries[count][2][2]) == since + 1 then
+        recovered = 1
+        for i = count, 1, -1 do events[#events + 1] = entries[i][2][4] end
+      end
+    end
+  end
+end
+local latest = tonumber(ARGV[4])
+if recovered ~= 1 and latest > 0 then
+  local ids = redis.call('ZREVRANGE', KEYS[5], 0, latest - 1)
+  for i = #ids, 1, -1 do
+    local m = redis.call('HGET', KEYS[4], ids[i])
+    if m then events[#events + 1] = m end
+  end
+end
+return {epoch, last, recovered, events}
+"#;
+
+/// KEYS: msgs, idx. ARGV: before offset ('' for none), limit.
+/// Returns up to limit + 1 messages, newest first.
+const HISTORY: &str = r#"
+local max = '+inf'
+if ARGV[1] ~= '' then max = '(' .. ARGV[1] end
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[2], max, '-inf', 'LIMIT', 0, tonumber(ARGV[2]) + 1)
+local out = {}
+for i = 1, #ids do
+  local m = redis.call('HGET', KEYS[1], ids[i])
+  if m then out[#out + 1] = m end
+end
+return out
+"#;
+
+/// KEYS: room members, room profiles, user rooms, instance members.
+/// ARGV: user id, profile JSON, room, '<room> <user>'.
+/// Returns the user's connection count in the room (1 for the first).
+const ADD_MEMBER: &str = r#"
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if n == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[3])
+end
+return n
+"#;
+
+/// KEYS and ARGV as ADD_MEMBER (the profile unused).
+/// Returns 1 when that was the user's last connection in the room.
+const REMOVE_MEMBER: &str = r#"
+local mine = tonumber(redis.call('HGET', KEYS[4], ARGV[4]) or '0')
+if mine <= 0 then return 0 end
+if mine == 1 then redis.call('HDEL', KEYS[4], ARGV[4]) else redis.call('HINCRBY', KEYS[4], ARGV[4], -1) end
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return 1
+end
+return 0
+"#;
+
+/// Sums a user's connection counts (fields starting with `prefix`, or all).
+const COUNT: &str = r#"
+local function count(key, prefix)
+  local t = redis.call('HGETALL', key)
+  local total = 0
+  for i = 1, #t, 2 do
+    if prefix == '' or string.sub(t[i], 1, #prefix) == prefix then total = total + tonumber(t[i + 1]) end
+  end
+  return total
+end
+"#;
+
+/// KEYS: user conns, user state, user unread, instance users.
+/// ARGV: instance, user id.
+/// Returns {connections before, unread notifications, state hash}.
+const OPEN: &str = r#"
+local before = count(KEYS[1], '')
+redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[1], 1)
+redis.call('SADD', KEYS[4], ARGV[2])
+local unread = redis.call('LRANGE', KEYS[3], 0, -1)
+redis.call('DEL', KEYS[3])
+return {before, unread, redis.call('HGETALL', KEYS[2])}
+"#;
+
+/// KEYS: user conns, user state, instance users.
+/// ARGV: instance, user id, now (RFC 3339).
+/// Returns {1, state} when the user has no connection left, else {0}.
+const EXPIRE: &str = r#"
+local l = redis.call('HINCRBY', KEYS[1], 'l:' .. ARGV[1], -1)
+if l <= 0 then redis.call('HDEL', KEYS[1], 'l:' .. ARGV[1]) end
+local o = tonumber(redis.call('HGET', KEYS[1], 'o:' .. ARGV[1]) or '0')
+if o <= 0 and l <= 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
+if count(KEYS[1], '') > 0 then return {0} end
+redis.call('HSET', KEYS[2], 'last_seen', ARGV[3])
+return {1, redis.call('HGETALL', KEYS[2])}
+"#;
+
+/// KEYS: user conns, user unread.
+/// ARGV: channel, notification frame, notification JSON, unread cap.
+/// Publishes when the user has an open connection (returns 1), else keeps
+/// it as unread (returns 0).
+const NOTIFY: &str = r#"
+if count(KEYS[1], 'o:') > 0 then
+  redis.call('PUBLISH', ARGV[1], '\t\t' .. ARGV[2])
+  return 1
+end
+local cap = tonumber(ARGV[4])
+if cap > 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('LTRIM', KEYS[2], -cap, -1)
+end
+return 0
+"#;
+
+/// KEYS: the dead instance's lease, members, users; the instance set.
+/// ARGV: instance, now (RFC 3339).
+/// Undoes what a dead instance left: its connections and memberships.
+/// Returns {{user, state, rooms}... offline users, {room, profile}... left}.
+/// Touches user and room keys named from the data (single Redis only).
+const REAP: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return {{}, {}} end
+local offline = {}
+for _, user in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local conns = 'rc:u:' .. user .. ':conns'
+  redis.call('HDEL', conns, 'o:' .. ARGV[1], 'l:' .. ARGV[1])
+  if count(conns, '') <= 0 then
+    local state = 'rc:u:' .. user .. ':state'
+    redis.call('HSET', state, 'last_seen', ARGV[2])
+    local rooms = redis.call('SMEMBERS', 'rc:u:' .. user .. ':rooms')
+    offline[#offline + 1] = {user, redis.call('HGETALL', state), rooms}
+  end
+end
+local left = {}
+local members = redis.call('HGETALL', KEYS[2])
+for i = 1, #members, 2 do
+  local room, user = string.match(members[i], '^(%S+) (%S+)$')
+  local key = 'rc:r:' .. room .. ':members'
+  if redis.call('HINCRBY', key, user, -tonumber(members[i + 1])) <= 0 then
+    local profiles = 'rc:r:' .. room .. ':profiles'
+    local profile = redis.call('HGET', profiles, user)
+    redis.call('HDEL', key, user)
+    redis.call('HDEL', profiles, user)
+    redis.call('SREM', 'rc:u:' .. user .. ':rooms', room)
+    if profile then left[#left + 1] = {room, profile} end
+  end
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[1])
+return {offline, left}
+"#;
+
+fn script(parts: &[&str]) -> Script {
+    Script::new(&parts.concat())
+}
+
+pub(super) static APPEND_MESSAGE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[APPEND, APPEND_MESSAGE]));
+pub(super) static APPEND_CHANGE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[APPEND, APPEND_CHANGE]));
+pub(super) static SNAPSHOT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[SNAPSHOT]));
+pub(super) static HISTORY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[HISTORY]));
+pub(super) static ADD_MEMBER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[ADD_MEMBER]));
+pub(super) static REMOVE_MEMBER_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[REMOVE_MEMBER]));
+pub(super) static OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, OPEN]));
+pub(super) static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, EXPIRE]));
+pub(super) static NOTIFY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, NOTIFY]));
+pub(super) static REAP_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, REAP]));
