@@ -1,0 +1,115 @@
+//! Readings from `/proc`: CPU time of a process (ours or the server's), its
+//! resident memory, and our open-file limit. Linux only, by design: the
+//! numbers the report needs come from there without any unsafe code.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// Clock ticks per second of `/proc/<pid>/stat` times. The kernel exports
+/// them in USER_HZ, which is 100 on every Linux architecture we run on.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// Which process to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Pid {
+    /// The load generator itself.
+    Own,
+    /// Another process, the server.
+    Other(u32),
+}
+
+impl Pid {
+    fn path(self, file: &str) -> String {
+        match self {
+            Pid::Own => format!("/proc/self/{file}"),
+            Pid::Other(pid) => format!("/proc/{pid}/{file}"),
+        }
+    }
+}
+
+/// User plus system CPU seconds a process has used so far.
+pub fn cpu_seconds(pid: Pid) -> Result<f64> {
+    let path = pid.path("stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name (field 2) may hold spaces and parentheses: the fields
+    // we want are counted from after its closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) sit at
+    // indexes 11 and 12 here.
+    let (Some(utime), Some(stime)) = (fields.get(11), fields.get(12)) else {
+        bail!("{path} has too few fields");
+    };
+    let ticks: u64 = utime.parse::<u64>()? + stime.parse::<u64>()?;
+    Ok(ticks as f64 / TICKS_PER_SEC)
+}
+
+/// Resident memory of a process, in KiB (`VmRSS`).
+pub fn rss_kib(pid: Pid) -> Result<u64> {
+    let path = pid.path("status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS line")?;
+    let kib = line.split_whitespace().nth(1).context("empty VmRSS line")?;
+    Ok(kib.parse()?)
+}
+
+/// Our soft limit of open files, if readable.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// CPU use of the generator and (when known) the server over a window.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    started: Instant,
+    own: f64,
+    server: Option<(u32, f64)>,
+}
+
+/// CPU utilisation over a window, in cores (1.0 = one core busy).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CpuUse {
+    /// Wall-clock seconds of the window.
+    pub secs: f64,
+    /// The generator's CPU, in cores.
+    pub generator: f64,
+    /// The server's CPU, in cores, when its pid was given.
+    pub server: Option<f64>,
+}
+
+impl CpuMeter {
+    /// Starts a window now.
+    pub fn start(server_pid: Option<u32>) -> Result<Self> {
+        let server = match server_pid {
+            Some(pid) => Some((pid, cpu_seconds(Pid::Other(pid))?)),
+            None => None,
+        };
+        Ok(Self { started: Instant::now(), own: cpu_seconds(Pid::Own)?, server })
+    }
+
+    /// Ends the window: CPU used since [`CpuMeter::start`].
+    pub fn stop(&self) -> Result<CpuUse> {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let generator = (cpu_seconds(Pid::Own)? - self.own) / secs;
+        let server = match self.server {
+            Some((pid, before)) => Some((cpu_seconds(Pid::Other(pid))? - before) / secs),
+            None => None,
+        };
+        Ok(CpuUse { secs, generator, server })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_process() {
+        assert!(cpu_seconds(Pid::Own).unwrap() >= 0.0);
+        assert!(rss_kib(Pid::Own).unwrap() > 0);
+        assert!(open_files_limit().unwrap() > 0);
+    }
+}

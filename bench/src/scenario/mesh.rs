@@ -1,0 +1,124 @@
+//! `mesh`: R rooms of K members, every member chatting at a steady rate;
+//! each message reaches the K members of its room (its sender included).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::json;
+use tokio::task::spawn_local;
+
+use super::{Common, SendStats, measure, run_id};
+use crate::client::{Ws, connect_many, join_all, on_item, send_frame};
+use crate::recorder::{Recorder, content, now_ns};
+use crate::report::{Report, Row, print_rows};
+
+/// Flags of `mesh`.
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct Args {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub common: Common,
+    /// Rooms.
+    #[arg(long, default_value_t = 500)]
+    pub rooms: usize,
+    /// Members per room (one connection each).
+    #[arg(long, default_value_t = 10)]
+    pub members: usize,
+    /// Messages per second each member sends.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_per_member: f64,
+    /// Bytes of content per message.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+}
+
+pub async fn run(args: &Args) -> Result<Report> {
+    let common = &args.common;
+    let (rooms, members) = (args.rooms.max(1), args.members.max(1));
+    let n = rooms * members;
+    common.check_fd_limit(n)?;
+    let run = run_id();
+    eprintln!("mesh: getting {n} tokens");
+    let tokens = common.tokens().many(&run, n).await?;
+    eprintln!("mesh: connecting {rooms} rooms x {members} members");
+    let (conns, connect_time) =
+        connect_many(&common.target(n), &tokens, common.concurrency).await?;
+
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let senders = Rc::new(SendStats::default());
+    let period = Duration::from_secs_f64(1.0 / args.rate_per_member.max(1e-3));
+    let room_of = |i: usize| format!("{run}-mesh-{}", i / members);
+    let join_time = join_all(conns, room_of, common.concurrency, |i, ws| {
+        // Spread the members' send times evenly over a period (golden-ratio
+        // sequence), as independent users would be.
+        let phase = period.mul_f64((i as f64 * 0.618_033_988_75).fract());
+        let member = Member {
+            room: room_of(i),
+            size: args.size,
+            recorder: recorder.clone(),
+            stats: senders.clone(),
+        };
+        spawn_local(member.run(ws, period, phase));
+    })
+    .await?;
+    eprintln!(
+        "mesh: connected in {:.2} s, joined in {:.2} s",
+        connect_time.as_secs_f64(),
+        join_time.as_secs_f64()
+    );
+
+    let measured = measure(common, &recorder, &senders).await?;
+    let offered = n as f64 * args.rate_per_member;
+    let row = Row::new(n, offered, members as f64, &measured);
+    print_rows(std::slice::from_ref(&row));
+    let summary = json!({
+        "connect_secs": connect_time.as_secs_f64(),
+        "connects_per_sec": n as f64 / connect_time.as_secs_f64(),
+        "join_secs": join_time.as_secs_f64(),
+    });
+    Ok(Report {
+        scenario: "mesh".into(),
+        params: serde_json::to_value(args)?,
+        rows: vec![row],
+        summary,
+    })
+}
+
+/// One chatting member: reads everything, sends every `period`.
+struct Member {
+    room: String,
+    size: usize,
+    recorder: Rc<RefCell<Recorder>>,
+    stats: Rc<SendStats>,
+}
+
+impl Member {
+    async fn run(self, mut ws: Ws, period: Duration, phase: Duration) {
+        let mut due = Instant::now() + phase;
+        // One timer, reset after each send: cheaper than a new timer for
+        // every frame read.
+        let timer = tokio::time::sleep_until(due.into());
+        tokio::pin!(timer);
+        let mut sent: u64 = 0;
+        loop {
+            tokio::select! {
+                item = ws.next() => if !on_item(item, &self.recorder) { return },
+                () = &mut timer => {
+                    let now = Instant::now();
+                    sent += 1;
+                    let frame = send_frame(&self.room, &content(now_ns(), self.size), sent);
+                    if ws.send(frame).await.is_err() {
+                        return;
+                    }
+                    self.stats.sent_late(now - due);
+                    due += period;
+                    timer.as_mut().reset(due.into());
+                }
+            }
+        }
+    }
+}
