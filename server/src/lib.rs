@@ -28,6 +28,9 @@ use tower_http::trace::TraceLayer;
 
 pub mod config;
 
+#[doc(hidden)]
+pub mod bench_support;
+
 mod api;
 mod auth;
 mod engine;
