@@ -10,7 +10,7 @@
 //!   pieces it is made of, each tested on its own.
 //! - [`effect`]: what the logic asks the host to do and tells the app.
 //! - [`options`]: every setting with its default.
-//! - `web` (wasm32 only): the browser glue and the JavaScript API. Only its
+//! - [`web`] (wasm32 only): the browser glue and the JavaScript API. Only its
 //!   `transport` module touches WebSockets, timers and window events.
 //!
 //! Everything but `web` builds natively and is unit-tested with `cargo test`.
@@ -25,6 +25,9 @@ pub mod rng;
 pub mod room;
 pub mod token;
 pub mod typing;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use backoff::Backoff;
 pub use effect::{ClientError, ConnectionState, Effect, Event};

@@ -1,6 +1,6 @@
 //! A small seeded random generator (xorshift64*), so that jitter and
 //! `client_id`s are deterministic in tests. The browser seeds it from
-//! `crypto.getRandomValues`.
+//! `Math.random` and the clock.
 
 /// A xorshift64* generator.
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! What the client does with each frame the server sends.
 
 use roomcast_shared::frame::{Ack, Joined};
-use roomcast_shared::{ChatMessage, Envelope, Ref, RoomEvent, ServerFrame};
+use roomcast_shared::{ChatMessage, RoomEvent, ServerFrame};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{Core, Phase, Request};
@@ -15,17 +16,15 @@ impl Core {
         if let Some(conn) = self.conn.as_mut() {
             conn.pong_by = None;
         }
-        let Ok(Envelope { reference, frame }) = serde_json::from_str::<Envelope<ServerFrame>>(text)
-        else {
+        // The frame and its `ref` are read separately: a flattened envelope
+        // would make serde buffer every frame and double the wasm's size.
+        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
             // A frame type this client does not know yet (the protocol may
             // grow): the application may still want it.
             self.emit(Event::Frame(text.to_owned()));
             return;
         };
-        let wire = match reference {
-            Some(Ref::Number(n)) => n.as_u64(),
-            _ => None,
-        };
+        let wire = serde_json::from_str::<RefOnly>(text).ok().and_then(|r| r.reference);
         let request = wire.and_then(|r| self.requests.remove(&r));
         if request == Some(Request::Ping) {
             return;
@@ -245,6 +244,18 @@ impl Core {
             self.emit(Event::RoomChanged(room.to_owned()));
         }
     }
+}
+
+/// The `ref` of a reply. The client only sends numeric refs, so any other
+/// value is not one of its requests.
+#[derive(Deserialize)]
+struct RefOnly {
+    #[serde(rename = "ref", default, deserialize_with = "numeric")]
+    reference: Option<u64>,
+}
+
+fn numeric<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?.as_u64())
 }
 
 /// A timestamp as RFC 3339, as the protocol writes it.

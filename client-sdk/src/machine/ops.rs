@@ -184,6 +184,11 @@ impl Core {
         self.is_ready()
     }
 
+    /// The version of `room`'s snapshot: it changes whenever the snapshot does.
+    pub fn room_version(&self, room: &str) -> Option<u64> {
+        self.rooms.get(room).map(|r| r.state.version)
+    }
+
     /// The snapshot of `room` as JSON, with the version it reflects:
     /// `{room, joined, messages, pending, members, typing, resets}`.
     pub fn room_snapshot(&self, room: &str) -> Option<(u64, String)> {

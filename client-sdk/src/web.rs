@@ -1,0 +1,19 @@
+//! The browser side (wasm32 only): the JavaScript API over the client logic.
+//!
+//! - `transport`: the only module touching WebSocket, timers and window events.
+//! - `inner`: the state shared by a client and its room handles, and the pump
+//!   that carries out the logic's effects.
+//! - `client`, `room`: the exported `Client` and `Room` classes.
+//! - `notify`: a small helper for the browser's Notification API.
+//! - `options`, `types`: the options object, and the TypeScript declarations.
+
+mod client;
+mod inner;
+mod notify;
+mod options;
+mod room;
+mod transport;
+mod types;
+
+pub use client::Client;
+pub use room::Room;

@@ -1,0 +1,146 @@
+//! The exported `Room` class: one handle on a joined room.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::inner::{Inner, Scope};
+use super::transport;
+use super::types::{AckPromise, Callback, HistoryOptionsArg, HistoryPromise, RoomSnapshotValue};
+
+/// A handle on a joined room. Each handle leaves once; the room is left when
+/// every handle has.
+#[wasm_bindgen]
+pub struct Room {
+    inner: Rc<Inner>,
+    name: String,
+    handle: u32,
+    left: Cell<bool>,
+}
+
+impl Room {
+    pub(super) fn new(inner: Rc<Inner>, name: String) -> Self {
+        let handle = inner.next_id();
+        Self { inner, name, handle, left: Cell::new(false) }
+    }
+
+    /// Runs an outbox request, or rejects at once when this handle left.
+    fn request(&self, run: impl FnOnce(&mut crate::machine::Core) -> u64) -> JsValue {
+        if self.left.get() {
+            let error = crate::effect::ClientError::new("left", format!("left {}", self.name));
+            return js_sys::Promise::reject(&super::inner::js_error(&error)).into();
+        }
+        let op = run(&mut self.inner.core.borrow_mut());
+        self.inner.promise(op).into()
+    }
+}
+
+#[wasm_bindgen]
+impl Room {
+    /// The room's name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Whether the room is joined on the current connection.
+    #[wasm_bindgen(getter)]
+    pub fn joined(&self) -> bool {
+        let snapshot = self.inner.room_snapshot(&self.name);
+        Reflect::get(&snapshot, &"joined".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+
+    /// Sends a message: queued while disconnected, resent after a reconnect
+    /// with the same `client_id`; resolves with the ack.
+    pub fn send(&self, content: String) -> AckPromise {
+        self.request(|core| core.send(&self.name, content)).unchecked_into()
+    }
+
+    /// Edits one of the user's messages; resolves with the ack.
+    pub fn edit(&self, id: String, content: String) -> AckPromise {
+        self.request(|core| core.edit(&self.name, id, content)).unchecked_into()
+    }
+
+    /// Deletes one of the user's messages; resolves with the ack.
+    #[wasm_bindgen(js_name = delete)]
+    pub fn delete_message(&self, id: String) -> AckPromise {
+        self.request(|core| core.delete(&self.name, id)).unchecked_into()
+    }
+
+    /// Call with `true` on every keystroke and `false` when the user stops:
+    /// throttled, and ended by itself after a pause.
+    pub fn typing(&self, is_typing: bool) {
+        if !self.left.get() {
+            self.inner.core.borrow_mut().typing(&self.name, is_typing, transport::now());
+            self.inner.pump();
+        }
+    }
+
+    /// Tells the room the user read up to message `id`.
+    #[wasm_bindgen(js_name = markRead)]
+    pub fn mark_read(&self, id: String) {
+        if !self.left.get() {
+            self.inner.core.borrow_mut().mark_read(&self.name, id);
+            self.inner.pump();
+        }
+    }
+
+    /// Loads older messages (`before` an offset, at most `limit`); they also
+    /// join the room's snapshot.
+    pub fn history(&self, options: Option<HistoryOptionsArg>) -> HistoryPromise {
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        let field = |key: &str| {
+            if options.is_object() {
+                Reflect::get(&options, &key.into()).ok().and_then(|v| v.as_f64())
+            } else {
+                None
+            }
+        };
+        let before = field("before").map(|n| n as u64);
+        let limit = field("limit").map(|n| n.min(f64::from(u16::MAX)) as u16);
+        self.request(|core| core.history(&self.name, before, limit)).unchecked_into()
+    }
+
+    /// Leaves (this handle): its listeners stop; the room is left when no
+    /// other handle holds it.
+    pub fn leave(&self) {
+        if self.left.replace(true) {
+            return;
+        }
+        self.inner.remove_handle(self.handle);
+        let gone = {
+            let mut core = self.inner.core.borrow_mut();
+            core.leave(&self.name);
+            !core.has_room(&self.name)
+        };
+        if gone {
+            self.inner.forget_room(&self.name);
+        }
+        self.inner.pump();
+    }
+
+    /// Listens to `message`, `updated`, `deleted`, `typing`, `read`,
+    /// `member_joined`, `member_left`, `event`, `joined`, `reset` or
+    /// `error`. Typed in the declarations by declaration merging.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, event: String, listener: Function) -> JsValue {
+        let scope = Scope::Room { room: self.name.clone(), handle: self.handle };
+        self.inner.add_listener(scope, event, listener)
+    }
+
+    /// Calls `listener` whenever the room's snapshot changes; returns a
+    /// function that stops.
+    pub fn subscribe(&self, listener: Callback) -> Callback {
+        let f: Function = JsValue::from(listener).unchecked_into();
+        self.inner.subscribe(Some(self.name.clone()), f).unchecked_into()
+    }
+
+    /// `{room, joined, messages, pending, members, typing, resets}`: the same
+    /// frozen object until the room changes.
+    #[wasm_bindgen(js_name = getSnapshot)]
+    pub fn get_snapshot(&self) -> RoomSnapshotValue {
+        self.inner.room_snapshot(&self.name).unchecked_into()
+    }
+}

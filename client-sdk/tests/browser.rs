@@ -1,0 +1,157 @@
+//! Browser tests of the JavaScript API in headless Chromium, against the real
+//! server that `cargo xtask test` starts. It passes the server's WebSocket
+//! URL and its control API (tokens, stop, start) at compile time; without
+//! them every test fails and says how to run it.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use js_sys::{Array, Function, Promise};
+use roomcast_client::web::Client;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+use support::{Recorder, contents, control, get, options, room_name, token, wait_until, ws_url};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A client for `name` with a fixed token and fast reconnects.
+async fn client(name: &str) -> Client {
+    let opts = options(&[("token", token(name).await.into())]);
+    let client = Client::new(ws_url(), Some(opts.unchecked_into())).expect("client");
+    wait_until("connected", 10_000, || client.is_connected()).await;
+    client
+}
+
+#[wasm_bindgen_test]
+async fn connects_authenticates_joins_and_chats() {
+    let alice = client("Alice").await;
+    let bob = client("Bob").await;
+    assert_eq!(alice.state().as_string().as_deref(), Some("open"));
+    assert!(alice.session_id().is_some());
+    assert_eq!(get(&alice.user().into(), "id").as_string().as_deref(), Some("alice"));
+
+    let name = room_name("chat");
+    let a = alice.join(name.clone()).expect("join");
+    let b = bob.join(name.clone()).expect("join");
+    wait_until("both joined", 5_000, || a.joined() && b.joined()).await;
+    let seen = Recorder::on_room(&b, "message");
+
+    let ack = JsFuture::from(Promise::from(JsValue::from(a.send("hello from alice".into()))))
+        .await
+        .expect("the send is acked");
+    assert!(get(&ack, "id").is_string());
+    assert_eq!(get(&ack, "offset").as_f64(), Some(1.0));
+
+    wait_until("bob sees it", 5_000, || contents(&b.get_snapshot().into()) == ["hello from alice"])
+        .await;
+    assert_eq!(contents(&a.get_snapshot().into()), ["hello from alice"]);
+    assert_eq!(Array::from(&get(&a.get_snapshot().into(), "pending")).length(), 0);
+    assert_eq!(seen.count(), 1);
+
+    // Snapshots keep their identity until something changes.
+    let before: JsValue = b.get_snapshot().into();
+    assert!(js_sys::Object::is(&before, &b.get_snapshot().into()));
+    let client_before: JsValue = alice.get_snapshot().into();
+    assert!(js_sys::Object::is(&client_before, &alice.get_snapshot().into()));
+
+    // Typing reaches the other user.
+    let typing = Recorder::on_room(&b, "typing");
+    a.typing(true);
+    wait_until("bob sees alice typing", 5_000, || typing.count() >= 1).await;
+    alice.close();
+    bob.close();
+    assert_eq!(alice.state().as_string().as_deref(), Some("closed"));
+}
+
+#[wasm_bindgen_test]
+async fn the_token_provider_is_asked_on_connect_after_4001_and_before_expiry() {
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counter = calls.clone();
+    // The first answer is a bad token: the server closes with 4001 and the
+    // client asks once more. Later answers are good tokens.
+    let provider = Closure::<dyn FnMut() -> Promise>::new(move || {
+        counter.set(counter.get() + 1);
+        let first = counter.get() == 1;
+        wasm_bindgen_futures::future_to_promise(async move {
+            Ok(if first { "not-a-jwt".into() } else { token("Carol").await.into() })
+        })
+    });
+    let provider: Function = provider.into_js_value().unchecked_into();
+    // Dev tokens last 7 days: ask again 8 days before expiry, that is at once.
+    let refresh_before = 8.0 * 24.0 * 3600.0 * 1000.0;
+    let opts = options(&[
+        ("token", provider.into()),
+        ("refreshBeforeMs", refresh_before.into()),
+        ("minDelayMs", 100.into()),
+    ]);
+    let carol = Client::new(ws_url(), Some(opts.unchecked_into())).expect("client");
+    wait_until("connected after the 4001", 10_000, || carol.is_connected()).await;
+    assert!(calls.get() >= 2, "asked again after 4001");
+    let session = carol.session_id();
+    let calls_at_connect = calls.get();
+    // The refresh happens on the open connection: same session.
+    wait_until("refreshed", 10_000, || calls.get() > calls_at_connect).await;
+    support::sleep(500).await;
+    assert!(carol.is_connected());
+    assert_eq!(carol.session_id(), session, "refreshed without reconnecting");
+    carol.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_server_restart_delivers_queued_sends_exactly_once_and_resets_rooms() {
+    let fast = |name: &'static str| async move {
+        let opts = options(&[
+            ("token", token(name).await.into()),
+            ("minDelayMs", 100.into()),
+            ("maxDelayMs", 500.into()),
+        ]);
+        let c = Client::new(ws_url(), Some(opts.unchecked_into())).expect("client");
+        wait_until("connected", 10_000, || c.is_connected()).await;
+        c
+    };
+    let dave = fast("Dave").await;
+    let erin = fast("Erin").await;
+    let name = room_name("restart");
+    let d = dave.join(name.clone()).expect("join");
+    let e = erin.join(name.clone()).expect("join");
+    wait_until("both joined", 5_000, || d.joined() && e.joined()).await;
+    JsFuture::from(Promise::from(JsValue::from(d.send("before".into())))).await.expect("ack");
+    wait_until("erin sees it", 5_000, || contents(&e.get_snapshot().into()) == ["before"]).await;
+    let resets = Recorder::on_room(&d, "reset");
+    let disconnects = Recorder::on_client(&dave, "disconnect");
+
+    control("/stop").await;
+    wait_until("dave notices", 10_000, || !dave.is_connected()).await;
+    assert_eq!(get(&disconnects.last(), "code").as_f64(), Some(1012.0));
+    assert_eq!(dave.state().as_string().as_deref(), Some("reconnecting"));
+    let sends: Vec<JsFuture> = ["queued 1", "queued 2", "queued 3"]
+        .into_iter()
+        .map(|text| JsFuture::from(Promise::from(JsValue::from(d.send(text.into())))))
+        .collect();
+    assert_eq!(Array::from(&get(&d.get_snapshot().into(), "pending")).length(), 3);
+
+    control("/start").await;
+    for send in sends {
+        send.await.expect("queued sends are acked after the reconnect");
+    }
+    wait_until("dave's room reset", 10_000, || resets.count() >= 1).await;
+    let expected = ["queued 1", "queued 2", "queued 3"];
+    wait_until("erin sees the queued sends", 10_000, || {
+        contents(&e.get_snapshot().into()) == expected
+    })
+    .await;
+    wait_until("dave too", 5_000, || contents(&d.get_snapshot().into()) == expected).await;
+    // The server holds each exactly once.
+    let page =
+        JsFuture::from(Promise::from(JsValue::from(e.history(None)))).await.expect("history");
+    let stored: Vec<String> = Array::from(&get(&page, "messages"))
+        .iter()
+        .map(|m| get(&m, "content").as_string().unwrap_or_default())
+        .collect();
+    assert_eq!(stored, expected);
+    assert!(dave.is_connected() && erin.is_connected());
+    dave.close();
+    erin.close();
+}
