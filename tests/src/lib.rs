@@ -8,11 +8,13 @@
 //! - [`server`]: [`TestServer`], the server running in the test's runtime,
 //!   and [`HttpReply`] for its HTTP API.
 //! - [`client`]: [`WsClient`], a WebSocket client of the protocol.
+//! - [`nginx`]: [`Nginx`], a real nginx from the deployment's template.
 //! - [`process`]: [`ServerProcess`], the `roomcast` binary as a child process.
 //! - [`redis`]: [`RedisServer`], a real `redis-server` on a free port.
 //! - here: timings the test servers use, tokens, and small JSON helpers.
 
 pub mod client;
+pub mod nginx;
 pub mod process;
 pub mod redis;
 pub mod server;
@@ -26,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use client::WsClient;
+pub use nginx::Nginx;
 pub use process::ServerProcess;
 pub use redis::RedisServer;
 pub use server::{HttpReply, TestServer};

@@ -99,7 +99,8 @@ async fn ping(port: u16) -> bool {
     stream.read_exact(&mut reply).await.is_ok() && &reply == b"+PONG\r\n"
 }
 
-fn free_port() -> u16 {
+/// A port of 127.0.0.1 that nothing listens on (right now).
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
     listener.local_addr().expect("local address").port()
 }

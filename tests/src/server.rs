@@ -30,13 +30,20 @@ impl TestServer {
     /// A server whose configuration `adjust` changes after the test defaults
     /// ([`Config::dev`] with [`PRESENCE_GRACE`] and [`TYPING_TIMEOUT`]).
     pub async fn with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::at("127.0.0.1:0", adjust).await
+    }
+
+    /// [`with`](Self::with) on a given address, such as the port of a
+    /// server that was stopped and starts again behind a proxy.
+    pub async fn at(addr: &str, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::dev();
         config.timing.presence_grace = PRESENCE_GRACE;
         config.timing.typing_timeout = TYPING_TIMEOUT;
         config.timing.shutdown_grace = Duration::from_secs(2);
         adjust(&mut config);
-        let listener =
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let addr = listener.local_addr().expect("local address");
         config.bind = addr;
         let (tx, rx) = oneshot::channel::<()>();

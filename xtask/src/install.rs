@@ -54,6 +54,15 @@ pub fn cargo_tool(program: &str, krate: &str, version: &str, locked: bool) -> Re
     crate::cargo(&args)
 }
 
+/// Whether Debian's package database lists `package` as installed (some
+/// programs, like nginx, have no `--version`).
+fn dpkg_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")

@@ -57,8 +57,8 @@ fn run(flags: &[String]) -> Result<()> {
 
 fn test() -> Result<()> {
     ensure_rust_tools()?;
-    // The scale-out tests start real Redis servers.
-    install::apt(&[("redis-server", "redis-server")])?;
+    // The scale-out tests start real Redis servers and nginx.
+    install::apt(&[("redis-server", "redis-server"), ("nginx", "nginx")])?;
     cargo(&["fmt", "--all", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     // The protocol crate must stay free of IO so browsers can use it.

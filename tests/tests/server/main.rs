@@ -7,6 +7,7 @@ mod chat;
 mod heartbeat;
 mod notify;
 mod presence;
+mod proxy;
 mod recovery;
 mod rooms;
 mod scaling;

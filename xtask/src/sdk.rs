@@ -1,0 +1,140 @@
+//! The client SDK's part of `cargo xtask test`: install the web toolchain,
+//! lint the wasm build, run the browser tests against the real server, build
+//! and pack the npm package, and run the React example's end-to-end test.
+//!
+//! Every step fails with what to do about it; nothing is skipped.
+
+mod fixture;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, install};
+use fixture::Fixture;
+
+/// wasm-bindgen's CLI must match the `wasm-bindgen` crate exactly.
+const WASM_BINDGEN: &str = "0.2.130";
+const WASM_PACK: &str = "0.15.1";
+const WASM32: &str = "wasm32-unknown-unknown";
+
+/// Installs, builds and tests everything of the SDK.
+pub fn test() -> Result<()> {
+    install_tools()?;
+    let root = workspace_root();
+    cargo(&["clippy", "-p", "roomcast-client", "--target", WASM32, "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
+    let server = target_dir(&root).join("debug/roomcast");
+    let artifacts = target_dir(&root).join("sdk-test");
+    std::fs::create_dir_all(&artifacts)?;
+    browser_tests(&server, &artifacts)?;
+    let tarball = build_package(&root)?;
+    example_test(&root, &server, &tarball, &artifacts)
+}
+
+/// The tools the SDK's build and tests need, each installed if missing.
+fn install_tools() -> Result<()> {
+    install::cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN, false)
+        .context("installing wasm-bindgen-cli failed; try `cargo install wasm-bindgen-cli --version 0.2.130`")?;
+    install::cargo_tool("wasm-pack", "wasm-pack", WASM_PACK, true)
+        .context("installing wasm-pack failed; try `cargo install wasm-pack --locked`")?;
+    // Debian's chromium and its driver come in matching versions.
+    install::apt(&[("chromium", "chromium"), ("chromedriver", "chromium-driver")])?;
+    for program in ["node", "npm"] {
+        if !install::has(program) {
+            bail!("{program} not found: install Node.js 20 or newer (for example `apt-get install nodejs npm`)");
+        }
+    }
+    Ok(())
+}
+
+/// wasm-bindgen-test in headless Chromium against the real server.
+fn browser_tests(server: &Path, artifacts: &Path) -> Result<()> {
+    let fixture = Fixture::start(server, None, &artifacts.join("browser-server.log"))?;
+    let chromedriver = which("chromedriver").context("chromedriver not on PATH")?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "-p", "roomcast-client", "--target", WASM32, "--test", "browser"])
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+        .env("CHROMEDRIVER", chromedriver)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
+        .env("ROOMCAST_TEST_WS", fixture.ws_url())
+        .env("ROOMCAST_TEST_CONTROL", fixture.control_url())
+        .status()
+        .context("cannot start cargo")?;
+    println!("\n$ cargo test -p roomcast-client --target {WASM32} --test browser (server at {})", fixture.ws_url());
+    if !status.success() {
+        bail!(
+            "the SDK's browser tests failed; the server log is {}",
+            artifacts.join("browser-server.log").display()
+        );
+    }
+    Ok(())
+}
+
+/// Builds the npm package (wasm-pack, wasm-opt from npm's binaryen, the
+/// React entry) and packs it; returns the tarball.
+fn build_package(root: &Path) -> Result<PathBuf> {
+    let tools = root.join("client-sdk/npm");
+    npm(&tools, &["ci", "--no-audit", "--no-fund"])?;
+    npm(&tools, &["run", "build"])?;
+    let tarball = target_dir(root).join("npm/roomcast.tgz");
+    if !tarball.exists() {
+        bail!("the package build did not produce {}", tarball.display());
+    }
+    Ok(tarball)
+}
+
+/// The React example, built against the packed package, in two browser
+/// contexts with a server restart in the middle.
+fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) -> Result<()> {
+    let example = root.join("examples/react");
+    npm(&example, &["ci", "--no-audit", "--no-fund"])?;
+    // The tarball changes with every build, so it is installed over the
+    // locked dependencies rather than locked itself.
+    npm(&example, &["install", "--no-save", "--no-audit", "--no-fund", &tarball.to_string_lossy()])?;
+    npm(&example, &["run", "build"])?;
+    let fixture = Fixture::start(server, Some(&example.join("dist")), &artifacts.join("example-server.log"))?;
+    println!("\n$ npm test (in examples/react, app at {})", fixture.http_url());
+    let status = Command::new("npm")
+        .arg("test")
+        .current_dir(&example)
+        .env("ROOMCAST_APP_URL", fixture.http_url())
+        .env("ROOMCAST_CONTROL_URL", fixture.control_url())
+        .env("ROOMCAST_ARTIFACTS", artifacts)
+        .status()
+        .context("cannot start npm")?;
+    if !status.success() {
+        bail!(
+            "the React example's end-to-end test failed; screenshots are in {}, the server log is {}",
+            artifacts.display(),
+            artifacts.join("example-server.log").display()
+        );
+    }
+    Ok(())
+}
+
+fn npm(dir: &Path, args: &[&str]) -> Result<()> {
+    println!("\n$ npm {} (in {})", args.join(" "), dir.display());
+    let status = Command::new("npm").args(args).current_dir(dir).status().context("cannot start npm")?;
+    if !status.success() {
+        bail!("`npm {}` in {} failed ({status})", args.join(" "), dir.display());
+    }
+    Ok(())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
