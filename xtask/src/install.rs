@@ -24,8 +24,11 @@ pub fn version_of(program: &str) -> Option<String> {
 
 /// Debian packages, each named with a program that shows it is installed.
 pub fn apt(packages: &[(&str, &str)]) -> Result<()> {
-    let missing: Vec<&str> =
-        packages.iter().filter(|(program, _)| !has(program)).map(|(_, package)| *package).collect();
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(program, package)| !has(program) && !dpkg_installed(package))
+        .map(|(_, package)| *package)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
