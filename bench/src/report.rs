@@ -110,8 +110,8 @@ fn opt(value: Option<f64>, scale: f64, digits: usize) -> String {
     value.map_or_else(|| "-".into(), |v| format!("{:.*}", digits, v / scale))
 }
 
-/// Prints windows as a table.
-pub fn print_rows(rows: &[Row]) {
+/// Prints the header of [`print_rows`]' table.
+pub fn print_header() {
     println!(
         "{:>6} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>10} {:>6}  note",
         "recv",
@@ -127,6 +127,10 @@ pub fn print_rows(rows: &[Row]) {
         "deliv/cpu-s",
         "closed",
     );
+}
+
+/// Prints windows as table rows.
+pub fn print_rows(rows: &[Row]) {
     for r in rows {
         let mut note = Vec::new();
         if r.generator_saturated {

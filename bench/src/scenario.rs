@@ -39,7 +39,7 @@ pub struct Common {
     #[arg(long, default_value_t = 25_000)]
     pub per_source: usize,
     /// Bytes read from a socket at once.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 4096)]
     pub read_buffer: usize,
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 2.0)]

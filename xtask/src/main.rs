@@ -13,6 +13,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod install;
 
 #[derive(Parser)]
@@ -63,6 +64,7 @@ fn test() -> Result<()> {
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     // The protocol crate must stay free of IO so browsers can use it.
     cargo(&["build", "--package", "roomcast-shared", "--target", "wasm32-unknown-unknown"])?;
+    bench::smoke()?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     println!("\nxtask: every check and test passed");
     Ok(())

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{Common, SendStats, measure, run_id};
 use crate::client::{Ws, connect_many, drain, join, join_all, send_frame};
 use crate::recorder::{Recorder, content, now_ns};
-use crate::report::{Report, Row, print_rows};
+use crate::report::{Report, Row, print_header, print_rows};
 
 /// Most messages the publisher sends in one burst before yielding, so that
 /// the subscribers are read even when the publisher is behind.
@@ -81,7 +81,8 @@ pub async fn run(args: &Args) -> Result<Report> {
     let mut publisher = conns.pop().expect("n + 1 connections");
     join(&mut publisher, &room).await?;
     let (sink, stream) = publisher.split();
-    spawn_local(drain(stream, Rc::new(RefCell::new(Recorder::default()))));
+    let publisher_end = Rc::new(RefCell::new(Recorder::default()));
+    spawn_local(drain(stream, publisher_end.clone()));
 
     let recorder = Rc::new(RefCell::new(Recorder::default()));
     let join_time = join_all(
@@ -108,6 +109,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let mut rows = Vec::new();
     let mut best: Option<&Row> = None;
     let mut current = args.rate;
+    print_header();
     loop {
         rate.set(current);
         let measured = measure(common, &recorder, &senders).await?;
@@ -115,6 +117,12 @@ pub async fn run(args: &Args) -> Result<Report> {
         print_rows(std::slice::from_ref(&row));
         let ok = sustained(&row, args.p99_limit_ms);
         rows.push(row);
+        // An overloaded server closes slow consumers, the publisher (which
+        // gets its own messages and acks) among them: no later step can run.
+        if let Some(code) = publisher_end.borrow().closed.keys().next() {
+            eprintln!("fanout: the server closed the publisher's connection (code {code})");
+            break;
+        }
         current *= args.step_factor;
         if !args.step || !ok || current > args.max_rate {
             break;
@@ -138,6 +146,7 @@ pub async fn run(args: &Args) -> Result<Report> {
         "joins_per_sec": n as f64 / join_time.as_secs_f64(),
         "sustained_rate": best.map(|r| r.offered_rate),
         "sustained_deliveries_per_sec": best.map(|r| r.deliveries_per_sec),
+        "publisher_closed_with": publisher_end.borrow().closed.keys().next(),
     });
     Ok(Report { scenario: "fanout".into(), params: serde_json::to_value(args)?, rows, summary })
 }

@@ -14,7 +14,7 @@ use tokio::task::spawn_local;
 use super::{Common, SendStats, measure, run_id};
 use crate::client::{Ws, connect_many, join_all, on_item, send_frame};
 use crate::recorder::{Recorder, content, now_ns};
-use crate::report::{Report, Row, print_rows};
+use crate::report::{Report, Row, print_header, print_rows};
 
 /// Flags of `mesh`.
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -74,6 +74,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let measured = measure(common, &recorder, &senders).await?;
     let offered = n as f64 * args.rate_per_member;
     let row = Row::new(n, offered, members as f64, &measured);
+    print_header();
     print_rows(std::slice::from_ref(&row));
     let summary = json!({
         "connect_secs": connect_time.as_secs_f64(),

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs one roomcast-bench scenario against a fresh release server, pinned:
+# the server on core 0, the generator on core 1 (this machine has two).
+#
+#   bench/run.sh <results.json> <scenario> [roomcast-bench flags...]
+#   SERVER_FLAGS="--send-queue 8192" bench/run.sh results/fanout-1k.json fanout --subscribers 1000
+#
+# Build first: cargo build --release -p roomcast-server -p roomcast-bench
+# (SERVER_BIN=<path> runs another build of the server, for comparisons).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$1; scenario=$2; shift 2
+port=${PORT:-18080}
+server_core=${SERVER_CORE:-0}
+bench_core=${BENCH_CORE:-1}
+ulimit -n "$(ulimit -Hn)"
+# shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
+RUST_LOG=${RUST_LOG:-warn} taskset -c "$server_core" "${SERVER_BIN:-target/release/roomcast}" \
+  --bind "127.0.0.1:$port" ${SERVER_FLAGS:-} >"${out%.json}.server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+taskset -c "$bench_core" target/release/roomcast-bench "$scenario" \
+  --server "127.0.0.1:$port" --server-pid "$server" --json "$out" "$@"
