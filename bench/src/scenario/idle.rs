@@ -46,8 +46,11 @@ pub async fn run(args: &Args) -> Result<Report> {
     let rss_before = server.map(rss_kib).transpose()?;
 
     eprintln!("idle: connecting {n}");
+    // Who bounds the connect rate: the server's CPU or ours.
+    let meter = CpuMeter::start(common.server_pid)?;
     let (conns, connect_time) =
         connect_many(&common.target(n), &tokens, common.concurrency).await?;
+    let connect_cpu = meter.stop()?;
     let recorder = Rc::new(RefCell::new(Recorder::default()));
     let room_of = |i: usize| format!("{run}-idle-{}", i % rooms);
     let join_time = join_all(conns, room_of, common.concurrency, |_, ws| {
@@ -67,10 +70,12 @@ pub async fn run(args: &Args) -> Result<Report> {
     let per_conn = rss_before.zip(rss_after).map(|(b, a)| (a as f64 - b as f64) / n as f64);
 
     println!(
-        "{:>7} {:>6} {:>11} {:>9} {:>10} {:>10} {:>10} {:>8} {:>7} {:>6}",
+        "{:>7} {:>6} {:>11} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>8} {:>7} {:>6}",
         "conns",
         "rooms",
         "connect/s",
+        "srv cpu",
+        "gen cpu",
         "join/s",
         "rss0 KiB",
         "rss KiB",
@@ -81,10 +86,12 @@ pub async fn run(args: &Args) -> Result<Report> {
     );
     let show = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
     println!(
-        "{:>7} {:>6} {:>11.0} {:>9.0} {:>10} {:>10} {:>10} {:>8} {:>7} {:>6}",
+        "{:>7} {:>6} {:>11.0} {:>8} {:>8.2} {:>9.0} {:>10} {:>10} {:>10} {:>8} {:>7} {:>6}",
         n,
         rooms,
         connects_per_sec,
+        show(connect_cpu.server, 2),
+        connect_cpu.generator,
         joins_per_sec,
         show(rss_before.map(|v| v as f64), 0),
         show(rss_after.map(|v| v as f64), 0),
@@ -98,6 +105,8 @@ pub async fn run(args: &Args) -> Result<Report> {
         "rooms": rooms,
         "connect_secs": connect_time.as_secs_f64(),
         "connects_per_sec": connects_per_sec,
+        "connect_server_cpu": connect_cpu.server,
+        "connect_generator_cpu": connect_cpu.generator,
         "join_secs": join_time.as_secs_f64(),
         "joins_per_sec": joins_per_sec,
         "server_rss_before_kib": rss_before,
