@@ -37,6 +37,14 @@ async fn connects_authenticates_joins_and_chats() {
     let b = bob.join(name.clone()).expect("join");
     wait_until("both joined", 5_000, || a.joined() && b.joined()).await;
     let seen = Recorder::on_room(&b, "message");
+    // Listeners and subscriptions return their unsubscribe function.
+    let noop: Function = Closure::<dyn FnMut()>::new(|| {}).into_js_value().unchecked_into();
+    let off = b.on("joined".into(), noop.clone());
+    assert!(off.is_function(), "room.on returns a function: {off:?}");
+    let off = JsValue::from(b.subscribe(noop.clone().unchecked_into()));
+    assert!(off.is_function(), "room.subscribe returns a function: {off:?}");
+    let off = alice.on("message".into(), noop);
+    assert!(off.is_function(), "client.on returns a function: {off:?}");
 
     let ack = JsFuture::from(Promise::from(JsValue::from(a.send("hello from alice".into()))))
         .await

@@ -44,7 +44,6 @@ pub fn apt(packages: &[(&str, &str)]) -> Result<()> {
     command("apt-get", &args)
 }
 
-#[allow(dead_code, reason = "the first cargo tool arrives with the SDK build")]
 /// A tool installed with `cargo install`, at exactly `version`.
 pub fn cargo_tool(program: &str, krate: &str, version: &str, locked: bool) -> Result<()> {
     if version_of(program).is_some_and(|v| v.split_whitespace().any(|word| word == version)) {

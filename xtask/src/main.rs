@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod install;
+mod sdk;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Roomcast project tasks")]
@@ -65,6 +66,7 @@ fn test() -> Result<()> {
     // The protocol crate must stay free of IO so browsers can use it.
     cargo(&["build", "--package", "roomcast-shared", "--target", "wasm32-unknown-unknown"])?;
     bench::smoke()?;
+    sdk::test()?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     println!("\nxtask: every check and test passed");
     Ok(())

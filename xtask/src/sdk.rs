@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::{cargo, install};
-use fixture::Fixture;
+use fixture::{Fixture, Redis};
 
 /// wasm-bindgen's CLI must match the `wasm-bindgen` crate exactly.
 const WASM_BINDGEN: &str = "0.2.130";
@@ -23,7 +23,17 @@ const WASM32: &str = "wasm32-unknown-unknown";
 pub fn test() -> Result<()> {
     install_tools()?;
     let root = workspace_root();
-    cargo(&["clippy", "-p", "roomcast-client", "--target", WASM32, "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "-p",
+        "roomcast-client",
+        "--target",
+        WASM32,
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
     let server = target_dir(&root).join("debug/roomcast");
     let artifacts = target_dir(&root).join("sdk-test");
@@ -39,11 +49,18 @@ fn install_tools() -> Result<()> {
         .context("installing wasm-bindgen-cli failed; try `cargo install wasm-bindgen-cli --version 0.2.130`")?;
     install::cargo_tool("wasm-pack", "wasm-pack", WASM_PACK, true)
         .context("installing wasm-pack failed; try `cargo install wasm-pack --locked`")?;
-    // Debian's chromium and its driver come in matching versions.
-    install::apt(&[("chromium", "chromium"), ("chromedriver", "chromium-driver")])?;
+    // Debian's chromium and its driver come in matching versions; the
+    // example's restart test keeps history in Redis.
+    install::apt(&[
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+        ("redis-server", "redis-server"),
+    ])?;
     for program in ["node", "npm"] {
         if !install::has(program) {
-            bail!("{program} not found: install Node.js 20 or newer (for example `apt-get install nodejs npm`)");
+            bail!(
+                "{program} not found: install Node.js 20 or newer (for example `apt-get install nodejs npm`)"
+            );
         }
     }
     Ok(())
@@ -51,8 +68,12 @@ fn install_tools() -> Result<()> {
 
 /// wasm-bindgen-test in headless Chromium against the real server.
 fn browser_tests(server: &Path, artifacts: &Path) -> Result<()> {
-    let fixture = Fixture::start(server, None, &artifacts.join("browser-server.log"))?;
+    let fixture = Fixture::start(server, None, None, &artifacts.join("browser-server.log"))?;
     let chromedriver = which("chromedriver").context("chromedriver not on PATH")?;
+    println!(
+        "\n$ cargo test -p roomcast-client --target {WASM32} --test browser (server at {})",
+        fixture.ws_url()
+    );
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["test", "-p", "roomcast-client", "--target", WASM32, "--test", "browser"])
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
@@ -62,7 +83,6 @@ fn browser_tests(server: &Path, artifacts: &Path) -> Result<()> {
         .env("ROOMCAST_TEST_CONTROL", fixture.control_url())
         .status()
         .context("cannot start cargo")?;
-    println!("\n$ cargo test -p roomcast-client --target {WASM32} --test browser (server at {})", fixture.ws_url());
     if !status.success() {
         bail!(
             "the SDK's browser tests failed; the server log is {}",
@@ -86,15 +106,23 @@ fn build_package(root: &Path) -> Result<PathBuf> {
 }
 
 /// The React example, built against the packed package, in two browser
-/// contexts with a server restart in the middle.
+/// contexts with a server restart in the middle. The server keeps history
+/// in Redis, as a deployment that must survive restarts does, so the test
+/// can require that every message is still there afterwards.
 fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) -> Result<()> {
     let example = root.join("examples/react");
     npm(&example, &["ci", "--no-audit", "--no-fund"])?;
     // The tarball changes with every build, so it is installed over the
     // locked dependencies rather than locked itself.
-    npm(&example, &["install", "--no-save", "--no-audit", "--no-fund", &tarball.to_string_lossy()])?;
+    npm(
+        &example,
+        &["install", "--no-save", "--no-audit", "--no-fund", &tarball.to_string_lossy()],
+    )?;
     npm(&example, &["run", "build"])?;
-    let fixture = Fixture::start(server, Some(&example.join("dist")), &artifacts.join("example-server.log"))?;
+    let redis = Redis::start(&artifacts.join("example-redis.log"))?;
+    let dist = example.join("dist");
+    let fixture =
+        Fixture::start(server, Some(&dist), Some(&redis), &artifacts.join("example-server.log"))?;
     println!("\n$ npm test (in examples/react, app at {})", fixture.http_url());
     let status = Command::new("npm")
         .arg("test")
@@ -116,7 +144,8 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
 
 fn npm(dir: &Path, args: &[&str]) -> Result<()> {
     println!("\n$ npm {} (in {})", args.join(" "), dir.display());
-    let status = Command::new("npm").args(args).current_dir(dir).status().context("cannot start npm")?;
+    let status =
+        Command::new("npm").args(args).current_dir(dir).status().context("cannot start npm")?;
     if !status.success() {
         bail!("`npm {}` in {} failed ({status})", args.join(" "), dir.display());
     }

@@ -10,7 +10,8 @@
 //! - `POST /restart`: both.
 //!
 //! The secrets are fixed for the fixture's life, so a token stays valid
-//! across restarts; the in-memory history does not (new epochs).
+//! across restarts. History survives a restart only with Redis ([`Redis`]);
+//! in memory, a restart starts new epochs.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -37,19 +38,26 @@ struct Server {
     binary: PathBuf,
     addr: SocketAddr,
     static_dir: Option<PathBuf>,
+    redis_url: Option<String>,
     log: PathBuf,
     child: Option<Child>,
 }
 
 impl Fixture {
-    /// Starts `binary` (serving `static_dir` at `/` when given) and the
-    /// control API. Server output goes to `log`.
-    pub fn start(binary: &Path, static_dir: Option<&Path>, log: &Path) -> Result<Self> {
+    /// Starts `binary` (serving `static_dir` at `/` and using Redis when
+    /// given) and the control API. Server output goes to `log`.
+    pub fn start(
+        binary: &Path,
+        static_dir: Option<&Path>,
+        redis: Option<&Redis>,
+        log: &Path,
+    ) -> Result<Self> {
         let addr = free_port()?;
         let mut server = Server {
             binary: binary.to_owned(),
             addr,
             static_dir: static_dir.map(Path::to_owned),
+            redis_url: redis.map(Redis::url),
             log: log.to_owned(),
             child: None,
         };
@@ -113,6 +121,9 @@ impl Server {
         if let Some(dir) = &self.static_dir {
             command.arg("--static-dir").arg(dir);
         }
+        if let Some(url) = &self.redis_url {
+            command.args(["--redis-url", url]);
+        }
         let child = command.spawn().with_context(|| format!("start {}", self.binary.display()))?;
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
@@ -144,6 +155,48 @@ impl Server {
             thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+}
+
+/// A throwaway redis-server on a free port, without persistence; stopped
+/// when dropped.
+pub struct Redis {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Redis {
+    pub fn start(log: &Path) -> Result<Self> {
+        let addr = free_port()?;
+        let log = std::fs::File::create(log)?;
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &addr.port().to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("start redis-server (apt-get install redis-server)")?;
+        let redis = Self { addr, child };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect(addr).is_err() {
+            if Instant::now() > deadline {
+                bail!("redis-server did not listen on {addr} within {START_TIMEOUT:?}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

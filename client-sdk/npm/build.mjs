@@ -1,0 +1,83 @@
+// Builds the `roomcast` npm package into target/npm/roomcast and packs it
+// as target/npm/roomcast.tgz:
+//   1. wasm-pack (bundler target) with a release profile tuned for size;
+//   2. wasm-opt -Oz from npm's binaryen (runs under node, no download);
+//   3. our package.json, README and the `roomcast/react` entry;
+//   4. npm pack.
+// Needs wasm-pack and wasm-bindgen-cli 0.2.130 on PATH (`cargo xtask test`
+// installs both). Run with `npm ci && npm run build` in this folder.
+
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const crate = join(here, "..");
+const target = process.env.CARGO_TARGET_DIR ?? join(crate, "..", "target");
+const out = join(target, "npm", "roomcast");
+
+function run(program, args, options = {}) {
+  console.log(`$ ${program} ${args.join(" ")}`);
+  try {
+    execFileSync(program, args, { stdio: "inherit", ...options });
+  } catch (error) {
+    const hint = program === "wasm-pack"
+      ? " (install it with `cargo install wasm-pack --locked`, and wasm-bindgen-cli 0.2.130)"
+      : "";
+    throw new Error(`${program} failed${hint}: ${error.message}`);
+  }
+}
+
+// 1. The wasm and its bindings. `--mode no-install` keeps wasm-pack from
+// downloading anything: it uses wasm-bindgen from PATH.
+rmSync(out, { recursive: true, force: true });
+run("wasm-pack", [
+  "build", crate, "--release", "--target", "bundler", "--mode", "no-install",
+  "--out-dir", out, "--out-name", "roomcast",
+], {
+  env: {
+    ...process.env,
+    // Size over speed for the browser build only; the server keeps its profile.
+    CARGO_PROFILE_RELEASE_OPT_LEVEL: "z",
+    CARGO_PROFILE_RELEASE_LTO: "fat",
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS: "1",
+    CARGO_PROFILE_RELEASE_PANIC: "abort",
+    CARGO_PROFILE_RELEASE_STRIP: "true",
+  },
+});
+
+// 2. wasm-opt. Stripping removed the target_features section, so the
+// features rustc enables for wasm32 are named here.
+const wasm = join(out, "roomcast_bg.wasm");
+const wasmOpt = join(here, "node_modules", ".bin", "wasm-opt");
+if (!existsSync(wasmOpt)) {
+  throw new Error(`${wasmOpt} is missing: run \`npm ci\` in ${here} first`);
+}
+const rawBefore = statSync(wasm).size;
+run(wasmOpt, [
+  "-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
+  "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue",
+  wasm, "-o", wasm,
+]);
+
+// 3. Our package.json (exports `.` and `./react`), README and React entry
+// replace what wasm-pack generated.
+for (const generated of ["package.json", ".gitignore", "README.md"]) {
+  rmSync(join(out, generated), { force: true });
+}
+for (const file of ["package.json", "README.md", "react.js", "react.d.ts"]) {
+  copyFileSync(join(here, "package", file), join(out, file));
+}
+
+const raw = statSync(wasm).size;
+const gzip = gzipSync(readFileSync(wasm), { level: 9 }).length;
+const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+console.log(`roomcast_bg.wasm: ${kb(raw)} raw, ${kb(gzip)} gzip (${kb(rawBefore)} before wasm-opt)`);
+
+// 4. The tarball a project installs with `npm install path/to/roomcast.tgz`.
+const version = JSON.parse(readFileSync(join(out, "package.json"), "utf8")).version;
+run("npm", ["pack", "--pack-destination", join(target, "npm")], { cwd: out });
+renameSync(join(target, "npm", `roomcast-${version}.tgz`), join(target, "npm", "roomcast.tgz"));
+console.log(`packed ${join(target, "npm", "roomcast.tgz")}`);

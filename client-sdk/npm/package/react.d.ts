@@ -1,0 +1,99 @@
+// Types of roomcast/react: React hooks over the Roomcast client.
+
+import type { ReactNode } from "react";
+import type {
+  Ack,
+  ChatMessage,
+  Client,
+  ClientFrame,
+  ClientOptions,
+  ConnectionState,
+  HistoryPage,
+  Member,
+  Notification,
+  PendingMessage,
+  Room,
+  RoomEventMap,
+  ServerFrame,
+  UserInfo,
+  UserRef,
+} from "./roomcast.js";
+
+export interface RoomcastProviderProps {
+  /** The server's WebSocket URL, such as `wss://chat.example.com/ws`. */
+  url: string;
+  /** Read when the client is created (the first time this URL is used). */
+  options?: ClientOptions;
+  children?: ReactNode;
+}
+
+/** Shares one client for `url` with every component below it. */
+export function RoomcastProvider(props: RoomcastProviderProps): ReactNode;
+
+/** The client of the nearest RoomcastProvider, or null. */
+export function useRoomcast(): Client | null;
+
+export interface UseWebSocketOptions extends ClientOptions {
+  /** Which frames update `lastMessage` (default: all but internal pongs). */
+  filter?: (frame: ServerFrame) => boolean;
+}
+
+export interface UseWebSocketResult {
+  state: ConnectionState;
+  isConnected: boolean;
+  /** Connecting or reconnecting. */
+  isLoading: boolean;
+  sessionId: string | null;
+  reconnectAttempts: number;
+  user: UserInfo | null;
+  /** Sends a frame as is if connected; returns whether it was sent. */
+  sendMessage: (frame: ClientFrame | string) => boolean;
+  /** The last frame; components that never read it do not re-render per frame. */
+  readonly lastMessage: ServerFrame | null;
+  client: Client | null;
+}
+
+/**
+ * The connection for `url`, or the provider's when `url` is omitted or the
+ * same. One client per URL is shared by every component and closed after
+ * the last one unmounts.
+ */
+export function useWebSocket(url?: string | null, options?: UseWebSocketOptions): UseWebSocketResult;
+
+export interface UseRoomResult {
+  /** In offset order, each message once, across reconnects. */
+  messages: readonly ChatMessage[];
+  /** Sends waiting for their ack (queued while offline). */
+  pending: readonly PendingMessage[];
+  members: readonly Member[];
+  /** Other users typing now. */
+  typing: readonly UserRef[];
+  joined: boolean;
+  /** Incremented when recovery was impossible and the room was reloaded. */
+  resets: number;
+  send: (content: string) => Promise<Ack>;
+  /** Call with true on each keystroke (throttled) and false when done. */
+  setTyping: (isTyping: boolean) => void;
+  markRead: (id: string) => void;
+  edit: (id: string, content: string) => Promise<Ack>;
+  remove: (id: string) => Promise<Ack>;
+  /** Loads messages older than the oldest shown; they join `messages`. */
+  loadOlder: (limit?: number) => Promise<HistoryPage>;
+  room: Room | null;
+}
+
+/** Joins `room` while mounted; re-renders only when this room changes. */
+export function useRoom(client: Client | null | undefined, room: string | null | undefined): UseRoomResult;
+
+/** Calls `listener` for `event` of `room` while mounted. */
+export function useRoomEvent<K extends keyof RoomEventMap>(
+  room: Room | null | undefined,
+  event: K,
+  listener: (event: RoomEventMap[K]) => void,
+): void;
+
+/** Calls `listener` for each notification while mounted. */
+export function useNotifications(
+  client: Client | null | undefined,
+  listener: (notification: Notification) => void,
+): void;

@@ -1,0 +1,280 @@
+// roomcast/react: React hooks over the Roomcast client.
+//
+// - One client per URL, shared by every component (through RoomcastProvider
+//   or useWebSocket), reference-counted: the last unmount closes it. Closing
+//   waits one task, so React StrictMode's unmount-and-remount keeps the
+//   connection instead of opening a second one.
+// - Rooms are reference-counted the same way: two components showing one
+//   room share one join.
+// - Components re-render only for what they read: the connection snapshot
+//   changes on state changes only, a room snapshot on that room's changes,
+//   and `lastMessage` updates only components that read it.
+
+import {
+  createContext,
+  createElement,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  useSyncExternalStore,
+} from "react";
+import { Client } from "./roomcast.js";
+
+const clients = new Map(); // url -> { client, refs, timer }
+const rooms = new WeakMap(); // client -> Map(room -> { handle, refs, timer })
+
+// A client that is created during a render React then throws away is never
+// retained; it is closed after this long.
+const UNUSED_MS = 5000;
+
+function clientFor(url, options) {
+  let entry = clients.get(url);
+  if (!entry) {
+    // Created idle: connecting is a side effect, done when a component mounts.
+    const client = new Client(url, { ...stripCallbacks(options), autoConnect: false });
+    entry = { client, refs: 0, timer: null };
+    clients.set(url, entry);
+    entry.timer = setTimeout(() => dropClient(url, entry), UNUSED_MS);
+  }
+  return entry.client;
+}
+
+function retainClient(url) {
+  const entry = clients.get(url);
+  if (!entry) return;
+  clearTimeout(entry.timer);
+  entry.refs += 1;
+  if (entry.refs === 1) entry.client.connect();
+}
+
+function releaseClient(url) {
+  const entry = clients.get(url);
+  if (!entry) return;
+  entry.refs -= 1;
+  if (entry.refs === 0) entry.timer = setTimeout(() => dropClient(url, entry), 0);
+}
+
+function dropClient(url, entry) {
+  if (entry.refs === 0 && clients.get(url) === entry) {
+    clients.delete(url);
+    entry.client.close();
+  }
+}
+
+function roomFor(client, name) {
+  let byName = rooms.get(client);
+  if (!byName) rooms.set(client, (byName = new Map()));
+  let entry = byName.get(name);
+  if (!entry) {
+    entry = { handle: client.join(name), refs: 0, timer: null };
+    byName.set(name, entry);
+    entry.timer = setTimeout(() => dropRoom(client, name, entry), UNUSED_MS);
+  }
+  return entry.handle;
+}
+
+function retainRoom(client, name) {
+  const entry = rooms.get(client)?.get(name);
+  if (!entry) return;
+  clearTimeout(entry.timer);
+  entry.refs += 1;
+}
+
+function releaseRoom(client, name) {
+  const entry = rooms.get(client)?.get(name);
+  if (!entry) return;
+  entry.refs -= 1;
+  if (entry.refs === 0) entry.timer = setTimeout(() => dropRoom(client, name, entry), 0);
+}
+
+function dropRoom(client, name, entry) {
+  const byName = rooms.get(client);
+  if (entry.refs === 0 && byName?.get(name) === entry) {
+    byName.delete(name);
+    entry.handle.leave();
+  }
+}
+
+// Callbacks are attached per component (so they can change between
+// renders); the shared client is created without them.
+function stripCallbacks(options = {}) {
+  const { onConnect, onDisconnect, onError, onMessage, onStateChange, filter, ...rest } = options;
+  return rest;
+}
+
+const noop = () => {};
+const IDLE = Object.freeze({
+  state: "idle",
+  isConnected: false,
+  isLoading: false,
+  sessionId: null,
+  reconnectAttempts: 0,
+  user: null,
+});
+const NO_ROOM = Object.freeze({
+  room: "",
+  joined: false,
+  messages: Object.freeze([]),
+  pending: Object.freeze([]),
+  members: Object.freeze([]),
+  typing: Object.freeze([]),
+  resets: 0,
+});
+
+const RoomcastContext = createContext(null);
+
+/** Shares one client for `url` with every component below it. */
+export function RoomcastProvider({ url, options, children }) {
+  const client = clientFor(url, options);
+  useEffect(() => {
+    retainClient(url);
+    return () => releaseClient(url);
+  }, [url]);
+  const value = useMemo(() => ({ url, client }), [url, client]);
+  return createElement(RoomcastContext.Provider, { value }, children);
+}
+
+/** The client of the nearest RoomcastProvider, or null. */
+export function useRoomcast() {
+  return useContext(RoomcastContext)?.client ?? null;
+}
+
+/** The connection's snapshot; re-renders only when it changes. */
+function useClientSnapshot(client) {
+  const subscribe = useCallback((f) => (client ? client.subscribe(f) : noop), [client]);
+  const get = useCallback(() => (client ? client.getSnapshot() : IDLE), [client]);
+  return useSyncExternalStore(subscribe, get, get);
+}
+
+/**
+ * The connection for `url` (or the provider's, when `url` is omitted or the
+ * same): `{isConnected, isLoading, state, sendMessage, lastMessage, client}`.
+ */
+export function useWebSocket(url, options = {}) {
+  const provided = useContext(RoomcastContext);
+  const own = url != null && provided?.url !== url;
+  const client = own ? clientFor(url, options) : provided?.client ?? null;
+  useEffect(() => {
+    if (!own) return undefined;
+    retainClient(url);
+    return () => releaseClient(url);
+  }, [own, url]);
+
+  const latest = useRef(options);
+  useEffect(() => {
+    latest.current = options;
+  });
+  const readsLastMessage = useRef(false);
+  const [lastMessage, setLastMessage] = useState(null);
+  useEffect(() => {
+    if (!client) return undefined;
+    const call = (name) => (event) => latest.current[name]?.(event);
+    const offs = [
+      client.on("connect", call("onConnect")),
+      client.on("disconnect", call("onDisconnect")),
+      client.on("error", call("onError")),
+      client.on("statechange", call("onStateChange")),
+      client.on("message", (frame) => {
+        latest.current.onMessage?.(frame);
+        const filter = latest.current.filter;
+        // Only components that read lastMessage re-render per frame.
+        if (readsLastMessage.current && (!filter || filter(frame))) setLastMessage(frame);
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [client]);
+
+  const snapshot = useClientSnapshot(client);
+  const sendMessage = useCallback((frame) => (client ? client.sendMessage(frame) : false), [client]);
+  return useMemo(() => {
+    const result = {
+      state: snapshot.state,
+      isConnected: snapshot.isConnected,
+      isLoading: snapshot.isLoading,
+      sessionId: snapshot.sessionId,
+      reconnectAttempts: snapshot.reconnectAttempts,
+      user: snapshot.user,
+      sendMessage,
+      client,
+    };
+    Object.defineProperty(result, "lastMessage", {
+      enumerable: true,
+      get() {
+        readsLastMessage.current = true;
+        return lastMessage;
+      },
+    });
+    return result;
+  }, [snapshot, sendMessage, client, lastMessage]);
+}
+
+/**
+ * A joined room: `{messages, members, typing, send, ...}`. Re-renders only
+ * when this room changes. Components showing the same room share one join.
+ */
+export function useRoom(client, room) {
+  const handle = client && room ? roomFor(client, room) : null;
+  useEffect(() => {
+    if (!client || !room) return undefined;
+    retainRoom(client, room);
+    return () => releaseRoom(client, room);
+  }, [client, room]);
+
+  const subscribe = useCallback((f) => (handle ? handle.subscribe(f) : noop), [handle]);
+  const get = useCallback(() => (handle ? handle.getSnapshot() : NO_ROOM), [handle]);
+  const snapshot = useSyncExternalStore(subscribe, get, get);
+
+  const send = useCallback(
+    (content) => (handle ? handle.send(content) : Promise.reject(new Error("no room"))),
+    [handle],
+  );
+  const actions = useMemo(
+    () => ({
+      setTyping: (isTyping) => handle?.typing(isTyping),
+      markRead: (id) => handle?.markRead(id),
+      edit: (id, content) => (handle ? handle.edit(id, content) : Promise.reject(new Error("no room"))),
+      remove: (id) => (handle ? handle.delete(id) : Promise.reject(new Error("no room"))),
+      loadOlder: (limit = 50) =>
+        handle
+          ? handle.history({ before: snapshot.messages[0]?.offset, limit })
+          : Promise.reject(new Error("no room")),
+    }),
+    // loadOlder reads the oldest message of the snapshot it was made with.
+    [handle, snapshot.messages],
+  );
+  return useMemo(
+    () => ({
+      messages: snapshot.messages,
+      pending: snapshot.pending,
+      members: snapshot.members,
+      typing: snapshot.typing,
+      joined: snapshot.joined,
+      resets: snapshot.resets,
+      send,
+      ...actions,
+      room: handle,
+    }),
+    [snapshot, send, actions, handle],
+  );
+}
+
+/** Calls `listener` for `event` of `room` while the component is mounted. */
+export function useRoomEvent(room, event, listener) {
+  const latest = useRef(listener);
+  useEffect(() => {
+    latest.current = listener;
+  });
+  useEffect(() => (room ? room.on(event, (e) => latest.current(e)) : undefined), [room, event]);
+}
+
+/** Calls `listener` for each notification while the component is mounted. */
+export function useNotifications(client, listener) {
+  const latest = useRef(listener);
+  useEffect(() => {
+    latest.current = listener;
+  });
+  useEffect(() => (client ? client.onNotification((n) => latest.current(n)) : undefined), [client]);
+}

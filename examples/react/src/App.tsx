@@ -1,0 +1,66 @@
+// The example app: sign in with a display name (the server's dev tokens),
+// then one shared connection for every component through RoomcastProvider.
+// `?name=Alice&room=general` in the URL signs in at once.
+import { useMemo, useState } from "react";
+import type { ClientOptions } from "roomcast";
+import { RoomcastProvider, useWebSocket } from "roomcast/react";
+import { Chat } from "./Chat";
+
+const params = new URLSearchParams(location.search);
+const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+
+/** A fresh dev token for `name`; a real app asks its own backend. */
+async function devToken(name: string): Promise<string> {
+  const response = await fetch("/api/dev/token", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  if (!response.ok) throw new Error(`sign-in failed: ${response.status}`);
+  const body: { token: string } = await response.json();
+  return body.token;
+}
+
+export function App() {
+  const [name, setName] = useState(params.get("name") ?? "");
+  const [signedIn, setSignedIn] = useState(name !== "");
+  const room = params.get("room") ?? "general";
+  // The token provider is called on every connect and before the token expires.
+  const options = useMemo<ClientOptions>(() => ({ token: () => devToken(name) }), [name]);
+
+  if (!signedIn) {
+    return (
+      <form
+        className="signin"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (name.trim()) setSignedIn(true);
+        }}
+      >
+        <h1>Roomcast chat</h1>
+        <input autoFocus placeholder="Your name" value={name} onChange={(e) => setName(e.target.value)} />
+        <button type="submit">Join #{room}</button>
+      </form>
+    );
+  }
+  return (
+    <RoomcastProvider url={wsUrl} options={options}>
+      <main>
+        <StatusBar />
+        <Chat room={room} />
+      </main>
+    </RoomcastProvider>
+  );
+}
+
+/** Re-renders on connection changes only, never per frame. */
+function StatusBar() {
+  const { state, isConnected, reconnectAttempts, user } = useWebSocket();
+  return (
+    <header className={`status ${state}`}>
+      <span data-testid="status">{state}</span>
+      {!isConnected && reconnectAttempts > 0 && <span> · attempt {reconnectAttempts}</span>}
+      {user && <span className="me"> · signed in as {user.name}</span>}
+    </header>
+  );
+}
