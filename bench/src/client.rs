@@ -13,15 +13,16 @@ use jsonwebtoken::{EncodingKey, Header};
 use roomcast_shared::Claims;
 use roomcast_shared::api::{DevTokenRequest, DevTokenResponse};
 use serde_json::json;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::recorder::Recorder;
+use crate::stream::LoadStream;
 
 /// One load connection.
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<LoadStream>;
 
 /// How long a handshake, `ready` or `joined` may take. Joins into a room of
 /// thousands carry the whole member list, so this is generous.
@@ -44,6 +45,8 @@ pub struct Target {
     pub per_source: usize,
     /// Whether any connection needs an explicit source address.
     pub many_sources: bool,
+    /// Delay ACKs (see [`LoadStream`]).
+    pub delay_acks: bool,
 }
 
 impl Target {
@@ -129,9 +132,10 @@ pub async fn connect(target: &Target, index: usize, token: &str) -> Result<Ws> {
     tcp.set_nodelay(true)?;
     let config = WebSocketConfig::default().read_buffer_size(target.read_buffer);
     let url = format!("ws://{}/ws", target.addr);
+    let stream = LoadStream::new(tcp, target.delay_acks);
     let (mut ws, _) = tokio::time::timeout(
         REPLY_TIMEOUT,
-        tokio_tungstenite::client_async_with_config(url, tcp, Some(config)),
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)),
     )
     .await
     .context("WebSocket handshake timed out")??;

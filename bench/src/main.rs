@@ -7,6 +7,7 @@
 //! - `scenario`: shared flags and measuring; `idle`, `fanout`, `mesh`.
 //! - `proc`: CPU and memory of the generator and the server, from /proc.
 //! - `report`: the table and the JSON; `plot`: latency against throughput.
+//! - `stream`: the TCP stream under each connection (delayed ACKs).
 //!
 //! The generator is single-threaded on purpose: it is meant to be pinned to
 //! one core (`taskset -c 1`) with the server on another, and one thread
@@ -24,6 +25,7 @@ mod proc;
 mod recorder;
 mod report;
 mod scenario;
+mod stream;
 
 use scenario::{fanout, idle, mesh};
 

@@ -41,6 +41,10 @@ pub struct Common {
     /// Bytes read from a socket at once.
     #[arg(long, default_value_t = 4096)]
     pub read_buffer: usize,
+    /// Acknowledge every read at once, as Linux does by default for a
+    /// connection that only receives, instead of delaying ACKs (cheaper).
+    #[arg(long)]
+    pub quick_acks: bool,
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
@@ -59,6 +63,7 @@ impl Common {
             read_buffer: self.read_buffer,
             per_source: self.per_source,
             many_sources: connections > self.per_source,
+            delay_acks: !self.quick_acks,
         }
     }
 
