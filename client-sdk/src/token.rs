@@ -4,9 +4,13 @@
 /// The `exp` claim (seconds since the Unix epoch) of a JWT, if it has one.
 pub fn expiry(token: &str) -> Option<u64> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64url_decode(payload)?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("exp")?.as_u64()
+    let text = String::from_utf8(base64url_decode(payload)?).ok()?;
+    // Only `exp` is read; a struct (rather than a JSON value) keeps the wasm small.
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: Option<u64>,
+    }
+    serde_json::from_str::<Exp>(&text).ok()?.exp
 }
 
 /// Unpadded base64url (RFC 4648 section 5), as JWTs use; tolerates padding.

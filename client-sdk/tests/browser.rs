@@ -12,7 +12,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
-use support::{Recorder, contents, control, get, options, room_name, token, wait_until, ws_url};
+use support::{
+    Recorder, contents, control, get, notify, options, room_name, token, wait_until, ws_url,
+};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -29,7 +31,7 @@ async fn connects_authenticates_joins_and_chats() {
     let alice = client("Alice").await;
     let bob = client("Bob").await;
     assert_eq!(alice.state().as_string().as_deref(), Some("open"));
-    assert!(alice.session_id().is_some());
+    assert!(JsValue::from(alice.session_id()).is_string());
     assert_eq!(get(&alice.user().into(), "id").as_string().as_deref(), Some("alice"));
 
     let name = room_name("chat");
@@ -97,13 +99,14 @@ async fn the_token_provider_is_asked_on_connect_after_4001_and_before_expiry() {
     let carol = Client::new(ws_url(), Some(opts.unchecked_into())).expect("client");
     wait_until("connected after the 4001", 10_000, || carol.is_connected()).await;
     assert!(calls.get() >= 2, "asked again after 4001");
-    let session = carol.session_id();
+    let session = JsValue::from(carol.session_id()).as_string();
     let calls_at_connect = calls.get();
     // The refresh happens on the open connection: same session.
     wait_until("refreshed", 10_000, || calls.get() > calls_at_connect).await;
     support::sleep(500).await;
     assert!(carol.is_connected());
-    assert_eq!(carol.session_id(), session, "refreshed without reconnecting");
+    let now = JsValue::from(carol.session_id()).as_string();
+    assert_eq!(now, session, "refreshed without reconnecting");
     carol.close();
 }
 
@@ -162,4 +165,44 @@ async fn a_server_restart_delivers_queued_sends_exactly_once_and_resets_rooms() 
     assert!(dave.is_connected() && erin.is_connected());
     dave.close();
     erin.close();
+}
+
+#[wasm_bindgen_test]
+async fn presence_and_notifications_reach_the_user() {
+    let frank = client("Frank").await;
+    let grace = client("Grace").await;
+    let name = room_name("presence");
+    let f = frank.join(name.clone()).expect("join");
+    let g = grace.join(name.clone()).expect("join");
+    wait_until("both joined", 5_000, || f.joined() && g.joined()).await;
+    let status_of_frank = || {
+        js_sys::Array::from(&get(&g.get_snapshot().into(), "members"))
+            .iter()
+            .find(|m| get(&get(m, "user"), "id").as_string().as_deref() == Some("frank"))
+            .map(|m| get(&m, "status").as_string().unwrap_or_default())
+    };
+    wait_until("grace lists frank", 5_000, || status_of_frank().is_some()).await;
+    frank.set_status(JsValue::from_str("away").unchecked_into(), Some("Lunch".into())).unwrap();
+    wait_until("grace sees frank away", 5_000, || status_of_frank().as_deref() == Some("away"))
+        .await;
+    assert!(frank.set_status(JsValue::from_str("asleep").unchecked_into(), None).is_err());
+
+    let notifications = Recorder::default();
+    let off = frank.on_notification(notifications.listener().unchecked_into());
+    notify(
+        r#"{"user_ids":["frank"],"title":"Invoice paid","body":"Invoice 1042","data":{"id":1042}}"#,
+    )
+    .await;
+    wait_until("frank is notified", 5_000, || notifications.count() == 1).await;
+    let n = notifications.last();
+    assert_eq!(get(&n, "title").as_string().as_deref(), Some("Invoice paid"));
+    assert_eq!(get(&get(&n, "data"), "id").as_f64(), Some(1042.0));
+    // After unsubscribing, nothing more arrives.
+    let off: Function = JsValue::from(off).unchecked_into();
+    off.call0(&JsValue::NULL).unwrap();
+    notify(r#"{"user_ids":["frank"],"title":"Second"}"#).await;
+    support::sleep(300).await;
+    assert_eq!(notifications.count(), 1);
+    frank.close();
+    grace.close();
 }

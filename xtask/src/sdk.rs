@@ -118,7 +118,9 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
         &example,
         &["install", "--no-save", "--no-audit", "--no-fund", &tarball.to_string_lossy()],
     )?;
-    npm(&example, &["run", "build"])?;
+    // A development build: StrictMode mounts twice, and the test checks that
+    // this opens no second connection.
+    npm(&example, &["run", "build:test"])?;
     let redis = Redis::start(&artifacts.join("example-redis.log"))?;
     let dist = example.join("dist");
     let fixture =

@@ -254,8 +254,29 @@ struct RefOnly {
     reference: Option<u64>,
 }
 
+/// A `ref` as a number, or `None` for a string (a visitor of its own, not
+/// a JSON value, keeps the wasm small).
 fn numeric<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(serde_json::Value::deserialize(d)?.as_u64())
+    struct Numeric;
+    impl serde::de::Visitor<'_> for Numeric {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number or a string")
+        }
+        fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+            Ok(Some(n))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Numeric)
 }
 
 /// A timestamp as RFC 3339, as the protocol writes it.

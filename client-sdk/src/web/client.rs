@@ -14,7 +14,7 @@ use super::room::Room;
 use super::transport;
 use super::types::{
     Callback, ClientFrameArg, ClientOptionsArg, ClientSnapshotValue, NotificationListener,
-    SetStatusArg, StateValue, UserValue,
+    SessionIdValue, SetStatusArg, StateValue, UserValue,
 };
 use crate::effect::ConnectionState;
 use crate::machine::Core;
@@ -75,8 +75,9 @@ impl Client {
 
     /// The server's id of the open connection.
     #[wasm_bindgen(getter, js_name = sessionId)]
-    pub fn session_id(&self) -> Option<String> {
-        self.inner.core.borrow().session_id().map(str::to_owned)
+    pub fn session_id(&self) -> SessionIdValue {
+        let core = self.inner.core.borrow();
+        core.session_id().map_or(JsValue::NULL, JsValue::from_str).unchecked_into()
     }
 
     /// Consecutive failed attempts since the last stable connection.

@@ -71,7 +71,7 @@ impl Room {
 
     /// Call with `true` on every keystroke and `false` when the user stops:
     /// throttled, and ended by itself after a pause.
-    pub fn typing(&self, is_typing: bool) {
+    pub fn typing(&self, #[wasm_bindgen(js_name = isTyping)] is_typing: bool) {
         if !self.left.get() {
             self.inner.core.borrow_mut().typing(&self.name, is_typing, transport::now());
             self.inner.pump();

@@ -169,6 +169,9 @@ extern "C" {
     /// `ConnectionState` in TypeScript.
     #[wasm_bindgen(typescript_type = "ConnectionState")]
     pub type StateValue;
+    /// `string | null` in TypeScript.
+    #[wasm_bindgen(typescript_type = "string | null")]
+    pub type SessionIdValue;
     /// `UserInfo | null` in TypeScript.
     #[wasm_bindgen(typescript_type = "UserInfo | null")]
     pub type UserValue;

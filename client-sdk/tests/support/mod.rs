@@ -53,6 +53,11 @@ pub async fn control(path: &str) {
     post(&format!("{}{path}", control_url()), "").await;
 }
 
+/// Posts a notification as a backend would (`POST /api/notify`).
+pub async fn notify(body: &str) {
+    post(&format!("{}/notify", control_url()), body).await;
+}
+
 /// A room name unique to this run, so tests do not share rooms.
 pub fn room_name(prefix: &str) -> String {
     format!("{prefix}-{}", (js_sys::Math::random() * 1e12) as u64)
@@ -100,11 +105,12 @@ pub async fn wait_until(what: &str, timeout_ms: u32, condition: impl Fn() -> boo
 }
 
 /// Records the events a listener receives.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Recorder(Rc<RefCell<Vec<JsValue>>>);
 
 impl Recorder {
-    fn listener(&self) -> Function {
+    /// A listener function that records what it is called with.
+    pub fn listener(&self) -> Function {
         let events = self.0.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |e| events.borrow_mut().push(e))
             .into_js_value()

@@ -2,7 +2,8 @@
 // one sees the other typing, the server is restarted mid-conversation, and
 // afterwards both see every message exactly once, in order.
 //
-// `cargo xtask test` builds the app against the packed package, serves it
+// `cargo xtask test` builds the app (a development build, so StrictMode
+// double-mounts) against the packed package, serves it
 // from a real server (with Redis, so history survives the restart) and sets:
 //   ROOMCAST_APP_URL      the app (and server) URL
 //   ROOMCAST_CONTROL_URL  the test fixture's API: POST /stop, /start
@@ -29,6 +30,12 @@ function required(name) {
 async function fixture(path) {
   const response = await fetch(`${control}${path}`, { method: "POST" });
   assert.ok(response.ok, `fixture ${path}: ${await response.text()}`);
+}
+
+/** Open WebSocket connections, from the server's /health. */
+async function connections() {
+  const health = await (await fetch(`${app}/health`)).json();
+  return health.connections;
 }
 
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
@@ -73,6 +80,10 @@ test("two users chat through a server restart without losing or duplicating a me
       await page.getByTestId("status").filter({ hasText: "open" }).waitFor({ timeout: 15_000 });
     }
     await bob.getByTestId("members").getByText("Alice").waitFor();
+    // The app runs in StrictMode (a development build), which mounts every
+    // component twice: still one connection per user.
+    await alice.waitForTimeout(500);
+    assert.equal(await connections(), 2, "one connection per browser context");
 
     // They chat.
     await say(alice, "Hi Bob!");
@@ -124,6 +135,7 @@ test("two users chat through a server restart without losing or duplicating a me
       assert.equal(await page.getByTestId("pending").count(), 0, `${who} has nothing left to send`);
     }
     assert.deepEqual(await messages(alice), await messages(bob), "both see the same order");
+    assert.equal(await connections(), 2, "one connection per user after the restart too");
     await shot(alice, "3-alice-after-the-restart");
     await shot(bob, "3-bob-after-the-restart");
     assert.deepEqual(errors, [], "no page errors");

@@ -5,6 +5,7 @@
 //!
 //! Control API (CORS open, so a test page on any origin may call it):
 //! - `POST /token` `{name}`: a dev token, as `POST /api/dev/token` answers.
+//! - `POST /notify`: `POST /api/notify` with the API key (a backend's call).
 //! - `POST /stop`: SIGTERM (clients get close 1012), then wait for the exit.
 //! - `POST /start`: start again on the same port; answers once it listens.
 //! - `POST /restart`: both.
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// The backends' key of the fixture's server.
+const API_KEY: &str = "sdk-test-key";
 /// How long the server may take to listen after a start.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long it may take to exit after SIGTERM (its own grace is 5 s).
@@ -112,7 +115,7 @@ impl Server {
             .with_context(|| format!("open {}", self.log.display()))?;
         let mut command = Command::new(&self.binary);
         command
-            .args(["--dev", "--jwt-secret", "sdk-test-secret", "--api-key", "sdk-test-key"])
+            .args(["--dev", "--jwt-secret", "sdk-test-secret", "--api-key", API_KEY])
             .args(["--bind", &self.addr.to_string(), "--presence-grace-ms", "500"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -215,7 +218,11 @@ fn handle(mut stream: TcpStream, server: &Mutex<Server>) -> Result<()> {
         ("OPTIONS", _) => (204, String::new()),
         ("POST", "/token") => {
             let addr = server.lock().expect("fixture lock").addr;
-            post(addr, "/api/dev/token", &body)?
+            post(addr, "/api/dev/token", &body, None)?
+        }
+        ("POST", "/notify") => {
+            let addr = server.lock().expect("fixture lock").addr;
+            post(addr, "/api/notify", &body, Some(API_KEY))?
         }
         ("POST", "/stop" | "/start" | "/restart") => {
             let mut server = server.lock().expect("fixture lock");
@@ -275,12 +282,13 @@ fn read_request(stream: &mut TcpStream) -> Result<(String, String)> {
 }
 
 /// A JSON POST to the server; returns its status and body.
-fn post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String)> {
+fn post(addr: SocketAddr, path: &str, body: &str, key: Option<&str>) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr).context("connect to roomcast")?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let auth = key.map(|k| format!("authorization: Bearer {k}\r\n")).unwrap_or_default();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{auth}\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )?;
