@@ -41,10 +41,13 @@ pub struct Common {
     /// Bytes read from a socket at once.
     #[arg(long, default_value_t = 4096)]
     pub read_buffer: usize,
-    /// Acknowledge every read at once, as Linux does by default for a
-    /// connection that only receives, instead of delaying ACKs (cheaper).
+    /// Delay ACKs like a client that does not acknowledge every segment at
+    /// once (Windows, or Linux in interactive mode) instead of Linux's
+    /// default for a connection that only receives, which acknowledges
+    /// every read. Shows what Nagle's algorithm costs a server without
+    /// TCP_NODELAY.
     #[arg(long)]
-    pub quick_acks: bool,
+    pub delay_acks: bool,
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
@@ -63,7 +66,7 @@ impl Common {
             read_buffer: self.read_buffer,
             per_source: self.per_source,
             many_sources: connections > self.per_source,
-            delay_acks: !self.quick_acks,
+            delay_acks: self.delay_acks,
         }
     }
 

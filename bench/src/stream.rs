@@ -2,12 +2,13 @@
 //! delay its ACKs.
 //!
 //! A load connection only receives. Linux then acknowledges every small
-//! segment as soon as a read empties the socket, and on loopback that ACK is
-//! sent and processed inside our `recv` call: about 40% of the generator's
-//! CPU per delivery, measured with `perf`. Re-entering delayed-ACK mode
-//! (`TCP_QUICKACK` off, which the kernel forgets after each delayed ACK)
-//! before each read lets the kernel coalesce those ACKs on its timer, off
-//! the read path, for one cheap `setsockopt` per read.
+//! segment as soon as a read empties the socket (on loopback, that ACK is
+//! sent inside our `recv` call). Clients on other systems delay ACKs
+//! instead, and then a server that leaves Nagle's algorithm on holds each
+//! small frame until the previous one is acknowledged: tens of
+//! milliseconds. `--delay-acks` reproduces such clients by re-entering
+//! delayed-ACK mode (`TCP_QUICKACK` off, which the kernel forgets whenever
+//! its ACK timer fires) before each read.
 
 use std::io;
 use std::pin::Pin;
