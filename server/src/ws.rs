@@ -13,7 +13,6 @@ use roomcast_shared::CloseCode;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::hub::{KillSwitch, Outbound};
@@ -51,9 +50,9 @@ async fn connection(socket: WebSocket, state: AppState, query_token: Option<Stri
     // authenticated (see `Session::auth`).
     let span = tracing::info_span!("conn", id = conn.id, user = tracing::field::Empty);
     async move {
-        let (sink, stream) = socket.split();
+        let (sink, mut stream) = socket.split();
         let heartbeat = state.config.timing.heartbeat;
-        let mut writer = tokio::spawn(write(sink, queue, kill, state.shutdown.clone(), heartbeat));
+        let mut writer = tokio::spawn(write(sink, queue, kill, heartbeat));
         state.metrics.connections.inc();
         state.metrics.connections_total.inc();
 
@@ -64,17 +63,32 @@ async fn connection(socket: WebSocket, state: AppState, query_token: Option<Stri
             flow = session.on_text(&frame).await;
         }
         if flow == Flow::Continue {
-            read(&mut session, stream, &state).await;
+            read(&mut session, &mut stream, &state).await;
         }
         session.close().await;
 
         // The writer ends once every handle of the queue is gone and it has
-        // sent what was queued (a last error and close frame, say); a stuck
-        // client gets a short while before the connection is dropped.
+        // sent what was queued (a last ack, error or close frame); meanwhile
+        // the client's remaining frames are read and dropped until its close
+        // reply, so that closing the socket with unread data cannot reset the
+        // connection before the client has read ours. A stuck client gets a
+        // short while before the connection is dropped.
         drop(conn);
-        if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer).await.is_err() {
-            writer.abort();
-        }
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        let finish_writer = async {
+            if tokio::time::timeout_at(deadline, &mut writer).await.is_err() {
+                writer.abort();
+            }
+        };
+        let drain_reader = async {
+            while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await
+            {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        tokio::join!(finish_writer, drain_reader);
         state.metrics.connections.dec();
     }
     .instrument(span)
@@ -82,13 +96,18 @@ async fn connection(socket: WebSocket, state: AppState, query_token: Option<Stri
 }
 
 /// The reader: feeds frames and timers to the session until either ends it.
-async fn read(session: &mut Session, mut stream: SplitStream<WebSocket>, state: &AppState) {
+async fn read(session: &mut Session, stream: &mut SplitStream<WebSocket>, state: &AppState) {
     let idle_limit = state.config.timing.heartbeat * 2;
     let mut last_heard = Instant::now();
     loop {
         let next_timer = session.next_deadline();
         let flow = tokio::select! {
-            () = state.shutdown.cancelled() => Flow::Stop,
+            // Between frames: the frame being handled has finished, and its
+            // reply (an ack, say) is queued before the close.
+            () = state.shutdown.cancelled() => {
+                session.close_with(CloseCode::RESTARTING, "server restarting");
+                Flow::Stop
+            }
             () = session.killed() => Flow::Stop,
             () = tokio::time::sleep_until(last_heard + idle_limit) => {
                 tracing::debug!("connection silent for two heartbeats, closing");
@@ -122,12 +141,12 @@ async fn read(session: &mut Session, mut stream: SplitStream<WebSocket>, state: 
 }
 
 /// The writer: sends queued frames in batches, pings every heartbeat, and
-/// closes when told to.
+/// closes when told to: by a close frame at the end of the queue (in order
+/// after every reply), or at once by the kill switch.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<Outbound>,
     kill: std::sync::Arc<KillSwitch>,
-    shutdown: CancellationToken,
     heartbeat: Duration,
 ) {
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -139,9 +158,6 @@ async fn write(
         let first = tokio::select! {
             biased;
             (code, reason) = kill.killed() => break send_close(&mut sink, close(code, reason)).await,
-            () = shutdown.cancelled() => {
-                break send_close(&mut sink, close(CloseCode::RESTARTING, "server restarting")).await;
-            }
             outbound = queue.recv() => match outbound {
                 Some(Outbound::Frame(text)) => Message::Text(text),
                 Some(Outbound::Close(code, reason)) => break send_close(&mut sink, close(code, reason)).await,

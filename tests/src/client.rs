@@ -314,6 +314,22 @@ impl WsClient {
         }
     }
 
+    /// Every frame until the server closes, and the close code.
+    pub async fn frames_until_close(&mut self) -> (Vec<Value>, u16) {
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        loop {
+            match self.next_incoming(deadline.saturating_duration_since(Instant::now())).await {
+                Some(Incoming::Frame(frame)) => frames.push(frame),
+                Some(Incoming::Close(code)) => return (frames, code),
+                Some(Incoming::Dropped(why)) => {
+                    panic!("{}: dropped without a close: {why}", self.label)
+                }
+                None => panic!("{}: no close within {RECV_TIMEOUT:?}", self.label),
+            }
+        }
+    }
+
     /// Sends `frame` with a fresh `ref` and returns the frame that echoes it.
     /// Frames that arrive first are kept for the next reads.
     pub async fn call(&mut self, mut frame: Value) -> Value {

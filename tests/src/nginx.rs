@@ -34,7 +34,7 @@ impl Nginx {
             .replace("${ROOMCAST_UPSTREAM_2}", upstreams[1]);
         std::fs::write(dir.join("roomcast.conf"), site).expect("writing roomcast.conf");
         let main = format!(
-            "worker_processes 1;\nerror_log stderr warn;\npid {dir}/nginx.pid;\nevents {{}}\n\
+            "worker_processes 1;\nerror_log {dir}/error.log warn;\npid {dir}/nginx.pid;\nevents {{}}\n\
              http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  \
              fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n  \
              include {dir}/roomcast.conf;\n}}\n",
@@ -47,9 +47,10 @@ impl Nginx {
             .arg("-c")
             .arg(dir.join("nginx.conf"))
             .args(["-g", "daemon off;"])
+            // Not inherited: nginx's workers could outlive the test and hold
+            // its output open.
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
+            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start nginx ({e}): install it with `apt-get install nginx` (`cargo xtask test` does this)")
@@ -80,7 +81,10 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        // SIGTERM: the master stops its workers too (SIGKILL would orphan them).
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
