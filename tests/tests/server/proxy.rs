@@ -1,8 +1,6 @@
 //! Two instances behind nginx (the deployment's configuration): clients chat
 //! through the proxy across instances, and survive an instance restarting.
 
-use std::time::Duration;
-
 use roomcast_tests::{Nginx, RedisServer, TestServer, WsClient};
 use serde_json::{Value, json};
 
