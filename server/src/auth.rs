@@ -56,6 +56,28 @@ impl Tokens {
         }
     }
 
+    /// Requires tokens to carry this `iss`.
+    pub fn with_issuer(mut self, issuer: Option<&str>) -> Self {
+        if let Some(issuer) = issuer {
+            self.validation.set_issuer(&[issuer]);
+            self.validation.required_spec_claims.insert("iss".to_owned());
+        }
+        self
+    }
+
+    /// Requires tokens to carry this `aud`.
+    pub fn with_audience(mut self, audience: Option<&str>) -> Self {
+        match audience {
+            Some(audience) => {
+                self.validation.set_audience(&[audience]);
+                self.validation.required_spec_claims.insert("aud".to_owned());
+            }
+            // Without a configured audience, a token's `aud` is not checked.
+            None => self.validation.validate_aud = false,
+        }
+        self
+    }
+
     /// Checks a token's signature, algorithm and times, and its subject.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
@@ -63,6 +85,11 @@ impl Tokens {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::ImmatureSignature => TokenError::NotYetValid,
                 ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => TokenError::MissingExp,
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    TokenError::Invalid(format!("missing the {claim} claim"))
+                }
+                ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
+                ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
                 _ => TokenError::Invalid(err.to_string()),
             })?;
         validate_user_id(&data.claims.sub)?;
@@ -141,6 +168,33 @@ mod tests {
         // {"alg":"none","typ":"JWT"} . {"sub":"alice","name":"Alice"} . (no signature)
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsIm5hbWUiOiJBbGljZSJ9.";
         assert!(Tokens::new("secret", false).verify(none).is_err());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        #[derive(serde::Serialize)]
+        struct WithIss<'a> {
+            sub: &'a str,
+            name: &'a str,
+            iss: &'a str,
+            aud: &'a str,
+        }
+        let sign = |iss, aud| {
+            let claims = WithIss { sub: "alice", name: "Alice", iss, aud };
+            let key = EncodingKey::from_secret(b"secret");
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        };
+        let strict = Tokens::new("secret", false)
+            .with_issuer(Some("auth.example"))
+            .with_audience(Some("chat"));
+        assert!(strict.verify(&sign("auth.example", "chat")).is_ok());
+        assert!(strict.verify(&sign("evil.example", "chat")).is_err());
+        assert!(strict.verify(&sign("auth.example", "billing")).is_err());
+        assert!(
+            strict.verify(&Tokens::new("secret", false).issue(&claims(None)).unwrap()).is_err()
+        );
+        let relaxed = Tokens::new("secret", false).with_issuer(None).with_audience(None);
+        assert!(relaxed.verify(&sign("anyone", "anything")).is_ok());
     }
 
     #[test]

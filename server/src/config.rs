@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+
+pub use crate::limits::Rate;
 use rand::distr::{Alphanumeric, SampleString};
 
 /// The `roomcast` command line. Every flag has an environment fallback.
@@ -81,6 +83,35 @@ pub struct Args {
     /// Unread notifications kept per offline user.
     #[arg(long, env = "ROOMCAST_NOTIFICATIONS_PER_USER", default_value_t = 100)]
     pub notifications_per_user: usize,
+
+    /// Frames per second one connection may send (bursts of twice as many).
+    #[arg(long, env = "ROOMCAST_RATE_FRAMES", default_value_t = 50.0)]
+    pub rate_frames: f64,
+
+    /// Messages (send, edit, delete) per second one connection may send
+    /// (bursts of twice as many). Raise it for load generators.
+    #[arg(long, env = "ROOMCAST_RATE_MESSAGES", default_value_t = 10.0)]
+    pub rate_messages: f64,
+
+    /// Joins per second one connection may send (bursts of twice as many).
+    #[arg(long, env = "ROOMCAST_RATE_JOINS", default_value_t = 5.0)]
+    pub rate_joins: f64,
+
+    /// Rooms one connection may be in at once (its personal room aside).
+    #[arg(long, env = "ROOMCAST_ROOMS_PER_CONNECTION", default_value_t = 100)]
+    pub rooms_per_connection: usize,
+
+    /// Connections one user may have open on one instance.
+    #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_USER", default_value_t = 20)]
+    pub connections_per_user: usize,
+
+    /// Required `iss` claim of tokens, when set.
+    #[arg(long, env = "ROOMCAST_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim of tokens, when set.
+    #[arg(long, env = "ROOMCAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
 }
 
 /// Why the flags do not make a configuration.
@@ -109,6 +140,9 @@ pub struct Config {
     pub dev: bool,
     /// HS256 secret for access tokens.
     pub jwt_secret: String,
+    /// Required `iss` and `aud` claims, when set.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
     /// The backends' API key.
     pub api_key: String,
     /// Static files served at `/`.
@@ -145,6 +179,19 @@ pub struct Limits {
     pub notifications_per_user: usize,
     /// Longest custom status text, in bytes (default 128).
     pub max_custom_status_bytes: usize,
+    /// Frames per connection (default 50/s, bursts of 100).
+    pub frames: Rate,
+    /// Messages (send, edit, delete) per connection (default 10/s, bursts of 20).
+    pub messages: Rate,
+    /// Joins per connection (default 5/s, bursts of 10).
+    pub joins: Rate,
+    /// Refusals for rate a connection may collect before it is closed with
+    /// 4008 (default 1/s, bursts of 20).
+    pub strikes: Rate,
+    /// Rooms per connection, its personal room aside (default 100).
+    pub rooms_per_connection: usize,
+    /// Open connections per user on one instance (default 20).
+    pub connections_per_user: usize,
 }
 
 /// Heartbeats, grace periods and timeouts.
@@ -179,6 +226,12 @@ impl Default for Limits {
             send_queue: 1024,
             notifications_per_user: 100,
             max_custom_status_bytes: 128,
+            frames: Rate::new(50.0, 100),
+            messages: Rate::new(10.0, 20),
+            joins: Rate::new(5.0, 10),
+            strikes: Rate::new(1.0, 20),
+            rooms_per_connection: 100,
+            connections_per_user: 20,
         }
     }
 }
@@ -207,6 +260,8 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             dev: true,
             jwt_secret: random_secret(),
+            jwt_issuer: None,
+            jwt_audience: None,
             api_key: random_secret(),
             static_dir: None,
             redis_url: None,
@@ -231,6 +286,14 @@ impl Config {
                 Ok(value)
             }
         };
+        let rate = |per_sec: f64, name| {
+            if per_sec.is_finite() && per_sec > 0.0 {
+                // Bursts of twice the rate: a human typing fast, a tab reconnecting.
+                Ok(Rate::new(per_sec, (per_sec * 2.0).ceil().min(f64::from(u32::MAX)) as u32))
+            } else {
+                Err(ConfigError::OutOfRange { name, rule: "a positive number" })
+            }
+        };
         positive(args.history_size as u64, "history-size")?;
         positive(args.max_content_bytes as u64, "max-content-bytes")?;
         positive(args.send_queue as u64, "send-queue")?;
@@ -241,6 +304,8 @@ impl Config {
             bind: args.bind,
             dev,
             jwt_secret: secret(args.jwt_secret, "jwt-secret")?,
+            jwt_issuer: args.jwt_issuer,
+            jwt_audience: args.jwt_audience,
             api_key: secret(args.api_key, "api-key")?,
             static_dir: args.static_dir,
             redis_url: args.redis_url,
@@ -256,6 +321,14 @@ impl Config {
                 max_frame_bytes: args.max_frame_bytes,
                 send_queue: args.send_queue,
                 notifications_per_user: args.notifications_per_user,
+                frames: rate(args.rate_frames, "rate-frames")?,
+                messages: rate(args.rate_messages, "rate-messages")?,
+                joins: rate(args.rate_joins, "rate-joins")?,
+                rooms_per_connection: args.rooms_per_connection,
+                connections_per_user: positive(
+                    args.connections_per_user as u64,
+                    "connections-per-user",
+                )? as usize,
                 ..Limits::default()
             },
             timing: Timing {

@@ -22,6 +22,15 @@ pub(crate) enum FrameError {
     Token(#[from] TokenError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// Over a rate limit: `rate_limited` with the time to wait.
+    #[error("{what} limit exceeded: retry in {} ms", .retry_after.as_millis())]
+    RateLimited { what: &'static str, retry_after: std::time::Duration },
+    /// More connections for one user than allowed: `rate_limited`, close 4008.
+    #[error("this user has {0} connections open already")]
+    TooManyConnections(usize),
+    /// Too many refusals for rate in a row: the last `error`, then close 4008.
+    #[error("rate limits exceeded persistently")]
+    Abusive,
 }
 
 impl FrameError {
@@ -40,6 +49,17 @@ impl FrameError {
             Self::Engine(EngineError::MessageNotFound(_)) => ErrorCode::NotFound,
             Self::Engine(EngineError::NotTheSender(_)) => ErrorCode::Forbidden,
             Self::Engine(EngineError::Unavailable(_)) => ErrorCode::Unavailable,
+            Self::RateLimited { .. } | Self::TooManyConnections(_) | Self::Abusive => {
+                ErrorCode::RateLimited
+            }
+        }
+    }
+
+    /// For `rate_limited`: how long to wait.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -47,6 +67,8 @@ impl FrameError {
     pub fn close(&self) -> Option<(CloseCode, &'static str)> {
         match self {
             Self::Token(_) => Some((CloseCode::UNAUTHORIZED, "unauthorized")),
+            Self::TooManyConnections(_) => Some((CloseCode::RATE_LIMITED, "too many connections")),
+            Self::Abusive => Some((CloseCode::RATE_LIMITED, "rate limits exceeded persistently")),
             _ => None,
         }
     }

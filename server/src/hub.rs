@@ -292,6 +292,11 @@ impl Hub {
         false
     }
 
+    /// How many connections `user_id` has open on this instance.
+    pub fn connections_of(&self, user_id: &str) -> usize {
+        self.users.get(user_id).map_or(0, |n| *n)
+    }
+
     /// Whether any local connection is in `room`.
     pub fn has_members(&self, room: &RoomName) -> bool {
         self.rooms.contains_key(room)

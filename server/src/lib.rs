@@ -7,6 +7,7 @@
 //! - `engine`: the [`engine::Engine`] trait (fan-out, history, membership,
 //!   presence, idempotency, notifications) and its in-memory implementation.
 //!   Nothing outside `engine` knows which implementation runs.
+//! - `limits`: token buckets for per-connection rate limits.
 //! - `hub`: this instance's connections and which rooms each is in; delivers
 //!   encoded frames to local connections.
 //! - `session`: one authenticated WebSocket connection: handles each client
@@ -36,12 +37,13 @@ mod auth;
 mod engine;
 mod error;
 mod hub;
+mod limits;
 mod session;
 mod state;
 mod telemetry;
 mod ws;
 
-pub use config::{Args, Config, ConfigError, HistoryLimits, Limits, Timing};
+pub use config::{Args, Config, ConfigError, HistoryLimits, Limits, Rate, Timing};
 
 use crate::state::AppState;
 

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::engine::Opened;
 use crate::error::FrameError;
 use crate::hub::{Conn, Delivery, Exclude, Outbound, encode, encode_reply};
+use crate::limits::Bucket;
 use crate::state::AppState;
 
 mod chat;
@@ -57,6 +58,41 @@ pub(crate) struct Session {
     typing: HashMap<RoomName, Instant>,
     /// Until when the connection may stay unauthenticated.
     auth_deadline: Instant,
+    buckets: Buckets,
+}
+
+/// The connection's rate limits.
+#[derive(Debug)]
+struct Buckets {
+    frames: Bucket,
+    messages: Bucket,
+    joins: Bucket,
+    /// Refusals left before the connection is closed with 4008.
+    strikes: Bucket,
+}
+
+impl Buckets {
+    fn new(limits: &crate::config::Limits) -> Self {
+        Self {
+            frames: Bucket::new(limits.frames),
+            messages: Bucket::new(limits.messages),
+            joins: Bucket::new(limits.joins),
+            strikes: Bucket::new(limits.strikes),
+        }
+    }
+
+    /// Takes what `frame` costs, or says which limit it is over.
+    fn charge(&mut self, frame: &ClientFrame) -> Result<(), FrameError> {
+        let limited = |what| move |retry_after| FrameError::RateLimited { what, retry_after };
+        self.frames.take().map_err(limited("frame rate"))?;
+        match frame {
+            ClientFrame::Send { .. } | ClientFrame::Edit { .. } | ClientFrame::Delete { .. } => {
+                self.messages.take().map_err(limited("message rate"))
+            }
+            ClientFrame::Join { .. } => self.joins.take().map_err(limited("join rate")),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Reads only the `ref` of a frame that failed to parse, to echo it.
@@ -87,6 +123,7 @@ fn seconds_from_now(unix_seconds: u64) -> Instant {
 impl Session {
     pub fn new(state: AppState, conn: Arc<Conn>) -> Self {
         let auth_deadline = Instant::now() + state.config.timing.auth_timeout;
+        let buckets = Buckets::new(&state.config.limits);
         Self {
             state,
             conn,
@@ -95,6 +132,7 @@ impl Session {
             rooms: HashSet::new(),
             typing: HashMap::new(),
             auth_deadline,
+            buckets,
         }
     }
 
@@ -112,6 +150,9 @@ impl Session {
             Err((reference, err)) => return self.fail(reference, err),
         };
         let kind = frame.kind();
+        if let Err(err) = self.buckets.charge(&frame) {
+            return self.fail(reference, err);
+        }
         match self.handle(reference.clone(), frame).await {
             Ok(()) => Flow::Continue,
             Err(err) => {
@@ -121,15 +162,19 @@ impl Session {
         }
     }
 
-    /// Sends the error frame for `err`, and closes when it must.
-    fn fail(&self, reference: Option<Ref>, err: FrameError) -> Flow {
+    /// Sends the error frame for `err`, and closes when it must. A
+    /// connection that keeps hitting rate limits is closed with 4008.
+    fn fail(&mut self, reference: Option<Ref>, mut err: FrameError) -> Flow {
+        if err.retry_after().is_some() && self.buckets.strikes.take().is_err() {
+            err = FrameError::Abusive;
+        }
         let code = err.code();
-        self.state
-            .metrics
-            .errors
-            .get_or_create(&crate::telemetry::ErrorLabels { code: code.as_str() })
-            .inc();
-        let frame = ServerFrame::Error(ErrorFrame { code, message: err.to_string() });
+        let labels = crate::telemetry::ErrorLabels { code: code.as_str() };
+        self.state.metrics.errors.get_or_create(&labels).inc();
+        let retry_after_ms =
+            err.retry_after().map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        let frame =
+            ServerFrame::Error(ErrorFrame { code, message: err.to_string(), retry_after_ms });
         self.push(encode_reply(reference, frame));
         match err.close() {
             Some((code, reason)) => {
@@ -141,7 +186,7 @@ impl Session {
     }
 
     /// A frame that is not text: refused, the connection stays.
-    pub fn on_binary(&self) -> Flow {
+    pub fn on_binary(&mut self) -> Flow {
         self.fail(
             None,
             FrameError::bad_request("binary frames are not supported: send JSON text frames"),
@@ -206,6 +251,10 @@ impl Session {
         // `ready` comes first and means the connection is fully counted in:
         // a notification posted after it is delivered, not kept as unread.
         let hub = self.state.hub.clone();
+        let open_here = hub.connections_of(&user.id);
+        if open_here >= self.state.config.limits.connections_per_user {
+            return Err(FrameError::TooManyConnections(open_here));
+        }
         let first_here = hub.register(&self.conn, &user.id, &personal);
         match self.open(&user, &personal, first_here).await {
             Ok(opened) => {

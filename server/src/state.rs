@@ -61,7 +61,9 @@ impl AppState {
             }
         };
         Ok(Self(Arc::new(Inner {
-            tokens: Tokens::new(&config.jwt_secret, !config.dev),
+            tokens: Tokens::new(&config.jwt_secret, !config.dev)
+                .with_issuer(config.jwt_issuer.as_deref())
+                .with_audience(config.jwt_audience.as_deref()),
             api_key: ApiKey::new(config.api_key.clone()),
             config,
             engine,

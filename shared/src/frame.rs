@@ -246,6 +246,9 @@ pub struct ErrorFrame {
     pub code: ErrorCode,
     /// For humans.
     pub message: String,
+    /// With `rate_limited`: how long to wait before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// A frame from the server to a client.
@@ -339,6 +342,6 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// An `error` frame.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Error(ErrorFrame { code, message: message.into() })
+        Self::Error(ErrorFrame { code, message: message.into(), retry_after_ms: None })
     }
 }

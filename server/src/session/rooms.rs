@@ -49,6 +49,15 @@ impl Session {
     ) -> Result<(), FrameError> {
         self.may_join(&room)?;
         let history = check_limit(history.unwrap_or(0), "history")?;
+        let max_rooms = self.state.config.limits.rooms_per_connection;
+        if !self.rooms.contains(&room)
+            && room != self.authed()?.personal
+            && self.rooms.len() >= max_rooms
+        {
+            return Err(FrameError::forbidden(format!(
+                "a connection may be in at most {max_rooms} rooms"
+            )));
+        }
         let was_member = self.rooms.contains(&room) || room == self.authed()?.personal;
         let hub = self.state.hub.clone();
         // From here on, the room's frames for this connection wait until the

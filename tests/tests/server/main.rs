@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod heartbeat;
+mod limits;
 mod notify;
 mod presence;
 mod proxy;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use roomcast_server::Rate;
 use roomcast_tests::{RedisServer, ServerProcess, TestServer, WsClient};
 use serde_json::{Value, json};
 
@@ -255,10 +256,23 @@ async fn a_redis_outage_is_unavailable_then_everything_resumes() {
     }
 }
 
+/// An instance for a client that sends as fast as it can (limits raised, as
+/// for a trusted backend or a load generator).
+async fn unthrottled_instance(redis: &RedisServer) -> TestServer {
+    let url = redis.url();
+    TestServer::with(move |config| {
+        config.redis_url = Some(url);
+        config.jwt_secret = SECRET.into();
+        config.limits.frames = Rate::new(100_000.0, 100_000);
+        config.limits.messages = Rate::new(100_000.0, 100_000);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn nothing_acked_is_lost_across_a_graceful_restart() {
     let redis = RedisServer::start().await;
-    let a = instance(&redis).await;
+    let a = unthrottled_instance(&redis).await;
     let mut alice = WsClient::connect_as(&a, "alice", "Alice").await;
     alice.join("general").await;
     let sends: Vec<Value> = (0..300)
@@ -278,7 +292,7 @@ async fn nothing_acked_is_lost_across_a_graceful_restart() {
 
     // The client reconnects to another instance and resends what was not
     // acked, with the same client_ids, as the SDK does.
-    let b = instance(&redis).await;
+    let b = unthrottled_instance(&redis).await;
     let mut alice = WsClient::connect_as(&b, "alice", "Alice").await;
     alice.join("general").await;
     for send in &sends {

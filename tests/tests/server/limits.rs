@@ -1,0 +1,109 @@
+//! Per-connection limits: message, join and frame rates (with a hint of when
+//! to retry), persistent abuse closed with 4008, rooms per connection and
+//! connections per user.
+
+use std::time::Duration;
+
+use roomcast_server::Rate;
+use roomcast_tests::{TestServer, WsClient};
+use serde_json::json;
+
+fn send(i: usize) -> serde_json::Value {
+    json!({"type": "send", "room": "general", "content": format!("m{i}"), "client_id": format!("c{i}")})
+}
+
+#[tokio::test]
+async fn a_burst_over_the_message_rate_is_refused_with_a_retry_hint() {
+    let server = TestServer::with(|c| c.limits.messages = Rate::new(5.0, 3)).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    for i in 0..3 {
+        alice.call_ok(send(i), "ack").await;
+    }
+    let refused = alice.call(send(3)).await;
+    assert_eq!(
+        (&refused["type"], &refused["code"]),
+        (&json!("error"), &json!("rate_limited")),
+        "{refused}"
+    );
+    let wait = refused["retry_after_ms"].as_u64().expect("a retry hint");
+    assert!((1..=200).contains(&wait), "one token at 5/s comes within 200 ms, got {wait}");
+    // Other frames still work, and the same send works after the wait.
+    alice.assert_usable().await;
+    tokio::time::sleep(Duration::from_millis(wait + 20)).await;
+    alice.call_ok(send(3), "ack").await;
+}
+
+#[tokio::test]
+async fn persistent_abuse_is_closed_with_4008() {
+    let server = TestServer::with(|c| {
+        c.limits.messages = Rate::new(1.0, 1);
+        c.limits.strikes = Rate::new(0.1, 5);
+    })
+    .await;
+    let mut spammer = WsClient::connect_as(&server, "spammer", "Spammer").await;
+    spammer.join("general").await;
+    for i in 0..20 {
+        spammer.send(send(i)).await;
+    }
+    let (frames, code) = spammer.frames_until_close().await;
+    assert_eq!(code, 4008, "{frames:?}");
+    let refused = frames.iter().filter(|f| f["code"] == "rate_limited").count();
+    assert_eq!(refused, 6, "five refusals are tolerated, the sixth closes: {frames:?}");
+    // Others are not affected.
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    alice.say("general", "still fine").await;
+}
+
+#[tokio::test]
+async fn joins_are_rate_limited_and_rooms_per_connection_bounded() {
+    let server = TestServer::with(|c| {
+        c.limits.joins = Rate::new(1000.0, 1000);
+        c.limits.rooms_per_connection = 3;
+    })
+    .await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    for room in ["a", "b", "c"] {
+        alice.join(room).await;
+    }
+    alice.join("a").await; // joining again is not another room
+    let refused = alice.call(json!({"type": "join", "room": "d"})).await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("at most 3 rooms"), "{refused}");
+    alice.call_ok(json!({"type": "leave", "room": "a"}), "left").await;
+    alice.join("d").await;
+
+    let slow = TestServer::with(|c| c.limits.joins = Rate::new(1.0, 2)).await;
+    let mut bob = WsClient::connect_as(&slow, "bob", "Bob").await;
+    bob.join("x").await;
+    bob.join("y").await;
+    let refused = bob.call(json!({"type": "join", "room": "z"})).await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+}
+
+#[tokio::test]
+async fn connections_per_user_are_bounded() {
+    let server = TestServer::with(|c| c.limits.connections_per_user = 2).await;
+    let _first = WsClient::connect_as(&server, "alice", "Alice").await;
+    let _second = WsClient::connect_as(&server, "alice", "Alice").await;
+    let mut third = WsClient::connect(&server.ws_url()).await;
+    third.send(json!({"type": "auth", "token": server.token("alice", "Alice")})).await;
+    let refused = third.expect_type("error").await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert_eq!(third.expect_close().await, 4008);
+    // Another user is not affected.
+    WsClient::connect_as(&server, "bob", "Bob").await.assert_usable().await;
+}
+
+#[tokio::test]
+async fn the_frame_rate_covers_every_frame() {
+    let server = TestServer::with(|c| c.limits.frames = Rate::new(1.0, 5)).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    // The auth frame took one token.
+    for _ in 0..4 {
+        alice.assert_usable().await;
+    }
+    let refused = alice.call(json!({"type": "ping"})).await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+}
