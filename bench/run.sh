@@ -5,6 +5,8 @@
 #   bench/run.sh <results.json> <scenario> [roomcast-bench flags...]
 #   SERVER_FLAGS="--send-queue 8192" bench/run.sh results/fanout-1k.json fanout --subscribers 1000
 #
+# The server's per-connection rate limits (sized for people) are raised: the
+# generator is a trusted client.
 # Build first: cargo build --release -p roomcast-server -p roomcast-bench
 # (SERVER_BIN=<path> runs another build of the server, for comparisons).
 set -euo pipefail
@@ -16,7 +18,8 @@ bench_core=${BENCH_CORE:-1}
 ulimit -n "$(ulimit -Hn)"
 # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
 RUST_LOG=${RUST_LOG:-warn} taskset -c "$server_core" "${SERVER_BIN:-target/release/roomcast}" \
-  --bind "127.0.0.1:$port" ${SERVER_FLAGS:-} >"${out%.json}.server.log" 2>&1 &
+  --bind "127.0.0.1:$port" --rate-frames 1000000 --rate-messages 1000000 --rate-joins 1000000 \
+  ${SERVER_FLAGS:-} >"${out%.json}.server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do

@@ -29,10 +29,14 @@ pub fn smoke() -> Result<()> {
     let bin = target_dir().join("debug");
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
-    println!("\n$ roomcast --bind {addr} &");
+    // A load generator is a trusted client: the per-connection rate limits,
+    // sized for people, are raised for it.
+    let unlimited = ["--rate-frames", "1000000", "--rate-messages", "1000000", "--rate-joins", "1000000"];
+    println!("\n$ roomcast --bind {addr} {} &", unlimited.join(" "));
     let server = Server(
         Command::new(bin.join("roomcast"))
             .args(["--bind", &addr])
+            .args(unlimited)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
