@@ -29,11 +29,14 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/api/rooms/{room}/presence", get(presence::room_presence))
         .route("/api/users/{id}/presence", get(presence::user_presence))
         .route("/api/{*rest}", any(unknown_endpoint))
-        .route_layer(axum::middleware::from_fn_with_state(state, require_api_key));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_api_key));
+    let cors = state.origins.cors();
     Router::new()
         .merge(protected)
         .route("/api/dev/token", post(dev::token))
         .route("/api/openapi.json", get(openapi::document))
+        .route_layer(axum::middleware::from_fn_with_state(state, crate::origin::check))
+        .layer(cors)
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
 }

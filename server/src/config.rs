@@ -105,6 +105,12 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_USER", default_value_t = 20)]
     pub connections_per_user: usize,
 
+    /// Web origins allowed to use the server, comma-separated
+    /// (`https://app.example.com`), or `*`. Without it, pages of the
+    /// server's own origin (and, in dev mode, of localhost) are allowed.
+    #[arg(long, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// Required `iss` claim of tokens, when set.
     #[arg(long, env = "ROOMCAST_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -140,6 +146,8 @@ pub struct Config {
     pub dev: bool,
     /// HS256 secret for access tokens.
     pub jwt_secret: String,
+    /// Web origins allowed besides the server's own (and localhost in dev).
+    pub allowed_origins: Vec<String>,
     /// Required `iss` and `aud` claims, when set.
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -260,6 +268,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             dev: true,
             jwt_secret: random_secret(),
+            allowed_origins: Vec::new(),
             jwt_issuer: None,
             jwt_audience: None,
             api_key: random_secret(),
@@ -304,6 +313,12 @@ impl Config {
             bind: args.bind,
             dev,
             jwt_secret: secret(args.jwt_secret, "jwt-secret")?,
+            allowed_origins: args
+                .allowed_origins
+                .into_iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             jwt_issuer: args.jwt_issuer,
             jwt_audience: args.jwt_audience,
             api_key: secret(args.api_key, "api-key")?,

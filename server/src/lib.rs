@@ -7,6 +7,7 @@
 //! - `engine`: the [`engine::Engine`] trait (fan-out, history, membership,
 //!   presence, idempotency, notifications) and its in-memory implementation.
 //!   Nothing outside `engine` knows which implementation runs.
+//! - `origin`: which web pages may connect (1008) and call the API (403, CORS).
 //! - `limits`: token buckets for per-connection rate limits.
 //! - `hub`: this instance's connections and which rooms each is in; delivers
 //!   encoded frames to local connections.
@@ -38,6 +39,7 @@ mod engine;
 mod error;
 mod hub;
 mod limits;
+mod origin;
 mod session;
 mod state;
 mod telemetry;

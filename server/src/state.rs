@@ -12,6 +12,7 @@ use crate::engine::Engine;
 use crate::engine::memory::MemoryEngine;
 use crate::engine::redis::{RedisEngine, RedisSettings, lease};
 use crate::hub::Hub;
+use crate::origin::OriginPolicy;
 use crate::telemetry::Metrics;
 
 /// A handle to the server's state; clones share it.
@@ -23,6 +24,8 @@ pub(crate) struct Inner {
     pub config: Config,
     pub tokens: Tokens,
     pub api_key: ApiKey,
+    /// Which web pages may connect and call the API.
+    pub origins: OriginPolicy,
     /// Shared state of the deployment (fan-out, history, presence, ...).
     pub engine: Arc<dyn Engine>,
     /// This instance's connections.
@@ -65,6 +68,7 @@ impl AppState {
                 .with_issuer(config.jwt_issuer.as_deref())
                 .with_audience(config.jwt_audience.as_deref()),
             api_key: ApiKey::new(config.api_key.clone()),
+            origins: OriginPolicy::new(config.allowed_origins.clone(), config.dev),
             config,
             engine,
             hub,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -35,10 +36,21 @@ pub(crate) struct WsParams {
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     Query(params): Query<WsParams>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let limit = state.config.limits.max_frame_bytes;
-    ws.max_frame_size(limit).max_message_size(limit).on_upgrade(move |socket| {
+    let ws = ws.max_frame_size(limit).max_message_size(limit);
+    if !state.origins.allows(&headers) {
+        // Upgraded, then closed with 1008: a page learns why from the code,
+        // which a refused upgrade would not tell it.
+        return ws.on_upgrade(|mut socket| async move {
+            let frame =
+                CloseFrame { code: CloseCode::POLICY.0, reason: "origin not allowed".into() };
+            let _ = socket.send(Message::Close(Some(frame))).await;
+        });
+    }
+    ws.on_upgrade(move |socket| {
         let tasks = state.tasks.clone();
         tasks.track_future(connection(socket, state, params.token))
     })

@@ -42,7 +42,18 @@ pub struct WsClient {
 impl WsClient {
     /// Opens a WebSocket without authenticating.
     pub async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(url))
+        Self::connect_from(url, None).await
+    }
+
+    /// Opens a WebSocket as a page of `origin` would (with that `Origin`).
+    pub async fn connect_from(url: &str, origin: Option<&str>) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request =
+            url.into_client_request().unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().expect("an origin header value"));
+        }
+        let (ws, _) = tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(request))
             .await
             .unwrap_or_else(|_| panic!("connecting to {url} timed out"))
             .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));

@@ -7,6 +7,7 @@ mod chat;
 mod heartbeat;
 mod limits;
 mod notify;
+mod origins;
 mod presence;
 mod proxy;
 mod recovery;
