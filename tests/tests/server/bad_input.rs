@@ -218,3 +218,39 @@ async fn content_over_its_limit_inside_a_smaller_frame_is_too_large() {
     assert_eq!(error["code"], "too_large", "{error}");
     alice.assert_usable().await;
 }
+
+/// Where docs/security.md keeps the table of bad frames, generated from
+/// [`rows`] so that it cannot go stale.
+const TABLE_START: &str = "<!-- bad-input-table:start -->";
+const TABLE_END: &str = "<!-- bad-input-table:end -->";
+
+fn render_table() -> String {
+    let mut table = String::from("| frame sent | `error` code | `ref` echoed |\n|---|---|---|\n");
+    for row in rows() {
+        let mut frame = row.frame.replace('|', "\\|");
+        if frame.chars().count() > 70 {
+            let kept: String = frame.chars().take(60).collect();
+            frame = format!("{kept}… ({} bytes)", row.frame.len());
+        }
+        let frame = if frame.is_empty() { "(empty)".to_owned() } else { format!("`{frame}`") };
+        let reference =
+            if row.reference.is_null() { "-".to_owned() } else { format!("`{}`", row.reference) };
+        table.push_str(&format!("| {frame} | `{}` | {reference} |\n", row.code));
+    }
+    table
+}
+
+#[test]
+fn the_security_doc_lists_every_bad_frame_tested() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/security.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/security.md");
+    let (Some(start), Some(end)) = (doc.find(TABLE_START), doc.find(TABLE_END)) else {
+        panic!("docs/security.md lacks the {TABLE_START} / {TABLE_END} markers");
+    };
+    let table = render_table();
+    assert_eq!(
+        doc[start + TABLE_START.len()..end].trim(),
+        table.trim(),
+        "docs/security.md is stale: put this table between its markers:\n{table}"
+    );
+}
