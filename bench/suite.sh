@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 out=$1
 export SERVER_BIN=${2:-target/release/roomcast}
 mkdir -p "$out"
-run() { echo "== $*" >&2; bench/run.sh "$@" 2>&1 | grep -v '^\(fanout\|mesh\|idle\): \(getting\|connecting\)'; }
+run() { echo "== $*" >&2; bench/run.sh "$@" 2>&1 | grep -v "^\(fanout\|mesh\|idle\): \(getting\|connecting\)" || echo "FAILED: $*"; }
 
 run "$out/idle-1k.json" idle --connections 1000 --rooms 100 --duration 3
 run "$out/idle-10k.json" idle --connections 10000 --rooms 100 --duration 3

@@ -216,6 +216,34 @@ pub async fn join_all(
     Ok(started.elapsed())
 }
 
+/// Connects, authenticates and joins connection `i` to `room_of(i)`,
+/// `concurrency` at a time, handing each to `start` as soon as it has
+/// joined. No connection waits unread for the others: the server closes
+/// connections silent for two heartbeats, and filling a room of thousands
+/// takes a while. Returns the time the whole batch took.
+pub async fn open_all(
+    target: &Target,
+    tokens: &[String],
+    room_of: impl Fn(usize) -> String,
+    concurrency: usize,
+    mut start: impl FnMut(usize, Ws),
+) -> Result<Duration> {
+    let started = Instant::now();
+    let room_of = &room_of;
+    let mut opens = stream::iter(tokens.iter().enumerate())
+        .map(|(i, token)| async move {
+            let mut ws = connect(target, i, token).await?;
+            join(&mut ws, &room_of(i)).await.with_context(|| format!("joining #{i}"))?;
+            Ok::<_, anyhow::Error>((i, ws))
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some(opened) = opens.next().await {
+        let (i, ws) = opened?;
+        start(i, ws);
+    }
+    Ok(started.elapsed())
+}
+
 /// Handles one item read from a connection; false when the connection ended.
 pub fn on_item(item: Option<Result<Message, WsError>>, recorder: &RefCell<Recorder>) -> bool {
     let code = match item {

@@ -61,12 +61,29 @@ pub fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// CPU seconds every CPU of the machine spent busy (user, system, IRQs,
+/// and time stolen by the hypervisor), from the first line of /proc/stat.
+/// Minus the server and the generator, it is what other processes took:
+/// on a shared machine, the noise every number carries.
+pub fn machine_busy_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice
+    let fields: Vec<u64> =
+        line.split_whitespace().skip(1).take(8).map(str::parse).collect::<Result<_, _>>()?;
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal] = fields[..] else {
+        bail!("/proc/stat has too few fields");
+    };
+    Ok((user + nice + system + irq + softirq + steal) as f64 / TICKS_PER_SEC)
+}
+
 /// CPU use of the generator and (when known) the server over a window.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
     started: Instant,
     own: f64,
     server: Option<(u32, f64)>,
+    machine: f64,
 }
 
 /// CPU utilisation over a window, in cores (1.0 = one core busy).
@@ -78,6 +95,9 @@ pub struct CpuUse {
     pub generator: f64,
     /// The server's CPU, in cores, when its pid was given.
     pub server: Option<f64>,
+    /// CPU used by everything else on the machine (other processes, the
+    /// hypervisor), in cores.
+    pub others: f64,
 }
 
 impl CpuMeter {
@@ -87,7 +107,12 @@ impl CpuMeter {
             Some(pid) => Some((pid, cpu_seconds(Pid::Other(pid))?)),
             None => None,
         };
-        Ok(Self { started: Instant::now(), own: cpu_seconds(Pid::Own)?, server })
+        Ok(Self {
+            started: Instant::now(),
+            own: cpu_seconds(Pid::Own)?,
+            server,
+            machine: machine_busy_seconds().unwrap_or(0.0),
+        })
     }
 
     /// Ends the window: CPU used since [`CpuMeter::start`].
@@ -98,7 +123,9 @@ impl CpuMeter {
             Some((pid, before)) => Some((cpu_seconds(Pid::Other(pid))? - before) / secs),
             None => None,
         };
-        Ok(CpuUse { secs, generator, server })
+        let machine = (machine_busy_seconds().unwrap_or(0.0) - self.machine) / secs;
+        let others = (machine - generator - server.unwrap_or(0.0)).max(0.0);
+        Ok(CpuUse { secs, generator, server, others })
     }
 }
 
@@ -111,5 +138,6 @@ mod tests {
         assert!(cpu_seconds(Pid::Own).unwrap() >= 0.0);
         assert!(rss_kib(Pid::Own).unwrap() > 0);
         assert!(open_files_limit().unwrap() > 0);
+        assert!(machine_busy_seconds().unwrap() > 0.0);
     }
 }

@@ -12,6 +12,8 @@ use crate::scenario::Measured;
 /// Generator CPU (in cores) from which a window counts as generator-bound:
 /// it runs on one thread, so near 1.0 it is the bottleneck.
 pub const SATURATED_CORES: f64 = 0.9;
+/// CPU of other processes (in cores) from which a window is marked noisy.
+pub const NOISY_CORES: f64 = 0.1;
 
 /// One measurement window of `fanout` or `mesh`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +36,10 @@ pub struct Row {
     pub deliveries_per_server_cpu_sec: Option<f64>,
     /// The generator's CPU in cores.
     pub generator_cpu: f64,
+    /// CPU used by other processes (and the hypervisor), in cores: when
+    /// high, they competed with the server or the generator for their cores.
+    #[serde(default)]
+    pub others_cpu: f64,
     /// The generator was the bottleneck (its numbers are a floor).
     pub generator_saturated: bool,
     /// Largest lag of a send behind its schedule, in ms (the publisher was
@@ -68,6 +74,7 @@ impl Row {
                 .filter(|cpu| *cpu > 0.0)
                 .map(|cpu| deliveries_per_sec / cpu),
             generator_cpu: m.cpu.generator,
+            others_cpu: m.cpu.others,
             generator_saturated: m.cpu.generator >= SATURATED_CORES,
             max_send_lag_ms: m.max_send_lag_ms,
             closed: m.closed,
@@ -113,7 +120,7 @@ fn opt(value: Option<f64>, scale: f64, digits: usize) -> String {
 /// Prints the header of [`print_rows`]' table.
 pub fn print_header() {
     println!(
-        "{:>6} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>10} {:>6}  note",
+        "{:>6} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>10} {:>5} {:>6}  note",
         "recv",
         "rate/s",
         "sent/s",
@@ -125,6 +132,7 @@ pub fn print_header() {
         "srv cpu",
         "gen cpu",
         "deliv/cpu-s",
+        "other",
         "closed",
     );
 }
@@ -142,8 +150,11 @@ pub fn print_rows(rows: &[Row]) {
         if r.sent_rate < 0.95 * r.offered_rate {
             note.push("sender behind");
         }
+        if r.others_cpu >= NOISY_CORES {
+            note.push("noisy: other processes busy");
+        }
         println!(
-            "{:>6} {:>9.0} {:>9.0} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7.2} {:>10} {:>6}  {}",
+            "{:>6} {:>9.0} {:>9.0} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7.2} {:>10} {:>5.2} {:>6}  {}",
             r.receivers,
             r.offered_rate,
             r.sent_rate,
@@ -155,6 +166,7 @@ pub fn print_rows(rows: &[Row]) {
             opt(r.server_cpu, 1.0, 2),
             r.generator_cpu,
             opt(r.deliveries_per_server_cpu_sec, 1.0, 0),
+            r.others_cpu,
             r.closed,
             note.join(", "),
         );

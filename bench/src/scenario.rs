@@ -97,6 +97,32 @@ pub fn run_id() -> String {
     format!("b{:x}", millis % 0xff_ffff)
 }
 
+/// Server CPU (in cores) under which the server counts as idle.
+const QUIET_CORES: f64 = 0.05;
+/// Longest wait for the server to become idle after set-up.
+const SETTLE_MAX: Duration = Duration::from_secs(120);
+
+/// Waits until the server has worked off the set-up: joining a room of N
+/// members queues a `member_joined` to each of them, so the join phase
+/// leaves a backlog that would otherwise land in the first window. Done
+/// when the server's CPU stays under [`QUIET_CORES`] for a second (without
+/// its pid, after a second).
+pub async fn settle(common: &Common) -> Result<()> {
+    let Some(pid) = common.server_pid else {
+        sleep_secs(1.0).await;
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + SETTLE_MAX;
+    loop {
+        let before = crate::proc::cpu_seconds(crate::proc::Pid::Other(pid))?;
+        sleep_secs(1.0).await;
+        let used = crate::proc::cpu_seconds(crate::proc::Pid::Other(pid))? - before;
+        if used < QUIET_CORES || std::time::Instant::now() > deadline {
+            return Ok(());
+        }
+    }
+}
+
 /// Sleeps for a number of seconds.
 pub async fn sleep_secs(secs: f64) {
     tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;

@@ -16,8 +16,8 @@ use serde_json::json;
 use tokio::task::spawn_local;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Common, SendStats, measure, run_id};
-use crate::client::{Ws, connect_many, drain, join, join_all, send_frame};
+use super::{Common, SendStats, measure, run_id, settle};
+use crate::client::{Ws, connect, drain, join, open_all, send_frame};
 use crate::recorder::{Recorder, content, now_ns};
 use crate::report::{Report, Row, print_header, print_rows};
 
@@ -72,21 +72,20 @@ pub async fn run(args: &Args) -> Result<Report> {
     let room = format!("{run}-fanout");
     eprintln!("fanout: getting {} tokens", n + 1);
     let tokens = common.tokens().many(&run, n + 1).await?;
-    eprintln!("fanout: connecting {n} subscribers and a publisher");
-    let (mut conns, connect_time) =
-        connect_many(&common.target(n + 1), &tokens, common.concurrency).await?;
-
+    eprintln!("fanout: connecting a publisher and {n} subscribers");
+    let target = common.target(n + 1);
     // The publisher joins first, and reads (and drops) what it gets: its own
     // messages, acks and member events.
-    let mut publisher = conns.pop().expect("n + 1 connections");
+    let mut publisher = connect(&target, n, &tokens[n]).await?;
     join(&mut publisher, &room).await?;
     let (sink, stream) = publisher.split();
     let publisher_end = Rc::new(RefCell::new(Recorder::default()));
     spawn_local(drain(stream, publisher_end.clone()));
 
     let recorder = Rc::new(RefCell::new(Recorder::default()));
-    let join_time = join_all(
-        conns,
+    let open_time = open_all(
+        &target,
+        &tokens[..n],
         |_| room.clone(),
         common.concurrency,
         |_, ws| {
@@ -94,14 +93,12 @@ pub async fn run(args: &Args) -> Result<Report> {
         },
     )
     .await?;
+    let opens_per_sec = n as f64 / open_time.as_secs_f64();
     eprintln!(
-        "fanout: connected in {:.2} s ({:.0}/s), joined in {:.2} s ({:.0}/s)",
-        connect_time.as_secs_f64(),
-        (n + 1) as f64 / connect_time.as_secs_f64(),
-        join_time.as_secs_f64(),
-        n as f64 / join_time.as_secs_f64(),
+        "fanout: {n} connected, authenticated and joined in {:.2} s ({opens_per_sec:.0}/s)",
+        open_time.as_secs_f64(),
     );
-
+    settle(common).await?;
     let rate = Rc::new(Cell::new(0.0));
     let senders = Rc::new(SendStats::default());
     spawn_local(publish(sink, room, args.size, rate.clone(), senders.clone()));
@@ -140,10 +137,8 @@ pub async fn run(args: &Args) -> Result<Report> {
         }
     }
     let summary = json!({
-        "connect_secs": connect_time.as_secs_f64(),
-        "connects_per_sec": (n + 1) as f64 / connect_time.as_secs_f64(),
-        "join_secs": join_time.as_secs_f64(),
-        "joins_per_sec": n as f64 / join_time.as_secs_f64(),
+        "open_secs": open_time.as_secs_f64(),
+        "opens_per_sec": opens_per_sec,
         "sustained_rate": best.map(|r| r.offered_rate),
         "sustained_deliveries_per_sec": best.map(|r| r.deliveries_per_sec),
         "publisher_closed_with": publisher_end.borrow().closed.keys().next(),

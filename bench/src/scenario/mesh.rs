@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::task::spawn_local;
 
 use super::{Common, SendStats, measure, run_id};
-use crate::client::{Ws, connect_many, join_all, on_item, send_frame};
+use crate::client::{Ws, on_item, open_all, send_frame};
 use crate::recorder::{Recorder, content, now_ns};
 use crate::report::{Report, Row, print_header, print_rows};
 
@@ -45,14 +45,12 @@ pub async fn run(args: &Args) -> Result<Report> {
     eprintln!("mesh: getting {n} tokens");
     let tokens = common.tokens().many(&run, n).await?;
     eprintln!("mesh: connecting {rooms} rooms x {members} members");
-    let (conns, connect_time) =
-        connect_many(&common.target(n), &tokens, common.concurrency).await?;
 
     let recorder = Rc::new(RefCell::new(Recorder::default()));
     let senders = Rc::new(SendStats::default());
     let period = Duration::from_secs_f64(1.0 / args.rate_per_member.max(1e-3));
     let room_of = |i: usize| format!("{run}-mesh-{}", i / members);
-    let join_time = join_all(conns, room_of, common.concurrency, |i, ws| {
+    let open_time = open_all(&common.target(n), &tokens, room_of, common.concurrency, |i, ws| {
         // Spread the members' send times evenly over a period (golden-ratio
         // sequence), as independent users would be.
         let phase = period.mul_f64((i as f64 * 0.618_033_988_75).fract());
@@ -65,11 +63,7 @@ pub async fn run(args: &Args) -> Result<Report> {
         spawn_local(member.run(ws, period, phase));
     })
     .await?;
-    eprintln!(
-        "mesh: connected in {:.2} s, joined in {:.2} s",
-        connect_time.as_secs_f64(),
-        join_time.as_secs_f64()
-    );
+    eprintln!("mesh: connected, authenticated and joined in {:.2} s", open_time.as_secs_f64());
 
     let measured = measure(common, &recorder, &senders).await?;
     let offered = n as f64 * args.rate_per_member;
@@ -77,9 +71,8 @@ pub async fn run(args: &Args) -> Result<Report> {
     print_header();
     print_rows(std::slice::from_ref(&row));
     let summary = json!({
-        "connect_secs": connect_time.as_secs_f64(),
-        "connects_per_sec": n as f64 / connect_time.as_secs_f64(),
-        "join_secs": join_time.as_secs_f64(),
+        "open_secs": open_time.as_secs_f64(),
+        "opens_per_sec": n as f64 / open_time.as_secs_f64(),
     });
     Ok(Report {
         scenario: "mesh".into(),
