@@ -18,6 +18,17 @@ pub(crate) mod memory;
 pub(crate) mod redis;
 mod stream;
 
+/// A fresh random id: room epochs, instance ids.
+pub(crate) fn random_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 12)
+}
+
+/// Members in the order every engine lists them: by name, then id.
+pub(crate) fn sort_members(members: &mut [Member]) {
+    members.sort_by(|a, b| a.user.name.cmp(&b.user.name).then_with(|| a.user.id.cmp(&b.user.id)));
+}
+
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EngineError {

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use rand::distr::{Alphanumeric, SampleString};
 use roomcast_shared::{
     Member, Notification, Position, Presence, RoomName, ServerFrame, SetStatus, Status, UserInfo,
 };
@@ -105,7 +104,7 @@ impl MemoryEngine {
             .or_insert_with(|| {
                 // A fresh epoch per stream: a restarted process cannot confuse
                 // its new offsets with the old ones.
-                let epoch = Alphanumeric.sample_string(&mut rand::rng(), 12);
+                let epoch = super::random_id();
                 Arc::new(Mutex::new(RoomStream::new(room.clone(), epoch)))
             })
             .clone()
@@ -234,8 +233,7 @@ impl Engine for MemoryEngine {
                 Member { user, presence }
             })
             .collect();
-        members
-            .sort_by(|a, b| a.user.name.cmp(&b.user.name).then_with(|| a.user.id.cmp(&b.user.id)));
+        super::sort_members(&mut members);
         Ok(members)
     }
 

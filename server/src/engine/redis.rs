@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand::distr::{Alphanumeric, SampleString};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError};
 use roomcast_shared::{
@@ -119,7 +118,7 @@ impl RedisEngine {
                 .set_max_delay(MAX_RECONNECT_DELAY)
         };
         let commands = client.get_connection_manager_with_config(config()).await?;
-        let instance = Alphanumeric.sample_string(&mut rand::rng(), 12);
+        let instance = super::random_id();
         let receiver = fanout::Receiver { hub: hub.clone(), instance: instance.clone() };
         let push = move |info: redis::PushInfo| {
             receiver.handle(info);
@@ -317,7 +316,7 @@ impl Engine for RedisEngine {
         history: usize,
     ) -> Result<Snapshot, EngineError> {
         let keys = RoomKeys::new(room);
-        let fresh_epoch = Alphanumeric.sample_string(&mut rand::rng(), 12);
+        let fresh_epoch = super::random_id();
         let mut invocation = SNAPSHOT_SCRIPT.prepare_invoke();
         invocation
             .key(&keys.epoch)
@@ -421,8 +420,7 @@ impl Engine for RedisEngine {
             let presence = self.presence_of(&user.id).await?;
             members.push(Member { user, presence });
         }
-        members
-            .sort_by(|a, b| a.user.name.cmp(&b.user.name).then_with(|| a.user.id.cmp(&b.user.id)));
+        super::sort_members(&mut members);
         Ok(members)
     }
 
