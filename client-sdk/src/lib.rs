@@ -8,8 +8,10 @@
 //!   rooms and recovery, the outbox. Time and randomness are inputs.
 //! - [`backoff`], [`outbox`], [`room`], [`typing`], [`token`], [`rng`]: the
 //!   pieces it is made of, each tested on its own.
+//! - [`decode`]: server frames decoded without serde's buffering (size).
 //! - [`effect`]: what the logic asks the host to do and tells the app.
 //! - [`options`]: every setting with its default.
+//! - `payload`: the JSON handed to JavaScript besides frames.
 //! - [`web`] (wasm32 only): the browser glue and the JavaScript API. Only its
 //!   `transport` module touches WebSockets, timers and window events.
 //!
@@ -17,10 +19,12 @@
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod decode;
 pub mod effect;
 pub mod machine;
 pub mod options;
 pub mod outbox;
+mod payload;
 pub mod rng;
 pub mod room;
 pub mod token;

@@ -2,11 +2,11 @@
 
 use roomcast_shared::frame::{Ack, Joined};
 use roomcast_shared::{ChatMessage, RoomEvent, ServerFrame};
-use serde::Deserialize;
-use serde_json::json;
 
 use super::{Core, Phase, Request};
+use crate::decode::{Decoded, decode};
 use crate::effect::{ClientError, Event};
+use crate::payload::{HistoryPage, MemberChange, Read, RoomError, RoomOnly, Typing, to_json};
 use crate::room::{EventOutcome, JoinOutcome};
 
 impl Core {
@@ -16,15 +16,12 @@ impl Core {
         if let Some(conn) = self.conn.as_mut() {
             conn.pong_by = None;
         }
-        // The frame and its `ref` are read separately: a flattened envelope
-        // would make serde buffer every frame and double the wasm's size.
-        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
+        let Some(Decoded { reference: wire, frame }) = decode(text) else {
             // A frame type this client does not know yet (the protocol may
             // grow): the application may still want it.
             self.emit(Event::Frame(text.to_owned()));
             return;
         };
-        let wire = serde_json::from_str::<RefOnly>(text).ok().and_then(|r| r.reference);
         let request = wire.and_then(|r| self.requests.remove(&r));
         if request == Some(Request::Ping) {
             return;
@@ -53,29 +50,31 @@ impl Core {
             }
             ServerFrame::History { room, messages, has_more } => {
                 if let Some(Request::History { op, .. }) = request {
-                    let reply = json!({ "room": room, "messages": messages, "has_more": has_more });
+                    let page = HistoryPage { room: room.as_str(), messages: &messages, has_more };
+                    let reply = to_json(&page);
+                    // Older messages the app asked for are kept even beyond
+                    // `max_messages` (trimming would drop exactly them).
                     if let Some(r) = self.rooms.get_mut(room.as_str()) {
                         r.state.prepend_history(messages);
-                        r.state.trim(self.opts.max_messages.max(r.state.messages.len()));
                         self.emit(Event::RoomChanged(room.to_string()));
                     }
-                    self.settle(op, Ok(reply.to_string()));
+                    self.settle(op, Ok(reply));
                 }
             }
             ServerFrame::Typing { room, user, is_typing } => {
                 if let Some(r) = self.rooms.get_mut(room.as_str()) {
-                    let payload = json!({ "room": room, "user": user, "is_typing": is_typing });
+                    let payload = to_json(&Typing { room: room.as_str(), user: &user, is_typing });
                     r.state.set_typing(user, is_typing);
-                    self.room_event(room.as_str(), "typing", payload.to_string());
+                    self.room_event(room.as_str(), "typing", payload);
                     self.emit(Event::RoomChanged(room.to_string()));
                 }
             }
             ServerFrame::Read { room, user_id, id, read_at } => {
-                let payload = json!({ "room": room, "user_id": user_id, "id": id, "read_at": stamp(read_at) });
-                self.room_event(room.as_str(), "read", payload.to_string());
+                let payload = Read { room: room.as_str(), user_id: &user_id, id: &id, read_at };
+                self.room_event(room.as_str(), "read", to_json(&payload));
             }
             ServerFrame::MemberJoined { room, user } => {
-                let payload = json!({ "room": room, "user": user }).to_string();
+                let payload = to_json(&MemberChange { room: room.as_str(), user: &user });
                 if let Some(r) = self.rooms.get_mut(room.as_str()) {
                     r.state.member_joined(user, now);
                     self.room_event(room.as_str(), "member_joined", payload);
@@ -83,7 +82,7 @@ impl Core {
                 }
             }
             ServerFrame::MemberLeft { room, user } => {
-                let payload = json!({ "room": room, "user": user }).to_string();
+                let payload = to_json(&MemberChange { room: room.as_str(), user: &user });
                 if let Some(r) = self.rooms.get_mut(room.as_str()) {
                     r.state.member_left(&user.id);
                     self.room_event(room.as_str(), "member_left", payload);
@@ -128,7 +127,7 @@ impl Core {
                 }
             }
             JoinOutcome::Reset => {
-                let payload = json!({ "room": name }).to_string();
+                let payload = to_json(&RoomOnly { room: &name });
                 self.room_event(&name, "reset", payload);
             }
         }
@@ -143,7 +142,7 @@ impl Core {
         for m in mine {
             self.echoed(&m);
         }
-        let payload = json!({ "room": name }).to_string();
+        let payload = to_json(&RoomOnly { room: &name });
         self.room_event(&name, "joined", payload);
         self.emit(Event::RoomChanged(name.clone()));
         self.flush(&name);
@@ -224,7 +223,7 @@ impl Core {
                 for entry in self.outbox.remove_room(&room) {
                     self.settle(entry.op, Err(error.clone()));
                 }
-                let payload = json!({ "code": error.code, "message": error.message }).to_string();
+                let payload = to_json(&RoomError { code: &error.code, message: &error.message });
                 self.room_event(&room, "error", payload);
                 self.pending_changed(&room);
                 self.emit(Event::Error(error));
@@ -244,42 +243,4 @@ impl Core {
             self.emit(Event::RoomChanged(room.to_owned()));
         }
     }
-}
-
-/// The `ref` of a reply. The client only sends numeric refs, so any other
-/// value is not one of its requests.
-#[derive(Deserialize)]
-struct RefOnly {
-    #[serde(rename = "ref", default, deserialize_with = "numeric")]
-    reference: Option<u64>,
-}
-
-/// A `ref` as a number, or `None` for a string (a visitor of its own, not
-/// a JSON value, keeps the wasm small).
-fn numeric<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    struct Numeric;
-    impl serde::de::Visitor<'_> for Numeric {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a number or a string")
-        }
-        fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
-            Ok(Some(n))
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    d.deserialize_any(Numeric)
-}
-
-/// A timestamp as RFC 3339, as the protocol writes it.
-fn stamp(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

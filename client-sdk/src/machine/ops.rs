@@ -3,10 +3,10 @@
 //! the answer comes later as [`Event::Settle`] with that id.
 
 use roomcast_shared::{ClientFrame, Position, RoomName, SetStatus};
-use serde_json::json;
 
 use super::{Core, Request};
 use crate::effect::{ClientError, ConnectionState, Event};
+use crate::payload::{Pending, RoomSnapshot, to_json};
 
 impl Core {
     /// Joins `room`, or adds a reference to it when already joined. The
@@ -193,26 +193,26 @@ impl Core {
     /// `{room, joined, messages, pending, members, typing, resets}`.
     pub fn room_snapshot(&self, room: &str) -> Option<(u64, String)> {
         let r = self.rooms.get(room)?;
-        let pending: Vec<_> = self
+        let pending = self
             .outbox
             .of_room(room)
             .filter_map(|e| match &e.frame {
                 ClientFrame::Send { content, client_id, .. } => {
-                    Some(json!({ "client_id": client_id, "content": content }))
+                    Some(Pending { client_id, content })
                 }
                 _ => None,
             })
             .collect();
-        let snapshot = json!({
-            "room": room,
-            "joined": r.state.joined,
-            "messages": r.state.messages,
-            "pending": pending,
-            "members": r.state.members,
-            "typing": r.state.typing,
-            "resets": r.state.resets,
-        });
-        Some((r.state.version, snapshot.to_string()))
+        let snapshot = RoomSnapshot {
+            room,
+            joined: r.state.joined,
+            messages: &r.state.messages,
+            pending,
+            members: &r.state.members,
+            typing: &r.state.typing,
+            resets: r.state.resets,
+        };
+        Some((r.state.version, to_json(&snapshot)))
     }
 
     /// Reports an error the host ran into (a socket that could not be

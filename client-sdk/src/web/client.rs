@@ -108,10 +108,13 @@ impl Client {
     #[wasm_bindgen(js_name = setStatus)]
     pub fn set_status(&self, status: SetStatusArg, custom: Option<String>) -> Result<(), JsError> {
         let value: JsValue = status.into();
-        let status: SetStatus = value
-            .as_string()
-            .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok())
-            .ok_or_else(|| JsError::new("status must be online, away, busy or invisible"))?;
+        let status = match value.as_string().as_deref() {
+            Some("online") => SetStatus::Online,
+            Some("away") => SetStatus::Away,
+            Some("busy") => SetStatus::Busy,
+            Some("invisible") => SetStatus::Invisible,
+            _ => return Err(JsError::new("status must be online, away, busy or invisible")),
+        };
         self.inner.core.borrow_mut().set_status(status, custom);
         self.inner.pump();
         Ok(())

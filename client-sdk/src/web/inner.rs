@@ -11,7 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, JSON, Object, Promise};
-use serde_json::json;
+use roomcast_shared::UserInfo;
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -19,6 +20,7 @@ use super::options::Callbacks;
 use super::transport::{self, Socket, SocketEvent, Timer, WakeEvents};
 use crate::effect::{ClientError, ConnectionState, Effect, Event};
 use crate::machine::Core;
+use crate::payload::{RoomSnapshot, to_json};
 
 /// Who a listener belongs to: the client, or one room handle.
 #[derive(Clone, PartialEq)]
@@ -246,38 +248,40 @@ impl Inner {
         let cb = &self.callbacks;
         match event {
             Event::StateChanged(state) => {
-                self.emit(&Scope::Client, "statechange", cb.on_state_change.as_ref(), || {
+                self.emit(None, "statechange", cb.on_state_change.as_ref(), || {
                     JsValue::from_str(state.as_str())
                 });
             }
             Event::Connected { session_id, user } => {
-                self.emit(&Scope::Client, "connect", cb.on_connect.as_ref(), || {
-                    parse(&json!({ "sessionId": session_id, "user": user }).to_string())
+                self.emit(None, "connect", cb.on_connect.as_ref(), || {
+                    parse(&to_json(&Connected { session_id: &session_id, user: &user }))
                 });
             }
             Event::Disconnected { code, reason, reconnect } => {
-                self.emit(&Scope::Client, "disconnect", cb.on_disconnect.as_ref(), || {
-                    let v = json!({ "code": code, "reason": reason, "willReconnect": reconnect });
-                    parse(&v.to_string())
+                self.emit(None, "disconnect", cb.on_disconnect.as_ref(), || {
+                    parse(&to_json(&Disconnected {
+                        code,
+                        reason: &reason,
+                        will_reconnect: reconnect,
+                    }))
                 });
             }
             Event::Error(error) => {
-                self.emit(&Scope::Client, "error", cb.on_error.as_ref(), || js_error(&error));
+                self.emit(None, "error", cb.on_error.as_ref(), || js_error(&error));
             }
             Event::Frame(text) => {
-                self.emit(&Scope::Client, "message", cb.on_message.as_ref(), || parse(&text));
+                self.emit(None, "message", cb.on_message.as_ref(), || parse(&text));
             }
             Event::Notification(n) => {
                 let text = serde_json::to_string(&n).unwrap_or_default();
-                self.emit(&Scope::Client, "notification", None, || parse(&text));
+                self.emit(None, "notification", None, || parse(&text));
             }
             Event::Presence(p) => {
                 let text = serde_json::to_string(&p).unwrap_or_default();
-                self.emit(&Scope::Client, "presence", None, || parse(&text));
+                self.emit(None, "presence", None, || parse(&text));
             }
             Event::Room { room, kind, payload } => {
-                let scope = Scope::Room { room, handle: 0 };
-                self.emit(&scope, kind, None, || parse(&payload));
+                self.emit(Some(&room), kind, None, || parse(&payload));
             }
             Event::Settle { op, result } => {
                 let Some((resolve, reject)) = self.promises.borrow_mut().remove(&op) else {
@@ -292,21 +296,21 @@ impl Inner {
         }
     }
 
-    /// Calls `callback` and the listeners of `kind` in `scope` (for a room:
-    /// of every handle of that room). The value is built only if someone
-    /// listens, so frames nobody wants cost no JavaScript objects.
+    /// Calls `callback` and the listeners of `kind`: the client's (`room`
+    /// is `None`) or those of every handle of `room`. The value is built only
+    /// if someone listens, so frames nobody wants cost no JavaScript objects.
     fn emit(
         &self,
-        scope: &Scope,
+        room: Option<&str>,
         kind: &str,
         callback: Option<&Function>,
         value: impl FnOnce() -> JsValue,
     ) {
         let matches = |l: &Listener| {
             l.kind == kind
-                && match (&l.scope, scope) {
-                    (Scope::Client, Scope::Client) => true,
-                    (Scope::Room { room: a, .. }, Scope::Room { room: b, .. }) => a == b,
+                && match (&l.scope, room) {
+                    (Scope::Client, None) => true,
+                    (Scope::Room { room: a, .. }, Some(b)) => a == b,
                     _ => false,
                 }
         };
@@ -371,17 +375,17 @@ impl Inner {
             return value.clone();
         }
         let state = core.state();
-        let value = freeze(parse(
-            &json!({
-                "state": state.as_str(),
-                "isConnected": state == ConnectionState::Open,
-                "isLoading": matches!(state, ConnectionState::Connecting | ConnectionState::Reconnecting),
-                "sessionId": core.session_id(),
-                "reconnectAttempts": core.attempts(),
-                "user": core.user(),
-            })
-            .to_string(),
-        ));
+        let value = freeze(parse(&to_json(&ClientSnapshot {
+            state: state.as_str(),
+            is_connected: state == ConnectionState::Open,
+            is_loading: matches!(
+                state,
+                ConnectionState::Connecting | ConnectionState::Reconnecting
+            ),
+            session_id: core.session_id(),
+            reconnect_attempts: core.attempts(),
+            user: core.user(),
+        })));
         *self.snapshot.borrow_mut() = Some((version, value.clone()));
         value
     }
@@ -396,9 +400,16 @@ impl Inner {
             return value.clone();
         }
         let Some((version, text)) = core.room_snapshot(room) else {
-            let empty = json!({"room": room, "joined": false, "messages": [], "pending": [],
-                "members": [], "typing": [], "resets": 0});
-            return freeze(parse(&empty.to_string()));
+            let empty = RoomSnapshot {
+                room,
+                joined: false,
+                messages: &[],
+                pending: Vec::new(),
+                members: &[],
+                typing: &[],
+                resets: 0,
+            };
+            return freeze(parse(&to_json(&empty)));
         };
         let value = freeze(parse(&text));
         self.room_snapshots.borrow_mut().insert(room.to_owned(), (version, value.clone()));
@@ -408,6 +419,35 @@ impl Inner {
     pub fn forget_room(&self, room: &str) {
         self.room_snapshots.borrow_mut().remove(room);
     }
+}
+
+/// The client snapshot, as `getSnapshot()` returns it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientSnapshot<'a> {
+    state: &'a str,
+    is_connected: bool,
+    is_loading: bool,
+    session_id: Option<&'a str>,
+    reconnect_attempts: u32,
+    user: Option<&'a UserInfo>,
+}
+
+/// What `onConnect` receives.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Connected<'a> {
+    session_id: &'a str,
+    user: &'a UserInfo,
+}
+
+/// What `onDisconnect` receives.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Disconnected<'a> {
+    code: u16,
+    reason: &'a str,
+    will_reconnect: bool,
 }
 
 /// A detached socket, dropped in a later task.

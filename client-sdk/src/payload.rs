@@ -1,0 +1,78 @@
+//! The JSON the client hands to JavaScript besides protocol frames: event
+//! payloads, replies and snapshots. Plain structs serialized straight to
+//! text (not `serde_json::json!`, whose intermediate values double the
+//! serialization code in the wasm).
+
+use roomcast_shared::{ChatMessage, Member, UserInfo, UserRef};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Serializes a payload; these types cannot fail to serialize.
+pub fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("payloads always serialize")
+}
+
+/// `{room}`: `joined` and `reset` events.
+#[derive(Serialize)]
+pub struct RoomOnly<'a> {
+    pub room: &'a str,
+}
+
+/// A `typing` event.
+#[derive(Serialize)]
+pub struct Typing<'a> {
+    pub room: &'a str,
+    pub user: &'a UserRef,
+    pub is_typing: bool,
+}
+
+/// A `read` event.
+#[derive(Serialize)]
+pub struct Read<'a> {
+    pub room: &'a str,
+    pub user_id: &'a str,
+    pub id: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub read_at: OffsetDateTime,
+}
+
+/// A `member_joined` or `member_left` event.
+#[derive(Serialize)]
+pub struct MemberChange<'a> {
+    pub room: &'a str,
+    pub user: &'a UserInfo,
+}
+
+/// The reply to `history()`.
+#[derive(Serialize)]
+pub struct HistoryPage<'a> {
+    pub room: &'a str,
+    pub messages: &'a [ChatMessage],
+    pub has_more: bool,
+}
+
+/// A room's `error` event (the join was refused).
+#[derive(Serialize)]
+pub struct RoomError<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+/// A send waiting for its ack, in a room snapshot.
+#[derive(Serialize)]
+pub struct Pending<'a> {
+    pub client_id: &'a str,
+    pub content: &'a str,
+}
+
+/// A room's snapshot.
+#[derive(Serialize)]
+pub struct RoomSnapshot<'a> {
+    pub room: &'a str,
+    pub joined: bool,
+    pub messages: &'a [ChatMessage],
+    pub pending: Vec<Pending<'a>>,
+    pub members: &'a [Member],
+    pub typing: &'a [UserRef],
+    pub resets: u32,
+}
