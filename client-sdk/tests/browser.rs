@@ -206,3 +206,27 @@ async fn presence_and_notifications_reach_the_user() {
     frank.close();
     grace.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_silent_server_is_declared_dead_without_waiting_for_tcp() {
+    let opts = options(&[
+        ("token", token("Heidi").await.into()),
+        ("pingIntervalMs", 300.into()),
+        ("pongTimeoutMs", 300.into()),
+        ("connectTimeoutMs", 1_000.into()),
+        ("minDelayMs", 100.into()),
+        ("maxDelayMs", 300.into()),
+    ]);
+    let heidi = Client::new(ws_url(), Some(opts.unchecked_into())).expect("client");
+    wait_until("connected", 10_000, || heidi.is_connected()).await;
+    let disconnects = Recorder::on_client(&heidi, "disconnect");
+    // The server stops answering, but its TCP connections stay open.
+    control("/freeze").await;
+    wait_until("declared dead", 5_000, || disconnects.count() >= 1).await;
+    control("/thaw").await;
+    let first = disconnects.0.borrow()[0].clone();
+    assert_eq!(get(&first, "reason").as_string().as_deref(), Some("heartbeat timeout"));
+    assert_eq!(get(&first, "willReconnect").as_bool(), Some(true));
+    wait_until("reconnected", 10_000, || heidi.is_connected()).await;
+    heidi.close();
+}

@@ -106,7 +106,7 @@ pub async fn wait_until(what: &str, timeout_ms: u32, condition: impl Fn() -> boo
 
 /// Records the events a listener receives.
 #[derive(Clone, Default)]
-pub struct Recorder(Rc<RefCell<Vec<JsValue>>>);
+pub struct Recorder(pub Rc<RefCell<Vec<JsValue>>>);
 
 impl Recorder {
     /// A listener function that records what it is called with.

@@ -9,6 +9,9 @@
 //! - `POST /stop`: SIGTERM (clients get close 1012), then wait for the exit.
 //! - `POST /start`: start again on the same port; answers once it listens.
 //! - `POST /restart`: both.
+//! - `POST /freeze`, `POST /thaw`: SIGSTOP and SIGCONT, so the server keeps
+//!   its connections open but stops answering (a dead peer behind a live
+//!   TCP connection, as after a network change).
 //!
 //! The secrets are fixed for the fixture's life, so a token stays valid
 //! across restarts. History survives a restart only with Redis ([`Redis`]);
@@ -146,6 +149,8 @@ impl Server {
     /// SIGTERM, so the server closes every connection with 1012 as in a
     /// real deploy; SIGKILL if it does not exit in time.
     fn stop(&mut self) -> Result<()> {
+        // A frozen server would not act on SIGTERM.
+        let _ = self.signal("-CONT");
         let Some(mut child) = self.child.take() else { return Ok(()) };
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let deadline = Instant::now() + STOP_TIMEOUT;
@@ -156,6 +161,16 @@ impl Server {
                 bail!("roomcast ignored SIGTERM for {STOP_TIMEOUT:?} and was killed");
             }
             thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`) to the running server.
+    fn signal(&self, signal: &str) -> Result<()> {
+        let child = self.child.as_ref().context("the server is not running")?;
+        let status = Command::new("kill").args([signal, &child.id().to_string()]).status()?;
+        if !status.success() {
+            bail!("kill {signal} failed ({status})");
         }
         Ok(())
     }
@@ -223,6 +238,14 @@ fn handle(mut stream: TcpStream, server: &Mutex<Server>) -> Result<()> {
         ("POST", "/notify") => {
             let addr = server.lock().expect("fixture lock").addr;
             post(addr, "/api/notify", &body, Some(API_KEY))?
+        }
+        ("POST", "/freeze" | "/thaw") => {
+            let server = server.lock().expect("fixture lock");
+            let signal = if path == "/freeze" { "-STOP" } else { "-CONT" };
+            match server.signal(signal) {
+                Ok(()) => (200, "{\"ok\":true}".to_owned()),
+                Err(e) => (500, format!("{{\"error\":{:?}}}", format!("{e:#}"))),
+            }
         }
         ("POST", "/stop" | "/start" | "/restart") => {
             let mut server = server.lock().expect("fixture lock");
