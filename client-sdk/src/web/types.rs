@@ -85,10 +85,49 @@ export interface TypingEvent { room: string; user: UserRef; is_typing: boolean; 
 export interface ReadEvent { room: string; user_id: string; id: string; read_at: string; }
 export interface MemberEvent { room: string; user: UserInfo; }
 
-/** Any frame the server sends (see the protocol reference). */
-export type ServerFrame = { type: string; ref?: string | number } & Record<string, unknown>;
-/** Any frame a client may send (see the protocol reference). */
-export type ClientFrame = { type: string; ref?: string | number } & Record<string, unknown>;
+/** A client's label for a request, echoed by the reply. */
+export type Ref = string | number;
+/** Where a client is in a room's stream. */
+export interface Position { epoch: string; offset: number; }
+/** One event of a room's stream, as `joined.messages` replays it. */
+export type RoomEvent =
+  | ({ type: "message" } & ChatMessage)
+  | ({ type: "message_updated" } & MessageUpdated)
+  | ({ type: "message_deleted" } & MessageDeleted);
+
+/** A frame the server sends (see the protocol reference). */
+export type ServerFrame =
+  | { type: "ready"; ref?: Ref; session_id: string; user: UserInfo; heartbeat_ms: number }
+  | { type: "joined"; ref?: Ref; room: string; epoch: string; offset: number; members: Member[]; messages: RoomEvent[]; recovered?: boolean }
+  | { type: "left"; ref?: Ref; room: string }
+  | ({ type: "message" } & ChatMessage)
+  | ({ type: "ack"; ref?: Ref } & Ack)
+  | ({ type: "message_updated" } & MessageUpdated)
+  | ({ type: "message_deleted" } & MessageDeleted)
+  | ({ type: "member_joined" } & MemberEvent)
+  | ({ type: "member_left" } & MemberEvent)
+  | ({ type: "typing" } & TypingEvent)
+  | ({ type: "read" } & ReadEvent)
+  | ({ type: "presence" } & Presence)
+  | ({ type: "notification" } & Notification)
+  | ({ type: "event" } & AppEvent)
+  | { type: "history"; ref?: Ref; room: string; messages: ChatMessage[]; has_more: boolean }
+  | { type: "pong"; ref?: Ref; time: string }
+  | { type: "error"; ref?: Ref; code: ErrorCode; message: string };
+
+/** A frame a client may send (see the protocol reference). */
+export type ClientFrame =
+  | { type: "auth"; ref?: Ref; token: string }
+  | { type: "join"; ref?: Ref; room: string; since?: Position; history?: number }
+  | { type: "leave"; ref?: Ref; room: string }
+  | { type: "send"; ref?: Ref; room: string; content: string; client_id: string }
+  | { type: "edit"; ref?: Ref; room: string; id: string; content: string }
+  | { type: "delete"; ref?: Ref; room: string; id: string }
+  | { type: "typing"; ref?: Ref; room: string; is_typing: boolean }
+  | { type: "read"; ref?: Ref; room: string; id: string }
+  | { type: "presence"; ref?: Ref; status: SetStatus; custom?: string }
+  | { type: "history"; ref?: Ref; room: string; before?: number; limit?: number }
+  | { type: "ping"; ref?: Ref };
 
 export interface ConnectEvent { sessionId: string; user: UserInfo; }
 export interface DisconnectEvent { code: number; reason: string; willReconnect: boolean; }

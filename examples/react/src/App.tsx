@@ -1,7 +1,7 @@
 // The example app: sign in with a display name (the server's dev tokens),
 // then one shared connection for every component through RoomcastProvider.
 // `?name=Alice&room=general` in the URL signs in at once.
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import type { ClientOptions } from "roomcast";
 import { RoomcastProvider, useWebSocket } from "roomcast/react";
 import { Chat } from "./Chat";
@@ -55,12 +55,20 @@ export function App() {
 
 /** Re-renders on connection changes only, never per frame. */
 function StatusBar() {
-  const { state, isConnected, reconnectAttempts, user } = useWebSocket();
+  const { state, isConnected, reconnectAttempts, user, client } = useWebSocket();
+  const [notice, setNotice] = useState("");
+  useEffect(() => {
+    // A typed frame: narrowing on `type` gives the frame's own fields.
+    return client?.on("message", (frame) => {
+      if (frame.type === "error" && frame.code === "forbidden") setNotice(frame.message);
+    });
+  }, [client]);
   return (
     <header className={`status ${state}`}>
       <span data-testid="status">{state}</span>
       {!isConnected && reconnectAttempts > 0 && <span> · attempt {reconnectAttempts}</span>}
       {user && <span className="me"> · signed in as {user.name}</span>}
+      {notice && <span> · {notice}</span>}
     </header>
   );
 }
