@@ -162,8 +162,8 @@ impl RoomState {
     /// The connection dropped: events wait for the next `joined`, and typing
     /// indicators are stale.
     pub fn disconnected(&mut self) {
-        self.joined = false;
-        if !self.typing.is_empty() {
+        if self.joined || !self.typing.is_empty() {
+            self.joined = false;
             self.typing.clear();
             self.version += 1;
         }

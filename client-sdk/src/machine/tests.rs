@@ -469,8 +469,11 @@ fn typing_members_and_presence_update_the_snapshot() {
     assert_eq!(h.snapshot("general")["typing"], json!([{"id":"bob","name":"Bob"}]));
     h.server(json!({"type":"presence","user_id":"bob","status":"away","custom":"Lunch","last_seen":"2026-11-22T10:00:00Z"}));
     assert_eq!(h.snapshot("general")["members"][0]["status"], "away");
+    let version = h.core.room_version("general");
     h.socket_closed(1006);
     assert_eq!(h.snapshot("general")["typing"], json!([]), "stale after a disconnect");
+    assert_eq!(h.snapshot("general")["joined"], false);
+    assert_ne!(h.core.room_version("general"), version, "snapshots are rebuilt");
 }
 
 fn base64url(bytes: &[u8]) -> String {
