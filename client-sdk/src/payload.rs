@@ -76,3 +76,35 @@ pub struct RoomSnapshot<'a> {
     pub typing: &'a [UserRef],
     pub resets: u32,
 }
+
+/// The client snapshot, as `getSnapshot()` returns it.
+#[cfg(target_arch = "wasm32")]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSnapshot<'a> {
+    pub state: &'a str,
+    pub is_connected: bool,
+    pub is_loading: bool,
+    pub session_id: Option<&'a str>,
+    pub reconnect_attempts: u32,
+    pub user: Option<&'a UserInfo>,
+}
+
+/// What `onConnect` receives.
+#[cfg(target_arch = "wasm32")]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connected<'a> {
+    pub session_id: &'a str,
+    pub user: &'a UserInfo,
+}
+
+/// What `onDisconnect` receives.
+#[cfg(target_arch = "wasm32")]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disconnected<'a> {
+    pub code: u16,
+    pub reason: &'a str,
+    pub will_reconnect: bool,
+}

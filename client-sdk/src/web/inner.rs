@@ -11,8 +11,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, JSON, Object, Promise};
-use roomcast_shared::UserInfo;
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -20,7 +18,7 @@ use super::options::Callbacks;
 use super::transport::{self, Socket, SocketEvent, Timer, WakeEvents};
 use crate::effect::{ClientError, ConnectionState, Effect, Event};
 use crate::machine::Core;
-use crate::payload::{RoomSnapshot, to_json};
+use crate::payload::{ClientSnapshot, Connected, Disconnected, RoomSnapshot, to_json};
 
 /// Who a listener belongs to: the client, or one room handle.
 #[derive(Clone, PartialEq)]
@@ -419,35 +417,6 @@ impl Inner {
     pub fn forget_room(&self, room: &str) {
         self.room_snapshots.borrow_mut().remove(room);
     }
-}
-
-/// The client snapshot, as `getSnapshot()` returns it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ClientSnapshot<'a> {
-    state: &'a str,
-    is_connected: bool,
-    is_loading: bool,
-    session_id: Option<&'a str>,
-    reconnect_attempts: u32,
-    user: Option<&'a UserInfo>,
-}
-
-/// What `onConnect` receives.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Connected<'a> {
-    session_id: &'a str,
-    user: &'a UserInfo,
-}
-
-/// What `onDisconnect` receives.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Disconnected<'a> {
-    code: u16,
-    reason: &'a str,
-    will_reconnect: bool,
 }
 
 /// A detached socket, dropped in a later task.
