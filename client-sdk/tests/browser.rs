@@ -230,3 +230,49 @@ async fn a_silent_server_is_declared_dead_without_waiting_for_tcp() {
     wait_until("reconnected", 10_000, || heidi.is_connected()).await;
     heidi.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_dropped_connection_recovers_what_it_missed_exactly_once() {
+    let opts = options(&[
+        ("token", token("Ivan").await.into()),
+        ("pingIntervalMs", 300.into()),
+        ("pongTimeoutMs", 300.into()),
+        ("connectTimeoutMs", 1_000.into()),
+        ("minDelayMs", 100.into()),
+        ("maxDelayMs", 300.into()),
+    ]);
+    let ivan = Client::new(ws_url(), Some(opts.unchecked_into())).expect("client");
+    wait_until("ivan connected", 10_000, || ivan.is_connected()).await;
+    let judy = client("Judy").await;
+    let name = room_name("recover");
+    let i = ivan.join(name.clone()).expect("join");
+    let j = judy.join(name.clone()).expect("join");
+    wait_until("both joined", 5_000, || i.joined() && j.joined()).await;
+    JsFuture::from(Promise::from(JsValue::from(j.send("before".into())))).await.expect("ack");
+    wait_until("ivan sees it", 5_000, || contents(&i.get_snapshot().into()) == ["before"]).await;
+    let resets = Recorder::on_room(&i, "reset");
+    let messages = Recorder::on_room(&i, "message");
+
+    // Ivan's connection dies; Judy, who has not noticed anything, writes on.
+    // Her frames wait in the socket and land once the server runs again,
+    // either live on Ivan's new connection or in the replay of his re-join.
+    control("/freeze").await;
+    wait_until("ivan notices", 5_000, || !ivan.is_connected()).await;
+    let sends: Vec<JsFuture> = ["while you were away 1", "while you were away 2"]
+        .into_iter()
+        .map(|text| JsFuture::from(Promise::from(JsValue::from(j.send(text.into())))))
+        .collect();
+    control("/thaw").await;
+    for send in sends {
+        send.await.expect("judy's sends are acked");
+    }
+    wait_until("ivan is back", 10_000, || ivan.is_connected()).await;
+    let expected = ["before", "while you were away 1", "while you were away 2"];
+    wait_until("ivan recovered", 10_000, || contents(&i.get_snapshot().into()) == expected).await;
+    support::sleep(300).await;
+    assert_eq!(contents(&i.get_snapshot().into()), expected, "nothing twice");
+    assert_eq!(messages.count(), 2, "one message event per missed message");
+    assert_eq!(resets.count(), 0, "the server still had the history: no reset");
+    ivan.close();
+    judy.close();
+}
