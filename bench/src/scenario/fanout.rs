@@ -53,6 +53,11 @@ pub struct Args {
     /// The p99 latency a rate must stay within to count as sustained.
     #[arg(long, default_value_t = 250.0)]
     pub p99_limit_ms: f64,
+    /// Connect the publisher to this instance instead (the subscribers stay
+    /// on `--server`): measures delivery from one instance to another
+    /// through Redis. Both must accept the same tokens (`--jwt-secret`).
+    #[arg(long)]
+    pub publish_to: Option<std::net::SocketAddr>,
 }
 
 /// Whether a window counts as sustained.
@@ -76,7 +81,11 @@ pub async fn run(args: &Args) -> Result<Report> {
     let target = common.target(n + 1);
     // The publisher joins first, and reads (and drops) what it gets: its own
     // messages, acks and member events.
-    let mut publisher = connect(&target, n, &tokens[n]).await?;
+    let mut publisher_target = target.clone();
+    if let Some(addr) = args.publish_to {
+        publisher_target.addr = addr;
+    }
+    let mut publisher = connect(&publisher_target, n, &tokens[n]).await?;
     join(&mut publisher, &room).await?;
     let (sink, stream) = publisher.split();
     let publisher_end = Rc::new(RefCell::new(Recorder::default()));

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Fan-out through Redis: one instance on Redis, then two (publisher on one,
+# subscribers on the other), with the in-memory engine as the reference.
+# Servers and Redis on core 0, the generator on core 1.
+#
+#   bench/cluster.sh <results dir> [roomcast-bench fanout flags...]
+#   bench/cluster.sh target/bench-cluster --subscribers 1000 --rate 10
+#
+# Build first: cargo build --release -p roomcast-server -p roomcast-bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$1; shift
+mkdir -p "$out"
+ulimit -n "$(ulimit -Hn)"
+secret=bench-secret
+redis_port=${REDIS_PORT:-16379}
+flags=(--jwt-secret "$secret" --api-key bench-key --dev --send-queue 65536
+  --rate-frames 1000000 --rate-messages 1000000 --rate-joins 1000000)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done
+  echo "nothing listens on port $1" >&2; exit 1
+}
+
+server() { # port [extra flags...]
+  local port=$1; shift
+  RUST_LOG=warn taskset -c 0 target/release/roomcast --bind "127.0.0.1:$port" "${flags[@]}" "$@" \
+    >"$out/server-$port.log" 2>&1 &
+  pids+=($!)
+  wait_port "$port"
+}
+
+run() { # name server-port server-pid [flags...]
+  local name=$1 port=$2 pid=$3; shift 3
+  echo "== $name" | tee -a "$out/summary.txt"
+  taskset -c 1 target/release/roomcast-bench fanout --server "127.0.0.1:$port" --server-pid "$pid" \
+    --jwt-secret "$secret" --json "$out/$name.json" "$@" 2>&1 | tee -a "$out/summary.txt"
+}
+
+server 18180
+run memory-1-instance 18180 "${pids[-1]}" "$@"
+kill "${pids[-1]}"
+
+taskset -c 0 redis-server --port "$redis_port" --save "" --appendonly no >"$out/redis.log" 2>&1 &
+pids+=($!)
+wait_port "$redis_port"
+server 18181 --redis-url "redis://127.0.0.1:$redis_port"
+run redis-1-instance 18181 "${pids[-1]}" "$@"
+server 18182 --redis-url "redis://127.0.0.1:$redis_port"
+run redis-2-instances 18182 "${pids[-1]}" --publish-to 127.0.0.1:18181 "$@"
