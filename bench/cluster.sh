@@ -15,7 +15,7 @@ ulimit -n "$(ulimit -Hn)"
 secret=bench-secret
 redis_port=${REDIS_PORT:-16379}
 flags=(--jwt-secret "$secret" --api-key bench-key --dev --send-queue 65536
-  --rate-frames 1000000 --rate-messages 1000000 --rate-joins 1000000)
+  --rate-frames 1000000 --rate-messages 1000000 --rate-user-messages 1000000 --rate-joins 1000000)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT

@@ -18,7 +18,7 @@ bench_core=${BENCH_CORE:-1}
 ulimit -n "$(ulimit -Hn)"
 # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
 RUST_LOG=${RUST_LOG:-warn} taskset -c "$server_core" "${SERVER_BIN:-target/release/roomcast}" \
-  --bind "127.0.0.1:$port" --rate-frames 1000000 --rate-messages 1000000 --rate-joins 1000000 \
+  --bind "127.0.0.1:$port" --rate-frames 1000000 --rate-messages 1000000 --rate-user-messages 1000000 --rate-joins 1000000 \
   ${SERVER_FLAGS:-} >"${out%.json}.server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT

@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use roomcast_shared::{ErrorCode, RoomName};
 
@@ -58,6 +58,15 @@ async fn require_api_key(
             ErrorCode::Unauthorized,
             "missing or wrong API key: send Authorization: Bearer <key>",
         ));
+    }
+    let budget = state.api_rate.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Err(wait) = budget {
+        let message = format!("API rate limit exceeded: retry in {} ms", wait.as_millis());
+        let mut response = ApiError::new(ErrorCode::RateLimited, message).into_response();
+        if let Ok(seconds) = wait.as_secs().max(1).to_string().parse() {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds);
+        }
+        return Ok(response);
     }
     Ok(next.run(request).await)
 }

@@ -93,6 +93,16 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_RATE_MESSAGES", default_value_t = 10.0)]
     pub rate_messages: f64,
 
+    /// Messages per second one user may send over all their connections to
+    /// one instance (bursts of twice as many).
+    #[arg(long, env = "ROOMCAST_RATE_USER_MESSAGES", default_value_t = 20.0)]
+    pub rate_user_messages: f64,
+
+    /// Requests per second the HTTP API accepts from backends (bursts of
+    /// twice as many).
+    #[arg(long, env = "ROOMCAST_RATE_API", default_value_t = 1000.0)]
+    pub rate_api: f64,
+
     /// Joins per second one connection may send (bursts of twice as many).
     #[arg(long, env = "ROOMCAST_RATE_JOINS", default_value_t = 5.0)]
     pub rate_joins: f64,
@@ -193,6 +203,12 @@ pub struct Limits {
     pub messages: Rate,
     /// Joins per connection (default 5/s, bursts of 10).
     pub joins: Rate,
+    /// Messages per user over all their connections to one instance
+    /// (default 20/s, bursts of 40).
+    pub user_messages: Rate,
+    /// Requests to the HTTP API, all backends together (default 1000/s,
+    /// bursts of 2000).
+    pub api: Rate,
     /// Refusals for rate a connection may collect before it is closed with
     /// 4008 (default 1/s, bursts of 20).
     pub strikes: Rate,
@@ -237,6 +253,8 @@ impl Default for Limits {
             frames: Rate::new(50.0, 100),
             messages: Rate::new(10.0, 20),
             joins: Rate::new(5.0, 10),
+            user_messages: Rate::new(20.0, 40),
+            api: Rate::new(1000.0, 2000),
             strikes: Rate::new(1.0, 20),
             rooms_per_connection: 100,
             connections_per_user: 20,
@@ -339,6 +357,8 @@ impl Config {
                 frames: rate(args.rate_frames, "rate-frames")?,
                 messages: rate(args.rate_messages, "rate-messages")?,
                 joins: rate(args.rate_joins, "rate-joins")?,
+                user_messages: rate(args.rate_user_messages, "rate-user-messages")?,
+                api: rate(args.rate_api, "rate-api")?,
                 rooms_per_connection: args.rooms_per_connection,
                 connections_per_user: positive(
                     args.connections_per_user as u64,

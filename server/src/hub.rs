@@ -20,6 +20,7 @@ use roomcast_shared::{CloseCode, Envelope, Ref, RoomName, ServerFrame};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::Bucket;
 use crate::telemetry::Metrics;
 
 /// Identifies a connection on this instance.
@@ -173,8 +174,11 @@ impl Membership {
 pub(crate) struct Hub {
     rooms: DashMap<RoomName, HashMap<ConnId, Arc<Membership>>>,
     conns: DashMap<ConnId, Arc<Conn>>,
-    /// Connections per user, for `/health`.
+    /// Connections per user, for `/health` and the per-user limit.
     users: DashMap<Arc<str>, usize>,
+    /// Each connected user's message budget over all their connections;
+    /// dropped with the user's last connection.
+    user_rates: DashMap<Arc<str>, Bucket>,
     next_id: AtomicU64,
     queue_len: usize,
     metrics: Arc<Metrics>,
@@ -186,6 +190,7 @@ impl Hub {
             rooms: DashMap::new(),
             conns: DashMap::new(),
             users: DashMap::new(),
+            user_rates: DashMap::new(),
             next_id: AtomicU64::new(1),
             queue_len,
             metrics,
@@ -237,6 +242,7 @@ impl Hub {
         if let dashmap::Entry::Occupied(mut entry) = self.users.entry(conn.user_id().into()) {
             *entry.get_mut() -= 1;
             if *entry.get() == 0 {
+                self.user_rates.remove(entry.key());
                 entry.remove();
             }
         }
@@ -290,6 +296,23 @@ impl Hub {
             return true;
         }
         false
+    }
+
+    /// Takes one message from the user's budget (see `Limits::user_messages`).
+    pub fn charge_user(
+        &self,
+        user_id: &str,
+        rate: crate::limits::Rate,
+    ) -> Result<(), std::time::Duration> {
+        match self.user_rates.get_mut(user_id) {
+            Some(mut bucket) => bucket.take(),
+            None => {
+                let mut bucket = Bucket::new(rate);
+                let taken = bucket.take();
+                self.user_rates.insert(user_id.into(), bucket);
+                taken
+            }
+        }
     }
 
     /// How many connections `user_id` has open on this instance.

@@ -150,7 +150,7 @@ impl Session {
             Err((reference, err)) => return self.fail(reference, err),
         };
         let kind = frame.kind();
-        if let Err(err) = self.buckets.charge(&frame) {
+        if let Err(err) = self.charge(&frame) {
             return self.fail(reference, err);
         }
         match self.handle(reference.clone(), frame).await {
@@ -160,6 +160,23 @@ impl Session {
                 self.fail(reference, err)
             }
         }
+    }
+
+    /// Takes what `frame` costs from the connection's budgets, and for
+    /// messages from the user's budget over all their connections.
+    fn charge(&mut self, frame: &ClientFrame) -> Result<(), FrameError> {
+        self.buckets.charge(frame)?;
+        let is_message = matches!(
+            frame,
+            ClientFrame::Send { .. } | ClientFrame::Edit { .. } | ClientFrame::Delete { .. }
+        );
+        if let (true, Some(authed)) = (is_message, &self.user) {
+            let rate = self.state.config.limits.user_messages;
+            self.state.hub.charge_user(&authed.user.id, rate).map_err(|retry_after| {
+                FrameError::RateLimited { what: "user message rate", retry_after }
+            })?;
+        }
+        Ok(())
     }
 
     /// Sends the error frame for `err`, and closes when it must. A

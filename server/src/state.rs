@@ -12,6 +12,7 @@ use crate::engine::Engine;
 use crate::engine::memory::MemoryEngine;
 use crate::engine::redis::{RedisEngine, RedisSettings, lease};
 use crate::hub::Hub;
+use crate::limits::Bucket;
 use crate::origin::OriginPolicy;
 use crate::telemetry::Metrics;
 
@@ -24,6 +25,8 @@ pub(crate) struct Inner {
     pub config: Config,
     pub tokens: Tokens,
     pub api_key: ApiKey,
+    /// The HTTP API's request budget, all backends together.
+    pub api_rate: std::sync::Mutex<Bucket>,
     /// Which web pages may connect and call the API.
     pub origins: OriginPolicy,
     /// Shared state of the deployment (fan-out, history, presence, ...).
@@ -68,6 +71,7 @@ impl AppState {
                 .with_issuer(config.jwt_issuer.as_deref())
                 .with_audience(config.jwt_audience.as_deref()),
             api_key: ApiKey::new(config.api_key.clone()),
+            api_rate: std::sync::Mutex::new(Bucket::new(config.limits.api)),
             origins: OriginPolicy::new(config.allowed_origins.clone(), config.dev),
             config,
             engine,

@@ -31,7 +31,16 @@ pub fn smoke() -> Result<()> {
     let addr = format!("127.0.0.1:{port}");
     // A load generator is a trusted client: the per-connection rate limits,
     // sized for people, are raised for it.
-    let unlimited = ["--rate-frames", "1000000", "--rate-messages", "1000000", "--rate-joins", "1000000"];
+    let unlimited = [
+        "--rate-frames",
+        "1000000",
+        "--rate-messages",
+        "1000000",
+        "--rate-user-messages",
+        "1000000",
+        "--rate-joins",
+        "1000000",
+    ];
     println!("\n$ roomcast --bind {addr} {} &", unlimited.join(" "));
     let server = Server(
         Command::new(bin.join("roomcast"))

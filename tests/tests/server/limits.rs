@@ -107,3 +107,42 @@ async fn the_frame_rate_covers_every_frame() {
     let refused = alice.call(json!({"type": "ping"})).await;
     assert_eq!(refused["code"], "rate_limited", "{refused}");
 }
+
+#[tokio::test]
+async fn a_user_cannot_multiply_the_message_rate_with_more_tabs() {
+    let server = TestServer::with(|c| {
+        c.limits.messages = Rate::new(100.0, 100);
+        c.limits.user_messages = Rate::new(1.0, 4);
+    })
+    .await;
+    let mut tabs = Vec::new();
+    for _ in 0..2 {
+        let mut tab = WsClient::connect_as(&server, "alice", "Alice").await;
+        tab.join("general").await;
+        tabs.push(tab);
+    }
+    let mut sent = 0;
+    for i in 0..4 {
+        tabs[i % 2].call_ok(send(i), "ack").await;
+        sent += 1;
+    }
+    let refused = tabs[0].call(send(sent)).await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("user"), "{refused}");
+    // Another user has a budget of their own.
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    bob.join("general").await;
+    bob.say("general", "hello").await;
+}
+
+#[tokio::test]
+async fn the_http_api_has_its_own_budget() {
+    let server = TestServer::with(|c| c.limits.api = Rate::new(1.0, 3)).await;
+    for _ in 0..3 {
+        server.api_get("/api/users/alice/presence").await.expect(200);
+    }
+    let reply = server.api_get("/api/users/alice/presence").await;
+    reply.expect_error(429, "rate_limited");
+    // Health and metrics are not API calls.
+    server.get("/health").await.expect(200);
+}

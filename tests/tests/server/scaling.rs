@@ -265,6 +265,7 @@ async fn unthrottled_instance(redis: &RedisServer) -> TestServer {
         config.jwt_secret = SECRET.into();
         config.limits.frames = Rate::new(100_000.0, 100_000);
         config.limits.messages = Rate::new(100_000.0, 100_000);
+        config.limits.user_messages = Rate::new(100_000.0, 100_000);
     })
     .await
 }
