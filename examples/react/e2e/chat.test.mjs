@@ -75,7 +75,9 @@ test("two users chat through a server restart without losing or duplicating a me
     const errors = [];
     for (const page of [alice, bob]) page.on("pageerror", (e) => errors.push(e.message));
     await alice.goto(`${app}/?name=Alice&room=${room}`);
-    await bob.goto(`${app}/?name=Bob&room=${room}`);
+    // Bob's page uses useWebSocket(url) without a provider: both ways of
+    // getting a client are exercised.
+    await bob.goto(`${app}/?name=Bob&room=${room}&hooks=standalone`);
     for (const page of [alice, bob]) {
       await page.getByTestId("status").filter({ hasText: "open" }).waitFor({ timeout: 15_000 });
     }

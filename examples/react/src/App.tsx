@@ -1,6 +1,7 @@
 // The example app: sign in with a display name (the server's dev tokens),
 // then one shared connection for every component through RoomcastProvider.
-// `?name=Alice&room=general` in the URL signs in at once.
+// `?name=Alice&room=general` in the URL signs in at once; `&hooks=standalone`
+// uses useWebSocket(url, options) without a provider instead.
 import { useEffect, useMemo, useState } from "react";
 import type { ClientOptions } from "roomcast";
 import { RoomcastProvider, useWebSocket } from "roomcast/react";
@@ -43,6 +44,7 @@ export function App() {
       </form>
     );
   }
+  if (params.get("hooks") === "standalone") return <Standalone room={room} options={options} />;
   return (
     <RoomcastProvider url={wsUrl} options={options}>
       <main>
@@ -53,9 +55,21 @@ export function App() {
   );
 }
 
+/** The same chat on useWebSocket(url, options) alone: the hook shares one
+ * client per URL between the components that ask for it. */
+function Standalone({ room, options }: { room: string; options: ClientOptions }) {
+  const { client } = useWebSocket(wsUrl, options);
+  return (
+    <main>
+      <StatusBar url={wsUrl} />
+      <Chat room={room} client={client} />
+    </main>
+  );
+}
+
 /** Re-renders on connection changes only, never per frame. */
-function StatusBar() {
-  const { state, isConnected, reconnectAttempts, user, client } = useWebSocket();
+function StatusBar({ url }: { url?: string }) {
+  const { state, isConnected, reconnectAttempts, user, client } = useWebSocket(url);
   const [notice, setNotice] = useState("");
   useEffect(() => {
     // A typed frame: narrowing on `type` gives the frame's own fields.

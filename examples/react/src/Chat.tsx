@@ -1,10 +1,13 @@
 // One room: messages in order (each once, across reconnects), sends still
 // waiting for their ack, who is typing, who is here, and the composer.
 import { useEffect, useRef, useState } from "react";
+import type { Client } from "roomcast";
 import { useRoom, useRoomEvent, useRoomcast } from "roomcast/react";
 
-export function Chat({ room }: { room: string }) {
-  const client = useRoomcast();
+/** `client` defaults to the provider's. */
+export function Chat({ room, client: given }: { room: string; client?: Client | null }) {
+  const provided = useRoomcast();
+  const client = given ?? provided;
   const { messages, pending, members, typing, send, setTyping, resets, room: handle } = useRoom(client, room);
   const [draft, setDraft] = useState("");
   const [notice, setNotice] = useState("");
