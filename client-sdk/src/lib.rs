@@ -12,7 +12,7 @@
 //! - [`effect`]: what the logic asks the host to do and tells the app.
 //! - [`options`]: every setting with its default.
 //! - `payload`: the JSON handed to JavaScript besides frames.
-//! - [`web`] (wasm32 only): the browser glue and the JavaScript API. Only its
+//! - `web` (wasm32 only): the browser glue and the JavaScript API. Only its
 //!   `transport` module touches WebSockets, timers and window events.
 //!
 //! Everything but `web` builds natively and is unit-tested with `cargo test`.
