@@ -111,6 +111,11 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_ROOMS_PER_CONNECTION", default_value_t = 100)]
     pub rooms_per_connection: usize,
 
+    /// Connections from one IP address (loopback addresses, such as a local
+    /// proxy, are not limited).
+    #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub connections_per_ip: usize,
+
     /// Connections one user may have open on one instance.
     #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_USER", default_value_t = 20)]
     pub connections_per_user: usize,
@@ -216,6 +221,8 @@ pub struct Limits {
     pub rooms_per_connection: usize,
     /// Open connections per user on one instance (default 20).
     pub connections_per_user: usize,
+    /// Open connections per non-loopback IP address (default 1000).
+    pub connections_per_ip: usize,
 }
 
 /// Heartbeats, grace periods and timeouts.
@@ -258,6 +265,7 @@ impl Default for Limits {
             strikes: Rate::new(1.0, 20),
             rooms_per_connection: 100,
             connections_per_user: 20,
+            connections_per_ip: 1000,
         }
     }
 }
@@ -360,6 +368,8 @@ impl Config {
                 user_messages: rate(args.rate_user_messages, "rate-user-messages")?,
                 api: rate(args.rate_api, "rate-api")?,
                 rooms_per_connection: args.rooms_per_connection,
+                connections_per_ip: positive(args.connections_per_ip as u64, "connections-per-ip")?
+                    as usize,
                 connections_per_user: positive(
                     args.connections_per_user as u64,
                     "connections-per-user",

@@ -176,6 +176,8 @@ pub(crate) struct Hub {
     conns: DashMap<ConnId, Arc<Conn>>,
     /// Connections per user, for `/health` and the per-user limit.
     users: DashMap<Arc<str>, usize>,
+    /// Open connections (authenticated or not) per remote IP address.
+    ips: DashMap<std::net::IpAddr, usize>,
     /// Each connected user's message budget over all their connections;
     /// dropped with the user's last connection.
     user_rates: DashMap<Arc<str>, Bucket>,
@@ -191,6 +193,7 @@ impl Hub {
             conns: DashMap::new(),
             users: DashMap::new(),
             user_rates: DashMap::new(),
+            ips: DashMap::new(),
             next_id: AtomicU64::new(1),
             queue_len,
             metrics,
@@ -315,6 +318,30 @@ impl Hub {
         }
     }
 
+    /// Counts a connection from `ip` in, unless `limit` are open already
+    /// (loopback addresses are not limited). Undo with [`Hub::ip_closed`].
+    pub fn ip_opened(&self, ip: std::net::IpAddr, limit: usize) -> bool {
+        if ip.is_loopback() {
+            return true;
+        }
+        let mut open = self.ips.entry(ip).or_default();
+        if *open >= limit {
+            return false;
+        }
+        *open += 1;
+        true
+    }
+
+    /// Counts a connection from `ip` out.
+    pub fn ip_closed(&self, ip: std::net::IpAddr) {
+        if let dashmap::Entry::Occupied(mut open) = self.ips.entry(ip) {
+            *open.get_mut() -= 1;
+            if *open.get() == 0 {
+                open.remove();
+            }
+        }
+    }
+
     /// How many connections `user_id` has open on this instance.
     pub fn connections_of(&self, user_id: &str) -> usize {
         self.users.get(user_id).map_or(0, |n| *n)
@@ -362,5 +389,28 @@ fn excluded(conn: &Conn, exclude: &Exclude) -> bool {
         Exclude::Nobody => false,
         Exclude::Conn(id) => conn.id == *id,
         Exclude::User(user) => conn.user_id() == &**user,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+
+    #[test]
+    fn connections_per_ip_are_counted_except_loopback() {
+        let hub = Hub::new(8, Arc::new(Metrics::default()));
+        let remote: IpAddr = "203.0.113.7".parse().unwrap();
+        assert!(hub.ip_opened(remote, 2));
+        assert!(hub.ip_opened(remote, 2));
+        assert!(!hub.ip_opened(remote, 2), "a third connection is over the limit");
+        hub.ip_closed(remote);
+        assert!(hub.ip_opened(remote, 2), "a closed one frees its slot");
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..10 {
+            assert!(hub.ip_opened(local, 2), "a local proxy is not limited");
+        }
+        hub.ip_closed(local);
     }
 }

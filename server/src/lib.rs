@@ -66,6 +66,7 @@ pub async fn run(
         tracing::info!("shutting down: closing connections with 1012");
         token.cancel();
     };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(signal).await?;
     // Upgraded connections outlive the HTTP server; wait for them to close.
     state.tasks.close();

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -36,24 +38,53 @@ pub(crate) struct WsParams {
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     Query(params): Query<WsParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let limit = state.config.limits.max_frame_bytes;
     let ws = ws.max_frame_size(limit).max_message_size(limit);
+    // Refusals are upgraded, then closed with a code: a page learns why from
+    // the code, which a refused upgrade would not tell it.
     if !state.origins.allows(&headers) {
-        // Upgraded, then closed with 1008: a page learns why from the code,
-        // which a refused upgrade would not tell it.
-        return ws.on_upgrade(|mut socket| async move {
-            let frame =
-                CloseFrame { code: CloseCode::POLICY.0, reason: "origin not allowed".into() };
-            let _ = socket.send(Message::Close(Some(frame))).await;
-        });
+        return ws.on_upgrade(|socket| refuse(socket, CloseCode::POLICY, "origin not allowed"));
     }
+    let Some(slot) = IpSlot::take(&state, peer.ip()) else {
+        let reason = "too many connections from this address";
+        return ws.on_upgrade(move |socket| refuse(socket, CloseCode::RATE_LIMITED, reason));
+    };
     ws.on_upgrade(move |socket| {
         let tasks = state.tasks.clone();
-        tasks.track_future(connection(socket, state, params.token))
+        tasks.track_future(async move {
+            connection(socket, state, params.token).await;
+            drop(slot);
+        })
     })
+}
+
+/// One connection counted against its IP address's limit, until dropped
+/// (also when the upgrade never completes).
+struct IpSlot {
+    hub: std::sync::Arc<crate::hub::Hub>,
+    ip: std::net::IpAddr,
+}
+
+impl IpSlot {
+    fn take(state: &AppState, ip: std::net::IpAddr) -> Option<Self> {
+        let limit = state.config.limits.connections_per_ip;
+        state.hub.ip_opened(ip, limit).then(|| Self { hub: state.hub.clone(), ip })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        self.hub.ip_closed(self.ip);
+    }
+}
+
+async fn refuse(mut socket: WebSocket, code: CloseCode, reason: &'static str) {
+    let frame = CloseFrame { code: code.0, reason: reason.into() };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 async fn connection(socket: WebSocket, state: AppState, query_token: Option<String>) {
