@@ -4,17 +4,19 @@
 //! # Layout
 //! - [`config`]: flags and environment into validated [`Config`].
 //! - `auth`: access tokens (JWT) and the backends' API key.
-//! - `engine`: the [`engine::Engine`] trait (fan-out, history, membership,
-//!   presence, idempotency, notifications) and its in-memory implementation.
-//!   Nothing outside `engine` knows which implementation runs.
+//! - `engine`: the `Engine` trait (fan-out, history, membership, presence,
+//!   idempotency, notifications), the in-memory engine and the Redis engine
+//!   (`--redis-url`). Nothing outside `engine` knows which one runs.
 //! - `origin`: which web pages may connect (1008) and call the API (403, CORS).
-//! - `limits`: token buckets for per-connection rate limits.
+//! - `limits`: token buckets for rate limits.
 //! - `hub`: this instance's connections and which rooms each is in; delivers
 //!   encoded frames to local connections.
 //! - `session`: one authenticated WebSocket connection: handles each client
 //!   frame, keeps typing timers, and tidies up when it ends.
-//! - `transport`: the WebSocket endpoint (reader and writer tasks) and the
-//!   HTTP API handlers.
+//! - `ws`: the WebSocket endpoint (reader and writer tasks).
+//! - `api`: the HTTP API handlers, health, metrics and OpenAPI.
+//! - `error`: request errors and what each does to the client.
+//! - `state`: the handle every handler shares.
 //! - `telemetry`: Prometheus metrics.
 //!
 //! The binary (`main.rs`) parses flags, installs logging and calls [`run`].
