@@ -45,6 +45,11 @@ pub fn cpu_seconds(pid: Pid) -> Result<f64> {
     Ok(ticks as f64 / TICKS_PER_SEC)
 }
 
+/// CPU seconds of several processes together.
+fn total_cpu_seconds(pids: &[u32]) -> Result<f64> {
+    pids.iter().map(|pid| cpu_seconds(Pid::Other(*pid))).sum()
+}
+
 /// Resident memory of a process, in KiB (`VmRSS`).
 pub fn rss_kib(pid: Pid) -> Result<u64> {
     let path = pid.path("status");
@@ -78,11 +83,12 @@ pub fn machine_busy_seconds() -> Result<f64> {
 }
 
 /// CPU use of the generator and (when known) the server over a window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CpuMeter {
     started: Instant,
     own: f64,
-    server: Option<(u32, f64)>,
+    /// The server-side processes and their CPU seconds at the start.
+    server: Option<(Vec<u32>, f64)>,
     machine: f64,
 }
 
@@ -93,7 +99,8 @@ pub struct CpuUse {
     pub secs: f64,
     /// The generator's CPU, in cores.
     pub generator: f64,
-    /// The server's CPU, in cores, when its pid was given.
+    /// The server's CPU (with its backends, such as Redis), in cores, when
+    /// its pid was given.
     pub server: Option<f64>,
     /// CPU used by everything else on the machine (other processes, the
     /// hypervisor), in cores.
@@ -102,10 +109,12 @@ pub struct CpuUse {
 
 impl CpuMeter {
     /// Starts a window now.
-    pub fn start(server_pid: Option<u32>) -> Result<Self> {
-        let server = match server_pid {
-            Some(pid) => Some((pid, cpu_seconds(Pid::Other(pid))?)),
-            None => None,
+    /// Starts a window now; `server` lists the server-side processes (none
+    /// when unknown).
+    pub fn start(server: &[u32]) -> Result<Self> {
+        let server = match server {
+            [] => None,
+            pids => Some((pids.to_vec(), total_cpu_seconds(pids)?)),
         };
         Ok(Self {
             started: Instant::now(),
@@ -119,8 +128,8 @@ impl CpuMeter {
     pub fn stop(&self) -> Result<CpuUse> {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let generator = (cpu_seconds(Pid::Own)? - self.own) / secs;
-        let server = match self.server {
-            Some((pid, before)) => Some((cpu_seconds(Pid::Other(pid))? - before) / secs),
+        let server = match &self.server {
+            Some((pids, before)) => Some((total_cpu_seconds(pids)? - before) / secs),
             None => None,
         };
         let machine = (machine_busy_seconds().unwrap_or(0.0) - self.machine) / secs;

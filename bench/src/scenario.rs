@@ -27,6 +27,10 @@ pub struct Common {
     /// The server's process id: its CPU and memory are read from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Another server-side process (such as `redis-server`) whose CPU counts
+    /// as the server's; repeat for several.
+    #[arg(long)]
+    pub backend_pid: Vec<u32>,
     /// Sign tokens with this secret (the server's `--jwt-secret`) instead of
     /// asking a dev-mode server's `POST /api/dev/token` for each user.
     #[arg(long, env = "ROOMCAST_JWT_SECRET", hide_env_values = true)]
@@ -68,6 +72,11 @@ impl Common {
             many_sources: connections > self.per_source,
             delay_acks: self.delay_acks,
         }
+    }
+
+    /// The processes whose CPU is the server's.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.server_pid.into_iter().chain(self.backend_pid.iter().copied()).collect()
     }
 
     pub fn tokens(&self) -> Tokens {
@@ -165,7 +174,7 @@ pub async fn measure(
     senders: &SendStats,
 ) -> Result<Measured> {
     sleep_secs(common.warmup).await;
-    let meter = CpuMeter::start(common.server_pid)?;
+    let meter = CpuMeter::start(&common.server_pids())?;
     let sent_before = senders.sent.get();
     senders.max_lag_ms.set(0.0);
     recorder.borrow_mut().start_window();

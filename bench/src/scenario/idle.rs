@@ -47,7 +47,7 @@ pub async fn run(args: &Args) -> Result<Report> {
 
     eprintln!("idle: connecting {n}");
     // Who bounds the connect rate: the server's CPU or ours.
-    let meter = CpuMeter::start(common.server_pid)?;
+    let meter = CpuMeter::start(&common.server_pids())?;
     let (conns, connect_time) =
         connect_many(&common.target(n), &tokens, common.concurrency).await?;
     let connect_cpu = meter.stop()?;
@@ -63,7 +63,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let rss_after = server.map(rss_kib).transpose()?;
 
     // Idle means idle: the server should use next to no CPU now.
-    let meter = CpuMeter::start(common.server_pid)?;
+    let meter = CpuMeter::start(&common.server_pids())?;
     sleep_secs(common.duration).await;
     let cpu = meter.stop()?;
     let closed = recorder.borrow().closed_count();
