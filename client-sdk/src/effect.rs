@@ -41,17 +41,24 @@ pub struct ClientError {
     pub code: String,
     /// For humans.
     pub message: String,
+    /// With `rate_limited`: how long to wait before retrying, in ms.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ClientError {
     /// An error with one of the client's own codes.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into() }
+        Self { code: code.to_owned(), message: message.into(), retry_after_ms: None }
     }
 
     /// An error the server sent.
-    pub fn server(code: ErrorCode, message: String) -> Self {
-        Self { code: code.as_str().to_owned(), message }
+    pub fn server(code: ErrorCode, message: String, retry_after_ms: Option<u64>) -> Self {
+        Self { code: code.as_str().to_owned(), message, retry_after_ms }
+    }
+
+    /// Whether sending the same request again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.code.as_str(), "rate_limited" | "unavailable" | "internal")
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Entry {
     pub wire_ref: Option<u64>,
     /// How many times it was transmitted.
     pub attempts: u32,
+    /// When a refused transmission (rate limited) may be tried again; the
+    /// entry is not sent before.
+    pub retry_at: Option<u64>,
 }
 
 impl Entry {
@@ -58,7 +61,8 @@ impl Outbox {
         if self.entries.len() >= self.limit {
             return Err(Full);
         }
-        let entry = Entry { op, room: room.to_owned(), frame, wire_ref: None, attempts: 0 };
+        let entry =
+            Entry { op, room: room.to_owned(), frame, wire_ref: None, attempts: 0, retry_at: None };
         self.entries.push_back(entry);
         Ok(())
     }
@@ -72,7 +76,9 @@ impl Outbox {
         mut next_ref: impl FnMut() -> u64,
     ) -> Vec<(u64, ClientFrame)> {
         let mut out = Vec::new();
-        for e in self.entries.iter_mut().filter(|e| e.room == room && e.wire_ref.is_none()) {
+        let unsent =
+            |e: &&mut Entry| e.room == room && e.wire_ref.is_none() && e.retry_at.is_none();
+        for e in self.entries.iter_mut().filter(unsent) {
             let r = next_ref();
             e.wire_ref = Some(r);
             e.attempts += 1;
@@ -81,11 +87,45 @@ impl Outbox {
         out
     }
 
-    /// The connection dropped: every entry in flight is unsent again.
+    /// The connection dropped: every entry in flight is unsent again, and a
+    /// new connection starts with a fresh rate budget.
     pub fn disconnected(&mut self) {
         for e in &mut self.entries {
             e.wire_ref = None;
+            e.retry_at = None;
         }
+    }
+
+    /// How often the entry sent with `wire_ref` was transmitted.
+    pub fn attempts(&self, wire_ref: u64) -> Option<u32> {
+        self.entries.iter().find(|e| e.wire_ref == Some(wire_ref)).map(|e| e.attempts)
+    }
+
+    /// The server refused the entry sent with `wire_ref` for now: it is sent
+    /// again once [`due`](Self::due) at `at`.
+    pub fn retry_later(&mut self, wire_ref: u64, at: u64) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.wire_ref == Some(wire_ref)) {
+            e.wire_ref = None;
+            e.retry_at = Some(at);
+        }
+    }
+
+    /// When the next refused entry may be retried.
+    pub fn next_retry(&self) -> Option<u64> {
+        self.entries.iter().filter_map(|e| e.retry_at).min()
+    }
+
+    /// Makes the entries whose retry time came sendable again; returns their
+    /// rooms, to flush.
+    pub fn due(&mut self, now: u64) -> Vec<String> {
+        let mut rooms: Vec<String> = Vec::new();
+        for e in self.entries.iter_mut().filter(|e| e.retry_at.is_some_and(|at| now >= at)) {
+            e.retry_at = None;
+            if !rooms.contains(&e.room) {
+                rooms.push(e.room.clone());
+            }
+        }
+        rooms
     }
 
     /// Removes and returns the entry sent with `wire_ref` (its ack or error
@@ -182,6 +222,21 @@ mod tests {
         assert_eq!(o.remove_by_client_id("c1").map(|e| e.op), Some(1));
         assert!(o.remove_by_client_id("c1").is_none());
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn a_refused_entry_waits_for_its_retry_time() {
+        let mut o = Outbox::new(10);
+        o.push(1, "a", send("a", "c1")).unwrap();
+        assert_eq!(o.take_unsent("a", || 1).len(), 1);
+        assert_eq!(o.attempts(1), Some(1));
+        o.retry_later(1, 500);
+        assert!(o.take_unsent("a", || 2).is_empty(), "not before its time");
+        assert_eq!(o.next_retry(), Some(500));
+        assert!(o.due(499).is_empty());
+        assert_eq!(o.due(500), ["a"]);
+        assert_eq!(o.take_unsent("a", || 3).len(), 1);
+        assert_eq!(o.of_room("a").next().unwrap().attempts, 2);
     }
 
     #[test]

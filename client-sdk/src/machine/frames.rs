@@ -9,6 +9,11 @@ use crate::effect::{ClientError, Event};
 use crate::payload::{HistoryPage, MemberChange, Read, RoomError, RoomOnly, Typing, to_json};
 use crate::room::{EventOutcome, JoinOutcome};
 
+/// Wait before retrying a refused send when the server names no delay.
+const RETRY_DELAY_MS: u64 = 1_000;
+/// Transmissions of one send before a refusal is final.
+const MAX_SEND_ATTEMPTS: u32 = 5;
+
 impl Core {
     /// A text frame arrived.
     pub fn received(&mut self, text: &str, now: u64) {
@@ -45,8 +50,8 @@ impl Core {
                 }
             }
             ServerFrame::Error(error) => {
-                let error = ClientError::server(error.code, error.message);
-                self.failed(request, wire, error);
+                let error = ClientError::server(error.code, error.message, error.retry_after_ms);
+                self.failed(request, wire, error, now);
             }
             ServerFrame::History { room, messages, has_more } => {
                 if let Some(Request::History { op, .. }) = request {
@@ -208,8 +213,27 @@ impl Core {
     }
 
     /// An `error` frame: fail the request it answers, or report it.
-    fn failed(&mut self, request: Option<Request>, wire: Option<u64>, error: ClientError) {
+    fn failed(
+        &mut self,
+        request: Option<Request>,
+        wire: Option<u64>,
+        error: ClientError,
+        now: u64,
+    ) {
         match request {
+            // Refused for now (rate limited, a backing service down): the
+            // entry stays and goes out again after the server's delay, a few
+            // times at most, and keeps its client_id.
+            Some(Request::Entry) if error.is_retryable() => {
+                let Some(r) = wire else { return };
+                if self.outbox.attempts(r).is_some_and(|n| n < MAX_SEND_ATTEMPTS) {
+                    let wait = error.retry_after_ms.unwrap_or(RETRY_DELAY_MS).max(1);
+                    self.outbox.retry_later(r, now + wait);
+                } else if let Some(entry) = self.outbox.remove_by_ref(r) {
+                    self.settle(entry.op, Err(error));
+                    self.pending_changed(&entry.room);
+                }
+            }
             Some(Request::Entry) => {
                 let entry = wire.and_then(|r| self.outbox.remove_by_ref(r));
                 if let Some(entry) = entry {

@@ -431,6 +431,44 @@ fn the_outbox_is_bounded() {
 }
 
 #[test]
+fn a_rate_limited_send_is_retried_after_the_servers_delay() {
+    let mut h = joined_client();
+    let op = h.core.send("general", "hello".into());
+    h.pump();
+    let first = h.last("send");
+    h.server(json!({"type":"error","ref":first["ref"],"code":"rate_limited",
+        "message":"slow down","retry_after_ms":700}));
+    assert!(h.settled(op).is_none(), "not failed: retried later");
+    assert_eq!(h.snapshot("general")["pending"][0]["content"], "hello");
+    assert_eq!(h.next(), 700);
+    let again = h.last("send");
+    assert_eq!(again["client_id"], first["client_id"]);
+    assert_ne!(again["ref"], first["ref"]);
+    // Refused every time: after a few attempts the promise rejects.
+    for _ in 0..10 {
+        let last = h.last("send");
+        h.server(json!({"type":"error","ref":last["ref"],"code":"rate_limited","message":"no"}));
+        if h.settled(op).is_some() {
+            break;
+        }
+        h.next();
+    }
+    assert_eq!(h.settled(op).unwrap().unwrap_err().code, "rate_limited");
+    assert_eq!(h.sent_of("send").len(), 5);
+}
+
+#[test]
+fn a_refused_send_fails_at_once() {
+    let mut h = joined_client();
+    let op = h.core.send("general", "x".repeat(10));
+    h.pump();
+    let send = h.last("send");
+    h.server(json!({"type":"error","ref":send["ref"],"code":"too_large","message":"too long"}));
+    assert_eq!(h.settled(op).unwrap().unwrap_err().code, "too_large");
+    assert_eq!(h.snapshot("general")["pending"], json!([]));
+}
+
+#[test]
 fn rooms_are_reference_counted() {
     let mut h = joined_client();
     h.core.join("general").unwrap();

@@ -31,6 +31,7 @@ impl Core {
             }
         }
         at.extend(self.rooms.values().filter_map(|r| r.typing.deadline()));
+        at.extend(self.outbox.next_retry());
         at.into_iter().min()
     }
 
@@ -70,6 +71,9 @@ impl Core {
                 self.fetching = Some(Fetch::Refresh);
                 self.effects.push(Effect::FetchToken);
             }
+        }
+        for room in self.outbox.due(now) {
+            self.flush(&room);
         }
         let ready = self.is_ready();
         let mut typing_frames = Vec::new();

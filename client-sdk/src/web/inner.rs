@@ -459,6 +459,9 @@ pub fn js_error(error: &ClientError) -> JsValue {
     let e = js_sys::Error::new(&error.message);
     e.set_name("RoomcastError");
     let _ = js_sys::Reflect::set(&e, &"code".into(), &error.code.as_str().into());
+    if let Some(ms) = error.retry_after_ms {
+        let _ = js_sys::Reflect::set(&e, &"retryAfterMs".into(), &(ms as f64).into());
+    }
     e.into()
 }
 

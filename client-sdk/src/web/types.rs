@@ -19,7 +19,11 @@ export type ErrorCode =
   | "queue_full" | "closed" | "disconnected" | "left" | "not_joined" | "token" | "gave_up";
 
 /** What a rejected promise and `onError` carry. */
-export interface RoomcastError extends Error { code: ErrorCode; }
+export interface RoomcastError extends Error {
+  code: ErrorCode;
+  /** With `rate_limited`: how long the server asks to wait, ms. */
+  retryAfterMs?: number;
+}
 
 export interface ClientOptions {
   /** A token, or a function returning one (called on every connect and before `exp`). Omit when the URL carries `?token=`. */
