@@ -50,6 +50,10 @@ struct Args {
     /// Seconds of churn.
     #[arg(long, default_value_t = 600)]
     duration: u64,
+    /// Seconds of churn before the memory baseline is taken: long enough
+    /// for bounded histories to fill, so that what grows after is a leak.
+    #[arg(long, default_value_t = 30)]
+    warmup: u64,
     /// How long the server keeps a disconnected user (its presence grace).
     #[arg(long, default_value_t = 3000)]
     grace_ms: u64,
@@ -260,8 +264,8 @@ async fn churn(args: &Arc<Args>, tally: &Arc<Mutex<Tally>>, seconds: u64) -> Res
 async fn main() -> Result<()> {
     let args = Arc::new(Args::parse());
     let tally = Arc::new(Mutex::new(Tally::default()));
-    eprintln!("soak: a 10 s warm-up round, then the baseline");
-    churn(&args, &tally, 10).await?;
+    eprintln!("soak: {} s of warm-up, then the baseline", args.warmup);
+    churn(&args, &tally, args.warmup).await?;
     let baseline = rss_kib(args.server_pid);
     eprintln!("soak: {} clients for {} s", args.clients, args.duration);
     churn(&args, &tally, args.duration).await?;
