@@ -68,6 +68,11 @@ pub async fn run(
         tracing::info!("shutting down: closing connections with 1012");
         token.cancel();
     };
+    // No Nagle delay: a frame must not wait for the ACK of the previous one
+    // (clients that delay ACKs would see every second frame late).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(signal).await?;
     // Upgraded connections outlive the HTTP server; wait for them to close.
