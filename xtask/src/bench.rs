@@ -45,10 +45,6 @@ pub fn smoke() -> Result<()> {
     let server = Server(
         Command::new(bin.join("roomcast"))
             .args(["--bind", &addr])
-            // One publisher sends faster than the per-connection and
-            // per-user message limits allow a person to.
-            .args(["--rate-frames", "1000000", "--rate-messages", "1000000"])
-            .args(["--rate-user-messages", "1000000", "--rate-joins", "1000000"])
             .args(unlimited)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
