@@ -28,7 +28,7 @@ pub(crate) struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let metrics = Self {
+        let mut metrics = Self {
             registry: Registry::with_prefix("roomcast"),
             connections: Gauge::default(),
             connections_total: Counter::default(),
@@ -39,7 +39,7 @@ impl Default for Metrics {
             slow_consumers: Counter::default(),
             errors: Family::default(),
         };
-        let mut registry = Registry::with_prefix("roomcast");
+        let registry = &mut metrics.registry;
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
         registry.register(
             "connections_accepted",
@@ -68,7 +68,7 @@ impl Default for Metrics {
             metrics.slow_consumers.clone(),
         );
         registry.register("errors", "Error frames sent, by code", metrics.errors.clone());
-        Self { registry, ..metrics }
+        metrics
     }
 }
 
