@@ -7,6 +7,8 @@
 //! than one above it reveals a gap and is not applied (the client re-joins
 //! with `since` instead, and the server replays the gap in order).
 
+use std::collections::BTreeMap;
+
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{
     ChatMessage, Member, Position, Presence, RoomEvent, Status, UserInfo, UserRef,
@@ -54,6 +56,9 @@ pub struct RoomState {
     pub members: Vec<Member>,
     /// Other users typing right now.
     pub typing: Vec<UserRef>,
+    /// Read receipts seen on this connection: each user's latest read
+    /// message id, by user id (the server does not store receipts).
+    pub reads: BTreeMap<String, String>,
     /// How many times the room was reset (recovery impossible).
     pub resets: u32,
     /// Bumped on every change of what a UI shows, so snapshots are rebuilt
@@ -182,6 +187,24 @@ impl RoomState {
         self.version += 1;
     }
 
+    /// A `read` frame: `user_id` has read up to message `id`.
+    pub fn read(&mut self, user_id: String, id: String) {
+        if self.reads.get(&user_id) != Some(&id) {
+            self.reads.insert(user_id, id);
+            self.version += 1;
+        }
+    }
+
+    /// Who has read message `id` (or a later one), by user id.
+    pub fn seen_by<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a str> {
+        let offset_of = |id: &str| self.messages.iter().find(|m| m.id == id).map(|m| m.offset);
+        let offset = offset_of(id);
+        self.reads
+            .iter()
+            .filter(move |(_, read)| offset.is_some() && offset_of(read) >= offset)
+            .map(|(user, _)| user.as_str())
+    }
+
     /// A `member_joined` frame.
     pub fn member_joined(&mut self, user: UserInfo, now_ms: u64) {
         if self.members.iter().any(|m| m.user.id == user.id) {
@@ -293,6 +316,22 @@ mod tests {
         );
         assert_eq!(room.resets, 2);
         assert_eq!(room.position, Some(Position { epoch: "f".into(), offset: 1 }));
+    }
+
+    #[test]
+    fn receipts_cover_the_read_message_and_every_earlier_one() {
+        let mut room = RoomState::default();
+        room.apply_joined(joined("e", 3, vec![event(1), event(2), event(3)], None), 100);
+        room.read("bob".into(), "m2".into());
+        room.read("carol".into(), "m3".into());
+        let seen =
+            |room: &RoomState, id: &str| room.seen_by(id).map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(seen(&room, "m1"), ["bob", "carol"]);
+        assert_eq!(seen(&room, "m3"), ["carol"]);
+        // A receipt for a message not loaded here counts for nothing.
+        room.read("bob".into(), "m99".into());
+        assert_eq!(seen(&room, "m1"), ["carol"]);
+        assert!(seen(&room, "m42").is_empty());
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! - `inner`: the state shared by a client and its room handles, and the pump
 //!   that carries out the logic's effects.
 //! - `client`, `room`: the exported `Client` and `Room` classes.
+//! - `connection`: [`Connection`], the same client for Rust apps (Leptos).
 //! - `notify`: a small helper for the browser's Notification API.
 //! - `options`, `types`: the options object, and the TypeScript declarations.
 
 mod client;
+mod connection;
 mod inner;
 mod notify;
 mod options;
@@ -16,4 +18,5 @@ mod transport;
 mod types;
 
 pub use client::Client;
+pub use connection::{Connection, Observer};
 pub use room::Room;

@@ -6,7 +6,9 @@ use roomcast_shared::{ClientFrame, Position, RoomName, SetStatus};
 
 use super::{Core, Request};
 use crate::effect::{ClientError, ConnectionState, Event};
+use crate::outbox::Entry;
 use crate::payload::{Pending, RoomSnapshot, to_json};
+use crate::room::RoomState;
 
 impl Core {
     /// Joins `room`, or adds a reference to it when already joined. The
@@ -182,6 +184,27 @@ impl Core {
             self.effects.push(crate::effect::Effect::Send(text));
         }
         self.is_ready()
+    }
+
+    /// The rooms the application holds, by name.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> {
+        self.rooms.keys().map(String::as_str)
+    }
+
+    /// What the client knows of `room`: messages, members, typing, receipts.
+    pub fn room(&self, room: &str) -> Option<&RoomState> {
+        self.rooms.get(room).map(|r| &r.state)
+    }
+
+    /// The sends, edits and deletes of `room` still waiting for their ack,
+    /// oldest first.
+    pub fn waiting<'a>(&'a self, room: &'a str) -> impl Iterator<Item = &'a Entry> {
+        self.outbox.of_room(room)
+    }
+
+    /// When the next reconnect attempt starts, while waiting for it.
+    pub fn retry_at(&self) -> Option<u64> {
+        self.retry_at
     }
 
     /// The version of `room`'s snapshot: it changes whenever the snapshot does.

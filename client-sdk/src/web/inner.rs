@@ -34,6 +34,9 @@ struct Listener {
     f: Function,
 }
 
+/// A Rust callback for every event.
+pub type EventObserver = Rc<dyn Fn(&Event)>;
+
 pub struct Inner {
     url: String,
     pub core: RefCell<Core>,
@@ -48,6 +51,8 @@ pub struct Inner {
     /// `subscribe` listeners: of the client (`None`) or of a room.
     subscribers: RefCell<Vec<(u32, Option<String>, Function)>>,
     promises: RefCell<HashMap<u64, (Function, Function)>>,
+    /// Rust observers (the `Connection` API): every event, before listeners.
+    observers: RefCell<Vec<(u32, EventObserver)>>,
     snapshot: RefCell<Option<(u64, JsValue)>>,
     room_snapshots: RefCell<HashMap<String, (u64, JsValue)>>,
     pumping: Cell<bool>,
@@ -73,6 +78,7 @@ impl Inner {
             listeners: RefCell::new(Vec::new()),
             subscribers: RefCell::new(Vec::new()),
             promises: RefCell::new(HashMap::new()),
+            observers: RefCell::new(Vec::new()),
             snapshot: RefCell::new(None),
             room_snapshots: RefCell::new(HashMap::new()),
             pumping: Cell::new(false),
@@ -128,6 +134,9 @@ impl Inner {
             let mut rooms = BTreeSet::new();
             let mut client = false;
             for effect in effects {
+                if let Effect::Emit(event) = &effect {
+                    self.observe(event);
+                }
                 match effect {
                     Effect::Open => self.open_socket(),
                     Effect::Send(text) => {
@@ -340,6 +349,26 @@ impl Inner {
         self.listeners
             .borrow_mut()
             .retain(|l| !matches!(&l.scope, Scope::Room { handle: h, .. } if *h == handle));
+    }
+
+    /// Calls `f` with every event until the returned id is passed to
+    /// [`unobserve`](Self::unobserve).
+    pub fn observe_with(&self, f: EventObserver) -> u32 {
+        let id = self.next_id();
+        self.observers.borrow_mut().push((id, f));
+        id
+    }
+
+    pub fn unobserve(&self, id: u32) {
+        self.observers.borrow_mut().retain(|(i, _)| *i != id);
+    }
+
+    fn observe(&self, event: &Event) {
+        // Cloned out first: an observer may add or remove observers.
+        let observers: Vec<_> = self.observers.borrow().iter().map(|(_, f)| f.clone()).collect();
+        for f in observers {
+            f(event);
+        }
     }
 
     pub fn subscribe(self: &Rc<Self>, room: Option<String>, f: Function) -> JsValue {
