@@ -1,9 +1,11 @@
 //! Roomcast's project tasks, so that two commands do everything:
 //!
-//! - `cargo xtask run [-- <roomcast flags>]`: build and start the server (dev
-//!   mode, in memory) at http://127.0.0.1:8080.
+//! - `cargo xtask run [-- <roomcast flags>]`: build the demo chat (`ui/`,
+//!   with trunk) and start the server (dev mode, in memory) serving it at
+//!   http://127.0.0.1:8080.
 //! - `cargo xtask test`: install what the checks need, then formatting,
-//!   lints, the wasm build of the protocol crate, and every test.
+//!   lints, the wasm build of the protocol crate, and every test, the
+//!   browser ones included.
 //!
 //! Each step prints the command it runs; the first failure stops the task
 //! with a message saying what to do.
@@ -16,6 +18,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod install;
 mod sdk;
+mod ui;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Roomcast project tasks")]
@@ -26,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Build and start the server in dev mode (in memory, no Redis needed).
+    /// Build the demo chat and start the server serving it, in dev mode (in
+    /// memory, no Redis needed).
     Run {
         /// Flags for `roomcast` (see `cargo xtask run -- --help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -51,10 +55,24 @@ fn main() -> ExitCode {
 }
 
 fn run(flags: &[String]) -> Result<()> {
-    let mut args =
-        vec!["run", "--release", "--package", "roomcast-server", "--bin", "roomcast", "--"];
-    args.extend(flags.iter().map(String::as_str));
-    cargo(&args)
+    let mut args: Vec<String> =
+        ["run", "--release", "--package", "roomcast-server", "--bin", "roomcast", "--"]
+            .map(String::from)
+            .into();
+    let only_asking =
+        flags.iter().any(|f| matches!(f.as_str(), "-h" | "--help" | "-V" | "--version"));
+    if !only_asking {
+        let root = sdk::workspace_root();
+        ui::install_tools(&root)?;
+        let dist = ui::build(&root)?;
+        // Named explicitly, so the UI is served whatever directory this runs from.
+        if !flags.iter().any(|f| f.starts_with("--static-dir")) {
+            args.push("--static-dir".into());
+            args.push(dist.to_str().context("the dist path is not UTF-8")?.into());
+        }
+    }
+    args.extend(flags.iter().cloned());
+    cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn test() -> Result<()> {
@@ -66,8 +84,10 @@ fn test() -> Result<()> {
     // The protocol crate must stay free of IO so browsers can use it.
     cargo(&["build", "--package", "roomcast-shared", "--target", "wasm32-unknown-unknown"])?;
     bench::smoke()?;
-    sdk::test()?;
+    let server = sdk::test()?;
+    let (ui_passed, ui_failed) = ui::test(&server)?;
     let (passed, failed) = cargo_test(&["test", "--workspace", "--all-targets"])?;
+    let (passed, failed) = (passed + ui_passed, failed + ui_failed);
     println!("\nxtask: every check and test passed");
     println!("tests: {passed} passed, {failed} failed");
     Ok(())

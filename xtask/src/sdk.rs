@@ -4,7 +4,7 @@
 //!
 //! Every step fails with what to do about it; nothing is skipped.
 
-mod fixture;
+pub(crate) mod fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,8 +19,9 @@ const WASM_BINDGEN: &str = "0.2.130";
 const WASM_PACK: &str = "0.15.1";
 const WASM32: &str = "wasm32-unknown-unknown";
 
-/// Installs, builds and tests everything of the SDK.
-pub fn test() -> Result<()> {
+/// Installs, builds and tests everything of the SDK; returns the debug
+/// `roomcast` binary it built, which the UI's test runs too.
+pub fn test() -> Result<PathBuf> {
     install_tools()?;
     let root = workspace_root();
     cargo(&[
@@ -40,13 +41,13 @@ pub fn test() -> Result<()> {
     std::fs::create_dir_all(&artifacts)?;
     browser_tests(&server, &artifacts)?;
     let tarball = build_package(&root)?;
-    example_test(&root, &server, &tarball, &artifacts)
+    example_test(&root, &server, &tarball, &artifacts)?;
+    Ok(server)
 }
 
 /// The tools the SDK's build and tests need, each installed if missing.
 fn install_tools() -> Result<()> {
-    install::cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN, false)
-        .context("installing wasm-bindgen-cli failed; try `cargo install wasm-bindgen-cli --version 0.2.130`")?;
+    install_wasm_bindgen()?;
     install::cargo_tool("wasm-pack", "wasm-pack", WASM_PACK, true)
         .context("installing wasm-pack failed; try `cargo install wasm-pack --locked`")?;
     // Debian's chromium and its driver come in matching versions; the
@@ -56,6 +57,18 @@ fn install_tools() -> Result<()> {
         ("chromedriver", "chromium-driver"),
         ("redis-server", "redis-server"),
     ])?;
+    require_node()
+}
+
+/// wasm-bindgen's CLI at the crate's exact version (the SDK and trunk both
+/// run it).
+pub(crate) fn install_wasm_bindgen() -> Result<()> {
+    install::cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN, false)
+        .context("installing wasm-bindgen-cli failed; try `cargo install wasm-bindgen-cli --version 0.2.130`")
+}
+
+/// Node.js and npm, which the web builds and browser tests run under.
+pub(crate) fn require_node() -> Result<()> {
     for program in ["node", "npm"] {
         if !install::has(program) {
             bail!(
@@ -144,7 +157,7 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
     Ok(())
 }
 
-fn npm(dir: &Path, args: &[&str]) -> Result<()> {
+pub(crate) fn npm(dir: &Path, args: &[&str]) -> Result<()> {
     println!("\n$ npm {} (in {})", args.join(" "), dir.display());
     let status =
         Command::new("npm").args(args).current_dir(dir).status().context("cannot start npm")?;
@@ -162,10 +175,10 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }

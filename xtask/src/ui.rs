@@ -1,0 +1,165 @@
+//! The demo chat's part of the tasks: install trunk and wasm-opt, build
+//! `ui/` into `dist/` (which the server serves at `/`), and for
+//! `cargo xtask test` lint the crate for wasm32 and run its Playwright
+//! end-to-end test (`tests/ui/`) against the real server.
+//!
+//! Every step fails with what to do about it; nothing is skipped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::sdk::fixture::{Fixture, Redis};
+use crate::sdk::{self, npm, target_dir, workspace_root};
+use crate::{cargo, install};
+
+/// The newest trunk that accepts our Rust version without flags.
+const TRUNK: &str = "0.21.14";
+/// Trunk.toml's `wasm_opt = "version_132"`: the binaryen that `tools/web`
+/// pins. Debian's older binaryen breaks wasm-bindgen's output, so the npm
+/// one is put first on PATH for trunk only.
+const WASM_OPT_VERSION: &str = "version_132";
+const WASM32: &str = "wasm32-unknown-unknown";
+
+/// Installs what building the UI needs: the wasm32 target, wasm-bindgen,
+/// trunk, and wasm-opt from npm into `tools/web`. Each is a quick check when
+/// already there.
+pub fn install_tools(root: &Path) -> Result<()> {
+    if !install::has("rustup") {
+        bail!(
+            "rustup not found: install Rust with rustup (https://rustup.rs) so the wasm32 target can be added"
+        );
+    }
+    crate::command("rustup", &["target", "add", WASM32])?;
+    sdk::install_wasm_bindgen()?;
+    install::cargo_tool("trunk", "trunk", TRUNK, true).with_context(|| {
+        format!("installing trunk failed; try `cargo install trunk --version {TRUNK} --locked`")
+    })?;
+    sdk::require_node()?;
+    let tools = root.join("tools/web");
+    let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
+    let installed = install::version_of(&wasm_opt.to_string_lossy())
+        .is_some_and(|version| version.contains(WASM_OPT_VERSION));
+    if !installed {
+        npm(&tools, &["ci", "--no-audit", "--no-fund"])
+            .context("installing binaryen (wasm-opt) from npm failed")?;
+    }
+    Ok(())
+}
+
+/// `trunk build --release` (offline, as Trunk.toml says) into `dist/`;
+/// returns that directory.
+pub fn build(root: &Path) -> Result<PathBuf> {
+    let bin = root.join("tools/web/node_modules/.bin");
+    let path = std::env::join_paths(
+        std::iter::once(bin)
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )?;
+    println!("\n$ trunk build --release --offline (wasm-opt from tools/web)");
+    let status = Command::new("trunk")
+        .args(["build", "--release", "--offline"])
+        .current_dir(root)
+        .env("PATH", path)
+        .status()
+        .context(
+            "cannot start trunk (install it with `cargo install trunk --version 0.21.14 --locked`)",
+        )?;
+    if !status.success() {
+        bail!(
+            "`trunk build --release` failed ({status}); it needs wasm-bindgen 0.2.130 and \
+             wasm-opt {WASM_OPT_VERSION} on PATH, which `cargo xtask run` installs"
+        );
+    }
+    let dist = root.join("dist");
+    if !dist.join("index.html").exists() {
+        bail!("trunk did not produce {}", dist.join("index.html").display());
+    }
+    Ok(dist)
+}
+
+/// Lints the UI for wasm32, builds it, and runs its end-to-end test against
+/// the real server (`server` is the `roomcast` binary). Returns how many
+/// browser tests passed and failed.
+pub fn test(server: &Path) -> Result<(u64, u64)> {
+    let root = workspace_root();
+    install_tools(&root)?;
+    // Natively the crate compiles to nothing, so the workspace lint does not
+    // see it.
+    cargo(&[
+        "clippy",
+        "-p",
+        "roomcast-ui",
+        "--target",
+        WASM32,
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    let dist = build(&root)?;
+    let artifacts = target_dir(&root).join("ui-test");
+    std::fs::create_dir_all(&artifacts)?;
+    let suite = root.join("tests/ui");
+    npm(&suite, &["ci", "--no-audit", "--no-fund"])?;
+    // History in Redis, so that what was said before the restart test's
+    // restart is still there after it.
+    let redis = Redis::start(&artifacts.join("redis.log"))?;
+    let log = artifacts.join("server.log");
+    let fixture = Fixture::start(server, Some(&dist), Some(&redis), &log)?;
+    println!("\n$ npm test (in tests/ui, app at {})", fixture.http_url());
+    let mut child = Command::new("npm")
+        .arg("test")
+        .current_dir(&suite)
+        .env("ROOMCAST_APP_URL", fixture.http_url())
+        .env("ROOMCAST_CONTROL_URL", fixture.control_url())
+        .env("ROOMCAST_ARTIFACTS", &artifacts)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start npm")?;
+    let stdout = child.stdout.take().context("npm test's output")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some((label, count)) = summary_count(&line) {
+            match label {
+                "pass" => passed = count,
+                "fail" => failed = count,
+                _ => {}
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("tests: {passed} passed, {failed} failed (the UI's browser test)");
+        bail!(
+            "the UI's end-to-end test failed; screenshots are in {}, the server log is {}",
+            artifacts.display(),
+            log.display()
+        );
+    }
+    Ok((passed, failed))
+}
+
+/// `node --test`'s closing totals, `ℹ pass 7` (spec reporter) or `# pass 7`
+/// (TAP): the label and the count.
+fn summary_count(line: &str) -> Option<(&str, u64)> {
+    let rest = line.strip_prefix("ℹ ").or_else(|| line.strip_prefix("# "))?;
+    let (label, count) = rest.split_once(' ')?;
+    Some((label, count.trim().parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_count;
+
+    #[test]
+    fn totals_come_from_node_test_summary_lines() {
+        assert_eq!(summary_count("ℹ pass 7"), Some(("pass", 7)));
+        assert_eq!(summary_count("# fail 1"), Some(("fail", 1)));
+        assert_eq!(summary_count("ℹ duration_ms 5234.1"), None);
+        assert_eq!(summary_count("✔ two users chat (812ms)"), None);
+    }
+}
