@@ -6,6 +6,8 @@
 //! - `cargo xtask test`: install what the checks need, then formatting,
 //!   lints, the wasm build of the protocol crate, and every test, the
 //!   browser ones included.
+//! - `cargo xtask test-ui`: only the demo chat's part of `test` (its wasm32
+//!   lint, trunk build and browser test).
 //!
 //! Each step prints the command it runs; the first failure stops the task
 //! with a message saying what to do.
@@ -38,12 +40,16 @@ enum Task {
     },
     /// Install what the checks need, then run formatting, lints and every test.
     Test,
+    /// Only the demo chat's checks: its wasm32 lint, its trunk build and its
+    /// browser test (a part of `test`).
+    TestUi,
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().task {
         Task::Run { flags } => run(&flags),
         Task::Test => test(),
+        Task::TestUi => test_ui(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,11 +90,20 @@ fn test() -> Result<()> {
     // The protocol crate must stay free of IO so browsers can use it.
     cargo(&["build", "--package", "roomcast-shared", "--target", "wasm32-unknown-unknown"])?;
     bench::smoke()?;
-    let server = sdk::test()?;
-    let (ui_passed, ui_failed) = ui::test(&server)?;
+    sdk::test()?;
+    let (ui_passed, ui_failed) = ui::test()?;
     let (passed, failed) = cargo_test(&["test", "--workspace", "--all-targets"])?;
     let (passed, failed) = (passed + ui_passed, failed + ui_failed);
     println!("\nxtask: every check and test passed");
+    println!("tests: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+fn test_ui() -> Result<()> {
+    ensure_rust_tools()?;
+    install::apt(&[("chromium", "chromium"), ("redis-server", "redis-server")])?;
+    let (passed, failed) = ui::test()?;
+    println!("\nxtask: the demo chat's checks passed");
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The demo chat's part of the tasks: install trunk and wasm-opt, build
 //! `ui/` into `dist/` (which the server serves at `/`), and for
-//! `cargo xtask test` lint the crate for wasm32 and run its Playwright
+//! `cargo xtask test` (or `cargo xtask test-ui` alone) lint the crate for wasm32 and run its Playwright
 //! end-to-end test (`tests/ui/`) against the real server.
 //!
 //! Every step fails with what to do about it; nothing is skipped.
@@ -80,9 +80,8 @@ pub fn build(root: &Path) -> Result<PathBuf> {
 }
 
 /// Lints the UI for wasm32, builds it, and runs its end-to-end test against
-/// the real server (`server` is the `roomcast` binary). Returns how many
-/// browser tests passed and failed.
-pub fn test(server: &Path) -> Result<(u64, u64)> {
+/// the real server. Returns how many browser tests passed and failed.
+pub fn test() -> Result<(u64, u64)> {
     let root = workspace_root();
     install_tools(&root)?;
     // Natively the crate compiles to nothing, so the workspace lint does not
@@ -99,6 +98,8 @@ pub fn test(server: &Path) -> Result<(u64, u64)> {
         "warnings",
     ])?;
     let dist = build(&root)?;
+    cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
+    let server = target_dir(&root).join("debug/roomcast");
     let artifacts = target_dir(&root).join("ui-test");
     std::fs::create_dir_all(&artifacts)?;
     let suite = root.join("tests/ui");
@@ -107,7 +108,7 @@ pub fn test(server: &Path) -> Result<(u64, u64)> {
     // restart is still there after it.
     let redis = Redis::start(&artifacts.join("redis.log"))?;
     let log = artifacts.join("server.log");
-    let fixture = Fixture::start(server, Some(&dist), Some(&redis), &log)?;
+    let fixture = Fixture::start(&server, Some(&dist), Some(&redis), &log)?;
     println!("\n$ npm test (in tests/ui, app at {})", fixture.http_url());
     let mut child = Command::new("npm")
         .arg("test")
