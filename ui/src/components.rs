@@ -1,0 +1,15 @@
+//! The components, each usable on its own below a `use_roomcast` call.
+
+mod chat;
+mod connection;
+mod presence;
+mod room_list;
+mod toasts;
+mod typing;
+
+pub use chat::{Chat, Composer, MessageList};
+pub use connection::{ConnectionBadge, ReconnectBanner};
+pub use presence::{PresenceList, StatusPicker};
+pub use room_list::{RoomList, room_label};
+pub use toasts::NotificationToasts;
+pub use typing::TypingIndicator;

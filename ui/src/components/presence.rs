@@ -1,0 +1,104 @@
+//! Who is in a room and how they are (online, away, busy, offline), and the
+//! picker for the user's own status.
+
+use leptos::prelude::*;
+use roomcast_shared::{Member, SetStatus, Status, UserInfo};
+
+use crate::roomcast::expect_roomcast;
+
+/// The word for a status, shown next to the coloured dot.
+pub fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Online => "online",
+        Status::Away => "away",
+        Status::Busy => "busy",
+        Status::Offline => "offline",
+    }
+}
+
+/// The members of `room`, available ones first. With `on_message`, each
+/// other member gets a "Message …" button (to open a direct conversation).
+#[component]
+pub fn PresenceList(
+    #[prop(into)] room: Signal<String>,
+    #[prop(optional)] on_message: Option<Callback<UserInfo>>,
+) -> impl IntoView {
+    let rc = expect_roomcast();
+    let view = rc.room(move || room.get());
+    let members = move || {
+        let mut members: Vec<Member> = view.get().map(|v| v.members).unwrap_or_default();
+        members.sort_by_key(|m| m.presence.status == Status::Offline);
+        members
+    };
+    let me = move || rc.user().get().map(|u| u.id).unwrap_or_default();
+    view! {
+        <ul class="people">
+            <For
+                each=members
+                key=|m| (m.user.id.clone(), m.presence.status)
+                children=move |m| {
+                    let word = status_word(m.presence.status);
+                    let user = m.user.clone();
+                    let is_me = me() == user.id;
+                    let custom = m.presence.custom.clone();
+                    view! {
+                        <li class=format!("person status-{word}")>
+                            <span class="dot" aria-hidden="true"></span>
+                            <span class="person-name">
+                                {user.name.clone()}
+                                {is_me.then_some(" (you)")}
+                            </span>
+                            <span class="person-status">{word}{custom.map(|c| format!(" · {c}"))}</span>
+                            {(!is_me)
+                                .then_some(on_message)
+                                .flatten()
+                                .map(|f| {
+                                    let label = format!("Message {}", user.name);
+                                    let user = user.clone();
+                                    view! {
+                                        <button
+                                            class="icon dm-button"
+                                            title=label.clone()
+                                            aria-label=label
+                                            on:click=move |_| f.run(user.clone())
+                                        >
+                                            "✉"
+                                        </button>
+                                    }
+                                })}
+                        </li>
+                    }
+                }
+            />
+        </ul>
+    }
+}
+
+/// A select for the user's status; the choice is kept across reconnects.
+#[component]
+pub fn StatusPicker() -> impl IntoView {
+    let rc = expect_roomcast();
+    let chosen = RwSignal::new("online".to_owned());
+    let on_change = move |ev| {
+        let value = event_target_value(&ev);
+        let status = match value.as_str() {
+            "away" => SetStatus::Away,
+            "busy" => SetStatus::Busy,
+            "invisible" => SetStatus::Invisible,
+            _ => SetStatus::Online,
+        };
+        chosen.set(value);
+        rc.set_status(status);
+    };
+    view! {
+        <label class="status-picker">
+            <span class="visually-hidden">"Status"</span>
+            <select on:change=on_change prop:value=move || chosen.get()>
+                <option value="online">"Online"</option>
+                <option value="away">"Away"</option>
+                <option value="busy">"Busy"</option>
+                <option value="invisible">"Invisible"</option>
+            </select>
+        </label>
+    }
+}

@@ -1,0 +1,473 @@
+//! `use_roomcast`: reactive bindings over the SDK's [`Connection`]. The
+//! connection's state, every joined room (messages, members, typing,
+//! receipts, what waits to be sent) and the user's notifications become
+//! signals; requests are methods on the [`Roomcast`] handle.
+//!
+//! The handle is `Copy` and goes into the Leptos context, so every component
+//! below the one that called `use_roomcast` reaches the same connection with
+//! [`expect_roomcast`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use roomcast_client::web::{Connection, Observer};
+use roomcast_client::{ConnectionState, Core, Event, Options};
+use roomcast_shared::{ChatMessage, Member, Notification, SetStatus, UserInfo, UserRef};
+use serde::Deserialize;
+
+/// Settings of [`use_roomcast_with_options`].
+#[derive(Debug, Clone, Default)]
+pub struct RoomcastOptions {
+    /// The client's settings: backoff, queue size, history per join, ...
+    pub client: Options,
+}
+
+/// The connection as a badge or banner shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connectivity {
+    /// The lifecycle state.
+    pub state: ConnectionState,
+    /// Failed attempts since the last stable connection.
+    pub attempts: u32,
+    /// When the next attempt starts (ms since the epoch), while waiting.
+    pub retry_at: Option<u64>,
+}
+
+/// A message of the user's that the server has not acknowledged yet, or
+/// refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The operation id of the send.
+    pub op: u64,
+    /// What was written.
+    pub content: String,
+    /// Why the server refused it, once it has.
+    pub failed: Option<String>,
+}
+
+/// What the client knows of one room, as a UI shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoomView {
+    /// The room's name.
+    pub name: String,
+    /// Whether the room is joined on the current connection.
+    pub joined: bool,
+    /// Messages in order, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// The user's sends still waiting for the server, or refused.
+    pub outgoing: Vec<Outgoing>,
+    /// Members and their presence, by name.
+    pub members: Vec<Member>,
+    /// Others typing right now.
+    pub typing: Vec<UserRef>,
+    /// Each member's latest read message id, by user id.
+    pub reads: BTreeMap<String, String>,
+    /// Messages from others since the room was last marked read.
+    pub unread: u32,
+    /// Whether older messages may exist on the server.
+    pub has_older: bool,
+    /// Whether a page of older messages is on its way.
+    pub loading_older: bool,
+    /// Why joining failed, if it did.
+    pub error: Option<String>,
+}
+
+impl RoomView {
+    /// The ids of the users (other than `me`) who have read `message_id`.
+    pub fn seen_by<'a>(&'a self, message_id: &str, me: &'a str) -> Vec<&'a str> {
+        let offset_of = |id: &str| self.messages.iter().find(|m| m.id == id).map(|m| m.offset);
+        let Some(offset) = offset_of(message_id) else { return Vec::new() };
+        self.reads
+            .iter()
+            .filter(|(user, read)| *user != me && offset_of(read).is_some_and(|o| o >= offset))
+            .map(|(user, _)| user.as_str())
+            .collect()
+    }
+
+    /// A member's display name, falling back to the id.
+    pub fn name_of<'a>(&'a self, user_id: &'a str) -> &'a str {
+        self.members.iter().find(|m| m.user.id == user_id).map_or(user_id, |m| m.user.name.as_str())
+    }
+}
+
+type MessageHook = Rc<dyn Fn(&ChatMessage)>;
+
+/// The handle `use_roomcast` returns: signals to read, methods to act.
+#[derive(Clone, Copy)]
+pub struct Roomcast {
+    conn: StoredValue<Connection, LocalStorage>,
+    connectivity: RwSignal<Connectivity>,
+    user: RwSignal<Option<UserInfo>>,
+    rooms: RwSignal<BTreeMap<String, RoomView>>,
+    notifications: RwSignal<Vec<Notification>>,
+    last_error: RwSignal<Option<String>>,
+    /// Sends in flight, by op: their room and content, to show them as
+    /// failed if refused.
+    sends: StoredValue<HashMap<u64, (String, String)>, LocalStorage>,
+    /// History requests in flight, by op: their room.
+    pages: StoredValue<HashMap<u64, String>, LocalStorage>,
+    /// Refused sends, by room, until retried or dismissed.
+    failed: StoredValue<HashMap<String, Vec<Outgoing>>, LocalStorage>,
+    /// The last message id marked read, by room.
+    marked: StoredValue<HashMap<String, String>, LocalStorage>,
+    hooks: StoredValue<Vec<MessageHook>, LocalStorage>,
+}
+
+/// Connects to `url` with tokens from `token`, and provides the handle as
+/// context. The connection closes when the calling component is unmounted.
+pub fn use_roomcast<F, Fut>(url: impl Into<String>, token: F) -> Roomcast
+where
+    F: Fn() -> Fut + 'static,
+    Fut: Future<Output = Result<String, String>> + 'static,
+{
+    use_roomcast_with_options(url, token, RoomcastOptions::default())
+}
+
+/// [`use_roomcast`] with settings.
+pub fn use_roomcast_with_options<F, Fut>(
+    url: impl Into<String>,
+    token: F,
+    options: RoomcastOptions,
+) -> Roomcast
+where
+    F: Fn() -> Fut + 'static,
+    Fut: Future<Output = Result<String, String>> + 'static,
+{
+    let conn = Connection::new(url, options.client, token);
+    let rc = Roomcast {
+        conn: StoredValue::new_local(conn.clone()),
+        connectivity: RwSignal::new(Connectivity {
+            state: ConnectionState::Idle,
+            attempts: 0,
+            retry_at: None,
+        }),
+        user: RwSignal::new(None),
+        rooms: RwSignal::new(BTreeMap::new()),
+        notifications: RwSignal::new(Vec::new()),
+        last_error: RwSignal::new(None),
+        sends: StoredValue::new_local(HashMap::new()),
+        pages: StoredValue::new_local(HashMap::new()),
+        failed: StoredValue::new_local(HashMap::new()),
+        marked: StoredValue::new_local(HashMap::new()),
+        hooks: StoredValue::new_local(Vec::new()),
+    };
+    let observer: Observer = conn.observe(move |event| rc.on_event(event));
+    let guard = StoredValue::new_local(Some(observer));
+    on_cleanup(move || {
+        guard.update_value(|g| drop(g.take()));
+        rc.conn.with_value(Connection::close);
+    });
+    provide_context(rc);
+    conn.connect();
+    rc
+}
+
+/// The handle provided by an enclosing [`use_roomcast`].
+///
+/// # Panics
+/// When no component above called `use_roomcast`.
+pub fn expect_roomcast() -> Roomcast {
+    expect_context::<Roomcast>()
+}
+
+impl Roomcast {
+    /// The connection's state, attempts and retry time.
+    pub fn connectivity(&self) -> Signal<Connectivity> {
+        self.connectivity.into()
+    }
+
+    /// The signed-in user, while connected (kept across reconnects).
+    pub fn user(&self) -> Signal<Option<UserInfo>> {
+        self.user.into()
+    }
+
+    /// Every joined room, by name.
+    pub fn rooms(&self) -> Signal<BTreeMap<String, RoomView>> {
+        self.rooms.into()
+    }
+
+    /// One room, or `None` before it is joined.
+    pub fn room(
+        &self,
+        name: impl Fn() -> String + Send + Sync + 'static,
+    ) -> Memo<Option<RoomView>> {
+        let rooms = self.rooms;
+        Memo::new(move |_| rooms.with(|r| r.get(&name()).cloned()))
+    }
+
+    /// The user's notifications, oldest first, until dismissed.
+    pub fn notifications(&self) -> Signal<Vec<Notification>> {
+        self.notifications.into()
+    }
+
+    /// The latest error no request reported (a refused join, a token that
+    /// could not be fetched, ...).
+    pub fn last_error(&self) -> Signal<Option<String>> {
+        self.last_error.into()
+    }
+
+    /// Calls `hook` with every new message from someone else, in any room
+    /// (for notifications and sounds).
+    pub fn on_message(&self, hook: impl Fn(&ChatMessage) + 'static) {
+        self.hooks.update_value(|h| h.push(Rc::new(hook)));
+    }
+
+    /// Joins `room` (again: no-op) and keeps it joined across reconnects.
+    pub fn join(&self, room: &str) -> Result<(), String> {
+        let name = room.to_owned();
+        if self.rooms.with_untracked(|r| r.contains_key(&name)) {
+            return Ok(());
+        }
+        self.update(|core, _| core.join(&name)).map_err(|e| e.message)?;
+        self.rooms.update(|r| {
+            r.insert(name.clone(), RoomView { name, has_older: true, ..RoomView::default() });
+        });
+        Ok(())
+    }
+
+    /// Sends a message; it shows as outgoing until the server has it.
+    pub fn send(&self, room: &str, content: String) {
+        let op = self.update(|core, _| core.send(room, content.clone()));
+        self.sends.update_value(|s| {
+            s.insert(op, (room.to_owned(), content));
+        });
+        self.refresh(room);
+    }
+
+    /// Sends a refused message again, as a new message.
+    pub fn retry(&self, room: &str, op: u64) {
+        let mut content = None;
+        self.failed.update_value(|f| {
+            if let Some(list) = f.get_mut(room) {
+                content = list.iter().position(|o| o.op == op).map(|i| list.remove(i).content);
+            }
+        });
+        if let Some(content) = content {
+            self.send(room, content);
+        }
+    }
+
+    /// Forgets a refused message.
+    pub fn discard(&self, room: &str, op: u64) {
+        self.failed.update_value(|f| {
+            if let Some(list) = f.get_mut(room) {
+                list.retain(|o| o.op != op);
+            }
+        });
+        self.refresh(room);
+    }
+
+    /// Replaces the content of one of the user's messages.
+    pub fn edit(&self, room: &str, id: String, content: String) {
+        self.update(|core, _| core.edit(room, id, content));
+    }
+
+    /// Deletes one of the user's messages.
+    pub fn delete(&self, room: &str, id: String) {
+        self.update(|core, _| core.delete(room, id));
+    }
+
+    /// The user is typing (`true`) or stopped; throttled by the client.
+    pub fn typing(&self, room: &str, is_typing: bool) {
+        self.update(|core, now| core.typing(room, is_typing, now));
+    }
+
+    /// The user has seen `room` up to its latest message: clears its unread
+    /// count and tells the others (once per message).
+    pub fn mark_read(&self, room: &str) {
+        let latest = self
+            .rooms
+            .with_untracked(|r| r.get(room).and_then(|v| v.messages.last().map(|m| m.id.clone())));
+        if self.rooms.with_untracked(|r| r.get(room).is_some_and(|v| v.unread > 0)) {
+            self.rooms.update(|r| {
+                if let Some(v) = r.get_mut(room) {
+                    v.unread = 0;
+                }
+            });
+        }
+        let Some(latest) = latest else { return };
+        let fresh = self.marked.with_value(|m| m.get(room) != Some(&latest));
+        if fresh && self.connectivity.with_untracked(|c| c.state == ConnectionState::Open) {
+            self.marked.update_value(|m| {
+                m.insert(room.to_owned(), latest.clone());
+            });
+            self.update(|core, _| core.mark_read(room, latest));
+        }
+    }
+
+    /// Loads a page of older messages into `room`.
+    pub fn load_older(&self, room: &str) {
+        let (before, busy) = self.rooms.with_untracked(|r| {
+            r.get(room).map_or((None, true), |v| {
+                (v.messages.first().map(|m| m.offset), v.loading_older || !v.has_older)
+            })
+        });
+        if busy {
+            return;
+        }
+        let op = self.update(|core, _| core.history(room, before, Some(50)));
+        self.pages.update_value(|p| {
+            p.insert(op, room.to_owned());
+        });
+        self.rooms.update(|r| {
+            if let Some(v) = r.get_mut(room) {
+                v.loading_older = true;
+            }
+        });
+    }
+
+    /// Sets the user's status, now and after every reconnect.
+    pub fn set_status(&self, status: SetStatus) {
+        self.update(|core, _| core.set_status(status, None));
+    }
+
+    /// Shows a notification of the app's own (a message in another room)
+    /// with the server's.
+    pub fn push_notification(&self, n: Notification) {
+        self.notifications.update(|list| list.push(n));
+    }
+
+    /// Removes a notification from [`notifications`](Self::notifications).
+    pub fn dismiss(&self, id: &str) {
+        self.notifications.update(|n| n.retain(|n| n.id != id));
+    }
+
+    fn update<R>(&self, f: impl FnOnce(&mut Core, u64) -> R) -> R {
+        self.conn.with_value(|c| c.update(f))
+    }
+
+    /// What the connection reported.
+    fn on_event(&self, event: &Event) {
+        match event {
+            Event::StateChanged(_) | Event::SnapshotChanged => self.sync_connection(),
+            Event::RoomChanged(room) => self.refresh(room),
+            Event::Room { room, kind: "message", payload } => {
+                if let Ok(m) = serde_json::from_str::<ChatMessage>(payload) {
+                    self.incoming(room, &m);
+                }
+            }
+            Event::Room { room, kind: "error", payload } => {
+                let message = serde_json::from_str::<RoomError>(payload)
+                    .map_or_else(|_| payload.clone(), |e| e.message);
+                self.rooms.update(|r| {
+                    if let Some(v) = r.get_mut(room) {
+                        v.error = Some(message);
+                    }
+                });
+            }
+            Event::Notification(n) => self.notifications.update(|list| {
+                if !list.iter().any(|x| x.id == n.id) {
+                    list.push(n.clone());
+                }
+            }),
+            Event::Settle { op, result } => self.settled(*op, result),
+            Event::Error(e) => self.last_error.set(Some(e.message.clone())),
+            _ => {}
+        }
+    }
+
+    fn sync_connection(&self) {
+        let (connectivity, user) = self.conn.with_value(|c| {
+            let core = c.core();
+            let connectivity = Connectivity {
+                state: core.state(),
+                attempts: core.attempts(),
+                retry_at: core.retry_at(),
+            };
+            (connectivity, core.user().cloned())
+        });
+        if self.connectivity.get_untracked() != connectivity {
+            self.connectivity.set(connectivity);
+        }
+        // The user stays known while reconnecting, so the page keeps its name.
+        if user.is_some() && self.user.with_untracked(|u| *u != user) {
+            self.user.set(user);
+        }
+        if connectivity.state == ConnectionState::Open {
+            self.last_error.set(None);
+        }
+    }
+
+    /// A message from the stream (live or recovered).
+    fn incoming(&self, room: &str, m: &ChatMessage) {
+        let mine = self.user.with_untracked(|u| u.as_ref().is_some_and(|u| u.id == m.sender.id));
+        if mine {
+            return;
+        }
+        self.rooms.update(|r| {
+            if let Some(v) = r.get_mut(room) {
+                v.unread += 1;
+            }
+        });
+        let hooks = self.hooks.get_value();
+        for hook in hooks {
+            hook(m);
+        }
+    }
+
+    fn settled(&self, op: u64, result: &Result<String, roomcast_client::ClientError>) {
+        if let Some((room, content)) = self.sends.try_update_value(|s| s.remove(&op)).flatten() {
+            if let Err(e) = result {
+                let failed = Outgoing { op, content, failed: Some(e.message.clone()) };
+                self.failed.update_value(|f| f.entry(room.clone()).or_default().push(failed));
+            }
+            self.refresh(&room);
+        } else if let Some(room) = self.pages.try_update_value(|p| p.remove(&op)).flatten() {
+            let has_more =
+                result.as_ref().ok().and_then(|text| serde_json::from_str::<Page>(text).ok());
+            self.rooms.update(|r| {
+                if let Some(v) = r.get_mut(&room) {
+                    v.loading_older = false;
+                    // A failed request may be tried again; an answer says.
+                    v.has_older = has_more.is_none_or(|p| p.has_more);
+                }
+            });
+        }
+    }
+
+    /// Rebuilds `room`'s view from the client's state.
+    fn refresh(&self, room: &str) {
+        let failed = self.failed.with_value(|f| f.get(room).cloned().unwrap_or_default());
+        let fresh = self.conn.with_value(|c| {
+            let core = c.core();
+            let state = core.room(room)?;
+            let waiting = core.waiting(room).filter_map(|e| match &e.frame {
+                roomcast_shared::ClientFrame::Send { content, .. } => {
+                    Some(Outgoing { op: e.op, content: content.clone(), failed: None })
+                }
+                _ => None,
+            });
+            Some(RoomView {
+                name: room.to_owned(),
+                joined: state.joined,
+                messages: state.messages.clone(),
+                outgoing: waiting.chain(failed).collect(),
+                members: state.members.clone(),
+                typing: state.typing.clone(),
+                reads: state.reads.clone(),
+                ..RoomView::default()
+            })
+        });
+        let Some(mut fresh) = fresh else { return };
+        self.rooms.update(|r| {
+            let Some(view) = r.get_mut(room) else { return };
+            fresh.unread = view.unread;
+            fresh.has_older = view.has_older;
+            fresh.loading_older = view.loading_older;
+            fresh.error = if fresh.joined { None } else { view.error.take() };
+            *view = fresh;
+        });
+    }
+}
+
+#[derive(Deserialize)]
+struct RoomError {
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    has_more: bool,
+}
