@@ -70,7 +70,8 @@ fn run(flags: &[String]) -> Result<()> {
     if !only_asking {
         let root = sdk::workspace_root();
         ui::install_tools(&root)?;
-        let dist = ui::build(&root)?;
+        let dist = root.join("dist");
+        ui::build(&root, &dist)?;
         // Named explicitly, so the UI is served whatever directory this runs from.
         if !flags.iter().any(|f| f.starts_with("--static-dir")) {
             args.push("--static-dir".into());

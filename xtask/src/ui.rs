@@ -6,7 +6,7 @@
 //! Every step fails with what to do about it; nothing is skipped.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -49,17 +49,20 @@ pub fn install_tools(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `trunk build --release` (offline, as Trunk.toml says) into `dist/`;
-/// returns that directory.
-pub fn build(root: &Path) -> Result<PathBuf> {
+/// `trunk build --release` (offline, as Trunk.toml says) into `dist`.
+pub fn build(root: &Path, dist: &Path) -> Result<()> {
     let bin = root.join("tools/web/node_modules/.bin");
     let path = std::env::join_paths(
         std::iter::once(bin)
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )?;
-    println!("\n$ trunk build --release --offline (wasm-opt from tools/web)");
+    println!(
+        "\n$ trunk build --release --offline --dist {} (wasm-opt from tools/web)",
+        dist.display()
+    );
     let status = Command::new("trunk")
-        .args(["build", "--release", "--offline"])
+        .args(["build", "--release", "--offline", "--dist"])
+        .arg(dist)
         .current_dir(root)
         .env("PATH", path)
         .status()
@@ -72,11 +75,10 @@ pub fn build(root: &Path) -> Result<PathBuf> {
              wasm-opt {WASM_OPT_VERSION} on PATH, which `cargo xtask run` installs"
         );
     }
-    let dist = root.join("dist");
     if !dist.join("index.html").exists() {
         bail!("trunk did not produce {}", dist.join("index.html").display());
     }
-    Ok(dist)
+    Ok(())
 }
 
 /// Lints the UI for wasm32, builds it, and runs its end-to-end test against
@@ -97,11 +99,14 @@ pub fn test() -> Result<(u64, u64)> {
         "-D",
         "warnings",
     ])?;
-    let dist = build(&root)?;
-    cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
-    let server = target_dir(&root).join("debug/roomcast");
     let artifacts = target_dir(&root).join("ui-test");
     std::fs::create_dir_all(&artifacts)?;
+    // A build of its own, so the test neither needs nor overwrites the
+    // `dist/` that `cargo xtask run` serves.
+    let dist = artifacts.join("dist");
+    build(&root, &dist)?;
+    cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
+    let server = target_dir(&root).join("debug/roomcast");
     let suite = root.join("tests/ui");
     npm(&suite, &["ci", "--no-audit", "--no-fund"])?;
     // History in Redis, so that what was said before the restart test's
