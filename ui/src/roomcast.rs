@@ -113,6 +113,8 @@ pub struct Roomcast {
     /// The last message id marked read, by room.
     marked: StoredValue<HashMap<String, String>, LocalStorage>,
     hooks: StoredValue<Vec<MessageHook>, LocalStorage>,
+    /// How many messages a first join loads: fewer means there are no older.
+    history: u16,
 }
 
 /// Connects to `url` with tokens from `token`, and provides the handle as
@@ -135,6 +137,7 @@ where
     F: Fn() -> Fut + 'static,
     Fut: Future<Output = Result<String, String>> + 'static,
 {
+    let history = options.client.history;
     let conn = Connection::new(url, options.client, token);
     let rc = Roomcast {
         conn: StoredValue::new_local(conn.clone()),
@@ -152,6 +155,7 @@ where
         failed: StoredValue::new_local(HashMap::new()),
         marked: StoredValue::new_local(HashMap::new()),
         hooks: StoredValue::new_local(Vec::new()),
+        history,
     };
     let observer: Observer = conn.observe(move |event| rc.on_event(event));
     let guard = StoredValue::new_local(Some(observer));
@@ -454,7 +458,10 @@ impl Roomcast {
         self.rooms.update(|r| {
             let Some(view) = r.get_mut(room) else { return };
             fresh.unread = view.unread;
-            fresh.has_older = view.has_older;
+            // A first join that loaded less than it asked for loaded everything.
+            let first_load = fresh.joined && !view.joined && view.messages.is_empty();
+            let complete = first_load && fresh.messages.len() < usize::from(self.history);
+            fresh.has_older = view.has_older && !complete;
             fresh.loading_older = view.loading_older;
             fresh.error = if fresh.joined { None } else { view.error.take() };
             *view = fresh;
