@@ -106,12 +106,23 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
     }
     let me = move || rc.user().get().map(|u| u.id);
 
-    // The open room is read while the page is visible.
+    // The open room is read while the page is visible, and its toasts are
+    // no longer news.
+    let open_room = rc.room(move || active.get());
     Effect::new(move |_| {
-        let room = active.get();
-        let _ = rc.room(move || room.clone()).get();
+        let _ = open_room.get();
+        let room = active.get_untracked();
         if !is_hidden() {
-            rc.mark_read(&active.get_untracked());
+            rc.mark_read(&room);
+        }
+        let about_room = rc.notifications().with_untracked(|list| {
+            list.iter()
+                .filter(|n| n.data.get("room").and_then(|r| r.as_str()) == Some(room.as_str()))
+                .map(|n| n.id.clone())
+                .collect::<Vec<_>>()
+        });
+        for id in about_room {
+            rc.dismiss(&id);
         }
     });
     let on_visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
@@ -308,12 +319,21 @@ fn stored_rooms() -> Vec<String> {
     rooms
 }
 
+/// A title for a message elsewhere: "Bob in #general", or "Bob" for a
+/// direct message.
+fn message_title(m: &ChatMessage, place: &str) -> String {
+    match place.strip_prefix("# ") {
+        Some(room) => format!("{} in #{room}", m.sender.name),
+        None => m.sender.name.clone(),
+    }
+}
+
 /// A toast for a message in a room that is not open.
 fn toast(rc: Roomcast, m: &ChatMessage, place: &str) {
     let now = js_sys::Date::now() as i128 * 1_000_000;
     rc.push_notification(Notification {
         id: format!("message-{}", m.id),
-        title: format!("{} in {place}", m.sender.name),
+        title: message_title(m, place),
         body: m.content.clone(),
         data: serde_json::json!({ "room": m.room.as_str() }),
         created_at: OffsetDateTime::from_unix_timestamp_nanos(now)
@@ -335,8 +355,7 @@ fn browser_notification(m: &ChatMessage, place: &str) {
     let options = NotificationOptions::new();
     options.set_body(&m.content);
     options.set_tag(m.room.as_str());
-    let title = format!("{} in {place}", m.sender.name);
-    let _ = web_sys::Notification::new_with_options(&title, &options);
+    let _ = web_sys::Notification::new_with_options(&message_title(m, place), &options);
 }
 
 fn is_hidden() -> bool {

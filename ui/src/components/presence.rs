@@ -17,7 +17,8 @@ pub fn status_word(status: Status) -> &'static str {
 }
 
 /// The members of `room`, available ones first. With `on_message`, each
-/// other member gets a "Message …" button (to open a direct conversation).
+/// other member gets a "Message …" button (to open a direct conversation),
+/// except in a direct conversation already.
 #[component]
 pub fn PresenceList(
     #[prop(into)] room: Signal<String>,
@@ -35,11 +36,12 @@ pub fn PresenceList(
         <ul class="people">
             <For
                 each=members
-                key=|m| (m.user.id.clone(), m.presence.status)
+                key=move |m| (room.get_untracked(), m.user.id.clone(), m.presence.status)
                 children=move |m| {
                     let word = status_word(m.presence.status);
                     let user = m.user.clone();
                     let is_me = me() == user.id;
+                    let direct = room.get_untracked().starts_with("dm:");
                     let custom = m.presence.custom.clone();
                     view! {
                         <li class=format!("person status-{word}")>
@@ -49,7 +51,7 @@ pub fn PresenceList(
                                 {is_me.then_some(" (you)")}
                             </span>
                             <span class="person-status">{word}{custom.map(|c| format!(" · {c}"))}</span>
-                            {(!is_me)
+                            {(!is_me && !direct)
                                 .then_some(on_message)
                                 .flatten()
                                 .map(|f| {
