@@ -322,6 +322,15 @@ impl Roomcast {
         });
     }
 
+    /// Tries to reconnect at once instead of waiting for the next attempt
+    /// (or again, after the client gave up).
+    pub fn reconnect_now(&self) {
+        self.update(|core, now| match core.state() {
+            ConnectionState::Closed => core.connect(now),
+            _ => core.wake(now),
+        });
+    }
+
     /// Sets the user's status, now and after every reconnect.
     pub fn set_status(&self, status: SetStatus) {
         self.update(|core, _| core.set_status(status, None));

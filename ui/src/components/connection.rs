@@ -52,9 +52,7 @@ pub fn ReconnectBanner() -> impl IntoView {
     let message = move || {
         let c = rc.connectivity().get();
         match (c.state, c.retry_at) {
-            (ConnectionState::Closed, _) => {
-                "Connection lost. Reload the page to try again.".to_owned()
-            }
+            (ConnectionState::Closed, _) => "Connection lost.".to_owned(),
             (_, Some(at)) if at > now.get() => {
                 let secs = (at - now.get()).div_ceil(1000);
                 format!("Connection lost. Reconnecting in {secs} s…")
@@ -66,6 +64,7 @@ pub fn ReconnectBanner() -> impl IntoView {
         <Show when=lost>
             <div class="banner" role="alert">
                 <span>{message}</span>
+                <button class="link" on:click=move |_| rc.reconnect_now()>"Try now"</button>
             </div>
         </Show>
     }
