@@ -59,22 +59,25 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
 
     // Keep the bottom in view as messages arrive, unless the user scrolled up
     // to read; keep the reading position when older messages are prepended.
-    let anchor = StoredValue::new((0, String::new()));
+    // (The room, the list's height and its first message at the last update.)
+    let anchor = StoredValue::new((String::new(), 0, String::new()));
     Effect::new(move |_| {
         let first =
             view.with(|v| v.as_ref().and_then(|v| v.messages.first().map(|m| m.id.clone())));
         let _ = outgoing();
+        let room = room.get();
         let Some(el) = log.get() else { return };
-        let (old_height, old_first) = anchor.get_value();
+        let (old_room, old_height, old_first) = anchor.get_value();
         let height = el.scroll_height();
-        let prepended = first.as_ref().is_some_and(|f| *f != old_first) && !old_first.is_empty();
+        let switched = room != old_room;
+        let prepended = !switched && !old_first.is_empty() && first.as_ref() != Some(&old_first);
         let near_bottom = old_height - el.scroll_top() - el.client_height() < SCROLL_MARGIN * 4;
         if prepended && el.scroll_top() < SCROLL_MARGIN * 4 {
             el.set_scroll_top(el.scroll_top() + height - old_height);
-        } else if near_bottom || old_height == 0 {
+        } else if switched || near_bottom {
             el.set_scroll_top(height);
         }
-        anchor.set_value((height, first.unwrap_or_default()));
+        anchor.set_value((room, height, first.unwrap_or_default()));
     });
     let on_scroll = move |_| {
         if let Some(el) = log.get()
