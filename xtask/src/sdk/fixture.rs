@@ -6,6 +6,8 @@
 //! Control API (CORS open, so a test page on any origin may call it):
 //! - `POST /token` `{name}`: a dev token, as `POST /api/dev/token` answers.
 //! - `POST /notify`: `POST /api/notify` with the API key (a backend's call).
+//! - `POST /api/...`: passed on to the server with the API key, for the other
+//!   backend calls (publishing into a room, for example).
 //! - `POST /stop`: SIGTERM (clients get close 1012), then wait for the exit.
 //! - `POST /start`: start again on the same port; answers once it listens.
 //! - `POST /restart`: both.
@@ -238,6 +240,10 @@ fn handle(mut stream: TcpStream, server: &Mutex<Server>) -> Result<()> {
         ("POST", "/notify") => {
             let addr = server.lock().expect("fixture lock").addr;
             post(addr, "/api/notify", &body, Some(API_KEY))?
+        }
+        ("POST", api) if api.starts_with("/api/") => {
+            let addr = server.lock().expect("fixture lock").addr;
+            post(addr, api, &body, Some(API_KEY))?
         }
         ("POST", "/freeze" | "/thaw") => {
             let server = server.lock().expect("fixture lock");
