@@ -313,6 +313,44 @@ test("a room is joined or created by name", LIMIT, async () => {
   await opened(alice, "# general", "Messages in #general");
 });
 
+test("older messages load on scrolling up or with the button, each once", LIMIT, async () => {
+  // A backend fills a room with more than a join loads (50).
+  const total = 120;
+  const entry = (i) => `Entry ${String(i).padStart(3, "0")}`;
+  for (let i = 1; i <= total; i++) {
+    await fixture("/api/rooms/archive/messages", {
+      content: entry(i), sender: { id: "archivist", name: "Archivist" }, client_id: `archive-${i}`,
+    });
+  }
+  const articles = (n) => alice.waitForFunction(
+    (n) => document.querySelectorAll('[role="log"] article').length === n, n, { timeout: WAIT },
+  );
+  await alice.getByRole("textbox", { name: "Join or create a room" }).fill("archive");
+  await alice.getByRole("button", { name: "Join", exact: true }).click();
+  await opened(alice, "# archive", "Messages in #archive");
+  await seesOnce(alice, "Archivist", entry(total));
+  await articles(50);
+  assert.equal(await messages(alice, "Archivist", entry(total - 50)).count(), 0, "only the newest 50 at first");
+
+  // Scrolling to the top loads the page before, and keeps the reader's place.
+  const history = log(alice, "Messages in #archive");
+  await history.evaluate((el) => { el.scrollTop = 0; });
+  await seesOnce(alice, "Archivist", entry(total - 50));
+  await articles(100);
+  assert.ok(await history.evaluate((el) => el.scrollTop > 0), "the view stays where it was, not at the new top");
+
+  // The button loads the rest; then there is nothing older to load.
+  await history.getByRole("button", { name: "Load older messages" }).click();
+  await seesOnce(alice, "Archivist", entry(1));
+  await articles(total);
+  await history.getByRole("button", { name: "Load older messages" }).waitFor({ state: "hidden" });
+  const texts = (await messages(alice, "Archivist").allInnerTexts()).map((t) => t.match(/Entry \d{3}/)?.[0]);
+  assert.deepEqual(texts, Array.from({ length: total }, (_, i) => entry(i + 1)), "every entry once, in order");
+
+  await roomButton(alice, "# general").click();
+  await opened(alice, "# general", "Messages in #general");
+});
+
 test("a direct message from the member list", LIMIT, async () => {
   await people(alice).getByRole("button", { name: "Message Bob" }).click();
   await opened(alice, "@ Bob", "Messages with Bob");
@@ -392,7 +430,16 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
   const toDark = (page) => page.getByRole("button", { name: "Switch to dark theme" });
   const toLight = (page) => page.getByRole("button", { name: "Switch to light theme" });
 
-  // The desktop screenshots for the docs: a conversation, with Bob typing.
+  // The desktop screenshots for the docs: a conversation, with Bob typing,
+  // and no toasts left over from earlier tests.
+  const dismiss = toasts(alice).getByRole("button", { name: "Dismiss" });
+  while ((await dismiss.count()) > 0) {
+    const before = await dismiss.count();
+    await dismiss.first().click();
+    await alice.waitForFunction(
+      (n) => document.querySelectorAll('[aria-label="Notifications"] [role="status"]').length < n, before,
+    );
+  }
   if ((await theme(alice)) === "dark") await toLight(alice).click();
   await alice.waitForFunction(() => document.documentElement.dataset.theme === "light");
   await composer(bob, "Message #general").pressSequentially("See you", { delay: 30 });
