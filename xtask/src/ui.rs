@@ -1,7 +1,8 @@
 //! The demo chat's part of the tasks: install trunk and wasm-opt, build
 //! `ui/` into `dist/` (which the server serves at `/`), and for
-//! `cargo xtask test` (or `cargo xtask test-ui` alone) lint the crate for wasm32 and run its Playwright
-//! end-to-end test (`tests/ui/`) against the real server.
+//! `cargo xtask test` (or `cargo xtask test-ui` alone) lint the crate for
+//! wasm32 and run its Playwright end-to-end test (`tests/ui/`) against the
+//! real server.
 //!
 //! Every step fails with what to do about it; nothing is skipped.
 
@@ -66,9 +67,9 @@ pub fn build(root: &Path, dist: &Path) -> Result<()> {
         .current_dir(root)
         .env("PATH", path)
         .status()
-        .context(
-            "cannot start trunk (install it with `cargo install trunk --version 0.21.14 --locked`)",
-        )?;
+        .with_context(|| {
+            format!("cannot start trunk (install it with `cargo install trunk --version {TRUNK} --locked`)")
+        })?;
     if !status.success() {
         bail!(
             "`trunk build --release` failed ({status}); it needs wasm-bindgen 0.2.130 and \
