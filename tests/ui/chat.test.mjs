@@ -480,6 +480,20 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
   }
 });
 
+test("every control has an accessible name, and new messages are announced", LIMIT, async () => {
+  // An unnamed control shows in the accessibility tree as `- button` with no
+  // quoted name after it.
+  const tree = await alice.locator("body").ariaSnapshot();
+  const unnamed = tree
+    .split("\n")
+    .filter((line) => /^\s*- (button|textbox|combobox|checkbox|link)(\s*$|:|\s*\[)/.test(line));
+  assert.deepEqual(unnamed, [], "controls without a name");
+  // role="log" is a polite live region by definition; an explicit aria-live
+  // must not turn it off.
+  const live = await alice.getByRole("log").getAttribute("aria-live");
+  assert.notEqual(live, "off", "the message log is announced");
+});
+
 test("no page threw an uncaught error", () => {
   assert.deepEqual(errors, []);
 });
