@@ -65,18 +65,18 @@ fn run(flags: &[String]) -> Result<()> {
         ["run", "--release", "--package", "roomcast-server", "--bin", "roomcast", "--"]
             .map(String::from)
             .into();
+    // `--help` needs no UI, and a UI of one's own needs no build of ours.
     let only_asking =
         flags.iter().any(|f| matches!(f.as_str(), "-h" | "--help" | "-V" | "--version"));
-    if !only_asking {
+    let own_ui = flags.iter().any(|f| f.starts_with("--static-dir"));
+    if !only_asking && !own_ui {
         let root = sdk::workspace_root();
         ui::install_tools(&root)?;
         let dist = root.join("dist");
         ui::build(&root, &dist)?;
         // Named explicitly, so the UI is served whatever directory this runs from.
-        if !flags.iter().any(|f| f.starts_with("--static-dir")) {
-            args.push("--static-dir".into());
-            args.push(dist.to_str().context("the dist path is not UTF-8")?.into());
-        }
+        args.push("--static-dir".into());
+        args.push(dist.to_str().context("the dist path is not UTF-8")?.into());
     }
     args.extend(flags.iter().cloned());
     cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
