@@ -1,17 +1,19 @@
 // End-to-end test of the demo chat (ui/) against the real server: Alice and
 // Bob sign in from two browser contexts and use every feature the other one
 // must see: messages, read receipts, typing, presence, notifications from
-// the HTTP API, edits and deletes, unread counts, direct messages, and a
-// server restart. Carol joins from a phone-sized screen. Screenshots of the
+// the HTTP API, edits and deletes, unread counts, history paging, direct
+// messages, and a server restart. Carol joins from a phone-sized screen. Screenshots of the
 // main states, in both themes, go to ROOMCAST_ARTIFACTS.
 //
 // The tests run in order and share the two users: each one starts where the
 // previous one left off (both signed in, #general open).
 //
-// `cargo xtask test` builds the app with trunk, serves it from the real
-// server (with Redis, so history survives the restart) and sets:
+// `cargo xtask test` (or `cargo xtask test-ui`, the UI's part alone) builds
+// the app with trunk, serves it from the real server (with Redis, so history
+// survives the restart) and sets:
 //   ROOMCAST_APP_URL      the app (and server) URL
-//   ROOMCAST_CONTROL_URL  the test fixture's API: POST /notify, /stop, /start, /restart
+//   ROOMCAST_CONTROL_URL  the test fixture's API: POST /notify, /api/...,
+//                         /stop, /start, /restart
 //   ROOMCAST_ARTIFACTS    where screenshots go (default: target/ui-test)
 // CHROMIUM may name the browser (default: Debian's /usr/bin/chromium).
 //
@@ -60,8 +62,9 @@ let browser;
 /** The pages of Alice and Bob (desktop size). */
 let alice;
 let bob;
-/** Uncaught errors in any page. */
+/** Uncaught errors in any page, and any alert() or confirm() shown. */
 const errors = [];
+const dialogs = [];
 
 const DESKTOP = { viewport: { width: 1280, height: 800 } };
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
@@ -71,8 +74,12 @@ async function newPage(options = DESKTOP) {
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(`${e.message}`));
-  // The contract says delete acts at once; should a confirm() appear, say yes.
-  page.on("dialog", (dialog) => dialog.accept());
+  // Nothing should ask (delete acts at once); should a dialog appear, it is
+  // accepted so the test goes on, and reported at the end.
+  page.on("dialog", (dialog) => {
+    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    dialog.accept();
+  });
   return page;
 }
 
@@ -494,6 +501,7 @@ test("every control has an accessible name, and new messages are announced", LIM
   assert.notEqual(live, "off", "the message log is announced");
 });
 
-test("no page threw an uncaught error", () => {
-  assert.deepEqual(errors, []);
+test("no page threw an uncaught error or opened a dialog", () => {
+  assert.deepEqual(errors, [], "uncaught errors");
+  assert.deepEqual(dialogs, [], "dialogs");
 });
