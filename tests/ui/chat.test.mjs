@@ -320,6 +320,29 @@ test("a room is joined or created by name", LIMIT, async () => {
   await opened(alice, "# general", "Messages in #general");
 });
 
+test("a message the server refuses shows Failed, with Retry and Discard", LIMIT, async () => {
+  // 3,000 characters fit the composer, but as UTF-8 they are 6,000 bytes,
+  // over the server's 4 KiB limit.
+  const big = "é".repeat(3000);
+  await roomButton(alice, "# standup").click();
+  await opened(alice, "# standup", "Messages in #standup");
+  await say(alice, big, "Message #standup");
+  const failed = messages(alice, "Alice", big).filter({ hasText: "Failed" });
+  await failed.waitFor();
+  await shot(alice, "failed");
+  // Retrying sends it again (a new attempt, so a new element), and the
+  // server refuses it again.
+  await failed.evaluate((el) => { el.dataset.firstAttempt = "yes"; });
+  await failed.getByRole("button", { name: "Retry" }).click();
+  await failed.and(alice.locator(":not([data-first-attempt])")).getByRole("button", { name: "Retry" }).waitFor();
+  assert.equal(await messages(alice, "Alice", big).count(), 1, "a retry does not add a copy");
+  // The demo also offers to discard it.
+  await failed.getByRole("button", { name: "Discard" }).click();
+  await messages(alice, "Alice", big).waitFor({ state: "detached" });
+  await roomButton(alice, "# general").click();
+  await opened(alice, "# general", "Messages in #general");
+});
+
 test("older messages load on scrolling up or with the button, each once", LIMIT, async () => {
   // A backend fills a room with more than a join loads (50).
   const total = 120;
