@@ -293,15 +293,18 @@ test("a room that is not open counts its unread messages", LIMIT, async () => {
   await say(bob, "Coffee in five", "Message #random");
   await messages(bob, "Bob", "Coffee in five").waitFor();
 
-  // Alice still has #general open.
+  // Alice still has #general open: a badge, and a toast per message.
   const random = roomButton(alice, "# random");
   await random.getByLabel("2 unread", { exact: true }).waitFor();
+  await toasts(alice).getByRole("status").filter({ hasText: "Coffee in five" }).waitFor();
   await shot(alice, "unread");
   await random.click();
   await opened(alice, "# random", "Messages in #random");
   await seesOnce(alice, "Bob", "Anyone here?");
   await seesOnce(alice, "Bob", "Coffee in five");
   await random.getByLabel(/unread$/).waitFor({ state: "hidden" });
+  // Their toasts were news only while the room was closed.
+  await toasts(alice).getByRole("status").filter({ hasText: "Coffee in five" }).waitFor({ state: "hidden" });
 
   for (const page of [alice, bob]) {
     await roomButton(page, "# general").click();
