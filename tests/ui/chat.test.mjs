@@ -83,7 +83,8 @@ async function newPage(options = DESKTOP) {
   return page;
 }
 
-const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`) });
+/** A screenshot, with transitions finished so toasts show fully. */
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), animations: "disabled" });
 
 // The DOM contract, one helper per landmark.
 const connection = (page) => page.getByTestId("connection");
