@@ -8,7 +8,8 @@
 # The server's per-connection rate limits (sized for people) are raised: the
 # generator is a trusted client.
 # Build first: cargo build --release -p roomcast-server -p roomcast-bench
-# (SERVER_BIN=<path> runs another build of the server, for comparisons).
+# (SERVER_BIN=<path> runs another build of the server, for comparisons; the
+# binaries are looked for under $CARGO_TARGET_DIR when it is set).
 # REDIS_PORT=<port> starts a redis-server on the server's core and runs the
 # Redis engine against it; its CPU counts as the server's.
 set -euo pipefail
@@ -17,6 +18,7 @@ out=$1; scenario=$2; shift 2
 port=${PORT:-18080}
 server_core=${SERVER_CORE:-0}
 bench_core=${BENCH_CORE:-1}
+bin_dir=${CARGO_TARGET_DIR:-target}/release
 ulimit -n "$(ulimit -Hn)"
 backend=()
 redis=
@@ -32,7 +34,7 @@ if [ -n "${REDIS_PORT:-}" ]; then
   backend=(--backend-pid "$redis")
 fi
 # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
-RUST_LOG=${RUST_LOG:-warn} taskset -c "$server_core" "${SERVER_BIN:-target/release/roomcast}" \
+RUST_LOG=${RUST_LOG:-warn} taskset -c "$server_core" "${SERVER_BIN:-$bin_dir/roomcast}" \
   --bind "127.0.0.1:$port" --rate-frames 1000000 --rate-messages 1000000 --rate-user-messages 1000000 --rate-joins 1000000 \
   ${SERVER_FLAGS:-} >"${out%.json}.server.log" 2>&1 &
 server=$!
@@ -49,5 +51,5 @@ for _ in $(seq 50); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-taskset -c "$bench_core" target/release/roomcast-bench "$scenario" \
+taskset -c "$bench_core" "$bin_dir/roomcast-bench" "$scenario" \
   --server "127.0.0.1:$port" --server-pid "$server" "${backend[@]}" --json "$out" "$@"

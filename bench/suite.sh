@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$1
-export SERVER_BIN=${2:-target/release/roomcast}
+export SERVER_BIN=${2:-${CARGO_TARGET_DIR:-target}/release/roomcast}
 mkdir -p "$out"
 run() { echo "== $*" >&2; bench/run.sh "$@" 2>&1 | grep -v "^\(fanout\|mesh\|idle\): \(getting\|connecting\)" || echo "FAILED: $*"; }
 

@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
+use crate::hub::queue::{Next, Receiver};
+use crate::hub::{Conn, Delivery, Exclude, Hub};
+use crate::telemetry::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use roomcast_shared::{RoomName, ServerFrame};
-use tokio::sync::mpsc;
-
-use crate::hub::{Conn, Delivery, Exclude, Hub, Outbound};
-use crate::telemetry::Metrics;
 
 /// A frame encoded for the wire, as the hub queues it.
 #[derive(Debug, Clone)]
@@ -41,7 +40,7 @@ pub struct FanoutRoom {
     room: RoomName,
     /// Kept so the connections stay registered and their queues open.
     _conns: Vec<Arc<Conn>>,
-    queues: Vec<mpsc::Receiver<Outbound>>,
+    queues: Vec<Receiver>,
     next_offset: u64,
 }
 
@@ -54,7 +53,7 @@ impl FanoutRoom {
         let mut conns = Vec::with_capacity(members);
         let mut queues = Vec::with_capacity(members);
         for i in 0..members {
-            let (conn, queue, _kill) = hub.open();
+            let (conn, queue) = hub.open();
             let user = format!("u{i}");
             let personal = RoomName::personal(&user).expect("a valid user id");
             hub.register(&conn, &user, &personal);
@@ -78,8 +77,8 @@ impl FanoutRoom {
     pub fn drain(&mut self) -> usize {
         let mut taken = 0;
         for queue in &mut self.queues {
-            while queue.try_recv().is_ok() {
-                taken += 1;
+            while let Some(Next::Frames(frames)) = queue.try_next(usize::MAX) {
+                taken += frames.len();
             }
         }
         taken

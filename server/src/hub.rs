@@ -17,11 +17,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use roomcast_shared::{CloseCode, Envelope, Ref, RoomName, ServerFrame};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::limits::Bucket;
 use crate::telemetry::Metrics;
+
+pub(crate) mod queue;
+
+use queue::{Kill, Pushed};
 
 /// Identifies a connection on this instance.
 pub(crate) type ConnId = u64;
@@ -80,39 +82,16 @@ pub(crate) enum Exclude {
     User(Arc<str>),
 }
 
-/// Closes a connection at once, without waiting for its queue: held by the
-/// connection's writer, which sends the close frame.
-#[derive(Debug, Default)]
-pub(crate) struct KillSwitch {
-    token: CancellationToken,
-    reason: OnceLock<(CloseCode, &'static str)>,
-}
-
-impl KillSwitch {
-    /// Trips the switch; the first reason given wins.
-    pub fn kill(&self, code: CloseCode, reason: &'static str) {
-        let _ = self.reason.set((code, reason));
-        self.token.cancel();
-    }
-
-    /// Resolves when the switch trips, with the close code and reason.
-    pub async fn killed(&self) -> (CloseCode, &'static str) {
-        self.token.cancelled().await;
-        self.reason.get().copied().unwrap_or((CloseCode::GOING_AWAY, "closing"))
-    }
-}
-
 /// The sending side of one connection, shared by every room it is in.
 ///
-/// The writer task ends when every `Conn` handle is gone (its queue closes)
-/// or when the kill switch trips.
+/// The writer task ends when every `Conn` handle is gone (its queue ends)
+/// or when the connection is killed.
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub id: ConnId,
     /// Set once the connection authenticates.
     user_id: OnceLock<Arc<str>>,
-    queue: mpsc::Sender<Outbound>,
-    kill: Arc<KillSwitch>,
+    queue: queue::Sender,
 }
 
 impl Conn {
@@ -124,27 +103,33 @@ impl Conn {
     /// Queues a frame; on overflow, closes the connection as a slow consumer.
     /// Returns whether the frame was queued.
     pub fn push(&self, outbound: Outbound, metrics: &Metrics) -> bool {
-        match self.queue.try_send(outbound) {
-            Ok(()) => {
-                metrics.frames_sent.inc();
-                true
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.kill.token.is_cancelled() {
+        let queued = self.enqueue(outbound, metrics);
+        if queued {
+            metrics.frames_sent.inc();
+        }
+        queued
+    }
+
+    /// [`Conn::push`] without counting the frame in `frames_sent`: a fan-out
+    /// counts its deliveries once, not one shared counter update each.
+    fn enqueue(&self, outbound: Outbound, metrics: &Metrics) -> bool {
+        match self.queue.push(outbound) {
+            Pushed::Queued => true,
+            Pushed::Full => {
+                if self.queue.kill((CloseCode::SLOW_CONSUMER, "send queue overflowed")) {
                     metrics.slow_consumers.inc();
                     tracing::warn!(conn = self.id, user = self.user_id(), "slow consumer, closing");
                 }
-                self.kill.kill(CloseCode::SLOW_CONSUMER, "send queue overflowed");
                 false
             }
-            // The writer is gone: the connection is closing anyway.
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            // The writer is gone or the connection was killed: it is closing.
+            Pushed::Closed => false,
         }
     }
 
-    /// Resolves when the connection must close at once.
-    pub async fn killed(&self) -> (CloseCode, &'static str) {
-        self.kill.killed().await
+    /// Resolves when the connection must close at once (for its reader).
+    pub async fn killed(&self) -> Kill {
+        self.queue.killed().await
     }
 }
 
@@ -157,15 +142,17 @@ struct Membership {
 }
 
 impl Membership {
-    fn deliver(&self, delivery: &Delivery, metrics: &Metrics) {
+    /// Queues or holds the frame; returns whether it was queued now (the
+    /// caller counts those in `frames_sent`).
+    fn deliver(&self, delivery: &Delivery, metrics: &Metrics) -> bool {
         {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(held) = held.as_mut() {
                 held.push(delivery.clone());
-                return;
+                return false;
             }
         }
-        self.conn.push(Outbound::Frame(delivery.text.clone()), metrics);
+        self.conn.enqueue(Outbound::Frame(delivery.text.clone()), metrics)
     }
 }
 
@@ -200,18 +187,12 @@ impl Hub {
         }
     }
 
-    /// A new connection: its handle, the queue its writer drains, and the
-    /// kill switch its writer watches.
-    pub fn open(&self) -> (Arc<Conn>, mpsc::Receiver<Outbound>, Arc<KillSwitch>) {
-        let (queue, rx) = mpsc::channel(self.queue_len);
-        let kill = Arc::new(KillSwitch::default());
-        let conn = Arc::new(Conn {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            user_id: OnceLock::new(),
-            queue,
-            kill: kill.clone(),
-        });
-        (conn, rx, kill)
+    /// A new connection: its handle and the queue its writer drains (which
+    /// also tells the writer when the connection is killed).
+    pub fn open(&self) -> (Arc<Conn>, queue::Receiver) {
+        let (queue, rx) = queue::queue(self.queue_len);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        (Arc::new(Conn { id, user_id: OnceLock::new(), queue }), rx)
     }
 
     /// Registers an authenticated connection, already a member of its
@@ -355,11 +336,13 @@ impl Hub {
     /// Delivers a frame to this instance's members of `room`.
     pub fn deliver(&self, room: &RoomName, delivery: &Delivery, exclude: &Exclude) {
         let Some(members) = self.rooms.get(room) else { return };
+        let mut queued = 0;
         for membership in members.values() {
-            if !excluded(&membership.conn, exclude) {
-                membership.deliver(delivery, &self.metrics);
+            if !excluded(&membership.conn, exclude) && membership.deliver(delivery, &self.metrics) {
+                queued += 1;
             }
         }
+        self.metrics.frames_sent.inc_by(queued);
     }
 
     /// Delivers a frame once to each connection in any of `rooms`.
@@ -368,14 +351,19 @@ impl Hub {
             return self.deliver(room, delivery, exclude);
         }
         let mut seen = HashSet::new();
+        let mut queued = 0;
         for room in rooms {
             let Some(members) = self.rooms.get(room) else { continue };
             for membership in members.values() {
-                if !excluded(&membership.conn, exclude) && seen.insert(membership.conn.id) {
-                    membership.deliver(delivery, &self.metrics);
+                if !excluded(&membership.conn, exclude)
+                    && seen.insert(membership.conn.id)
+                    && membership.deliver(delivery, &self.metrics)
+                {
+                    queued += 1;
                 }
             }
         }
+        self.metrics.frames_sent.inc_by(queued);
     }
 
     /// Open connections, distinct users and rooms with members, on this instance.

@@ -375,11 +375,6 @@ impl Session {
         });
     }
 
-    /// Resolves when the connection must close at once (slow consumer).
-    pub async fn killed(&self) {
-        self.conn.killed().await;
-    }
-
     /// Queues a close frame after whatever is queued.
     pub fn close_with(&self, code: roomcast_shared::CloseCode, reason: &'static str) {
         self.conn.push(Outbound::Close(code, reason), &self.state.metrics);

@@ -2,6 +2,9 @@
 //! connection as two tasks that end together: the reader (the [`Session`])
 //! and the writer, which drains the connection's queue and pings.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -14,16 +17,16 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use roomcast_shared::CloseCode;
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use crate::hub::{KillSwitch, Outbound};
+use crate::hub::queue::{self, Next};
+use crate::hub::{Conn, Outbound};
 use crate::session::{Flow, Session};
 use crate::state::AppState;
 
 /// Bytes read from a socket at once.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 512;
 /// Frames the writer hands to the socket before flushing.
 const WRITE_BATCH: usize = 64;
 /// How long the writer tries to send a close frame to a stuck client.
@@ -45,10 +48,11 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let limit = state.config.limits.max_frame_bytes;
-    // tungstenite zero-fills its read buffer (128 KiB by default) for every
-    // connection; client frames are small, and a bigger one is still read
-    // whole, in several reads. 4 KiB cuts an idle connection from about 145
-    // to 17 KiB (docs/performance.md).
+    // tungstenite allocates and zero-fills its read buffer (128 KiB by
+    // default) for every connection; client frames are small (an `auth`
+    // with its token fits in 512 bytes), and a bigger one is still read
+    // whole: the buffer grows to hold it. 4 KiB cut an idle connection from
+    // about 145 to 17 KiB, 512 bytes saves 3.5 KiB more (docs/performance.md).
     let ws = ws.read_buffer_size(READ_BUFFER).max_frame_size(limit).max_message_size(limit);
     // Refusals are upgraded, then closed with a code: a page learns why from
     // the code, which a refused upgrade would not tell it.
@@ -60,11 +64,11 @@ pub(crate) async fn upgrade(
         return ws.on_upgrade(move |socket| refuse(socket, CloseCode::RATE_LIMITED, reason));
     };
     ws.on_upgrade(move |socket| {
+        // Split here, not in the task: the socket moves to the heap once,
+        // and the task's future holds two pointers to it rather than a copy.
+        let (sink, stream) = socket.split();
         let tasks = state.tasks.clone();
-        tasks.track_future(async move {
-            connection(socket, state, params.token).await;
-            drop(slot);
-        })
+        tasks.track_future(connection(sink, stream, state, params.token, slot))
     })
 }
 
@@ -93,81 +97,123 @@ async fn refuse(mut socket: WebSocket, code: CloseCode, reason: &'static str) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
-async fn connection(socket: WebSocket, state: AppState, query_token: Option<String>) {
-    let (conn, queue, kill) = state.hub.open();
+/// One connection, its log span around it.
+fn connection(
+    sink: SplitSink<WebSocket, Message>,
+    stream: SplitStream<WebSocket>,
+    state: AppState,
+    query_token: Option<String>,
+    slot: IpSlot,
+) -> impl Future<Output = ()> {
+    let (conn, queue) = state.hub.open();
     // Every log line of this connection carries its id, and its user once
     // authenticated (see `Session::auth`).
     let span = tracing::info_span!("conn", id = conn.id, user = tracing::field::Empty);
-    async move {
-        let (sink, mut stream) = socket.split();
-        let heartbeat = state.config.timing.heartbeat;
-        let mut writer = tokio::spawn(write(sink, queue, kill, heartbeat));
-        state.metrics.connections.inc();
-        state.metrics.connections_total.inc();
+    let writer = tokio::spawn(write(sink, queue, state.config.timing.heartbeat));
+    serve(conn, writer, stream, state, query_token, slot).instrument(span)
+}
 
-        let mut session = Session::new(state.clone(), conn.clone());
-        let mut flow = Flow::Continue;
-        if let Some(token) = query_token {
-            let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
-            flow = session.on_text(&frame).await;
-        }
-        if flow == Flow::Continue {
-            read(&mut session, &mut stream, &state).await;
-        }
-        session.close().await;
-
-        // The writer ends once every handle of the queue is gone and it has
-        // sent what was queued (a last ack, error or close frame); meanwhile
-        // the client's remaining frames are read and dropped until its close
-        // reply, so that closing the socket with unread data cannot reset the
-        // connection before the client has read ours. A stuck client gets a
-        // short while before the connection is dropped.
-        drop(conn);
-        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-        let finish_writer = async {
-            if tokio::time::timeout_at(deadline, &mut writer).await.is_err() {
-                writer.abort();
-            }
-        };
-        let drain_reader = async {
-            while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await
-            {
-                if matches!(message, Message::Close(_)) {
-                    break;
-                }
-            }
-        };
-        tokio::join!(finish_writer, drain_reader);
-        state.metrics.connections.dec();
+/// The reader's task, from the upgrade to the end of the connection.
+///
+/// This future lives as long as the connection, and it reserves room for
+/// its largest state all along: what runs once per frame or only at either
+/// end is boxed where it is awaited (`Box::pin`), which keeps an idle
+/// connection's task about 2 KiB smaller (docs/performance.md).
+async fn serve(
+    conn: Arc<Conn>,
+    writer: tokio::task::JoinHandle<()>,
+    mut stream: SplitStream<WebSocket>,
+    state: AppState,
+    query_token: Option<String>,
+    slot: IpSlot,
+) {
+    state.metrics.connections.inc();
+    state.metrics.connections_total.inc();
+    let mut session = Session::new(state.clone(), conn.clone());
+    let mut flow = Flow::Continue;
+    if let Some(token) = query_token {
+        let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
+        flow = Box::pin(session.on_text(&frame)).await;
     }
-    .instrument(span)
-    .await;
+    if flow == Flow::Continue {
+        read(&mut session, &conn, &mut stream, &state).await;
+    }
+    Box::pin(session.close()).await;
+    drop(conn);
+    Box::pin(finish(writer, stream)).await;
+    state.metrics.connections.dec();
+    drop(slot);
+}
+
+/// The end of a connection, once the session has closed and dropped its
+/// handle of the queue: the writer ends once every handle is gone and it
+/// has sent what was queued (a last ack, error or close frame); meanwhile
+/// the client's remaining frames are read and dropped until its close
+/// reply, so that closing the socket with unread data cannot reset the
+/// connection before the client has read ours. A stuck client gets a short
+/// while before the connection is dropped.
+async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: SplitStream<WebSocket>) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    let finish_writer = async {
+        if tokio::time::timeout_at(deadline, &mut writer).await.is_err() {
+            writer.abort();
+        }
+    };
+    let drain_reader = async {
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    tokio::join!(finish_writer, drain_reader);
 }
 
 /// The reader: feeds frames and timers to the session until either ends it.
-async fn read(session: &mut Session, stream: &mut SplitStream<WebSocket>, state: &AppState) {
+async fn read(
+    session: &mut Session,
+    conn: &Conn,
+    stream: &mut SplitStream<WebSocket>,
+    state: &AppState,
+) {
     let idle_limit = state.config.timing.heartbeat * 2;
     let mut last_heard = Instant::now();
+    // Created once and re-armed, not once per frame: one timer for both the
+    // heartbeat and the session's own deadlines.
+    let shutdown = state.shutdown.cancelled();
+    let killed = conn.killed();
+    let timer = tokio::time::sleep_until(last_heard + idle_limit);
+    tokio::pin!(shutdown, killed, timer);
+    let mut armed = None;
     loop {
-        let next_timer = session.next_deadline();
+        let silent_at = last_heard + idle_limit;
+        let deadline = silent_at.min(session.next_deadline());
+        if armed != Some(deadline) {
+            timer.as_mut().reset(deadline);
+            armed = Some(deadline);
+        }
         let flow = tokio::select! {
             // Between frames: the frame being handled has finished, and its
             // reply (an ack, say) is queued before the close.
-            () = state.shutdown.cancelled() => {
+            () = &mut shutdown => {
                 session.close_with(CloseCode::RESTARTING, "server restarting");
                 Flow::Stop
             }
-            () = session.killed() => Flow::Stop,
-            () = tokio::time::sleep_until(last_heard + idle_limit) => {
-                tracing::debug!("connection silent for two heartbeats, closing");
-                session.close_with(CloseCode::NORMAL, "heartbeat timeout");
-                Flow::Stop
+            _ = &mut killed => Flow::Stop,
+            () = &mut timer => {
+                armed = None;
+                if Instant::now() >= silent_at {
+                    tracing::debug!("connection silent for two heartbeats, closing");
+                    session.close_with(CloseCode::NORMAL, "heartbeat timeout");
+                    Flow::Stop
+                } else {
+                    Box::pin(session.on_timer()).await
+                }
             }
-            () = tokio::time::sleep_until(next_timer) => session.on_timer().await,
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
                     Some(Ok(Message::Binary(_))) => session.on_binary(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
                     Some(Ok(Message::Close(_))) | None => Flow::Stop,
@@ -194,61 +240,64 @@ async fn read(session: &mut Session, stream: &mut SplitStream<WebSocket>, state:
 /// after every reply), or at once by the kill switch.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Outbound>,
-    kill: std::sync::Arc<KillSwitch>,
+    mut queue: queue::Receiver,
     heartbeat: Duration,
 ) {
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let close = |code: CloseCode, reason: &'static str| {
-        Message::Close(Some(CloseFrame { code: code.0, reason: reason.into() }))
-    };
-    loop {
-        let first = tokio::select! {
+    let closing = loop {
+        // A kill comes first (the queue sees to it), then queued frames,
+        // then the ping.
+        let (first, frames) = tokio::select! {
             biased;
-            (code, reason) = kill.killed() => break send_close(&mut sink, close(code, reason)).await,
-            outbound = queue.recv() => match outbound {
-                Some(Outbound::Frame(text)) => Message::Text(text),
-                Some(Outbound::Close(code, reason)) => break send_close(&mut sink, close(code, reason)).await,
-                None => break send_close(&mut sink, close(CloseCode::NORMAL, "")).await,
+            next = queue.next(WRITE_BATCH) => match next {
+                Next::Frames(frames) => (None, frames),
+                Next::Killed((code, reason)) => break close(code, reason),
+                Next::Ended => break close(CloseCode::NORMAL, ""),
             },
-            _ = ping.tick() => Message::Ping(Default::default()),
+            _ = ping.tick() => (Some(Message::Ping(Default::default())), VecDeque::new()),
         };
-        // Hand over whatever else is queued before one flush: one syscall
-        // for a burst instead of one per frame.
-        let mut batch = vec![first];
-        let mut closing = None;
-        while batch.len() < WRITE_BATCH {
-            match queue.try_recv() {
-                Ok(Outbound::Frame(text)) => batch.push(Message::Text(text)),
-                Ok(Outbound::Close(code, reason)) => {
-                    closing = Some(close(code, reason));
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
         let sent = tokio::select! {
-            sent = send_batch(&mut sink, batch) => sent,
-            (code, reason) = kill.killed() => break send_close(&mut sink, close(code, reason)).await,
+            sent = send_batch(&mut sink, first, frames) => sent,
+            (code, reason) = queue.killed() => break close(code, reason),
         };
-        if sent.is_err() {
-            break;
+        match sent {
+            Ok(None) => {}
+            Ok(Some(closing)) => break closing,
+            Err(_) => return,
         }
-        if let Some(frame) = closing {
-            break send_close(&mut sink, frame).await;
-        }
-    }
+    };
+    // Boxed: the writer's future would otherwise keep room for it all along.
+    Box::pin(send_close(&mut sink, closing)).await;
 }
 
+fn close(code: CloseCode, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame { code: code.0, reason: reason.into() }))
+}
+
+/// Hands a batch to the socket and flushes once: one syscall for a burst
+/// instead of one per frame. Returns the close frame that ended the batch,
+/// if one did (what was queued after it is dropped).
 async fn send_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    batch: Vec<Message>,
-) -> Result<(), axum::Error> {
-    for message in batch {
+    first: Option<Message>,
+    frames: VecDeque<Outbound>,
+) -> Result<Option<Message>, axum::Error> {
+    if let Some(message) = first {
         sink.feed(message).await?;
     }
-    sink.flush().await
+    let mut closing = None;
+    for outbound in frames {
+        match outbound {
+            Outbound::Frame(text) => sink.feed(Message::Text(text)).await?,
+            Outbound::Close(code, reason) => {
+                closing = Some(close(code, reason));
+                break;
+            }
+        }
+    }
+    sink.flush().await?;
+    Ok(closing)
 }
 
 async fn send_close(sink: &mut SplitSink<WebSocket, Message>, frame: Message) {

@@ -1,0 +1,344 @@
+//! One connection's outbound queue and kill switch, between the senders (the
+//! hub and the session, through [`Conn`](super::Conn)) and the connection's
+//! writer task.
+//!
+//! A bounded queue that holds no memory while it is empty: an idle
+//! connection costs one small allocation here, where tokio's `mpsc` costs a
+//! channel and a block of 32 slots (about 1.5 KiB), and keeps every block it
+//! ever grew (docs/performance.md). The writer takes everything queued (up
+//! to a batch) at once, so between bursts the queue's buffer goes with the
+//! batch and is freed after it is written.
+//!
+//! Invariants:
+//! - At most `capacity` frames wait; pushing onto a full queue fails (the
+//!   caller closes the connection as a slow consumer) and never waits.
+//! - Once killed, the writer sees the kill before any queued frame.
+//! - The writer ends (sees [`Next::Ended`]) only once the sender is gone and
+//!   every frame queued before that has been taken.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use roomcast_shared::CloseCode;
+
+use super::Outbound;
+
+/// Why a connection closes at once, and with which close frame.
+pub(crate) type Kill = (CloseCode, &'static str);
+
+/// A new queue of at most `capacity` frames: its sending side (one per
+/// connection, not cloneable) and the writer's side.
+pub(crate) fn queue(capacity: usize) -> (Sender, Receiver) {
+    let shared = Arc::new(Shared {
+        capacity,
+        state: Mutex::new(State {
+            frames: VecDeque::new(),
+            killed: None,
+            sender_gone: false,
+            receiver_gone: false,
+            writer: None,
+            writer_kill: None,
+            reader: None,
+        }),
+    });
+    (Sender(shared.clone()), Receiver(shared))
+}
+
+#[derive(Debug)]
+struct Shared {
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Frames not yet taken by the writer; no allocation while empty.
+    frames: VecDeque<Outbound>,
+    /// Set once, by the first kill: the close frame the writer sends.
+    killed: Option<Kill>,
+    /// The sender is dropped: nothing more will be queued.
+    sender_gone: bool,
+    /// The writer is gone: pushes are dropped.
+    receiver_gone: bool,
+    /// The writer task, waiting in [`Receiver::next`] for frames, a kill or
+    /// the end.
+    writer: Option<Waker>,
+    /// The writer task, waiting in [`Receiver::killed`] while it sends (a
+    /// push does not wake it there).
+    writer_kill: Option<Waker>,
+    /// The connection's reader, waiting in [`Sender::killed`].
+    reader: Option<Waker>,
+}
+
+impl State {
+    /// A kill first, then up to `batch` queued frames, then the end.
+    fn next(&mut self, batch: usize) -> Option<Next> {
+        if let Some(kill) = self.killed {
+            return Some(Next::Killed(kill));
+        }
+        if self.frames.is_empty() {
+            return self.sender_gone.then_some(Next::Ended);
+        }
+        let frames = if self.frames.len() <= batch {
+            // The whole buffer goes with the batch: an idle queue keeps none.
+            std::mem::take(&mut self.frames)
+        } else {
+            self.frames.drain(..batch).collect()
+        };
+        Some(Next::Frames(frames))
+    }
+
+    /// Waits in `slot` for a kill.
+    fn poll_killed(
+        &mut self,
+        cx: &Context<'_>,
+        slot: fn(&mut Self) -> &mut Option<Waker>,
+    ) -> Poll<Kill> {
+        match self.killed {
+            Some(kill) => Poll::Ready(kill),
+            None => {
+                register(slot(self), cx);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding this lock; should it, the state is
+        // still consistent (every change is one assignment or one push).
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Stores `cx`'s waker in `slot`, unless the same task is already there.
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// What became of a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued for the writer.
+    Queued,
+    /// Not queued: the queue is full (the caller decides what that means).
+    Full,
+    /// Not queued: the writer is gone or the connection was killed.
+    Closed,
+}
+
+/// The sending side of a connection's queue; dropping it lets the writer
+/// finish what is queued and end.
+#[derive(Debug)]
+pub(crate) struct Sender(Arc<Shared>);
+
+impl Sender {
+    /// Queues a frame without waiting.
+    pub fn push(&self, outbound: Outbound) -> Pushed {
+        let waker = {
+            let mut state = self.0.lock();
+            if state.receiver_gone || state.killed.is_some() {
+                return Pushed::Closed;
+            }
+            if state.frames.len() >= self.0.capacity {
+                return Pushed::Full;
+            }
+            state.frames.push_back(outbound);
+            // Only the first frame after the writer emptied the queue needs
+            // to wake it: it takes everything queued when it runs.
+            state.writer.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Pushed::Queued
+    }
+
+    /// Trips the kill switch: the writer sends `kill`'s close frame next,
+    /// dropping what is queued. Returns whether this call tripped it (the
+    /// first reason wins).
+    pub fn kill(&self, kill: Kill) -> bool {
+        let wakers = {
+            let mut state = self.0.lock();
+            if state.killed.is_some() {
+                return false;
+            }
+            state.killed = Some(kill);
+            // Queued frames will never be sent: free them now.
+            state.frames = VecDeque::new();
+            [state.writer.take(), state.writer_kill.take(), state.reader.take()]
+        };
+        wakers.into_iter().flatten().for_each(Waker::wake);
+        true
+    }
+
+    /// Resolves when the kill switch trips, with its close code and reason.
+    /// For the connection's reader (one task at a time).
+    pub async fn killed(&self) -> Kill {
+        poll_fn(|cx| self.0.lock().poll_killed(cx, |state| &mut state.reader)).await
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.0.lock();
+            state.sender_gone = true;
+            state.writer.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// What the writer does next.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Send these frames (at most the batch asked for), in order.
+    Frames(VecDeque<Outbound>),
+    /// Send this close frame at once; queued frames are dropped.
+    Killed(Kill),
+    /// The sender is gone and everything queued was taken: close normally.
+    Ended,
+}
+
+/// The writer's side of a connection's queue; dropping it makes later
+/// pushes fail (and frees what is queued).
+#[derive(Debug)]
+pub(crate) struct Receiver(Arc<Shared>);
+
+impl Receiver {
+    /// Waits until there is something to do: a kill first, then up to
+    /// `batch` queued frames, then the end of the queue.
+    pub async fn next(&mut self, batch: usize) -> Next {
+        poll_fn(|cx| {
+            let mut state = self.0.lock();
+            match state.next(batch) {
+                Some(next) => Poll::Ready(next),
+                None => {
+                    // Under the lock pushes take, so none can slip in between.
+                    register(&mut state.writer, cx);
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// What [`Receiver::next`] would return now, if anything.
+    pub fn try_next(&mut self, batch: usize) -> Option<Next> {
+        self.0.lock().next(batch)
+    }
+
+    /// Resolves when the kill switch trips. For the writer, while it sends.
+    pub async fn killed(&self) -> Kill {
+        poll_fn(|cx| self.0.lock().poll_killed(cx, |state| &mut state.writer_kill)).await
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.receiver_gone = true;
+        state.frames = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn frame(text: &str) -> Outbound {
+        Outbound::Frame(text.into())
+    }
+
+    fn texts(next: Option<Next>) -> Vec<String> {
+        match next {
+            Some(Next::Frames(frames)) => frames
+                .into_iter()
+                .map(|f| match f {
+                    Outbound::Frame(text) => text.as_str().to_owned(),
+                    Outbound::Close(..) => "close".to_owned(),
+                })
+                .collect(),
+            other => panic!("expected frames, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bounded_and_taken_in_batches_in_order() {
+        let (tx, mut rx) = queue(3);
+        assert!(rx.try_next(2).is_none(), "nothing queued yet");
+        for text in ["a", "b", "c"] {
+            assert_eq!(tx.push(frame(text)), Pushed::Queued);
+        }
+        assert_eq!(tx.push(frame("d")), Pushed::Full, "a full queue refuses, never waits");
+        assert_eq!(texts(rx.try_next(2)), ["a", "b"]);
+        assert_eq!(tx.push(frame("d")), Pushed::Queued, "taken frames free their slots");
+        assert_eq!(texts(rx.try_next(2)), ["c", "d"]);
+        assert!(rx.try_next(2).is_none());
+    }
+
+    #[test]
+    fn a_kill_comes_before_queued_frames_and_the_first_reason_wins() {
+        let (tx, mut rx) = queue(8);
+        tx.push(frame("a"));
+        assert!(tx.kill((CloseCode::SLOW_CONSUMER, "slow")));
+        assert!(!tx.kill((CloseCode::NORMAL, "later")), "only the first kill counts");
+        assert!(matches!(rx.try_next(8), Some(Next::Killed((CloseCode::SLOW_CONSUMER, "slow")))));
+        assert_eq!(tx.push(frame("b")), Pushed::Closed, "nothing is queued after a kill");
+    }
+
+    #[test]
+    fn the_end_comes_after_every_queued_frame() {
+        let (tx, mut rx) = queue(8);
+        tx.push(frame("a"));
+        drop(tx);
+        assert_eq!(texts(rx.try_next(8)), ["a"]);
+        assert!(matches!(rx.try_next(8), Some(Next::Ended)));
+    }
+
+    #[test]
+    fn pushes_fail_once_the_writer_is_gone() {
+        let (tx, rx) = queue(8);
+        drop(rx);
+        assert_eq!(tx.push(frame("a")), Pushed::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_wake_on_a_push_a_kill_and_the_end() {
+        let (tx, mut rx) = queue(8);
+        let writer = tokio::spawn(async move {
+            let first = texts(Some(rx.next(8).await));
+            let second = rx.next(8).await;
+            (first, second)
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        tx.push(frame("a"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let reader = async { tx.killed().await };
+        let (kill, ()) = tokio::join!(reader, async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            tx.kill((CloseCode::SLOW_CONSUMER, "slow"));
+        });
+        assert_eq!(kill, (CloseCode::SLOW_CONSUMER, "slow"));
+        let (first, second) = writer.await.unwrap();
+        assert_eq!(first, ["a"]);
+        assert!(matches!(second, Next::Killed((CloseCode::SLOW_CONSUMER, _))));
+
+        let (tx, mut rx) = queue(8);
+        let writer = tokio::spawn(async move { rx.next(8).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(tx);
+        assert!(matches!(writer.await.unwrap(), Next::Ended));
+    }
+}
