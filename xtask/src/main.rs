@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod install;
 mod sdk;
+mod tally;
 mod ui;
 
 #[derive(Parser)]
@@ -91,59 +92,37 @@ fn test() -> Result<()> {
     // The protocol crate must stay free of IO so browsers can use it.
     cargo(&["build", "--package", "roomcast-shared", "--target", "wasm32-unknown-unknown"])?;
     bench::smoke()?;
-    sdk::test()?;
-    let (ui_passed, ui_failed) = ui::test()?;
-    let (passed, failed) = cargo_test(&["test", "--workspace", "--all-targets"])?;
-    let (passed, failed) = (passed + ui_passed, failed + ui_failed);
+    let mut tally = sdk::test()?;
+    tally += ui::test()?;
+    tally += cargo_test(&["test", "--workspace", "--all-targets"], tally)?;
     println!("\nxtask: every check and test passed");
-    println!("tests: {passed} passed, {failed} failed");
+    println!("{tally}");
     Ok(())
 }
 
 fn test_ui() -> Result<()> {
     ensure_rust_tools()?;
     install::apt(&[("chromium", "chromium"), ("redis-server", "redis-server")])?;
-    let (passed, failed) = ui::test()?;
+    let tally = ui::test()?;
     println!("\nxtask: the demo chat's checks passed");
-    println!("tests: {passed} passed, {failed} failed");
+    println!("{tally}");
     Ok(())
 }
 
 /// Runs `cargo test`, showing its output as it comes, and adds up the
-/// `test result:` lines of every test binary.
-fn cargo_test(args: &[&str]) -> Result<(u64, u64)> {
-    use std::io::{BufRead, BufReader};
+/// `test result:` lines of every test binary. On failure it prints the
+/// totals so far, `before` included.
+fn cargo_test(args: &[&str], before: tally::Tally) -> Result<tally::Tally> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("\n$ cargo {}", args.join(" "));
-    let mut child = Command::new(&cargo)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {cargo}"))?;
-    let (mut passed, mut failed) = (0, 0);
-    let stdout = child.stdout.take().context("cargo test's output")?;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        println!("{line}");
-        if let Some(result) = line.strip_prefix("test result: ") {
-            passed += count_before(result, " passed");
-            failed += count_before(result, " failed");
-        }
-    }
-    let status = child.wait()?;
+    let (tally, status) =
+        tally::run(Command::new(&cargo).args(args), &format!("cargo {}", args.join(" ")))?;
     if !status.success() {
-        println!("tests: {passed} passed, {failed} failed");
+        let mut total = before;
+        total += tally;
+        println!("{total}");
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
-    Ok((passed, failed))
-}
-
-/// The number right before `label` in `ok. 12 passed; 0 failed; ...`.
-fn count_before(text: &str, label: &str) -> u64 {
-    text.find(label)
-        .and_then(|end| text[..end].rsplit(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or(0)
+    Ok(tally)
 }
 
 /// The rustup components and target the checks use. Both are no-ops when
@@ -174,17 +153,4 @@ fn command(program: &str, args: &[&str]) -> Result<()> {
         bail!("`{program} {}` failed ({status})", args.join(" "));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::count_before;
-
-    #[test]
-    fn counts_come_from_cargo_test_result_lines() {
-        let line =
-            "ok. 90 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 15.90s";
-        assert_eq!((count_before(line, " passed"), count_before(line, " failed")), (90, 2));
-        assert_eq!(count_before("FAILED. 0 passed; 1 failed", " passed"), 0);
-    }
 }

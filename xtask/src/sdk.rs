@@ -11,6 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::tally::{self, Tally};
 use crate::{cargo, install};
 use fixture::{Fixture, Redis};
 
@@ -19,8 +20,9 @@ const WASM_BINDGEN: &str = "0.2.130";
 const WASM_PACK: &str = "0.15.1";
 const WASM32: &str = "wasm32-unknown-unknown";
 
-/// Installs, builds and tests everything of the SDK.
-pub fn test() -> Result<()> {
+/// Installs, builds and tests everything of the SDK; returns how many
+/// browser tests (wasm-bindgen and the React example's) passed and failed.
+pub fn test() -> Result<Tally> {
     install_tools()?;
     let root = workspace_root();
     cargo(&[
@@ -38,9 +40,10 @@ pub fn test() -> Result<()> {
     let server = target_dir(&root).join("debug/roomcast");
     let artifacts = target_dir(&root).join("sdk-test");
     std::fs::create_dir_all(&artifacts)?;
-    browser_tests(&server, &artifacts)?;
+    let mut tally = browser_tests(&server, &artifacts)?;
     let tarball = build_package(&root)?;
-    example_test(&root, &server, &tarball, &artifacts)
+    tally += example_test(&root, &server, &tarball, &artifacts)?;
+    Ok(tally)
 }
 
 /// The tools the SDK's build and tests need, each installed if missing.
@@ -78,29 +81,30 @@ pub(crate) fn require_node() -> Result<()> {
 }
 
 /// wasm-bindgen-test in headless Chromium against the real server.
-fn browser_tests(server: &Path, artifacts: &Path) -> Result<()> {
+fn browser_tests(server: &Path, artifacts: &Path) -> Result<Tally> {
     let fixture = Fixture::start(server, None, None, &artifacts.join("browser-server.log"))?;
     let chromedriver = which("chromedriver").context("chromedriver not on PATH")?;
-    println!(
-        "\n$ cargo test -p roomcast-client --target {WASM32} --test browser (server at {})",
-        fixture.ws_url()
-    );
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "-p", "roomcast-client", "--target", WASM32, "--test", "browser"])
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
-        .env("CHROMEDRIVER", chromedriver)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
-        .env("ROOMCAST_TEST_WS", fixture.ws_url())
-        .env("ROOMCAST_TEST_CONTROL", fixture.control_url())
-        .status()
-        .context("cannot start cargo")?;
+    let (tally, status) = tally::run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "-p", "roomcast-client", "--target", WASM32, "--test", "browser"])
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+            .env("CHROMEDRIVER", chromedriver)
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
+            .env("ROOMCAST_TEST_WS", fixture.ws_url())
+            .env("ROOMCAST_TEST_CONTROL", fixture.control_url()),
+        &format!(
+            "cargo test -p roomcast-client --target {WASM32} --test browser (server at {})",
+            fixture.ws_url()
+        ),
+    )?;
     if !status.success() {
+        println!("{tally} (the SDK's browser tests)");
         bail!(
             "the SDK's browser tests failed; the server log is {}",
             artifacts.join("browser-server.log").display()
         );
     }
-    Ok(())
+    Ok(tally)
 }
 
 /// Builds the npm package (wasm-pack, wasm-opt from npm's binaryen, the
@@ -120,7 +124,7 @@ fn build_package(root: &Path) -> Result<PathBuf> {
 /// contexts with a server restart in the middle. The server keeps history
 /// in Redis, as a deployment that must survive restarts does, so the test
 /// can require that every message is still there afterwards.
-fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) -> Result<()> {
+fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) -> Result<Tally> {
     let example = root.join("examples/react");
     npm(&example, &["ci", "--no-audit", "--no-fund"])?;
     // The tarball changes with every build, so it is installed over the
@@ -136,23 +140,24 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
     let dist = example.join("dist");
     let fixture =
         Fixture::start(server, Some(&dist), Some(&redis), &artifacts.join("example-server.log"))?;
-    println!("\n$ npm test (in examples/react, app at {})", fixture.http_url());
-    let status = Command::new("npm")
-        .arg("test")
-        .current_dir(&example)
-        .env("ROOMCAST_APP_URL", fixture.http_url())
-        .env("ROOMCAST_CONTROL_URL", fixture.control_url())
-        .env("ROOMCAST_ARTIFACTS", artifacts)
-        .status()
-        .context("cannot start npm")?;
+    let (tally, status) = tally::run(
+        Command::new("npm")
+            .arg("test")
+            .current_dir(&example)
+            .env("ROOMCAST_APP_URL", fixture.http_url())
+            .env("ROOMCAST_CONTROL_URL", fixture.control_url())
+            .env("ROOMCAST_ARTIFACTS", artifacts),
+        &format!("npm test (in examples/react, app at {})", fixture.http_url()),
+    )?;
     if !status.success() {
+        println!("{tally} (the React example's browser test)");
         bail!(
             "the React example's end-to-end test failed; screenshots are in {}, the server log is {}",
             artifacts.display(),
             artifacts.join("example-server.log").display()
         );
     }
-    Ok(())
+    Ok(tally)
 }
 
 pub(crate) fn npm(dir: &Path, args: &[&str]) -> Result<()> {

@@ -6,14 +6,14 @@
 //!
 //! Every step fails with what to do about it; nothing is skipped.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use crate::sdk::fixture::{Fixture, Redis};
 use crate::sdk::{self, npm, target_dir, workspace_root};
+use crate::tally::{self, Tally};
 use crate::{cargo, install};
 
 /// The newest trunk that accepts our Rust version without flags.
@@ -84,7 +84,7 @@ pub fn build(root: &Path, dist: &Path) -> Result<()> {
 
 /// Lints the UI for wasm32, builds it, and runs its end-to-end test against
 /// the real server. Returns how many browser tests passed and failed.
-pub fn test() -> Result<(u64, u64)> {
+pub fn test() -> Result<Tally> {
     let root = workspace_root();
     install_tools(&root)?;
     // Natively the crate compiles to nothing, so the workspace lint does not
@@ -115,58 +115,22 @@ pub fn test() -> Result<(u64, u64)> {
     let redis = Redis::start(&artifacts.join("redis.log"))?;
     let log = artifacts.join("server.log");
     let fixture = Fixture::start(&server, Some(&dist), Some(&redis), &log)?;
-    println!("\n$ npm test (in tests/ui, app at {})", fixture.http_url());
-    let mut child = Command::new("npm")
-        .arg("test")
-        .current_dir(&suite)
-        .env("ROOMCAST_APP_URL", fixture.http_url())
-        .env("ROOMCAST_CONTROL_URL", fixture.control_url())
-        .env("ROOMCAST_ARTIFACTS", &artifacts)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start npm")?;
-    let stdout = child.stdout.take().context("npm test's output")?;
-    let (mut passed, mut failed) = (0, 0);
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        println!("{line}");
-        if let Some((label, count)) = summary_count(&line) {
-            match label {
-                "pass" => passed = count,
-                "fail" => failed = count,
-                _ => {}
-            }
-        }
-    }
-    let status = child.wait()?;
+    let (tally, status) = tally::run(
+        Command::new("npm")
+            .arg("test")
+            .current_dir(&suite)
+            .env("ROOMCAST_APP_URL", fixture.http_url())
+            .env("ROOMCAST_CONTROL_URL", fixture.control_url())
+            .env("ROOMCAST_ARTIFACTS", &artifacts),
+        &format!("npm test (in tests/ui, app at {})", fixture.http_url()),
+    )?;
     if !status.success() {
-        println!("tests: {passed} passed, {failed} failed (the UI's browser test)");
+        println!("{tally} (the UI's browser test)");
         bail!(
             "the UI's end-to-end test failed; screenshots are in {}, the server log is {}",
             artifacts.display(),
             log.display()
         );
     }
-    Ok((passed, failed))
-}
-
-/// `node --test`'s closing totals, `ℹ pass 7` (spec reporter) or `# pass 7`
-/// (TAP): the label and the count.
-fn summary_count(line: &str) -> Option<(&str, u64)> {
-    let rest = line.strip_prefix("ℹ ").or_else(|| line.strip_prefix("# "))?;
-    let (label, count) = rest.split_once(' ')?;
-    Some((label, count.trim().parse().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::summary_count;
-
-    #[test]
-    fn totals_come_from_node_test_summary_lines() {
-        assert_eq!(summary_count("ℹ pass 7"), Some(("pass", 7)));
-        assert_eq!(summary_count("# fail 1"), Some(("fail", 1)));
-        assert_eq!(summary_count("ℹ duration_ms 5234.1"), None);
-        assert_eq!(summary_count("✔ two users chat (812ms)"), None);
-    }
+    Ok(tally)
 }
