@@ -50,7 +50,8 @@ struct Authed {
 pub(crate) struct Session {
     state: AppState,
     conn: Arc<Conn>,
-    session_id: String,
+    /// Sent in `ready`; kept as 16 bytes, formatted when sent.
+    session_id: uuid::Uuid,
     user: Option<Authed>,
     /// Rooms joined with `join` (the personal room is not listed).
     rooms: HashSet<RoomName>,
@@ -127,7 +128,7 @@ impl Session {
         Self {
             state,
             conn,
-            session_id: uuid::Uuid::now_v7().to_string(),
+            session_id: uuid::Uuid::now_v7(),
             user: None,
             rooms: HashSet::new(),
             typing: HashMap::new(),
@@ -313,7 +314,7 @@ impl Session {
 
     fn ready_frame(&self, user: &UserInfo) -> ServerFrame {
         ServerFrame::Ready {
-            session_id: self.session_id.clone(),
+            session_id: self.session_id.to_string(),
             user: user.clone(),
             heartbeat_ms: self.state.config.timing.heartbeat.as_millis() as u64,
         }

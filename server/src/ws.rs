@@ -257,8 +257,10 @@ async fn write(
             },
             _ = ping.tick() => (Some(Message::Ping(Default::default())), VecDeque::new()),
         };
+        // Boxed, one allocation per batch like the batch itself: the idle
+        // writer's future then keeps no room for a batch in flight.
         let sent = tokio::select! {
-            sent = send_batch(&mut sink, first, frames) => sent,
+            sent = Box::pin(send_batch(&mut sink, first, frames)) => sent,
             (code, reason) = queue.killed() => break close(code, reason),
         };
         match sent {
@@ -267,7 +269,7 @@ async fn write(
             Err(_) => return,
         }
     };
-    // Boxed: the writer's future would otherwise keep room for it all along.
+    // Boxed for the same reason.
     Box::pin(send_close(&mut sink, closing)).await;
 }
 

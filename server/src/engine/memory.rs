@@ -82,7 +82,11 @@ pub(crate) struct MemoryEngine {
     unread_per_user: usize,
     /// Each room's stream behind its own lock: rooms never wait on each other.
     streams: DashMap<RoomName, Arc<Mutex<RoomStream>>>,
-    members: DashMap<RoomName, HashMap<String, RoomMember>>,
+    /// Each room's members. Boxed: most rooms are personal rooms with one
+    /// member, and the smallest hash table has four slots, so one member
+    /// costs four pointers rather than four profiles (280 bytes less per
+    /// connection, docs/performance.md).
+    members: DashMap<RoomName, HashMap<String, Box<RoomMember>>>,
     users: DashMap<String, UserState>,
 }
 
@@ -181,7 +185,7 @@ impl Engine for MemoryEngine {
             let mut members = self.members.entry(room.clone()).or_default();
             let member = members
                 .entry(user.id.clone())
-                .or_insert_with(|| RoomMember { user: user.clone(), connections: 0 });
+                .or_insert_with(|| Box::new(RoomMember { user: user.clone(), connections: 0 }));
             member.connections += 1;
             member.connections == 1
         };
