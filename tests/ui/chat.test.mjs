@@ -28,15 +28,17 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
+import {
+  RECONNECT, WAIT, banner, composer, connected, connection, log, messages, opened, people, person,
+  roomButton, say, seesOnce, signIn, toasts, typing,
+} from "./contract.mjs";
+
 const app = required("ROOMCAST_APP_URL");
 const control = required("ROOMCAST_CONTROL_URL");
 const artifacts =
   process.env.ROOMCAST_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), "../../target/ui-test");
 mkdirSync(artifacts, { recursive: true });
 
-/** How long a condition may take to hold; a reconnect gets longer. */
-const WAIT = 15_000;
-const RECONNECT = 30_000;
 /** Each test's limit. */
 const LIMIT = { timeout: 90_000 };
 
@@ -86,60 +88,6 @@ async function newPage(options = DESKTOP) {
 /** A screenshot, with transitions finished so toasts show fully. */
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), animations: "disabled" });
 
-// The DOM contract, one helper per landmark.
-const connection = (page) => page.getByTestId("connection");
-const banner = (page) => page.getByRole("alert").filter({ hasText: /^\s*Connection lost/ });
-const rooms = (page) => page.getByRole("navigation", { name: "Rooms" });
-const roomButton = (page, prefix) => rooms(page).getByRole("button", { name: new RegExp(`^${escape(prefix)}`) });
-const log = (page, name) => page.getByRole("log", { name, exact: true });
-const people = (page) => page.getByRole("complementary", { name: "People" });
-const person = (page, name) => people(page).getByRole("listitem").filter({ hasText: name });
-const toasts = (page) => page.getByRole("region", { name: "Notifications" });
-const composer = (page, label) => page.getByRole("textbox", { name: label, exact: true });
-const typing = (page) => page.getByTestId("typing");
-
-/** Every message from `from` in the open room, or those containing `text`. */
-function messages(page, from, text) {
-  const all = page.getByRole("log").getByRole("article", { name: `Message from ${from}`, exact: true });
-  return text === undefined ? all : all.filter({ hasText: text });
-}
-
-function escape(text) {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-/** Waits until the connection badge says Connected. */
-async function connected(page, timeout = WAIT) {
-  await connection(page).filter({ hasText: /^\s*Connected\s*$/ }).waitFor({ timeout });
-}
-
-/** Waits until `room`'s button is the open one and its log is shown. */
-async function opened(page, prefix, logName) {
-  await roomButton(page, prefix).and(page.locator('[aria-current="page"]')).waitFor();
-  await log(page, logName).waitFor();
-}
-
-async function signIn(page, name) {
-  await page.goto(app);
-  await page.getByRole("textbox", { name: "Display name" }).fill(name);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await connected(page, RECONNECT);
-  await opened(page, "# general", "Messages in #general");
-}
-
-/** Types `text` in the composer labelled `label` and presses Enter. */
-async function say(page, text, label = "Message #general") {
-  const box = composer(page, label);
-  await box.fill(text);
-  await box.press("Enter");
-}
-
-/** Waits until exactly one message from `from` with `text` is on `page`. */
-async function seesOnce(page, from, text, timeout = WAIT) {
-  await messages(page, from, text).first().waitFor({ timeout });
-  assert.equal(await messages(page, from, text).count(), 1, `one "${text}" from ${from}`);
-}
-
 before(async () => {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -161,7 +109,7 @@ test("users sign in with a display name and stay signed in after a reload", LIMI
   await alice.goto(app);
   await alice.getByRole("button", { name: "Sign in" }).waitFor();
   await shot(alice, "sign-in");
-  await signIn(alice, "Alice");
+  await signIn(alice, app, "Alice");
   await roomButton(alice, "# random").waitFor();
   await alice.getByRole("button", { name: "Sign out" }).waitFor();
 
@@ -170,7 +118,7 @@ test("users sign in with a display name and stay signed in after a reload", LIMI
   await opened(alice, "# general", "Messages in #general");
   assert.equal(await alice.getByRole("textbox", { name: "Display name" }).count(), 0, "no sign-in form after a reload");
 
-  await signIn(bob, "Bob");
+  await signIn(bob, app, "Bob");
 });
 
 test("each sees the other in the member list, online", LIMIT, async () => {
@@ -491,7 +439,7 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
   // Carol on a phone: signs in, reads the history, and chats.
   const carol = await newPage(PHONE);
   try {
-    await signIn(carol, "Carol");
+    await signIn(carol, app, "Carol");
     await seesOnce(carol, "Alice", "Hi Bob!");
     await say(carol, "Hello from my phone");
     await seesOnce(alice, "Carol", "Hello from my phone");
