@@ -25,17 +25,7 @@ const WASM32: &str = "wasm32-unknown-unknown";
 pub fn test() -> Result<Tally> {
     install_tools()?;
     let root = workspace_root();
-    cargo(&[
-        "clippy",
-        "-p",
-        "roomcast-client",
-        "--target",
-        WASM32,
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
+    clippy_wasm32("roomcast-client")?;
     cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
     let server = target_dir(&root).join("debug/roomcast");
     let artifacts = target_dir(&root).join("sdk-test");
@@ -140,21 +130,39 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
     let dist = example.join("dist");
     let fixture =
         Fixture::start(server, Some(&dist), Some(&redis), &artifacts.join("example-server.log"))?;
+    npm_test(&example, &fixture, artifacts, &artifacts.join("example-server.log"), "React example")
+}
+
+/// Lints `package` as built for browsers (wasm32), warnings denied.
+pub(crate) fn clippy_wasm32(package: &str) -> Result<()> {
+    cargo(&["clippy", "-p", package, "--target", WASM32, "--all-targets", "--", "-D", "warnings"])
+}
+
+/// `npm test` in `dir` against `fixture`'s server: the test finds the app,
+/// the control API and where to save screenshots in the environment. A
+/// failure names the screenshots and the server log.
+pub(crate) fn npm_test(
+    dir: &Path,
+    fixture: &Fixture,
+    artifacts: &Path,
+    server_log: &Path,
+    what: &str,
+) -> Result<Tally> {
     let (tally, status) = tally::run(
         Command::new("npm")
             .arg("test")
-            .current_dir(&example)
+            .current_dir(dir)
             .env("ROOMCAST_APP_URL", fixture.http_url())
             .env("ROOMCAST_CONTROL_URL", fixture.control_url())
             .env("ROOMCAST_ARTIFACTS", artifacts),
-        &format!("npm test (in examples/react, app at {})", fixture.http_url()),
+        &format!("npm test (in {}, app at {})", dir.display(), fixture.http_url()),
     )?;
     if !status.success() {
-        println!("{tally} (the React example's browser test)");
+        println!("{tally} (the {what}'s browser test)");
         bail!(
-            "the React example's end-to-end test failed; screenshots are in {}, the server log is {}",
+            "the {what}'s end-to-end test failed; screenshots are in {}, the server log is {}",
             artifacts.display(),
-            artifacts.join("example-server.log").display()
+            server_log.display()
         );
     }
     Ok(tally)

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::sdk::fixture::{Fixture, Redis};
 use crate::sdk::{self, npm, target_dir, workspace_root};
-use crate::tally::{self, Tally};
+use crate::tally::Tally;
 use crate::{cargo, install};
 
 /// The newest trunk that accepts our Rust version without flags.
@@ -89,17 +89,7 @@ pub fn test() -> Result<Tally> {
     install_tools(&root)?;
     // Natively the crate compiles to nothing, so the workspace lint does not
     // see it.
-    cargo(&[
-        "clippy",
-        "-p",
-        "roomcast-ui",
-        "--target",
-        WASM32,
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
+    sdk::clippy_wasm32("roomcast-ui")?;
     let artifacts = target_dir(&root).join("ui-test");
     std::fs::create_dir_all(&artifacts)?;
     // A build of its own, so the test neither needs nor overwrites the
@@ -115,22 +105,5 @@ pub fn test() -> Result<Tally> {
     let redis = Redis::start(&artifacts.join("redis.log"))?;
     let log = artifacts.join("server.log");
     let fixture = Fixture::start(&server, Some(&dist), Some(&redis), &log)?;
-    let (tally, status) = tally::run(
-        Command::new("npm")
-            .arg("test")
-            .current_dir(&suite)
-            .env("ROOMCAST_APP_URL", fixture.http_url())
-            .env("ROOMCAST_CONTROL_URL", fixture.control_url())
-            .env("ROOMCAST_ARTIFACTS", &artifacts),
-        &format!("npm test (in tests/ui, app at {})", fixture.http_url()),
-    )?;
-    if !status.success() {
-        println!("{tally} (the UI's browser test)");
-        bail!(
-            "the UI's end-to-end test failed; screenshots are in {}, the server log is {}",
-            artifacts.display(),
-            log.display()
-        );
-    }
-    Ok(tally)
+    sdk::npm_test(&suite, &fixture, &artifacts, &log, "UI")
 }
