@@ -9,9 +9,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use roomcast_shared::auth::ADMIN_ROLE;
 use roomcast_shared::frame::ErrorFrame;
+use roomcast_shared::room::Access;
 use roomcast_shared::{
-    Claims, ClientFrame, Envelope, ErrorCode, Presence, Ref, RoomName, ServerFrame, UserInfo,
+    ClientFrame, Envelope, ErrorCode, Presence, Ref, RoomName, ServerFrame, UserInfo,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -33,11 +35,15 @@ pub(crate) enum Flow {
     Stop,
 }
 
-/// Who the connection is, once authenticated.
+/// Who the connection is, once authenticated: of the token, the profile
+/// and what the room rules need (not the whole `Claims`, which would keep
+/// the profile twice for as long as the connection lives).
 #[derive(Debug)]
 struct Authed {
-    claims: Claims,
+    /// `sub`, `name`, `role` and `avatar` of the token.
     user: UserInfo,
+    /// The token's `rooms` claim.
+    rooms: Option<Vec<String>>,
     /// `user:<id>`, joined automatically.
     personal: RoomName,
     /// When the token expires; the connection closes with 4001 unless it is
@@ -119,6 +125,17 @@ fn decode(text: &str) -> Result<Envelope<ClientFrame>, (Option<Ref>, FrameError)
 fn seconds_from_now(unix_seconds: u64) -> Instant {
     let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     Instant::now() + std::time::Duration::from_secs(unix_seconds.saturating_sub(now))
+}
+
+impl Authed {
+    /// The view of the token the room rules need (as `Claims::access`).
+    fn access(&self) -> Access<'_> {
+        Access { user_id: &self.user.id, is_admin: self.is_admin(), rooms: self.rooms.as_deref() }
+    }
+
+    fn is_admin(&self) -> bool {
+        self.user.role.as_deref() == Some(ADMIN_ROLE)
+    }
 }
 
 impl Session {
@@ -251,12 +268,12 @@ impl Session {
         let claims = self.state.tokens.verify(token)?;
         let expires_at = claims.exp.map(seconds_from_now);
         if let Some(authed) = &mut self.user {
-            if claims.sub != authed.claims.sub {
+            if claims.sub != authed.user.id {
                 return Err(FrameError::forbidden("a refreshed token must be for the same user"));
             }
             let user = claims.user();
             authed.user = user.clone();
-            authed.claims = claims;
+            authed.rooms = claims.rooms;
             authed.expires_at = expires_at;
             self.reply(reference, self.ready_frame(&user));
             return Ok(());
@@ -277,7 +294,8 @@ impl Session {
         match self.open(&user, &personal, first_here).await {
             Ok(opened) => {
                 let ready = encode_reply(reference, self.ready_frame(&user));
-                self.user = Some(Authed { claims, user, personal: personal.clone(), expires_at });
+                let rooms = claims.rooms;
+                self.user = Some(Authed { user, rooms, personal: personal.clone(), expires_at });
                 tracing::debug!("authenticated");
                 let unread =
                     opened.unread.into_iter().map(|n| encode(&ServerFrame::Notification(n)));

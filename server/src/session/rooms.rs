@@ -24,7 +24,6 @@ impl Session {
     /// Checks the room rules for this connection's token.
     fn may_join(&self, room: &RoomName) -> Result<(), FrameError> {
         self.authed()?
-            .claims
             .access()
             .may_join(room)
             .map_err(|denied| FrameError::forbidden(denied.to_string()))
