@@ -46,9 +46,13 @@ pub(crate) fn queue(capacity: usize) -> (Sender, Receiver) {
     (Sender(shared.clone()), Receiver(shared))
 }
 
+/// What the two sides share, in one allocation.
 #[derive(Debug)]
 struct Shared {
+    /// Frames that may wait before a push fails (`--send-queue`).
     capacity: usize,
+    /// Everything else, behind one lock: it is held for a push, a kill or
+    /// taking a batch, never across an `.await`.
     state: Mutex<State>,
 }
 
