@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use leptos::prelude::*;
+use roomcast_client::ConnectionState;
 use roomcast_shared::{ChatMessage, Notification, RoomName, Status, UserInfo};
 use time::OffsetDateTime;
 use web_sys::{NotificationOptions, NotificationPermission};
@@ -220,7 +221,12 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
     });
 
     view! {
-        <div class="app" class:people-open=move || show_people.get()>
+        // While disconnected, presence is only the last known: shown dimmed.
+        <div
+            class="app"
+            class:people-open=move || show_people.get()
+            class:disconnected=move || rc.connectivity().get().state != ConnectionState::Open
+        >
             <header class="top">
                 <span class="brand">"Roomcast"</span>
                 <ConnectionBadge />
