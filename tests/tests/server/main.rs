@@ -14,3 +14,4 @@ mod recovery;
 mod rooms;
 mod scaling;
 mod shutdown;
+mod static_files;
