@@ -43,7 +43,7 @@ pub enum EventOutcome {
 }
 
 /// The client's state of one room.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomState {
     /// Where the client is in the room's stream: what a re-join recovers from.
     pub position: Option<Position>,

@@ -151,17 +151,22 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
     });
 
     // A direct conversation arrives only in a joined room: join those with
-    // the people seen online, so their first message shows up.
-    Effect::new(move |_| {
-        let Some(me) = me() else { return };
-        let others: BTreeSet<String> = rc.rooms().with(|r| {
+    // the people seen online, so their first message shows up. (A memo, so
+    // that the joins are looked at when that set changes, not per message.)
+    let online_others = Memo::new(move |_| {
+        let me = me().unwrap_or_default();
+        rc.rooms().with(|r| {
             r.iter()
                 .filter(|(name, _)| !name.starts_with("dm:"))
-                .flat_map(|(_, v)| v.members.iter())
+                .flat_map(|(_, v)| v.state.members.iter())
                 .filter(|m| m.user.id != me && m.presence.status != Status::Offline)
                 .map(|m| m.user.id.clone())
-                .collect()
-        });
+                .collect::<BTreeSet<String>>()
+        })
+    });
+    Effect::new(move |_| {
+        let others = online_others.get();
+        let Some(me) = me() else { return };
         let joined =
             rc.rooms().with_untracked(|r| r.keys().filter(|n| n.starts_with("dm:")).count());
         for other in others.into_iter().take(MAX_PREJOINED_DMS.saturating_sub(joined)) {
@@ -189,7 +194,7 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
             r.iter()
                 .filter(|(name, v)| {
                     name.starts_with("dm:")
-                        && (!v.messages.is_empty() || opened_dms.with(|o| o.contains(*name)))
+                        && (!v.state.messages.is_empty() || opened_dms.with(|o| o.contains(*name)))
                 })
                 .map(|(name, _)| name.clone())
                 .collect()
@@ -205,7 +210,7 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
         let room = active.get();
         rc.rooms().with(|r| {
             r.get(&room).map_or(0, |v| {
-                v.members.iter().filter(|m| m.presence.status != Status::Offline).count()
+                v.state.members.iter().filter(|m| m.presence.status != Status::Offline).count()
             })
         })
     };

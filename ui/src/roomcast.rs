@@ -10,11 +10,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use leptos::prelude::*;
+use roomcast_client::room::RoomState;
 use roomcast_client::web::{Connection, Observer};
 use roomcast_client::{ConnectionState, Core, Event, Options};
-use roomcast_shared::{ChatMessage, Member, Notification, SetStatus, UserInfo, UserRef};
+use roomcast_shared::{ChatMessage, Notification, SetStatus, UserInfo};
 use serde::Deserialize;
 
 /// Settings of [`use_roomcast_with_options`].
@@ -47,23 +49,17 @@ pub struct Outgoing {
     pub failed: Option<String>,
 }
 
-/// What the client knows of one room, as a UI shows it.
+/// What the client knows of one room, as a UI shows it: the SDK's state of
+/// the room, and what only the UI keeps.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RoomView {
     /// The room's name.
     pub name: String,
-    /// Whether the room is joined on the current connection.
-    pub joined: bool,
-    /// Messages in order, oldest first.
-    pub messages: Vec<ChatMessage>,
+    /// The SDK's state of the room: whether it is joined, messages in order,
+    /// members with presence, who is typing, read receipts.
+    pub state: RoomState,
     /// The user's sends still waiting for the server, or refused.
     pub outgoing: Vec<Outgoing>,
-    /// Members and their presence, by name.
-    pub members: Vec<Member>,
-    /// Others typing right now.
-    pub typing: Vec<UserRef>,
-    /// Each member's latest read message id, by user id.
-    pub reads: BTreeMap<String, String>,
     /// Messages from others since the room was last marked read.
     pub unread: u32,
     /// Whether older messages may exist on the server.
@@ -76,21 +72,23 @@ pub struct RoomView {
 
 impl RoomView {
     /// The ids of the users (other than `me`) who have read `message_id`.
-    pub fn seen_by<'a>(&'a self, message_id: &str, me: &'a str) -> Vec<&'a str> {
-        let offset_of = |id: &str| self.messages.iter().find(|m| m.id == id).map(|m| m.offset);
-        let Some(offset) = offset_of(message_id) else { return Vec::new() };
-        self.reads
-            .iter()
-            .filter(|(user, read)| *user != me && offset_of(read).is_some_and(|o| o >= offset))
-            .map(|(user, _)| user.as_str())
-            .collect()
+    pub fn seen_by<'a>(&'a self, message_id: &str, me: &str) -> Vec<&'a str> {
+        self.state.seen_by(message_id).filter(|user| *user != me).collect()
     }
 
     /// A member's display name, falling back to the id.
     pub fn name_of<'a>(&'a self, user_id: &'a str) -> &'a str {
-        self.members.iter().find(|m| m.user.id == user_id).map_or(user_id, |m| m.user.name.as_str())
+        self.state
+            .members
+            .iter()
+            .find(|m| m.user.id == user_id)
+            .map_or(user_id, |m| m.user.name.as_str())
     }
 }
+
+/// Every joined room, by name. Each room is shared: reading one clones a
+/// pointer, and a change replaces only the room that changed.
+pub type Rooms = BTreeMap<String, Arc<RoomView>>;
 
 type MessageHook = Rc<dyn Fn(&ChatMessage)>;
 
@@ -100,7 +98,7 @@ pub struct Roomcast {
     conn: StoredValue<Connection, LocalStorage>,
     connectivity: RwSignal<Connectivity>,
     user: RwSignal<Option<UserInfo>>,
-    rooms: RwSignal<BTreeMap<String, RoomView>>,
+    rooms: RwSignal<Rooms>,
     notifications: RwSignal<Vec<Notification>>,
     last_error: RwSignal<Option<String>>,
     /// Sends in flight, by op: their room and content, to show them as
@@ -188,17 +186,18 @@ impl Roomcast {
     }
 
     /// Every joined room, by name.
-    pub fn rooms(&self) -> Signal<BTreeMap<String, RoomView>> {
+    pub fn rooms(&self) -> Signal<Rooms> {
         self.rooms.into()
     }
 
-    /// One room, or `None` before it is joined.
+    /// One room, or `None` before it is joined; it changes only when that
+    /// room does.
     pub fn room(
         &self,
         name: impl Fn() -> String + Send + Sync + 'static,
-    ) -> Memo<Option<RoomView>> {
+    ) -> Memo<Option<Arc<RoomView>>> {
         let rooms = self.rooms;
-        Memo::new(move |_| rooms.with(|r| r.get(&name()).cloned()))
+        Memo::new_with_compare(move |_| rooms.with(|r| r.get(&name()).cloned()), room_changed)
     }
 
     /// The user's notifications, oldest first, until dismissed.
@@ -226,7 +225,8 @@ impl Roomcast {
         }
         self.update(|core, _| core.join(&name)).map_err(|e| e.message)?;
         self.rooms.update(|r| {
-            r.insert(name.clone(), RoomView { name, has_older: true, ..RoomView::default() });
+            let view = RoomView { name: name.clone(), has_older: true, ..RoomView::default() };
+            r.insert(name, Arc::new(view));
         });
         Ok(())
     }
@@ -281,15 +281,11 @@ impl Roomcast {
     /// The user has seen `room` up to its latest message: clears its unread
     /// count and tells the others (once per message).
     pub fn mark_read(&self, room: &str) {
-        let latest = self
-            .rooms
-            .with_untracked(|r| r.get(room).and_then(|v| v.messages.last().map(|m| m.id.clone())));
+        let latest = self.rooms.with_untracked(|r| {
+            r.get(room).and_then(|v| v.state.messages.last().map(|m| m.id.clone()))
+        });
         if self.rooms.with_untracked(|r| r.get(room).is_some_and(|v| v.unread > 0)) {
-            self.rooms.update(|r| {
-                if let Some(v) = r.get_mut(room) {
-                    v.unread = 0;
-                }
-            });
+            self.edit_room(room, |v| v.unread = 0);
         }
         let Some(latest) = latest else { return };
         let fresh = self.marked.with_value(|m| m.get(room) != Some(&latest));
@@ -305,7 +301,7 @@ impl Roomcast {
     pub fn load_older(&self, room: &str) {
         let (before, busy) = self.rooms.with_untracked(|r| {
             r.get(room).map_or((None, true), |v| {
-                (v.messages.first().map(|m| m.offset), v.loading_older || !v.has_older)
+                (v.state.messages.first().map(|m| m.offset), v.loading_older || !v.has_older)
             })
         });
         if busy {
@@ -315,11 +311,7 @@ impl Roomcast {
         self.pages.update_value(|p| {
             p.insert(op, room.to_owned());
         });
-        self.rooms.update(|r| {
-            if let Some(v) = r.get_mut(room) {
-                v.loading_older = true;
-            }
-        });
+        self.edit_room(room, |v| v.loading_older = true);
     }
 
     /// Tries to reconnect at once instead of waiting for the next attempt
@@ -347,6 +339,15 @@ impl Roomcast {
         self.notifications.update(|n| n.retain(|n| n.id != id));
     }
 
+    /// Changes what only the UI keeps of `room` (unread, paging, error).
+    fn edit_room(&self, room: &str, f: impl FnOnce(&mut RoomView)) {
+        self.rooms.update(|r| {
+            if let Some(view) = r.get_mut(room) {
+                f(Arc::make_mut(view));
+            }
+        });
+    }
+
     fn update<R>(&self, f: impl FnOnce(&mut Core, u64) -> R) -> R {
         self.conn.with_value(|c| c.update(f))
     }
@@ -364,11 +365,7 @@ impl Roomcast {
             Event::Room { room, kind: "error", payload } => {
                 let message = serde_json::from_str::<RoomError>(payload)
                     .map_or_else(|_| payload.clone(), |e| e.message);
-                self.rooms.update(|r| {
-                    if let Some(v) = r.get_mut(room) {
-                        v.error = Some(message);
-                    }
-                });
+                self.edit_room(room, |v| v.error = Some(message));
             }
             Event::Notification(n) => self.notifications.update(|list| {
                 if !list.iter().any(|x| x.id == n.id) {
@@ -409,11 +406,7 @@ impl Roomcast {
         if mine {
             return;
         }
-        self.rooms.update(|r| {
-            if let Some(v) = r.get_mut(room) {
-                v.unread += 1;
-            }
-        });
+        self.edit_room(room, |v| v.unread += 1);
         let hooks = self.hooks.get_value();
         for hook in hooks {
             hook(m);
@@ -430,12 +423,10 @@ impl Roomcast {
         } else if let Some(room) = self.pages.try_update_value(|p| p.remove(&op)).flatten() {
             let has_more =
                 result.as_ref().ok().and_then(|text| serde_json::from_str::<Page>(text).ok());
-            self.rooms.update(|r| {
-                if let Some(v) = r.get_mut(&room) {
-                    v.loading_older = false;
-                    // A failed request may be tried again; an answer says.
-                    v.has_older = has_more.is_none_or(|p| p.has_more);
-                }
+            self.edit_room(&room, |v| {
+                v.loading_older = false;
+                // A failed request may be tried again; an answer says.
+                v.has_older = has_more.is_none_or(|p| p.has_more);
             });
         }
     }
@@ -454,12 +445,8 @@ impl Roomcast {
             });
             Some(RoomView {
                 name: room.to_owned(),
-                joined: state.joined,
-                messages: state.messages.clone(),
+                state: state.clone(),
                 outgoing: waiting.chain(failed).collect(),
-                members: state.members.clone(),
-                typing: state.typing.clone(),
-                reads: state.reads.clone(),
                 ..RoomView::default()
             })
         });
@@ -468,13 +455,26 @@ impl Roomcast {
             let Some(view) = r.get_mut(room) else { return };
             fresh.unread = view.unread;
             // A first join that loaded less than it asked for loaded everything.
-            let first_load = fresh.joined && !view.joined && view.messages.is_empty();
-            let complete = first_load && fresh.messages.len() < usize::from(self.history);
+            let first_load =
+                fresh.state.joined && !view.state.joined && view.state.messages.is_empty();
+            let complete = first_load && fresh.state.messages.len() < usize::from(self.history);
             fresh.has_older = view.has_older && !complete;
             fresh.loading_older = view.loading_older;
-            fresh.error = if fresh.joined { None } else { view.error.take() };
-            *view = fresh;
+            fresh.error = if fresh.state.joined { None } else { view.error.clone() };
+            *view = Arc::new(fresh);
         });
+    }
+}
+
+/// Whether a room memo changed, without walking its messages: a refresh
+/// replaces the room, and an edit copies it while anyone (such as this memo)
+/// still holds it (`Arc::make_mut`), so whoever saw the old value sees a new
+/// pointer.
+fn room_changed(old: Option<&Option<Arc<RoomView>>>, new: Option<&Option<Arc<RoomView>>>) -> bool {
+    match (old, new) {
+        (Some(Some(old)), Some(Some(new))) => !Arc::ptr_eq(old, new),
+        (Some(None), Some(None)) => false,
+        _ => true,
     }
 }
 

@@ -24,6 +24,14 @@ impl Site {
     }
 }
 
+impl Site {
+    /// A server serving this site.
+    async fn serve(&self) -> TestServer {
+        let dir = self.0.clone();
+        TestServer::with(move |c| c.static_dir = Some(dir)).await
+    }
+}
+
 impl Drop for Site {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -50,8 +58,7 @@ async fn fetch(server: &TestServer, path: &str, gzip: bool) -> (u16, Option<Stri
 #[tokio::test]
 async fn files_are_gzipped_only_for_clients_that_accept_it() {
     let site = Site::new();
-    let dir = site.0.clone();
-    let server = TestServer::with(move |c| c.static_dir = Some(dir)).await;
+    let server = site.serve().await;
 
     let (status, encoding, body) = fetch(&server, "/app.wasm", false).await;
     assert_eq!((status, encoding), (200, None));
@@ -66,8 +73,7 @@ async fn files_are_gzipped_only_for_clients_that_accept_it() {
 #[tokio::test]
 async fn unknown_paths_get_the_app_and_the_api_stays_json() {
     let site = Site::new();
-    let dir = site.0.clone();
-    let server = TestServer::with(move |c| c.static_dir = Some(dir)).await;
+    let server = site.serve().await;
 
     let (status, _, body) = fetch(&server, "/rooms/general", false).await;
     assert_eq!(status, 200);

@@ -2,6 +2,8 @@
 //! messages with their state, edit and delete, read receipts) and the
 //! composer.
 
+use std::sync::Arc;
+
 use leptos::html;
 use leptos::prelude::*;
 use roomcast_shared::ChatMessage;
@@ -46,15 +48,16 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
             None => format!("Messages in {}", title.replace("# ", "#")),
         }
     };
-    let messages = move || view.get().map(|v| v.messages).unwrap_or_default();
-    let outgoing = move || view.get().map(|v| v.outgoing).unwrap_or_default();
-    let has_older = move || view.get().is_some_and(|v| v.has_older && !v.messages.is_empty());
+    let messages = move || view.get().map(|v| v.state.messages.clone()).unwrap_or_default();
+    let outgoing = move || view.get().map(|v| v.outgoing.clone()).unwrap_or_default();
+    let has_older = move || view.get().is_some_and(|v| v.has_older && !v.state.messages.is_empty());
     let loading = move || view.get().is_some_and(|v| v.loading_older);
     // The newest message of the user's own: where "Sent" / "Seen by" shows.
     let last_own = Memo::new(move |_| {
         let me = me();
-        view.get()
-            .and_then(|v| v.messages.iter().rev().find(|m| m.sender.id == me).map(|m| m.id.clone()))
+        view.get().and_then(|v| {
+            v.state.messages.iter().rev().find(|m| m.sender.id == me).map(|m| m.id.clone())
+        })
     });
 
     // Keep the bottom in view as messages arrive, unless the user scrolled up
@@ -63,7 +66,7 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
     let anchor = StoredValue::new((String::new(), 0, String::new()));
     Effect::new(move |_| {
         let first =
-            view.with(|v| v.as_ref().and_then(|v| v.messages.first().map(|m| m.id.clone())));
+            view.with(|v| v.as_ref().and_then(|v| v.state.messages.first().map(|m| m.id.clone())));
         let _ = outgoing();
         let room = room.get();
         let Some(el) = log.get() else { return };
@@ -107,12 +110,12 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
                     {move || if loading() { "Loading…" } else { "Load older messages" }}
                 </button>
             </Show>
-            <Show when=move || view.get().is_some_and(|v| v.messages.is_empty() && v.outgoing.is_empty() && v.joined)>
+            <Show when=move || view.get().is_some_and(|v| v.state.messages.is_empty() && v.outgoing.is_empty() && v.state.joined)>
                 <p class="empty">"No messages yet. Say hello!"</p>
             </Show>
-            <Show when=move || view.get().and_then(|v| v.error).is_some()>
+            <Show when=move || view.with(|v| v.as_ref().is_some_and(|v| v.error.is_some()))>
                 <p class="room-error" role="alert">
-                    {move || view.get().and_then(|v| v.error).unwrap_or_default()}
+                    {move || view.get().and_then(|v| v.error.clone()).unwrap_or_default()}
                 </p>
             </Show>
             <For
@@ -136,7 +139,7 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
 fn Message(
     message: ChatMessage,
     room: Signal<String>,
-    view: Memo<Option<RoomView>>,
+    view: Memo<Option<Arc<RoomView>>>,
     editing: RwSignal<Option<String>>,
     last_own: Memo<Option<String>>,
 ) -> impl IntoView {

@@ -27,7 +27,8 @@ pub fn PresenceList(
     let rc = expect_roomcast();
     let view = rc.room(move || room.get());
     let members = move || {
-        let mut members: Vec<Member> = view.get().map(|v| v.members).unwrap_or_default();
+        let mut members: Vec<Member> =
+            view.get().map(|v| v.state.members.clone()).unwrap_or_default();
         members.sort_by_key(|m| m.presence.status == Status::Offline);
         members
     };

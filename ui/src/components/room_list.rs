@@ -1,20 +1,18 @@
 //! The rooms to switch between, with unread counts.
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 
-use crate::roomcast::{RoomView, expect_roomcast};
+use crate::roomcast::{Rooms, expect_roomcast};
 
 /// How a room is named on screen: "# general" for public rooms, "@ Bob"
 /// for a direct conversation (the other user's name, from any room that
 /// lists them).
-pub fn room_label(room: &str, me: &str, rooms: &BTreeMap<String, RoomView>) -> String {
+pub fn room_label(room: &str, me: &str, rooms: &Rooms) -> String {
     let Some(pair) = room.strip_prefix("dm:") else { return format!("# {room}") };
     let other = pair.split(',').find(|id| *id != me).unwrap_or(me);
     let name = rooms
         .values()
-        .flat_map(|v| v.members.iter())
+        .flat_map(|v| v.state.members.iter())
         .find(|m| m.user.id == other)
         .map_or(other, |m| m.user.name.as_str());
     format!("@ {name}")

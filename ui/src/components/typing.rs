@@ -10,8 +10,10 @@ use crate::roomcast::expect_roomcast;
 pub fn TypingIndicator(#[prop(into)] room: Signal<String>) -> impl IntoView {
     let view = expect_roomcast().room(move || room.get());
     let text = move || {
-        let names: Vec<String> =
-            view.get().map(|v| v.typing.into_iter().map(|u| u.name).collect()).unwrap_or_default();
+        let names: Vec<String> = view
+            .get()
+            .map(|v| v.state.typing.iter().map(|u| u.name.clone()).collect())
+            .unwrap_or_default();
         match names.as_slice() {
             [] => String::new(),
             [one] => format!("{one} is typing…"),
