@@ -199,21 +199,9 @@ pub async fn join_all(
     conns: Vec<Ws>,
     room_of: impl Fn(usize) -> String,
     concurrency: usize,
-    mut start: impl FnMut(usize, Ws),
+    start: impl FnMut(usize, Ws),
 ) -> Result<Duration> {
-    let started = Instant::now();
-    let room_of = &room_of;
-    let mut joins = stream::iter(conns.into_iter().enumerate())
-        .map(|(i, mut ws)| async move {
-            join(&mut ws, &room_of(i)).await.with_context(|| format!("joining #{i}"))?;
-            Ok::<_, anyhow::Error>((i, ws))
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some(joined) = joins.next().await {
-        let (i, ws) = joined?;
-        start(i, ws);
-    }
-    Ok(started.elapsed())
+    join_each(conns, |_, ws| async move { Ok(ws) }, room_of, concurrency, start).await
 }
 
 /// Connects, authenticates and joins connection `i` to `room_of(i)`,
@@ -226,19 +214,36 @@ pub async fn open_all(
     tokens: &[String],
     room_of: impl Fn(usize) -> String,
     concurrency: usize,
-    mut start: impl FnMut(usize, Ws),
+    start: impl FnMut(usize, Ws),
 ) -> Result<Duration> {
+    join_each(tokens.iter(), |i, token| connect(target, i, token), room_of, concurrency, start)
+        .await
+}
+
+/// For each item, `concurrency` at a time: `open` gives connection `i`,
+/// which joins `room_of(i)` and goes to `start` as soon as it has joined.
+/// Returns the time the whole batch took.
+async fn join_each<T, Fut>(
+    items: impl IntoIterator<Item = T>,
+    open: impl Fn(usize, T) -> Fut,
+    room_of: impl Fn(usize) -> String,
+    concurrency: usize,
+    mut start: impl FnMut(usize, Ws),
+) -> Result<Duration>
+where
+    Fut: Future<Output = Result<Ws>>,
+{
     let started = Instant::now();
-    let room_of = &room_of;
-    let mut opens = stream::iter(tokens.iter().enumerate())
-        .map(|(i, token)| async move {
-            let mut ws = connect(target, i, token).await?;
+    let (open, room_of) = (&open, &room_of);
+    let mut joins = stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| async move {
+            let mut ws = open(i, item).await?;
             join(&mut ws, &room_of(i)).await.with_context(|| format!("joining #{i}"))?;
             Ok::<_, anyhow::Error>((i, ws))
         })
         .buffer_unordered(concurrency.max(1));
-    while let Some(opened) = opens.next().await {
-        let (i, ws) = opened?;
+    while let Some(joined) = joins.next().await {
+        let (i, ws) = joined?;
         start(i, ws);
     }
     Ok(started.elapsed())
