@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::hub::queue::{Next, Receiver};
 use crate::hub::{Conn, Delivery, Exclude, Hub};
 use crate::telemetry::Metrics;
-use axum::extract::ws::Utf8Bytes;
 use roomcast_shared::{RoomName, ServerFrame};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// A frame encoded for the wire, as the hub queues it.
 #[derive(Debug, Clone)]

@@ -14,9 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use roomcast_shared::{CloseCode, Envelope, Ref, RoomName, ServerFrame};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::limits::Bucket;
 use crate::telemetry::Metrics;
@@ -56,6 +56,8 @@ fn to_text(value: &impl serde::Serialize) -> Utf8Bytes {
 pub(crate) enum Outbound {
     /// A text frame.
     Frame(Utf8Bytes),
+    /// The answer to a client's ping, with its payload.
+    Pong(bytes::Bytes),
     /// A close frame; the writer stops after it.
     Close(CloseCode, &'static str),
 }

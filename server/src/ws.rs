@@ -2,24 +2,28 @@
 //! connection as two tasks that end together: the reader (the [`Session`])
 //! and the writer, which drains the connection's queue and pings.
 
+mod frames;
+mod handshake;
+
 use std::collections::VecDeque;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use roomcast_shared::CloseCode;
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
+use self::frames::{Frame, FrameWriter};
+use self::handshake::{Incoming, Outgoing, Upgrade};
 use crate::hub::queue::{self, Next};
 use crate::hub::{Conn, Outbound};
 use crate::session::{Flow, Session};
@@ -45,7 +49,7 @@ pub(crate) async fn upgrade(
     Query(params): Query<WsParams>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Response {
     let limit = state.config.limits.max_frame_bytes;
     // tungstenite allocates and zero-fills its read buffer (128 KiB by
@@ -53,22 +57,23 @@ pub(crate) async fn upgrade(
     // with its token fits in 512 bytes), and a bigger one is still read
     // whole: the buffer grows to hold it. 4 KiB cut an idle connection from
     // about 145 to 17 KiB, 512 bytes saves 3.5 KiB more (docs/performance.md).
-    let ws = ws.read_buffer_size(READ_BUFFER).max_frame_size(limit).max_message_size(limit);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_frame_size(Some(limit))
+        .max_message_size(Some(limit));
     // Refusals are upgraded, then closed with a code: a page learns why from
     // the code, which a refused upgrade would not tell it.
     if !state.origins.allows(&headers) {
-        return ws.on_upgrade(|socket| refuse(socket, CloseCode::POLICY, "origin not allowed"));
+        return ws
+            .on_upgrade(config, |_, out| refuse(out, CloseCode::POLICY, "origin not allowed"));
     }
     let Some(slot) = IpSlot::take(&state, peer.ip()) else {
         let reason = "too many connections from this address";
-        return ws.on_upgrade(move |socket| refuse(socket, CloseCode::RATE_LIMITED, reason));
+        return ws.on_upgrade(config, move |_, out| refuse(out, CloseCode::RATE_LIMITED, reason));
     };
-    ws.on_upgrade(move |socket| {
-        // Split here, not in the task: the socket moves to the heap once,
-        // and the task's future holds two pointers to it rather than a copy.
-        let (sink, stream) = socket.split();
+    ws.on_upgrade(config, move |incoming, out| {
         let tasks = state.tasks.clone();
-        tasks.track_future(connection(sink, stream, state, params.token, slot))
+        tasks.track_future(connection(FrameWriter::new(out), incoming, state, params.token, slot))
     })
 }
 
@@ -92,15 +97,14 @@ impl Drop for IpSlot {
     }
 }
 
-async fn refuse(mut socket: WebSocket, code: CloseCode, reason: &'static str) {
-    let frame = CloseFrame { code: code.0, reason: reason.into() };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+async fn refuse(out: Outgoing, code: CloseCode, reason: &'static str) {
+    let _ = FrameWriter::new(out).send([Frame::Close(code, reason)]).await;
 }
 
 /// One connection, its log span around it.
 fn connection(
-    sink: SplitSink<WebSocket, Message>,
-    stream: SplitStream<WebSocket>,
+    out: FrameWriter<Outgoing>,
+    stream: Incoming,
     state: AppState,
     query_token: Option<String>,
     slot: IpSlot,
@@ -109,7 +113,7 @@ fn connection(
     // Every log line of this connection carries its id, and its user once
     // authenticated (see `Session::auth`).
     let span = tracing::info_span!("conn", id = conn.id, user = tracing::field::Empty);
-    let writer = tokio::spawn(write(sink, queue, state.config.timing.heartbeat));
+    let writer = tokio::spawn(write(out, queue, state.config.timing.heartbeat));
     serve(conn, writer, stream, state, query_token, slot).instrument(span)
 }
 
@@ -122,7 +126,7 @@ fn connection(
 async fn serve(
     conn: Arc<Conn>,
     writer: tokio::task::JoinHandle<()>,
-    mut stream: SplitStream<WebSocket>,
+    mut stream: Incoming,
     state: AppState,
     query_token: Option<String>,
     slot: IpSlot,
@@ -152,7 +156,7 @@ async fn serve(
 /// reply, so that closing the socket with unread data cannot reset the
 /// connection before the client has read ours. A stuck client gets a short
 /// while before the connection is dropped.
-async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: SplitStream<WebSocket>) {
+async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming) {
     let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     let finish_writer = async {
         if tokio::time::timeout_at(deadline, &mut writer).await.is_err() {
@@ -170,12 +174,7 @@ async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: SplitStream
 }
 
 /// The reader: feeds frames and timers to the session until either ends it.
-async fn read(
-    session: &mut Session,
-    conn: &Conn,
-    stream: &mut SplitStream<WebSocket>,
-    state: &AppState,
-) {
+async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: &AppState) {
     let idle_limit = state.config.timing.heartbeat * 2;
     let mut last_heard = Instant::now();
     // Created once and re-armed, not once per frame: one timer for both the
@@ -215,7 +214,11 @@ async fn read(
                 match incoming {
                     Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
                     Some(Ok(Message::Binary(_))) => session.on_binary(),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                    Some(Ok(Message::Ping(payload))) => {
+                        conn.push(Outbound::Pong(payload), &state.metrics);
+                        Flow::Continue
+                    }
+                    Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
                     Some(Ok(Message::Close(_))) | None => Flow::Stop,
                     Some(Err(err)) => {
                         // tungstenite reports an over-limit frame as a
@@ -238,11 +241,7 @@ async fn read(
 /// The writer: sends queued frames in batches, pings every heartbeat, and
 /// closes when told to: by a close frame at the end of the queue (in order
 /// after every reply), or at once by the kill switch.
-async fn write(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: queue::Receiver,
-    heartbeat: Duration,
-) {
+async fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver, heartbeat: Duration) {
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let closing = loop {
@@ -252,16 +251,16 @@ async fn write(
             biased;
             next = queue.next(WRITE_BATCH) => match next {
                 Next::Frames(frames) => (None, frames),
-                Next::Killed((code, reason)) => break close(code, reason),
-                Next::Ended => break close(CloseCode::NORMAL, ""),
+                Next::Killed((code, reason)) => break Frame::Close(code, reason),
+                Next::Ended => break Frame::Close(CloseCode::NORMAL, ""),
             },
-            _ = ping.tick() => (Some(Message::Ping(Default::default())), VecDeque::new()),
+            _ = ping.tick() => (Some(Frame::Ping), VecDeque::new()),
         };
         // Boxed, one allocation per batch like the batch itself: the idle
         // writer's future then keeps no room for a batch in flight.
         let sent = tokio::select! {
-            sent = Box::pin(send_batch(&mut sink, first, frames)) => sent,
-            (code, reason) = queue.killed() => break close(code, reason),
+            sent = Box::pin(send_batch(&mut out, first, frames)) => sent,
+            (code, reason) = queue.killed() => break Frame::Close(code, reason),
         };
         match sent {
             Ok(None) => {}
@@ -270,42 +269,34 @@ async fn write(
         }
     };
     // Boxed for the same reason.
-    Box::pin(send_close(&mut sink, closing)).await;
+    Box::pin(send_close(&mut out, closing)).await;
 }
 
-fn close(code: CloseCode, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame { code: code.0, reason: reason.into() }))
-}
-
-/// Hands a batch to the socket and flushes once: one syscall for a burst
-/// instead of one per frame. Returns the close frame that ended the batch,
-/// if one did (what was queued after it is dropped).
+/// Writes a batch at once: one syscall for a burst instead of one per
+/// frame. Returns the close frame that ended the batch, if one did (what was
+/// queued after it is dropped).
 async fn send_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
-    first: Option<Message>,
+    out: &mut FrameWriter<Outgoing>,
+    first: Option<Frame>,
     frames: VecDeque<Outbound>,
-) -> Result<Option<Message>, axum::Error> {
-    if let Some(message) = first {
-        sink.feed(message).await?;
-    }
+) -> std::io::Result<Option<Frame>> {
     let mut closing = None;
-    for outbound in frames {
-        match outbound {
-            Outbound::Frame(text) => sink.feed(Message::Text(text)).await?,
-            Outbound::Close(code, reason) => {
-                closing = Some(close(code, reason));
-                break;
-            }
+    let batch = first.into_iter().chain(frames.into_iter().map_while(|outbound| match outbound {
+        Outbound::Frame(text) => Some(Frame::Text(text.into())),
+        Outbound::Pong(payload) => Some(Frame::Pong(payload)),
+        Outbound::Close(code, reason) => {
+            closing = Some(Frame::Close(code, reason));
+            None
         }
-    }
-    sink.flush().await?;
+    }));
+    out.send(batch).await?;
     Ok(closing)
 }
 
-async fn send_close(sink: &mut SplitSink<WebSocket, Message>, frame: Message) {
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        let _ = sink.send(frame).await;
-        let _ = sink.close().await;
-    })
-    .await;
+/// Sends the close frame, after the rest of a frame cut off by a kill (the
+/// client could not read the close otherwise); frames not started are
+/// dropped.
+async fn send_close(out: &mut FrameWriter<Outgoing>, frame: Frame) {
+    out.drop_unstarted();
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, out.send([frame])).await;
 }

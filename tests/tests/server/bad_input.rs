@@ -254,3 +254,21 @@ fn the_security_doc_lists_every_bad_frame_tested() {
         "docs/security.md is stale: put this table between its markers:\n{table}"
     );
 }
+
+#[tokio::test]
+async fn a_request_that_is_not_a_websocket_upgrade_gets_a_json_error() {
+    let server = TestServer::start().await;
+    server.get("/ws").await.expect_error(400, "bad_request");
+
+    use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+    let mut request = server.ws_url().into_client_request().expect("a request");
+    request.headers_mut().insert("sec-websocket-version", "8".parse().expect("a header value"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("version 13"), "{body}");
+        }
+        other => panic!("an old WebSocket version was not refused: {other:?}"),
+    }
+}

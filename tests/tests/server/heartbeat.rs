@@ -22,6 +22,22 @@ async fn a_client_that_reads_answers_pings_and_stays_connected() {
 }
 
 #[tokio::test]
+async fn a_client_ping_is_answered_with_a_pong_carrying_its_payload() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::start().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("connected");
+    ws.send(Message::Ping("are you there".into())).await.expect("ping sent");
+    let reply = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("an answer within 5 s")
+        .expect("the connection is open")
+        .expect("a frame");
+    assert_eq!(reply, Message::Pong("are you there".into()));
+}
+
+#[tokio::test]
 async fn a_silent_connection_is_closed_after_two_heartbeats() {
     let server = TestServer::with(|c| c.timing.heartbeat = HEARTBEAT).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;

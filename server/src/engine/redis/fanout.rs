@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use redis::{PushInfo, PushKind, Value};
 use roomcast_shared::RoomName;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::keys::MULTI_CHANNEL;
 use crate::hub::{Delivery, Exclude, Hub};
