@@ -9,7 +9,7 @@ use crate::hub::queue::{Next, Receiver};
 use crate::hub::{Conn, Delivery, Exclude, Hub};
 use crate::telemetry::Metrics;
 use roomcast_shared::{RoomName, ServerFrame};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tungstenite::Utf8Bytes;
 
 /// A frame encoded for the wire, as the hub queues it.
 #[derive(Debug, Clone)]

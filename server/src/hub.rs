@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 use roomcast_shared::{CloseCode, Envelope, Ref, RoomName, ServerFrame};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tungstenite::Utf8Bytes;
 
 use crate::limits::Bucket;
 use crate::telemetry::Metrics;
@@ -56,6 +56,8 @@ fn to_text(value: &impl serde::Serialize) -> Utf8Bytes {
 pub(crate) enum Outbound {
     /// A text frame.
     Frame(Utf8Bytes),
+    /// A ping, every heartbeat.
+    Ping,
     /// The answer to a client's ping, with its payload.
     Pong(bytes::Bytes),
     /// A close frame; the writer stops after it.
@@ -110,6 +112,12 @@ impl Conn {
             metrics.frames_sent.inc();
         }
         queued
+    }
+
+    /// Queues a ping or a pong (not counted in `frames_sent`); on overflow,
+    /// closes the connection as a slow consumer.
+    pub fn push_control(&self, outbound: Outbound, metrics: &Metrics) -> bool {
+        self.enqueue(outbound, metrics)
     }
 
     /// [`Conn::push`] without counting the frame in `frames_sent`: a fan-out

@@ -405,7 +405,7 @@ impl Session {
             .ok_or_else(|| FrameError::Reply(ErrorCode::Unauthorized, "not authenticated".into()))
     }
 
-    fn push(&self, text: tokio_tungstenite::tungstenite::Utf8Bytes) {
+    fn push(&self, text: tungstenite::Utf8Bytes) {
         self.conn.push(Outbound::Frame(text), &self.state.metrics);
     }
 

@@ -1,6 +1,6 @@
 //! The WebSocket endpoint, `GET /ws`: upgrades the request and runs the
 //! connection as two tasks that end together: the reader (the [`Session`])
-//! and the writer, which drains the connection's queue and pings.
+//! and the writer, which drains the connection's queue.
 
 mod frames;
 mod handshake;
@@ -17,10 +17,10 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use roomcast_shared::CloseCode;
 use serde::Deserialize;
-use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio::time::Instant;
 use tracing::Instrument;
+use tungstenite::Message;
+use tungstenite::protocol::WebSocketConfig;
 
 use self::frames::{Frame, FrameWriter};
 use self::handshake::{Incoming, Outgoing, Upgrade};
@@ -113,7 +113,7 @@ fn connection(
     // Every log line of this connection carries its id, and its user once
     // authenticated (see `Session::auth`).
     let span = tracing::info_span!("conn", id = conn.id, user = tracing::field::Empty);
-    let writer = tokio::spawn(write(out, queue, state.config.timing.heartbeat));
+    let writer = tokio::spawn(write(out, queue));
     serve(conn, writer, stream, state, query_token, slot).instrument(span)
 }
 
@@ -173,12 +173,15 @@ async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming) {
     tokio::join!(finish_writer, drain_reader);
 }
 
-/// The reader: feeds frames and timers to the session until either ends it.
+/// The reader: feeds frames and timers to the session until either ends it,
+/// and queues a ping every heartbeat.
 async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: &AppState) {
-    let idle_limit = state.config.timing.heartbeat * 2;
+    let heartbeat = state.config.timing.heartbeat;
+    let idle_limit = heartbeat * 2;
     let mut last_heard = Instant::now();
-    // Created once and re-armed, not once per frame: one timer for both the
-    // heartbeat and the session's own deadlines.
+    let mut ping_at = last_heard + heartbeat;
+    // Created once and re-armed, not once per frame: one timer for the
+    // connection (pings, silence and the session's own deadlines).
     let shutdown = state.shutdown.cancelled();
     let killed = conn.killed();
     let timer = tokio::time::sleep_until(last_heard + idle_limit);
@@ -186,7 +189,8 @@ async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: 
     let mut armed = None;
     loop {
         let silent_at = last_heard + idle_limit;
-        let deadline = silent_at.min(session.next_deadline());
+        let session_at = session.next_deadline();
+        let deadline = silent_at.min(ping_at).min(session_at);
         if armed != Some(deadline) {
             timer.as_mut().reset(deadline);
             armed = Some(deadline);
@@ -201,12 +205,21 @@ async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: 
             _ = &mut killed => Flow::Stop,
             () = &mut timer => {
                 armed = None;
-                if Instant::now() >= silent_at {
+                let now = Instant::now();
+                if now >= silent_at {
                     tracing::debug!("connection silent for two heartbeats, closing");
                     session.close_with(CloseCode::NORMAL, "heartbeat timeout");
                     Flow::Stop
                 } else {
-                    Box::pin(session.on_timer()).await
+                    if now >= ping_at {
+                        conn.push_control(Outbound::Ping, &state.metrics);
+                        ping_at = now + heartbeat;
+                    }
+                    if now >= session_at {
+                        Box::pin(session.on_timer()).await
+                    } else {
+                        Flow::Continue
+                    }
                 }
             }
             incoming = stream.next() => {
@@ -215,7 +228,7 @@ async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: 
                     Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
                     Some(Ok(Message::Binary(_))) => session.on_binary(),
                     Some(Ok(Message::Ping(payload))) => {
-                        conn.push(Outbound::Pong(payload), &state.metrics);
+                        conn.push_control(Outbound::Pong(payload), &state.metrics);
                         Flow::Continue
                     }
                     Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
@@ -238,28 +251,21 @@ async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: 
     }
 }
 
-/// The writer: sends queued frames in batches, pings every heartbeat, and
-/// closes when told to: by a close frame at the end of the queue (in order
-/// after every reply), or at once by the kill switch.
-async fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver, heartbeat: Duration) {
-    let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+/// The writer: sends queued frames in batches, and closes when told to: by
+/// a close frame at the end of the queue (in order after every reply), or at
+/// once by the kill switch.
+async fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) {
     let closing = loop {
-        // A kill comes first (the queue sees to it), then queued frames,
-        // then the ping.
-        let (first, frames) = tokio::select! {
-            biased;
-            next = queue.next(WRITE_BATCH) => match next {
-                Next::Frames(frames) => (None, frames),
-                Next::Killed((code, reason)) => break Frame::Close(code, reason),
-                Next::Ended => break Frame::Close(CloseCode::NORMAL, ""),
-            },
-            _ = ping.tick() => (Some(Frame::Ping), VecDeque::new()),
+        // A kill comes first (the queue sees to it), then queued frames.
+        let frames = match queue.next(WRITE_BATCH).await {
+            Next::Frames(frames) => frames,
+            Next::Killed((code, reason)) => break Frame::Close(code, reason),
+            Next::Ended => break Frame::Close(CloseCode::NORMAL, ""),
         };
         // Boxed, one allocation per batch like the batch itself: the idle
         // writer's future then keeps no room for a batch in flight.
         let sent = tokio::select! {
-            sent = Box::pin(send_batch(&mut out, first, frames)) => sent,
+            sent = Box::pin(send_batch(&mut out, frames)) => sent,
             (code, reason) = queue.killed() => break Frame::Close(code, reason),
         };
         match sent {
@@ -277,18 +283,18 @@ async fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver, heart
 /// queued after it is dropped).
 async fn send_batch(
     out: &mut FrameWriter<Outgoing>,
-    first: Option<Frame>,
     frames: VecDeque<Outbound>,
 ) -> std::io::Result<Option<Frame>> {
     let mut closing = None;
-    let batch = first.into_iter().chain(frames.into_iter().map_while(|outbound| match outbound {
+    let batch = frames.into_iter().map_while(|outbound| match outbound {
         Outbound::Frame(text) => Some(Frame::Text(text.into())),
+        Outbound::Ping => Some(Frame::Ping),
         Outbound::Pong(payload) => Some(Frame::Pong(payload)),
         Outbound::Close(code, reason) => {
             closing = Some(Frame::Close(code, reason));
             None
         }
-    }));
+    });
     out.send(batch).await?;
     Ok(closing)
 }

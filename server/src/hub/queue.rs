@@ -271,6 +271,7 @@ mod tests {
                 .into_iter()
                 .map(|f| match f {
                     Outbound::Frame(text) => text.as_str().to_owned(),
+                    Outbound::Ping => "ping".to_owned(),
                     Outbound::Pong(_) => "pong".to_owned(),
                     Outbound::Close(..) => "close".to_owned(),
                 })

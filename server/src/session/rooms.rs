@@ -92,7 +92,7 @@ impl Session {
         since: Option<&Position>,
         history: usize,
         first_here: bool,
-    ) -> Result<(tokio_tungstenite::tungstenite::Utf8Bytes, u64), FrameError> {
+    ) -> Result<(tungstenite::Utf8Bytes, u64), FrameError> {
         let engine = self.state.engine.clone();
         // Watch before reading the snapshot, so nothing published after the
         // snapshot can be missed (what both contain, the hub drops).

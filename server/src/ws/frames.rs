@@ -8,8 +8,8 @@ use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use roomcast_shared::CloseCode;
 
@@ -126,14 +126,19 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// leaves unsent exactly what was not written.
     pub async fn flush(&mut self) -> io::Result<()> {
         while !self.unsent.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self
+            // On the stack of this (short-lived) future, not allocated.
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let parts = self
                 .unsent
                 .iter()
-                .flat_map(|frame| [IoSlice::new(frame.header()), IoSlice::new(&frame.payload)])
-                .filter(|slice| !slice.is_empty())
-                .take(MAX_SLICES)
-                .collect();
-            let written = self.io.write_vectored(&slices).await?;
+                .flat_map(|frame| [frame.header(), &frame.payload[..]])
+                .filter(|part| !part.is_empty());
+            let mut count = 0;
+            for (slice, part) in slices.iter_mut().zip(parts) {
+                *slice = IoSlice::new(part);
+                count += 1;
+            }
+            let written = self.io.write_vectored(&slices[..count]).await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -163,8 +168,8 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 mod tests {
     use futures_util::StreamExt;
     use tokio_tungstenite::WebSocketStream;
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tungstenite::Message;
+    use tungstenite::protocol::Role;
 
     use super::*;
     use std::time::Duration;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use redis::{PushInfo, PushKind, Value};
 use roomcast_shared::RoomName;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tungstenite::Utf8Bytes;
 
 use super::keys::MULTI_CHANNEL;
 use crate::hub::{Delivery, Exclude, Hub};
