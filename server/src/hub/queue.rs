@@ -221,8 +221,8 @@ pub(crate) struct Receiver(Arc<Shared>);
 impl Receiver {
     /// Waits until there is something to do: a kill first, then up to
     /// `batch` queued frames, then the end of the queue.
-    pub async fn next(&mut self, batch: usize) -> Next {
-        poll_fn(|cx| {
+    pub fn next(&mut self, batch: usize) -> impl Future<Output = Next> + '_ {
+        poll_fn(move |cx| {
             let mut state = self.0.lock();
             match state.next(batch) {
                 Some(next) => Poll::Ready(next),
@@ -233,7 +233,6 @@ impl Receiver {
                 }
             }
         })
-        .await
     }
 
     /// What [`Receiver::next`] would return now, if anything.
@@ -242,8 +241,8 @@ impl Receiver {
     }
 
     /// Resolves when the kill switch trips. For the writer, while it sends.
-    pub async fn killed(&self) -> Kill {
-        poll_fn(|cx| self.0.lock().poll_killed(cx, |state| &mut state.writer_kill)).await
+    pub fn killed(&self) -> impl Future<Output = Kill> + '_ {
+        poll_fn(|cx| self.0.lock().poll_killed(cx, |state| &mut state.writer_kill))
     }
 }
 
