@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use roomcast_shared::{RoomName, ServerFrame};
+use tungstenite::Utf8Bytes;
+
 use crate::hub::queue::{Next, Receiver};
 use crate::hub::{Conn, Delivery, Exclude, Hub};
 use crate::telemetry::Metrics;
-use roomcast_shared::{RoomName, ServerFrame};
-use tungstenite::Utf8Bytes;
 
 /// A frame encoded for the wire, as the hub queues it.
 #[derive(Debug, Clone)]

@@ -114,15 +114,10 @@ impl Conn {
         queued
     }
 
-    /// Queues a ping or a pong (not counted in `frames_sent`); on overflow,
-    /// closes the connection as a slow consumer.
-    pub fn push_control(&self, outbound: Outbound, metrics: &Metrics) -> bool {
-        self.enqueue(outbound, metrics)
-    }
-
-    /// [`Conn::push`] without counting the frame in `frames_sent`: a fan-out
-    /// counts its deliveries once, not one shared counter update each.
-    fn enqueue(&self, outbound: Outbound, metrics: &Metrics) -> bool {
+    /// [`Conn::push`] without counting the frame in `frames_sent`: for pings
+    /// and pongs, and for a fan-out, which counts its deliveries once rather
+    /// than one shared counter update each.
+    pub fn enqueue(&self, outbound: Outbound, metrics: &Metrics) -> bool {
         match self.queue.push(outbound) {
             Pushed::Queued => true,
             Pushed::Full => {

@@ -9,7 +9,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use roomcast_shared::auth::ADMIN_ROLE;
 use roomcast_shared::frame::ErrorFrame;
 use roomcast_shared::room::Access;
 use roomcast_shared::{
@@ -130,11 +129,7 @@ fn seconds_from_now(unix_seconds: u64) -> Instant {
 impl Authed {
     /// The view of the token the room rules need (as `Claims::access`).
     fn access(&self) -> Access<'_> {
-        Access { user_id: &self.user.id, is_admin: self.is_admin(), rooms: self.rooms.as_deref() }
-    }
-
-    fn is_admin(&self) -> bool {
-        self.user.role.as_deref() == Some(ADMIN_ROLE)
+        Access::new(&self.user.id, self.user.role.as_deref(), self.rooms.as_deref())
     }
 }
 

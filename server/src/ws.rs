@@ -22,7 +22,7 @@ use tracing::Instrument;
 use tungstenite::Message;
 use tungstenite::protocol::WebSocketConfig;
 
-use self::frames::{Frame, FrameWriter};
+use self::frames::FrameWriter;
 use self::handshake::{Incoming, Outgoing, Upgrade};
 use crate::hub::queue::{self, Next};
 use crate::hub::{Conn, Outbound};
@@ -98,7 +98,7 @@ impl Drop for IpSlot {
 }
 
 async fn refuse(out: Outgoing, code: CloseCode, reason: &'static str) {
-    let _ = FrameWriter::new(out).send([Frame::Close(code, reason)]).await;
+    let _ = FrameWriter::new(out).send([Outbound::Close(code, reason)]).await;
 }
 
 /// One connection, its log span around it.
@@ -212,7 +212,7 @@ async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: 
                     Flow::Stop
                 } else {
                     if now >= ping_at {
-                        conn.push_control(Outbound::Ping, &state.metrics);
+                        conn.enqueue(Outbound::Ping, &state.metrics);
                         ping_at = now + heartbeat;
                     }
                     if now >= session_at {
@@ -228,7 +228,7 @@ async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: 
                     Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
                     Some(Ok(Message::Binary(_))) => session.on_binary(),
                     Some(Ok(Message::Ping(payload))) => {
-                        conn.push_control(Outbound::Pong(payload), &state.metrics);
+                        conn.enqueue(Outbound::Pong(payload), &state.metrics);
                         Flow::Continue
                     }
                     Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
@@ -259,14 +259,14 @@ async fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) {
         // A kill comes first (the queue sees to it), then queued frames.
         let frames = match queue.next(WRITE_BATCH).await {
             Next::Frames(frames) => frames,
-            Next::Killed((code, reason)) => break Frame::Close(code, reason),
-            Next::Ended => break Frame::Close(CloseCode::NORMAL, ""),
+            Next::Killed((code, reason)) => break Outbound::Close(code, reason),
+            Next::Ended => break Outbound::Close(CloseCode::NORMAL, ""),
         };
         // Boxed, one allocation per batch like the batch itself: the idle
         // writer's future then keeps no room for a batch in flight.
         let sent = tokio::select! {
             sent = Box::pin(send_batch(&mut out, frames)) => sent,
-            (code, reason) = queue.killed() => break Frame::Close(code, reason),
+            (code, reason) = queue.killed() => break Outbound::Close(code, reason),
         };
         match sent {
             Ok(None) => {}
@@ -284,16 +284,14 @@ async fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) {
 async fn send_batch(
     out: &mut FrameWriter<Outgoing>,
     frames: VecDeque<Outbound>,
-) -> std::io::Result<Option<Frame>> {
+) -> std::io::Result<Option<Outbound>> {
     let mut closing = None;
     let batch = frames.into_iter().map_while(|outbound| match outbound {
-        Outbound::Frame(text) => Some(Frame::Text(text.into())),
-        Outbound::Ping => Some(Frame::Ping),
-        Outbound::Pong(payload) => Some(Frame::Pong(payload)),
-        Outbound::Close(code, reason) => {
-            closing = Some(Frame::Close(code, reason));
+        Outbound::Close(..) => {
+            closing = Some(outbound);
             None
         }
+        frame => Some(frame),
     });
     out.send(batch).await?;
     Ok(closing)
@@ -302,7 +300,7 @@ async fn send_batch(
 /// Sends the close frame, after the rest of a frame cut off by a kill (the
 /// client could not read the close otherwise); frames not started are
 /// dropped.
-async fn send_close(out: &mut FrameWriter<Outgoing>, frame: Frame) {
+async fn send_close(out: &mut FrameWriter<Outgoing>, frame: Outbound) {
     out.drop_unstarted();
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, out.send([frame])).await;
 }

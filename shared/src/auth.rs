@@ -39,7 +39,7 @@ pub struct Claims {
 impl Claims {
     /// Whether the token carries the admin role.
     pub fn is_admin(&self) -> bool {
-        self.role.as_deref() == Some(ADMIN_ROLE)
+        self.access().is_admin
     }
 
     /// The public profile the server shows to others.
@@ -54,6 +54,6 @@ impl Claims {
 
     /// The view of the token the room rules need.
     pub fn access(&self) -> Access<'_> {
-        Access { user_id: &self.sub, is_admin: self.is_admin(), rooms: self.rooms.as_deref() }
+        Access::new(&self.sub, self.role.as_deref(), self.rooms.as_deref())
     }
 }

@@ -182,6 +182,13 @@ pub struct Access<'a> {
     pub rooms: Option<&'a [String]>,
 }
 
+impl<'a> Access<'a> {
+    /// The access of user `user_id` with this `role` and `rooms` claim.
+    pub fn new(user_id: &'a str, role: Option<&str>, rooms: Option<&'a [String]>) -> Self {
+        Self { user_id, is_admin: role == Some(crate::auth::ADMIN_ROLE), rooms }
+    }
+}
+
 /// Why a join is refused; each maps to the `forbidden` error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {

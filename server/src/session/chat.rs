@@ -152,5 +152,5 @@ impl Session {
 
 /// Who may change a message: admins any (`None`), others their own.
 fn only_own(authed: &Authed) -> Option<String> {
-    (!authed.is_admin()).then(|| authed.user.id.clone())
+    (!authed.access().is_admin).then(|| authed.user.id.clone())
 }

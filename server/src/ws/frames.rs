@@ -11,43 +11,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use roomcast_shared::CloseCode;
+use crate::hub::Outbound;
 
 /// Longest header of an unmasked frame: 2 bytes, then a 64-bit length.
 const MAX_HEADER: usize = 10;
-
-/// One frame for the writer.
-#[derive(Debug, Clone)]
-pub(crate) enum Frame {
-    Text(Bytes),
-    Ping,
-    Pong(Bytes),
-    Close(CloseCode, &'static str),
-}
-
-impl Frame {
-    fn opcode(&self) -> OpCode {
-        match self {
-            Self::Text(_) => OpCode::Data(Data::Text),
-            Self::Ping => OpCode::Control(Control::Ping),
-            Self::Pong(_) => OpCode::Control(Control::Pong),
-            Self::Close(..) => OpCode::Control(Control::Close),
-        }
-    }
-
-    fn payload(self) -> Bytes {
-        match self {
-            Self::Text(payload) | Self::Pong(payload) => payload,
-            Self::Ping => Bytes::new(),
-            Self::Close(code, reason) => {
-                let mut payload = Vec::with_capacity(2 + reason.len());
-                payload.extend_from_slice(&code.0.to_be_bytes());
-                payload.extend_from_slice(reason.as_bytes());
-                payload.into()
-            }
-        }
-    }
-}
 
 /// A frame ready to write: its header and its payload, less what was
 /// written of them already.
@@ -61,9 +28,19 @@ struct Encoded {
 }
 
 impl Encoded {
-    fn new(frame: Frame) -> Self {
-        let header = FrameHeader { opcode: frame.opcode(), ..FrameHeader::default() };
-        let payload = frame.payload();
+    fn new(frame: Outbound) -> Self {
+        let (opcode, payload) = match frame {
+            Outbound::Frame(text) => (OpCode::Data(Data::Text), Bytes::from(text)),
+            Outbound::Ping => (OpCode::Control(Control::Ping), Bytes::new()),
+            Outbound::Pong(payload) => (OpCode::Control(Control::Pong), payload),
+            Outbound::Close(code, reason) => {
+                let mut payload = Vec::with_capacity(2 + reason.len());
+                payload.extend_from_slice(&code.0.to_be_bytes());
+                payload.extend_from_slice(reason.as_bytes());
+                (OpCode::Control(Control::Close), payload.into())
+            }
+        };
+        let header = FrameHeader { opcode, ..FrameHeader::default() };
         let mut bytes = [0; MAX_HEADER];
         let mut rest = &mut bytes[..];
         // At most 10 bytes into 10: this cannot fail.
@@ -117,7 +94,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Writes `frames` in order (after any left unsent), with as few
     /// syscalls as the socket allows: one, unless its buffer fills up.
-    pub async fn send(&mut self, frames: impl IntoIterator<Item = Frame>) -> io::Result<()> {
+    pub async fn send(&mut self, frames: impl IntoIterator<Item = Outbound>) -> io::Result<()> {
         self.unsent.extend(frames.into_iter().map(Encoded::new));
         self.flush().await
     }
@@ -172,11 +149,12 @@ mod tests {
     use tungstenite::protocol::Role;
 
     use super::*;
+    use roomcast_shared::CloseCode;
     use std::time::Duration;
 
     /// What a client reads of `frames`, written through a socket pair with a
     /// small buffer (so that writes are partial).
-    async fn client_reads(frames: Vec<Frame>) -> Vec<Message> {
+    async fn client_reads(frames: Vec<Outbound>) -> Vec<Message> {
         let (server, client) = tokio::io::duplex(7);
         let count = frames.len();
         let writer = tokio::spawn(async move {
@@ -198,12 +176,12 @@ mod tests {
         let long = "x".repeat(70_000);
         let medium = "é".repeat(100);
         let messages = client_reads(vec![
-            Frame::Text(Bytes::from_static(b"{\"type\":\"ready\"}")),
-            Frame::Text(Bytes::from(medium.clone())),
-            Frame::Text(Bytes::from(long.clone())),
-            Frame::Ping,
-            Frame::Pong(Bytes::from_static(b"abc")),
-            Frame::Text(Bytes::new()),
+            Outbound::Frame("{\"type\":\"ready\"}".into()),
+            Outbound::Frame(medium.clone().into()),
+            Outbound::Frame(long.clone().into()),
+            Outbound::Ping,
+            Outbound::Pong(Bytes::from_static(b"abc")),
+            Outbound::Frame("".into()),
         ])
         .await;
         assert_eq!(
@@ -224,15 +202,14 @@ mod tests {
         let (server, client) = tokio::io::duplex(64);
         let mut writer = FrameWriter::new(server);
         let long = "y".repeat(1_000);
-        let frames =
-            [Frame::Text(Bytes::from(long.clone())), Frame::Text(Bytes::from_static(b"b"))];
+        let frames = [Outbound::Frame(long.clone().into()), Outbound::Frame("b".into())];
         // Nobody reads yet: the first frame is cut off after 64 bytes.
         let cut = tokio::time::timeout(Duration::from_millis(50), writer.send(frames)).await;
         assert!(cut.is_err(), "the write cannot complete");
         writer.drop_unstarted();
         let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
         let closing = tokio::spawn(async move {
-            writer.send([Frame::Close(CloseCode::SLOW_CONSUMER, "slow")]).await.unwrap();
+            writer.send([Outbound::Close(CloseCode::SLOW_CONSUMER, "slow")]).await.unwrap();
             writer
         });
         assert_eq!(client.next().await.unwrap().unwrap(), Message::text(long));
@@ -243,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_close_frame_carries_its_code_and_reason() {
-        let messages = client_reads(vec![Frame::Close(CloseCode::SLOW_CONSUMER, "slow")]).await;
+        let messages = client_reads(vec![Outbound::Close(CloseCode::SLOW_CONSUMER, "slow")]).await;
         let [Message::Close(Some(close))] = &messages[..] else {
             panic!("expected a close frame, got {messages:?}");
         };
