@@ -7,27 +7,24 @@
 #   bench/cluster.sh target/bench-cluster --subscribers 1000 --rate 10
 #
 # Build first: cargo build --release -p roomcast-server -p roomcast-bench
+# (the binaries are looked for under $CARGO_TARGET_DIR when it is set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 out=$1; shift
 mkdir -p "$out"
 ulimit -n "$(ulimit -Hn)"
 secret=bench-secret
 redis_port=${REDIS_PORT:-16379}
-flags=(--jwt-secret "$secret" --api-key bench-key --dev --send-queue 65536
-  --rate-frames 1000000 --rate-messages 1000000 --rate-user-messages 1000000 --rate-joins 1000000)
+flags=(--jwt-secret "$secret" --api-key bench-key --dev --send-queue 65536 "${trusted_limits[@]}")
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done
-  echo "nothing listens on port $1" >&2; exit 1
-}
-
 server() { # port [extra flags...]
   local port=$1; shift
-  RUST_LOG=warn taskset -c 0 target/release/roomcast --bind "127.0.0.1:$port" "${flags[@]}" "$@" \
+  RUST_LOG=warn taskset -c 0 "$bin_dir/roomcast" --bind "127.0.0.1:$port" "${flags[@]}" "$@" \
     >"$out/server-$port.log" 2>&1 &
   pids+=($!)
   wait_port "$port"
@@ -36,7 +33,7 @@ server() { # port [extra flags...]
 run() { # name server-port server-pid [flags...]
   local name=$1 port=$2 pid=$3; shift 3
   echo "== $name" | tee -a "$out/summary.txt"
-  taskset -c 1 target/release/roomcast-bench fanout --server "127.0.0.1:$port" --server-pid "$pid" \
+  taskset -c 1 "$bin_dir/roomcast-bench" fanout --server "127.0.0.1:$port" --server-pid "$pid" \
     --jwt-secret "$secret" --json "$out/$name.json" "$@" 2>&1 | tee -a "$out/summary.txt"
 }
 

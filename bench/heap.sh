@@ -13,19 +13,19 @@
 # `heaptrack --analyze`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 n=${1:-10000}
 rooms=${2:-100}
 port=${PORT:-18081}
-bin_dir=${CARGO_TARGET_DIR:-target}/release
 server_bin=${SERVER_BIN:-$bin_dir/roomcast}
-mkdir -p "${CARGO_TARGET_DIR:-target}/heap"
-out=${CARGO_TARGET_DIR:-target}/heap/heap-$n
+mkdir -p "$target_dir/heap"
+out=$target_dir/heap/heap-$n
 command -v heaptrack >/dev/null || { echo "heaptrack is not installed" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
 rm -f "$out.zst"
 RUST_LOG=warn taskset -c 0 heaptrack -o "$out" "$server_bin" --bind "127.0.0.1:$port" \
-  --rate-frames 1000000 --rate-messages 1000000 --rate-user-messages 1000000 --rate-joins 1000000 \
-  >"$out.log" 2>&1 &
+  "${trusted_limits[@]}" >"$out.log" 2>&1 &
 wrapper=$!
 # heaptrack runs the server as its child: find it by its flags.
 server=

@@ -14,42 +14,36 @@
 # Redis engine against it; its CPU counts as the server's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 out=$1; scenario=$2; shift 2
 port=${PORT:-18080}
 server_core=${SERVER_CORE:-0}
 bench_core=${BENCH_CORE:-1}
-bin_dir=${CARGO_TARGET_DIR:-target}/release
 ulimit -n "$(ulimit -Hn)"
 backend=()
+server=
 redis=
+stop() {
+  for pid in $server $redis; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap stop EXIT
 if [ -n "${REDIS_PORT:-}" ]; then
   taskset -c "$server_core" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
     --save '' --appendonly no >"${out%.json}.redis.log" 2>&1 &
   redis=$!
-  for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_port "$REDIS_PORT"
   SERVER_FLAGS="${SERVER_FLAGS:-} --redis-url redis://127.0.0.1:$REDIS_PORT"
   backend=(--backend-pid "$redis")
 fi
 # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
 RUST_LOG=${RUST_LOG:-warn} taskset -c "$server_core" "${SERVER_BIN:-$bin_dir/roomcast}" \
-  --bind "127.0.0.1:$port" --rate-frames 1000000 --rate-messages 1000000 --rate-user-messages 1000000 --rate-joins 1000000 \
+  --bind "127.0.0.1:$port" "${trusted_limits[@]}" \
   ${SERVER_FLAGS:-} >"${out%.json}.server.log" 2>&1 &
 server=$!
-stop() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  if [ -n "$redis" ]; then
-    kill "$redis" 2>/dev/null || true
-    wait "$redis" 2>/dev/null || true
-  fi
-}
-trap stop EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+wait_port "$port"
 taskset -c "$bench_core" "$bin_dir/roomcast-bench" "$scenario" \
   --server "127.0.0.1:$port" --server-pid "$server" "${backend[@]}" --json "$out" "$@"

@@ -9,8 +9,10 @@
 # Build first: cargo build --release -p roomcast-server -p roomcast-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 out=$1
-export SERVER_BIN=${2:-${CARGO_TARGET_DIR:-target}/release/roomcast}
+export SERVER_BIN=${2:-$bin_dir/roomcast}
 mkdir -p "$out"
 run() { echo "== $*" >&2; bench/run.sh "$@" 2>&1 | grep -v "^\(fanout\|mesh\|idle\): \(getting\|connecting\)" || echo "FAILED: $*"; }
 

@@ -5,7 +5,7 @@
 //! those belong in `docs/performance.md`, measured on a quiet machine.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ impl Drop for Server {
 
 pub fn smoke() -> Result<()> {
     crate::cargo(&["build", "--package", "roomcast-server", "--package", "roomcast-bench"])?;
-    let bin = target_dir().join("debug");
+    let bin = crate::target_dir(&crate::workspace_root()).join("debug");
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
     // A load generator is a trusted client: the per-connection rate limits,
@@ -95,13 +95,6 @@ pub fn smoke() -> Result<()> {
 
 fn run(program: &Path, args: &[&str]) -> Result<()> {
     crate::command(&program.display().to_string(), args)
-}
-
-/// Where cargo puts binaries: `CARGO_TARGET_DIR`, or `target/` at the root.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target")
-    })
 }
 
 /// A loopback port nothing listens on (the OS picks it; we release it for

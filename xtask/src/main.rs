@@ -12,9 +12,11 @@
 //! Each step prints the command it runs; the first failure stops the task
 //! with a message saying what to do.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
@@ -22,6 +24,9 @@ mod install;
 mod sdk;
 mod tally;
 mod ui;
+
+/// Browsers' target, which the protocol crate, the SDK and the UI are built for.
+pub(crate) const WASM32: &str = "wasm32-unknown-unknown";
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Roomcast project tasks")]
@@ -71,7 +76,7 @@ fn run(flags: &[String]) -> Result<()> {
         flags.iter().any(|f| matches!(f.as_str(), "-h" | "--help" | "-V" | "--version"));
     let own_ui = flags.iter().any(|f| f.starts_with("--static-dir"));
     if !only_asking && !own_ui {
-        let root = sdk::workspace_root();
+        let root = workspace_root();
         ui::install_tools(&root)?;
         let dist = root.join("dist");
         ui::build(&root, &dist)?;
@@ -90,7 +95,7 @@ fn test() -> Result<()> {
     cargo(&["fmt", "--all", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     // The protocol crate must stay free of IO so browsers can use it.
-    cargo(&["build", "--package", "roomcast-shared", "--target", "wasm32-unknown-unknown"])?;
+    cargo(&["build", "--package", "roomcast-shared", "--target", WASM32])?;
     bench::smoke()?;
     let mut tally = sdk::test()?;
     tally += ui::test()?;
@@ -102,7 +107,6 @@ fn test() -> Result<()> {
 
 fn test_ui() -> Result<()> {
     ensure_rust_tools()?;
-    install::apt(&[("chromium", "chromium"), ("redis-server", "redis-server")])?;
     let tally = ui::test()?;
     println!("\nxtask: the demo chat's checks passed");
     println!("{tally}");
@@ -113,34 +117,63 @@ fn test_ui() -> Result<()> {
 /// `test result:` lines of every test binary. On failure it prints the
 /// totals so far, `before` included.
 fn cargo_test(args: &[&str], before: tally::Tally) -> Result<tally::Tally> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let (tally, status) =
-        tally::run(Command::new(&cargo).args(args), &format!("cargo {}", args.join(" ")))?;
-    if !status.success() {
+    let shown = format!("cargo {}", args.join(" "));
+    tally::run_ok(Command::new(cargo_program()).args(args), &shown, |tally, status| {
         let mut total = before;
         total += tally;
         println!("{total}");
-        bail!("`cargo {}` failed ({status})", args.join(" "));
-    }
-    Ok(tally)
+        anyhow!("`{shown}` failed ({status})")
+    })
 }
 
 /// The rustup components and target the checks use. Both are no-ops when
 /// already installed.
 fn ensure_rust_tools() -> Result<()> {
-    if install::has("rustup") {
-        command("rustup", &["component", "add", "rustfmt", "clippy"])?;
-        command("rustup", &["target", "add", "wasm32-unknown-unknown"])?;
+    // The target first: it is the step that reports a missing rustup.
+    ensure_wasm32_target()?;
+    command("rustup", &["component", "add", "rustfmt", "clippy"])
+}
+
+/// The wasm32 target, added with rustup (a no-op when already installed,
+/// and run once per task).
+pub(crate) fn ensure_wasm32_target() -> Result<()> {
+    static ADDED: AtomicBool = AtomicBool::new(false);
+    if ADDED.load(Ordering::Relaxed) {
         return Ok(());
     }
-    bail!(
-        "rustup not found: install Rust with rustup (https://rustup.rs) so the wasm32 target can be added"
-    )
+    if !install::has("rustup") {
+        bail!(
+            "rustup not found: install Rust with rustup (https://rustup.rs) so the wasm32 target can be added"
+        );
+    }
+    command("rustup", &["target", "add", WASM32])?;
+    ADDED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Builds the server (a debug build) and returns its binary.
+pub(crate) fn build_server(root: &Path) -> Result<PathBuf> {
+    cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
+    Ok(target_dir(root).join("debug/roomcast"))
+}
+
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
+}
+
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR`, or `target/` under
+/// `root`.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
+/// The cargo running this task (`CARGO`), or `cargo` from PATH.
+pub(crate) fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    command(&cargo, args)
+    command(&cargo_program(), args)
 }
 
 fn command(program: &str, args: &[&str]) -> Result<()> {

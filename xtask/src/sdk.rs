@@ -9,16 +9,15 @@ pub(crate) mod fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::tally::{self, Tally};
-use crate::{cargo, install};
+use crate::{WASM32, build_server, cargo, cargo_program, install, target_dir, workspace_root};
 use fixture::{Fixture, Redis};
 
 /// wasm-bindgen's CLI must match the `wasm-bindgen` crate exactly.
-const WASM_BINDGEN: &str = "0.2.130";
+pub(crate) const WASM_BINDGEN: &str = "0.2.130";
 const WASM_PACK: &str = "0.15.1";
-const WASM32: &str = "wasm32-unknown-unknown";
 
 /// Installs, builds and tests everything of the SDK; returns how many
 /// browser tests (wasm-bindgen and the React example's) passed and failed.
@@ -26,8 +25,7 @@ pub fn test() -> Result<Tally> {
     install_tools()?;
     let root = workspace_root();
     clippy_wasm32("roomcast-client")?;
-    cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
-    let server = target_dir(&root).join("debug/roomcast");
+    let server = build_server(&root)?;
     let artifacts = target_dir(&root).join("sdk-test");
     std::fs::create_dir_all(&artifacts)?;
     let mut tally = browser_tests(&server, &artifacts)?;
@@ -54,8 +52,9 @@ fn install_tools() -> Result<()> {
 /// wasm-bindgen's CLI at the crate's exact version (the SDK and trunk both
 /// run it).
 pub(crate) fn install_wasm_bindgen() -> Result<()> {
-    install::cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN, false)
-        .context("installing wasm-bindgen-cli failed; try `cargo install wasm-bindgen-cli --version 0.2.130`")
+    install::cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN, false).with_context(|| {
+        format!("installing wasm-bindgen-cli failed; try `cargo install wasm-bindgen-cli --version {WASM_BINDGEN}`")
+    })
 }
 
 /// Node.js and npm, which the web builds and browser tests run under.
@@ -74,8 +73,8 @@ pub(crate) fn require_node() -> Result<()> {
 fn browser_tests(server: &Path, artifacts: &Path) -> Result<Tally> {
     let fixture = Fixture::start(server, None, None, &artifacts.join("browser-server.log"))?;
     let chromedriver = which("chromedriver").context("chromedriver not on PATH")?;
-    let (tally, status) = tally::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    tally::run_ok(
+        Command::new(cargo_program())
             .args(["test", "-p", "roomcast-client", "--target", WASM32, "--test", "browser"])
             .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
             .env("CHROMEDRIVER", chromedriver)
@@ -86,15 +85,11 @@ fn browser_tests(server: &Path, artifacts: &Path) -> Result<Tally> {
             "cargo test -p roomcast-client --target {WASM32} --test browser (server at {})",
             fixture.ws_url()
         ),
-    )?;
-    if !status.success() {
-        println!("{tally} (the SDK's browser tests)");
-        bail!(
-            "the SDK's browser tests failed; the server log is {}",
-            artifacts.join("browser-server.log").display()
-        );
-    }
-    Ok(tally)
+        |tally, _| {
+            println!("{tally} (the SDK's browser tests)");
+            anyhow!("the SDK's browser tests failed; the server log is {}", fixture.log().display())
+        },
+    )
 }
 
 /// Builds the npm package (wasm-pack, wasm-opt from npm's binaryen, the
@@ -130,7 +125,7 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
     let dist = example.join("dist");
     let fixture =
         Fixture::start(server, Some(&dist), Some(&redis), &artifacts.join("example-server.log"))?;
-    npm_test(&example, &fixture, artifacts, &artifacts.join("example-server.log"), "React example")
+    npm_test(&example, &fixture, artifacts, "React example")
 }
 
 /// Lints `package` as built for browsers (wasm32), warnings denied.
@@ -145,10 +140,9 @@ pub(crate) fn npm_test(
     dir: &Path,
     fixture: &Fixture,
     artifacts: &Path,
-    server_log: &Path,
     what: &str,
 ) -> Result<Tally> {
-    let (tally, status) = tally::run(
+    tally::run_ok(
         Command::new("npm")
             .arg("test")
             .current_dir(dir)
@@ -156,16 +150,15 @@ pub(crate) fn npm_test(
             .env("ROOMCAST_CONTROL_URL", fixture.control_url())
             .env("ROOMCAST_ARTIFACTS", artifacts),
         &format!("npm test (in {}, app at {})", dir.display(), fixture.http_url()),
-    )?;
-    if !status.success() {
-        println!("{tally} (the {what}'s browser test)");
-        bail!(
-            "the {what}'s end-to-end test failed; screenshots are in {}, the server log is {}",
-            artifacts.display(),
-            server_log.display()
-        );
-    }
-    Ok(tally)
+        |tally, _| {
+            println!("{tally} (the {what}'s browser test)");
+            anyhow!(
+                "the {what}'s end-to-end test failed; screenshots are in {}, the server log is {}",
+                artifacts.display(),
+                fixture.log().display()
+            )
+        },
+    )
 }
 
 pub(crate) fn npm(dir: &Path, args: &[&str]) -> Result<()> {
@@ -184,12 +177,4 @@ fn which(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(program))
         .find(|path| path.is_file())
-}
-
-pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
-}
-
-pub(crate) fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }

@@ -45,6 +45,17 @@ pub fn run(command: &mut Command, shown: &str) -> Result<(Tally, ExitStatus)> {
     Ok((tally, child.wait()?))
 }
 
+/// [`run`], with a failed exit made an error: `failed` is given what was
+/// counted and the exit status, prints the totals, and returns the error.
+pub fn run_ok(
+    command: &mut Command,
+    shown: &str,
+    failed: impl FnOnce(Tally, ExitStatus) -> anyhow::Error,
+) -> Result<Tally> {
+    let (tally, status) = run(command, shown)?;
+    if status.success() { Ok(tally) } else { Err(failed(tally, status)) }
+}
+
 /// What one line of test output adds to the totals.
 fn parse(line: &str) -> Tally {
     if let Some(result) = line.strip_prefix("test result: ") {

@@ -12,9 +12,9 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::sdk::fixture::{Fixture, Redis};
-use crate::sdk::{self, npm, target_dir, workspace_root};
+use crate::sdk::{self, WASM_BINDGEN, npm};
 use crate::tally::Tally;
-use crate::{cargo, install};
+use crate::{build_server, ensure_wasm32_target, install, target_dir, workspace_root};
 
 /// The newest trunk that accepts our Rust version without flags.
 const TRUNK: &str = "0.21.14";
@@ -22,18 +22,12 @@ const TRUNK: &str = "0.21.14";
 /// pins. Debian's older binaryen breaks wasm-bindgen's output, so the npm
 /// one is put first on PATH for trunk only.
 const WASM_OPT_VERSION: &str = "version_132";
-const WASM32: &str = "wasm32-unknown-unknown";
 
 /// Installs what building the UI needs: the wasm32 target, wasm-bindgen,
 /// trunk, and wasm-opt from npm into `tools/web`. Each is a quick check when
 /// already there.
 pub fn install_tools(root: &Path) -> Result<()> {
-    if !install::has("rustup") {
-        bail!(
-            "rustup not found: install Rust with rustup (https://rustup.rs) so the wasm32 target can be added"
-        );
-    }
-    crate::command("rustup", &["target", "add", WASM32])?;
+    ensure_wasm32_target()?;
     sdk::install_wasm_bindgen()?;
     install::cargo_tool("trunk", "trunk", TRUNK, true).with_context(|| {
         format!("installing trunk failed; try `cargo install trunk --version {TRUNK} --locked`")
@@ -72,7 +66,7 @@ pub fn build(root: &Path, dist: &Path) -> Result<()> {
         })?;
     if !status.success() {
         bail!(
-            "`trunk build --release` failed ({status}); it needs wasm-bindgen 0.2.130 and \
+            "`trunk build --release` failed ({status}); it needs wasm-bindgen {WASM_BINDGEN} and \
              wasm-opt {WASM_OPT_VERSION} on PATH, which `cargo xtask run` installs"
         );
     }
@@ -85,6 +79,8 @@ pub fn build(root: &Path, dist: &Path) -> Result<()> {
 /// Lints the UI for wasm32, builds it, and runs its end-to-end test against
 /// the real server. Returns how many browser tests passed and failed.
 pub fn test() -> Result<Tally> {
+    // The browser test runs in Chromium; the server keeps history in Redis.
+    install::apt(&[("chromium", "chromium"), ("redis-server", "redis-server")])?;
     let root = workspace_root();
     install_tools(&root)?;
     // Natively the crate compiles to nothing, so the workspace lint does not
@@ -96,14 +92,13 @@ pub fn test() -> Result<Tally> {
     // `dist/` that `cargo xtask run` serves.
     let dist = artifacts.join("dist");
     build(&root, &dist)?;
-    cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;
-    let server = target_dir(&root).join("debug/roomcast");
+    let server = build_server(&root)?;
     let suite = root.join("tests/ui");
     npm(&suite, &["ci", "--no-audit", "--no-fund"])?;
     // History in Redis, so that what was said before the restart test's
     // restart is still there after it.
     let redis = Redis::start(&artifacts.join("redis.log"))?;
-    let log = artifacts.join("server.log");
-    let fixture = Fixture::start(&server, Some(&dist), Some(&redis), &log)?;
-    sdk::npm_test(&suite, &fixture, &artifacts, &log, "UI")
+    let fixture =
+        Fixture::start(&server, Some(&dist), Some(&redis), &artifacts.join("server.log"))?;
+    sdk::npm_test(&suite, &fixture, &artifacts, "UI")
 }

@@ -94,6 +94,11 @@ impl Fixture {
         format!("http://{}", self.server.lock().expect("fixture lock").addr)
     }
 
+    /// Where the server's output goes.
+    pub fn log(&self) -> PathBuf {
+        self.server.lock().expect("fixture lock").log.clone()
+    }
+
     /// `http://127.0.0.1:<port>` of the control API.
     pub fn control_url(&self) -> String {
         format!("http://{}", self.control)
