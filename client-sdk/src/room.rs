@@ -187,21 +187,26 @@ impl RoomState {
         self.version += 1;
     }
 
-    /// A `read` frame: `user_id` has read up to message `id`.
-    pub fn read(&mut self, user_id: String, id: String) {
-        if self.reads.get(&user_id) != Some(&id) {
-            self.reads.insert(user_id, id);
-            self.version += 1;
+    /// A `read` frame: `user_id` has read up to message `id`. Returns whether
+    /// that changed anything.
+    pub fn read(&mut self, user_id: String, id: String) -> bool {
+        if self.reads.get(&user_id) == Some(&id) {
+            return false;
         }
+        self.reads.insert(user_id, id);
+        self.version += 1;
+        true
     }
 
     /// Who has read message `id` (or a later one), by user id.
     pub fn seen_by<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a str> {
-        let offset_of = |id: &str| self.messages.iter().find(|m| m.id == id).map(|m| m.offset);
-        let offset = offset_of(id);
+        // Messages are in offset order: a read of `id` or a later message is
+        // one of the messages from `id` on (few, for a recent message).
+        let at = self.messages.iter().position(|m| m.id == id);
+        let later = at.map_or(&[][..], |at| &self.messages[at..]);
         self.reads
             .iter()
-            .filter(move |(_, read)| offset.is_some() && offset_of(read) >= offset)
+            .filter(move |(_, read)| later.iter().any(|m| m.id == **read))
             .map(|(user, _)| user.as_str())
     }
 

@@ -156,6 +156,10 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
     let online_others = Memo::new(move |_| {
         let me = me().unwrap_or_default();
         rc.rooms().with(|r| {
+            // Enough joined already: nothing to look at.
+            if r.keys().filter(|n| n.starts_with("dm:")).count() >= MAX_PREJOINED_DMS {
+                return BTreeSet::new();
+            }
             r.iter()
                 .filter(|(name, _)| !name.starts_with("dm:"))
                 .flat_map(|(_, v)| v.state.members.iter())

@@ -56,8 +56,9 @@ pub struct RoomView {
     /// The room's name.
     pub name: String,
     /// The SDK's state of the room: whether it is joined, messages in order,
-    /// members with presence, who is typing, read receipts.
-    pub state: RoomState,
+    /// members with presence, who is typing, read receipts. Shared: changing
+    /// what only the UI keeps copies no messages.
+    pub state: Arc<RoomState>,
     /// The user's sends still waiting for the server, or refused.
     pub outgoing: Vec<Outgoing>,
     /// Messages from others since the room was last marked read.
@@ -237,7 +238,6 @@ impl Roomcast {
         self.sends.update_value(|s| {
             s.insert(op, (room.to_owned(), content));
         });
-        self.refresh(room);
     }
 
     /// Sends a refused message again, as a new message.
@@ -281,10 +281,12 @@ impl Roomcast {
     /// The user has seen `room` up to its latest message: clears its unread
     /// count and tells the others (once per message).
     pub fn mark_read(&self, room: &str) {
-        let latest = self.rooms.with_untracked(|r| {
-            r.get(room).and_then(|v| v.state.messages.last().map(|m| m.id.clone()))
+        let (latest, unread) = self.rooms.with_untracked(|r| {
+            r.get(room).map_or((None, false), |v| {
+                (v.state.messages.last().map(|m| m.id.clone()), v.unread > 0)
+            })
         });
-        if self.rooms.with_untracked(|r| r.get(room).is_some_and(|v| v.unread > 0)) {
+        if unread {
             self.edit_room(room, |v| v.unread = 0);
         }
         let Some(latest) = latest else { return };
@@ -415,11 +417,13 @@ impl Roomcast {
 
     fn settled(&self, op: u64, result: &Result<String, roomcast_client::ClientError>) {
         if let Some((room, content)) = self.sends.try_update_value(|s| s.remove(&op)).flatten() {
+            // A settled send also changes its room, which refreshes it; only
+            // a refusal adds what the refresh would not know.
             if let Err(e) = result {
                 let failed = Outgoing { op, content, failed: Some(e.message.clone()) };
                 self.failed.update_value(|f| f.entry(room.clone()).or_default().push(failed));
+                self.refresh(&room);
             }
-            self.refresh(&room);
         } else if let Some(room) = self.pages.try_update_value(|p| p.remove(&op)).flatten() {
             let has_more =
                 result.as_ref().ok().and_then(|text| serde_json::from_str::<Page>(text).ok());
@@ -437,15 +441,14 @@ impl Roomcast {
         let fresh = self.conn.with_value(|c| {
             let core = c.core();
             let state = core.room(room)?;
-            let waiting = core.waiting(room).filter_map(|e| match &e.frame {
-                roomcast_shared::ClientFrame::Send { content, .. } => {
-                    Some(Outgoing { op: e.op, content: content.clone(), failed: None })
-                }
-                _ => None,
+            let waiting = core.pending_sends(room).map(|(op, _, content)| Outgoing {
+                op,
+                content: content.to_owned(),
+                failed: None,
             });
             Some(RoomView {
                 name: room.to_owned(),
-                state: state.clone(),
+                state: Arc::new(state.clone()),
                 outgoing: waiting.chain(failed).collect(),
                 ..RoomView::default()
             })

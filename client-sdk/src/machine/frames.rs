@@ -77,8 +77,9 @@ impl Core {
             ServerFrame::Read { room, user_id, id, read_at } => {
                 let payload = Read { room: room.as_str(), user_id: &user_id, id: &id, read_at };
                 self.room_event(room.as_str(), "read", to_json(&payload));
-                if let Some(r) = self.rooms.get_mut(room.as_str()) {
-                    r.state.read(user_id, id);
+                if let Some(r) = self.rooms.get_mut(room.as_str())
+                    && r.state.read(user_id, id)
+                {
                     self.emit(Event::RoomChanged(room.to_string()));
                 }
             }

@@ -6,7 +6,6 @@ use roomcast_shared::{ClientFrame, Position, RoomName, SetStatus};
 
 use super::{Core, Request};
 use crate::effect::{ClientError, ConnectionState, Event};
-use crate::outbox::Entry;
 use crate::payload::{Pending, RoomSnapshot, to_json};
 use crate::room::RoomState;
 
@@ -186,20 +185,23 @@ impl Core {
         self.is_ready()
     }
 
-    /// The rooms the application holds, by name.
-    pub fn rooms(&self) -> impl Iterator<Item = &str> {
-        self.rooms.keys().map(String::as_str)
-    }
-
     /// What the client knows of `room`: messages, members, typing, receipts.
     pub fn room(&self, room: &str) -> Option<&RoomState> {
         self.rooms.get(room).map(|r| &r.state)
     }
 
-    /// The sends, edits and deletes of `room` still waiting for their ack,
-    /// oldest first.
-    pub fn waiting<'a>(&'a self, room: &'a str) -> impl Iterator<Item = &'a Entry> {
-        self.outbox.of_room(room)
+    /// The sends of `room` still waiting for their ack, oldest first: each
+    /// one's operation id, `client_id` and content.
+    pub fn pending_sends<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> impl Iterator<Item = (u64, &'a str, &'a str)> {
+        self.outbox.of_room(room).filter_map(|e| match &e.frame {
+            ClientFrame::Send { content, client_id, .. } => {
+                Some((e.op, client_id.as_str(), content.as_str()))
+            }
+            _ => None,
+        })
     }
 
     /// When the next reconnect attempt starts, while waiting for it.
@@ -217,14 +219,8 @@ impl Core {
     pub fn room_snapshot(&self, room: &str) -> Option<(u64, String)> {
         let r = self.rooms.get(room)?;
         let pending = self
-            .outbox
-            .of_room(room)
-            .filter_map(|e| match &e.frame {
-                ClientFrame::Send { content, client_id, .. } => {
-                    Some(Pending { client_id, content })
-                }
-                _ => None,
-            })
+            .pending_sends(room)
+            .map(|(_, client_id, content)| Pending { client_id, content })
             .collect();
         let snapshot = RoomSnapshot {
             room,

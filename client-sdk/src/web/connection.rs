@@ -75,6 +75,8 @@ impl Connection {
 
     /// Calls `observer` with every event from now on, until the returned
     /// guard is dropped. Observers may call back into the connection.
+    /// `RoomChanged` and `SnapshotChanged` come once per batch of changes,
+    /// after the batch's other events.
     pub fn observe(&self, observer: impl Fn(&Event) + 'static) -> Observer {
         let id = self.inner.observe_with(Rc::new(observer));
         Observer { inner: Rc::downgrade(&self.inner), id }

@@ -121,7 +121,8 @@ impl Inner {
     }
 
     /// Carries out the core's effects until it has none, then schedules the
-    /// next tick.
+    /// next tick. Observers and subscribers hear of each changed room (and of
+    /// a changed snapshot) once per batch of effects, after its other events.
     pub fn pump(self: &Rc<Self>) {
         if self.pumping.replace(true) {
             return;
@@ -134,7 +135,9 @@ impl Inner {
             let mut rooms = BTreeSet::new();
             let mut client = false;
             for effect in effects {
-                if let Effect::Emit(event) = &effect {
+                if let Effect::Emit(event) = &effect
+                    && !matches!(event, Event::RoomChanged(_) | Event::SnapshotChanged)
+                {
                     self.observe(event);
                 }
                 match effect {
@@ -156,6 +159,12 @@ impl Inner {
                     Effect::Emit(Event::SnapshotChanged) => client = true,
                     Effect::Emit(event) => self.dispatch(event),
                 }
+            }
+            for room in &rooms {
+                self.observe(&Event::RoomChanged(room.clone()));
+            }
+            if client {
+                self.observe(&Event::SnapshotChanged);
             }
             let subscribers: Vec<Function> = self
                 .subscribers

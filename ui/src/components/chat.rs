@@ -67,7 +67,6 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
     Effect::new(move |_| {
         let first =
             view.with(|v| v.as_ref().and_then(|v| v.state.messages.first().map(|m| m.id.clone())));
-        let _ = outgoing();
         let room = room.get();
         let Some(el) = log.get() else { return };
         let (old_room, old_height, old_first) = anchor.get_value();
@@ -120,7 +119,7 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
             </Show>
             <For
                 each=messages
-                key=|m| (m.id.clone(), m.content.clone())
+                key=|m| (m.id.clone(), m.edited_at)
                 children=move |m| {
                     view! { <Message message=m room=room view=view editing=editing last_own=last_own /> }
                 }
