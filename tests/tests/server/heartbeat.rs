@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use roomcast_tests::{TestServer, WsClient};
+use roomcast_tests::{RECV_TIMEOUT, TestServer, WsClient};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -29,9 +29,9 @@ async fn a_client_ping_is_answered_with_a_pong_carrying_its_payload() {
     let server = TestServer::start().await;
     let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("connected");
     ws.send(Message::Ping("are you there".into())).await.expect("ping sent");
-    let reply = tokio::time::timeout(Duration::from_secs(5), ws.next())
+    let reply = tokio::time::timeout(RECV_TIMEOUT, ws.next())
         .await
-        .expect("an answer within 5 s")
+        .expect("an answer in time")
         .expect("the connection is open")
         .expect("a frame");
     assert_eq!(reply, Message::Pong("are you there".into()));

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use roomcast_tests::TestServer;
+use roomcast_tests::{TestServer, unique_id};
 
 /// A folder with an `index.html` and a compressible "wasm" file, removed
 /// when dropped.
@@ -11,20 +11,15 @@ struct Site(PathBuf);
 
 impl Site {
     fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("roomcast-static-{}-{nanos}", std::process::id()));
+        let name = unique_id(&format!("roomcast-static-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&dir).expect("create the site folder");
         std::fs::write(dir.join("index.html"), "<!doctype html><title>app</title>")
             .expect("write index.html");
         std::fs::write(dir.join("app.wasm"), app_bytes()).expect("write app.wasm");
         Self(dir)
     }
-}
 
-impl Site {
     /// A server serving this site.
     async fn serve(&self) -> TestServer {
         let dir = self.0.clone();
@@ -75,9 +70,9 @@ async fn unknown_paths_get_the_app_and_the_api_stays_json() {
     let site = Site::new();
     let server = site.serve().await;
 
-    let (status, _, body) = fetch(&server, "/rooms/general", false).await;
-    assert_eq!(status, 200);
-    assert_eq!(String::from_utf8_lossy(&body), "<!doctype html><title>app</title>");
+    let page = server.get("/rooms/general").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.text, "<!doctype html><title>app</title>");
     server.get("/api/no-such-endpoint").await.expect_error(401, "unauthorized");
     assert_eq!(server.get("/health").await.expect(200)["status"], "ok");
 }
