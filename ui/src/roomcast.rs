@@ -234,9 +234,14 @@ impl Roomcast {
 
     /// Sends a message; it shows as outgoing until the server has it.
     pub fn send(&self, room: &str, content: String) {
-        let op = self.update(|core, _| core.send(room, content.clone()));
-        self.sends.update_value(|s| {
-            s.insert(op, (room.to_owned(), content));
+        // Noted before the client carries out the send: one refused at once
+        // (the client closed, the room not joined, the queue full) settles
+        // while `update` runs, and must show as failed, not vanish.
+        self.update(|core, _| {
+            let op = core.send(room, content.clone());
+            self.sends.update_value(|s| {
+                s.insert(op, (room.to_owned(), content));
+            });
         });
     }
 
