@@ -29,8 +29,8 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 import {
-  RECONNECT, WAIT, banner, composer, connected, connection, log, messages, opened, people, person,
-  roomButton, say, seesOnce, signIn, toasts, typing,
+  RECONNECT, WAIT, banner, composer, connected, connection, joinRoom, log, messages, openRoom, opened,
+  people, person, roomButton, say, seesOnce, signIn, toasts, typing,
 } from "./contract.mjs";
 
 const app = required("ROOMCAST_APP_URL");
@@ -236,8 +236,7 @@ test("edits and deletes reach the other user", LIMIT, async () => {
 });
 
 test("a room that is not open counts its unread messages", LIMIT, async () => {
-  await roomButton(bob, "# random").click();
-  await opened(bob, "# random", "Messages in #random");
+  await openRoom(bob, "random");
   await say(bob, "Anyone here?", "Message #random");
   await say(bob, "Coffee in five", "Message #random");
   await messages(bob, "Bob", "Coffee in five").waitFor();
@@ -256,28 +255,23 @@ test("a room that is not open counts its unread messages", LIMIT, async () => {
   await toasts(alice).getByRole("status").filter({ hasText: "Coffee in five" }).waitFor({ state: "hidden" });
 
   for (const page of [alice, bob]) {
-    await roomButton(page, "# general").click();
-    await opened(page, "# general", "Messages in #general");
+    await openRoom(page, "general");
   }
 });
 
 test("a room is joined or created by name", LIMIT, async () => {
-  await alice.getByRole("textbox", { name: "Join or create a room" }).fill("standup");
-  await alice.getByRole("button", { name: "Join", exact: true }).click();
-  await opened(alice, "# standup", "Messages in #standup");
+  await joinRoom(alice, "standup");
   await say(alice, "Standup notes go here", "Message #standup");
   await messages(alice, "Alice", "Standup notes go here").waitFor();
   assert.equal(await roomButton(bob, "# standup").count(), 0, "Bob has not joined it");
-  await roomButton(alice, "# general").click();
-  await opened(alice, "# general", "Messages in #general");
+  await openRoom(alice, "general");
 });
 
 test("a message the server refuses shows Failed, with Retry and Discard", LIMIT, async () => {
   // 3,000 characters fit the composer, but as UTF-8 they are 6,000 bytes,
   // over the server's 4 KiB limit.
   const big = "é".repeat(3000);
-  await roomButton(alice, "# standup").click();
-  await opened(alice, "# standup", "Messages in #standup");
+  await openRoom(alice, "standup");
   await say(alice, big, "Message #standup");
   const failed = messages(alice, "Alice", big).filter({ hasText: "Failed" });
   await failed.waitFor();
@@ -291,8 +285,7 @@ test("a message the server refuses shows Failed, with Retry and Discard", LIMIT,
   // The demo also offers to discard it.
   await failed.getByRole("button", { name: "Discard" }).click();
   await messages(alice, "Alice", big).waitFor({ state: "detached" });
-  await roomButton(alice, "# general").click();
-  await opened(alice, "# general", "Messages in #general");
+  await openRoom(alice, "general");
 });
 
 test("older messages load on scrolling up or with the button, each once", LIMIT, async () => {
@@ -307,9 +300,7 @@ test("older messages load on scrolling up or with the button, each once", LIMIT,
   const articles = (n) => alice.waitForFunction(
     (n) => document.querySelectorAll('[role="log"] article').length === n, n, { timeout: WAIT },
   );
-  await alice.getByRole("textbox", { name: "Join or create a room" }).fill("archive");
-  await alice.getByRole("button", { name: "Join", exact: true }).click();
-  await opened(alice, "# archive", "Messages in #archive");
+  await joinRoom(alice, "archive");
   await seesOnce(alice, "Archivist", entry(total));
   await articles(50);
   assert.equal(await messages(alice, "Archivist", entry(total - 50)).count(), 0, "only the newest 50 at first");
@@ -329,8 +320,7 @@ test("older messages load on scrolling up or with the button, each once", LIMIT,
   const texts = (await messages(alice, "Archivist").allInnerTexts()).map((t) => t.match(/Entry \d{3}/)?.[0]);
   assert.deepEqual(texts, Array.from({ length: total }, (_, i) => entry(i + 1)), "every entry once, in order");
 
-  await roomButton(alice, "# general").click();
-  await opened(alice, "# general", "Messages in #general");
+  await openRoom(alice, "general");
 });
 
 test("a direct message from the member list", LIMIT, async () => {
@@ -350,8 +340,7 @@ test("a direct message from the member list", LIMIT, async () => {
   await shot(alice, "direct-message");
 
   for (const page of [alice, bob]) {
-    await roomButton(page, "# general").click();
-    await opened(page, "# general", "Messages in #general");
+    await openRoom(page, "general");
   }
 });
 
@@ -411,6 +400,8 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
   const theme = (page) => page.evaluate(() => document.documentElement.dataset.theme);
   const toDark = (page) => page.getByRole("button", { name: "Switch to dark theme" });
   const toLight = (page) => page.getByRole("button", { name: "Switch to light theme" });
+  const shows = (page, name) =>
+    page.waitForFunction((name) => document.documentElement.dataset.theme === name, name);
 
   // The desktop screenshots for the docs: a conversation, with Bob typing,
   // and no toasts left over from earlier tests.
@@ -423,16 +414,16 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
     );
   }
   if ((await theme(alice)) === "dark") await toLight(alice).click();
-  await alice.waitForFunction(() => document.documentElement.dataset.theme === "light");
+  await shows(alice, "light");
   await composer(bob, "Message #general").pressSequentially("See you", { delay: 30 });
   await typing(alice).filter({ hasText: "Bob is typing" }).waitFor();
   await shot(alice, "chat-light");
   await toDark(alice).click();
-  await alice.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+  await shows(alice, "dark");
   await toLight(alice).waitFor();
   await shot(alice, "chat-dark");
   await toLight(alice).click();
-  await alice.waitForFunction(() => document.documentElement.dataset.theme === "light");
+  await shows(alice, "light");
   await composer(bob, "Message #general").press("Enter");
   await seesOnce(alice, "Bob", "See you");
 
@@ -446,10 +437,10 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
     const overflow = await carol.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page fits a phone's width (${overflow}px too wide)`);
     if ((await theme(carol)) === "dark") await toLight(carol).click();
-    await carol.waitForFunction(() => document.documentElement.dataset.theme === "light");
+    await shows(carol, "light");
     await shot(carol, "phone-light");
     await toDark(carol).click();
-    await carol.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+    await shows(carol, "dark");
     await shot(carol, "phone-dark");
 
     // Signing out forgets the name, also across a reload.

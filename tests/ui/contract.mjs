@@ -43,6 +43,19 @@ export async function opened(page, prefix, logName) {
   await log(page, logName).waitFor();
 }
 
+/** Opens the public room `room` from the room list and waits until it shows. */
+export async function openRoom(page, room) {
+  await roomButton(page, `# ${room}`).click();
+  await opened(page, `# ${room}`, `Messages in #${room}`);
+}
+
+/** Joins (or creates) `room` by name and waits until it is open. */
+export async function joinRoom(page, room) {
+  await page.getByRole("textbox", { name: "Join or create a room" }).fill(room);
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await opened(page, `# ${room}`, `Messages in #${room}`);
+}
+
 /** Signs in at `app` as `name` and waits for #general, opened by default. */
 export async function signIn(page, app, name) {
   await page.goto(app);
