@@ -140,13 +140,11 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
         if open && !is_hidden() {
             return;
         }
-        let me = rc.user().get_untracked().map(|u| u.id).unwrap_or_default();
-        let place = rc.rooms().with_untracked(|r| room_label(m.room.as_str(), &me, r));
         if !open {
-            toast(rc, m, &place);
+            toast(rc, m);
         }
         if is_hidden() {
-            browser_notification(m, &place);
+            browser_notification(m);
         }
     });
 
@@ -336,19 +334,20 @@ fn stored_rooms() -> Vec<String> {
 
 /// A title for a message elsewhere: "Bob in #general", or "Bob" for a
 /// direct message.
-fn message_title(m: &ChatMessage, place: &str) -> String {
-    match place.strip_prefix("# ") {
-        Some(room) => format!("{} in #{room}", m.sender.name),
-        None => m.sender.name.clone(),
+fn message_title(m: &ChatMessage) -> String {
+    if m.room.as_str().starts_with("dm:") {
+        m.sender.name.clone()
+    } else {
+        format!("{} in #{}", m.sender.name, m.room.as_str())
     }
 }
 
 /// A toast for a message in a room that is not open.
-fn toast(rc: Roomcast, m: &ChatMessage, place: &str) {
+fn toast(rc: Roomcast, m: &ChatMessage) {
     let now = js_sys::Date::now() as i128 * 1_000_000;
     rc.push_notification(Notification {
         id: format!("message-{}", m.id),
-        title: message_title(m, place),
+        title: message_title(m),
         body: m.content.clone(),
         data: serde_json::json!({ "room": m.room.as_str() }),
         created_at: OffsetDateTime::from_unix_timestamp_nanos(now)
@@ -363,14 +362,14 @@ fn ask_notification_permission() {
 }
 
 /// A system notification, when the user allowed them.
-fn browser_notification(m: &ChatMessage, place: &str) {
+fn browser_notification(m: &ChatMessage) {
     if web_sys::Notification::permission() != NotificationPermission::Granted {
         return;
     }
     let options = NotificationOptions::new();
     options.set_body(&m.content);
     options.set_tag(m.room.as_str());
-    let _ = web_sys::Notification::new_with_options(&message_title(m, place), &options);
+    let _ = web_sys::Notification::new_with_options(&message_title(m), &options);
 }
 
 fn is_hidden() -> bool {

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use roomcast_shared::ChatMessage;
 use time::OffsetDateTime;
 
-use super::room_list::room_label;
+use super::room_list::{RoomTitle, room_title};
 use super::typing::TypingIndicator;
 use crate::roomcast::{Outgoing, RoomView, expect_roomcast};
 
@@ -41,12 +41,9 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
     let editing = RwSignal::new(None::<String>);
     let log = NodeRef::<html::Div>::new();
 
-    let label = move || {
-        let title = rc.rooms().with(|r| room_label(&room.get(), &me(), r));
-        match title.strip_prefix("@ ") {
-            Some(name) => format!("Messages with {name}"),
-            None => format!("Messages in {}", title.replace("# ", "#")),
-        }
+    let label = move || match rc.rooms().with(|r| room_title(&room.get(), &me(), r)) {
+        RoomTitle::Direct(name) => format!("Messages with {name}"),
+        RoomTitle::Public(name) => format!("Messages in #{name}"),
     };
     let messages = move || view.get().map(|v| v.state.messages.clone()).unwrap_or_default();
     let outgoing = move || view.get().map(|v| v.outgoing.clone()).unwrap_or_default();
@@ -311,9 +308,9 @@ pub fn Composer(#[prop(into)] room: Signal<String>) -> impl IntoView {
     let rc = expect_roomcast();
     let text = RwSignal::new(String::new());
     let me = move || rc.user().get().map(|u| u.id).unwrap_or_default();
-    let label = move || {
-        let title = rc.rooms().with(|r| room_label(&room.get(), &me(), r));
-        format!("Message {}", title.replace("# ", "#").replace("@ ", ""))
+    let label = move || match rc.rooms().with(|r| room_title(&room.get(), &me(), r)) {
+        RoomTitle::Direct(name) => format!("Message {name}"),
+        RoomTitle::Public(name) => format!("Message #{name}"),
     };
     let send = move || {
         let content = text.get_untracked().trim().to_owned();

@@ -4,18 +4,34 @@ use leptos::prelude::*;
 
 use crate::roomcast::{Rooms, expect_roomcast};
 
-/// How a room is named on screen: "# general" for public rooms, "@ Bob"
-/// for a direct conversation (the other user's name, from any room that
-/// lists them).
-pub fn room_label(room: &str, me: &str, rooms: &Rooms) -> String {
-    let Some(pair) = room.strip_prefix("dm:") else { return format!("# {room}") };
+/// What a room is called on screen.
+pub enum RoomTitle {
+    /// A public room, by its name.
+    Public(String),
+    /// A direct conversation, by the other user's name (from any room that
+    /// lists them).
+    Direct(String),
+}
+
+/// The title of `room` as `me` sees it.
+pub fn room_title(room: &str, me: &str, rooms: &Rooms) -> RoomTitle {
+    let Some(pair) = room.strip_prefix("dm:") else { return RoomTitle::Public(room.to_owned()) };
     let other = pair.split(',').find(|id| *id != me).unwrap_or(me);
     let name = rooms
         .values()
         .flat_map(|v| v.state.members.iter())
         .find(|m| m.user.id == other)
         .map_or(other, |m| m.user.name.as_str());
-    format!("@ {name}")
+    RoomTitle::Direct(name.to_owned())
+}
+
+/// How a room is named on screen: "# general" for public rooms, "@ Bob"
+/// for a direct conversation.
+pub fn room_label(room: &str, me: &str, rooms: &Rooms) -> String {
+    match room_title(room, me, rooms) {
+        RoomTitle::Public(name) => format!("# {name}"),
+        RoomTitle::Direct(name) => format!("@ {name}"),
+    }
 }
 
 /// A button per room; the selected one is marked as current. `rooms` picks
