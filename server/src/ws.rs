@@ -123,30 +123,39 @@ fn connection(
 /// its largest state all along: what runs once per frame or only at either
 /// end is boxed where it is awaited (`Box::pin`), which keeps an idle
 /// connection's task about 2 KiB smaller (docs/performance.md).
-async fn serve(
+///
+/// `serve`, `read` and `write` return an `async move` block rather than
+/// being `async fn`s: an `async fn` keeps its arguments twice in its state
+/// (as arguments and as the locals they move into), 376 bytes here, which
+/// put the task a size class higher (tokio allocates tasks in steps of 128
+/// bytes).
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
+fn serve(
     conn: Arc<Conn>,
     writer: tokio::task::JoinHandle<()>,
     mut stream: Incoming,
     state: AppState,
     query_token: Option<String>,
     slot: IpSlot,
-) {
-    state.metrics.connections.inc();
-    state.metrics.connections_total.inc();
-    let mut session = Session::new(state.clone(), conn.clone());
-    let mut flow = Flow::Continue;
-    if let Some(token) = query_token {
-        let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
-        flow = Box::pin(session.on_text(&frame)).await;
+) -> impl Future<Output = ()> {
+    async move {
+        state.metrics.connections.inc();
+        state.metrics.connections_total.inc();
+        let mut session = Session::new(state.clone(), conn.clone());
+        let mut flow = Flow::Continue;
+        if let Some(token) = query_token {
+            let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
+            flow = Box::pin(session.on_text(&frame)).await;
+        }
+        if flow == Flow::Continue {
+            read(&mut session, &conn, &mut stream, &state).await;
+        }
+        Box::pin(session.close()).await;
+        drop(conn);
+        Box::pin(finish(writer, stream)).await;
+        state.metrics.connections.dec();
+        drop(slot);
     }
-    if flow == Flow::Continue {
-        read(&mut session, &conn, &mut stream, &state).await;
-    }
-    Box::pin(session.close()).await;
-    drop(conn);
-    Box::pin(finish(writer, stream)).await;
-    state.metrics.connections.dec();
-    drop(slot);
 }
 
 /// The end of a connection, once the session has closed and dropped its
@@ -175,78 +184,86 @@ async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming) {
 
 /// The reader: feeds frames and timers to the session until either ends it,
 /// and queues a ping every heartbeat.
-async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: &AppState) {
-    let heartbeat = state.config.timing.heartbeat;
-    let idle_limit = heartbeat * 2;
-    let mut last_heard = Instant::now();
-    let mut ping_at = last_heard + heartbeat;
-    // Created once and re-armed, not once per frame: one timer for the
-    // connection (pings, silence and the session's own deadlines).
-    let shutdown = state.shutdown.cancelled();
-    let killed = conn.killed();
-    let timer = tokio::time::sleep_until(last_heard + idle_limit);
-    tokio::pin!(shutdown, killed, timer);
-    let mut armed = None;
-    loop {
-        let silent_at = last_heard + idle_limit;
-        let session_at = session.next_deadline();
-        let deadline = silent_at.min(ping_at).min(session_at);
-        if armed != Some(deadline) {
-            timer.as_mut().reset(deadline);
-            armed = Some(deadline);
-        }
-        let flow = tokio::select! {
-            // Between frames: the frame being handled has finished, and its
-            // reply (an ack, say) is queued before the close.
-            () = &mut shutdown => {
-                session.close_with(CloseCode::RESTARTING, "server restarting");
-                Flow::Stop
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
+fn read<'a>(
+    session: &'a mut Session,
+    conn: &'a Conn,
+    stream: &'a mut Incoming,
+    state: &'a AppState,
+) -> impl Future<Output = ()> + 'a {
+    async move {
+        let heartbeat = state.config.timing.heartbeat;
+        let idle_limit = heartbeat * 2;
+        let mut last_heard = Instant::now();
+        let mut ping_at = last_heard + heartbeat;
+        // Created once and re-armed, not once per frame: one timer for the
+        // connection (pings, silence and the session's own deadlines).
+        let shutdown = state.shutdown.cancelled();
+        let killed = conn.killed();
+        let timer = tokio::time::sleep_until(last_heard + idle_limit);
+        tokio::pin!(shutdown, killed, timer);
+        let mut armed = None;
+        loop {
+            let silent_at = last_heard + idle_limit;
+            let session_at = session.next_deadline();
+            let deadline = silent_at.min(ping_at).min(session_at);
+            if armed != Some(deadline) {
+                timer.as_mut().reset(deadline);
+                armed = Some(deadline);
             }
-            _ = &mut killed => Flow::Stop,
-            () = &mut timer => {
-                armed = None;
-                let now = Instant::now();
-                if now >= silent_at {
-                    tracing::debug!("connection silent for two heartbeats, closing");
-                    session.close_with(CloseCode::NORMAL, "heartbeat timeout");
+            let flow = tokio::select! {
+                // Between frames: the frame being handled has finished, and its
+                // reply (an ack, say) is queued before the close.
+                () = &mut shutdown => {
+                    session.close_with(CloseCode::RESTARTING, "server restarting");
                     Flow::Stop
-                } else {
-                    if now >= ping_at {
-                        conn.enqueue(Outbound::Ping, &state.metrics);
-                        ping_at = now + heartbeat;
-                    }
-                    if now >= session_at {
-                        Box::pin(session.on_timer()).await
-                    } else {
-                        Flow::Continue
-                    }
                 }
-            }
-            incoming = stream.next() => {
-                last_heard = Instant::now();
-                match incoming {
-                    Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
-                    Some(Ok(Message::Binary(_))) => session.on_binary(),
-                    Some(Ok(Message::Ping(payload))) => {
-                        conn.enqueue(Outbound::Pong(payload), &state.metrics);
-                        Flow::Continue
-                    }
-                    Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
-                    Some(Ok(Message::Close(_))) | None => Flow::Stop,
-                    Some(Err(err)) => {
-                        // tungstenite reports an over-limit frame as a
-                        // capacity error, which the protocol answers with 1009.
-                        if err.to_string().contains("Space limit exceeded") {
-                            session.close_with(CloseCode::TOO_LARGE, "frame too large");
-                        }
-                        tracing::debug!(%err, "read failed");
+                _ = &mut killed => Flow::Stop,
+                () = &mut timer => {
+                    armed = None;
+                    let now = Instant::now();
+                    if now >= silent_at {
+                        tracing::debug!("connection silent for two heartbeats, closing");
+                        session.close_with(CloseCode::NORMAL, "heartbeat timeout");
                         Flow::Stop
+                    } else {
+                        if now >= ping_at {
+                            conn.enqueue(Outbound::Ping, &state.metrics);
+                            ping_at = now + heartbeat;
+                        }
+                        if now >= session_at {
+                            Box::pin(session.on_timer()).await
+                        } else {
+                            Flow::Continue
+                        }
                     }
                 }
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
+                        Some(Ok(Message::Binary(_))) => session.on_binary(),
+                        Some(Ok(Message::Ping(payload))) => {
+                            conn.enqueue(Outbound::Pong(payload), &state.metrics);
+                            Flow::Continue
+                        }
+                        Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
+                        Some(Ok(Message::Close(_))) | None => Flow::Stop,
+                        Some(Err(err)) => {
+                            // tungstenite reports an over-limit frame as a
+                            // capacity error, which the protocol answers with 1009.
+                            if err.to_string().contains("Space limit exceeded") {
+                                session.close_with(CloseCode::TOO_LARGE, "frame too large");
+                            }
+                            tracing::debug!(%err, "read failed");
+                            Flow::Stop
+                        }
+                    }
+                }
+            };
+            if flow == Flow::Stop {
+                return;
             }
-        };
-        if flow == Flow::Stop {
-            return;
         }
     }
 }
@@ -254,28 +271,31 @@ async fn read(session: &mut Session, conn: &Conn, stream: &mut Incoming, state: 
 /// The writer: sends queued frames in batches, and closes when told to: by
 /// a close frame at the end of the queue (in order after every reply), or at
 /// once by the kill switch.
-async fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) {
-    let closing = loop {
-        // A kill comes first (the queue sees to it), then queued frames.
-        let frames = match queue.next(WRITE_BATCH).await {
-            Next::Frames(frames) => frames,
-            Next::Killed((code, reason)) => break Outbound::Close(code, reason),
-            Next::Ended => break Outbound::Close(CloseCode::NORMAL, ""),
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
+fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Future<Output = ()> {
+    async move {
+        let closing = loop {
+            // A kill comes first (the queue sees to it), then queued frames.
+            let frames = match queue.next(WRITE_BATCH).await {
+                Next::Frames(frames) => frames,
+                Next::Killed((code, reason)) => break Outbound::Close(code, reason),
+                Next::Ended => break Outbound::Close(CloseCode::NORMAL, ""),
+            };
+            // Boxed, one allocation per batch like the batch itself: the idle
+            // writer's future then keeps no room for a batch in flight.
+            let sent = tokio::select! {
+                sent = Box::pin(send_batch(&mut out, frames)) => sent,
+                (code, reason) = queue.killed() => break Outbound::Close(code, reason),
+            };
+            match sent {
+                Ok(None) => {}
+                Ok(Some(closing)) => break closing,
+                Err(_) => return,
+            }
         };
-        // Boxed, one allocation per batch like the batch itself: the idle
-        // writer's future then keeps no room for a batch in flight.
-        let sent = tokio::select! {
-            sent = Box::pin(send_batch(&mut out, frames)) => sent,
-            (code, reason) = queue.killed() => break Outbound::Close(code, reason),
-        };
-        match sent {
-            Ok(None) => {}
-            Ok(Some(closing)) => break closing,
-            Err(_) => return,
-        }
-    };
-    // Boxed for the same reason.
-    Box::pin(send_close(&mut out, closing)).await;
+        // Boxed for the same reason.
+        Box::pin(send_close(&mut out, closing)).await;
+    }
 }
 
 /// Writes a batch at once: one syscall for a burst instead of one per

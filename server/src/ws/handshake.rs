@@ -22,20 +22,21 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use axum::response::Response;
 use futures_util::Stream;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::conn::auto::upgrade;
 use roomcast_shared::ErrorCode;
-use tokio::io::{AsyncRead, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Error, Message};
 
 use crate::error::ApiError;
 
-type Io = TokioIo<Upgraded>;
-
 /// The socket's write side, for [`super::frames::FrameWriter`].
-pub(crate) type Outgoing = WriteHalf<Io>;
+pub(crate) type Outgoing = OwnedWriteHalf;
 
 /// A valid WebSocket upgrade request, not answered yet.
 #[derive(Debug)]
@@ -95,9 +96,23 @@ impl Upgrade {
                     return;
                 }
             };
-            let (read, write) = tokio::io::split(TokioIo::new(upgraded));
-            let incoming =
-                Incoming { io: read, protocol: WebSocketContext::new(Role::Server, Some(config)) };
+            // The TCP socket itself, out of hyper's box: its two halves
+            // need no lock between them, and nothing of hyper's stays with
+            // the connection.
+            let Ok(parts) = upgrade::downcast::<TokioIo<TcpStream>>(upgraded) else {
+                tracing::error!("an upgraded connection is not a TCP socket");
+                return;
+            };
+            let (read, write) = parts.io.into_inner().into_split();
+            // The bytes hyper read past the request (a first frame sent
+            // without waiting for the 101) go to tungstenite first: copied,
+            // since they share the whole of hyper's read buffer (8 KiB).
+            let protocol = WebSocketContext::from_partially_read(
+                parts.read_buf.to_vec(),
+                Role::Server,
+                Some(config),
+            );
+            let incoming = Incoming { io: read, protocol };
             tokio::spawn(connection(incoming, write));
         });
         let mut response = Response::new(Body::empty());
@@ -132,7 +147,7 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
 /// keeps two shared wakers per connection for this instead).
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    io: ReadHalf<Io>,
+    io: OwnedReadHalf,
     protocol: WebSocketContext,
 }
 
@@ -158,7 +173,7 @@ impl Stream for Incoming {
 /// dropped here: the reader queues the pong itself, and the writer's close
 /// ends every connection.
 struct Bridge<'a, 'b> {
-    io: &'a mut ReadHalf<Io>,
+    io: &'a mut OwnedReadHalf,
     cx: &'a mut Context<'b>,
 }
 

@@ -213,3 +213,55 @@ async fn pinging_does_not_count_as_authenticating() {
     }
     assert_eq!(client.expect_close().await, 4001);
 }
+
+#[tokio::test]
+async fn a_first_frame_sent_with_the_upgrade_request_is_read() {
+    use futures_util::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    let server = TestServer::start().await;
+    let auth = json!({"type": "auth", "token": server.token("alice", "Alice"), "ref": 7});
+    let mut frame = Frame::message(auth.to_string(), OpCode::Data(Data::Text), true);
+    frame.header_mut().mask = Some(*b"mask");
+    // The upgrade request and the client's first frame in one write: the
+    // server reads both before it answers the upgrade.
+    let host = server.http_url().trim_start_matches("http://").to_owned();
+    let mut bytes = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    frame.format(&mut bytes).expect("a frame");
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.expect("connected");
+    tcp.write_all(&bytes).await.expect("written");
+
+    // The 101 answer, then whatever followed it is the WebSocket's.
+    let mut read = Vec::new();
+    let head_end = loop {
+        let mut chunk = [0; 1024];
+        let n = tcp.read(&mut chunk).await.expect("an answer");
+        assert!(n > 0, "closed before answering: {}", String::from_utf8_lossy(&read));
+        read.extend_from_slice(&chunk[..n]);
+        if let Some(at) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&read[..head_end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws =
+        WebSocketStream::from_partially_read(tcp, read[head_end..].to_vec(), Role::Client, None)
+            .await;
+    let reply = tokio::time::timeout(roomcast_tests::RECV_TIMEOUT, ws.next())
+        .await
+        .expect("an answer in time")
+        .expect("the connection is open")
+        .expect("a frame");
+    let reply: serde_json::Value =
+        serde_json::from_str(reply.to_text().expect("a text frame")).expect("JSON");
+    assert_eq!(frame_type(&reply), "ready", "{reply}");
+    assert_eq!(reply["ref"], 7, "{reply}");
+}
