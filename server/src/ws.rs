@@ -5,7 +5,6 @@
 mod frames;
 mod handshake;
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -281,40 +280,20 @@ fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Fut
                 Next::Killed((code, reason)) => break Outbound::Close(code, reason),
                 Next::Ended => break Outbound::Close(CloseCode::NORMAL, ""),
             };
-            // Boxed, one allocation per batch like the batch itself: the idle
-            // writer's future then keeps no room for a batch in flight.
+            // The whole batch in one write (one syscall for a burst), up to a
+            // close frame: the writer ends after it.
+            let closes = out.queue(frames);
             let sent = tokio::select! {
-                sent = Box::pin(send_batch(&mut out, frames)) => sent,
+                sent = out.flush() => sent,
                 (code, reason) = queue.killed() => break Outbound::Close(code, reason),
             };
-            match sent {
-                Ok(None) => {}
-                Ok(Some(closing)) => break closing,
-                Err(_) => return,
+            if sent.is_err() || closes {
+                return;
             }
         };
-        // Boxed for the same reason.
+        // Boxed: the idle writer's future keeps no room for its timeout.
         Box::pin(send_close(&mut out, closing)).await;
     }
-}
-
-/// Writes a batch at once: one syscall for a burst instead of one per
-/// frame. Returns the close frame that ended the batch, if one did (what was
-/// queued after it is dropped).
-async fn send_batch(
-    out: &mut FrameWriter<Outgoing>,
-    frames: VecDeque<Outbound>,
-) -> std::io::Result<Option<Outbound>> {
-    let mut closing = None;
-    let batch = frames.into_iter().map_while(|outbound| match outbound {
-        Outbound::Close(..) => {
-            closing = Some(outbound);
-            None
-        }
-        frame => Some(frame),
-    });
-    out.send(batch).await?;
-    Ok(closing)
 }
 
 /// Sends the close frame, after the rest of a frame cut off by a kill (the

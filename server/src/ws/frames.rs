@@ -4,76 +4,70 @@
 //! connection holds no write buffer).
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::hub::Outbound;
 
-/// Longest header of an unmasked frame: 2 bytes, then a 64-bit length.
-const MAX_HEADER: usize = 10;
+/// Longest header of an unmasked frame (2 bytes, then a 64-bit length),
+/// and a close frame's code after it.
+const MAX_HEADER: usize = 10 + 2;
 
-/// A frame ready to write: its header and its payload, less what was
-/// written of them already.
-#[derive(Debug)]
-struct Encoded {
-    header: [u8; MAX_HEADER],
-    /// `header[sent..len]` is left to write.
-    sent: u8,
+/// Frames handed to one vectored write, at most (two slices each).
+const MAX_FRAMES: usize = 64;
+
+/// A frame's header, and the start of its payload that is not shared (a
+/// close frame's code).
+#[derive(Clone, Copy)]
+struct Header {
+    bytes: [u8; MAX_HEADER],
     len: u8,
-    payload: Bytes,
 }
 
-impl Encoded {
-    fn new(frame: Outbound) -> Self {
-        let (opcode, payload) = match frame {
-            Outbound::Frame(text) => (OpCode::Data(Data::Text), Bytes::from(text)),
-            Outbound::Ping => (OpCode::Control(Control::Ping), Bytes::new()),
-            Outbound::Pong(payload) => (OpCode::Control(Control::Pong), payload),
-            Outbound::Close(code, reason) => {
-                let mut payload = Vec::with_capacity(2 + reason.len());
-                payload.extend_from_slice(&code.0.to_be_bytes());
-                payload.extend_from_slice(reason.as_bytes());
-                (OpCode::Control(Control::Close), payload.into())
-            }
-        };
-        let header = FrameHeader { opcode, ..FrameHeader::default() };
-        let mut bytes = [0; MAX_HEADER];
-        let mut rest = &mut bytes[..];
-        // At most 10 bytes into 10: this cannot fail.
-        let _ = header.format(payload.len() as u64, &mut rest);
-        let len = (MAX_HEADER - rest.len()) as u8;
-        Self { header: bytes, sent: 0, len, payload }
-    }
+impl Header {
+    const EMPTY: Self = Self { bytes: [0; MAX_HEADER], len: 0 };
 
-    fn header(&self) -> &[u8] {
-        &self.header[usize::from(self.sent)..usize::from(self.len)]
-    }
-
-    /// Whether some of it is written (its header is never empty).
-    fn started(&self) -> bool {
-        self.sent > 0
-    }
-
-    /// Marks up to `written` bytes as written; returns the bytes left over.
-    fn advance(&mut self, written: usize) -> usize {
-        let from_header = written.min(self.header().len());
-        self.sent += from_header as u8;
-        let from_payload = (written - from_header).min(self.payload.len());
-        self.payload.advance(from_payload);
-        written - from_header - from_payload
-    }
-
-    fn is_written(&self) -> bool {
-        self.header().is_empty() && self.payload.is_empty()
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
-/// Slices handed to one vectored write, at most (two per frame).
-const MAX_SLICES: usize = 128;
+/// `frame` as written: its header and the rest of its payload.
+fn encode(frame: &Outbound) -> (Header, &[u8]) {
+    let (opcode, code, payload): (_, Option<u16>, &[u8]) = match frame {
+        Outbound::Frame(text) => (OpCode::Data(Data::Text), None, text.as_bytes()),
+        Outbound::Ping => (OpCode::Control(Control::Ping), None, &[]),
+        Outbound::Pong(payload) => (OpCode::Control(Control::Pong), None, payload),
+        Outbound::Close(code, reason) => {
+            (OpCode::Control(Control::Close), Some(code.0), reason.as_bytes())
+        }
+    };
+    let code_len = if code.is_some() { 2 } else { 0 };
+    let mut header = Header::EMPTY;
+    let mut rest = &mut header.bytes[..];
+    // At most 10 bytes into 12: this cannot fail.
+    let _ = FrameHeader { opcode, ..FrameHeader::default() }
+        .format((code_len + payload.len()) as u64, &mut rest);
+    let mut len = MAX_HEADER - rest.len();
+    if let Some(code) = code {
+        header.bytes[len..len + 2].copy_from_slice(&code.to_be_bytes());
+        len += 2;
+    }
+    header.len = len as u8;
+    (header, payload)
+}
+
+/// Bytes `frame` takes on the wire.
+fn wire_len(frame: &Outbound) -> usize {
+    let (header, payload) = encode(frame);
+    header.as_bytes().len() + payload.len()
+}
 
 /// Writes frames to the socket's write side.
 ///
@@ -83,19 +77,39 @@ const MAX_SLICES: usize = 128;
 #[derive(Debug)]
 pub(crate) struct FrameWriter<W> {
     io: W,
-    /// Frames not (completely) written yet; no allocation while empty.
-    unsent: VecDeque<Encoded>,
+    /// Frames not (completely) written yet, as the queue handed them over;
+    /// no allocation while empty.
+    unsent: VecDeque<Outbound>,
+    /// Bytes of the first unsent frame already written.
+    written: usize,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub fn new(io: W) -> Self {
-        Self { io, unsent: VecDeque::new() }
+        Self { io, unsent: VecDeque::new(), written: 0 }
+    }
+
+    /// Adds `frames` after any left unsent, up to the first close frame
+    /// (what follows it is dropped); says whether there was one.
+    pub fn queue(&mut self, frames: impl Into<VecDeque<Outbound>>) -> bool {
+        let mut frames = frames.into();
+        let close = frames.iter().position(|frame| matches!(frame, Outbound::Close(..)));
+        if let Some(at) = close {
+            frames.truncate(at + 1);
+        }
+        if self.unsent.is_empty() {
+            // The queue's buffer itself, not a copy of it.
+            self.unsent = frames;
+        } else {
+            self.unsent.extend(frames);
+        }
+        close.is_some()
     }
 
     /// Writes `frames` in order (after any left unsent), with as few
     /// syscalls as the socket allows: one, unless its buffer fills up.
-    pub async fn send(&mut self, frames: impl IntoIterator<Item = Outbound>) -> io::Result<()> {
-        self.unsent.extend(frames.into_iter().map(Encoded::new));
+    pub async fn send(&mut self, frames: impl Into<VecDeque<Outbound>>) -> io::Result<()> {
+        self.unsent.extend(frames.into());
         self.flush().await
     }
 
@@ -103,40 +117,64 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// leaves unsent exactly what was not written.
     pub async fn flush(&mut self) -> io::Result<()> {
         while !self.unsent.is_empty() {
-            // On the stack of this (short-lived) future, not allocated.
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let parts = self
-                .unsent
-                .iter()
-                .flat_map(|frame| [frame.header(), &frame.payload[..]])
-                .filter(|part| !part.is_empty());
-            let mut count = 0;
-            for (slice, part) in slices.iter_mut().zip(parts) {
-                *slice = IoSlice::new(part);
-                count += 1;
-            }
-            let written = self.io.write_vectored(&slices[..count]).await?;
+            let written = poll_fn(|cx| self.poll_write(cx)).await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            let mut left = written;
-            while let Some(frame) = self.unsent.front_mut() {
-                left = frame.advance(left);
-                if !frame.is_written() {
-                    break;
-                }
-                self.unsent.pop_front();
-            }
+            self.advance(written);
         }
         // The batch's buffer goes with it: an idle connection keeps none.
         self.unsent = VecDeque::new();
         self.io.flush().await
     }
 
+    /// One vectored write of the first frames, the slices built on the
+    /// stack of this poll (not kept in the future between polls).
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut headers = [Header::EMPTY; MAX_FRAMES];
+        let mut payloads: [&[u8]; MAX_FRAMES] = [&[]; MAX_FRAMES];
+        let count = self.unsent.len().min(MAX_FRAMES);
+        for ((header, payload), frame) in headers.iter_mut().zip(&mut payloads).zip(&self.unsent) {
+            (*header, *payload) = encode(frame);
+        }
+        let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES];
+        let mut skip = self.written;
+        let mut used = 0;
+        let parts = headers[..count]
+            .iter()
+            .zip(&payloads[..count])
+            .flat_map(|(header, payload)| [header.as_bytes(), payload]);
+        for part in parts {
+            // The front frame's bytes already written are left out.
+            let cut = skip.min(part.len());
+            skip -= cut;
+            let part = &part[cut..];
+            if !part.is_empty() {
+                slices[used] = IoSlice::new(part);
+                used += 1;
+            }
+        }
+        Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..used])
+    }
+
+    /// Marks `written` more bytes as written: drops the frames written whole.
+    fn advance(&mut self, written: usize) {
+        let mut written = self.written + written;
+        while let Some(frame) = self.unsent.front() {
+            let len = wire_len(frame);
+            if written < len {
+                break;
+            }
+            written -= len;
+            self.unsent.pop_front();
+        }
+        self.written = written;
+    }
+
     /// Drops the frames not started: all but one cut off half-way, which
     /// must be finished before another frame can follow it.
     pub fn drop_unstarted(&mut self) {
-        let keep = usize::from(self.unsent.front().is_some_and(Encoded::started));
+        let keep = usize::from(self.written > 0);
         self.unsent.truncate(keep);
     }
 }
@@ -149,6 +187,7 @@ mod tests {
     use tungstenite::protocol::Role;
 
     use super::*;
+    use bytes::Bytes;
     use roomcast_shared::CloseCode;
     use std::time::Duration;
 
