@@ -42,6 +42,15 @@ pub struct Row {
     pub others_cpu: f64,
     /// The generator was the bottleneck (its numbers are a floor).
     pub generator_saturated: bool,
+    /// The generator's CPU time per delivery, in µs.
+    #[serde(default)]
+    pub generator_us_per_delivery: Option<f64>,
+    /// The generator's floor: how long it takes, at this cost per delivery,
+    /// to read one message from all of its recipients, in ms. No server can
+    /// deliver a message to all of them sooner, as measured by this
+    /// generator: the last recipients' latencies cannot fall below it.
+    #[serde(default)]
+    pub generator_floor_ms: Option<f64>,
     /// Largest lag of a send behind its schedule, in ms (the publisher was
     /// late, so the offered rate was not met in time).
     pub max_send_lag_ms: f64,
@@ -60,6 +69,8 @@ impl Row {
     ) -> Self {
         let secs = m.cpu.secs;
         let deliveries_per_sec = m.deliveries as f64 / secs;
+        let generator_us_per_delivery =
+            (m.deliveries > 0).then(|| m.cpu.generator / deliveries_per_sec * 1e6);
         Self {
             receivers,
             offered_rate,
@@ -76,6 +87,9 @@ impl Row {
             generator_cpu: m.cpu.generator,
             others_cpu: m.cpu.others,
             generator_saturated: m.cpu.generator >= SATURATED_CORES,
+            generator_us_per_delivery,
+            generator_floor_ms: generator_us_per_delivery
+                .map(|us| us * recipients_per_message / 1000.0),
             max_send_lag_ms: m.max_send_lag_ms,
             closed: m.closed,
         }
@@ -120,7 +134,7 @@ fn opt(value: Option<f64>, scale: f64, digits: usize) -> String {
 /// Prints the header of [`print_rows`]' table.
 pub fn print_header() {
     println!(
-        "{:>6} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>10} {:>5} {:>6}  note",
+        "{:>6} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>8} {:>10} {:>5} {:>6}  note",
         "recv",
         "rate/s",
         "sent/s",
@@ -131,6 +145,7 @@ pub fn print_header() {
         "max ms",
         "srv cpu",
         "gen cpu",
+        "floor ms",
         "deliv/cpu-s",
         "other",
         "closed",
@@ -154,7 +169,7 @@ pub fn print_rows(rows: &[Row]) {
             note.push("noisy: other processes busy");
         }
         println!(
-            "{:>6} {:>9.0} {:>9.0} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7.2} {:>10} {:>5.2} {:>6}  {}",
+            "{:>6} {:>9.0} {:>9.0} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7.2} {:>8} {:>10} {:>5.2} {:>6}  {}",
             r.receivers,
             r.offered_rate,
             r.sent_rate,
@@ -165,6 +180,7 @@ pub fn print_rows(rows: &[Row]) {
             r.latency.max_ms,
             opt(r.server_cpu, 1.0, 2),
             r.generator_cpu,
+            opt(r.generator_floor_ms, 1.0, 2),
             opt(r.deliveries_per_server_cpu_sec, 1.0, 0),
             r.others_cpu,
             r.closed,
