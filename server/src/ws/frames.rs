@@ -258,6 +258,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_ends_at_its_close_frame() {
+        use tokio::io::AsyncReadExt;
+
+        let (server, mut client) = tokio::io::duplex(1024);
+        let mut writer = FrameWriter::new(server);
+        let batch = [
+            Outbound::Frame("a".into()),
+            Outbound::Close(CloseCode::NORMAL, "bye"),
+            Outbound::Frame("b".into()),
+        ];
+        assert!(writer.queue(batch), "the batch has a close frame");
+        assert!(!writer.queue([Outbound::Ping]), "this one has none");
+        writer.flush().await.unwrap();
+        drop(writer);
+        let mut bytes = Vec::new();
+        client.read_to_end(&mut bytes).await.unwrap();
+        // "a" as a text frame, the close (1000, "bye"), then the ping
+        // queued after the batch; "b" is dropped.
+        assert_eq!(bytes, b"\x81\x01a\x88\x05\x03\xe8bye\x89\x00");
+    }
+
+    #[tokio::test]
     async fn a_close_frame_carries_its_code_and_reason() {
         let messages = client_reads(vec![Outbound::Close(CloseCode::SLOW_CONSUMER, "slow")]).await;
         let [Message::Close(Some(close))] = &messages[..] else {
