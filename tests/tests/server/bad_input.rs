@@ -272,3 +272,22 @@ async fn a_request_that_is_not_a_websocket_upgrade_gets_a_json_error() {
         other => panic!("an old WebSocket version was not refused: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_known_path_with_another_method_gets_a_json_405() {
+    use reqwest::Method;
+
+    let server = TestServer::start().await;
+    let key = Some(server.api_key());
+    for (method, path, key) in [
+        (Method::DELETE, "/api/notify", key),
+        (Method::PUT, "/api/rooms/lobby/messages", key),
+        (Method::POST, "/health", None),
+        (Method::POST, "/ws", None),
+    ] {
+        let reply = server.http(method.clone(), path, key, None).await;
+        reply.expect_error(405, "bad_request");
+        let message = reply.json()["error"]["message"].to_string();
+        assert!(message.contains(method.as_str()) && message.contains(path), "{message}");
+    }
+}
