@@ -88,16 +88,7 @@ impl Tokens {
                 let exp =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs()
                         + 24 * 3600;
-                let claims = Claims {
-                    sub: id.to_owned(),
-                    name: id.to_owned(),
-                    role: None,
-                    avatar: None,
-                    rooms: None,
-                    exp: Some(exp),
-                    nbf: None,
-                    iat: None,
-                };
+                let claims = Claims { exp: Some(exp), ..Claims::new(id, id) };
                 Ok(jsonwebtoken::encode(&Header::default(), &claims, key)?)
             }
             Self::Dev { http, url } => {

@@ -130,16 +130,7 @@ mod tests {
     use super::*;
 
     fn claims(exp: Option<u64>) -> Claims {
-        Claims {
-            sub: "alice".into(),
-            name: "Alice".into(),
-            role: None,
-            avatar: None,
-            rooms: None,
-            exp,
-            nbf: None,
-            iat: None,
-        }
+        Claims { exp, ..Claims::new("alice", "Alice") }
     }
 
     fn now() -> u64 {

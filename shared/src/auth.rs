@@ -37,6 +37,22 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// The claims of user `sub`, displayed as `name`, and nothing else (no
+    /// role, avatar, room patterns or times): set those with struct update
+    /// syntax, `Claims { exp: Some(exp), ..Claims::new(id, name) }`.
+    pub fn new(sub: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            sub: sub.into(),
+            name: name.into(),
+            role: None,
+            avatar: None,
+            rooms: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+        }
+    }
+
     /// Whether the token carries the admin role.
     pub fn is_admin(&self) -> bool {
         self.access().is_admin

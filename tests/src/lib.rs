@@ -50,16 +50,7 @@ pub fn now_secs() -> u64 {
 /// Claims for `user_id` valid for an hour, without role, avatar or rooms.
 pub fn claims(user_id: &str, name: &str) -> Claims {
     let now = now_secs();
-    Claims {
-        sub: user_id.to_owned(),
-        name: name.to_owned(),
-        role: None,
-        avatar: None,
-        rooms: None,
-        exp: Some(now + 3600),
-        nbf: None,
-        iat: Some(now),
-    }
+    Claims { exp: Some(now + 3600), iat: Some(now), ..Claims::new(user_id, name) }
 }
 
 /// Signs `claims` with HS256 and `secret`.

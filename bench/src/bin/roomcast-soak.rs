@@ -84,16 +84,8 @@ struct Tally {
 
 fn token(secret: &str, user: usize) -> Result<String> {
     let exp = jsonwebtoken::get_current_timestamp() + 24 * 3600;
-    let claims = Claims {
-        sub: format!("soak{user}"),
-        name: format!("Soak {user}"),
-        role: None,
-        avatar: None,
-        rooms: None,
-        exp: Some(exp),
-        nbf: None,
-        iat: None,
-    };
+    let claims =
+        Claims { exp: Some(exp), ..Claims::new(format!("soak{user}"), format!("Soak {user}")) };
     let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
     Ok(jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)?)
 }

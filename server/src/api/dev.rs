@@ -63,14 +63,10 @@ pub(crate) async fn token(
     }
     let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let claims = Claims {
-        sub: id,
-        name: name.to_owned(),
         role: request.role,
-        avatar: None,
-        rooms: None,
         exp: Some(now + DEV_TOKEN_LIFETIME_SECS),
-        nbf: None,
         iat: Some(now),
+        ..Claims::new(id, name)
     };
     let token = state
         .tokens
