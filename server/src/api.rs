@@ -35,6 +35,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .merge(protected)
         .route("/api/dev/token", post(dev::token))
         .route("/api/openapi.json", get(openapi::document))
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state, crate::origin::check))
         .layer(cors)
         .route("/health", get(ops::health))

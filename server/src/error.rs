@@ -3,7 +3,7 @@
 //! error response.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use roomcast_shared::api::{ApiErrorBody, ApiErrorDetail};
 use roomcast_shared::{CloseCode, ErrorCode};
@@ -134,4 +134,15 @@ impl IntoResponse for ApiError {
             ApiErrorBody { error: ApiErrorDetail { code: self.code, message: self.message } };
         (status, Json(body)).into_response()
     }
+}
+
+/// The answer to a known path asked with another method: a JSON error like
+/// every other, with status 405 (axum adds the `Allow` header). Set on a
+/// router before its layers, so that they wrap it (CORS answers preflight
+/// `OPTIONS` requests in front of it).
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let message = format!("{method} is not allowed on {}: see the Allow header", uri.path());
+    let mut response = ApiError::new(ErrorCode::BadRequest, message).into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
 }

@@ -25,9 +25,7 @@ use std::future::Future;
 use std::path::Path;
 
 use axum::Router;
-use axum::http::{Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
-use roomcast_shared::ErrorCode;
+use axum::response::Html;
 use tokio::net::TcpListener;
 use tower_http::compression::Compression;
 use tower_http::services::{ServeDir, ServeFile};
@@ -52,7 +50,6 @@ mod ws;
 
 pub use config::{Args, Config, ConfigError, HistoryLimits, Limits, Rate, Timing};
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Serves Roomcast on `listener` until `shutdown` resolves; then closes every
@@ -98,18 +95,9 @@ fn app(state: AppState) -> Router {
         None => router.route("/", axum::routing::get(no_ui)),
     };
     router
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// A known path asked with another method: a JSON error like every other,
-/// with status 405 (axum adds the `Allow` header).
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let message = format!("{method} is not allowed on {}: see the Allow header", uri.path());
-    let mut response = ApiError::new(ErrorCode::BadRequest, message).into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
 }
 
 /// Serves a built single-page app, gzipped for clients that accept it (the
