@@ -82,7 +82,10 @@ pub fn run(args: &Args) -> Result<()> {
     let mut groups: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
     for path in &args.inputs {
         let report = Report::read(path)?;
-        for row in report.rows.into_iter().filter(|r| r.latency.count > 0) {
+        // A window that did not carry its load (the step that overloaded
+        // the server) is no point on the curve.
+        let carried = |r: &Row| r.latency.count > 0 && r.sender_kept_up() && r.deliveries_kept_up();
+        for row in report.rows.into_iter().filter(carried) {
             groups.entry(row.receivers).or_default().push(row);
         }
     }

@@ -96,6 +96,18 @@ impl Row {
     }
 }
 
+impl Row {
+    /// The senders sent at the offered rate (within 5%).
+    pub fn sender_kept_up(&self) -> bool {
+        self.sent_rate >= 0.95 * self.offered_rate
+    }
+
+    /// What was sent reached its recipients (within 5%).
+    pub fn deliveries_kept_up(&self) -> bool {
+        self.deliveries_per_sec >= 0.95 * self.expected_deliveries_per_sec
+    }
+}
+
 /// A whole run, as written to `--json`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -159,10 +171,10 @@ pub fn print_rows(rows: &[Row]) {
         if r.generator_saturated {
             note.push("generator saturated");
         }
-        if r.deliveries_per_sec < 0.95 * r.expected_deliveries_per_sec {
+        if !r.deliveries_kept_up() {
             note.push("deliveries behind");
         }
-        if r.sent_rate < 0.95 * r.offered_rate {
+        if !r.sender_kept_up() {
             note.push("sender behind");
         }
         if r.others_cpu >= NOISY_CORES {

@@ -64,8 +64,8 @@ pub struct Args {
 fn sustained(row: &Row, p99_limit_ms: f64) -> bool {
     row.latency.p99_ms <= p99_limit_ms
         && row.latency.count > 0
-        && row.deliveries_per_sec >= 0.95 * row.expected_deliveries_per_sec
-        && row.sent_rate >= 0.95 * row.offered_rate
+        && row.deliveries_kept_up()
+        && row.sender_kept_up()
         && row.closed == 0
 }
 
