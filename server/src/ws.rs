@@ -30,8 +30,6 @@ use crate::state::AppState;
 
 /// Bytes read from a socket at once.
 const READ_BUFFER: usize = 512;
-/// Frames the writer hands to the socket before flushing.
-const WRITE_BATCH: usize = 64;
 /// How long the writer tries to send a close frame to a stuck client.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a closing connection's writer may take to drain its queue.
@@ -275,7 +273,7 @@ fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Fut
     async move {
         let closing = loop {
             // A kill comes first (the queue sees to it), then queued frames.
-            let frames = match queue.next(WRITE_BATCH).await {
+            let frames = match queue.next(frames::MAX_FRAMES).await {
                 Next::Frames(frames) => frames,
                 Next::Killed((code, reason)) => break Outbound::Close(code, reason),
                 Next::Ended => break Outbound::Close(CloseCode::NORMAL, ""),

@@ -21,8 +21,9 @@ use crate::hub::Outbound;
 /// and a close frame's code after it.
 const MAX_HEADER: usize = 10 + 2;
 
-/// Frames handed to one vectored write, at most (two slices each).
-const MAX_FRAMES: usize = 64;
+/// Frames handed to one vectored write, at most (two slices each); the
+/// writer takes batches of this size from the queue.
+pub(super) const MAX_FRAMES: usize = 64;
 
 /// A frame's header, and the start of its payload that is not shared (a
 /// close frame's code).
@@ -63,12 +64,6 @@ fn encode(frame: &Outbound) -> (Header, &[u8]) {
     }
     header.len = len as u8;
     (header, payload)
-}
-
-/// Bytes `frame` takes on the wire.
-fn wire_len(frame: &Outbound) -> usize {
-    let (header, payload) = encode(frame);
-    header.as_bytes().len() + payload.len()
 }
 
 /// Where frames go: a socket that takes a vectored write.
@@ -142,7 +137,7 @@ impl<W: Socket> FrameWriter<W> {
     /// Writes `frames` in order (after any left unsent), with as few
     /// syscalls as the socket allows: one, unless its buffer fills up.
     pub async fn send(&mut self, frames: impl Into<VecDeque<Outbound>>) -> io::Result<()> {
-        self.unsent.extend(frames.into());
+        self.queue(frames);
         self.flush().await
     }
 
@@ -150,11 +145,9 @@ impl<W: Socket> FrameWriter<W> {
     /// leaves unsent exactly what was not written.
     pub async fn flush(&mut self) -> io::Result<()> {
         while !self.unsent.is_empty() {
-            let written = poll_fn(|cx| self.poll_write(cx)).await?;
-            if written == 0 {
+            if poll_fn(|cx| self.poll_write(cx)).await? == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            self.advance(written);
         }
         // The batch's buffer goes with it: an idle connection keeps none.
         self.unsent = VecDeque::new();
@@ -162,13 +155,17 @@ impl<W: Socket> FrameWriter<W> {
     }
 
     /// One vectored write of the first frames, the slices built on the
-    /// stack of this poll (not kept in the future between polls).
+    /// stack of this poll (not kept in the future between polls); drops the
+    /// frames written whole and returns how many bytes went out.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut headers = [Header::EMPTY; MAX_FRAMES];
         let mut payloads: [&[u8]; MAX_FRAMES] = [&[]; MAX_FRAMES];
+        // Each frame's length on the wire, to tell which ones went out whole.
+        let mut lens = [0; MAX_FRAMES];
         let count = self.unsent.len().min(MAX_FRAMES);
-        for ((header, payload), frame) in headers.iter_mut().zip(&mut payloads).zip(&self.unsent) {
-            (*header, *payload) = encode(frame);
+        for (i, frame) in self.unsent.iter().take(count).enumerate() {
+            (headers[i], payloads[i]) = encode(frame);
+            lens[i] = headers[i].as_bytes().len() + payloads[i].len();
         }
         let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES];
         let mut skip = self.written;
@@ -187,21 +184,17 @@ impl<W: Socket> FrameWriter<W> {
                 used += 1;
             }
         }
-        self.io.poll_send(cx, &slices[..used])
-    }
-
-    /// Marks `written` more bytes as written: drops the frames written whole.
-    fn advance(&mut self, written: usize) {
-        let mut written = self.written + written;
-        while let Some(frame) = self.unsent.front() {
-            let len = wire_len(frame);
-            if written < len {
+        let sent = ready!(self.io.poll_send(cx, &slices[..used]))?;
+        let mut done = self.written + sent;
+        for len in &lens[..count] {
+            if done < *len {
                 break;
             }
-            written -= len;
+            done -= len;
             self.unsent.pop_front();
         }
-        self.written = written;
+        self.written = done;
+        Poll::Ready(Ok(sent))
     }
 
     /// Drops the frames not started: all but one cut off half-way, which
