@@ -85,9 +85,7 @@ impl Tokens {
     async fn token(&self, id: &str) -> Result<String> {
         match self {
             Self::Secret(key) => {
-                let exp =
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs()
-                        + 24 * 3600;
+                let exp = jsonwebtoken::get_current_timestamp() + 24 * 3600;
                 let claims = Claims { exp: Some(exp), ..Claims::new(id, id) };
                 Ok(jsonwebtoken::encode(&Header::default(), &claims, key)?)
             }
