@@ -1,4 +1,4 @@
-//! Leptos components for Roomcast chat, and the demo app built from them.
+//! Leptos components for Roomcast chat.
 //!
 //! # Layout
 //! - [`roomcast`]: `use_roomcast`, reactive bindings over the SDK's
@@ -8,22 +8,17 @@
 //!   `<RoomList/>`, `<PresenceList/>`, `<StatusPicker/>`,
 //!   `<TypingIndicator/>`, `<NotificationToasts/>`, `<ConnectionBadge/>`,
 //!   `<ReconnectBanner/>`: each works on its own below a `use_roomcast` call.
-//! - `app`: the demo (sign-in, rooms, direct messages, unread counts,
-//!   browser notifications), with `dev` (tokens from the dev endpoint),
-//!   `storage` and `theme`.
+//!
+//! The demo app the server serves is a crate of its own built from these
+//! (`ui/demo/`, `roomcast-demo`).
 //!
 //! The crate is for browsers: on other targets it compiles to nothing.
 #![cfg(target_arch = "wasm32")]
 #![warn(missing_docs)]
 
-mod app;
 pub mod components;
-mod dev;
 pub mod roomcast;
-mod storage;
-mod theme;
 
-pub use app::App;
 pub use roomcast::{
     Connectivity, Outgoing, RoomView, Roomcast, RoomcastOptions, expect_roomcast, use_roomcast,
     use_roomcast_with_options,

@@ -83,9 +83,10 @@ pub fn test() -> Result<Tally> {
     install::apt(&[("chromium", "chromium"), ("redis-server", "redis-server")])?;
     let root = workspace_root();
     install_tools(&root)?;
-    // Natively the crate compiles to nothing, so the workspace lint does not
-    // see it.
+    // Natively the crates compile to nothing, so the workspace lint does not
+    // see them.
     sdk::clippy_wasm32("roomcast-ui")?;
+    sdk::clippy_wasm32("roomcast-demo")?;
     let artifacts = target_dir(&root).join("ui-test");
     std::fs::create_dir_all(&artifacts)?;
     // A build of its own, so the test neither needs nor overwrites the

@@ -10,13 +10,13 @@ use roomcast_shared::{ChatMessage, Notification, RoomName, Status, UserInfo};
 use time::OffsetDateTime;
 use web_sys::{NotificationOptions, NotificationPermission};
 
-use crate::components::{
+use crate::theme::ThemeToggle;
+use crate::{dev, storage};
+use roomcast_ui::components::{
     Chat, ConnectionBadge, NotificationToasts, PresenceList, ReconnectBanner, RoomList,
     StatusPicker, room_label,
 };
-use crate::roomcast::{Roomcast, use_roomcast};
-use crate::theme::ThemeToggle;
-use crate::{dev, storage};
+use roomcast_ui::{Roomcast, use_roomcast};
 
 const NAME_KEY: &str = "roomcast.name";
 const ROOMS_KEY: &str = "roomcast.rooms";
@@ -275,7 +275,7 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
 /// The form to join a public room by name, creating it if nobody has yet.
 #[component]
 fn JoinRoom(rooms: RwSignal<Vec<String>>, active: RwSignal<String>) -> impl IntoView {
-    let rc = crate::expect_roomcast();
+    let rc = roomcast_ui::expect_roomcast();
     let input = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
