@@ -55,11 +55,14 @@ use crate::state::AppState;
 /// Serves Roomcast on `listener` until `shutdown` resolves; then closes every
 /// WebSocket with 1012 (clients reconnect at once) and returns when the
 /// connections have ended or `config.timing.shutdown_grace` has passed.
+/// Refuses to start (`InvalidInput`) outside dev mode without proper secrets
+/// ([`Config::check_secrets`]).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    config.check_secrets().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let grace = config.timing.shutdown_grace;
     let state = AppState::new(config).await?;
     let app = app(state.clone());

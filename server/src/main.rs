@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let made_up_secrets = args.jwt_secret.is_none() && args.api_key.is_none();
+    let made_up_key = args.api_key.is_none();
     let mut config = Config::from_args(args)?;
     if config.static_dir.is_none() && std::path::Path::new("dist/index.html").exists() {
         config.static_dir = Some("dist".into());
@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
              Give --jwt-secret and --api-key (and no --dev) in production."
         );
     }
-    if made_up_secrets {
+    if config.dev && made_up_key {
         tracing::warn!(api_key = %config.api_key, "made-up secrets for this process; the API key is");
     }
     if let Some(dir) = &config.static_dir {
