@@ -396,8 +396,7 @@ impl Config {
 
     /// Checks the flags and fills in dev-mode secrets.
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
-        let dev =
-            args.dev.unwrap_or_else(|| args.jwt_secret.is_none() && args.api_key.is_none());
+        let dev = args.dev.unwrap_or_else(|| args.jwt_secret.is_none() && args.api_key.is_none());
         let secret = |value: Option<String>, name| match value {
             Some(v) if v.trim().is_empty() => Err(ConfigError::Empty(name)),
             Some(v) => Ok(v),

@@ -8,6 +8,7 @@
 //!   idempotency, notifications), the in-memory engine and the Redis engine
 //!   (`--redis-url`). Nothing outside `engine` knows which one runs.
 //! - `origin`: which web pages may connect (1008) and call the API (403, CORS).
+//! - `client_ip`: the address a connection counts against (trusted proxies).
 //! - `limits`: token buckets for rate limits.
 //! - `hub`: this instance's connections and which rooms each is in; delivers
 //!   encoded frames to local connections.
@@ -38,6 +39,7 @@ pub mod bench_support;
 
 mod api;
 mod auth;
+mod client_ip;
 mod engine;
 mod error;
 mod hub;
