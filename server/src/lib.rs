@@ -19,6 +19,8 @@
 //! - `error`: request errors and what each does to the client.
 //! - `state`: the handle every handler shares.
 //! - `telemetry`: Prometheus metrics.
+//! - [`logging`]: log lines a client cannot forge, URIs without their query
+//!   values (tokens).
 //!
 //! The binary (`main.rs`) parses flags, installs logging and calls [`run`].
 
@@ -33,6 +35,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub mod config;
+pub mod logging;
 
 #[doc(hidden)]
 pub mod bench_support;
@@ -101,7 +104,7 @@ fn app(state: AppState) -> Router {
     };
     router
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(logging::request_span))
         .with_state(state)
 }
 
