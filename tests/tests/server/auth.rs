@@ -288,11 +288,14 @@ async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     (output.status.success(), text.into_owned())
 }
 
+/// Flags, environment, and what the refusal must say.
+type Refusal<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_refuses_empty_short_and_dev_mode_production_secrets() {
     let strong = "0123456789abcdef0123456789abcdef";
-    let cases: [(&[&str], &[(&str, &str)], &str); 6] = [
+    let cases: [Refusal; 6] = [
         (&[], &[("ROOMCAST_JWT_SECRET", ""), ("ROOMCAST_API_KEY", "")], "--jwt-secret is empty"),
         (&["--jwt-secret", "x", "--api-key", "k"], &[], "at least 32"),
         (&["--jwt-secret", strong], &[("ROOMCAST_API_KEY", "")], "--api-key is empty"),
