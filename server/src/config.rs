@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
 
 pub use crate::limits::Rate;
 use rand::distr::{Alphanumeric, SampleString};
@@ -18,20 +19,29 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
-    /// Secret that signs and checks access tokens (HS256). Dev mode makes up
-    /// a random one per process.
+    /// Secret that signs and checks access tokens (HS256), at least 32 bytes.
+    /// Dev mode makes up a random one per process (or takes a short test
+    /// secret, never one fit for production).
     #[arg(long, env = "ROOMCAST_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
-    /// Key backends present as `Authorization: Bearer <key>`. Dev mode makes
-    /// one up and prints it.
+    /// Key backends present as `Authorization: Bearer <key>`; not empty. Dev
+    /// mode makes one up and prints it.
     #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
     /// Dev mode: tokens without `exp`, `POST /api/dev/token`, made-up secrets.
-    /// On when neither a JWT secret nor an API key is given.
-    #[arg(long, env = "ROOMCAST_DEV", value_parser = clap::builder::FalseyValueParser::new())]
-    pub dev: bool,
+    /// On when neither a JWT secret nor an API key is given; `--dev=false`
+    /// (or `ROOMCAST_DEV=0`) keeps it off even then.
+    #[arg(
+        long,
+        env = "ROOMCAST_DEV",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_switch,
+    )]
+    pub dev: Option<bool>,
 
     /// Redis URL (`redis://host:port/db`): share rooms, history and presence
     /// with every instance on the same Redis. Without it, one instance keeps
@@ -111,10 +121,18 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_ROOMS_PER_CONNECTION", default_value_t = 100)]
     pub rooms_per_connection: usize,
 
-    /// Connections from one IP address (loopback addresses, such as a local
-    /// proxy, are not limited).
+    /// Connections from one IP address. Without `--trusted-proxies`,
+    /// loopback addresses (such as a local proxy) are not limited; with it,
+    /// every client address is.
     #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_IP", default_value_t = 1000)]
     pub connections_per_ip: usize,
+
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated IP
+    /// addresses or CIDR ranges (`127.0.0.1,10.0.0.0/8`). A connection from
+    /// one of them counts against the right-most forwarded address that is
+    /// not itself a trusted proxy.
+    #[arg(long, env = "ROOMCAST_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// Connections one user may have open on one instance.
     #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_USER", default_value_t = 20)]
@@ -135,12 +153,51 @@ pub struct Args {
     pub jwt_audience: Option<String>,
 }
 
+/// The shortest JWT secret accepted outside dev mode, in bytes: an HS256 key
+/// should be at least as long as the hash's output (RFC 7518, section 3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; empty (a variable set to
+/// nothing) is off. Anything else is an error rather than a guess.
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" => Ok(true),
+        "" | "0" | "false" | "no" | "off" | "n" => Ok(false),
+        other => Err(format!("`{other}` is not a switch: use 1/true/yes or 0/false/no")),
+    }
+}
+
+/// An IP address (a range of one) or a CIDR range.
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR range"))
+}
+
 /// Why the flags do not make a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Outside dev mode both secrets are required.
-    #[error("--{0} is required unless --dev is given (or neither secret is set)")]
+    #[error("--{0} is required outside dev mode (--dev, or no secret given and no --dev=false)")]
     Missing(&'static str),
+    /// A secret given as an empty string (an unset variable in a script).
+    #[error("--{0} is empty")]
+    Empty(&'static str),
+    /// A JWT secret too short to resist guessing.
+    #[error(
+        "--jwt-secret is {0} bytes; outside dev mode it must be at least {MIN_JWT_SECRET_BYTES} \
+         (make one with `openssl rand -hex 32`)"
+    )]
+    ShortSecret(usize),
+    /// Dev mode with a secret fit for production: tokens a dev instance
+    /// signs (`POST /api/dev/token`) would be valid in production.
+    #[error(
+        "--dev with a --jwt-secret of {MIN_JWT_SECRET_BYTES} bytes or more is refused: \
+         dev tokens must never be valid on a production instance. Leave --jwt-secret \
+         out in dev mode (one is made up), or give a short test secret"
+    )]
+    ProductionSecretInDev,
     /// A number out of its range.
     #[error("--{name} must be {rule}")]
     OutOfRange {
@@ -168,6 +225,14 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// The backends' API key.
     pub api_key: String,
+    /// Proxies whose `X-Forwarded-For` is believed (empty: none, and
+    /// loopback clients are not limited per IP address).
+    pub trusted_proxies: Vec<IpNet>,
+    /// A text frame equal to this makes the session that reads it panic.
+    /// Only for tests of a connection's teardown: no flag sets it, so the
+    /// binary always runs with `None`.
+    #[doc(hidden)]
+    pub panic_on_frame: Option<String>,
     /// Static files served at `/`.
     pub static_dir: Option<PathBuf>,
     /// Redis URL; `None` runs the in-memory engine.
@@ -221,7 +286,8 @@ pub struct Limits {
     pub rooms_per_connection: usize,
     /// Open connections per user on one instance (default 20).
     pub connections_per_user: usize,
-    /// Open connections per non-loopback IP address (default 1000).
+    /// Open connections per client IP address (default 1000; see
+    /// [`Config::trusted_proxies`] for loopback addresses).
     pub connections_per_ip: usize,
 }
 
@@ -283,8 +349,10 @@ impl Default for Timing {
     }
 }
 
+/// A made-up secret: 32 random alphanumerics (190 bits), long enough for
+/// the production rule too.
 fn random_secret() -> String {
-    Alphanumeric.sample_string(&mut rand::rng(), 32)
+    Alphanumeric.sample_string(&mut rand::rng(), MIN_JWT_SECRET_BYTES)
 }
 
 impl Config {
@@ -298,6 +366,8 @@ impl Config {
             jwt_issuer: None,
             jwt_audience: None,
             api_key: random_secret(),
+            trusted_proxies: Vec::new(),
+            panic_on_frame: None,
             static_dir: None,
             redis_url: None,
             history: HistoryLimits::default(),
@@ -306,14 +376,36 @@ impl Config {
         }
     }
 
+    /// Whether the secrets are fit for the mode: outside dev mode, a JWT
+    /// secret of at least [`MIN_JWT_SECRET_BYTES`] and an API key. [`run`]
+    /// checks this too, so an embedded server cannot start without them.
+    ///
+    /// [`run`]: crate::run
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        if self.dev {
+            return Ok(());
+        }
+        if self.jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::ShortSecret(self.jwt_secret.len()));
+        }
+        if self.api_key.trim().is_empty() {
+            return Err(ConfigError::Empty("api-key"));
+        }
+        Ok(())
+    }
+
     /// Checks the flags and fills in dev-mode secrets.
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
-        let dev = args.dev || (args.jwt_secret.is_none() && args.api_key.is_none());
+        let dev = args.dev.unwrap_or_else(|| args.jwt_secret.is_none() && args.api_key.is_none());
         let secret = |value: Option<String>, name| match value {
+            Some(v) if v.trim().is_empty() => Err(ConfigError::Empty(name)),
             Some(v) => Ok(v),
             None if dev => Ok(random_secret()),
             None => Err(ConfigError::Missing(name)),
         };
+        if dev && args.jwt_secret.as_ref().is_some_and(|s| s.len() >= MIN_JWT_SECRET_BYTES) {
+            return Err(ConfigError::ProductionSecretInDev);
+        }
         let positive = |value: u64, name| {
             if value == 0 {
                 Err(ConfigError::OutOfRange { name, rule: "greater than zero" })
@@ -335,7 +427,7 @@ impl Config {
         if args.max_frame_bytes < 1024 {
             return Err(ConfigError::OutOfRange { name: "max-frame-bytes", rule: "at least 1024" });
         }
-        Ok(Self {
+        let config = Self {
             bind: args.bind,
             dev,
             jwt_secret: secret(args.jwt_secret, "jwt-secret")?,
@@ -348,6 +440,8 @@ impl Config {
             jwt_issuer: args.jwt_issuer,
             jwt_audience: args.jwt_audience,
             api_key: secret(args.api_key, "api-key")?,
+            trusted_proxies: args.trusted_proxies,
+            panic_on_frame: None,
             static_dir: args.static_dir,
             redis_url: args.redis_url,
             history: HistoryLimits {
@@ -384,7 +478,9 @@ impl Config {
                 ),
                 ..Timing::default()
             },
-        })
+        };
+        config.check_secrets()?;
+        Ok(config)
     }
 }
 
@@ -407,13 +503,62 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
     }
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
     fn production_needs_both_secrets() {
-        let err = parse(&["--jwt-secret", "s"]).unwrap_err();
+        let err = parse(&["--jwt-secret", SECRET]).unwrap_err();
         assert!(err.to_string().contains("--api-key"), "{err}");
-        let config = parse(&["--jwt-secret", "s", "--api-key", "k"]).unwrap();
+        let config = parse(&["--jwt-secret", SECRET, "--api-key", "k"]).unwrap();
         assert!(!config.dev);
         assert!(parse(&["--jwt-secret", "s", "--dev"]).unwrap().dev);
+    }
+
+    #[test]
+    fn empty_or_short_secrets_are_refused_outside_dev_mode() {
+        let err = parse(&["--jwt-secret", "", "--api-key", ""]).unwrap_err();
+        assert!(matches!(err, ConfigError::Empty("jwt-secret")), "{err}");
+        let err = parse(&["--jwt-secret", SECRET, "--api-key", ""]).unwrap_err();
+        assert!(matches!(err, ConfigError::Empty("api-key")), "{err}");
+        let err = parse(&["--jwt-secret", "x", "--api-key", "k"]).unwrap_err();
+        assert!(matches!(err, ConfigError::ShortSecret(1)), "{err}");
+        assert!(err.to_string().contains("at least 32"), "{err}");
+        let err = parse(&["--jwt-secret", &SECRET[1..], "--api-key", "k"]).unwrap_err();
+        assert!(matches!(err, ConfigError::ShortSecret(31)), "{err}");
+        // An embedded server's configuration gets the same check from `run`.
+        let config = Config { dev: false, jwt_secret: String::new(), ..Config::dev() };
+        assert!(config.check_secrets().is_err());
+        assert!(Config { dev: false, ..Config::dev() }.check_secrets().is_ok());
+    }
+
+    #[test]
+    fn dev_mode_refuses_a_production_secret() {
+        let err = parse(&["--dev", "--jwt-secret", SECRET]).unwrap_err();
+        assert!(matches!(err, ConfigError::ProductionSecretInDev), "{err}");
+        let err = parse(&["--dev", "--jwt-secret", ""]).unwrap_err();
+        assert!(matches!(err, ConfigError::Empty("jwt-secret")), "{err}");
+        // A short test secret shared by dev instances is fine: production
+        // never accepts one that short.
+        assert!(parse(&["--dev", "--jwt-secret", "test-secret"]).unwrap().dev);
+    }
+
+    #[test]
+    fn dev_false_means_off() {
+        let err = parse(&["--dev=false"]).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing("jwt-secret")), "{err}");
+        assert!(!parse(&["--dev=0", "--jwt-secret", SECRET, "--api-key", "k"]).unwrap().dev);
+        assert!(parse(&["--dev=1"]).unwrap().dev);
+        assert!(parse(&["--dev="]).is_err(), "empty is off, and off needs secrets");
+        assert!(Args::try_parse_from(["roomcast", "--dev=maybe"]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let config = parse(&["--trusted-proxies", "127.0.0.1, 10.0.0.0/8,::1"]).unwrap();
+        let nets: Vec<String> = config.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert!(Args::try_parse_from(["roomcast", "--trusted-proxies", "nginx"]).is_err());
+        assert!(Args::try_parse_from(["roomcast", "--trusted-proxies", "10.0.0.0/33"]).is_err());
     }
 
     #[test]

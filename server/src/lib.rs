@@ -8,6 +8,7 @@
 //!   idempotency, notifications), the in-memory engine and the Redis engine
 //!   (`--redis-url`). Nothing outside `engine` knows which one runs.
 //! - `origin`: which web pages may connect (1008) and call the API (403, CORS).
+//! - `client_ip`: the address a connection counts against (trusted proxies).
 //! - `limits`: token buckets for rate limits.
 //! - `hub`: this instance's connections and which rooms each is in; delivers
 //!   encoded frames to local connections.
@@ -18,6 +19,8 @@
 //! - `error`: request errors and what each does to the client.
 //! - `state`: the handle every handler shares.
 //! - `telemetry`: Prometheus metrics.
+//! - [`logging`]: log lines a client cannot forge, URIs without their query
+//!   values (tokens).
 //!
 //! The binary (`main.rs`) parses flags, installs logging and calls [`run`].
 
@@ -32,12 +35,14 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub mod config;
+pub mod logging;
 
 #[doc(hidden)]
 pub mod bench_support;
 
 mod api;
 mod auth;
+mod client_ip;
 mod engine;
 mod error;
 mod hub;
@@ -55,11 +60,14 @@ use crate::state::AppState;
 /// Serves Roomcast on `listener` until `shutdown` resolves; then closes every
 /// WebSocket with 1012 (clients reconnect at once) and returns when the
 /// connections have ended or `config.timing.shutdown_grace` has passed.
+/// Refuses to start (`InvalidInput`) outside dev mode without proper secrets
+/// ([`Config::check_secrets`]).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    config.check_secrets().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let grace = config.timing.shutdown_grace;
     let state = AppState::new(config).await?;
     let app = app(state.clone());
@@ -96,7 +104,7 @@ fn app(state: AppState) -> Router {
     };
     router
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(logging::request_span))
         .with_state(state)
 }
 

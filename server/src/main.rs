@@ -1,19 +1,27 @@
 //! The `roomcast` binary: flags, logging, signals; the rest is the library.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
+use roomcast_server::logging::OneLine;
 use roomcast_server::{Args, Config};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Colours only on a terminal; every event on one line, whatever a
+    // client put in the fields (see `logging`).
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_ansi(ansi)
+        .with_writer(OneLine::new(std::io::stdout, ansi))
         .init();
     let args = Args::parse();
-    let made_up_secrets = args.jwt_secret.is_none() && args.api_key.is_none();
+    let made_up_key = args.api_key.is_none();
     let mut config = Config::from_args(args)?;
     if config.static_dir.is_none() && std::path::Path::new("dist/index.html").exists() {
         config.static_dir = Some("dist".into());
@@ -28,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
              Give --jwt-secret and --api-key (and no --dev) in production."
         );
     }
-    if made_up_secrets {
+    if config.dev && made_up_key {
         tracing::warn!(api_key = %config.api_key, "made-up secrets for this process; the API key is");
     }
     if let Some(dir) = &config.static_dir {

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use roomcast_shared::frame::ErrorFrame;
 use roomcast_shared::room::Access;
@@ -26,6 +27,7 @@ use crate::state::AppState;
 
 mod chat;
 mod rooms;
+mod teardown;
 
 /// Whether the connection goes on after a frame or a timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,9 +123,13 @@ fn decode(text: &str) -> Result<Envelope<ClientFrame>, (Option<Ref>, FrameError)
     })
 }
 
+/// The instant a Unix time (a token's `exp`) stands for, no later than
+/// [`far_future`]: `exp` is the token issuer's to choose, up to `u64::MAX`,
+/// which no `Instant` can hold.
 fn seconds_from_now(unix_seconds: u64) -> Instant {
     let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
-    Instant::now() + std::time::Duration::from_secs(unix_seconds.saturating_sub(now))
+    let wait = Duration::from_secs(unix_seconds.saturating_sub(now)).min(FAR_FUTURE);
+    Instant::now() + wait
 }
 
 impl Authed {
@@ -158,6 +164,12 @@ impl Session {
     /// Handles one text frame.
     pub async fn on_text(&mut self, text: &str) -> Flow {
         self.state.metrics.frames_received.inc();
+        // Tests of the teardown only; no flag sets it (see `Config`).
+        if let Some(trigger) = &self.state.config.panic_on_frame
+            && trigger == text
+        {
+            panic!("a test asked this session to panic (Config::panic_on_frame)");
+        }
         let (reference, frame) = match decode(text) {
             Ok(envelope) => (envelope.reference, envelope.frame),
             Err((reference, err)) => return self.fail(reference, err),
@@ -286,11 +298,13 @@ impl Session {
             return Err(FrameError::TooManyConnections(open_here));
         }
         let first_here = hub.register(&self.conn, &user.id, &personal);
+        // Counted in from here: if the task ends before `open` returns, the
+        // session's drop guard takes this out of the hub again.
+        let (rooms, personal_room) = (claims.rooms, personal.clone());
+        self.user = Some(Authed { user: user.clone(), rooms, personal: personal_room, expires_at });
         match self.open(&user, &personal, first_here).await {
             Ok(opened) => {
                 let ready = encode_reply(reference, self.ready_frame(&user));
-                let rooms = claims.rooms;
-                self.user = Some(Authed { user, rooms, personal: personal.clone(), expires_at });
                 tracing::debug!("authenticated");
                 let unread =
                     opened.unread.into_iter().map(|n| encode(&ServerFrame::Notification(n)));
@@ -302,6 +316,7 @@ impl Session {
             }
             Err(err) => {
                 // Not authenticated after all: the client may try again.
+                self.user = None;
                 for room in hub.unregister(&self.conn, [&personal]) {
                     self.state.engine.unwatch(&room).await;
                 }
@@ -360,33 +375,11 @@ impl Session {
         Flow::Continue
     }
 
-    /// Tidies up after the socket closed: out of the hub at once; membership
-    /// and presence only after the grace period, so a reload does not flicker.
+    /// Tidies up after the socket closed (see [`teardown`]).
     pub async fn close(mut self) {
-        let Some(authed) = self.user.take() else { return };
-        let typing: Vec<RoomName> = self.typing.keys().cloned().collect();
-        for room in &typing {
-            self.broadcast_typing(&authed, room, false).await;
+        if let Some(teardown) = self.teardown() {
+            teardown.run().await;
         }
-        let (state, conn) = (self.state, self.conn);
-        let _ = state.engine.connection_closed(&authed.user.id).await;
-        for room in state.hub.unregister(&conn, self.rooms.iter().chain([&authed.personal])) {
-            state.engine.unwatch(&room).await;
-        }
-        drop(conn);
-        let mut rooms: Vec<RoomName> = self.rooms.into_iter().collect();
-        rooms.push(authed.personal);
-        let grace = state.config.timing.presence_grace;
-        state.tasks.clone().spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(grace) => {}
-                // Shutting down: every other member is leaving too.
-                () = state.shutdown.cancelled() => return,
-            }
-            if let Err(err) = expire(&state, &authed.user, &rooms).await {
-                tracing::warn!(user = %authed.user.id, %err, "presence expiry failed");
-            }
-        });
     }
 
     /// Queues a close frame after whatever is queued.
@@ -434,7 +427,9 @@ async fn expire(state: &AppState, user: &UserInfo, rooms: &[RoomName]) -> Result
     Ok(())
 }
 
+/// About 30 years: effectively never, without overflowing `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86400 * 365 * 30);
+
 fn far_future() -> Instant {
-    // About 30 years: effectively never, without overflowing `Instant`.
-    Instant::now() + std::time::Duration::from_secs(86400 * 365 * 30)
+    Instant::now() + FAR_FUTURE
 }

@@ -23,6 +23,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 use self::frames::FrameWriter;
 use self::handshake::{Incoming, Outgoing, Upgrade};
+use crate::client_ip::client_addr;
 use crate::hub::queue::{self, Next};
 use crate::hub::{Conn, Outbound};
 use crate::session::{Flow, Session};
@@ -64,7 +65,7 @@ pub(crate) async fn upgrade(
         return ws
             .on_upgrade(config, |_, out| refuse(out, CloseCode::POLICY, "origin not allowed"));
     }
-    let Some(slot) = IpSlot::take(&state, peer.ip()) else {
+    let Some(slot) = IpSlot::take(&state, peer.ip(), &headers) else {
         let reason = "too many connections from this address";
         return ws.on_upgrade(config, move |_, out| refuse(out, CloseCode::RATE_LIMITED, reason));
     };
@@ -74,23 +75,43 @@ pub(crate) async fn upgrade(
     })
 }
 
-/// One connection counted against its IP address's limit, until dropped
-/// (also when the upgrade never completes).
+/// One connection counted against its client address's limit and, from
+/// [`IpSlot::count_in`] on, in the open-connections gauge: both undone when
+/// dropped, however the connection's task ends (a panic included), and
+/// also when the upgrade never completes.
 struct IpSlot {
-    hub: std::sync::Arc<crate::hub::Hub>,
-    ip: std::net::IpAddr,
+    state: AppState,
+    /// `None` for an address the limit does not apply to.
+    ip: Option<std::net::IpAddr>,
+    /// Whether the connections gauge counts this connection.
+    counted: bool,
 }
 
 impl IpSlot {
-    fn take(state: &AppState, ip: std::net::IpAddr) -> Option<Self> {
+    fn take(state: &AppState, peer: std::net::IpAddr, headers: &HeaderMap) -> Option<Self> {
+        let (ip, limited) = client_addr(peer, headers, &state.config.trusted_proxies);
         let limit = state.config.limits.connections_per_ip;
-        state.hub.ip_opened(ip, limit).then(|| Self { hub: state.hub.clone(), ip })
+        if limited && !state.hub.ip_opened(ip, limit) {
+            return None;
+        }
+        Some(Self { state: state.clone(), ip: limited.then_some(ip), counted: false })
+    }
+
+    fn count_in(&mut self) {
+        self.state.metrics.connections.inc();
+        self.state.metrics.connections_total.inc();
+        self.counted = true;
     }
 }
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        self.hub.ip_closed(self.ip);
+        if let Some(ip) = self.ip {
+            self.state.hub.ip_closed(ip);
+        }
+        if self.counted {
+            self.state.metrics.connections.dec();
+        }
     }
 }
 
@@ -133,11 +154,10 @@ fn serve(
     mut stream: Incoming,
     state: AppState,
     query_token: Option<String>,
-    slot: IpSlot,
+    mut slot: IpSlot,
 ) -> impl Future<Output = ()> {
     async move {
-        state.metrics.connections.inc();
-        state.metrics.connections_total.inc();
+        slot.count_in();
         let mut session = Session::new(state.clone(), conn.clone());
         let mut flow = Flow::Continue;
         if let Some(token) = query_token {
@@ -150,7 +170,6 @@ fn serve(
         Box::pin(session.close()).await;
         drop(conn);
         Box::pin(finish(writer, stream)).await;
-        state.metrics.connections.dec();
         drop(slot);
     }
 }

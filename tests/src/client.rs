@@ -47,13 +47,41 @@ impl WsClient {
 
     /// Opens a WebSocket as a page of `origin` would (with that `Origin`).
     pub async fn connect_from(url: &str, origin: Option<&str>) -> Self {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        Self::connect_with(url, None, &headers).await
+    }
+
+    /// Opens a WebSocket from a local address of this host's loopback range
+    /// (`127.0.0.2`: another client than one on `127.0.0.1`), when given,
+    /// with extra request headers.
+    pub async fn connect_with(
+        url: &str,
+        source: Option<std::net::IpAddr>,
+        headers: &[(&str, &str)],
+    ) -> Self {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request =
             url.into_client_request().unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
-        if let Some(origin) = origin {
-            request.headers_mut().insert("origin", origin.parse().expect("an origin header value"));
+        for (name, value) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName =
+                name.parse().expect("a header name");
+            request.headers_mut().append(name, value.parse().expect("a header value"));
         }
-        let (ws, _) = tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(request))
+        let connecting = async {
+            let Some(source) = source else {
+                return tokio_tungstenite::connect_async(request).await;
+            };
+            let uri = request.uri();
+            let target =
+                format!("{}:{}", uri.host().unwrap_or_default(), uri.port_u16().unwrap_or(80));
+            let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+            socket.bind((source, 0).into()).unwrap_or_else(|e| panic!("binding {source}: {e}"));
+            let target = target.parse().unwrap_or_else(|e| panic!("{target}: {e}"));
+            let stream =
+                socket.connect(target).await.map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await
+        };
+        let (ws, _) = tokio::time::timeout(RECV_TIMEOUT, connecting)
             .await
             .unwrap_or_else(|_| panic!("connecting to {url} timed out"))
             .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));

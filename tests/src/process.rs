@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -12,6 +13,8 @@ use tokio::process::{Child, ChildStdout, Command};
 pub struct ServerProcess {
     child: Child,
     addr: String,
+    /// Every line the process wrote to stdout (its log), as it comes.
+    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -36,9 +39,16 @@ impl ServerProcess {
         let mut child =
             command.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         let stdout = child.stdout.take().expect("stdout");
-        let addr = listening_address(stdout, &mut child).await;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let addr = listening_address(stdout, &mut child, output.clone()).await;
         assert!(!addr.ends_with(":0"), "the printed address must be the bound one, got {addr}");
-        Self { child, addr }
+        Self { child, addr, output }
+    }
+
+    /// The lines the process has written to stdout so far, as written
+    /// (colours are off: `NO_COLOR` is set).
+    pub fn output(&self) -> Vec<String> {
+        self.output.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// `127.0.0.1:<port>`.
@@ -117,11 +127,18 @@ pub async fn roomcast_binary() -> PathBuf {
 }
 
 /// Reads lines of `output` until one says `listening on http://<addr>`.
-async fn listening_address(output: ChildStdout, child: &mut Child) -> String {
+async fn listening_address(
+    output: ChildStdout,
+    child: &mut Child,
+    kept: Arc<Mutex<Vec<String>>>,
+) -> String {
     let mut lines = BufReader::new(output).lines();
     let mut seen = Vec::new();
+    let keep =
+        move |line: &str| kept.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_owned());
     let found = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = lines.next_line().await.expect("reading the server's stdout") {
+            keep(&line);
             let plain = strip_ansi(&line);
             if let Some((_, rest)) = plain.split_once("listening on http://") {
                 let addr: String =
@@ -136,7 +153,11 @@ async fn listening_address(output: ChildStdout, child: &mut Child) -> String {
     match found {
         Ok(Some(addr)) => {
             // Keep draining stdout so the server never blocks on a full pipe.
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    keep(&line);
+                }
+            });
             addr
         }
         Ok(None) => panic!(

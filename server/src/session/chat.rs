@@ -10,6 +10,7 @@ use super::{Authed, Session};
 use crate::engine::Change;
 use crate::error::{FrameError, check_client_id, check_content};
 use crate::hub::{Delivery, Exclude, encode};
+use crate::state::AppState;
 
 impl Session {
     pub(super) async fn send(
@@ -95,27 +96,11 @@ impl Session {
 
     async fn announce_typing(&self, room: &RoomName, is_typing: bool) {
         if let Some(authed) = &self.user {
-            self.broadcast_typing(authed, room, is_typing).await;
+            broadcast_typing(&self.state, authed, room, is_typing).await;
         }
     }
 
     /// Tells the other users in `room` (not this user's connections).
-    pub(super) async fn broadcast_typing(&self, authed: &Authed, room: &RoomName, is_typing: bool) {
-        let frame = ServerFrame::Typing {
-            room: room.clone(),
-            user: UserRef::from(&authed.user),
-            is_typing,
-        };
-        let delivery = Delivery { offset: None, text: encode(&frame) };
-        let exclude = Exclude::User(authed.user.id.as_str().into());
-        // Typing is best effort: an unavailable engine only loses the hint.
-        if let Err(err) =
-            self.state.engine.broadcast(std::slice::from_ref(room), delivery, exclude).await
-        {
-            tracing::debug!(%room, %err, "typing not delivered");
-        }
-    }
-
     pub(super) async fn read(&mut self, room: RoomName, id: String) -> Result<(), FrameError> {
         let user_id = self.ensure_joined(&room)?.user.id.clone();
         if id.is_empty() {
@@ -153,4 +138,21 @@ impl Session {
 /// Who may change a message: admins any (`None`), others their own.
 fn only_own(authed: &Authed) -> Option<String> {
     (!authed.access().is_admin).then(|| authed.user.id.clone())
+}
+
+/// Tells a room that `authed` is typing or stopped (best effort).
+pub(super) async fn broadcast_typing(
+    state: &AppState,
+    authed: &Authed,
+    room: &RoomName,
+    is_typing: bool,
+) {
+    let frame =
+        ServerFrame::Typing { room: room.clone(), user: UserRef::from(&authed.user), is_typing };
+    let delivery = Delivery { offset: None, text: encode(&frame) };
+    let exclude = Exclude::User(authed.user.id.as_str().into());
+    // Typing is best effort: an unavailable engine only loses the hint.
+    if let Err(err) = state.engine.broadcast(std::slice::from_ref(room), delivery, exclude).await {
+        tracing::debug!(%room, %err, "typing not delivered");
+    }
 }

@@ -265,3 +265,74 @@ async fn a_first_frame_sent_with_the_upgrade_request_is_read() {
     assert_eq!(frame_type(&reply), "ready", "{reply}");
     assert_eq!(reply["ref"], 7, "{reply}");
 }
+
+/// Runs the `roomcast` binary with these flags and environment (and no
+/// other `ROOMCAST_*` setting) until it exits; returns whether it succeeded
+/// and what it printed.
+#[cfg(unix)]
+async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let binary = roomcast_tests::process::roomcast_binary().await;
+    let mut command = tokio::process::Command::new(binary);
+    command.args(["--bind", "127.0.0.1:0"]).args(args).env("NO_COLOR", "1").kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ROOMCAST_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = tokio::time::timeout(Duration::from_secs(10), command.output())
+        .await
+        .expect("roomcast neither exited nor failed within 10 s: it started")
+        .expect("running roomcast");
+    let text = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
+    (output.status.success(), text.into_owned())
+}
+
+/// Flags, environment, and what the refusal must say.
+type Refusal<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_refuses_empty_short_and_dev_mode_production_secrets() {
+    let strong = "0123456789abcdef0123456789abcdef";
+    let cases: [Refusal; 6] = [
+        (&[], &[("ROOMCAST_JWT_SECRET", ""), ("ROOMCAST_API_KEY", "")], "--jwt-secret is empty"),
+        (&["--jwt-secret", "x", "--api-key", "k"], &[], "at least 32"),
+        (&["--jwt-secret", strong], &[("ROOMCAST_API_KEY", "")], "--api-key is empty"),
+        (&[], &[("ROOMCAST_DEV", "0")], "--jwt-secret is required"),
+        (&["--jwt-secret", strong], &[("ROOMCAST_DEV", "1")], "never be valid on a production"),
+        (&["--dev", "--jwt-secret", strong, "--api-key", "k"], &[], "never be valid"),
+    ];
+    for (args, env, message) in cases {
+        let (started, output) = run_binary(args, env).await;
+        assert!(!started, "{args:?} {env:?} exited successfully: {output}");
+        assert!(output.contains(message), "{args:?} {env:?}: expected {message:?} in {output}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_production_instance_accepts_only_tokens_of_its_own_strong_secret() {
+    let secret = "a-production-secret-of-32-bytes!";
+    let server = roomcast_tests::ServerProcess::spawn(
+        &["--jwt-secret", secret, "--api-key", "backend-key"],
+        &[("ROOMCAST_DEV", "0")],
+    )
+    .await;
+    let admin = Claims { role: Some("admin".into()), ..claims("eve", "Eve") };
+    for key in ["", "x", "another-secret-of-at-least-32-bytes"] {
+        let mut client =
+            WsClient::connect(&format!("{}?token={}", server.ws_url(), sign(key, &admin))).await;
+        assert_eq!(client.expect_close().await, 4001, "a token signed with {key:?}");
+    }
+    let mut client =
+        WsClient::connect(&format!("{}?token={}", server.ws_url(), sign(secret, &admin))).await;
+    client.expect_type("ready").await;
+    let dev_token = reqwest::Client::new()
+        .post(format!("{}/api/dev/token", server.http_url()))
+        .json(&json!({"name": "Eve"}))
+        .send()
+        .await
+        .expect("POST /api/dev/token");
+    assert_eq!(dev_token.status(), 404, "dev mode is off");
+}

@@ -4,6 +4,8 @@
 mod auth;
 mod bad_input;
 mod chat;
+mod hardening_logs;
+mod hardening_teardown;
 mod heartbeat;
 mod limits;
 mod notify;

@@ -81,3 +81,65 @@ async fn clients_behind_nginx_chat_across_instances_and_survive_a_restart() {
     let total = connections(&servers[0]).await + connections(&servers[1]).await;
     assert_eq!(total, 3, "alice, bob and carol, wherever nginx put them");
 }
+
+/// Behind a proxy on the same host every client is 127.0.0.1 to the server.
+/// With the proxy trusted (`--trusted-proxies`), each client counts against
+/// its own address, the one nginx appends to `X-Forwarded-For`: what the
+/// client writes there itself, however long or malformed, changes nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_counts_against_its_own_address() {
+    let server = TestServer::with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a network")];
+        config.limits.connections_per_ip = 2;
+    })
+    .await;
+    let upstream = server.http_url().trim_start_matches("http://").to_owned();
+    let nginx = Nginx::start([&upstream, &upstream]).await;
+    let url = format!("{}?token={}", nginx.ws_url(), server.token("mallory", "Mallory"));
+    // Two clients on this host, on other loopback addresses than nginx's.
+    let mallory = Some("127.0.0.2".parse().expect("an address"));
+    let other = Some("127.0.0.3".parse().expect("an address"));
+
+    let mut kept = Vec::new();
+    for n in 0..2 {
+        let claimed = format!("198.51.100.{n}");
+        let mut client =
+            WsClient::connect_with(&url, mallory, &[("x-forwarded-for", &claimed)]).await;
+        client.expect_type("ready").await;
+        kept.push(client);
+    }
+    let too_long = vec!["127.0.0.1"; 400].join(", ");
+    let hostile = [
+        "198.51.100.9",
+        "127.0.0.1",
+        "not-an-address, 198.51.100.10",
+        ",,,",
+        too_long.as_str(),
+        "[::1]:80, 2001:db8::7",
+    ];
+    for claimed in hostile {
+        let mut refused =
+            WsClient::connect_with(&url, mallory, &[("x-forwarded-for", claimed)]).await;
+        assert_eq!(refused.expect_close().await, 4008, "claiming {claimed:.60}");
+    }
+    // Another client is not held back by mallory's connections.
+    let mut neighbour = WsClient::connect_with(&url, other, &[]).await;
+    neighbour.expect_type("ready").await;
+    // And one of mallory's closing frees a slot (the gauge counts a
+    // connection out when its address's slot is given back).
+    kept.pop().expect("a connection").close().await;
+    let deadline = tokio::time::Instant::now() + roomcast_tests::RECV_TIMEOUT;
+    while open_connections(&server).await != 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the closed connection is still counted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut again = WsClient::connect_with(&url, mallory, &[]).await;
+    again.expect_type("ready").await;
+}
+
+/// The `roomcast_connections` gauge of `/metrics`.
+async fn open_connections(server: &TestServer) -> u64 {
+    let metrics = server.get("/metrics").await.text;
+    let value = metrics.lines().find_map(|line| line.strip_prefix("roomcast_connections "));
+    value.and_then(|v| v.trim().parse::<f64>().ok()).map_or(u64::MAX, |v| v as u64)
+}

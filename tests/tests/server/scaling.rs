@@ -8,7 +8,8 @@ use roomcast_server::Rate;
 use roomcast_tests::{RedisServer, ServerProcess, TestServer, WsClient};
 use serde_json::{Value, json};
 
-const SECRET: &str = "cluster-secret";
+/// Long enough for an instance outside dev mode (32 bytes at least).
+const SECRET: &str = "cluster-secret-shared-by-every-instance";
 const API_KEY: &str = "cluster-key";
 /// Short leases, so a killed instance is noticed quickly.
 const LEASE: Duration = Duration::from_millis(1200);
