@@ -80,6 +80,11 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_SEND_QUEUE", default_value_t = 1024)]
     pub send_queue: usize,
 
+    /// Bytes of outbound frames one connection may hold (queued or being
+    /// written) before it counts as a slow consumer and is closed with 4009.
+    #[arg(long, env = "ROOMCAST_SEND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub send_queue_bytes: usize,
+
     /// Unread notifications kept per offline user.
     #[arg(long, env = "ROOMCAST_NOTIFICATIONS_PER_USER", default_value_t = 100)]
     pub notifications_per_user: usize,
@@ -198,6 +203,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Outbound frames queued per connection (default 1024).
     pub send_queue: usize,
+    /// Outbound bytes a connection may hold, queued or being written
+    /// (default 1 MiB; one frame alone may be bigger).
+    pub send_queue_bytes: usize,
     /// Unread notifications kept per offline user (default 100).
     pub notifications_per_user: usize,
     /// Longest custom status text, in bytes (default 128).
@@ -255,6 +263,7 @@ impl Default for Limits {
             max_content_bytes: 4096,
             max_frame_bytes: 64 * 1024,
             send_queue: 1024,
+            send_queue_bytes: 1024 * 1024,
             notifications_per_user: 100,
             max_custom_status_bytes: 128,
             frames: Rate::new(50.0, 100),
@@ -332,6 +341,7 @@ impl Config {
         positive(args.history_size as u64, "history-size")?;
         positive(args.max_content_bytes as u64, "max-content-bytes")?;
         positive(args.send_queue as u64, "send-queue")?;
+        positive(args.send_queue_bytes as u64, "send-queue-bytes")?;
         if args.max_frame_bytes < 1024 {
             return Err(ConfigError::OutOfRange { name: "max-frame-bytes", rule: "at least 1024" });
         }
@@ -361,6 +371,7 @@ impl Config {
                 max_content_bytes: args.max_content_bytes,
                 max_frame_bytes: args.max_frame_bytes,
                 send_queue: args.send_queue,
+                send_queue_bytes: args.send_queue_bytes,
                 notifications_per_user: args.notifications_per_user,
                 frames: rate(args.rate_frames, "rate-frames")?,
                 messages: rate(args.rate_messages, "rate-messages")?,

@@ -44,7 +44,11 @@ impl AppState {
     /// Builds the state, connecting to Redis when configured.
     pub async fn new(config: Config) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let hub = Arc::new(Hub::new(config.limits.send_queue, metrics.clone()));
+        let hub = Arc::new(Hub::new(
+            config.limits.send_queue,
+            config.limits.send_queue_bytes,
+            metrics.clone(),
+        ));
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let engine: Arc<dyn Engine> = match &config.redis_url {
             None => Arc::new(MemoryEngine::new(
