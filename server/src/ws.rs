@@ -245,12 +245,18 @@ fn read<'a>(
                             Flow::Continue
                         }
                         Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
-                        Some(Ok(Message::Close(_))) | None => Flow::Stop,
+                        Some(Ok(Message::Close(close))) => {
+                            // tungstenite hands over a close code that may not
+                            // be sent (999, 1005, ...) as 1002.
+                            if close.is_some_and(|c| c.code == tungstenite::protocol::frame::coding::CloseCode::Protocol) {
+                                session.close_with(CloseCode::PROTOCOL_ERROR, "invalid close code");
+                            }
+                            Flow::Stop
+                        }
+                        None => Flow::Stop,
                         Some(Err(err)) => {
-                            // tungstenite reports an over-limit frame as a
-                            // capacity error, which the protocol answers with 1009.
-                            if err.to_string().contains("Space limit exceeded") {
-                                session.close_with(CloseCode::TOO_LARGE, "frame too large");
+                            if let Some((code, reason)) = close_for(&err) {
+                                session.close_with(code, reason);
                             }
                             tracing::debug!(%err, "read failed");
                             Flow::Stop
@@ -262,6 +268,17 @@ fn read<'a>(
                 return;
             }
         }
+    }
+}
+
+/// The close frame that answers a client's frame tungstenite refused
+/// (RFC 6455, section 7.4.1); `None` when the socket itself failed.
+fn close_for(err: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
+    match err {
+        tungstenite::Error::Capacity(_) => Some((CloseCode::TOO_LARGE, "frame too large")),
+        tungstenite::Error::Utf8(_) => Some((CloseCode::INVALID_DATA, "invalid UTF-8")),
+        tungstenite::Error::Protocol(_) => Some((CloseCode::PROTOCOL_ERROR, "protocol error")),
+        _ => None,
     }
 }
 

@@ -68,6 +68,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .get(SEC_WEBSOCKET_KEY)
             .cloned()
             .ok_or_else(|| refuse("Sec-WebSocket-Key is missing"))?;
+        if !is_valid_key(&key) {
+            return Err(refuse("Sec-WebSocket-Key must be the base64 of 16 bytes"));
+        }
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
@@ -127,6 +130,12 @@ impl Upgrade {
         }
         response
     }
+}
+
+/// Whether `key` is what RFC 6455 (section 4.1) asks of a client: 16
+/// random bytes in base64 (24 characters, canonical padding).
+fn is_valid_key(key: &HeaderValue) -> bool {
+    data_encoding::BASE64.decode(key.as_bytes()).is_ok_and(|bytes| bytes.len() == 16)
 }
 
 /// Whether a comma-separated header lists `token` (case-insensitively).

@@ -10,6 +10,7 @@ mod memory;
 mod notify;
 mod origins;
 mod presence;
+mod protocol;
 mod proxy;
 mod recovery;
 mod rooms;
