@@ -240,11 +240,10 @@ fn read<'a>(
                     match incoming {
                         Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
                         Some(Ok(Message::Binary(_))) => session.on_binary(),
-                        Some(Ok(Message::Ping(payload))) => {
-                            conn.enqueue(Outbound::Pong(payload), &state.metrics);
-                            Flow::Continue
-                        }
-                        Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
+                        Some(Ok(Message::Ping(payload))) => session.on_ping(payload),
+                        Some(Ok(Message::Pong(_))) => session.on_pong(),
+                        // Only ever made for writing.
+                        Some(Ok(Message::Frame(_))) => Flow::Continue,
                         Some(Ok(Message::Close(close))) => {
                             // tungstenite hands over a close code that may not
                             // be sent (999, 1005, ...) as 1002.
