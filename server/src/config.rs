@@ -108,6 +108,15 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_RATE_API", default_value_t = 1000.0)]
     pub rate_api: f64,
 
+    /// Failed API key attempts per second one client address may make
+    /// (bursts of twice as many); past them it gets 429 until it waits.
+    #[arg(long, env = "ROOMCAST_RATE_API_FAILURES", default_value_t = 1.0)]
+    pub rate_api_failures: f64,
+
+    /// Client addresses whose failed API key attempts are tracked at once.
+    #[arg(long, env = "ROOMCAST_API_FAILURE_ADDRESSES", default_value_t = 10_000)]
+    pub api_failure_addresses: usize,
+
     /// Joins per second one connection may send (bursts of twice as many).
     #[arg(long, env = "ROOMCAST_RATE_JOINS", default_value_t = 5.0)]
     pub rate_joins: f64,
@@ -222,6 +231,11 @@ pub struct Limits {
     /// Requests to the HTTP API, all backends together (default 1000/s,
     /// bursts of 2000).
     pub api: Rate,
+    /// Failed API key attempts per client address (IPv6: per /64)
+    /// (default 1/s, bursts of 2).
+    pub api_failures: Rate,
+    /// Addresses tracked for failed API key attempts at once (default 10,000).
+    pub api_failure_addresses: usize,
     /// Refusals for rate a connection may collect before it is closed with
     /// 4008 (default 1/s, bursts of 20).
     pub strikes: Rate,
@@ -271,6 +285,8 @@ impl Default for Limits {
             joins: Rate::new(5.0, 10),
             user_messages: Rate::new(20.0, 40),
             api: Rate::new(1000.0, 2000),
+            api_failures: Rate::new(1.0, 2),
+            api_failure_addresses: 10_000,
             strikes: Rate::new(1.0, 20),
             rooms_per_connection: 100,
             connections_per_user: 20,
@@ -378,6 +394,11 @@ impl Config {
                 joins: rate(args.rate_joins, "rate-joins")?,
                 user_messages: rate(args.rate_user_messages, "rate-user-messages")?,
                 api: rate(args.rate_api, "rate-api")?,
+                api_failures: rate(args.rate_api_failures, "rate-api-failures")?,
+                api_failure_addresses: positive(
+                    args.api_failure_addresses as u64,
+                    "api-failure-addresses",
+                )? as usize,
                 rooms_per_connection: args.rooms_per_connection,
                 connections_per_ip: positive(args.connections_per_ip as u64, "connections-per-ip")?
                     as usize,

@@ -210,3 +210,27 @@ async fn a_flood_of_websocket_pings_meets_the_frame_rate() {
     };
     assert_eq!((pongs, limited, code), (5, 4, Some(4008)));
 }
+
+#[tokio::test]
+async fn wrong_api_keys_from_one_address_are_refused_after_a_few() {
+    let server = TestServer::with(|c| c.limits.api_failures = Rate::new(0.5, 3)).await;
+    let path = "/api/users/alice/presence";
+    let mut statuses = Vec::new();
+    for i in 0..200 {
+        let reply =
+            server.http(reqwest::Method::GET, path, Some(&format!("guess-{i}")), None).await;
+        statuses.push(reply.status);
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((unauthorized, limited), (3, 197), "{statuses:?}");
+    // Even the right key waits, so that a guess cannot tell by succeeding.
+    let reply = server.api_get(path).await;
+    reply.expect_error(429, "rate_limited");
+    assert!(reply.text.contains("failed API key attempts"), "{}", reply.text);
+    // Health is not behind the key.
+    server.get("/health").await.expect(200);
+    // Once the budget refills, the right key works.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    server.api_get(path).await.expect(200);
+}
