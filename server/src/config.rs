@@ -85,6 +85,22 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_SEND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
     pub send_queue_bytes: usize,
 
+    /// Connections (HTTP and WebSocket) open at once; past it a new socket
+    /// gets 503 and is closed. 0: the descriptor limit less a reserve.
+    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's head, in milliseconds, from
+    /// connecting or from the end of its previous response; then the
+    /// connection is closed.
+    #[arg(long, env = "ROOMCAST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// Time a closing WebSocket has, in milliseconds, to take the last
+    /// frames and answer the close, however much the client keeps sending.
+    #[arg(long, env = "ROOMCAST_DRAIN_TIMEOUT_MS", default_value_t = 2_000)]
+    pub drain_timeout_ms: u64,
+
     /// Unread notifications kept per offline user.
     #[arg(long, env = "ROOMCAST_NOTIFICATIONS_PER_USER", default_value_t = 100)]
     pub notifications_per_user: usize,
@@ -245,6 +261,9 @@ pub struct Limits {
     pub connections_per_user: usize,
     /// Open connections per non-loopback IP address (default 1000).
     pub connections_per_ip: usize,
+    /// Open connections in all (default 0: the descriptor limit less a
+    /// reserve, logged at start).
+    pub max_connections: usize,
 }
 
 /// Heartbeats, grace periods and timeouts.
@@ -263,6 +282,11 @@ pub struct Timing {
     pub shutdown_grace: Duration,
     /// Lease of an instance in Redis (default 10 s).
     pub instance_lease: Duration,
+    /// Time to send a request's head, from connecting or from the previous
+    /// response (default 10 s).
+    pub header_timeout: Duration,
+    /// Time a closing WebSocket's last frames may take (default 2 s).
+    pub drain_timeout: Duration,
 }
 
 impl Default for HistoryLimits {
@@ -291,6 +315,7 @@ impl Default for Limits {
             rooms_per_connection: 100,
             connections_per_user: 20,
             connections_per_ip: 1000,
+            max_connections: 0,
         }
     }
 }
@@ -304,6 +329,8 @@ impl Default for Timing {
             typing_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
             instance_lease: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -402,6 +429,7 @@ impl Config {
                 rooms_per_connection: args.rooms_per_connection,
                 connections_per_ip: positive(args.connections_per_ip as u64, "connections-per-ip")?
                     as usize,
+                max_connections: args.max_connections,
                 connections_per_user: positive(
                     args.connections_per_user as u64,
                     "connections-per-user",
@@ -414,6 +442,14 @@ impl Config {
                 instance_lease: Duration::from_millis(
                     positive(args.instance_lease_ms, "instance-lease-ms")?.max(300),
                 ),
+                header_timeout: Duration::from_millis(positive(
+                    args.header_timeout_ms,
+                    "header-timeout-ms",
+                )?),
+                drain_timeout: Duration::from_millis(positive(
+                    args.drain_timeout_ms,
+                    "drain-timeout-ms",
+                )?),
                 ..Timing::default()
             },
         })

@@ -32,8 +32,6 @@ use crate::state::AppState;
 const READ_BUFFER: usize = 512;
 /// How long the writer tries to send a close frame to a stuck client.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a closing connection's writer may take to drain its queue.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct WsParams {
@@ -149,7 +147,7 @@ fn serve(
         }
         Box::pin(session.close()).await;
         drop(conn);
-        Box::pin(finish(writer, stream)).await;
+        Box::pin(finish(writer, stream, state.config.timing.drain_timeout)).await;
         state.metrics.connections.dec();
         drop(slot);
     }
@@ -160,19 +158,23 @@ fn serve(
 /// has sent what was queued (a last ack, error or close frame); meanwhile
 /// the client's remaining frames are read and dropped until its close
 /// reply, so that closing the socket with unread data cannot reset the
-/// connection before the client has read ours. A stuck client gets a short
-/// while before the connection is dropped.
-async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming) {
-    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+/// connection before the client has read ours. A stuck client, or one that
+/// keeps sending, gets `--drain-timeout-ms` before the connection is dropped.
+async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming, drain: Duration) {
+    let deadline = Instant::now() + drain;
     let finish_writer = async {
         if tokio::time::timeout_at(deadline, &mut writer).await.is_err() {
             writer.abort();
         }
     };
     let drain_reader = async {
-        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await {
-            if matches!(message, Message::Close(_)) {
-                break;
+        // The clock is read before each frame: a timeout looks at it only
+        // when the stream has nothing ready, and a client that floods
+        // always has something.
+        while Instant::now() < deadline {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) | Err(_) => break,
+                Ok(Some(Ok(_))) => {}
             }
         }
     };

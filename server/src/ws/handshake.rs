@@ -24,7 +24,6 @@ use axum::response::Response;
 use futures_util::Stream;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto::upgrade;
 use roomcast_shared::ErrorCode;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
@@ -34,6 +33,7 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Error, Message};
 
 use crate::error::ApiError;
+use crate::serve::ConnectionSlot;
 
 /// The socket's write side, for [`super::frames::FrameWriter`].
 pub(crate) type Outgoing = OwnedWriteHalf;
@@ -43,6 +43,9 @@ pub(crate) type Outgoing = OwnedWriteHalf;
 pub(crate) struct Upgrade {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
+    /// The connection's place under the server's connection cap, kept for
+    /// as long as the WebSocket lives.
+    slot: Option<ConnectionSlot>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
@@ -75,7 +78,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .extensions
             .remove::<OnUpgrade>()
             .ok_or_else(|| refuse("this connection cannot be upgraded"))?;
-        Ok(Self { key, on_upgrade })
+        let slot = parts.extensions.remove::<ConnectionSlot>();
+        Ok(Self { key, on_upgrade, slot })
     }
 }
 
@@ -102,7 +106,7 @@ impl Upgrade {
             // The TCP socket itself, out of hyper's box: its two halves
             // need no lock between them, and nothing of hyper's stays with
             // the connection.
-            let Ok(parts) = upgrade::downcast::<TokioIo<TcpStream>>(upgraded) else {
+            let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
                 tracing::error!("an upgraded connection is not a TCP socket");
                 return;
             };
@@ -115,7 +119,7 @@ impl Upgrade {
                 Role::Server,
                 Some(config),
             );
-            let incoming = Incoming { io: read, protocol };
+            let incoming = Incoming { io: read, protocol, _slot: self.slot };
             tokio::spawn(connection(incoming, write));
         });
         let mut response = Response::new(Body::empty());
@@ -158,6 +162,8 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
 pub(crate) struct Incoming {
     io: OwnedReadHalf,
     protocol: WebSocketContext,
+    /// Freed with the socket's read side, the last of the connection to go.
+    _slot: Option<ConnectionSlot>,
 }
 
 impl Stream for Incoming {

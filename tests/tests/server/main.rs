@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod chat;
+mod connections;
 mod heartbeat;
 mod limits;
 mod memory;
