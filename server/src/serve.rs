@@ -18,15 +18,18 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -44,13 +47,75 @@ const OVER_CAPACITY: &[u8] =
 content-length: 77\r\nconnection: close\r\nretry-after: 1\r\n\r\n\
 {\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections, retry soon\"}}";
 
-/// One connection's place under the cap, held by the connection's task
-/// and, after an upgrade, by the WebSocket (it arrives in the request's
-/// extensions).
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectionSlot(
-    #[expect(dead_code, reason = "held, never read")] Arc<OwnedSemaphorePermit>,
-);
+/// One connection's place under the cap, freed when dropped.
+///
+/// It travels inside the socket ([`Slotted`]), so that after an upgrade the
+/// WebSocket keeps it without an allocation of its own: an idle connection
+/// pays one pointer for it.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot(Arc<Semaphore>);
+
+impl ConnectionSlot {
+    /// A place under the cap, if one is free.
+    fn take(slots: &Arc<Semaphore>) -> Option<Self> {
+        slots.try_acquire().ok()?.forget();
+        Some(Self(slots.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
+}
+
+/// A client's socket and its place under the cap: what hyper serves, and
+/// what `ws::handshake` takes back after an upgrade.
+#[derive(Debug)]
+pub(crate) struct Slotted {
+    pub tcp: TcpStream,
+    pub slot: ConnectionSlot,
+}
+
+impl AsyncRead for Slotted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Slotted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
 
 /// Connections the server accepts at once: `configured`, or (when 0) the
 /// descriptor limit less a reserve; never more than the descriptor limit
@@ -110,26 +175,24 @@ pub(crate) async fn serve(
             }
         };
         failing.recovered();
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let Some(slot) = ConnectionSlot::take(&slots) else {
             refuse(&tcp);
             continue;
         };
-        let slot = ConnectionSlot(Arc::new(permit));
         // No Nagle delay: a frame must not wait for the ACK of the previous
         // one (clients that delay ACKs would see every second frame late).
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
-        let request_slot = slot.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            request.extensions_mut().insert(request_slot.clone());
             let app = app.clone();
             async move {
                 let response = app.oneshot(request.map(axum::body::Body::new)).await;
                 Ok::<_, Infallible>(unwrap_infallible(response))
             }
         });
-        let connection = http.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+        let io = TokioIo::new(Slotted { tcp, slot });
+        let connection = http.serve_connection(io, service).with_upgrades();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             tokio::pin!(connection);
@@ -144,7 +207,6 @@ pub(crate) async fn serve(
             if let Err(err) = ended {
                 tracing::debug!(%err, %peer, "HTTP connection ended");
             }
-            drop(slot);
         });
     }
     drop(listener);

@@ -26,14 +26,13 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use roomcast_shared::ErrorCode;
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Error, Message};
 
 use crate::error::ApiError;
-use crate::serve::ConnectionSlot;
+use crate::serve::{ConnectionSlot, Slotted};
 
 /// The socket's write side, for [`super::frames::FrameWriter`].
 pub(crate) type Outgoing = OwnedWriteHalf;
@@ -43,9 +42,6 @@ pub(crate) type Outgoing = OwnedWriteHalf;
 pub(crate) struct Upgrade {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
-    /// The connection's place under the server's connection cap, kept for
-    /// as long as the WebSocket lives.
-    slot: Option<ConnectionSlot>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
@@ -78,8 +74,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .extensions
             .remove::<OnUpgrade>()
             .ok_or_else(|| refuse("this connection cannot be upgraded"))?;
-        let slot = parts.extensions.remove::<ConnectionSlot>();
-        Ok(Self { key, on_upgrade, slot })
+        Ok(Self { key, on_upgrade })
     }
 }
 
@@ -106,11 +101,12 @@ impl Upgrade {
             // The TCP socket itself, out of hyper's box: its two halves
             // need no lock between them, and nothing of hyper's stays with
             // the connection.
-            let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            let Ok(parts) = upgraded.downcast::<TokioIo<Slotted>>() else {
                 tracing::error!("an upgraded connection is not a TCP socket");
                 return;
             };
-            let (read, write) = parts.io.into_inner().into_split();
+            let Slotted { tcp, slot } = parts.io.into_inner();
+            let (read, write) = tcp.into_split();
             // The bytes hyper read past the request (a first frame sent
             // without waiting for the 101) go to tungstenite first: copied,
             // since they share the whole of hyper's read buffer (8 KiB).
@@ -119,7 +115,7 @@ impl Upgrade {
                 Role::Server,
                 Some(config),
             );
-            let incoming = Incoming { io: read, protocol, _slot: self.slot };
+            let incoming = Incoming { io: read, protocol, _slot: slot };
             tokio::spawn(connection(incoming, write));
         });
         let mut response = Response::new(Body::empty());
@@ -162,8 +158,9 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
 pub(crate) struct Incoming {
     io: OwnedReadHalf,
     protocol: WebSocketContext,
-    /// Freed with the socket's read side, the last of the connection to go.
-    _slot: Option<ConnectionSlot>,
+    /// The connection's place under the server's connection cap, freed
+    /// with the socket's read side, the last of the connection to go.
+    _slot: ConnectionSlot,
 }
 
 impl Stream for Incoming {
