@@ -3,7 +3,9 @@
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -48,13 +50,26 @@ async fn unknown_endpoint() -> ApiError {
 }
 
 /// Lets a request through only with `Authorization: Bearer <api key>`.
+///
+/// An address that keeps presenting a wrong key is refused (429) before its
+/// key is even looked at, until its budget of failures refills: guessing
+/// keys, or flooding the 401 path, is as slow as the budget.
 async fn require_api_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if let Err(wait) = state.api_failures.check(peer.ip()) {
+        let message = format!(
+            "too many failed API key attempts from this address: retry in {} ms",
+            wait.as_millis()
+        );
+        return Ok(too_many(message, wait));
+    }
     let header = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !state.api_key.matches_header(header) {
+        state.api_failures.failed(peer.ip());
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "missing or wrong API key: send Authorization: Bearer <key>",
@@ -63,13 +78,18 @@ async fn require_api_key(
     let budget = state.api_rate.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Err(wait) = budget {
         let message = format!("API rate limit exceeded: retry in {} ms", wait.as_millis());
-        let mut response = ApiError::new(ErrorCode::RateLimited, message).into_response();
-        if let Ok(seconds) = wait.as_secs().max(1).to_string().parse() {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds);
-        }
-        return Ok(response);
+        return Ok(too_many(message, wait));
     }
     Ok(next.run(request).await)
+}
+
+/// A 429 with its `Retry-After`.
+fn too_many(message: String, wait: std::time::Duration) -> Response {
+    let mut response = ApiError::new(ErrorCode::RateLimited, message).into_response();
+    if let Ok(seconds) = wait.as_secs().max(1).to_string().parse() {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds);
+    }
+    response
 }
 
 /// `axum::Json` whose rejections are API errors (JSON, with a code).

@@ -49,7 +49,7 @@ impl FanoutRoom {
     /// `members` connections (of distinct users) in room `bench`, each
     /// with a queue of `queue_len` frames.
     pub fn new(members: usize, queue_len: usize) -> Self {
-        let hub = Hub::new(queue_len, Arc::new(Metrics::default()));
+        let hub = Hub::new(queue_len, usize::MAX, Arc::new(Metrics::default()));
         let room = RoomName::new("bench").expect("a valid room name");
         let mut conns = Vec::with_capacity(members);
         let mut queues = Vec::with_capacity(members);

@@ -90,6 +90,27 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_SEND_QUEUE", default_value_t = 1024)]
     pub send_queue: usize,
 
+    /// Bytes of outbound frames one connection may hold (queued or being
+    /// written) before it counts as a slow consumer and is closed with 4009.
+    #[arg(long, env = "ROOMCAST_SEND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub send_queue_bytes: usize,
+
+    /// Connections (HTTP and WebSocket) open at once; past it a new socket
+    /// gets 503 and is closed. 0: the descriptor limit less a reserve.
+    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's head, in milliseconds, from
+    /// connecting or from the end of its previous response; then the
+    /// connection is closed.
+    #[arg(long, env = "ROOMCAST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// Time a closing WebSocket has, in milliseconds, to take the last
+    /// frames and answer the close, however much the client keeps sending.
+    #[arg(long, env = "ROOMCAST_DRAIN_TIMEOUT_MS", default_value_t = 2_000)]
+    pub drain_timeout_ms: u64,
+
     /// Unread notifications kept per offline user.
     #[arg(long, env = "ROOMCAST_NOTIFICATIONS_PER_USER", default_value_t = 100)]
     pub notifications_per_user: usize,
@@ -112,6 +133,15 @@ pub struct Args {
     /// twice as many).
     #[arg(long, env = "ROOMCAST_RATE_API", default_value_t = 1000.0)]
     pub rate_api: f64,
+
+    /// Failed API key attempts per second one client address may make
+    /// (bursts of twice as many); past them it gets 429 until it waits.
+    #[arg(long, env = "ROOMCAST_RATE_API_FAILURES", default_value_t = 1.0)]
+    pub rate_api_failures: f64,
+
+    /// Client addresses whose failed API key attempts are tracked at once.
+    #[arg(long, env = "ROOMCAST_API_FAILURE_ADDRESSES", default_value_t = 10_000)]
+    pub api_failure_addresses: usize,
 
     /// Joins per second one connection may send (bursts of twice as many).
     #[arg(long, env = "ROOMCAST_RATE_JOINS", default_value_t = 5.0)]
@@ -263,6 +293,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Outbound frames queued per connection (default 1024).
     pub send_queue: usize,
+    /// Outbound bytes a connection may hold, queued or being written
+    /// (default 1 MiB; one frame alone may be bigger).
+    pub send_queue_bytes: usize,
     /// Unread notifications kept per offline user (default 100).
     pub notifications_per_user: usize,
     /// Longest custom status text, in bytes (default 128).
@@ -279,6 +312,11 @@ pub struct Limits {
     /// Requests to the HTTP API, all backends together (default 1000/s,
     /// bursts of 2000).
     pub api: Rate,
+    /// Failed API key attempts per client address (IPv6: per /64)
+    /// (default 1/s, bursts of 2).
+    pub api_failures: Rate,
+    /// Addresses tracked for failed API key attempts at once (default 10,000).
+    pub api_failure_addresses: usize,
     /// Refusals for rate a connection may collect before it is closed with
     /// 4008 (default 1/s, bursts of 20).
     pub strikes: Rate,
@@ -289,6 +327,9 @@ pub struct Limits {
     /// Open connections per client IP address (default 1000; see
     /// [`Config::trusted_proxies`] for loopback addresses).
     pub connections_per_ip: usize,
+    /// Open connections in all (default 0: the descriptor limit less a
+    /// reserve, logged at start).
+    pub max_connections: usize,
 }
 
 /// Heartbeats, grace periods and timeouts.
@@ -307,6 +348,11 @@ pub struct Timing {
     pub shutdown_grace: Duration,
     /// Lease of an instance in Redis (default 10 s).
     pub instance_lease: Duration,
+    /// Time to send a request's head, from connecting or from the previous
+    /// response (default 10 s).
+    pub header_timeout: Duration,
+    /// Time a closing WebSocket's last frames may take (default 2 s).
+    pub drain_timeout: Duration,
 }
 
 impl Default for HistoryLimits {
@@ -321,6 +367,7 @@ impl Default for Limits {
             max_content_bytes: 4096,
             max_frame_bytes: 64 * 1024,
             send_queue: 1024,
+            send_queue_bytes: 1024 * 1024,
             notifications_per_user: 100,
             max_custom_status_bytes: 128,
             frames: Rate::new(50.0, 100),
@@ -328,10 +375,13 @@ impl Default for Limits {
             joins: Rate::new(5.0, 10),
             user_messages: Rate::new(20.0, 40),
             api: Rate::new(1000.0, 2000),
+            api_failures: Rate::new(1.0, 2),
+            api_failure_addresses: 10_000,
             strikes: Rate::new(1.0, 20),
             rooms_per_connection: 100,
             connections_per_user: 20,
             connections_per_ip: 1000,
+            max_connections: 0,
         }
     }
 }
@@ -345,6 +395,8 @@ impl Default for Timing {
             typing_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
             instance_lease: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -424,6 +476,7 @@ impl Config {
         positive(args.history_size as u64, "history-size")?;
         positive(args.max_content_bytes as u64, "max-content-bytes")?;
         positive(args.send_queue as u64, "send-queue")?;
+        positive(args.send_queue_bytes as u64, "send-queue-bytes")?;
         if args.max_frame_bytes < 1024 {
             return Err(ConfigError::OutOfRange { name: "max-frame-bytes", rule: "at least 1024" });
         }
@@ -455,15 +508,22 @@ impl Config {
                 max_content_bytes: args.max_content_bytes,
                 max_frame_bytes: args.max_frame_bytes,
                 send_queue: args.send_queue,
+                send_queue_bytes: args.send_queue_bytes,
                 notifications_per_user: args.notifications_per_user,
                 frames: rate(args.rate_frames, "rate-frames")?,
                 messages: rate(args.rate_messages, "rate-messages")?,
                 joins: rate(args.rate_joins, "rate-joins")?,
                 user_messages: rate(args.rate_user_messages, "rate-user-messages")?,
                 api: rate(args.rate_api, "rate-api")?,
+                api_failures: rate(args.rate_api_failures, "rate-api-failures")?,
+                api_failure_addresses: positive(
+                    args.api_failure_addresses as u64,
+                    "api-failure-addresses",
+                )? as usize,
                 rooms_per_connection: args.rooms_per_connection,
                 connections_per_ip: positive(args.connections_per_ip as u64, "connections-per-ip")?
                     as usize,
+                max_connections: args.max_connections,
                 connections_per_user: positive(
                     args.connections_per_user as u64,
                     "connections-per-user",
@@ -476,6 +536,14 @@ impl Config {
                 instance_lease: Duration::from_millis(
                     positive(args.instance_lease_ms, "instance-lease-ms")?.max(300),
                 ),
+                header_timeout: Duration::from_millis(positive(
+                    args.header_timeout_ms,
+                    "header-timeout-ms",
+                )?),
+                drain_timeout: Duration::from_millis(positive(
+                    args.drain_timeout_ms,
+                    "drain-timeout-ms",
+                )?),
                 ..Timing::default()
             },
         };

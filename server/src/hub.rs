@@ -64,6 +64,20 @@ pub(crate) enum Outbound {
     Close(CloseCode, &'static str),
 }
 
+impl Outbound {
+    /// What this frame costs its connection's queue (`--send-queue-bytes`):
+    /// its payload, shared or not, and its slot.
+    pub fn weight(&self) -> usize {
+        let payload = match self {
+            Self::Frame(text) => text.len(),
+            Self::Ping => 0,
+            Self::Pong(payload) => payload.len(),
+            Self::Close(_, reason) => reason.len(),
+        };
+        payload + std::mem::size_of::<Self>()
+    }
+}
+
 /// A frame on its way to a room, with its stream offset when it has one.
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
@@ -174,12 +188,15 @@ pub(crate) struct Hub {
     /// dropped with the user's last connection.
     user_rates: DashMap<Arc<str>, Bucket>,
     next_id: AtomicU64,
+    /// Frames each connection's queue holds at most (`--send-queue`).
     queue_len: usize,
+    /// Bytes each connection's queue holds at most (`--send-queue-bytes`).
+    queue_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
 impl Hub {
-    pub fn new(queue_len: usize, metrics: Arc<Metrics>) -> Self {
+    pub fn new(queue_len: usize, queue_bytes: usize, metrics: Arc<Metrics>) -> Self {
         Self {
             rooms: DashMap::new(),
             conns: DashMap::new(),
@@ -188,6 +205,7 @@ impl Hub {
             ips: DashMap::new(),
             next_id: AtomicU64::new(1),
             queue_len,
+            queue_bytes,
             metrics,
         }
     }
@@ -195,7 +213,7 @@ impl Hub {
     /// A new connection: its handle and the queue its writer drains (which
     /// also tells the writer when the connection is killed).
     pub fn open(&self) -> (Arc<Conn>, queue::Receiver) {
-        let (queue, rx) = queue::queue(self.queue_len);
+        let (queue, rx) = queue::queue(self.queue_len, self.queue_bytes);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         (Arc::new(Conn { id, user_id: OnceLock::new(), queue }), rx)
     }
@@ -391,7 +409,7 @@ mod tests {
 
     #[test]
     fn connections_per_ip_are_counted() {
-        let hub = Hub::new(8, Arc::new(Metrics::default()));
+        let hub = Hub::new(8, usize::MAX, Arc::new(Metrics::default()));
         let remote: IpAddr = "203.0.113.7".parse().unwrap();
         assert!(hub.ip_opened(remote, 2));
         assert!(hub.ip_opened(remote, 2));

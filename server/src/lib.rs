@@ -14,6 +14,8 @@
 //!   encoded frames to local connections.
 //! - `session`: one authenticated WebSocket connection: handles each client
 //!   frame, keeps typing timers, and tidies up when it ends.
+//! - `serve`: the accept loop: connection cap, header timeout, accept
+//!   errors.
 //! - `ws`: the WebSocket endpoint (reader and writer tasks).
 //! - `api`: the HTTP API handlers, health, metrics and OpenAPI.
 //! - `error`: request errors and what each does to the client.
@@ -48,6 +50,7 @@ mod error;
 mod hub;
 mod limits;
 mod origin;
+mod serve;
 mod session;
 mod state;
 mod telemetry;
@@ -77,13 +80,10 @@ pub async fn run(
         tracing::info!("shutting down: closing connections with 1012");
         token.cancel();
     };
-    // No Nagle delay: a frame must not wait for the ACK of the previous one
-    // (clients that delay ACKs would see every second frame late).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+    let max_connections = serve::connection_cap(state.config.limits.max_connections);
+    tokio::spawn(signal);
+    let header_timeout = state.config.timing.header_timeout;
+    serve::serve(listener, app, max_connections, header_timeout, state.shutdown.clone()).await;
     // Upgraded connections outlive the HTTP server; wait for them to close.
     state.tasks.close();
     if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {

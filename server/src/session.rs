@@ -89,10 +89,18 @@ impl Buckets {
         }
     }
 
-    /// Takes what `frame` costs, or says which limit it is over.
+    /// Takes one frame from the frame budget: every frame a client sends,
+    /// text or not, valid or not, pings and pongs too, costs one.
+    fn charge_frame(&mut self) -> Result<(), FrameError> {
+        self.frames
+            .take()
+            .map_err(|retry_after| FrameError::RateLimited { what: "frame rate", retry_after })
+    }
+
+    /// Takes what `frame` costs beyond the frame itself, or says which
+    /// limit it is over.
     fn charge(&mut self, frame: &ClientFrame) -> Result<(), FrameError> {
         let limited = |what| move |retry_after| FrameError::RateLimited { what, retry_after };
-        self.frames.take().map_err(limited("frame rate"))?;
         match frame {
             ClientFrame::Send { .. } | ClientFrame::Edit { .. } | ClientFrame::Delete { .. } => {
                 self.messages.take().map_err(limited("message rate"))
@@ -170,7 +178,17 @@ impl Session {
         {
             panic!("a test asked this session to panic (Config::panic_on_frame)");
         }
-        let (reference, frame) = match decode(text) {
+        let decoded = decode(text);
+        // Charged before a frame that does not parse is answered: a flood
+        // of invalid JSON meets the frame rate like any other.
+        if let Err(err) = self.buckets.charge_frame() {
+            let reference = match &decoded {
+                Ok(envelope) => envelope.reference.clone(),
+                Err((reference, _)) => reference.clone(),
+            };
+            return self.fail(reference, err);
+        }
+        let (reference, frame) = match decoded {
             Ok(envelope) => (envelope.reference, envelope.frame),
             Err((reference, err)) => return self.fail(reference, err),
         };
@@ -229,10 +247,32 @@ impl Session {
 
     /// A frame that is not text: refused, the connection stays.
     pub fn on_binary(&mut self) -> Flow {
+        self.state.metrics.frames_received.inc();
+        if let Err(err) = self.buckets.charge_frame() {
+            return self.fail(None, err);
+        }
         self.fail(
             None,
             FrameError::bad_request("binary frames are not supported: send JSON text frames"),
         )
+    }
+
+    /// A WebSocket ping: answered with a pong, within the frame rate.
+    pub fn on_ping(&mut self, payload: bytes::Bytes) -> Flow {
+        if let Err(err) = self.buckets.charge_frame() {
+            return self.fail(None, err);
+        }
+        self.conn.enqueue(Outbound::Pong(payload), &self.state.metrics);
+        Flow::Continue
+    }
+
+    /// A WebSocket pong: nothing to do, but it costs a frame like any other
+    /// (an answer to each heartbeat is far below the rate).
+    pub fn on_pong(&mut self) -> Flow {
+        match self.buckets.charge_frame() {
+            Ok(()) => Flow::Continue,
+            Err(err) => self.fail(None, err),
+        }
     }
 
     async fn handle(

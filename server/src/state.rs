@@ -12,7 +12,7 @@ use crate::engine::Engine;
 use crate::engine::memory::MemoryEngine;
 use crate::engine::redis::{RedisEngine, RedisSettings, lease};
 use crate::hub::Hub;
-use crate::limits::Bucket;
+use crate::limits::{Bucket, PerAddress};
 use crate::origin::OriginPolicy;
 use crate::telemetry::Metrics;
 
@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     pub api_key: ApiKey,
     /// The HTTP API's request budget, all backends together.
     pub api_rate: std::sync::Mutex<Bucket>,
+    /// Failed API key attempts per client address.
+    pub api_failures: PerAddress,
     /// Which web pages may connect and call the API.
     pub origins: OriginPolicy,
     /// Shared state of the deployment (fan-out, history, presence, ...).
@@ -44,7 +46,11 @@ impl AppState {
     /// Builds the state, connecting to Redis when configured.
     pub async fn new(config: Config) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let hub = Arc::new(Hub::new(config.limits.send_queue, metrics.clone()));
+        let hub = Arc::new(Hub::new(
+            config.limits.send_queue,
+            config.limits.send_queue_bytes,
+            metrics.clone(),
+        ));
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let engine: Arc<dyn Engine> = match &config.redis_url {
             None => Arc::new(MemoryEngine::new(
@@ -72,6 +78,10 @@ impl AppState {
                 .with_audience(config.jwt_audience.as_deref()),
             api_key: ApiKey::new(config.api_key.clone()),
             api_rate: std::sync::Mutex::new(Bucket::new(config.limits.api)),
+            api_failures: PerAddress::new(
+                config.limits.api_failures,
+                config.limits.api_failure_addresses,
+            ),
             origins: OriginPolicy::new(config.allowed_origins.clone(), config.dev),
             config,
             engine,

@@ -33,8 +33,6 @@ use crate::state::AppState;
 const READ_BUFFER: usize = 512;
 /// How long the writer tries to send a close frame to a stuck client.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a closing connection's writer may take to drain its queue.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct WsParams {
@@ -169,7 +167,7 @@ fn serve(
         }
         Box::pin(session.close()).await;
         drop(conn);
-        Box::pin(finish(writer, stream)).await;
+        Box::pin(finish(writer, stream, state.config.timing.drain_timeout)).await;
         drop(slot);
     }
 }
@@ -179,19 +177,23 @@ fn serve(
 /// has sent what was queued (a last ack, error or close frame); meanwhile
 /// the client's remaining frames are read and dropped until its close
 /// reply, so that closing the socket with unread data cannot reset the
-/// connection before the client has read ours. A stuck client gets a short
-/// while before the connection is dropped.
-async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming) {
-    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+/// connection before the client has read ours. A stuck client, or one that
+/// keeps sending, gets `--drain-timeout-ms` before the connection is dropped.
+async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming, drain: Duration) {
+    let deadline = Instant::now() + drain;
     let finish_writer = async {
         if tokio::time::timeout_at(deadline, &mut writer).await.is_err() {
             writer.abort();
         }
     };
     let drain_reader = async {
-        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await {
-            if matches!(message, Message::Close(_)) {
-                break;
+        // The clock is read before each frame: a timeout looks at it only
+        // when the stream has nothing ready, and a client that floods
+        // always has something.
+        while Instant::now() < deadline {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) | Err(_) => break,
+                Ok(Some(Ok(_))) => {}
             }
         }
     };
@@ -259,17 +261,22 @@ fn read<'a>(
                     match incoming {
                         Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
                         Some(Ok(Message::Binary(_))) => session.on_binary(),
-                        Some(Ok(Message::Ping(payload))) => {
-                            conn.enqueue(Outbound::Pong(payload), &state.metrics);
-                            Flow::Continue
+                        Some(Ok(Message::Ping(payload))) => session.on_ping(payload),
+                        Some(Ok(Message::Pong(_))) => session.on_pong(),
+                        // Only ever made for writing.
+                        Some(Ok(Message::Frame(_))) => Flow::Continue,
+                        Some(Ok(Message::Close(close))) => {
+                            // tungstenite hands over a close code that may not
+                            // be sent (999, 1005, ...) as 1002.
+                            if close.is_some_and(|c| c.code == tungstenite::protocol::frame::coding::CloseCode::Protocol) {
+                                session.close_with(CloseCode::PROTOCOL_ERROR, "invalid close code");
+                            }
+                            Flow::Stop
                         }
-                        Some(Ok(Message::Pong(_) | Message::Frame(_))) => Flow::Continue,
-                        Some(Ok(Message::Close(_))) | None => Flow::Stop,
+                        None => Flow::Stop,
                         Some(Err(err)) => {
-                            // tungstenite reports an over-limit frame as a
-                            // capacity error, which the protocol answers with 1009.
-                            if err.to_string().contains("Space limit exceeded") {
-                                session.close_with(CloseCode::TOO_LARGE, "frame too large");
+                            if let Some((code, reason)) = close_for(&err) {
+                                session.close_with(code, reason);
                             }
                             tracing::debug!(%err, "read failed");
                             Flow::Stop
@@ -281,6 +288,17 @@ fn read<'a>(
                 return;
             }
         }
+    }
+}
+
+/// The close frame that answers a client's frame tungstenite refused
+/// (RFC 6455, section 7.4.1); `None` when the socket itself failed.
+fn close_for(err: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
+    match err {
+        tungstenite::Error::Capacity(_) => Some((CloseCode::TOO_LARGE, "frame too large")),
+        tungstenite::Error::Utf8(_) => Some((CloseCode::INVALID_DATA, "invalid UTF-8")),
+        tungstenite::Error::Protocol(_) => Some((CloseCode::PROTOCOL_ERROR, "protocol error")),
+        _ => None,
     }
 }
 
@@ -297,6 +315,9 @@ fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Fut
                 Next::Killed((code, reason)) => break Outbound::Close(code, reason),
                 Next::Ended => break Outbound::Close(CloseCode::NORMAL, ""),
             };
+            // The batch's bytes stay counted against the queue's bound until
+            // they are written: a client that does not read holds them here.
+            let bytes = frames.iter().map(Outbound::weight).sum();
             // The whole batch in one write (one syscall for a burst), up to a
             // close frame: the writer ends after it.
             let closes = out.queue(frames);
@@ -307,6 +328,7 @@ fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Fut
             if sent.is_err() || closes {
                 return;
             }
+            queue.release(bytes);
         };
         // Boxed: the idle writer's future keeps no room for its timeout.
         Box::pin(send_close(&mut out, closing)).await;

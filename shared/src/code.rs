@@ -97,6 +97,12 @@ impl CloseCode {
     pub const NORMAL: Self = Self(1000);
     /// The server went away without a more specific reason.
     pub const GOING_AWAY: Self = Self(1001);
+    /// The client broke the WebSocket protocol (RFC 6455): an unmasked
+    /// frame, reserved bits or opcodes, a fragmented or oversized control
+    /// frame, a close code that may not be sent.
+    pub const PROTOCOL_ERROR: Self = Self(1002);
+    /// A text frame (or a close reason) that is not valid UTF-8.
+    pub const INVALID_DATA: Self = Self(1007);
     /// Policy violation: the page's origin is not allowed.
     pub const POLICY: Self = Self(1008);
     /// A WebSocket frame over the server's frame limit.

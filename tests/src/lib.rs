@@ -11,11 +11,14 @@
 //! - [`nginx`]: [`Nginx`], a real nginx from the deployment's template.
 //! - [`process`]: [`ServerProcess`], the `roomcast` binary as a child process.
 //! - [`redis`]: [`RedisServer`], a real `redis-server` on a free port.
+//! - [`raw`]: [`RawWs`], a WebSocket client written byte by byte, for
+//!   malformed frames and clients that never read.
 //! - here: timings the test servers use, tokens, and small JSON helpers.
 
 pub mod client;
 pub mod nginx;
 pub mod process;
+pub mod raw;
 pub mod redis;
 pub mod server;
 
@@ -30,6 +33,7 @@ use serde_json::Value;
 pub use client::WsClient;
 pub use nginx::Nginx;
 pub use process::ServerProcess;
+pub use raw::RawWs;
 pub use redis::RedisServer;
 pub use server::{HttpReply, TestServer};
 

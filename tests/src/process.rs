@@ -56,6 +56,11 @@ impl ServerProcess {
         &self.addr
     }
 
+    /// The process id (for /proc/<pid>).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
     /// `ws://127.0.0.1:<port>/ws`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)

@@ -9,9 +9,17 @@
 //! to a batch) at once, so between bursts the queue's buffer goes with the
 //! batch and is freed after it is written.
 //!
+//! The queue is bounded twice: in frames and in bytes. The bytes are what
+//! the connection holds on to: frames queued, and frames the writer took
+//! and has not finished writing (a client that never reads keeps them in
+//! the writer). A frame's bytes may be shared with other recipients of a
+//! fan-out; each connection counts them all the same, since each keeps
+//! them alive.
+//!
 //! Invariants:
-//! - At most `capacity` frames wait; pushing onto a full queue fails (the
-//!   caller closes the connection as a slow consumer) and never waits.
+//! - At most `capacity` frames and `max_bytes` bytes wait (one frame alone
+//!   may be bigger); pushing onto a full queue fails (the caller closes the
+//!   connection as a slow consumer) and never waits.
 //! - Once killed, the writer sees the kill before any queued frame.
 //! - The writer ends (sees [`Next::Ended`]) only once the sender is gone and
 //!   every frame queued before that has been taken.
@@ -28,13 +36,15 @@ use super::Outbound;
 /// Why a connection closes at once, and with which close frame.
 pub(crate) type Kill = (CloseCode, &'static str);
 
-/// A new queue of at most `capacity` frames: its sending side (one per
-/// connection, not cloneable) and the writer's side.
-pub(crate) fn queue(capacity: usize) -> (Sender, Receiver) {
+/// A new queue of at most `capacity` frames and `max_bytes` bytes: its
+/// sending side (one per connection, not cloneable) and the writer's side.
+pub(crate) fn queue(capacity: usize, max_bytes: usize) -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         capacity,
+        max_bytes,
         state: Mutex::new(State {
             frames: VecDeque::new(),
+            bytes: 0,
             killed: None,
             sender_gone: false,
             receiver_gone: false,
@@ -51,6 +61,9 @@ pub(crate) fn queue(capacity: usize) -> (Sender, Receiver) {
 struct Shared {
     /// Frames that may wait before a push fails (`--send-queue`).
     capacity: usize,
+    /// Bytes the connection may hold before a push fails
+    /// (`--send-queue-bytes`).
+    max_bytes: usize,
     /// Everything else, behind one lock: it is held for a push, a kill or
     /// taking a batch, never across an `.await`.
     state: Mutex<State>,
@@ -60,6 +73,9 @@ struct Shared {
 struct State {
     /// Frames not yet taken by the writer; no allocation while empty.
     frames: VecDeque<Outbound>,
+    /// Bytes of the frames queued, and of those taken by the writer and
+    /// not yet released ([`Receiver::release`]).
+    bytes: usize,
     /// Set once, by the first kill: the close frame the writer sends.
     killed: Option<Kill>,
     /// The sender is dropped: nothing more will be queued.
@@ -150,9 +166,14 @@ impl Sender {
             if state.receiver_gone || state.killed.is_some() {
                 return Pushed::Closed;
             }
-            if state.frames.len() >= self.0.capacity {
+            let bytes = outbound.weight();
+            // One frame alone always fits: a reply bigger than the bound
+            // (a `joined` of a large room) is still delivered.
+            let over_bytes = state.bytes > 0 && state.bytes + bytes > self.0.max_bytes;
+            if state.frames.len() >= self.0.capacity || over_bytes {
                 return Pushed::Full;
             }
+            state.bytes += bytes;
             state.frames.push_back(outbound);
             // Only the first frame after the writer emptied the queue needs
             // to wake it: it takes everything queued when it runs.
@@ -240,6 +261,13 @@ impl Receiver {
         self.0.lock().next(batch)
     }
 
+    /// Gives back the bytes of frames taken with [`Receiver::next`] once
+    /// they are written (see [`Outbound::weight`]).
+    pub fn release(&self, bytes: usize) {
+        let mut state = self.0.lock();
+        state.bytes = state.bytes.saturating_sub(bytes);
+    }
+
     /// Resolves when the kill switch trips. For the writer, while it sends.
     pub fn killed(&self) -> impl Future<Output = Kill> + '_ {
         poll_fn(|cx| self.0.lock().poll_killed(cx, |state| &mut state.writer_kill))
@@ -281,7 +309,7 @@ mod tests {
 
     #[test]
     fn bounded_and_taken_in_batches_in_order() {
-        let (tx, mut rx) = queue(3);
+        let (tx, mut rx) = queue(3, usize::MAX);
         assert!(rx.try_next(2).is_none(), "nothing queued yet");
         for text in ["a", "b", "c"] {
             assert_eq!(tx.push(frame(text)), Pushed::Queued);
@@ -294,8 +322,22 @@ mod tests {
     }
 
     #[test]
+    fn bounded_in_bytes_until_the_writer_releases_what_it_wrote() {
+        let (tx, mut rx) = queue(100, 3 * frame("0123456789").weight());
+        assert_eq!(tx.push(frame(&"x".repeat(4096))), Pushed::Queued, "one frame alone fits");
+        assert_eq!(tx.push(frame("a")), Pushed::Full, "but nothing after it");
+        let Some(Next::Frames(taken)) = rx.try_next(8) else { panic!("expected frames") };
+        assert_eq!(tx.push(frame("a")), Pushed::Full, "taken but not written: still held");
+        rx.release(taken.iter().map(Outbound::weight).sum());
+        for text in ["0123456789", "0123456789", "0123456789"] {
+            assert_eq!(tx.push(frame(text)), Pushed::Queued);
+        }
+        assert_eq!(tx.push(frame("0")), Pushed::Full, "the byte bound, not the frame bound");
+    }
+
+    #[test]
     fn a_kill_comes_before_queued_frames_and_the_first_reason_wins() {
-        let (tx, mut rx) = queue(8);
+        let (tx, mut rx) = queue(8, usize::MAX);
         tx.push(frame("a"));
         assert!(tx.kill((CloseCode::SLOW_CONSUMER, "slow")));
         assert!(!tx.kill((CloseCode::NORMAL, "later")), "only the first kill counts");
@@ -305,7 +347,7 @@ mod tests {
 
     #[test]
     fn the_end_comes_after_every_queued_frame() {
-        let (tx, mut rx) = queue(8);
+        let (tx, mut rx) = queue(8, usize::MAX);
         tx.push(frame("a"));
         drop(tx);
         assert_eq!(texts(rx.try_next(8)), ["a"]);
@@ -314,14 +356,14 @@ mod tests {
 
     #[test]
     fn pushes_fail_once_the_writer_is_gone() {
-        let (tx, rx) = queue(8);
+        let (tx, rx) = queue(8, usize::MAX);
         drop(rx);
         assert_eq!(tx.push(frame("a")), Pushed::Closed);
     }
 
     #[tokio::test(start_paused = true)]
     async fn waiters_wake_on_a_push_a_kill_and_the_end() {
-        let (tx, mut rx) = queue(8);
+        let (tx, mut rx) = queue(8, usize::MAX);
         let writer = tokio::spawn(async move {
             let first = texts(Some(rx.next(8).await));
             let second = rx.next(8).await;
@@ -340,7 +382,7 @@ mod tests {
         assert_eq!(first, ["a"]);
         assert!(matches!(second, Next::Killed((CloseCode::SLOW_CONSUMER, _))));
 
-        let (tx, mut rx) = queue(8);
+        let (tx, mut rx) = queue(8, usize::MAX);
         let writer = tokio::spawn(async move { rx.next(8).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
         drop(tx);

@@ -24,16 +24,15 @@ use axum::response::Response;
 use futures_util::Stream;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto::upgrade;
 use roomcast_shared::ErrorCode;
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Error, Message};
 
 use crate::error::ApiError;
+use crate::serve::{ConnectionSlot, Slotted};
 
 /// The socket's write side, for [`super::frames::FrameWriter`].
 pub(crate) type Outgoing = OwnedWriteHalf;
@@ -68,6 +67,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .get(SEC_WEBSOCKET_KEY)
             .cloned()
             .ok_or_else(|| refuse("Sec-WebSocket-Key is missing"))?;
+        if !is_valid_key(&key) {
+            return Err(refuse("Sec-WebSocket-Key must be the base64 of 16 bytes"));
+        }
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
@@ -99,11 +101,12 @@ impl Upgrade {
             // The TCP socket itself, out of hyper's box: its two halves
             // need no lock between them, and nothing of hyper's stays with
             // the connection.
-            let Ok(parts) = upgrade::downcast::<TokioIo<TcpStream>>(upgraded) else {
+            let Ok(parts) = upgraded.downcast::<TokioIo<Slotted>>() else {
                 tracing::error!("an upgraded connection is not a TCP socket");
                 return;
             };
-            let (read, write) = parts.io.into_inner().into_split();
+            let Slotted { tcp, slot } = parts.io.into_inner();
+            let (read, write) = tcp.into_split();
             // The bytes hyper read past the request (a first frame sent
             // without waiting for the 101) go to tungstenite first: copied,
             // since they share the whole of hyper's read buffer (8 KiB).
@@ -112,7 +115,7 @@ impl Upgrade {
                 Role::Server,
                 Some(config),
             );
-            let incoming = Incoming { io: read, protocol };
+            let incoming = Incoming { io: read, protocol, _slot: slot };
             tokio::spawn(connection(incoming, write));
         });
         let mut response = Response::new(Body::empty());
@@ -127,6 +130,12 @@ impl Upgrade {
         }
         response
     }
+}
+
+/// Whether `key` is what RFC 6455 (section 4.1) asks of a client: 16
+/// random bytes in base64 (24 characters, canonical padding).
+fn is_valid_key(key: &HeaderValue) -> bool {
+    data_encoding::BASE64.decode(key.as_bytes()).is_ok_and(|bytes| bytes.len() == 16)
 }
 
 /// Whether a comma-separated header lists `token` (case-insensitively).
@@ -149,6 +158,9 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
 pub(crate) struct Incoming {
     io: OwnedReadHalf,
     protocol: WebSocketContext,
+    /// The connection's place under the server's connection cap, freed
+    /// with the socket's read side, the last of the connection to go.
+    _slot: ConnectionSlot,
 }
 
 impl Stream for Incoming {

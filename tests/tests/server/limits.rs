@@ -146,3 +146,91 @@ async fn the_http_api_has_its_own_budget() {
     // Health and metrics are not API calls.
     server.get("/health").await.expect(200);
 }
+
+/// A server whose frame rate allows a burst of 5 and whose strikes allow 3
+/// refusals: the fourth refusal closes with 4008.
+async fn strict_server() -> TestServer {
+    TestServer::with(|c| {
+        c.limits.frames = Rate::new(0.1, 5);
+        c.limits.strikes = Rate::new(0.1, 3);
+    })
+    .await
+}
+
+/// Counts the frames of each error code.
+fn codes(frames: &[serde_json::Value], code: &str) -> usize {
+    frames.iter().filter(|f| f["type"] == "error" && f["code"] == code).count()
+}
+
+#[tokio::test]
+async fn a_flood_of_invalid_json_meets_the_frame_rate() {
+    let server = strict_server().await;
+    let mut client = WsClient::connect(&server.ws_url()).await;
+    for _ in 0..20 {
+        client.send_text("not json").await;
+    }
+    let (frames, code) = client.frames_until_close().await;
+    assert_eq!(code, 4008, "{frames:?}");
+    assert_eq!(codes(&frames, "bad_request"), 5, "the burst is answered: {frames:?}");
+    assert_eq!(codes(&frames, "rate_limited"), 4, "then refused until closed: {frames:?}");
+}
+
+#[tokio::test]
+async fn a_flood_of_binary_frames_meets_the_frame_rate() {
+    let server = strict_server().await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    // The auth frame took one token of five.
+    for _ in 0..20 {
+        alice.send_binary(b"\x00\x01").await;
+    }
+    let (frames, code) = alice.frames_until_close().await;
+    assert_eq!(code, 4008, "{frames:?}");
+    assert_eq!(codes(&frames, "bad_request"), 4, "{frames:?}");
+    assert_eq!(codes(&frames, "rate_limited"), 4, "{frames:?}");
+}
+
+#[tokio::test]
+async fn a_flood_of_websocket_pings_meets_the_frame_rate() {
+    use roomcast_tests::{RawWs, raw};
+
+    let server = strict_server().await;
+    let mut ws = RawWs::connect(&server.config().bind.to_string()).await;
+    for _ in 0..20 {
+        ws.write(&raw::frame(0x89, b"hi", true)).await.unwrap();
+    }
+    let (mut pongs, mut limited) = (0, 0);
+    let code = loop {
+        let frame = ws.read_frame().await.expect("a close frame before the end");
+        match frame.opcode {
+            0xa => pongs += 1,
+            0x1 if String::from_utf8_lossy(&frame.payload).contains("rate_limited") => limited += 1,
+            0x8 => break frame.close_code(),
+            other => panic!("unexpected frame {other:#x}: {frame:?}"),
+        }
+    };
+    assert_eq!((pongs, limited, code), (5, 4, Some(4008)));
+}
+
+#[tokio::test]
+async fn wrong_api_keys_from_one_address_are_refused_after_a_few() {
+    let server = TestServer::with(|c| c.limits.api_failures = Rate::new(0.5, 3)).await;
+    let path = "/api/users/alice/presence";
+    let mut statuses = Vec::new();
+    for i in 0..200 {
+        let reply =
+            server.http(reqwest::Method::GET, path, Some(&format!("guess-{i}")), None).await;
+        statuses.push(reply.status);
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((unauthorized, limited), (3, 197), "{statuses:?}");
+    // Even the right key waits, so that a guess cannot tell by succeeding.
+    let reply = server.api_get(path).await;
+    reply.expect_error(429, "rate_limited");
+    assert!(reply.text.contains("failed API key attempts"), "{}", reply.text);
+    // Health is not behind the key.
+    server.get("/health").await.expect(200);
+    // Once the budget refills, the right key works.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    server.api_get(path).await.expect(200);
+}

@@ -71,7 +71,9 @@ async fn unread_notifications_are_bounded_keeping_the_newest() {
 
 #[tokio::test]
 async fn the_api_needs_the_key() {
-    let server = TestServer::start().await;
+    // Twelve wrong keys in a row: more than one address may try by default.
+    let server =
+        TestServer::with(|c| c.limits.api_failures = roomcast_server::Rate::new(100.0, 100)).await;
     let body = Some(notify(&["alice"], "x"));
     let cases = [
         (Method::POST, "/api/notify", body.clone()),
