@@ -173,13 +173,14 @@ return {before, unread, redis.call('HGETALL', KEYS[2])}
 
 /// KEYS: user conns, user state, instance users.
 /// ARGV: instance, user id, now (RFC 3339).
-/// Returns {1, state} when the user has no connection left, else {0}.
+/// Returns {1, state} when the user has no connection left, else {0, {}}:
+/// always two elements, the shape the caller decodes.
 const EXPIRE: &str = r#"
 local l = redis.call('HINCRBY', KEYS[1], 'l:' .. ARGV[1], -1)
 if l <= 0 then redis.call('HDEL', KEYS[1], 'l:' .. ARGV[1]) end
 local o = tonumber(redis.call('HGET', KEYS[1], 'o:' .. ARGV[1]) or '0')
 if o <= 0 and l <= 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
-if count(KEYS[1], '') > 0 then return {0} end
+if count(KEYS[1], '') > 0 then return {0, {}} end
 redis.call('HSET', KEYS[2], 'last_seen', ARGV[3])
 return {1, redis.call('HGETALL', KEYS[2])}
 "#;
