@@ -170,8 +170,10 @@ impl RedisEngine {
                 {
                     self.available.store(false, Ordering::Relaxed);
                 }
+                // The details (a script's error text, key names) are for
+                // the log: the client learns only that the store failed.
                 tracing::warn!(%err, "redis command failed");
-                Err(EngineError::Unavailable(err.to_string()))
+                Err(EngineError::Unavailable("the shared store failed; try again".into()))
             }
         }
     }

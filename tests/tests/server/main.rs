@@ -6,6 +6,7 @@ mod bad_input;
 mod chat;
 mod heartbeat;
 mod limits;
+mod names;
 mod notify;
 mod origins;
 mod presence;

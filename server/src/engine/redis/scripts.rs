@@ -206,17 +206,19 @@ return 0
 /// ARGV: instance, now (RFC 3339).
 /// Undoes what a dead instance left: its connections and memberships.
 /// Returns {{user, state, rooms}... offline users, {room, profile}... left}.
-/// Touches user and room keys named from the data (single Redis only).
+/// Touches user and room keys named from the data (single Redis only),
+/// built as `keys.rs` builds them.
 const REAP: &str = r#"
+local function part(name) return #name .. ':' .. name end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {{}, {}} end
 local offline = {}
 for _, user in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local conns = 'rc:u:' .. user .. ':conns'
+  local conns = 'rc:u:' .. part(user) .. ':conns'
   redis.call('HDEL', conns, 'o:' .. ARGV[1], 'l:' .. ARGV[1])
   if count(conns, '') <= 0 then
-    local state = 'rc:u:' .. user .. ':state'
+    local state = 'rc:u:' .. part(user) .. ':state'
     redis.call('HSET', state, 'last_seen', ARGV[2])
-    local rooms = redis.call('SMEMBERS', 'rc:u:' .. user .. ':rooms')
+    local rooms = redis.call('SMEMBERS', 'rc:u:' .. part(user) .. ':rooms')
     offline[#offline + 1] = {user, redis.call('HGETALL', state), rooms}
   end
 end
@@ -224,13 +226,13 @@ local left = {}
 local members = redis.call('HGETALL', KEYS[2])
 for i = 1, #members, 2 do
   local room, user = string.match(members[i], '^(%S+) (%S+)$')
-  local key = 'rc:r:' .. room .. ':members'
+  local key = 'rc:r:' .. part(room) .. ':members'
   if redis.call('HINCRBY', key, user, -tonumber(members[i + 1])) <= 0 then
-    local profiles = 'rc:r:' .. room .. ':profiles'
+    local profiles = 'rc:r:' .. part(room) .. ':profiles'
     local profile = redis.call('HGET', profiles, user)
     redis.call('HDEL', key, user)
     redis.call('HDEL', profiles, user)
-    redis.call('SREM', 'rc:u:' .. user .. ':rooms', room)
+    redis.call('SREM', 'rc:u:' .. part(user) .. ':rooms', room)
     if profile then left[#left + 1] = {room, profile} end
   end
 end
