@@ -56,6 +56,11 @@ impl ServerProcess {
         format!("http://{}", self.addr)
     }
 
+    /// The process id (for `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
     /// Sends a signal (`TERM`, `KILL`, ...).
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("the process is running").to_string();

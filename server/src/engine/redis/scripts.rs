@@ -186,18 +186,31 @@ return {1, redis.call('HGETALL', KEYS[2])}
 "#;
 
 /// KEYS: user conns, user unread.
-/// ARGV: channel, notification frame, notification JSON, unread cap.
+/// ARGV: channel, notification frame, notification JSON, unread cap,
+/// unread byte cap, max age (s).
 /// Publishes when the user has an open connection (returns 1), else keeps
-/// it as unread (returns 0).
+/// it as unread (returns 0): the newest within the count and byte caps (one
+/// over the byte cap alone is not kept), the list expiring `max age` after
+/// the newest (the reader drops older ones by their `created_at`).
 const NOTIFY: &str = r#"
 if count(KEYS[1], 'o:') > 0 then
   redis.call('PUBLISH', ARGV[1], '\t\t' .. ARGV[2])
   return 1
 end
-local cap = tonumber(ARGV[4])
-if cap > 0 then
+local cap, byte_cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+if cap > 0 and #ARGV[3] <= byte_cap then
   redis.call('RPUSH', KEYS[2], ARGV[3])
   redis.call('LTRIM', KEYS[2], -cap, -1)
+  local kept = redis.call('LRANGE', KEYS[2], 0, -1)
+  local bytes = 0
+  for i = 1, #kept do bytes = bytes + #kept[i] end
+  local i = 1
+  while bytes > byte_cap do
+    bytes = bytes - #kept[i]
+    redis.call('LPOP', KEYS[2])
+    i = i + 1
+  end
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
 return 0
 "#;
