@@ -115,6 +115,30 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_NOTIFICATIONS_PER_USER", default_value_t = 100)]
     pub notifications_per_user: usize,
 
+    /// Bytes of unread notifications (as JSON) kept per offline user; the
+    /// oldest go first, and one bigger than this is not kept.
+    #[arg(long, env = "ROOMCAST_NOTIFICATION_BYTES_PER_USER", default_value_t = 64 * 1024)]
+    pub notification_bytes_per_user: usize,
+
+    /// Age after which an unread notification is dropped, in seconds.
+    #[arg(long, env = "ROOMCAST_NOTIFICATION_MAX_AGE_SECS", default_value_t = 7 * 24 * 3600)]
+    pub notification_max_age_secs: u64,
+
+    /// Bytes of history the in-memory engine keeps over all rooms; over it,
+    /// the oldest events of any room go first.
+    #[arg(long, env = "ROOMCAST_HISTORY_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub history_memory_bytes: usize,
+
+    /// How long the in-memory engine remembers an offline user (status,
+    /// custom text, last seen) with nothing else kept, in seconds.
+    #[arg(long, env = "ROOMCAST_USER_IDLE_SECS", default_value_t = 3600)]
+    pub user_idle_secs: u64,
+
+    /// How often the in-memory engine drops what expired (old events and
+    /// notifications, idle users, empty rooms), in milliseconds.
+    #[arg(long, env = "ROOMCAST_SWEEP_INTERVAL_MS", default_value_t = 10_000)]
+    pub sweep_interval_ms: u64,
+
     /// Frames per second one connection may send (bursts of twice as many).
     #[arg(long, env = "ROOMCAST_RATE_FRAMES", default_value_t = 50.0)]
     pub rate_frames: f64,
@@ -282,6 +306,9 @@ pub struct HistoryLimits {
     pub max_events: usize,
     /// Age after which events are dropped (default 7 days).
     pub max_age: Duration,
+    /// Bytes of history the in-memory engine keeps over all rooms, oldest
+    /// events dropped first (default 256 MiB). Redis bounds its own memory.
+    pub memory_bytes: usize,
 }
 
 /// Sizes and queue lengths.
@@ -298,6 +325,10 @@ pub struct Limits {
     pub send_queue_bytes: usize,
     /// Unread notifications kept per offline user (default 100).
     pub notifications_per_user: usize,
+    /// Bytes of unread notifications (JSON) kept per offline user (default 64 KiB).
+    pub notification_bytes_per_user: usize,
+    /// Age after which unread notifications are dropped (default 7 days).
+    pub notification_max_age: Duration,
     /// Longest custom status text, in bytes (default 128).
     pub max_custom_status_bytes: usize,
     /// Frames per connection (default 50/s, bursts of 100).
@@ -353,11 +384,20 @@ pub struct Timing {
     pub header_timeout: Duration,
     /// Time a closing WebSocket's last frames may take (default 2 s).
     pub drain_timeout: Duration,
+    /// How long the in-memory engine remembers an offline user with nothing
+    /// else kept (default 1 hour).
+    pub user_idle: Duration,
+    /// Interval of the in-memory engine's sweep of what expired (default 10 s).
+    pub sweep_interval: Duration,
 }
 
 impl Default for HistoryLimits {
     fn default() -> Self {
-        Self { max_events: 1000, max_age: Duration::from_secs(7 * 24 * 3600) }
+        Self {
+            max_events: 1000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            memory_bytes: 256 * 1024 * 1024,
+        }
     }
 }
 
@@ -369,6 +409,8 @@ impl Default for Limits {
             send_queue: 1024,
             send_queue_bytes: 1024 * 1024,
             notifications_per_user: 100,
+            notification_bytes_per_user: 64 * 1024,
+            notification_max_age: Duration::from_secs(7 * 24 * 3600),
             max_custom_status_bytes: 128,
             frames: Rate::new(50.0, 100),
             messages: Rate::new(10.0, 20),
@@ -397,6 +439,8 @@ impl Default for Timing {
             instance_lease: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(2),
+            user_idle: Duration::from_secs(3600),
+            sweep_interval: Duration::from_secs(10),
         }
     }
 }
@@ -503,6 +547,7 @@ impl Config {
                     args.history_max_age_secs,
                     "history-max-age-secs",
                 )?),
+                memory_bytes: args.history_memory_bytes,
             },
             limits: Limits {
                 max_content_bytes: args.max_content_bytes,
@@ -510,6 +555,11 @@ impl Config {
                 send_queue: args.send_queue,
                 send_queue_bytes: args.send_queue_bytes,
                 notifications_per_user: args.notifications_per_user,
+                notification_bytes_per_user: args.notification_bytes_per_user,
+                notification_max_age: Duration::from_secs(positive(
+                    args.notification_max_age_secs,
+                    "notification-max-age-secs",
+                )?),
                 frames: rate(args.rate_frames, "rate-frames")?,
                 messages: rate(args.rate_messages, "rate-messages")?,
                 joins: rate(args.rate_joins, "rate-joins")?,
@@ -543,6 +593,11 @@ impl Config {
                 drain_timeout: Duration::from_millis(positive(
                     args.drain_timeout_ms,
                     "drain-timeout-ms",
+                )?),
+                user_idle: Duration::from_secs(args.user_idle_secs),
+                sweep_interval: Duration::from_millis(positive(
+                    args.sweep_interval_ms,
+                    "sweep-interval-ms",
                 )?),
                 ..Timing::default()
             },

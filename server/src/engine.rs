@@ -38,7 +38,9 @@ pub(crate) enum EngineError {
     /// An edit or delete of someone else's message.
     #[error("only its sender (or an admin) may change message {0}")]
     NotTheSender(String),
-    /// The backing store is unreachable.
+    /// The backing store is unreachable or failed. The text reaches the
+    /// client: it says what happened in general terms, never the store's own
+    /// error (which is logged where it happened).
     #[allow(
         dead_code,
         reason = "the in-memory engine is always available; networked engines are not"

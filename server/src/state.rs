@@ -9,7 +9,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{ApiKey, Tokens};
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::engine::memory::MemoryEngine;
+use crate::engine::memory::{self, MemoryEngine, MemorySettings};
 use crate::engine::redis::{RedisEngine, RedisSettings, lease};
 use crate::hub::Hub;
 use crate::limits::{Bucket, PerAddress};
@@ -53,16 +53,20 @@ impl AppState {
         ));
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let engine: Arc<dyn Engine> = match &config.redis_url {
-            None => Arc::new(MemoryEngine::new(
-                hub.clone(),
-                config.history.clone(),
-                config.limits.notifications_per_user,
-            )),
+            None => {
+                let settings = MemorySettings::new(&config);
+                let engine = Arc::new(MemoryEngine::new(hub.clone(), settings, metrics.clone()));
+                let interval = config.timing.sweep_interval;
+                tasks.spawn(memory::sweep(engine.clone(), interval, shutdown.clone()));
+                engine
+            }
             Some(url) => {
                 let settings = RedisSettings {
                     url: url.clone(),
                     history: config.history.clone(),
                     unread_per_user: config.limits.notifications_per_user,
+                    unread_bytes_per_user: config.limits.notification_bytes_per_user,
+                    unread_max_age: config.limits.notification_max_age,
                     lease: config.timing.instance_lease,
                 };
                 let engine = RedisEngine::connect(hub.clone(), settings).await.map_err(|err| {

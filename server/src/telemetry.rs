@@ -24,6 +24,10 @@ pub(crate) struct Metrics {
     pub notifications: Counter,
     pub slow_consumers: Counter,
     pub errors: Family<ErrorLabels, Counter>,
+    /// What the in-memory engine keeps, as of its last sweep.
+    pub engine_users: Gauge,
+    pub engine_rooms: Gauge,
+    pub history_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -38,6 +42,9 @@ impl Default for Metrics {
             notifications: Counter::default(),
             slow_consumers: Counter::default(),
             errors: Family::default(),
+            engine_users: Gauge::default(),
+            engine_rooms: Gauge::default(),
+            history_bytes: Gauge::default(),
         };
         let registry = &mut metrics.registry;
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
@@ -68,6 +75,21 @@ impl Default for Metrics {
             metrics.slow_consumers.clone(),
         );
         registry.register("errors", "Error frames sent, by code", metrics.errors.clone());
+        registry.register(
+            "engine_users",
+            "Users the in-memory engine remembers (as of its last sweep)",
+            metrics.engine_users.clone(),
+        );
+        registry.register(
+            "engine_rooms",
+            "Room streams the in-memory engine keeps (as of its last sweep)",
+            metrics.engine_rooms.clone(),
+        );
+        registry.register(
+            "history_bytes",
+            "Estimated bytes of history the in-memory engine keeps (as of its last sweep)",
+            metrics.history_bytes.clone(),
+        );
         metrics
     }
 }

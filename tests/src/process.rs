@@ -56,11 +56,6 @@ impl ServerProcess {
         &self.addr
     }
 
-    /// The process id (for /proc/<pid>).
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("the process is running")
-    }
-
     /// `ws://127.0.0.1:<port>/ws`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
@@ -69,6 +64,11 @@ impl ServerProcess {
     /// `http://127.0.0.1:<port>`.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The process id (for `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
     }
 
     /// Sends a signal (`TERM`, `KILL`, ...).

@@ -1,9 +1,18 @@
 //! The in-memory engine: one process holds every room stream, membership,
 //! presence and unread notification. The default, and the reference for the
 //! behaviour every engine must have.
+//!
+//! Everything it keeps is bounded: history per room by count and age and
+//! over all rooms by bytes (the oldest events of any room go first); unread
+//! notifications per user by count, bytes and age; and a periodic [`sweep`]
+//! forgets what nobody needs any more: users offline and idle with nothing
+//! kept for them, and rooms with neither members nor kept events.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
@@ -11,11 +20,45 @@ use roomcast_shared::{
     Member, Notification, Position, Presence, RoomName, ServerFrame, SetStatus, Status, UserInfo,
 };
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use super::stream::RoomStream;
 use super::{Appended, Change, Engine, EngineError, Opened, Page, Snapshot};
-use crate::config::HistoryLimits;
+use crate::config::{Config, HistoryLimits};
 use crate::hub::{Delivery, Exclude, Hub, encode};
+use crate::telemetry::Metrics;
+
+/// What the in-memory engine keeps, and for how long (from [`Config`]).
+#[derive(Debug, Clone)]
+pub(crate) struct MemorySettings {
+    pub history: HistoryLimits,
+    pub unread_per_user: usize,
+    pub unread_bytes_per_user: usize,
+    pub unread_max_age: Duration,
+    /// How long an offline user with nothing else kept is remembered.
+    pub user_idle: Duration,
+}
+
+impl MemorySettings {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            history: config.history.clone(),
+            unread_per_user: config.limits.notifications_per_user,
+            unread_bytes_per_user: config.limits.notification_bytes_per_user,
+            unread_max_age: config.limits.notification_max_age,
+            user_idle: config.timing.user_idle,
+        }
+    }
+}
+
+/// A notification kept for an offline user.
+#[derive(Debug)]
+struct Unread {
+    notification: Notification,
+    at: Instant,
+    /// Its size as JSON, counted against the per-user byte cap.
+    bytes: usize,
+}
 
 /// Everything the engine keeps about one user.
 #[derive(Debug)]
@@ -32,7 +75,9 @@ struct UserState {
     /// Rooms the user is a member of, to tell them of presence changes.
     rooms: HashSet<RoomName>,
     /// Notifications posted while the user was offline, oldest first.
-    unread: VecDeque<Notification>,
+    unread: VecDeque<Unread>,
+    /// The sum of their `bytes`.
+    unread_bytes: usize,
 }
 
 impl Default for UserState {
@@ -45,6 +90,7 @@ impl Default for UserState {
             last_seen: OffsetDateTime::now_utc(),
             rooms: HashSet::new(),
             unread: VecDeque::new(),
+            unread_bytes: 0,
         }
     }
 }
@@ -52,6 +98,38 @@ impl Default for UserState {
 impl UserState {
     fn is_connected(&self) -> bool {
         self.open + self.lingering > 0
+    }
+
+    /// Keeps a notification, dropping the oldest to stay within the caps.
+    fn keep_unread(&mut self, unread: Unread, settings: &MemorySettings) {
+        self.unread_bytes += unread.bytes;
+        self.unread.push_back(unread);
+        while self.unread.len() > settings.unread_per_user
+            || self.unread_bytes > settings.unread_bytes_per_user
+        {
+            self.drop_oldest_unread();
+        }
+    }
+
+    fn drop_oldest_unread(&mut self) {
+        if let Some(dropped) = self.unread.pop_front() {
+            self.unread_bytes -= dropped.bytes;
+        }
+    }
+
+    fn expire_unread(&mut self, max_age: Duration) {
+        while self.unread.front().is_some_and(|u| u.at.elapsed() > max_age) {
+            self.drop_oldest_unread();
+        }
+    }
+
+    /// Whether nothing needs remembering: offline, in no room, nothing
+    /// unread, and idle for `idle` (its status and last-seen time go too).
+    fn forgettable(&self, idle: Duration) -> bool {
+        !self.is_connected()
+            && self.rooms.is_empty()
+            && self.unread.is_empty()
+            && OffsetDateTime::now_utc() - self.last_seen >= idle
     }
 
     fn presence(&self, user_id: &str) -> Presence {
@@ -78,10 +156,15 @@ struct RoomMember {
 #[derive(Debug)]
 pub(crate) struct MemoryEngine {
     hub: Arc<Hub>,
-    history: HistoryLimits,
-    unread_per_user: usize,
+    settings: MemorySettings,
     /// Each room's stream behind its own lock: rooms never wait on each other.
     streams: DashMap<RoomName, Arc<Mutex<RoomStream>>>,
+    /// What all kept events cost (the sum of every stream's `bytes`), held
+    /// within `history.memory_bytes`.
+    history_bytes: AtomicUsize,
+    /// Held by whoever is dropping events over the budget: one at a time.
+    evicting: Mutex<()>,
+    metrics: Arc<Metrics>,
     /// Each room's members. Boxed: most rooms are personal rooms with one
     /// member, and the smallest hash table has four slots, so one member
     /// costs four pointers rather than four profiles (280 bytes less per
@@ -91,15 +174,112 @@ pub(crate) struct MemoryEngine {
 }
 
 impl MemoryEngine {
-    pub fn new(hub: Arc<Hub>, history: HistoryLimits, unread_per_user: usize) -> Self {
+    pub fn new(hub: Arc<Hub>, settings: MemorySettings, metrics: Arc<Metrics>) -> Self {
         Self {
             hub,
-            history,
-            unread_per_user,
+            settings,
             streams: DashMap::new(),
+            history_bytes: AtomicUsize::new(0),
+            evicting: Mutex::new(()),
+            metrics,
             members: DashMap::new(),
             users: DashMap::new(),
         }
+    }
+
+    /// Runs `change` on the room's stream, under its lock, and counts what
+    /// it cost or freed.
+    fn with_stream<T>(&self, room: &RoomName, change: impl FnOnce(&mut RoomStream) -> T) -> T {
+        let mut change = Some(change);
+        loop {
+            let stream = self.stream(room);
+            let mut stream = lock(&stream);
+            // The sweep forgot it between the lookup and the lock: changing
+            // it would change nobody's stream.
+            if stream.retired {
+                continue;
+            }
+            if let Some(change) = change.take() {
+                let before = stream.bytes();
+                let result = change(&mut stream);
+                self.account(before, stream.bytes());
+                return result;
+            }
+        }
+    }
+
+    fn account(&self, before: usize, after: usize) {
+        if after >= before {
+            self.history_bytes.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.history_bytes.fetch_sub(before - after, Ordering::Relaxed);
+        }
+    }
+
+    /// Over the history budget: drops the oldest events of all rooms until
+    /// a tenth of the budget is free again (so that this runs rarely). A
+    /// `since` from before what a room keeps is answered `recovered: false`.
+    fn enforce_budget(&self) {
+        let budget = self.settings.history.memory_bytes;
+        if self.history_bytes.load(Ordering::Relaxed) <= budget {
+            return;
+        }
+        let Ok(_only_us) = self.evicting.try_lock() else { return };
+        let target = budget - budget / 10;
+        let streams: Vec<Arc<Mutex<RoomStream>>> =
+            self.streams.iter().map(|entry| entry.value().clone()).collect();
+        let mut oldest: BinaryHeap<Reverse<(Instant, usize)>> = streams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| lock(s).oldest_at().map(|at| Reverse((at, i))))
+            .collect();
+        while self.history_bytes.load(Ordering::Relaxed) > target
+            && let Some(Reverse((_, i))) = oldest.pop()
+        {
+            let mut stream = lock(&streams[i]);
+            let before = stream.bytes();
+            stream.drop_oldest();
+            self.account(before, stream.bytes());
+            if let Some(at) = stream.oldest_at() {
+                oldest.push(Reverse((at, i)));
+            }
+        }
+    }
+
+    /// Drops what expired and forgets what nobody needs: idle users, and
+    /// rooms without members or kept events (their epoch goes with them; a
+    /// client coming back gets `recovered: false` and the room as it is,
+    /// empty, which loses nothing).
+    fn sweep_once(&self) {
+        let settings = &self.settings;
+        self.users.retain(|_, user| {
+            user.expire_unread(settings.unread_max_age);
+            !user.forgettable(settings.user_idle)
+        });
+        let streams: Vec<Arc<Mutex<RoomStream>>> =
+            self.streams.iter().map(|entry| entry.value().clone()).collect();
+        for stream in streams {
+            let mut stream = lock(&stream);
+            let before = stream.bytes();
+            stream.prune(&settings.history);
+            self.account(before, stream.bytes());
+        }
+        // A joiner is a member before it reads the stream, so a room without
+        // members has no reader that could miss a change to a forgotten one.
+        self.streams.retain(|room, stream| {
+            let mut stream = lock(stream);
+            let forget = stream.is_empty() && !self.members.contains_key(room);
+            stream.retired = forget;
+            !forget
+        });
+        // A table keeps its size when emptied: after a burst, give the
+        // memory back rather than keep room for entries long gone.
+        shrink_when_sparse(&self.users);
+        shrink_when_sparse(&self.streams);
+        shrink_when_sparse(&self.members);
+        self.metrics.engine_users.set(self.users.len() as i64);
+        self.metrics.engine_rooms.set(self.streams.len() as i64);
+        self.metrics.history_bytes.set(self.history_bytes.load(Ordering::Relaxed) as i64);
     }
 
     fn stream(&self, room: &RoomName) -> Arc<Mutex<RoomStream>> {
@@ -112,6 +292,30 @@ impl MemoryEngine {
                 Arc::new(Mutex::new(RoomStream::new(room.clone(), epoch)))
             })
             .clone()
+    }
+}
+
+/// Shrinks a map whose table is mostly empty (rehashing it: only then).
+fn shrink_when_sparse<K: Eq + std::hash::Hash, V>(map: &DashMap<K, V>) {
+    const SMALL: usize = 4096;
+    if map.capacity() > SMALL && map.len() * 4 < map.capacity() {
+        map.shrink_to_fit();
+    }
+}
+
+/// Sweeps the engine every `interval` until shutdown.
+pub(crate) async fn sweep(
+    engine: Arc<MemoryEngine>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => engine.sweep_once(),
+        }
     }
 }
 
@@ -128,20 +332,22 @@ impl Engine for MemoryEngine {
     }
 
     async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError> {
-        let stream = self.stream(room);
-        let mut stream = lock(&stream);
-        let appended = stream.apply(change, &self.history)?;
-        if let Some(event) = &appended.event {
-            // Delivered while the stream is locked, so that every connection
-            // receives a room's events in offset order.
-            let text = encode(&ServerFrame::from(event.clone()));
-            self.hub.deliver(
-                room,
-                &Delivery { offset: Some(appended.offset), text },
-                &Exclude::Nobody,
-            );
-        }
-        Ok(appended)
+        let appended = self.with_stream(room, |stream| {
+            let appended = stream.apply(change, &self.settings.history)?;
+            if let Some(event) = &appended.event {
+                // Delivered while the stream is locked, so that every
+                // connection receives a room's events in offset order.
+                let text = encode(&ServerFrame::from(event.clone()));
+                self.hub.deliver(
+                    room,
+                    &Delivery { offset: Some(appended.offset), text },
+                    &Exclude::Nobody,
+                );
+            }
+            Ok(appended)
+        });
+        self.enforce_budget();
+        appended
     }
 
     async fn snapshot(
@@ -150,10 +356,10 @@ impl Engine for MemoryEngine {
         since: Option<&Position>,
         history: usize,
     ) -> Result<Snapshot, EngineError> {
-        let stream = self.stream(room);
-        let mut stream = lock(&stream);
-        stream.prune(&self.history);
-        Ok(stream.snapshot(since, history))
+        Ok(self.with_stream(room, |stream| {
+            stream.prune(&self.settings.history);
+            stream.snapshot(since, history)
+        }))
     }
 
     async fn history(
@@ -166,7 +372,9 @@ impl Engine for MemoryEngine {
             return Ok(Page { messages: Vec::new(), has_more: false });
         };
         let mut stream = lock(&stream);
-        stream.prune(&self.history);
+        let bytes = stream.bytes();
+        stream.prune(&self.settings.history);
+        self.account(bytes, stream.bytes());
         Ok(stream.history(before, limit))
     }
 
@@ -251,7 +459,10 @@ impl Engine for MemoryEngine {
         state.open += 1;
         let came_online = (!was_connected && state.status != SetStatus::Invisible)
             .then(|| state.presence(&user.id));
-        Ok(Opened { came_online, unread: state.unread.drain(..).collect() })
+        state.expire_unread(self.settings.unread_max_age);
+        state.unread_bytes = 0;
+        let unread = state.unread.drain(..).map(|u| u.notification).collect();
+        Ok(Opened { came_online, unread })
     }
 
     async fn connection_closed(&self, user_id: &str) -> Result<(), EngineError> {
@@ -293,6 +504,7 @@ impl Engine for MemoryEngine {
     }
 
     async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError> {
+        let bytes = serde_json::to_string(&notification).map_or(0, |json| json.len());
         let mut state = self.users.entry(user_id.to_owned()).or_default();
         if state.open > 0 {
             // Delivered while the user's entry is locked, so a connection that
@@ -303,11 +515,12 @@ impl Engine for MemoryEngine {
             }
             return Ok(true);
         }
-        if self.unread_per_user > 0 {
-            if state.unread.len() == self.unread_per_user {
-                state.unread.pop_front();
-            }
-            state.unread.push_back(notification);
+        // One notification over the byte cap alone is not kept (it would
+        // push out everything else and still be over).
+        if self.settings.unread_per_user > 0 && bytes <= self.settings.unread_bytes_per_user {
+            state.keep_unread(Unread { notification, at: Instant::now(), bytes }, &self.settings);
+        } else {
+            tracing::debug!(user = user_id, bytes, "notification too big to keep as unread");
         }
         Ok(false)
     }

@@ -54,6 +54,10 @@ pub(crate) struct RedisSettings {
     pub url: String,
     pub history: HistoryLimits,
     pub unread_per_user: usize,
+    /// Bytes of unread notifications (JSON) kept per user.
+    pub unread_bytes_per_user: usize,
+    /// Age after which unread notifications are dropped.
+    pub unread_max_age: Duration,
     /// How long an instance's lease lasts without renewal.
     pub lease: Duration,
 }
@@ -170,8 +174,10 @@ impl RedisEngine {
                 {
                     self.available.store(false, Ordering::Relaxed);
                 }
+                // The details (a script's error text, key names) are for
+                // the log: the client learns only that the store failed.
                 tracing::warn!(%err, "redis command failed");
-                Err(EngineError::Unavailable(err.to_string()))
+                Err(EngineError::Unavailable("the shared store failed; try again".into()))
             }
         }
     }
@@ -443,7 +449,13 @@ impl Engine for RedisEngine {
         let state = pairs(state);
         let came_online = (before <= 0 && stored_status(&state) != SetStatus::Invisible)
             .then(|| presence(&user.id, true, &state));
-        let unread = unread.iter().filter_map(|n| serde_json::from_str(n).ok()).collect();
+        // The list expires after its newest entry: older entries go here.
+        let oldest = OffsetDateTime::now_utc() - self.settings.unread_max_age;
+        let unread = unread
+            .iter()
+            .filter_map(|n| serde_json::from_str::<Notification>(n).ok())
+            .filter(|n| n.created_at >= oldest)
+            .collect();
         Ok(Opened { came_online, unread })
     }
 
@@ -510,7 +522,9 @@ impl Engine for RedisEngine {
             .arg(keys::room_channel(&room))
             .arg(frame.as_str())
             .arg(stored)
-            .arg(self.settings.unread_per_user);
+            .arg(self.settings.unread_per_user)
+            .arg(self.settings.unread_bytes_per_user)
+            .arg(self.settings.unread_max_age.as_secs().max(1));
         let online: i64 = self.exec(invocation.invoke_async(&mut self.conn())).await?;
         Ok(online == 1)
     }

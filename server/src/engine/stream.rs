@@ -1,6 +1,7 @@
 //! One room's stream kept in memory: events in offset order, the current
 //! state of the messages they describe, and the idempotency keys of those
-//! messages, all bounded by count and age.
+//! messages, all bounded by count and age; the engine bounds all rooms
+//! together by bytes, dropping the oldest events first.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
@@ -15,6 +16,30 @@ use crate::config::HistoryLimits;
 struct Stored {
     event: RoomEvent,
     at: Instant,
+    /// What keeping the event costs (see [`cost`]).
+    bytes: usize,
+}
+
+/// About what one kept event costs in memory: its text twice (the event,
+/// and the message's current state beside it) and the fixed parts of both,
+/// with the map entries that find them (room names included). An estimate the budget counts in,
+/// not an allocator's exact figure.
+fn cost(event: &RoomEvent) -> usize {
+    const FIXED: usize = 512;
+    let text = match event {
+        RoomEvent::Message(m) => {
+            m.content.len()
+                + m.id.len()
+                + m.client_id.len()
+                + m.sender.id.len()
+                + m.sender.name.len()
+                + m.sender.role.as_ref().map_or(0, String::len)
+                + m.sender.avatar.as_ref().map_or(0, String::len)
+        }
+        RoomEvent::MessageUpdated(u) => u.content.len() + u.id.len(),
+        RoomEvent::MessageDeleted(d) => d.id.len(),
+    };
+    FIXED + 2 * text
 }
 
 /// A room's stream. Not thread-safe by itself: the engine locks it.
@@ -30,7 +55,13 @@ pub(crate) struct RoomStream {
     /// Message id to its offset, for edits and deletes.
     by_id: HashMap<String, u64>,
     /// (sender, client_id) to the original (id, offset), for idempotent sends.
+    /// A pair, never one joined string: ids holding `:` cannot collide.
     by_client_id: HashMap<(String, String), (String, u64)>,
+    /// What the kept events cost, the sum of their [`cost`].
+    bytes: usize,
+    /// The engine forgot this stream (empty, no members): whoever still holds
+    /// it must look the room up again.
+    pub retired: bool,
 }
 
 impl RoomStream {
@@ -43,7 +74,24 @@ impl RoomStream {
             messages: BTreeMap::new(),
             by_id: HashMap::new(),
             by_client_id: HashMap::new(),
+            bytes: 0,
+            retired: false,
         }
+    }
+
+    /// What the kept events cost, in bytes (an estimate).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether no event is kept.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// When the oldest kept event was appended.
+    pub fn oldest_at(&self) -> Option<Instant> {
+        self.events.front().map(|s| s.at)
     }
 
     /// Applies a change and returns the appended event (not yet broadcast).
@@ -105,7 +153,9 @@ impl RoomStream {
             }
         };
         self.last_offset = offset;
-        self.events.push_back(Stored { event: event.clone(), at: Instant::now() });
+        let bytes = cost(&event);
+        self.bytes += bytes;
+        self.events.push_back(Stored { event: event.clone(), at: Instant::now(), bytes });
         self.prune(limits);
         Ok(Appended { id, offset, event: Some(event) })
     }
@@ -135,14 +185,21 @@ impl RoomStream {
             if !too_many && oldest.at.elapsed() <= limits.max_age {
                 break;
             }
-            let Some(Stored { event, .. }) = self.events.pop_front() else { break };
-            if let RoomEvent::Message(message) = event {
-                self.messages.remove(&message.offset);
-                if self.by_id.get(&message.id) == Some(&message.offset) {
-                    self.by_id.remove(&message.id);
-                }
-                self.by_client_id.remove(&(message.sender.id, message.client_id));
+            self.drop_oldest();
+        }
+    }
+
+    /// Drops the oldest kept event and what only it kept. A later `since`
+    /// from before it is no longer recoverable (see `snapshot`).
+    pub fn drop_oldest(&mut self) {
+        let Some(Stored { event, bytes, .. }) = self.events.pop_front() else { return };
+        self.bytes -= bytes;
+        if let RoomEvent::Message(message) = event {
+            self.messages.remove(&message.offset);
+            if self.by_id.get(&message.id) == Some(&message.offset) {
+                self.by_id.remove(&message.id);
             }
+            self.by_client_id.remove(&(message.sender.id, message.client_id));
         }
     }
 
@@ -216,7 +273,7 @@ mod tests {
     }
 
     fn limits(max_events: usize) -> HistoryLimits {
-        HistoryLimits { max_events, max_age: Duration::from_secs(3600) }
+        HistoryLimits { max_events, max_age: Duration::from_secs(3600), memory_bytes: usize::MAX }
     }
 
     fn at(epoch: &str, offset: u64) -> Position {
@@ -293,5 +350,29 @@ mod tests {
         assert_eq!(s.history(None, 10).messages.len(), 1);
         // c1 left the window: the same key is now a new message.
         assert!(send(&mut s, "alice", "c1", &l).event.is_some());
+    }
+
+    #[test]
+    fn ids_holding_colons_are_separate_idempotency_keys() {
+        let (mut s, l) = (stream(), limits(10));
+        let first = send(&mut s, "a", "b:c1", &l);
+        let second = send(&mut s, "a:b", "c1", &l);
+        assert!(second.event.is_some());
+        assert_ne!(first.id, second.id);
+    }
+
+    #[test]
+    fn dropping_the_oldest_frees_its_bytes_and_ends_recovery_from_before() {
+        let (mut s, l) = (stream(), limits(10));
+        send(&mut s, "alice", "c1", &l);
+        let one = s.bytes();
+        send(&mut s, "alice", "c2", &l);
+        assert!(s.bytes() > one);
+        s.drop_oldest();
+        assert_eq!(s.bytes(), one, "c1 and c2 cost the same");
+        assert_eq!(s.snapshot(Some(&at("e1", 0)), 0).recovered, Some(false));
+        assert_eq!(s.snapshot(Some(&at("e1", 1)), 0).recovered, Some(true));
+        s.drop_oldest();
+        assert_eq!((s.bytes(), s.is_empty()), (0, true));
     }
 }

@@ -12,6 +12,11 @@ use crate::error::{FrameError, check_client_id, check_content};
 use crate::hub::{Delivery, Exclude, encode};
 use crate::state::AppState;
 
+/// Longest message id a `read` may name, in bytes. Message ids are UUIDs
+/// (36 bytes); the cap is the protocol's bound on ids a client may echo,
+/// not a tunable limit: a longer one cannot name a message.
+const MAX_MESSAGE_ID_LEN: usize = 128;
+
 impl Session {
     pub(super) async fn send(
         &mut self,
@@ -105,6 +110,14 @@ impl Session {
         let user_id = self.ensure_joined(&room)?.user.id.clone();
         if id.is_empty() {
             return Err(FrameError::bad_request("id is empty"));
+        }
+        // The id is broadcast to every member: a long one would be copied to
+        // each of them.
+        if id.len() > MAX_MESSAGE_ID_LEN {
+            return Err(FrameError::Reply(
+                roomcast_shared::ErrorCode::TooLarge,
+                format!("id is {} bytes; a message id is at most {MAX_MESSAGE_ID_LEN}", id.len()),
+            ));
         }
         let frame = ServerFrame::Read {
             room: room.clone(),

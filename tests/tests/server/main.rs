@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod bounds;
 mod chat;
 mod hardening_logs;
 mod hardening_teardown;
@@ -10,6 +11,7 @@ mod connections;
 mod heartbeat;
 mod limits;
 mod memory;
+mod names;
 mod notify;
 mod origins;
 mod presence;

@@ -288,3 +288,46 @@ async fn dev_tokens_log_in_without_a_key_in_dev_mode_only() {
     let key = Some(prod.api_key());
     prod.http(Method::POST, "/api/dev/token", key, body).await.expect_error(404, "not_found");
 }
+
+/// Unread notifications are capped in bytes (the newest kept, one bigger
+/// than the cap alone not kept) and expire.
+async fn unread_bytes_and_age_are_capped(server: &TestServer) {
+    // About 1,000 bytes each as JSON: three fit in 3,500 bytes.
+    let sized = |title: &str, bytes: usize| json!({"user_ids": ["erin"], "title": title, "body": "x".repeat(bytes)});
+    for i in 1..=5 {
+        server.api_post("/api/notify", sized(&format!("n{i}"), 900)).await.expect(200);
+    }
+    server.api_post("/api/notify", sized("huge", 10_000)).await.expect(200);
+    let mut erin = WsClient::connect_as(server, "erin", "Erin").await;
+    let frames = erin.collect_for(Duration::from_millis(500)).await;
+    let titles: Vec<&str> = frames.iter().filter_map(|f| f["title"].as_str()).collect();
+    assert_eq!(titles, ["n3", "n4", "n5"], "the newest within 3,500 bytes");
+    erin.close().await;
+
+    server.api_post("/api/notify", notify(&["frank"], "stale")).await.expect(200);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let mut frank = WsClient::connect_as(server, "frank", "Frank").await;
+    frank.expect_silence(Duration::from_millis(300)).await;
+}
+
+fn capped(config: &mut roomcast_server::Config) {
+    config.limits.notification_bytes_per_user = 3500;
+    config.limits.notification_max_age = Duration::from_secs(1);
+}
+
+#[tokio::test]
+async fn unread_notifications_are_capped_in_bytes_and_expire() {
+    unread_bytes_and_age_are_capped(&TestServer::with(capped).await).await;
+}
+
+#[tokio::test]
+async fn unread_notifications_are_capped_in_bytes_and_expire_on_redis() {
+    let redis = roomcast_tests::RedisServer::start().await;
+    let url = redis.url();
+    let server = TestServer::with(move |config| {
+        capped(config);
+        config.redis_url = Some(url);
+    })
+    .await;
+    unread_bytes_and_age_are_capped(&server).await;
+}

@@ -6,7 +6,8 @@ use std::time::Duration;
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{Presence, Status};
 use roomcast_tests::{
-    PRESENCE_GRACE, RECV_TIMEOUT, TYPING_TIMEOUT, TestServer, WsClient, frame_type, typed,
+    PRESENCE_GRACE, RECV_TIMEOUT, RedisServer, TYPING_TIMEOUT, TestServer, WsClient, frame_type,
+    typed,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -229,4 +230,38 @@ async fn an_explicit_stop_and_a_disconnect_end_typing() {
     // disconnect itself ends typing.
     let stopped = bob.recv_until("typing").await;
     assert_eq!((&stopped["user"]["id"], &stopped["is_typing"]), (&json!("alice"), &json!(false)));
+}
+
+/// A page reload: the connection closes and another opens within the grace
+/// period; when that one closes for good, the user leaves and goes offline,
+/// and a later joiner does not see them as a member.
+async fn a_reload_then_leaving_for_good_leaves_no_ghost(server: &TestServer) {
+    let mut bob = joined(server, "bob", "Bob", "general").await;
+    let alice = joined(server, "alice", "Alice", "general").await;
+    bob.recv_until("member_joined").await;
+    alice.close().await;
+    let reloaded = joined(server, "alice", "Alice", "general").await;
+    // Past the first connection's grace period: the reload kept alice in.
+    let quiet = bob.collect_for(AFTER_GRACE).await;
+    assert!(!announces_departure(&quiet, "alice"), "a reload looked like leaving: {quiet:?}");
+
+    reloaded.close().await;
+    departure(&mut bob, "alice").await;
+    let mut carol = WsClient::connect_as(server, "carol", "Carol").await;
+    let joined: Joined = typed(&carol.join("general").await);
+    let members: Vec<&str> = joined.members.iter().map(|m| m.user.id.as_str()).collect();
+    assert_eq!(members, ["bob", "carol"], "alice left for good");
+}
+
+#[tokio::test]
+async fn a_reload_leaves_no_ghost_member() {
+    a_reload_then_leaving_for_good_leaves_no_ghost(&TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn a_reload_leaves_no_ghost_member_on_redis() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let server = TestServer::with(move |config| config.redis_url = Some(url)).await;
+    a_reload_then_leaving_for_good_leaves_no_ghost(&server).await;
 }

@@ -146,3 +146,39 @@ async fn resending_after_a_reconnect_does_not_duplicate() {
     let count = messages.iter().filter(|f| f["type"] == "message").count();
     assert_eq!(count, 1, "displayed once: {messages:?}");
 }
+
+/// Over the history budget of all rooms, the oldest events go first,
+/// whichever room they are in, and recovery from before what is kept says
+/// so (`recovered: false`) rather than replay a gap.
+#[tokio::test]
+async fn the_history_budget_drops_the_oldest_events_of_all_rooms() {
+    // Each 2,000-byte message costs about 4.7 KB: the budget holds four.
+    let server = TestServer::with(|c| c.history.memory_bytes = 20_000).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let old = alice.join("old").await;
+    let content = "x".repeat(2000);
+    for _ in 0..3 {
+        alice.say("old", &content).await;
+    }
+    let new = alice.join("new").await;
+    let mut last = json!(null);
+    for _ in 0..5 {
+        last = alice.say("new", &content).await["offset"].clone();
+    }
+    let since_start = |room: &str, joined: &serde_json::Value| json!({"type": "join", "room": room, "since": {"epoch": joined["epoch"], "offset": 0}});
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    let rejoined = bob.call_ok(since_start("old", &old), "joined").await;
+    assert_eq!(rejoined["recovered"], false, "the old room's events were dropped first");
+    let history = |room: &str| json!({"type": "history", "room": room});
+    let page = bob.call_ok(history("old"), "history").await;
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(0), "{page}");
+    let rejoined = bob.call_ok(since_start("new", &new), "joined").await;
+    assert_eq!(rejoined["recovered"], false, "the new room's first events went too");
+    let page = bob.call_ok(history("new"), "history").await;
+    let kept = page["messages"].as_array().map_or(0, Vec::len);
+    assert!((1..5).contains(&kept), "the newest are kept: {kept}");
+    bob.call_ok(json!({"type": "leave", "room": "new"}), "left").await;
+    let current =
+        json!({"type": "join", "room": "new", "since": {"epoch": new["epoch"], "offset": last}});
+    assert_eq!(bob.call_ok(current, "joined").await["recovered"], true);
+}

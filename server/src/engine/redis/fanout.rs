@@ -14,7 +14,7 @@ use redis::{PushInfo, PushKind, Value};
 use roomcast_shared::RoomName;
 use tungstenite::Utf8Bytes;
 
-use super::keys::MULTI_CHANNEL;
+use super::keys::{MULTI_CHANNEL, channel_room};
 use crate::hub::{Delivery, Exclude, Hub};
 
 /// Writes the `<exclude>` part of a payload.
@@ -72,9 +72,7 @@ impl Receiver {
             let rooms: Vec<RoomName> =
                 head.split(' ').filter_map(|r| RoomName::new(r).ok()).collect();
             self.hub.deliver_many(&rooms, &Delivery { offset: None, text }, &exclude);
-        } else if let Some(room) =
-            channel.strip_prefix("rc:ch:").and_then(|r| RoomName::new(r).ok())
-        {
+        } else if let Some(room) = channel_room(channel) {
             let offset = head.parse().ok();
             self.hub.deliver(&room, &Delivery { offset, text }, &exclude);
         }

@@ -173,30 +173,44 @@ return {before, unread, redis.call('HGETALL', KEYS[2])}
 
 /// KEYS: user conns, user state, instance users.
 /// ARGV: instance, user id, now (RFC 3339).
-/// Returns {1, state} when the user has no connection left, else {0}.
+/// Returns {1, state} when the user has no connection left, else {0, {}}:
+/// always two elements, the shape the caller decodes.
 const EXPIRE: &str = r#"
 local l = redis.call('HINCRBY', KEYS[1], 'l:' .. ARGV[1], -1)
 if l <= 0 then redis.call('HDEL', KEYS[1], 'l:' .. ARGV[1]) end
 local o = tonumber(redis.call('HGET', KEYS[1], 'o:' .. ARGV[1]) or '0')
 if o <= 0 and l <= 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
-if count(KEYS[1], '') > 0 then return {0} end
+if count(KEYS[1], '') > 0 then return {0, {}} end
 redis.call('HSET', KEYS[2], 'last_seen', ARGV[3])
 return {1, redis.call('HGETALL', KEYS[2])}
 "#;
 
 /// KEYS: user conns, user unread.
-/// ARGV: channel, notification frame, notification JSON, unread cap.
+/// ARGV: channel, notification frame, notification JSON, unread cap,
+/// unread byte cap, max age (s).
 /// Publishes when the user has an open connection (returns 1), else keeps
-/// it as unread (returns 0).
+/// it as unread (returns 0): the newest within the count and byte caps (one
+/// over the byte cap alone is not kept), the list expiring `max age` after
+/// the newest (the reader drops older ones by their `created_at`).
 const NOTIFY: &str = r#"
 if count(KEYS[1], 'o:') > 0 then
   redis.call('PUBLISH', ARGV[1], '\t\t' .. ARGV[2])
   return 1
 end
-local cap = tonumber(ARGV[4])
-if cap > 0 then
+local cap, byte_cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+if cap > 0 and #ARGV[3] <= byte_cap then
   redis.call('RPUSH', KEYS[2], ARGV[3])
   redis.call('LTRIM', KEYS[2], -cap, -1)
+  local kept = redis.call('LRANGE', KEYS[2], 0, -1)
+  local bytes = 0
+  for i = 1, #kept do bytes = bytes + #kept[i] end
+  local i = 1
+  while bytes > byte_cap do
+    bytes = bytes - #kept[i]
+    redis.call('LPOP', KEYS[2])
+    i = i + 1
+  end
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
 return 0
 "#;
@@ -205,17 +219,19 @@ return 0
 /// ARGV: instance, now (RFC 3339).
 /// Undoes what a dead instance left: its connections and memberships.
 /// Returns {{user, state, rooms}... offline users, {room, profile}... left}.
-/// Touches user and room keys named from the data (single Redis only).
+/// Touches user and room keys named from the data (single Redis only),
+/// built as `keys.rs` builds them.
 const REAP: &str = r#"
+local function part(name) return #name .. ':' .. name end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {{}, {}} end
 local offline = {}
 for _, user in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local conns = 'rc:u:' .. user .. ':conns'
+  local conns = 'rc:u:' .. part(user) .. ':conns'
   redis.call('HDEL', conns, 'o:' .. ARGV[1], 'l:' .. ARGV[1])
   if count(conns, '') <= 0 then
-    local state = 'rc:u:' .. user .. ':state'
+    local state = 'rc:u:' .. part(user) .. ':state'
     redis.call('HSET', state, 'last_seen', ARGV[2])
-    local rooms = redis.call('SMEMBERS', 'rc:u:' .. user .. ':rooms')
+    local rooms = redis.call('SMEMBERS', 'rc:u:' .. part(user) .. ':rooms')
     offline[#offline + 1] = {user, redis.call('HGETALL', state), rooms}
   end
 end
@@ -223,13 +239,13 @@ local left = {}
 local members = redis.call('HGETALL', KEYS[2])
 for i = 1, #members, 2 do
   local room, user = string.match(members[i], '^(%S+) (%S+)$')
-  local key = 'rc:r:' .. room .. ':members'
+  local key = 'rc:r:' .. part(room) .. ':members'
   if redis.call('HINCRBY', key, user, -tonumber(members[i + 1])) <= 0 then
-    local profiles = 'rc:r:' .. room .. ':profiles'
+    local profiles = 'rc:r:' .. part(room) .. ':profiles'
     local profile = redis.call('HGET', profiles, user)
     redis.call('HDEL', key, user)
     redis.call('HDEL', profiles, user)
-    redis.call('SREM', 'rc:u:' .. user .. ':rooms', room)
+    redis.call('SREM', 'rc:u:' .. part(user) .. ':rooms', room)
     if profile then left[#left + 1] = {room, profile} end
   end
 end

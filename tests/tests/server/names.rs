@@ -1,0 +1,135 @@
+//! Hostile names: user ids, room names and `client_id`s that hold `:` or
+//! spell another key's suffix must not make two messages one, nor reach
+//! another room's state; a store failure reaches the client as a generic
+//! error; a `read` cannot broadcast an id of any size. Each runs on both
+//! engines where the engine matters.
+
+use std::time::Duration;
+
+use roomcast_tests::{RedisServer, TestServer, WsClient, frame_type};
+use serde_json::{Value, json};
+
+async fn on_redis(redis: &RedisServer) -> TestServer {
+    let url = redis.url();
+    TestServer::with(move |config| config.redis_url = Some(url)).await
+}
+
+/// Runs one command with `redis-cli` (installed with redis-server).
+fn redis_cli(redis: &RedisServer, args: &[&str]) {
+    let status = std::process::Command::new("redis-cli")
+        .args(["-u", &redis.url()])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("running redis-cli");
+    assert!(status.success(), "redis-cli {args:?} failed");
+}
+
+fn send(room: &str, content: &str, client_id: &str) -> Value {
+    json!({"type": "send", "room": room, "content": content, "client_id": client_id})
+}
+
+/// User `a` with `client_id` `b:c1` and user `a:b` with `c1` send two
+/// different messages: both are stored and broadcast.
+async fn ids_that_read_alike_stay_apart(server: &TestServer) {
+    let mut watcher = WsClient::connect_as(server, "watcher", "Watcher").await;
+    watcher.join("general").await;
+    let mut a = WsClient::connect_as(server, "a", "A").await;
+    a.join("general").await;
+    let mut ab = WsClient::connect_as(server, "a:b", "AB").await;
+    ab.join("general").await;
+    let first = a.call_ok(send("general", "from a", "b:c1"), "ack").await;
+    let second = ab.call_ok(send("general", "from a:b", "c1"), "ack").await;
+    assert_ne!(first["id"], second["id"], "two senders, two messages");
+    assert_eq!(second["offset"], 2);
+    let seen = watcher.collect_for(Duration::from_millis(300)).await;
+    let contents: Vec<&Value> =
+        seen.iter().filter(|f| frame_type(f) == "message").map(|f| &f["content"]).collect();
+    assert_eq!(contents, [&json!("from a"), &json!("from a:b")], "{seen:?}");
+    let history = watcher.call_ok(json!({"type": "history", "room": "general"}), "history").await;
+    assert_eq!(history["messages"].as_array().map(Vec::len), Some(2), "{history}");
+}
+
+#[tokio::test]
+async fn senders_and_client_ids_that_read_alike_are_two_messages() {
+    ids_that_read_alike_stay_apart(&TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn senders_and_client_ids_that_read_alike_are_two_messages_on_redis() {
+    let redis = RedisServer::start().await;
+    ids_that_read_alike_stay_apart(&on_redis(&redis).await).await;
+}
+
+/// `client_id`s spelling a room key's suffix, sent in `general` by `alice`,
+/// while room `general:idem:alice` is in use: neither room is disturbed.
+async fn client_ids_cannot_reach_room_keys(server: &TestServer) {
+    let other = "general:idem:alice";
+    let mut bob = WsClient::connect_as(server, "bob", "Bob").await;
+    bob.join(other).await;
+    bob.call_ok(send(other, "before", "b1"), "ack").await;
+    let mut alice = WsClient::connect_as(server, "alice", "Alice").await;
+    alice.join("general").await;
+    for (i, client_id) in
+        ["log", "seq", "epoch", "msgs", "idx", "members", "profiles"].into_iter().enumerate()
+    {
+        let reply = alice.call(send("general", "hi", client_id)).await;
+        assert_eq!(frame_type(&reply), "ack", "client_id {client_id}: {reply}");
+        assert_eq!(reply["offset"], i + 1, "client_id {client_id}: {reply}");
+    }
+    let after = bob.call_ok(send(other, "after", "b2"), "ack").await;
+    assert_eq!(after["offset"], 2, "the other room's offsets are its own");
+    let history = bob.call_ok(json!({"type": "history", "room": other}), "history").await;
+    let contents: Vec<&Value> =
+        history["messages"].as_array().unwrap().iter().map(|m| &m["content"]).collect();
+    assert_eq!(contents, [&json!("before"), &json!("after")]);
+}
+
+#[tokio::test]
+async fn client_ids_cannot_reach_another_rooms_keys() {
+    client_ids_cannot_reach_room_keys(&TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn client_ids_cannot_reach_another_rooms_keys_on_redis() {
+    let redis = RedisServer::start().await;
+    client_ids_cannot_reach_room_keys(&on_redis(&redis).await).await;
+}
+
+/// A command Redis refuses (here: every write, once Redis is out of memory)
+/// is answered `unavailable` with a message that tells nothing of Redis.
+#[tokio::test]
+async fn a_store_error_is_not_shown_to_the_client() {
+    let redis = RedisServer::start().await;
+    let server = on_redis(&redis).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    redis_cli(&redis, &["CONFIG", "SET", "maxmemory", "1"]);
+    let reply = alice.call(send("general", "hi", "c1")).await;
+    redis_cli(&redis, &["CONFIG", "SET", "maxmemory", "0"]);
+    assert_eq!((frame_type(&reply), &reply["code"]), ("error", &json!("unavailable")), "{reply}");
+    let message = reply["message"].as_str().unwrap_or_default().to_lowercase();
+    for leak in ["oom", "maxmemory", "script", "err", "redis"] {
+        assert!(!message.contains(leak), "the store's error reached the client: {reply}");
+    }
+    alice.call_ok(send("general", "hi", "c1"), "ack").await;
+}
+
+#[tokio::test]
+async fn a_read_with_an_overlong_id_is_refused_and_not_broadcast() {
+    let server = TestServer::start().await;
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    bob.join("general").await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("general").await;
+    bob.recv_until("member_joined").await;
+    let id = "x".repeat(65_000);
+    let reply = alice.call(json!({"type": "read", "room": "general", "id": id})).await;
+    assert_eq!((frame_type(&reply), &reply["code"]), ("error", &json!("too_large")), "{reply}");
+    assert!(reply["message"].as_str().is_some_and(|m| m.contains("128")), "{reply}");
+    bob.expect_silence(Duration::from_millis(200)).await;
+    // A real message id still goes through.
+    let ack = alice.say("general", "hello").await;
+    alice.send(json!({"type": "read", "room": "general", "id": ack["id"]})).await;
+    assert_eq!(bob.recv_until("read").await["id"], ack["id"]);
+}
