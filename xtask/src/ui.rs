@@ -60,12 +60,18 @@ pub fn build(root: &Path, dist: &Path) -> Result<()> {
     if let Some(built) = modified(&stamp).filter(|_| dist.join("index.html").exists()) {
         match newest_input(root) {
             Some((changed, path)) if changed > built => {
-                println!("
-xtask: {} changed since the last UI build", path.display());
+                println!(
+                    "
+xtask: {} changed since the last UI build",
+                    path.display()
+                );
             }
             _ => {
-                println!("
-xtask: the UI in {} is up to date (no build)", dist.display());
+                println!(
+                    "
+xtask: the UI in {} is up to date (no build)",
+                    dist.display()
+                );
                 return Ok(());
             }
         }
