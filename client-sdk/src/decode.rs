@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use roomcast_shared::frame::{Ack, ErrorFrame, Joined};
+use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits};
 use roomcast_shared::{
     AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Presence,
     RoomEvent, RoomName, ServerFrame, Status, UserInfo, UserRef,
@@ -63,6 +63,7 @@ fn frame(kind: &str, text: &str) -> Result<ServerFrame> {
                 session_id: w.session_id,
                 user: w.user,
                 heartbeat_ms: w.heartbeat_ms,
+                limits: w.limits,
             }
         }
         "left" => ServerFrame::Left { room: json::<RoomOnly>(text)?.room },
@@ -159,6 +160,8 @@ struct ReadyWire {
     session_id: String,
     user: UserInfo,
     heartbeat_ms: u64,
+    #[serde(default)]
+    limits: Option<Limits>,
 }
 
 #[derive(Deserialize)]

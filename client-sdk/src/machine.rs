@@ -18,11 +18,13 @@ mod timers;
 
 use std::collections::{BTreeMap, HashMap};
 
+use roomcast_shared::frame::Limits;
 use roomcast_shared::{ClientFrame, CloseCode, Envelope, Reconnect, Ref, SetStatus, UserInfo};
 
 use crate::effect::{ClientError, ConnectionState, Effect, Event};
 use crate::options::Options;
 use crate::outbox::Outbox;
+use crate::pace::Pace;
 use crate::rng::Rng;
 use crate::room::RoomState;
 use crate::token;
@@ -69,6 +71,11 @@ pub struct Core {
     session: Option<(String, UserInfo)>,
     rooms: BTreeMap<String, Room>,
     outbox: Outbox,
+    /// The message budget of the open connection, from the limits its
+    /// `ready` announced: outbox entries go out within it.
+    pace: Pace,
+    /// When the pace allows the next outbox entry that waits for it.
+    send_at: Option<u64>,
     /// Requests sent on this connection, by `ref`, awaiting their reply.
     requests: HashMap<u64, Request>,
     next_ref: u64,
@@ -144,6 +151,8 @@ impl Core {
         };
         Self {
             outbox: Outbox::new(opts.queue_limit),
+            pace: Pace::new(None, 0),
+            send_at: None,
             opts,
             rng: Rng::new(seed),
             state: ConnectionState::Idle,
@@ -299,7 +308,14 @@ impl Core {
     }
 
     /// `ready` on a connection being authenticated.
-    fn authenticated(&mut self, session_id: String, user: UserInfo, heartbeat_ms: u64, now: u64) {
+    fn authenticated(
+        &mut self,
+        session_id: String,
+        user: UserInfo,
+        heartbeat_ms: u64,
+        limits: Option<Limits>,
+        now: u64,
+    ) {
         let Some(conn) = self.conn.as_mut() else { return };
         conn.phase = Phase::Ready;
         conn.deadline = None;
@@ -307,6 +323,8 @@ impl Core {
         conn.ping_at = Some(now + conn.ping_every);
         conn.stable_at = Some(now + self.opts.stable_after_ms);
         self.unauthorized_retry = false;
+        // A new connection starts with a full budget on the server.
+        self.pace = Pace::new(limits.as_ref(), now);
         self.session = Some((session_id.clone(), user.clone()));
         self.set_state(ConnectionState::Open);
         self.changed();
@@ -326,6 +344,7 @@ impl Core {
         self.conn = None;
         self.fetching = None;
         self.session = None;
+        self.send_at = None;
         self.outbox.disconnected();
         for request in std::mem::take(&mut self.requests).into_values() {
             if let Request::History { op, .. } = request {

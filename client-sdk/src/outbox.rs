@@ -1,10 +1,12 @@
 //! The outbox: sends, edits and deletes waiting for their ack, in order.
 //!
-//! An entry stays until the server acknowledges it (or refuses it). While
-//! disconnected, entries wait; after a reconnect and the room's `joined`,
-//! every entry of the room is sent again with the same `client_id`, and the
-//! server's idempotency turns at-least-once delivery into exactly-once
-//! display. The outbox is bounded so that a long outage cannot grow memory
+//! An entry stays until the server acknowledges it (or refuses it for a
+//! reason retrying cannot fix). A room has at most one entry in flight: the
+//! next goes out when the previous one was answered, so a refusal for rate
+//! or a lost connection can never let a later message overtake an earlier
+//! one. While disconnected, entries wait; after a reconnect and the room's
+//! `joined`, they go out again with the same `client_id`, and the server's
+//! idempotency turns at-least-once delivery into exactly-once display. The outbox is bounded so that a long outage cannot grow memory
 //! without limit.
 
 use std::collections::VecDeque;
@@ -67,24 +69,25 @@ impl Outbox {
         Ok(())
     }
 
-    /// Entries of `room` not sent on the current connection, oldest first,
-    /// each marked as sent with a `ref` from `next_ref`. The caller sends
-    /// them in this order.
-    pub fn take_unsent(
-        &mut self,
-        room: &str,
-        mut next_ref: impl FnMut() -> u64,
-    ) -> Vec<(u64, ClientFrame)> {
-        let mut out = Vec::new();
-        let unsent =
-            |e: &&mut Entry| e.room == room && e.wire_ref.is_none() && e.retry_at.is_none();
-        for e in self.entries.iter_mut().filter(unsent) {
-            let r = next_ref();
-            e.wire_ref = Some(r);
-            e.attempts += 1;
-            out.push((r, e.frame.clone()));
-        }
-        out
+    /// Whether the oldest entry of `room` may go out at `now`: the entries
+    /// of a room go out one at a time, each after the previous one was
+    /// answered, so that the server stores them in the order they were
+    /// made whatever it refuses for now and whatever the connection loses.
+    pub fn ready_to_send(&self, room: &str, now: u64) -> bool {
+        self.entries
+            .iter()
+            .find(|e| e.room == room)
+            .is_some_and(|e| e.wire_ref.is_none() && e.retry_at.is_none_or(|at| now >= at))
+    }
+
+    /// Marks the oldest entry of `room` as sent with `wire_ref` and returns
+    /// its frame (call after [`ready_to_send`](Self::ready_to_send)).
+    pub fn mark_sent(&mut self, room: &str, wire_ref: u64) -> Option<ClientFrame> {
+        let e = self.entries.iter_mut().find(|e| e.room == room)?;
+        e.wire_ref = Some(wire_ref);
+        e.retry_at = None;
+        e.attempts += 1;
+        Some(e.frame.clone())
     }
 
     /// The connection dropped: every entry in flight is unsent again, and a
@@ -194,24 +197,21 @@ mod tests {
     }
 
     #[test]
-    fn unacked_entries_are_resent_in_order_with_the_same_client_id() {
+    fn a_room_has_one_entry_in_flight_and_resends_in_order_with_the_same_client_id() {
         let mut o = Outbox::new(10);
         o.push(1, "a", send("a", "c1")).unwrap();
         o.push(2, "b", send("b", "c2")).unwrap();
         o.push(3, "a", send("a", "c3")).unwrap();
-        let mut r = 0;
-        let first = o.take_unsent("a", || {
-            r += 1;
-            r
-        });
-        assert_eq!(first.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [1, 2]);
-        assert!(o.take_unsent("a", || 99).is_empty(), "in flight: not sent twice");
-        // The ack of the first arrives, then the connection drops.
+        assert_eq!(o.mark_sent("a", 1), Some(send("a", "c1")));
+        assert!(!o.ready_to_send("a", 0), "the next waits for the first's answer");
+        assert!(o.ready_to_send("b", 0), "rooms do not wait for each other");
+        // The ack of the first arrives: the next goes out, then the
+        // connection drops before its ack.
         assert_eq!(o.remove_by_ref(1).map(|e| e.op), Some(1));
+        assert_eq!(o.mark_sent("a", 2), Some(send("a", "c3")));
         o.disconnected();
-        let again = o.take_unsent("a", || 7);
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].1, send("a", "c3"), "same frame, same client_id");
+        assert!(o.ready_to_send("a", 0));
+        assert_eq!(o.mark_sent("a", 7), Some(send("a", "c3")), "same frame, same client_id");
         assert_eq!(o.of_room("a").next().unwrap().attempts, 2);
     }
 
@@ -228,14 +228,16 @@ mod tests {
     fn a_refused_entry_waits_for_its_retry_time() {
         let mut o = Outbox::new(10);
         o.push(1, "a", send("a", "c1")).unwrap();
-        assert_eq!(o.take_unsent("a", || 1).len(), 1);
+        o.push(2, "a", send("a", "c2")).unwrap();
+        assert_eq!(o.mark_sent("a", 1), Some(send("a", "c1")));
         assert_eq!(o.attempts(1), Some(1));
         o.retry_later(1, 500);
-        assert!(o.take_unsent("a", || 2).is_empty(), "not before its time");
+        assert!(!o.ready_to_send("a", 499), "not before its time, nor the one after it");
         assert_eq!(o.next_retry(), Some(500));
         assert!(o.due(499).is_empty());
         assert_eq!(o.due(500), ["a"]);
-        assert_eq!(o.take_unsent("a", || 3).len(), 1);
+        assert!(o.ready_to_send("a", 500));
+        assert_eq!(o.mark_sent("a", 3), Some(send("a", "c1")), "the refused one first");
         assert_eq!(o.of_room("a").next().unwrap().attempts, 2);
     }
 

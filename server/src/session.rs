@@ -381,10 +381,21 @@ impl Session {
     }
 
     fn ready_frame(&self, user: &UserInfo) -> ServerFrame {
+        // The limits go out so that clients pace themselves (a resend after
+        // a reconnect in particular) instead of learning them from refusals.
+        use roomcast_shared::frame::{Limits, RateLimit};
+        let limits = &self.state.config.limits;
+        let rate = |r: crate::limits::Rate| RateLimit { per_sec: r.per_sec, burst: r.burst };
         ServerFrame::Ready {
             session_id: self.session_id.to_string(),
             user: user.clone(),
             heartbeat_ms: self.state.config.timing.heartbeat.as_millis() as u64,
+            limits: Some(Limits {
+                messages: rate(limits.messages),
+                user_messages: rate(limits.user_messages),
+                frames: rate(limits.frames),
+                joins: rate(limits.joins),
+            }),
         }
     }
 

@@ -251,6 +251,34 @@ pub struct ErrorFrame {
     pub retry_after_ms: Option<u64>,
 }
 
+/// The rate limits a connection works within, announced in `ready`.
+///
+/// A request over a limit is refused with `rate_limited` and a
+/// `retry_after_ms`; a client that paces itself by these numbers is not
+/// refused by its connection's own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// `send`, `edit` and `delete` on this connection.
+    pub messages: RateLimit,
+    /// `send`, `edit` and `delete` of this user over all their connections
+    /// to one server instance.
+    pub user_messages: RateLimit,
+    /// Frames of any type on this connection.
+    pub frames: RateLimit,
+    /// `join` on this connection.
+    pub joins: RateLimit,
+}
+
+/// A token bucket: `burst` requests at once after a quiet spell, refilled
+/// at `per_sec` per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Requests per second, sustained.
+    pub per_sec: f64,
+    /// Requests allowed at once (the bucket's size).
+    pub burst: u32,
+}
+
 /// A frame from the server to a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -263,6 +291,10 @@ pub enum ServerFrame {
         user: UserInfo,
         /// How often the server pings; clients may ping at the same rate.
         heartbeat_ms: u64,
+        /// The rate limits this connection works within, so that a client
+        /// can pace itself (older servers leave it out).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limits: Option<Limits>,
     },
     /// The reply to `join`.
     Joined(Joined),

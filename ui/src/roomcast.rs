@@ -237,8 +237,8 @@ impl Roomcast {
         // Noted before the client carries out the send: one refused at once
         // (the client closed, the room not joined, the queue full) settles
         // while `update` runs, and must show as failed, not vanish.
-        self.update(|core, _| {
-            let op = core.send(room, content.clone());
+        self.update(|core, now| {
+            let op = core.send(room, content.clone(), now);
             self.sends.update_value(|s| {
                 s.insert(op, (room.to_owned(), content));
             });
@@ -270,12 +270,12 @@ impl Roomcast {
 
     /// Replaces the content of one of the user's messages.
     pub fn edit(&self, room: &str, id: String, content: String) {
-        self.update(|core, _| core.edit(room, id, content));
+        self.update(|core, now| core.edit(room, id, content, now));
     }
 
     /// Deletes one of the user's messages.
     pub fn delete(&self, room: &str, id: String) {
-        self.update(|core, _| core.delete(room, id));
+        self.update(|core, now| core.delete(room, id, now));
     }
 
     /// The user is typing (`true`) or stopped; throttled by the client.

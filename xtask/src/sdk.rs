@@ -106,9 +106,12 @@ fn build_package(root: &Path) -> Result<PathBuf> {
 }
 
 /// The React example, built against the packed package, in two browser
-/// contexts with a server restart in the middle. The server keeps history
-/// in Redis, as a deployment that must survive restarts does, so the test
-/// can require that every message is still there afterwards.
+/// contexts: `e2e/chat.test.mjs` (a chat through a server restart) and
+/// `e2e/restarts.test.mjs` (200 messages at the default rate limits through
+/// two SIGKILLs and a SIGTERM), one after the other. The server keeps
+/// history in Redis, as a deployment that must survive restarts does, with
+/// its default limits, so the tests can require that every message is
+/// still there afterwards, once and in order.
 fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) -> Result<Tally> {
     let example = root.join("examples/react");
     npm(&example, &["ci", "--no-audit", "--no-fund"])?;

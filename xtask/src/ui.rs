@@ -6,8 +6,9 @@
 //!
 //! Every step fails with what to do about it; nothing is skipped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
@@ -44,8 +45,71 @@ pub fn install_tools(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `trunk build --release` (offline, as Trunk.toml says) into `dist`.
+/// What the UI is built from: when none of it changed since the last build,
+/// the build is skipped (trunk itself rebuilds everything every time).
+const INPUTS: &[&str] = &["ui", "shared", "client-sdk", "Trunk.toml", "Cargo.toml", "Cargo.lock"];
+/// Folders under the inputs that are not inputs.
+const NOT_INPUTS: &[&str] = &["target", "node_modules", "dist"];
+/// Written into `dist` after a successful build; its time is the build's.
+const STAMP: &str = ".roomcast-build";
+
+/// `trunk build --release` (offline, as Trunk.toml says) into `dist`,
+/// unless `dist` holds a complete build newer than every input.
 pub fn build(root: &Path, dist: &Path) -> Result<()> {
+    let stamp = dist.join(STAMP);
+    if let Some(built) = modified(&stamp).filter(|_| dist.join("index.html").exists()) {
+        match newest_input(root) {
+            Some((changed, path)) if changed > built => {
+                println!(
+                    "
+xtask: {} changed since the last UI build",
+                    path.display()
+                );
+            }
+            _ => {
+                println!(
+                    "
+xtask: the UI in {} is up to date (no build)",
+                    dist.display()
+                );
+                return Ok(());
+            }
+        }
+    }
+    trunk_build(root, dist)?;
+    std::fs::write(&stamp, "built by `cargo xtask`: the UI inputs did not change after this file\n")
+        .with_context(|| format!("cannot write {}", stamp.display()))
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The most recently changed file of the UI's inputs, and when.
+fn newest_input(root: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    let mut todo: Vec<PathBuf> = INPUTS.iter().map(|p| root.join(p)).collect();
+    while let Some(path) = todo.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_dir() {
+            if path.file_name().is_some_and(|n| NOT_INPUTS.iter().any(|x| n == *x)) {
+                continue;
+            }
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                todo.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        // A folder's own time counts too: it changes when a file is removed.
+        if let Ok(time) = meta.modified()
+            && newest.as_ref().is_none_or(|(t, _)| time > *t)
+        {
+            newest = Some((time, path));
+        }
+    }
+    newest
+}
+
+fn trunk_build(root: &Path, dist: &Path) -> Result<()> {
     let bin = root.join("tools/web/node_modules/.bin");
     let path = std::env::join_paths(
         std::iter::once(bin)

@@ -22,7 +22,12 @@ import type {
 export interface RoomcastProviderProps {
   /** The server's WebSocket URL, such as `wss://chat.example.com/ws`. */
   url: string;
-  /** Read when the client is created (the first time this URL is used). */
+  /**
+   * Read when the client is created (the first time this URL is used); the
+   * callbacks (`onConnect`, `onDisconnect`, `onError`, `onStateChange`,
+   * `onMessage`) are called while the provider is mounted, the latest
+   * render's each time.
+   */
   options?: ClientOptions;
   children?: ReactNode;
 }

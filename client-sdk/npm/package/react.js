@@ -126,13 +126,45 @@ const NO_ROOM = Object.freeze({
 
 const RoomcastContext = createContext(null);
 
-/** Shares one client for `url` with every component below it. */
+/**
+ * Calls the callbacks of `options` (`onConnect`, `onDisconnect`, `onError`,
+ * `onStateChange`, `onMessage`) for `client`'s events, always the latest
+ * render's; `onFrame` also gets every frame.
+ */
+function useCallbacks(client, options, onFrame) {
+  const latest = useRef(options);
+  useEffect(() => {
+    latest.current = options;
+  });
+  useEffect(() => {
+    if (!client) return undefined;
+    const call = (name) => (event) => latest.current?.[name]?.(event);
+    const offs = [
+      client.on("connect", call("onConnect")),
+      client.on("disconnect", call("onDisconnect")),
+      client.on("error", call("onError")),
+      client.on("statechange", call("onStateChange")),
+      client.on("message", (frame) => {
+        latest.current?.onMessage?.(frame);
+        onFrame?.(frame, latest.current);
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [client]);
+}
+
+/**
+ * Shares one client for `url` with every component below it. The callbacks
+ * in `options` are called for as long as the provider is mounted (the
+ * other options are read when the client is created).
+ */
 export function RoomcastProvider({ url, options, children }) {
   const client = clientFor(url, options);
   useEffect(() => {
     retainClient(url);
     return () => releaseClient(url);
   }, [url]);
+  useCallbacks(client, options);
   const value = useMemo(() => ({ url, client }), [url, client]);
   return createElement(RoomcastContext.Provider, { value }, children);
 }
@@ -163,29 +195,14 @@ export function useWebSocket(url, options = {}) {
     return () => releaseClient(url);
   }, [own, url]);
 
-  const latest = useRef(options);
-  useEffect(() => {
-    latest.current = options;
-  });
   const readsLastMessage = useRef(false);
   const [lastMessage, setLastMessage] = useState(null);
-  useEffect(() => {
-    if (!client) return undefined;
-    const call = (name) => (event) => latest.current[name]?.(event);
-    const offs = [
-      client.on("connect", call("onConnect")),
-      client.on("disconnect", call("onDisconnect")),
-      client.on("error", call("onError")),
-      client.on("statechange", call("onStateChange")),
-      client.on("message", (frame) => {
-        latest.current.onMessage?.(frame);
-        const filter = latest.current.filter;
-        // Only components that read lastMessage re-render per frame.
-        if (readsLastMessage.current && (!filter || filter(frame))) setLastMessage(frame);
-      }),
-    ];
-    return () => offs.forEach((off) => off());
-  }, [client]);
+  // Only components that read lastMessage re-render per frame.
+  const onFrame = useCallback((frame, options) => {
+    const filter = options?.filter;
+    if (readsLastMessage.current && (!filter || filter(frame))) setLastMessage(frame);
+  }, []);
+  useCallbacks(client, options, onFrame);
 
   const snapshot = useClientSnapshot(client);
   const sendMessage = useCallback((frame) => (client ? client.sendMessage(frame) : false), [client]);

@@ -11,7 +11,7 @@ use crate::room::{EventOutcome, JoinOutcome};
 
 /// Wait before retrying a refused send when the server names no delay.
 const RETRY_DELAY_MS: u64 = 1_000;
-/// Transmissions of one send before a refusal is final.
+/// Transmissions of one send before a refusal (other than for rate) is final.
 const MAX_SEND_ATTEMPTS: u32 = 5;
 
 impl Core {
@@ -33,20 +33,20 @@ impl Core {
         }
         self.emit(Event::Frame(text.to_owned()));
         match frame {
-            ServerFrame::Ready { session_id, user, heartbeat_ms } => {
+            ServerFrame::Ready { session_id, user, heartbeat_ms, limits } => {
                 let authenticating =
                     self.conn.as_ref().is_some_and(|c| c.phase == Phase::Authenticating);
                 if authenticating {
-                    self.authenticated(session_id, user, heartbeat_ms, now);
+                    self.authenticated(session_id, user, heartbeat_ms, limits, now);
                 }
             }
-            ServerFrame::Joined(joined) => self.joined(joined),
-            ServerFrame::Message(m) => self.stream_event(RoomEvent::Message(m)),
-            ServerFrame::MessageUpdated(u) => self.stream_event(RoomEvent::MessageUpdated(u)),
-            ServerFrame::MessageDeleted(d) => self.stream_event(RoomEvent::MessageDeleted(d)),
+            ServerFrame::Joined(joined) => self.joined(joined, now),
+            ServerFrame::Message(m) => self.stream_event(RoomEvent::Message(m), now),
+            ServerFrame::MessageUpdated(u) => self.stream_event(RoomEvent::MessageUpdated(u), now),
+            ServerFrame::MessageDeleted(d) => self.stream_event(RoomEvent::MessageDeleted(d), now),
             ServerFrame::Ack(ack) => {
                 if request == Some(Request::Entry) {
-                    self.acked(wire, ack);
+                    self.acked(wire, ack, now);
                 }
             }
             ServerFrame::Error(error) => {
@@ -124,7 +124,7 @@ impl Core {
     }
 
     /// A `joined` reply: recover or reset, then send what waited for it.
-    fn joined(&mut self, joined: Joined) {
+    fn joined(&mut self, joined: Joined, now: u64) {
         let name = joined.room.to_string();
         let max = self.opts.max_messages;
         let Some(room) = self.rooms.get_mut(&name) else { return };
@@ -150,23 +150,23 @@ impl Core {
             _ => Vec::new(),
         };
         for m in mine {
-            self.echoed(&m);
+            self.echoed(&m, now);
         }
         let payload = to_json(&RoomOnly { room: &name });
         self.room_event(&name, "joined", payload);
         self.emit(Event::RoomChanged(name.clone()));
-        self.flush(&name);
+        self.flush(&name, now);
     }
 
     /// A `message`, `message_updated` or `message_deleted` frame.
-    fn stream_event(&mut self, event: RoomEvent) {
+    fn stream_event(&mut self, event: RoomEvent, now: u64) {
         let name = match &event {
             RoomEvent::Message(m) => m.room.to_string(),
             RoomEvent::MessageUpdated(u) => u.room.to_string(),
             RoomEvent::MessageDeleted(d) => d.room.to_string(),
         };
         if let RoomEvent::Message(m) = &event {
-            self.echoed(m);
+            self.echoed(m, now);
         }
         let Some(room) = self.rooms.get_mut(&name) else { return };
         match room.state.apply_event(event.clone()) {
@@ -199,22 +199,30 @@ impl Core {
     }
 
     /// Our own message arrived: its send is done, whether or not the ack
-    /// follows (it may have been lost with the previous connection).
-    fn echoed(&mut self, m: &ChatMessage) {
+    /// follows (it may have been lost with the previous connection, and
+    /// with Redis it usually comes first).
+    fn echoed(&mut self, m: &ChatMessage, now: u64) {
         let mine = self.user().is_some_and(|me| me.id == m.sender.id);
         if let Some(entry) = mine.then(|| self.outbox.remove_by_client_id(&m.client_id)).flatten() {
             let ack =
                 Ack { id: m.id.clone(), offset: m.offset, client_id: Some(m.client_id.clone()) };
             self.settle(entry.op, Ok(serde_json::to_string(&ack).expect("acks serialize")));
-            self.pending_changed(&entry.room);
+            self.answered(&entry.room, now);
         }
     }
 
     /// An `ack` for an outbox entry.
-    fn acked(&mut self, wire_ref: Option<u64>, ack: Ack) {
+    fn acked(&mut self, wire_ref: Option<u64>, ack: Ack, now: u64) {
         let Some(entry) = wire_ref.and_then(|r| self.outbox.remove_by_ref(r)) else { return };
         self.settle(entry.op, Ok(serde_json::to_string(&ack).expect("acks serialize")));
-        self.pending_changed(&entry.room);
+        self.answered(&entry.room, now);
+    }
+
+    /// An outbox entry of `room` was accepted: the room's next one may go.
+    fn answered(&mut self, room: &str, now: u64) {
+        self.pace.accepted(now);
+        self.pending_changed(room);
+        self.flush(room, now);
     }
 
     /// An `error` frame: fail the request it answers, or report it.
@@ -226,9 +234,17 @@ impl Core {
         now: u64,
     ) {
         match request {
-            // Refused for now (rate limited, a backing service down): the
-            // entry stays and goes out again after the server's delay, a few
-            // times at most, and keeps its client_id.
+            // Refused for rate: the entry goes out again, before any later
+            // one of its room, once the server's delay has passed, and the
+            // pace slows down. Waiting fixes this, so it never fails.
+            Some(Request::Entry) if error.code == "rate_limited" => {
+                let Some(r) = wire else { return };
+                let wait = error.retry_after_ms.unwrap_or(RETRY_DELAY_MS).max(1);
+                self.pace.refused(now, wait);
+                self.outbox.retry_later(r, now + wait);
+            }
+            // Refused for now (a backing service down): the same, a few
+            // times at most.
             Some(Request::Entry) if error.is_retryable() => {
                 let Some(r) = wire else { return };
                 if self.outbox.attempts(r).is_some_and(|n| n < MAX_SEND_ATTEMPTS) {
@@ -237,6 +253,7 @@ impl Core {
                 } else if let Some(entry) = self.outbox.remove_by_ref(r) {
                     self.settle(entry.op, Err(error));
                     self.pending_changed(&entry.room);
+                    self.flush(&entry.room, now);
                 }
             }
             Some(Request::Entry) => {
@@ -244,6 +261,7 @@ impl Core {
                 if let Some(entry) = entry {
                     self.settle(entry.op, Err(error));
                     self.pending_changed(&entry.room);
+                    self.flush(&entry.room, now);
                 }
             }
             Some(Request::History { op, .. }) => self.settle(op, Err(error)),

@@ -49,23 +49,29 @@ impl Core {
     }
 
     /// Sends a chat message; settles with the ack (`{id, offset, client_id}`).
-    pub fn send(&mut self, room: &str, content: String) -> u64 {
+    pub fn send(&mut self, room: &str, content: String, now: u64) -> u64 {
         let client_id = self.rng.client_id();
-        self.enqueue(room, |name| ClientFrame::Send { room: name, content, client_id })
+        self.enqueue(room, now, |name| ClientFrame::Send { room: name, content, client_id })
     }
 
     /// Edits a message; settles with the ack.
-    pub fn edit(&mut self, room: &str, id: String, content: String) -> u64 {
-        self.enqueue(room, |name| ClientFrame::Edit { room: name, id, content })
+    pub fn edit(&mut self, room: &str, id: String, content: String, now: u64) -> u64 {
+        self.enqueue(room, now, |name| ClientFrame::Edit { room: name, id, content })
     }
 
     /// Deletes a message; settles with the ack.
-    pub fn delete(&mut self, room: &str, id: String) -> u64 {
-        self.enqueue(room, |name| ClientFrame::Delete { room: name, id })
+    pub fn delete(&mut self, room: &str, id: String, now: u64) -> u64 {
+        self.enqueue(room, now, |name| ClientFrame::Delete { room: name, id })
     }
 
-    /// Queues an outbox request and sends it at once when the room is joined.
-    fn enqueue(&mut self, room: &str, frame: impl FnOnce(RoomName) -> ClientFrame) -> u64 {
+    /// Queues an outbox request; it goes out when the room is joined, the
+    /// room's earlier requests were answered and the pace allows.
+    fn enqueue(
+        &mut self,
+        room: &str,
+        now: u64,
+        frame: impl FnOnce(RoomName) -> ClientFrame,
+    ) -> u64 {
         self.next_op += 1;
         let op = self.next_op;
         if self.state == ConnectionState::Closed {
@@ -90,29 +96,51 @@ impl Core {
             r.typing.clear();
         }
         self.pending_changed(room);
-        self.flush(room);
+        self.flush(room, now);
         op
     }
 
-    /// Sends the room's waiting outbox entries, if it is joined on an open
-    /// connection; then a `read` marked while disconnected.
-    pub(super) fn flush(&mut self, room: &str) {
+    /// Sends the room's next outbox entry if it is joined on an open
+    /// connection, nothing of the room is in flight and the pace allows
+    /// (else the pace says when to try again); then a `read` marked while
+    /// disconnected.
+    pub(super) fn flush(&mut self, room: &str, now: u64) {
         if !self.is_ready() || !self.rooms.get(room).is_some_and(|r| r.state.joined) {
             return;
         }
-        let next_ref = &mut self.next_ref;
-        let frames = self.outbox.take_unsent(room, || {
-            *next_ref += 1;
-            *next_ref
-        });
-        for (r, frame) in frames {
-            self.requests.insert(r, Request::Entry);
-            self.send_frame(Some(r), &frame);
+        if self.outbox.ready_to_send(room, now) {
+            match self.pace.take(now) {
+                Ok(()) => {
+                    self.next_ref += 1;
+                    let r = self.next_ref;
+                    if let Some(frame) = self.outbox.mark_sent(room, r) {
+                        self.requests.insert(r, Request::Entry);
+                        self.send_frame(Some(r), &frame);
+                    }
+                }
+                Err(at) => self.send_at = Some(self.send_at.map_or(at, |s| s.min(at))),
+            }
+        }
+        self.send_read(room);
+    }
+
+    /// Sends the `read` marked while the room was not joined, once it is.
+    fn send_read(&mut self, room: &str) {
+        if !self.is_ready() || !self.rooms.get(room).is_some_and(|r| r.state.joined) {
+            return;
         }
         if let Some(id) = self.rooms.get_mut(room).and_then(|r| r.unsent_read.take())
             && let Ok(name) = RoomName::new(room)
         {
             self.send_frame(None, &ClientFrame::Read { room: name, id });
+        }
+    }
+
+    /// [`flush`](Self::flush) for every room.
+    pub(super) fn flush_all(&mut self, now: u64) {
+        let names: Vec<String> = self.rooms.keys().cloned().collect();
+        for name in names {
+            self.flush(&name, now);
         }
     }
 
@@ -148,7 +176,7 @@ impl Core {
     pub fn mark_read(&mut self, room: &str, id: String) {
         let Some(r) = self.rooms.get_mut(room) else { return };
         r.unsent_read = Some(id);
-        self.flush(room);
+        self.send_read(room);
     }
 
     /// Asks for older messages; settles with `{room, messages, has_more}`,

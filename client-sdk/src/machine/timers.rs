@@ -29,6 +29,9 @@ impl Core {
             if c.phase == Phase::Ready && self.source == TokenSource::Provider {
                 at.extend(self.refresh_at);
             }
+            if c.phase == Phase::Ready {
+                at.extend(self.send_at);
+            }
         }
         at.extend(self.rooms.values().filter_map(|r| r.typing.deadline()));
         at.extend(self.outbox.next_retry());
@@ -72,8 +75,10 @@ impl Core {
                 self.effects.push(Effect::FetchToken);
             }
         }
-        for room in self.outbox.due(now) {
-            self.flush(&room);
+        let retries_due = !self.outbox.due(now).is_empty();
+        if retries_due || self.send_at.is_some_and(|at| now >= at) {
+            self.send_at = None;
+            self.flush_all(now);
         }
         let ready = self.is_ready();
         let mut typing_frames = Vec::new();

@@ -55,18 +55,18 @@ impl Room {
     /// Sends a message: queued while disconnected, resent after a reconnect
     /// with the same `client_id`; resolves with the ack.
     pub fn send(&self, content: String) -> AckPromise {
-        self.request(|core| core.send(&self.name, content)).unchecked_into()
+        self.request(|core| core.send(&self.name, content, transport::now())).unchecked_into()
     }
 
     /// Edits one of the user's messages; resolves with the ack.
     pub fn edit(&self, id: String, content: String) -> AckPromise {
-        self.request(|core| core.edit(&self.name, id, content)).unchecked_into()
+        self.request(|core| core.edit(&self.name, id, content, transport::now())).unchecked_into()
     }
 
     /// Deletes one of the user's messages; resolves with the ack.
     #[wasm_bindgen(js_name = delete)]
     pub fn delete_message(&self, id: String) -> AckPromise {
-        self.request(|core| core.delete(&self.name, id)).unchecked_into()
+        self.request(|core| core.delete(&self.name, id, transport::now())).unchecked_into()
     }
 
     /// Call with `true` on every keystroke and `false` when the user stops:

@@ -2,7 +2,7 @@
 // then one shared connection for every component through RoomcastProvider.
 // `?name=Alice&room=general` in the URL signs in at once; `&hooks=standalone`
 // uses useWebSocket(url, options) without a provider instead.
-import { useEffect, useMemo, useState } from "react";
+import { type ReactNode, useEffect, useMemo, useState } from "react";
 import type { ClientOptions } from "roomcast";
 import { RoomcastProvider, useWebSocket } from "roomcast/react";
 import { Chat } from "./Chat";
@@ -26,8 +26,19 @@ export function App() {
   const [name, setName] = useState(params.get("name") ?? "");
   const [signedIn, setSignedIn] = useState(name !== "");
   const room = params.get("room") ?? "general";
-  // The token provider is called on every connect and before the token expires.
-  const options = useMemo<ClientOptions>(() => ({ token: () => devToken(name) }), [name]);
+  const [connects, setConnects] = useState(0);
+  const [closes, setCloses] = useState<number[]>([]);
+  // The token provider is called on every connect and before the token
+  // expires; the callbacks while the provider (or hook) is mounted.
+  const options = useMemo<ClientOptions>(
+    () => ({
+      token: () => devToken(name),
+      onConnect: () => setConnects((n) => n + 1),
+      onDisconnect: (event) => setCloses((codes) => [...codes, event.code]),
+    }),
+    [name],
+  );
+  const log = <ConnectionLog connects={connects} closes={closes} />;
 
   if (!signedIn) {
     return (
@@ -44,25 +55,37 @@ export function App() {
       </form>
     );
   }
-  if (params.get("hooks") === "standalone") return <Standalone room={room} options={options} />;
+  if (params.get("hooks") === "standalone") return <Standalone room={room} options={options} log={log} />;
   return (
     <RoomcastProvider url={wsUrl} options={options}>
       <main>
         <StatusBar />
         <Chat room={room} />
+        {log}
       </main>
     </RoomcastProvider>
   );
 }
 
+/** How often the connection opened, and the close codes it saw. */
+function ConnectionLog({ connects, closes }: { connects: number; closes: number[] }) {
+  return (
+    <footer className="connection-log" data-testid="connection-log" data-connects={connects} data-closes={closes.join(",")}>
+      connected {connects} {connects === 1 ? "time" : "times"}
+      {closes.length > 0 && <span> · closes: {closes.join(", ")}</span>}
+    </footer>
+  );
+}
+
 /** The same chat on useWebSocket(url, options) alone: the hook shares one
  * client per URL between the components that ask for it. */
-function Standalone({ room, options }: { room: string; options: ClientOptions }) {
+function Standalone({ room, options, log }: { room: string; options: ClientOptions; log: ReactNode }) {
   const { client } = useWebSocket(wsUrl, options);
   return (
     <main>
       <StatusBar url={wsUrl} />
       <Chat room={room} client={client} />
+      {log}
     </main>
   );
 }

@@ -22,7 +22,7 @@ async fn auth_frame_answers_ready_with_the_users_profile() {
     let ready = client.expect_type("ready").await;
 
     assert_eq!(ready["ref"], 1, "ready must echo the auth's ref: {ready}");
-    let ServerFrame::Ready { session_id, user, heartbeat_ms } = typed(&ready) else {
+    let ServerFrame::Ready { session_id, user, heartbeat_ms, limits } = typed(&ready) else {
         unreachable!()
     };
     assert!(!session_id.is_empty(), "empty session_id: {ready}");
@@ -34,6 +34,11 @@ async fn auth_frame_answers_ready_with_the_users_profile() {
     };
     assert_eq!(user, expected);
     assert_eq!(heartbeat_ms, server.config().timing.heartbeat.as_millis() as u64);
+    let limits = limits.expect("ready announces the rate limits");
+    let configured = &server.config().limits;
+    assert_eq!(limits.messages.per_sec, configured.messages.per_sec);
+    assert_eq!(limits.messages.burst, configured.messages.burst);
+    assert_eq!(limits.user_messages.burst, configured.user_messages.burst);
     client.assert_usable().await;
 }
 

@@ -11,6 +11,8 @@
 //! - `POST /stop`: SIGTERM (clients get close 1012), then wait for the exit.
 //! - `POST /start`: start again on the same port; answers once it listens.
 //! - `POST /restart`: both.
+//! - `POST /kill`: SIGKILL (a crash: no close frames, nothing flushed), then
+//!   wait for the exit; `POST /start` brings it back.
 //! - `POST /freeze`, `POST /thaw`: SIGSTOP and SIGCONT, so the server keeps
 //!   its connections open but stops answering (a dead peer behind a live
 //!   TCP connection, as after a network change).
@@ -172,6 +174,14 @@ impl Server {
         Ok(())
     }
 
+    /// SIGKILL, as a crash or an OOM kill would end it.
+    fn kill(&mut self) -> Result<()> {
+        let mut child = self.child.take().context("the server is not running")?;
+        child.kill().context("SIGKILL the server")?;
+        child.wait()?;
+        Ok(())
+    }
+
     /// Sends `signal` (`-STOP`, `-CONT`) to the running server.
     fn signal(&self, signal: &str) -> Result<()> {
         let child = self.child.as_ref().context("the server is not running")?;
@@ -258,6 +268,10 @@ fn handle(mut stream: TcpStream, server: &Mutex<Server>) -> Result<()> {
                 Err(e) => (500, format!("{{\"error\":{:?}}}", format!("{e:#}"))),
             }
         }
+        ("POST", "/kill") => match server.lock().expect("fixture lock").kill() {
+            Ok(()) => (200, "{\"ok\":true}".to_owned()),
+            Err(e) => (500, format!("{{\"error\":{:?}}}", format!("{e:#}"))),
+        },
         ("POST", "/stop" | "/start" | "/restart") => {
             let mut server = server.lock().expect("fixture lock");
             let result = match path {

@@ -8,7 +8,7 @@ use super::{joined, joined_client, message};
 #[test]
 fn unacked_sends_are_resent_with_the_same_client_id() {
     let mut h = joined_client();
-    let op = h.core.send("general", "in flight".into());
+    let op = h.core.send("general", "in flight".into(), h.now);
     h.pump();
     let first = h.last("send");
     h.socket_closed(1006);
@@ -26,7 +26,7 @@ fn unacked_sends_are_resent_with_the_same_client_id() {
 #[test]
 fn a_send_the_recovery_replays_is_settled_not_resent() {
     let mut h = joined_client();
-    let op = h.core.send("general", "landed".into());
+    let op = h.core.send("general", "landed".into(), h.now);
     h.pump();
     let first = h.last("send");
     let client_id = first["client_id"].as_str().unwrap();

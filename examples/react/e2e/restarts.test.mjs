@@ -1,0 +1,151 @@
+// End-to-end test of delivery promises across crashes and restarts: two
+// users in two browser contexts each send 100 numbered messages at 10 per
+// second (the server's default message rate) while the Redis-backed server
+// is SIGKILLed twice and SIGTERMed once. Afterwards both pages show all 200
+// messages, each once, each sender's in the order sent, and no send failed.
+//
+// The server runs with its default rate limits: the SDK must resend what
+// queued during each outage within them (paced by the limits `ready`
+// announces), not be refused and closed with 4008.
+//
+// Run by `cargo xtask test` with the same environment as chat.test.mjs.
+
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { chromium } from "playwright-core";
+
+const app = required("ROOMCAST_APP_URL");
+const control = required("ROOMCAST_CONTROL_URL");
+const artifacts = process.env.ROOMCAST_ARTIFACTS ?? "test-results";
+mkdirSync(artifacts, { recursive: true });
+
+const PER_SENDER = 100;
+const INTERVAL_MS = 100;
+/** What happens to the server during the sends: each fault comes once
+ * both pages are connected again and have sent for a while. */
+const FAULTS = ["/kill", "/stop", "/kill"];
+/** How long the server stays down, and up before the next fault. */
+const DOWN_MS = 600;
+const UP_MS = 700;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this test with \`cargo xtask test\``);
+  return value;
+}
+
+async function fixture(path) {
+  const response = await fetch(`${control}${path}`, { method: "POST" });
+  assert.ok(response.ok, `fixture ${path}: ${await response.text()}`);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+const messages = (page) => page.getByTestId("message").locator(".content").allTextContents();
+
+/** Types `prefix-0` .. `prefix-99` into the composer, one every 100 ms. */
+async function sendAll(page, prefix, start) {
+  const composer = page.getByTestId("composer");
+  for (let i = 0; i < PER_SENDER; i++) {
+    await sleep(Math.max(0, start + i * INTERVAL_MS - Date.now()));
+    await composer.fill(`${prefix}-${i}`);
+    await composer.press("Enter");
+  }
+}
+
+async function faults(start, pages) {
+  await sleep(Math.max(0, start + UP_MS - Date.now()));
+  const times = [];
+  for (const fault of FAULTS) {
+    times.push(Date.now() - start);
+    await fixture(fault);
+    await sleep(DOWN_MS);
+    await fixture("/start");
+    for (const page of pages) {
+      await page.getByTestId("status").filter({ hasText: "open" }).waitFor({ timeout: 10_000 });
+    }
+    await sleep(UP_MS);
+  }
+  return times;
+}
+
+/** Checks one page: every message once, each sender's in order. */
+function check(seen, who) {
+  const expected = (prefix) => Array.from({ length: PER_SENDER }, (_, i) => `${prefix}-${i}`);
+  const duplicated = seen.filter((text, i) => seen.indexOf(text) !== i);
+  assert.deepEqual(duplicated, [], `${who}: nothing duplicated`);
+  for (const prefix of ["A", "B"]) {
+    const mine = seen.filter((text) => text.startsWith(`${prefix}-`));
+    const lost = expected(prefix).filter((text) => !mine.includes(text));
+    assert.deepEqual(lost, [], `${who}: nothing of ${prefix} lost`);
+    assert.deepEqual(mine, expected(prefix), `${who}: ${prefix}'s messages in the order sent`);
+  }
+}
+
+test("two senders through two crashes and a restart, default limits: nothing lost, duplicated or reordered", { timeout: 100_000 }, async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      // Both pages keep their timers running at full speed.
+      "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+    ],
+  });
+  try {
+    const room = `restarts-${Date.now()}`;
+    const alice = await (await browser.newContext()).newPage();
+    const bob = await (await browser.newContext()).newPage();
+    const errors = [];
+    for (const page of [alice, bob]) page.on("pageerror", (e) => errors.push(e.message));
+    await alice.goto(`${app}/?name=Alice&room=${room}`);
+    await bob.goto(`${app}/?name=Bob&room=${room}`);
+    for (const page of [alice, bob]) {
+      await page.getByTestId("status").filter({ hasText: "open" }).waitFor({ timeout: 15_000 });
+    }
+    await bob.getByTestId("members").getByText("Alice").waitFor();
+
+    const start = Date.now() + 200;
+    const [, , times] = await Promise.all([
+      sendAll(alice, "A", start), sendAll(bob, "B", start), faults(start, [alice, bob]),
+    ]);
+    const sending = (PER_SENDER - 1) * INTERVAL_MS;
+    assert.ok(times.every((t) => t < sending), `every fault came during the sends (at ${times} ms)`);
+
+    // Everything queued goes out; both pages converge.
+    const deadline = Date.now() + 45_000;
+    let seen = [[], []];
+    while (Date.now() < deadline) {
+      seen = await Promise.all([messages(alice), messages(bob)]);
+      const pending = (await alice.getByTestId("pending").count()) + (await bob.getByTestId("pending").count());
+      if (pending === 0 && seen.every((list) => list.length >= 2 * PER_SENDER)) break;
+      await sleep(200);
+    }
+    await shot(alice, "restarts-alice");
+    await shot(bob, "restarts-bob");
+    check(seen[0], "alice");
+    check(seen[1], "bob");
+    assert.deepEqual(seen[0], seen[1], "both pages show the same order");
+    for (const [page, who] of [[alice, "alice"], [bob, "bob"]]) {
+      assert.equal(await page.getByTestId("pending").count(), 0, `${who} has nothing left to send`);
+      const notices = await page.getByTestId("notice").allTextContents();
+      assert.deepEqual(notices.filter((n) => n.startsWith("Not sent")), [], `${who}: no send failed`);
+    }
+    // RoomcastProvider's onConnect and onDisconnect fired for every drop
+    // (two crashes, one restart), and no resend was closed for rate (4008).
+    for (const [page, who] of [[alice, "alice"], [bob, "bob"]]) {
+      const log = page.getByTestId("connection-log");
+      const connects = Number(await log.getAttribute("data-connects"));
+      const closes = (await log.getAttribute("data-closes")).split(",").filter(Boolean).map(Number);
+      assert.ok(connects >= 1 + FAULTS.length, `${who}: onConnect for the first connection and each reconnect (${connects})`);
+      assert.ok(closes.length >= FAULTS.length, `${who}: onDisconnect for each drop (${closes})`);
+      assert.ok(!closes.includes(4008), `${who}: never closed for rate (${closes})`);
+    }
+    assert.deepEqual(errors, [], "no page errors");
+  } finally {
+    await browser.close();
+  }
+});
