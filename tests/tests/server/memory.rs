@@ -9,7 +9,8 @@ use std::time::Duration;
 use roomcast_tests::{RawWs, ServerProcess, claims, raw, sign};
 use serde_json::json;
 
-const SECRET: &str = "memory-test-secret";
+/// Production mode (no `--dev`): at least 32 bytes.
+const SECRET: &str = "memory-test-secret-of-32-bytes-at-least";
 const API_KEY: &str = "memory-test-key";
 
 /// Resident memory of `pid`, in KiB.
