@@ -171,6 +171,9 @@ pub fn validate_user_id(id: &str) -> Result<(), InvalidName> {
     Ok(())
 }
 
+/// The role that may join `admin` rooms and edit or delete any message.
+pub const ADMIN_ROLE: &str = "admin";
+
 /// Who is asking to join a room: the parts of a token the rules look at.
 #[derive(Debug, Clone, Copy)]
 pub struct Access<'a> {
@@ -185,7 +188,7 @@ pub struct Access<'a> {
 impl<'a> Access<'a> {
     /// The access of user `user_id` with this `role` and `rooms` claim.
     pub fn new(user_id: &'a str, role: Option<&str>, rooms: Option<&'a [String]>) -> Self {
-        Self { user_id, is_admin: role == Some(crate::auth::ADMIN_ROLE), rooms }
+        Self { user_id, is_admin: role == Some(ADMIN_ROLE), rooms }
     }
 }
 
