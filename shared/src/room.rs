@@ -15,6 +15,7 @@ pub const MAX_ROOM_NAME_LEN: usize = 128;
 /// Deserializing checks the name, so a frame with an invalid room name never
 /// reaches the code that handles it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS), ts(type = "string"))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Za-z0-9_.:@,-]{1,128}$"))]
 #[serde(try_from = "String", into = "String")]
