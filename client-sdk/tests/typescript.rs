@@ -166,10 +166,19 @@ fn place(text: &str, line: usize, column: usize) -> String {
     if let Some(last) = before.last_mut() {
         *last = &last[..column.min(last.len())];
     }
-    let Some(start) = before.iter().rposition(|l| l.starts_with("export type ")) else {
-        return "the header".to_owned();
-    };
-    let name = before[start]["export type ".len()..].split([' ', '<']).next().unwrap_or("?");
+    // Declarations are separated by a blank line: past one, the difference
+    // is in the doc comment of the next declaration.
+    let blank = before.iter().rposition(|l| l.is_empty());
+    let start = before.iter().rposition(|l| l.starts_with("export type "));
+    if blank > start {
+        let next = text.lines().skip(line).find(|l| l.starts_with("export type "));
+        return match next {
+            Some(next) => format!("the doc comment of {}", type_name(next)),
+            None => "the header".to_owned(),
+        };
+    }
+    let Some(start) = start else { return "the header".to_owned() };
+    let name = type_name(before[start]);
     let variant = before[start..].iter().rev().find_map(|l| {
         let (_, rest) = l.rsplit_once("{ \"type\": \"")?;
         rest.split('"').next()
@@ -178,4 +187,9 @@ fn place(text: &str, line: usize, column: usize) -> String {
         Some(variant) => format!("{name}, type \"{variant}\""),
         None => name.to_owned(),
     }
+}
+
+/// `X` of a line `export type X = ...`.
+fn type_name(line: &str) -> &str {
+    line.trim_start_matches("export type ").split([' ', '<']).next().unwrap_or("?")
 }

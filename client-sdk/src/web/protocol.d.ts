@@ -306,9 +306,6 @@ burst: number, };
 
 /**
  * A valid room name: 1 to 128 characters out of `A-Z a-z 0-9 _ . : @ , -`.
- *
- * Deserializing checks the name, so a frame with an invalid room name never
- * reaches the code that handles it.
  */
 export type RoomName = string;
 
