@@ -4,6 +4,7 @@
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -33,12 +34,15 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/api/{*rest}", any(unknown_endpoint))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_api_key));
     let cors = state.origins.cors();
+    // The origin check needs the policy alone, shared once rather than
+    // cloned with the whole state on every request.
+    let origins = Arc::new(state.origins.clone());
     Router::new()
         .merge(protected)
         .route("/api/dev/token", post(dev::token))
         .route("/api/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(crate::error::method_not_allowed)
-        .route_layer(axum::middleware::from_fn_with_state(state, crate::origin::check))
+        .route_layer(axum::middleware::from_fn_with_state(origins, crate::origin::check))
         .layer(cors)
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))

@@ -5,6 +5,8 @@
 //! Requests without an `Origin` (backends, native clients, tools) are not
 //! web pages and pass; the API key and tokens protect them.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN};
 use axum::http::request::Parts;
@@ -15,7 +17,6 @@ use roomcast_shared::ErrorCode;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The origin rules, from `--allowed-origins` and dev mode.
 #[derive(Debug, Clone)]
@@ -74,11 +75,11 @@ fn is_local(authority: &str) -> bool {
 
 /// Refuses HTTP API calls from pages of other origins (403).
 pub(crate) async fn check(
-    State(state): State<AppState>,
+    State(policy): State<Arc<OriginPolicy>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if state.origins.allows(request.headers()) {
+    if policy.allows(request.headers()) {
         Ok(next.run(request).await)
     } else {
         Err(ApiError::new(

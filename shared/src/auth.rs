@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::UserInfo;
 use crate::room::Access;
-
-/// The role that may join `admin` rooms and edit or delete any message.
-pub const ADMIN_ROLE: &str = "admin";
+// Kept here too: it is the value of the `role` claim. The room rules, which
+// decide what it allows, own it.
+pub use crate::room::ADMIN_ROLE;
 
 /// What a token says about its bearer. Backends mint tokens with these claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use crate::room::RoomName;
 
 /// A client's label for a request, echoed in the server's direct reply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum Ref {
     /// A numeric ref, such as a counter.
@@ -61,6 +62,7 @@ impl<F> Envelope<F> {
 
 /// A frame from a client to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS), ts(rename = "BareClientFrame"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// Authenticate, or refresh the token of an open connection.
@@ -174,6 +176,7 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
 
 /// One event of a room's stream: what `joined.messages` replays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RoomEvent {
     /// A new message.
@@ -207,6 +210,7 @@ impl From<RoomEvent> for ServerFrame {
 
 /// The reply to `join`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Joined {
     /// The room.
     pub room: RoomName,
@@ -227,6 +231,7 @@ pub struct Joined {
 
 /// The reply to `send`, `edit` and `delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ack {
     /// The message.
@@ -241,6 +246,7 @@ pub struct Ack {
 
 /// An error reply, or an error about the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ErrorFrame {
     /// What went wrong.
     pub code: ErrorCode,
@@ -257,6 +263,7 @@ pub struct ErrorFrame {
 /// `retry_after_ms`; a client that paces itself by these numbers is not
 /// refused by its connection's own limits.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Limits {
     /// `send`, `edit` and `delete` on this connection.
     pub messages: RateLimit,
@@ -272,6 +279,7 @@ pub struct Limits {
 /// A token bucket: `burst` requests at once after a quiet spell, refilled
 /// at `per_sec` per second.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct RateLimit {
     /// Requests per second, sustained.
     pub per_sec: f64,
@@ -281,6 +289,7 @@ pub struct RateLimit {
 
 /// A frame from the server to a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS), ts(rename = "BareServerFrame"))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The connection is authenticated (the reply to `auth`).
@@ -343,6 +352,7 @@ pub enum ServerFrame {
         /// The last message they read.
         id: String,
         /// When.
+        #[cfg_attr(feature = "typescript", ts(type = "string"))]
         #[serde(with = "time::serde::rfc3339")]
         read_at: OffsetDateTime,
     },
@@ -364,6 +374,7 @@ pub enum ServerFrame {
     /// The reply to `ping`.
     Pong {
         /// The server's clock.
+        #[cfg_attr(feature = "typescript", ts(type = "string"))]
         #[serde(with = "time::serde::rfc3339")]
         time: OffsetDateTime,
     },

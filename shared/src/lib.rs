@@ -16,6 +16,12 @@
 //! - [`code`]: [`ErrorCode`] for `error` frames and HTTP errors, [`CloseCode`]
 //!   for WebSocket closes, each saying whether a client should reconnect.
 //! - [`api`]: request and response bodies of the HTTP API for backends.
+//!
+//! # Features
+//! - `openapi`: OpenAPI schemas of the HTTP bodies (utoipa), for the server.
+//! - `typescript`: the wire types derive ts-rs's `TS`, from which the SDK's
+//!   tests generate and check its TypeScript declarations. Nothing that
+//!   ships enables it.
 #![warn(missing_docs)]
 
 pub mod api;

@@ -8,6 +8,7 @@ use crate::room::RoomName;
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// The user id (a token's `sub`).
@@ -24,6 +25,7 @@ pub struct UserInfo {
 
 /// The short form of a user in `typing` frames.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct UserRef {
     /// The user id.
     pub id: String,
@@ -39,6 +41,7 @@ impl From<&UserInfo> for UserRef {
 
 /// A place in a room's stream: where a client is, to recover from there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Position {
     /// The room's history generation; changes when its history is reset.
     pub epoch: String,
@@ -48,6 +51,7 @@ pub struct Position {
 
 /// A chat message, as the `message` frame and history carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatMessage {
     /// The room it was sent to.
@@ -63,9 +67,11 @@ pub struct ChatMessage {
     /// The text (edited text, in history, when it was edited).
     pub content: String,
     /// When the server accepted it.
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was last edited; only in history of edited messages.
+    #[cfg_attr(feature = "typescript", ts(as = "Option<String>"))]
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
@@ -76,6 +82,7 @@ pub struct ChatMessage {
 
 /// A message's new text, as the `message_updated` frame carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct MessageUpdated {
     /// The room.
     pub room: RoomName,
@@ -86,12 +93,14 @@ pub struct MessageUpdated {
     /// The new text.
     pub content: String,
     /// When it was edited.
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     #[serde(with = "time::serde::rfc3339")]
     pub edited_at: OffsetDateTime,
 }
 
 /// A deleted message, as the `message_deleted` frame carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct MessageDeleted {
     /// The room.
     pub room: RoomName,
@@ -103,6 +112,7 @@ pub struct MessageDeleted {
 
 /// The status a client may set for its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SetStatus {
     /// Available.
@@ -129,6 +139,7 @@ impl SetStatus {
 
 /// A user's status as others see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -144,6 +155,7 @@ pub enum Status {
 
 /// A user's presence, as the `presence` frame carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Presence {
     /// The user.
@@ -154,6 +166,7 @@ pub struct Presence {
     #[serde(default)]
     pub custom: Option<String>,
     /// When the user was last connected (now, while online).
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     #[serde(with = "time::serde::rfc3339")]
     pub last_seen: OffsetDateTime,
 }
@@ -161,6 +174,7 @@ pub struct Presence {
 /// A room member in `joined.members` and the room presence API: a presence
 /// object with the user's profile beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// The member.
@@ -172,6 +186,7 @@ pub struct Member {
 
 /// A notification for one user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     /// The notification id.
@@ -181,15 +196,18 @@ pub struct Notification {
     /// The text.
     pub body: String,
     /// Anything the application wants to attach.
+    #[cfg_attr(feature = "typescript", ts(type = "unknown"))]
     #[serde(default)]
     pub data: Value,
     /// When the backend posted it.
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 /// An application event a backend published into a room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppEvent {
     /// The room.
@@ -197,9 +215,11 @@ pub struct AppEvent {
     /// The event's name, such as `order.shipped`.
     pub name: String,
     /// Its payload.
+    #[cfg_attr(feature = "typescript", ts(type = "unknown"))]
     #[serde(default)]
     pub data: Value,
     /// When it was published.
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

@@ -20,6 +20,42 @@ pub const MAX_ROOM_NAME_LEN: usize = 128;
 #[serde(try_from = "String", into = "String")]
 pub struct RoomName(String);
 
+/// `type RoomName = string` in TypeScript. Written out because the derive
+/// cannot read `#[serde(try_from, into)]` and warns on every build.
+#[cfg(feature = "typescript")]
+impl ts_rs::TS for RoomName {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn docs() -> Option<String> {
+        Some(
+            "/**\n * A valid room name: 1 to 128 characters out of \
+             `A-Z a-z 0-9 _ . : @ , -`.\n */\n"
+                .to_owned(),
+        )
+    }
+
+    fn name(_: &ts_rs::Config) -> String {
+        "RoomName".to_owned()
+    }
+
+    fn inline(_: &ts_rs::Config) -> String {
+        "string".to_owned()
+    }
+
+    fn decl(_: &ts_rs::Config) -> String {
+        "type RoomName = string;".to_owned()
+    }
+
+    fn decl_concrete(cfg: &ts_rs::Config) -> String {
+        Self::decl(cfg)
+    }
+
+    fn output_path() -> Option<std::path::PathBuf> {
+        Some("RoomName.ts".into())
+    }
+}
+
 /// Why a string is not a valid room name or user id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidName {
@@ -171,6 +207,9 @@ pub fn validate_user_id(id: &str) -> Result<(), InvalidName> {
     Ok(())
 }
 
+/// The role that may join `admin` rooms and edit or delete any message.
+pub const ADMIN_ROLE: &str = "admin";
+
 /// Who is asking to join a room: the parts of a token the rules look at.
 #[derive(Debug, Clone, Copy)]
 pub struct Access<'a> {
@@ -185,7 +224,7 @@ pub struct Access<'a> {
 impl<'a> Access<'a> {
     /// The access of user `user_id` with this `role` and `rooms` claim.
     pub fn new(user_id: &'a str, role: Option<&str>, rooms: Option<&'a [String]>) -> Self {
-        Self { user_id, is_admin: role == Some(crate::auth::ADMIN_ROLE), rooms }
+        Self { user_id, is_admin: role == Some(ADMIN_ROLE), rooms }
     }
 }
 

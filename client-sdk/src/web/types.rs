@@ -1,8 +1,16 @@
 //! The TypeScript declarations of everything the package exports: options,
 //! events and the protocol's message shapes, plus the typed handles the Rust
 //! signatures use so that the generated `.d.ts` names them instead of `any`.
+//!
+//! The protocol's types (`protocol.d.ts`) are generated from
+//! `roomcast-shared` and checked against it by `tests/typescript.rs`, so
+//! that they cannot drift from the wire; this file writes by hand only what
+//! the SDK adds around them.
 
 use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const PROTOCOL: &'static str = include_str!("protocol.d.ts");
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -14,8 +22,7 @@ export type TokenProvider = () => Promise<string> | string;
 
 /** Error codes: the protocol's own, and the client's. */
 export type ErrorCode =
-  | "bad_request" | "unauthorized" | "forbidden" | "not_found" | "rate_limited"
-  | "too_large" | "conflict" | "unavailable" | "internal"
+  | ProtocolErrorCode
   | "queue_full" | "closed" | "disconnected" | "left" | "not_joined" | "token" | "gave_up";
 
 /** What a rejected promise and `onError` carry. */
@@ -67,71 +74,21 @@ export interface ClientOptions {
   onStateChange?: (state: ConnectionState) => void;
 }
 
-export interface UserInfo { id: string; name: string; role: string | null; avatar: string | null; }
-export interface UserRef { id: string; name: string; }
-export type Status = "online" | "away" | "busy" | "offline";
-export type SetStatus = "online" | "away" | "busy" | "invisible";
-export interface Presence { user_id: string; status: Status; custom: string | null; last_seen: string; }
-export interface Member extends Presence { user: UserInfo; }
-
-export interface ChatMessage {
-  room: string; id: string; offset: number; client_id: string; sender: UserInfo;
-  content: string; created_at: string; edited_at?: string;
-}
-export interface MessageUpdated { room: string; id: string; offset: number; content: string; edited_at: string; }
-export interface MessageDeleted { room: string; id: string; offset: number; }
-export interface Ack { id: string; offset: number; client_id?: string; }
+/** What `history()` resolves to. */
 export interface HistoryPage { room: string; messages: ChatMessage[]; has_more: boolean; }
 export interface HistoryOptions { before?: number; limit?: number; }
-export interface Notification { id: string; title: string; body: string; data: unknown; created_at: string; }
-export interface AppEvent { room: string; name: string; data: unknown; created_at: string; }
-export interface TypingEvent { room: string; user: UserRef; is_typing: boolean; }
-export interface ReadEvent { room: string; user_id: string; id: string; read_at: string; }
-export interface MemberEvent { room: string; user: UserInfo; }
+/** The payload of a room's `typing` event: the frame without its `type`. */
+export type TypingEvent = Omit<Extract<BareServerFrame, { type: "typing" }>, "type">;
+/** The payload of a room's `read` event: the frame without its `type`. */
+export type ReadEvent = Omit<Extract<BareServerFrame, { type: "read" }>, "type">;
+/** The payload of a room's `member_joined` and `member_left` events. */
+export type MemberEvent = Omit<Extract<BareServerFrame, { type: "member_joined" }>, "type">;
 
-/** A client's label for a request, echoed by the reply. */
-export type Ref = string | number;
-/** Where a client is in a room's stream. */
-export interface Position { epoch: string; offset: number; }
-/** One event of a room's stream, as `joined.messages` replays it. */
-export type RoomEvent =
-  | ({ type: "message" } & ChatMessage)
-  | ({ type: "message_updated" } & MessageUpdated)
-  | ({ type: "message_deleted" } & MessageDeleted);
+/** A frame the server sends, as `onMessage` receives it: direct replies echo the request's `ref`. */
+export type ServerFrame = BareServerFrame & { ref?: Ref };
 
-/** A frame the server sends (see the protocol reference). */
-export type ServerFrame =
-  | { type: "ready"; ref?: Ref; session_id: string; user: UserInfo; heartbeat_ms: number }
-  | { type: "joined"; ref?: Ref; room: string; epoch: string; offset: number; members: Member[]; messages: RoomEvent[]; recovered?: boolean }
-  | { type: "left"; ref?: Ref; room: string }
-  | ({ type: "message" } & ChatMessage)
-  | ({ type: "ack"; ref?: Ref } & Ack)
-  | ({ type: "message_updated" } & MessageUpdated)
-  | ({ type: "message_deleted" } & MessageDeleted)
-  | ({ type: "member_joined" } & MemberEvent)
-  | ({ type: "member_left" } & MemberEvent)
-  | ({ type: "typing" } & TypingEvent)
-  | ({ type: "read" } & ReadEvent)
-  | ({ type: "presence" } & Presence)
-  | ({ type: "notification" } & Notification)
-  | ({ type: "event" } & AppEvent)
-  | { type: "history"; ref?: Ref; room: string; messages: ChatMessage[]; has_more: boolean }
-  | { type: "pong"; ref?: Ref; time: string }
-  | { type: "error"; ref?: Ref; code: ErrorCode; message: string };
-
-/** A frame a client may send (see the protocol reference). */
-export type ClientFrame =
-  | { type: "auth"; ref?: Ref; token: string }
-  | { type: "join"; ref?: Ref; room: string; since?: Position; history?: number }
-  | { type: "leave"; ref?: Ref; room: string }
-  | { type: "send"; ref?: Ref; room: string; content: string; client_id: string }
-  | { type: "edit"; ref?: Ref; room: string; id: string; content: string }
-  | { type: "delete"; ref?: Ref; room: string; id: string }
-  | { type: "typing"; ref?: Ref; room: string; is_typing: boolean }
-  | { type: "read"; ref?: Ref; room: string; id: string }
-  | { type: "presence"; ref?: Ref; status: SetStatus; custom?: string }
-  | { type: "history"; ref?: Ref; room: string; before?: number; limit?: number }
-  | { type: "ping"; ref?: Ref };
+/** A frame a client may send, with an optional `ref` the reply echoes. */
+export type ClientFrame = BareClientFrame & { ref?: Ref };
 
 export interface ConnectEvent { sessionId: string; user: UserInfo; }
 export interface DisconnectEvent { code: number; reason: string; willReconnect: boolean; }
