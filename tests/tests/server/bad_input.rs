@@ -1,6 +1,8 @@
 //! Bad input: each malformed or refused frame gets an `error` with the right
 //! code (and its `ref` when one could be read) and the connection stays
 //! usable; oversized WebSocket frames close the connection with 1009.
+//! Every server test runs on both engines (a refusal must not depend on
+//! where the state is kept).
 
 use roomcast_tests::{Engine, TestServer, WsClient, both_engines, frame_type};
 use serde_json::{Value, json};

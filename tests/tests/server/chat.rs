@@ -1,5 +1,6 @@
 //! Chat: send, ack and broadcast, ordering, idempotent `client_id`, edit and
-//! delete rights, history paging and read receipts.
+//! delete rights, history paging and read receipts. Every test runs on
+//! both engines.
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The HTTP API: notifications for online and offline users, the API key,
 //! publishing messages and events into rooms, presence and history reads,
-//! health, metrics, the OpenAPI document and dev tokens.
+//! health, metrics, the OpenAPI document and dev tokens. Every test runs on
+//! both engines.
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! Presence and typing: per-user presence across connections, the grace
-//! period after a disconnect, statuses, and typing indicators.
+//! period after a disconnect, statuses, and typing indicators. Every test
+//! runs on both engines.
 
 use std::time::Duration;
 

@@ -1,5 +1,9 @@
 //! Recovery: a client that reconnects with `since` gets what it missed, in
 //! offset order, or `recovered: false` when that cannot be done.
+//!
+//! Every test runs on both engines but one: the budget that bounds the
+//! history of all rooms together is the memory engine's (Redis bounds each
+//! room's stream by count and age, which the kept-history test covers).
 
 use roomcast_shared::RoomEvent;
 use roomcast_shared::frame::Joined;
@@ -165,7 +169,8 @@ async fn resending_after_a_reconnect_does_not_duplicate(engine: Engine) {
 
 /// Over the history budget of all rooms, the oldest events go first,
 /// whichever room they are in, and recovery from before what is kept says
-/// so (`recovered: false`) rather than replay a gap.
+/// so (`recovered: false`) rather than replay a gap. Memory engine only:
+/// `history.memory_bytes` is its budget.
 #[tokio::test]
 async fn the_history_budget_drops_the_oldest_events_of_all_rooms() {
     // Each 2,000-byte message costs about 4.7 KB: the budget holds four.

@@ -1,5 +1,6 @@
 //! Rooms: join and leave, who may join which room (`user:`, `dm:`, `admin`,
-//! the `rooms` claim), rejoining, members and `history: n` on join.
+//! the `rooms` claim), rejoining, members and `history: n` on join. Every
+//! test runs on both engines.
 
 use std::time::Duration;
 
