@@ -3,7 +3,8 @@
 //!
 //! Every test runs on both engines but one: the budget that bounds the
 //! history of all rooms together is the memory engine's (Redis bounds each
-//! room's stream by count and age, which the kept-history test covers).
+//! room's stream by count and age instead; the kept-history test shows the
+//! count on both).
 
 use roomcast_shared::RoomEvent;
 use roomcast_shared::frame::Joined;
