@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`server`]: [`TestServer`], the server running in the test's runtime,
 //!   and [`HttpReply`] for its HTTP API.
+//! - [`engine`]: [`Engine`], memory or Redis, and [`both_engines!`], which
+//!   runs a test on each.
 //! - [`client`]: [`WsClient`], a WebSocket client of the protocol.
 //! - [`nginx`]: [`Nginx`], a real nginx from the deployment's template.
 //! - [`process`]: [`ServerProcess`], the `roomcast` binary as a child process.
@@ -16,6 +18,7 @@
 //! - here: timings the test servers use, tokens, and small JSON helpers.
 
 pub mod client;
+pub mod engine;
 pub mod nginx;
 pub mod process;
 pub mod raw;
@@ -31,6 +34,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use client::WsClient;
+pub use engine::Engine;
 pub use nginx::Nginx;
 pub use process::ServerProcess;
 pub use raw::RawWs;

@@ -1,5 +1,6 @@
 //! [`TestServer`]: the real server on 127.0.0.1:0 in a task of the test's
-//! runtime, with a oneshot-driven shutdown, and helpers for its HTTP API.
+//! runtime, on either [`Engine`], with a oneshot-driven shutdown, and helpers
+//! for its HTTP API.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{PRESENCE_GRACE, RECV_TIMEOUT, TYPING_TIMEOUT, claims, sign};
+use crate::{Engine, PRESENCE_GRACE, RECV_TIMEOUT, RedisServer, TYPING_TIMEOUT, claims, sign};
 
 /// The real server, running in a task of the test's runtime.
 pub struct TestServer {
@@ -19,10 +20,15 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     http: reqwest::Client,
+    /// The `redis-server` this server was started with by
+    /// [`start_on`](Self::start_on): it lives as long as the server (fields
+    /// drop after [`Drop`] has signalled the shutdown) and moves on to the
+    /// next server on [`restart`](Self::restart).
+    redis: Option<RedisServer>,
 }
 
 impl TestServer {
-    /// A dev-mode server with the short test timings.
+    /// A dev-mode server with the short test timings, on the memory engine.
     pub async fn start() -> Self {
         Self::with(|_| {}).await
     }
@@ -33,14 +39,44 @@ impl TestServer {
         Self::at("127.0.0.1:0", adjust).await
     }
 
+    /// [`start`](Self::start) on `engine`; on Redis, with a `redis-server`
+    /// of its own.
+    pub async fn start_on(engine: Engine) -> Self {
+        Self::with_on(engine, |_| {}).await
+    }
+
+    /// [`with`](Self::with) on `engine`: `adjust` sees the Redis URL
+    /// already set.
+    pub async fn with_on(engine: Engine, adjust: impl FnOnce(&mut Config)) -> Self {
+        let redis = match engine {
+            Engine::Memory => None,
+            Engine::Redis => Some(RedisServer::start().await),
+        };
+        let mut config = test_config();
+        config.redis_url = redis.as_ref().map(RedisServer::url);
+        adjust(&mut config);
+        Self::launch("127.0.0.1:0", config, redis).await
+    }
+
     /// [`with`](Self::with) on a given address, such as the port of a
     /// server that was stopped and starts again behind a proxy.
     pub async fn at(addr: &str, adjust: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::dev();
-        config.timing.presence_grace = PRESENCE_GRACE;
-        config.timing.typing_timeout = TYPING_TIMEOUT;
-        config.timing.shutdown_grace = Duration::from_secs(2);
+        let mut config = test_config();
         adjust(&mut config);
+        Self::launch(addr, config, None).await
+    }
+
+    /// Stops the server and starts a new one with the same configuration
+    /// (on a new port) and, on Redis, the same `redis-server` with its data:
+    /// a deploy of the only instance, as clients see it.
+    pub async fn restart(mut self) -> Self {
+        let redis = self.redis.take();
+        let config = self.config.clone();
+        self.stop().await;
+        Self::launch("127.0.0.1:0", config, redis).await
+    }
+
+    async fn launch(addr: &str, mut config: Config, redis: Option<RedisServer>) -> Self {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
@@ -52,7 +88,12 @@ impl TestServer {
         };
         let task = tokio::spawn(roomcast_server::run(listener, config.clone(), shutdown));
         let http = reqwest::Client::builder().timeout(RECV_TIMEOUT).build().expect("http client");
-        Self { addr, config, shutdown: Some(tx), task: Some(task), http }
+        Self { addr, config, shutdown: Some(tx), task: Some(task), http, redis }
+    }
+
+    /// The engine the server keeps its state in.
+    pub fn engine(&self) -> Engine {
+        if self.config.redis_url.is_some() { Engine::Redis } else { Engine::Memory }
     }
 
     /// The configuration the server runs with.
@@ -160,6 +201,15 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// [`Config::dev`] with the short test timings.
+fn test_config() -> Config {
+    let mut config = Config::dev();
+    config.timing.presence_grace = PRESENCE_GRACE;
+    config.timing.typing_timeout = TYPING_TIMEOUT;
+    config.timing.shutdown_grace = Duration::from_secs(2);
+    config
 }
 
 /// An HTTP response, read whole.

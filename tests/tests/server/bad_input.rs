@@ -1,8 +1,10 @@
 //! Bad input: each malformed or refused frame gets an `error` with the right
 //! code (and its `ref` when one could be read) and the connection stays
 //! usable; oversized WebSocket frames close the connection with 1009.
+//! Every server test runs on both engines (a refusal must not depend on
+//! where the state is kept).
 
-use roomcast_tests::{TestServer, WsClient, frame_type};
+use roomcast_tests::{Engine, TestServer, WsClient, both_engines, frame_type};
 use serde_json::{Value, json};
 
 /// A frame as sent, the error code it must get, and the `ref` the error must
@@ -118,9 +120,9 @@ fn rows() -> Vec<Row> {
     ]
 }
 
-#[tokio::test]
-async fn each_bad_frame_gets_its_error_and_the_connection_stays_usable() {
-    let server = TestServer::with(|c| c.limits.max_content_bytes = 64).await;
+both_engines!(each_bad_frame_gets_its_error_and_the_connection_stays_usable);
+async fn each_bad_frame_gets_its_error_and_the_connection_stays_usable(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| c.limits.max_content_bytes = 64).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
 
@@ -148,9 +150,9 @@ async fn each_bad_frame_gets_its_error_and_the_connection_stays_usable() {
     assert_eq!(history["messages"], json!([]), "{history}");
 }
 
-#[tokio::test]
-async fn unknown_fields_are_ignored() {
-    let server = TestServer::start().await;
+both_engines!(unknown_fields_are_ignored);
+async fn unknown_fields_are_ignored(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.send(json!({"type": "ping", "ref": "p", "future_field": {"x": 1}})).await;
     let pong = alice.expect_type("pong").await;
@@ -160,18 +162,18 @@ async fn unknown_fields_are_ignored() {
     assert_eq!(frame_type(&joined), "joined", "{joined}");
 }
 
-#[tokio::test]
-async fn a_binary_frame_is_a_bad_request() {
-    let server = TestServer::start().await;
+both_engines!(a_binary_frame_is_a_bad_request);
+async fn a_binary_frame_is_a_bad_request(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.send_binary(br#"{"type": "ping"}"#).await;
     alice.expect_error("bad_request").await;
     alice.assert_usable().await;
 }
 
-#[tokio::test]
-async fn bad_frames_before_auth_get_errors_and_keep_the_connection() {
-    let server = TestServer::start().await;
+both_engines!(bad_frames_before_auth_get_errors_and_keep_the_connection);
+async fn bad_frames_before_auth_get_errors_and_keep_the_connection(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut client = WsClient::connect(&server.ws_url()).await;
     client.send_text("not json").await;
     let error = client.expect_type("error").await;
@@ -186,9 +188,9 @@ async fn bad_frames_before_auth_get_errors_and_keep_the_connection() {
     client.assert_usable().await;
 }
 
-#[tokio::test]
-async fn a_frame_over_the_frame_limit_closes_with_1009() {
-    let server = TestServer::with(|c| c.limits.max_frame_bytes = 4096).await;
+both_engines!(a_frame_over_the_frame_limit_closes_with_1009);
+async fn a_frame_over_the_frame_limit_closes_with_1009(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| c.limits.max_frame_bytes = 4096).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
@@ -203,9 +205,9 @@ async fn a_frame_over_the_frame_limit_closes_with_1009() {
     assert_eq!(history["messages"], json!([]));
 }
 
-#[tokio::test]
-async fn content_over_its_limit_inside_a_smaller_frame_is_too_large() {
-    let server = TestServer::with(|c| {
+both_engines!(content_over_its_limit_inside_a_smaller_frame_is_too_large);
+async fn content_over_its_limit_inside_a_smaller_frame_is_too_large(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| {
         c.limits.max_frame_bytes = 4096;
         c.limits.max_content_bytes = 100;
     })
@@ -255,9 +257,9 @@ fn the_security_doc_lists_every_bad_frame_tested() {
     );
 }
 
-#[tokio::test]
-async fn a_request_that_is_not_a_websocket_upgrade_gets_a_json_error() {
-    let server = TestServer::start().await;
+both_engines!(a_request_that_is_not_a_websocket_upgrade_gets_a_json_error);
+async fn a_request_that_is_not_a_websocket_upgrade_gets_a_json_error(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     server.get("/ws").await.expect_error(400, "bad_request");
 
     use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
@@ -273,11 +275,11 @@ async fn a_request_that_is_not_a_websocket_upgrade_gets_a_json_error() {
     }
 }
 
-#[tokio::test]
-async fn a_known_path_with_another_method_gets_a_json_405() {
+both_engines!(a_known_path_with_another_method_gets_a_json_405);
+async fn a_known_path_with_another_method_gets_a_json_405(engine: Engine) {
     use reqwest::Method;
 
-    let server = TestServer::start().await;
+    let server = TestServer::start_on(engine).await;
     let key = Some(server.api_key());
     for (method, path, key) in [
         (Method::DELETE, "/api/notify", key),

@@ -1,10 +1,11 @@
 //! Chat: send, ack and broadcast, ordering, idempotent `client_id`, edit and
-//! delete rights, history paging and read receipts.
+//! delete rights, history paging and read receipts. Every test runs on
+//! both engines.
 
 use std::time::Duration;
 
 use roomcast_shared::{ChatMessage, ServerFrame};
-use roomcast_tests::{TestServer, WsClient, frame_type, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, both_engines, frame_type, typed};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -25,9 +26,9 @@ fn send(content: &str, client_id: &str) -> Value {
     json!({"type": "send", "room": "general", "content": content, "client_id": client_id})
 }
 
-#[tokio::test]
-async fn a_message_is_acked_and_broadcast_to_every_member() {
-    let server = TestServer::start().await;
+both_engines!(a_message_is_acked_and_broadcast_to_every_member);
+async fn a_message_is_acked_and_broadcast_to_every_member(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
 
     alice.send(json!({"type": "send", "room": "general", "content": "héllo", "client_id": "c1", "ref": 7})).await;
@@ -56,9 +57,9 @@ async fn a_message_is_acked_and_broadcast_to_every_member() {
     }
 }
 
-#[tokio::test]
-async fn messages_arrive_in_offset_order() {
-    let server = TestServer::start().await;
+both_engines!(messages_arrive_in_offset_order);
+async fn messages_arrive_in_offset_order(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
 
     // Both send at once, without waiting for acks.
@@ -91,9 +92,9 @@ async fn messages_arrive_in_offset_order() {
     assert_eq!(seen[0], seen[1], "every member sees the same order");
 }
 
-#[tokio::test]
-async fn a_duplicate_client_id_gets_the_original_ack_and_no_broadcast() {
-    let server = TestServer::start().await;
+both_engines!(a_duplicate_client_id_gets_the_original_ack_and_no_broadcast);
+async fn a_duplicate_client_id_gets_the_original_ack_and_no_broadcast(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
 
     let first = alice.call_ok(send("once", "dup"), "ack").await;
@@ -109,9 +110,9 @@ async fn a_duplicate_client_id_gets_the_original_ack_and_no_broadcast() {
     assert_eq!(bobs["offset"], 2);
 }
 
-#[tokio::test]
-async fn senders_edit_and_delete_their_own_messages() {
-    let server = TestServer::start().await;
+both_engines!(senders_edit_and_delete_their_own_messages);
+async fn senders_edit_and_delete_their_own_messages(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
     let id = alice.say("general", "typo").await["id"].clone();
     bob.expect_type("message").await;
@@ -135,9 +136,9 @@ async fn senders_edit_and_delete_their_own_messages() {
     );
 }
 
-#[tokio::test]
-async fn only_the_sender_or_an_admin_may_edit_or_delete() {
-    let server = TestServer::start().await;
+both_engines!(only_the_sender_or_an_admin_may_edit_or_delete);
+async fn only_the_sender_or_an_admin_may_edit_or_delete(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
     let mut root =
         WsClient::connect_with_token(&server, &server.admin_token("root", "Root"), "root").await;
@@ -159,9 +160,9 @@ async fn only_the_sender_or_an_admin_may_edit_or_delete() {
     assert_eq!(kinds, ["member_joined", "message", "message_updated", "message_deleted"]);
 }
 
-#[tokio::test]
-async fn editing_or_deleting_an_unknown_message_is_not_found() {
-    let server = TestServer::start().await;
+both_engines!(editing_or_deleting_an_unknown_message_is_not_found);
+async fn editing_or_deleting_an_unknown_message_is_not_found(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
     let edit = json!({"type": "edit", "room": "general", "id": "no-such-id", "content": "x"});
     assert_eq!(alice.call(edit).await["code"], "not_found");
@@ -169,9 +170,9 @@ async fn editing_or_deleting_an_unknown_message_is_not_found() {
     assert_eq!(alice.call(delete).await["code"], "not_found");
 }
 
-#[tokio::test]
-async fn content_is_limited_in_bytes_of_utf8() {
-    let server = TestServer::with(|c| c.limits.max_content_bytes = 64).await;
+both_engines!(content_is_limited_in_bytes_of_utf8);
+async fn content_is_limited_in_bytes_of_utf8(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| c.limits.max_content_bytes = 64).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
     // 33 characters, 66 bytes.
     let error = alice.call(send(&"é".repeat(33), "big")).await;
@@ -205,9 +206,9 @@ fn contents(history: &Value) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
-async fn history_pages_back_through_the_current_state() {
-    let server = TestServer::start().await;
+both_engines!(history_pages_back_through_the_current_state);
+async fn history_pages_back_through_the_current_state(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
     edited_history(&mut alice).await;
 
@@ -238,9 +239,9 @@ async fn history_pages_back_through_the_current_state() {
     assert_eq!(oldest["has_more"], false);
 }
 
-#[tokio::test]
-async fn history_needs_the_right_to_join_not_a_join() {
-    let server = TestServer::start().await;
+both_engines!(history_needs_the_right_to_join_not_a_join);
+async fn history_needs_the_right_to_join_not_a_join(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
     alice.say("general", "hello").await;
 
@@ -251,9 +252,9 @@ async fn history_needs_the_right_to_join_not_a_join() {
     assert_eq!(error["code"], "forbidden", "{error}");
 }
 
-#[tokio::test]
-async fn read_receipts_go_to_the_whole_room() {
-    let server = TestServer::start().await;
+both_engines!(read_receipts_go_to_the_whole_room);
+async fn read_receipts_go_to_the_whole_room(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
     let mut alice_tab = WsClient::connect_as(&server, "alice", "Alice").await.labelled("alice-tab");
     alice_tab.join("general").await;
@@ -271,9 +272,9 @@ async fn read_receipts_go_to_the_whole_room() {
     }
 }
 
-#[tokio::test]
-async fn sending_to_a_room_not_joined_is_forbidden() {
-    let server = TestServer::start().await;
+both_engines!(sending_to_a_room_not_joined_is_forbidden);
+async fn sending_to_a_room_not_joined_is_forbidden(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let frames = [
         json!({"type": "send", "room": "general", "content": "x", "client_id": "c"}),

@@ -1,5 +1,12 @@
 //! End-to-end tests of the Roomcast server: one test binary (to keep link
 //! times low), each test starting its own server on 127.0.0.1:0.
+//!
+//! The behaviour modules (chat, recovery, presence, notify, rooms, bad
+//! input) and names run each test on both engines with `both_engines!`: a
+//! test `chat::x` is `chat::x::memory` and `chat::x::redis`, the latter
+//! with a `redis-server` of its own. The other modules test the transport,
+//! the binary as a process, or several instances (scaling and proxy, on
+//! Redis); they run on the memory engine unless they say otherwise.
 
 mod auth;
 mod bad_input;

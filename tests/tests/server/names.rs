@@ -2,11 +2,11 @@
 //! spell another key's suffix must not make two messages one, nor reach
 //! another room's state; a store failure reaches the client as a generic
 //! error; a `read` cannot broadcast an id of any size. Each runs on both
-//! engines where the engine matters.
+//! engines but the store failure, which needs Redis.
 
 use std::time::Duration;
 
-use roomcast_tests::{RedisServer, TestServer, WsClient, frame_type};
+use roomcast_tests::{Engine, RedisServer, TestServer, WsClient, both_engines, frame_type};
 use serde_json::{Value, json};
 
 async fn on_redis(redis: &RedisServer) -> TestServer {
@@ -29,14 +29,16 @@ fn send(room: &str, content: &str, client_id: &str) -> Value {
     json!({"type": "send", "room": room, "content": content, "client_id": client_id})
 }
 
+both_engines!(senders_and_client_ids_that_read_alike_are_two_messages);
 /// User `a` with `client_id` `b:c1` and user `a:b` with `c1` send two
 /// different messages: both are stored and broadcast.
-async fn ids_that_read_alike_stay_apart(server: &TestServer) {
-    let mut watcher = WsClient::connect_as(server, "watcher", "Watcher").await;
+async fn senders_and_client_ids_that_read_alike_are_two_messages(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let mut watcher = WsClient::connect_as(&server, "watcher", "Watcher").await;
     watcher.join("general").await;
-    let mut a = WsClient::connect_as(server, "a", "A").await;
+    let mut a = WsClient::connect_as(&server, "a", "A").await;
     a.join("general").await;
-    let mut ab = WsClient::connect_as(server, "a:b", "AB").await;
+    let mut ab = WsClient::connect_as(&server, "a:b", "AB").await;
     ab.join("general").await;
     let first = a.call_ok(send("general", "from a", "b:c1"), "ack").await;
     let second = ab.call_ok(send("general", "from a:b", "c1"), "ack").await;
@@ -50,25 +52,16 @@ async fn ids_that_read_alike_stay_apart(server: &TestServer) {
     assert_eq!(history["messages"].as_array().map(Vec::len), Some(2), "{history}");
 }
 
-#[tokio::test]
-async fn senders_and_client_ids_that_read_alike_are_two_messages() {
-    ids_that_read_alike_stay_apart(&TestServer::start().await).await;
-}
-
-#[tokio::test]
-async fn senders_and_client_ids_that_read_alike_are_two_messages_on_redis() {
-    let redis = RedisServer::start().await;
-    ids_that_read_alike_stay_apart(&on_redis(&redis).await).await;
-}
-
+both_engines!(client_ids_cannot_reach_another_rooms_keys);
 /// `client_id`s spelling a room key's suffix, sent in `general` by `alice`,
 /// while room `general:idem:alice` is in use: neither room is disturbed.
-async fn client_ids_cannot_reach_room_keys(server: &TestServer) {
+async fn client_ids_cannot_reach_another_rooms_keys(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let other = "general:idem:alice";
-    let mut bob = WsClient::connect_as(server, "bob", "Bob").await;
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
     bob.join(other).await;
     bob.call_ok(send(other, "before", "b1"), "ack").await;
-    let mut alice = WsClient::connect_as(server, "alice", "Alice").await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
     for (i, client_id) in
         ["log", "seq", "epoch", "msgs", "idx", "members", "profiles"].into_iter().enumerate()
@@ -85,19 +78,9 @@ async fn client_ids_cannot_reach_room_keys(server: &TestServer) {
     assert_eq!(contents, [&json!("before"), &json!("after")]);
 }
 
-#[tokio::test]
-async fn client_ids_cannot_reach_another_rooms_keys() {
-    client_ids_cannot_reach_room_keys(&TestServer::start().await).await;
-}
-
-#[tokio::test]
-async fn client_ids_cannot_reach_another_rooms_keys_on_redis() {
-    let redis = RedisServer::start().await;
-    client_ids_cannot_reach_room_keys(&on_redis(&redis).await).await;
-}
-
 /// A command Redis refuses (here: every write, once Redis is out of memory)
 /// is answered `unavailable` with a message that tells nothing of Redis.
+/// Redis only: it needs a store that can fail.
 #[tokio::test]
 async fn a_store_error_is_not_shown_to_the_client() {
     let redis = RedisServer::start().await;
@@ -115,9 +98,9 @@ async fn a_store_error_is_not_shown_to_the_client() {
     alice.call_ok(send("general", "hi", "c1"), "ack").await;
 }
 
-#[tokio::test]
-async fn a_read_with_an_overlong_id_is_refused_and_not_broadcast() {
-    let server = TestServer::start().await;
+both_engines!(a_read_with_an_overlong_id_is_refused_and_not_broadcast);
+async fn a_read_with_an_overlong_id_is_refused_and_not_broadcast(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
     bob.join("general").await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;

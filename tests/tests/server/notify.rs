@@ -1,22 +1,23 @@
 //! The HTTP API: notifications for online and offline users, the API key,
 //! publishing messages and events into rooms, presence and history reads,
-//! health, metrics, the OpenAPI document and dev tokens.
+//! health, metrics, the OpenAPI document and dev tokens. Every test runs on
+//! both engines.
 
 use std::time::Duration;
 
 use reqwest::Method;
 use roomcast_shared::api::{Health, HistoryPage, NotifyResponse, RoomPresence};
 use roomcast_shared::{AppEvent, ChatMessage, Notification, Presence, Status};
-use roomcast_tests::{TestServer, WsClient, frame_type, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, both_engines, frame_type, typed};
 use serde_json::{Value, json};
 
 fn notify(user_ids: &[&str], title: &str) -> Value {
     json!({"user_ids": user_ids, "title": title, "body": "the body", "data": {"order": 42}})
 }
 
-#[tokio::test]
-async fn online_users_get_notifications_on_every_connection() {
-    let server = TestServer::start().await;
+both_engines!(online_users_get_notifications_on_every_connection);
+async fn online_users_get_notifications_on_every_connection(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut tab1 = WsClient::connect_as(&server, "alice", "Alice").await;
     let mut tab2 = WsClient::connect_as(&server, "alice", "Alice").await.labelled("alice-tab2");
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
@@ -39,9 +40,9 @@ async fn online_users_get_notifications_on_every_connection() {
     bob.expect_silence(Duration::from_millis(200)).await;
 }
 
-#[tokio::test]
-async fn offline_users_get_unread_notifications_once_on_connect() {
-    let server = TestServer::start().await;
+both_engines!(offline_users_get_unread_notifications_once_on_connect);
+async fn offline_users_get_unread_notifications_once_on_connect(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let reply =
         server.api_post("/api/notify", notify(&["carol"], "While you were out")).await.expect(200);
     assert_eq!(reply["online"], 0);
@@ -56,9 +57,9 @@ async fn offline_users_get_unread_notifications_once_on_connect() {
     carol.expect_silence(Duration::from_millis(300)).await;
 }
 
-#[tokio::test]
-async fn unread_notifications_are_bounded_keeping_the_newest() {
-    let server = TestServer::with(|c| c.limits.notifications_per_user = 3).await;
+both_engines!(unread_notifications_are_bounded_keeping_the_newest);
+async fn unread_notifications_are_bounded_keeping_the_newest(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| c.limits.notifications_per_user = 3).await;
     for i in 1..=5 {
         server.api_post("/api/notify", notify(&["dave"], &format!("n{i}"))).await.expect(200);
     }
@@ -69,11 +70,13 @@ async fn unread_notifications_are_bounded_keeping_the_newest() {
     assert_eq!(titles, [("notification", "n3"), ("notification", "n4"), ("notification", "n5")]);
 }
 
-#[tokio::test]
-async fn the_api_needs_the_key() {
+both_engines!(the_api_needs_the_key);
+async fn the_api_needs_the_key(engine: Engine) {
     // Twelve wrong keys in a row: more than one address may try by default.
-    let server =
-        TestServer::with(|c| c.limits.api_failures = roomcast_server::Rate::new(100.0, 100)).await;
+    let server = TestServer::with_on(engine, |c| {
+        c.limits.api_failures = roomcast_server::Rate::new(100.0, 100)
+    })
+    .await;
     let body = Some(notify(&["alice"], "x"));
     let cases = [
         (Method::POST, "/api/notify", body.clone()),
@@ -93,9 +96,9 @@ async fn the_api_needs_the_key() {
     server.api_post("/api/notify", notify(&["alice"], "x")).await.expect(200);
 }
 
-#[tokio::test]
-async fn http_errors_are_json_with_their_status() {
-    let server = TestServer::start().await;
+both_engines!(http_errors_are_json_with_their_status);
+async fn http_errors_are_json_with_their_status(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let key = Some(server.api_key());
     let bad_bodies = [json!({"title": 5}), json!({"user_ids": "alice", "title": "x"}), json!([1])];
     for body in bad_bodies {
@@ -114,9 +117,9 @@ async fn http_errors_are_json_with_their_status() {
     server.api_get("/api/no-such-endpoint").await.expect_error(404, "not_found");
 }
 
-#[tokio::test]
-async fn messages_published_through_the_api_reach_the_room() {
-    let server = TestServer::start().await;
+both_engines!(messages_published_through_the_api_reach_the_room);
+async fn messages_published_through_the_api_reach_the_room(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
 
@@ -149,9 +152,9 @@ async fn messages_published_through_the_api_reach_the_room() {
     alice.expect_silence(Duration::from_millis(200)).await;
 }
 
-#[tokio::test]
-async fn events_published_through_the_api_reach_members_but_not_history() {
-    let server = TestServer::start().await;
+both_engines!(events_published_through_the_api_reach_members_but_not_history);
+async fn events_published_through_the_api_reach_members_but_not_history(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("orders").await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
@@ -174,9 +177,9 @@ async fn events_published_through_the_api_reach_members_but_not_history() {
     assert_eq!(history["messages"], json!([]), "events are not kept: {history}");
 }
 
-#[tokio::test]
-async fn presence_and_history_can_be_read_over_http() {
-    let server = TestServer::start().await;
+both_engines!(presence_and_history_can_be_read_over_http);
+async fn presence_and_history_can_be_read_over_http(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
     alice.send(json!({"type": "presence", "status": "away", "custom": "lunch"})).await;
@@ -207,9 +210,9 @@ async fn presence_and_history_can_be_read_over_http() {
     assert_eq!((texts, page.has_more), (vec!["one"], false));
 }
 
-#[tokio::test]
-async fn health_counts_connections_without_a_key() {
-    let server = TestServer::start().await;
+both_engines!(health_counts_connections_without_a_key);
+async fn health_counts_connections_without_a_key(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let _tab = WsClient::connect_as(&server, "alice", "Alice").await;
     let _bob = WsClient::connect_as(&server, "bob", "Bob").await;
@@ -220,12 +223,12 @@ async fn health_counts_connections_without_a_key() {
     assert_eq!(health.version, env!("CARGO_PKG_VERSION"));
     assert_eq!((health.connections, health.users), (3, 2));
     assert!(health.rooms >= 1, "{health:?}");
-    assert_eq!(health.broker, "memory");
+    assert_eq!(health.broker, engine.name());
 }
 
-#[tokio::test]
-async fn metrics_are_prometheus_text_without_a_key() {
-    let server = TestServer::start().await;
+both_engines!(metrics_are_prometheus_text_without_a_key);
+async fn metrics_are_prometheus_text_without_a_key(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
     alice.say("general", "counted").await;
@@ -243,9 +246,9 @@ async fn metrics_are_prometheus_text_without_a_key() {
     assert!(samples.count() > 0, "no samples: {}", metrics.text);
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_the_api_without_a_key() {
-    let server = TestServer::start().await;
+both_engines!(the_openapi_document_lists_the_api_without_a_key);
+async fn the_openapi_document_lists_the_api_without_a_key(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let doc = server.get("/api/openapi.json").await.expect(200);
     assert!(
         doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')),
@@ -262,9 +265,9 @@ async fn the_openapi_document_lists_the_api_without_a_key() {
     }
 }
 
-#[tokio::test]
-async fn dev_tokens_log_in_without_a_key_in_dev_mode_only() {
-    let server = TestServer::start().await;
+both_engines!(dev_tokens_log_in_without_a_key_in_dev_mode_only);
+async fn dev_tokens_log_in_without_a_key_in_dev_mode_only(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let reply = server
         .http(Method::POST, "/api/dev/token", None, Some(json!({"name": "Alice"})))
         .await
@@ -281,7 +284,7 @@ async fn dev_tokens_log_in_without_a_key_in_dev_mode_only() {
         WsClient::connect_with_token(&server, admin["token"].as_str().unwrap(), "root").await;
     root.join("admin").await;
 
-    let prod = TestServer::with(|c| c.dev = false).await;
+    let prod = TestServer::with_on(engine, |c| c.dev = false).await;
     prod.http(Method::POST, "/api/dev/token", None, body.clone())
         .await
         .expect_error(404, "not_found");
@@ -289,16 +292,22 @@ async fn dev_tokens_log_in_without_a_key_in_dev_mode_only() {
     prod.http(Method::POST, "/api/dev/token", key, body).await.expect_error(404, "not_found");
 }
 
+both_engines!(unread_notifications_are_capped_in_bytes_and_expire);
 /// Unread notifications are capped in bytes (the newest kept, one bigger
 /// than the cap alone not kept) and expire.
-async fn unread_bytes_and_age_are_capped(server: &TestServer) {
+async fn unread_notifications_are_capped_in_bytes_and_expire(engine: Engine) {
+    let server = TestServer::with_on(engine, |config| {
+        config.limits.notification_bytes_per_user = 3500;
+        config.limits.notification_max_age = Duration::from_secs(1);
+    })
+    .await;
     // About 1,000 bytes each as JSON: three fit in 3,500 bytes.
     let sized = |title: &str, bytes: usize| json!({"user_ids": ["erin"], "title": title, "body": "x".repeat(bytes)});
     for i in 1..=5 {
         server.api_post("/api/notify", sized(&format!("n{i}"), 900)).await.expect(200);
     }
     server.api_post("/api/notify", sized("huge", 10_000)).await.expect(200);
-    let mut erin = WsClient::connect_as(server, "erin", "Erin").await;
+    let mut erin = WsClient::connect_as(&server, "erin", "Erin").await;
     let frames = erin.collect_for(Duration::from_millis(500)).await;
     let titles: Vec<&str> = frames.iter().filter_map(|f| f["title"].as_str()).collect();
     assert_eq!(titles, ["n3", "n4", "n5"], "the newest within 3,500 bytes");
@@ -306,28 +315,6 @@ async fn unread_bytes_and_age_are_capped(server: &TestServer) {
 
     server.api_post("/api/notify", notify(&["frank"], "stale")).await.expect(200);
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    let mut frank = WsClient::connect_as(server, "frank", "Frank").await;
+    let mut frank = WsClient::connect_as(&server, "frank", "Frank").await;
     frank.expect_silence(Duration::from_millis(300)).await;
-}
-
-fn capped(config: &mut roomcast_server::Config) {
-    config.limits.notification_bytes_per_user = 3500;
-    config.limits.notification_max_age = Duration::from_secs(1);
-}
-
-#[tokio::test]
-async fn unread_notifications_are_capped_in_bytes_and_expire() {
-    unread_bytes_and_age_are_capped(&TestServer::with(capped).await).await;
-}
-
-#[tokio::test]
-async fn unread_notifications_are_capped_in_bytes_and_expire_on_redis() {
-    let redis = roomcast_tests::RedisServer::start().await;
-    let url = redis.url();
-    let server = TestServer::with(move |config| {
-        capped(config);
-        config.redis_url = Some(url);
-    })
-    .await;
-    unread_bytes_and_age_are_capped(&server).await;
 }

@@ -1,13 +1,14 @@
 //! Presence and typing: per-user presence across connections, the grace
-//! period after a disconnect, statuses, and typing indicators.
+//! period after a disconnect, statuses, and typing indicators. Every test
+//! runs on both engines.
 
 use std::time::Duration;
 
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{Presence, Status};
 use roomcast_tests::{
-    PRESENCE_GRACE, RECV_TIMEOUT, RedisServer, TYPING_TIMEOUT, TestServer, WsClient, frame_type,
-    typed,
+    Engine, PRESENCE_GRACE, RECV_TIMEOUT, TYPING_TIMEOUT, TestServer, WsClient, both_engines,
+    frame_type, typed,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -56,9 +57,9 @@ fn announces_departure(frames: &[Value], user: &str) -> bool {
     })
 }
 
-#[tokio::test]
-async fn a_user_stays_online_until_the_last_connection_closes() {
-    let server = TestServer::start().await;
+both_engines!(a_user_stays_online_until_the_last_connection_closes);
+async fn a_user_stays_online_until_the_last_connection_closes(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let tab1 = joined(&server, "alice", "Alice", "general").await;
     bob.expect_type("member_joined").await;
@@ -80,9 +81,9 @@ async fn a_user_stays_online_until_the_last_connection_closes() {
     assert_eq!(offline["status"], "offline", "{offline}");
 }
 
-#[tokio::test]
-async fn a_disconnect_is_announced_after_the_grace_period() {
-    let server = TestServer::start().await;
+both_engines!(a_disconnect_is_announced_after_the_grace_period);
+async fn a_disconnect_is_announced_after_the_grace_period(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let alice = joined(&server, "alice", "Alice", "general").await;
     bob.expect_type("member_joined").await;
@@ -103,9 +104,9 @@ async fn a_disconnect_is_announced_after_the_grace_period() {
     assert!(age.whole_seconds().abs() < 60, "last_seen is about now: {presence:?}");
 }
 
-#[tokio::test]
-async fn a_quick_reconnect_does_not_flicker() {
-    let server = TestServer::start().await;
+both_engines!(a_quick_reconnect_does_not_flicker);
+async fn a_quick_reconnect_does_not_flicker(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let alice = joined(&server, "alice", "Alice", "general").await;
     bob.expect_type("member_joined").await;
@@ -125,9 +126,10 @@ async fn a_quick_reconnect_does_not_flicker() {
     assert_eq!(left["user"]["id"], "alice");
 }
 
-#[tokio::test]
-async fn an_explicit_leave_is_announced_at_once() {
-    let server = TestServer::with(|c| c.timing.presence_grace = Duration::from_secs(30)).await;
+both_engines!(an_explicit_leave_is_announced_at_once);
+async fn an_explicit_leave_is_announced_at_once(engine: Engine) {
+    let server =
+        TestServer::with_on(engine, |c| c.timing.presence_grace = Duration::from_secs(30)).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let mut alice = joined(&server, "alice", "Alice", "general").await;
     bob.expect_type("member_joined").await;
@@ -140,9 +142,9 @@ async fn an_explicit_leave_is_announced_at_once() {
     bob.expect_silence(Duration::from_millis(300)).await;
 }
 
-#[tokio::test]
-async fn statuses_reach_those_who_share_a_room() {
-    let server = TestServer::start().await;
+both_engines!(statuses_reach_those_who_share_a_room);
+async fn statuses_reach_those_who_share_a_room(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let mut alice = joined(&server, "alice", "Alice", "general").await;
     let mut stranger = WsClient::connect_as(&server, "carol", "Carol").await;
@@ -181,9 +183,9 @@ async fn statuses_reach_those_who_share_a_room() {
     assert_eq!(presence["user_id"], "alice");
 }
 
-#[tokio::test]
-async fn typing_goes_to_other_users_and_expires() {
-    let server = TestServer::start().await;
+both_engines!(typing_goes_to_other_users_and_expires);
+async fn typing_goes_to_other_users_and_expires(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = joined(&server, "alice", "Alice", "general").await;
     let mut alice_tab = joined(&server, "alice", "Alice", "general").await.labelled("alice-tab");
     let mut bob = joined(&server, "bob", "Bob", "general").await;
@@ -208,9 +210,9 @@ async fn typing_goes_to_other_users_and_expires() {
     alice_tab.expect_silence(Duration::from_millis(100)).await;
 }
 
-#[tokio::test]
-async fn an_explicit_stop_and_a_disconnect_end_typing() {
-    let server = TestServer::with(|c| {
+both_engines!(an_explicit_stop_and_a_disconnect_end_typing);
+async fn an_explicit_stop_and_a_disconnect_end_typing(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| {
         c.timing.typing_timeout = Duration::from_secs(30);
         c.timing.presence_grace = Duration::from_secs(30);
     })
@@ -232,36 +234,25 @@ async fn an_explicit_stop_and_a_disconnect_end_typing() {
     assert_eq!((&stopped["user"]["id"], &stopped["is_typing"]), (&json!("alice"), &json!(false)));
 }
 
+both_engines!(a_reload_leaves_no_ghost_member);
 /// A page reload: the connection closes and another opens within the grace
 /// period; when that one closes for good, the user leaves and goes offline,
 /// and a later joiner does not see them as a member.
-async fn a_reload_then_leaving_for_good_leaves_no_ghost(server: &TestServer) {
-    let mut bob = joined(server, "bob", "Bob", "general").await;
-    let alice = joined(server, "alice", "Alice", "general").await;
+async fn a_reload_leaves_no_ghost_member(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let mut bob = joined(&server, "bob", "Bob", "general").await;
+    let alice = joined(&server, "alice", "Alice", "general").await;
     bob.recv_until("member_joined").await;
     alice.close().await;
-    let reloaded = joined(server, "alice", "Alice", "general").await;
+    let reloaded = joined(&server, "alice", "Alice", "general").await;
     // Past the first connection's grace period: the reload kept alice in.
     let quiet = bob.collect_for(AFTER_GRACE).await;
     assert!(!announces_departure(&quiet, "alice"), "a reload looked like leaving: {quiet:?}");
 
     reloaded.close().await;
     departure(&mut bob, "alice").await;
-    let mut carol = WsClient::connect_as(server, "carol", "Carol").await;
+    let mut carol = WsClient::connect_as(&server, "carol", "Carol").await;
     let joined: Joined = typed(&carol.join("general").await);
     let members: Vec<&str> = joined.members.iter().map(|m| m.user.id.as_str()).collect();
     assert_eq!(members, ["bob", "carol"], "alice left for good");
-}
-
-#[tokio::test]
-async fn a_reload_leaves_no_ghost_member() {
-    a_reload_then_leaving_for_good_leaves_no_ghost(&TestServer::start().await).await;
-}
-
-#[tokio::test]
-async fn a_reload_leaves_no_ghost_member_on_redis() {
-    let redis = RedisServer::start().await;
-    let url = redis.url();
-    let server = TestServer::with(move |config| config.redis_url = Some(url)).await;
-    a_reload_then_leaving_for_good_leaves_no_ghost(&server).await;
 }

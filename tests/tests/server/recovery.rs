@@ -1,18 +1,23 @@
 //! Recovery: a client that reconnects with `since` gets what it missed, in
 //! offset order, or `recovered: false` when that cannot be done.
+//!
+//! Every test runs on both engines but one: the budget that bounds the
+//! history of all rooms together is the memory engine's (Redis bounds each
+//! room's stream by count and age instead; the kept-history test shows the
+//! count on both).
 
 use roomcast_shared::RoomEvent;
 use roomcast_shared::frame::Joined;
-use roomcast_tests::{TestServer, WsClient, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, both_engines, typed};
 use serde_json::{Value, json};
 
 fn join_since(room: &str, epoch: &Value, offset: u64) -> Value {
     json!({"type": "join", "room": room, "since": {"epoch": epoch, "offset": offset}})
 }
 
-#[tokio::test]
-async fn missed_messages_edits_and_deletes_are_replayed_in_order() {
-    let server = TestServer::start().await;
+both_engines!(missed_messages_edits_and_deletes_are_replayed_in_order);
+async fn missed_messages_edits_and_deletes_are_replayed_in_order(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
@@ -60,9 +65,9 @@ async fn missed_messages_edits_and_deletes_are_replayed_in_order() {
     assert_eq!(bob.recv_until("message").await["offset"], 7);
 }
 
-#[tokio::test]
-async fn a_client_that_missed_nothing_recovers_nothing() {
-    let server = TestServer::start().await;
+both_engines!(a_client_that_missed_nothing_recovers_nothing);
+async fn a_client_that_missed_nothing_recovers_nothing(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let epoch = alice.join("general").await["epoch"].clone();
     alice.say("general", "one").await;
@@ -74,25 +79,41 @@ async fn a_client_that_missed_nothing_recovers_nothing() {
     assert_eq!(reply["offset"], 1);
 }
 
-#[tokio::test]
-async fn a_restarted_server_cannot_recover_old_positions() {
-    let first = TestServer::start().await;
+both_engines!(a_restart_recovers_only_what_the_engine_kept);
+/// A memory server forgets everything when it restarts, so its old
+/// positions cannot be recovered; on Redis the history outlives the
+/// instance and a client recovers across the restart as if nothing
+/// happened.
+async fn a_restart_recovers_only_what_the_engine_kept(engine: Engine) {
+    let first = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&first, "alice", "Alice").await;
     let old_epoch = alice.join("general").await["epoch"].clone();
-    alice.say("general", "before the restart").await;
-    first.stop().await;
+    let sent = alice.say("general", "before the restart").await;
+    let second = first.restart().await;
 
-    let second = TestServer::start().await;
     let mut alice = WsClient::connect_as(&second, "alice", "Alice").await;
-    let reply = alice.call_ok(join_since("general", &old_epoch, 1), "joined").await;
-    assert_eq!(reply["recovered"], false, "an old epoch cannot be recovered: {reply}");
-    assert_ne!(reply["epoch"], old_epoch, "a new server has new epochs");
-    assert_eq!(reply["offset"], 0);
+    let reply = alice.call_ok(join_since("general", &old_epoch, 0), "joined").await;
+    match engine {
+        Engine::Memory => {
+            assert_eq!(reply["recovered"], false, "an old epoch cannot be recovered: {reply}");
+            assert_ne!(reply["epoch"], old_epoch, "a new server has new epochs");
+            assert_eq!(reply["offset"], 0);
+        }
+        Engine::Redis => {
+            assert_eq!(reply["recovered"], true, "Redis kept the room: {reply}");
+            assert_eq!((&reply["epoch"], &reply["offset"]), (&old_epoch, &json!(1)));
+            let replayed = &reply["messages"][0];
+            assert_eq!(
+                (&replayed["id"], &replayed["content"]),
+                (&sent["id"], &json!("before the restart"))
+            );
+        }
+    }
 }
 
-#[tokio::test]
-async fn an_offset_from_the_future_is_not_recovered() {
-    let server = TestServer::start().await;
+both_engines!(an_offset_from_the_future_is_not_recovered);
+async fn an_offset_from_the_future_is_not_recovered(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let epoch = alice.join("general").await["epoch"].clone();
     alice.say("general", "one").await;
@@ -103,9 +124,9 @@ async fn an_offset_from_the_future_is_not_recovered() {
     assert_eq!(reply["offset"], 1);
 }
 
-#[tokio::test]
-async fn a_gap_older_than_the_kept_history_is_not_recovered() {
-    let server = TestServer::with(|c| c.history.max_events = 3).await;
+both_engines!(a_gap_older_than_the_kept_history_is_not_recovered);
+async fn a_gap_older_than_the_kept_history_is_not_recovered(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| c.history.max_events = 3).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let epoch = alice.join("general").await["epoch"].clone();
     for i in 1..=10 {
@@ -124,9 +145,9 @@ async fn a_gap_older_than_the_kept_history_is_not_recovered() {
     assert_eq!(offsets, [8, 9, 10]);
 }
 
-#[tokio::test]
-async fn resending_after_a_reconnect_does_not_duplicate() {
-    let server = TestServer::start().await;
+both_engines!(resending_after_a_reconnect_does_not_duplicate);
+async fn resending_after_a_reconnect_does_not_duplicate(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
     bob.join("general").await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -149,7 +170,8 @@ async fn resending_after_a_reconnect_does_not_duplicate() {
 
 /// Over the history budget of all rooms, the oldest events go first,
 /// whichever room they are in, and recovery from before what is kept says
-/// so (`recovered: false`) rather than replay a gap.
+/// so (`recovered: false`) rather than replay a gap. Memory engine only:
+/// `history.memory_bytes` is its budget.
 #[tokio::test]
 async fn the_history_budget_drops_the_oldest_events_of_all_rooms() {
     // Each 2,000-byte message costs about 4.7 KB: the budget holds four.

@@ -1,18 +1,19 @@
 //! Rooms: join and leave, who may join which room (`user:`, `dm:`, `admin`,
-//! the `rooms` claim), rejoining, members and `history: n` on join.
+//! the `rooms` claim), rejoining, members and `history: n` on join. Every
+//! test runs on both engines.
 
 use std::time::Duration;
 
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{Claims, RoomEvent, Status, UserInfo};
-use roomcast_tests::{TestServer, WsClient, claims, frame_type, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, both_engines, claims, frame_type, typed};
 use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
 
-#[tokio::test]
-async fn join_answers_joined_and_leave_answers_left() {
-    let server = TestServer::start().await;
+both_engines!(join_answers_joined_and_leave_answers_left);
+async fn join_answers_joined_and_leave_answers_left(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
 
     let reply = alice.join("general").await;
@@ -38,9 +39,9 @@ async fn join_answers_joined_and_leave_answers_left() {
     assert_eq!(error["code"], "forbidden", "{error}");
 }
 
-#[tokio::test]
-async fn members_see_each_other_join() {
-    let server = TestServer::start().await;
+both_engines!(members_see_each_other_join);
+async fn members_see_each_other_join(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
 
@@ -66,9 +67,9 @@ async fn members_see_each_other_join() {
     bob.expect_silence(QUIET).await;
 }
 
-#[tokio::test]
-async fn joining_again_answers_joined_again_without_announcing_it() {
-    let server = TestServer::start().await;
+both_engines!(joining_again_answers_joined_again_without_announcing_it);
+async fn joining_again_answers_joined_again_without_announcing_it(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
     bob.join("general").await;
@@ -83,9 +84,9 @@ async fn joining_again_answers_joined_again_without_announcing_it() {
     bob.expect_silence(QUIET).await;
 }
 
-#[tokio::test]
-async fn personal_rooms_admit_only_their_owner() {
-    let server = TestServer::start().await;
+both_engines!(personal_rooms_admit_only_their_owner);
+async fn personal_rooms_admit_only_their_owner(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("user:alice").await;
     let error = alice.call(json!({"type": "join", "room": "user:bob"})).await;
@@ -99,9 +100,9 @@ async fn personal_rooms_admit_only_their_owner() {
     assert_eq!(error["code"], "forbidden", "{error}");
 }
 
-#[tokio::test]
-async fn every_connection_is_in_its_personal_room_without_a_joined_frame() {
-    let server = TestServer::start().await;
+both_engines!(every_connection_is_in_its_personal_room_without_a_joined_frame);
+async fn every_connection_is_in_its_personal_room_without_a_joined_frame(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.expect_silence(QUIET).await;
 
@@ -111,9 +112,9 @@ async fn every_connection_is_in_its_personal_room_without_a_joined_frame() {
     assert_eq!((&event["room"], &event["name"]), (&json!("user:alice"), &json!("account.updated")));
 }
 
-#[tokio::test]
-async fn direct_rooms_admit_only_their_two_users() {
-    let server = TestServer::start().await;
+both_engines!(direct_rooms_admit_only_their_two_users);
+async fn direct_rooms_admit_only_their_two_users(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
     let mut carol = WsClient::connect_as(&server, "carol", "Carol").await;
@@ -130,9 +131,9 @@ async fn direct_rooms_admit_only_their_two_users() {
     alice.assert_usable().await;
 }
 
-#[tokio::test]
-async fn admin_rooms_admit_only_admins() {
-    let server = TestServer::start().await;
+both_engines!(admin_rooms_admit_only_admins);
+async fn admin_rooms_admit_only_admins(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let mut root =
         WsClient::connect_with_token(&server, &server.admin_token("root", "Root"), "root").await;
@@ -145,9 +146,9 @@ async fn admin_rooms_admit_only_admins() {
     alice.join("administrators").await;
 }
 
-#[tokio::test]
-async fn the_rooms_claim_limits_public_rooms() {
-    let server = TestServer::start().await;
+both_engines!(the_rooms_claim_limits_public_rooms);
+async fn the_rooms_claim_limits_public_rooms(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let limited =
         Claims { rooms: Some(vec!["team-*".into(), "lobby".into()]), ..claims("carol", "Carol") };
     let mut carol =
@@ -163,9 +164,9 @@ async fn the_rooms_claim_limits_public_rooms() {
     carol.join("user:carol").await;
 }
 
-#[tokio::test]
-async fn history_on_join_returns_the_latest_messages_as_events() {
-    let server = TestServer::start().await;
+both_engines!(history_on_join_returns_the_latest_messages_as_events);
+async fn history_on_join_returns_the_latest_messages_as_events(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
     for text in ["one", "two", "three"] {
@@ -192,9 +193,9 @@ async fn history_on_join_returns_the_latest_messages_as_events() {
     assert_eq!(texts, [(2, "two"), (3, "three")]);
 }
 
-#[tokio::test]
-async fn leaving_a_room_not_joined_does_not_break_the_connection() {
-    let server = TestServer::start().await;
+both_engines!(leaving_a_room_not_joined_does_not_break_the_connection);
+async fn leaving_a_room_not_joined_does_not_break_the_connection(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let reply = alice.call(json!({"type": "leave", "room": "nowhere"})).await;
     assert!(

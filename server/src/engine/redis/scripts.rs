@@ -47,13 +47,14 @@ return {1, ARGV[4], offset}
 /// ARGV: channel, frame before the offset, frame after it, message id,
 /// max events, min stream id, required sender ('' for any), 'edit' or
 /// 'delete', new content, edited_at.
-/// Returns {1, id, offset}, {-1} when there is no such message, {-2} when
-/// the sender does not match.
+/// Returns {1, id, offset}, {-1, '', 0} when there is no such message,
+/// {-2, '', 0} when the sender does not match: always three elements, the
+/// shape the caller reads.
 const APPEND_CHANGE: &str = r#"
 local stored = redis.call('HGET', KEYS[3], ARGV[4])
-if not stored then return {-1} end
+if not stored then return {-1, '', 0} end
 local message = cjson.decode(stored)
-if ARGV[7] ~= '' and message.sender.id ~= ARGV[7] then return {-2} end
+if ARGV[7] ~= '' and message.sender.id ~= ARGV[7] then return {-2, '', 0} end
 local offset = redis.call('INCR', KEYS[1])
 if ARGV[8] == 'edit' then
   message.content = ARGV[9]

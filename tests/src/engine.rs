@@ -1,0 +1,63 @@
+//! [`Engine`], the state store a [`TestServer`](crate::TestServer) runs on,
+//! and [`both_engines!`](crate::both_engines), which runs a test body on
+//! each engine.
+//!
+//! A server on [`Engine::Redis`] gets a `redis-server` of its own. Sharing
+//! one between tests would be faster to start, but Redis pub/sub channels
+//! are common to all its databases, so two tests' `general` rooms would hear
+//! each other even with a database each; a `redis-server` starts in about
+//! 15 ms, which is cheap next to any test.
+
+/// Where a test server keeps rooms, history, presence and notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// In the server's memory: one instance, nothing survives a restart.
+    Memory,
+    /// In a real `redis-server` started for the test.
+    Redis,
+}
+
+impl Engine {
+    /// The name `/health` reports as `broker`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Memory => "memory",
+            Engine::Redis => "redis",
+        }
+    }
+}
+
+/// Makes tests on both engines of plain `async fn name(engine: Engine)`
+/// test bodies in the calling module.
+///
+/// ```ignore
+/// /// What the test shows.
+/// async fn a_message_reaches_the_room(engine: Engine) {
+///     let server = TestServer::start_on(engine).await;
+///     // ...
+/// }
+///
+/// both_engines!(a_message_reaches_the_room);
+/// ```
+///
+/// adds a module `a_message_reaches_the_room` holding two `#[tokio::test]`s,
+/// `memory` and `redis`, so a failure names its engine and `cargo test
+/// ::redis` runs every such test on Redis. The bodies stay ordinary
+/// functions that rustfmt formats, and a body left out of the list is dead
+/// code, which the lints refuse.
+#[macro_export]
+macro_rules! both_engines {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn memory() {
+                super::$test($crate::Engine::Memory).await
+            }
+
+            #[tokio::test]
+            async fn redis() {
+                super::$test($crate::Engine::Redis).await
+            }
+        }
+    )+};
+}
