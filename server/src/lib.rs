@@ -42,6 +42,7 @@ pub mod logging;
 #[doc(hidden)]
 pub mod bench_support;
 
+mod allocator;
 mod api;
 mod auth;
 mod client_ip;

@@ -274,9 +274,12 @@ impl MemoryEngine {
         });
         // A table keeps its size when emptied: after a burst, give the
         // memory back rather than keep room for entries long gone.
-        shrink_when_sparse(&self.users);
-        shrink_when_sparse(&self.streams);
-        shrink_when_sparse(&self.members);
+        let shrunk = shrink_when_sparse(&self.users)
+            | shrink_when_sparse(&self.streams)
+            | shrink_when_sparse(&self.members);
+        if shrunk {
+            crate::allocator::release_free_pages();
+        }
         self.metrics.engine_users.set(self.users.len() as i64);
         self.metrics.engine_rooms.set(self.streams.len() as i64);
         self.metrics.history_bytes.set(self.history_bytes.load(Ordering::Relaxed) as i64);
@@ -295,12 +298,15 @@ impl MemoryEngine {
     }
 }
 
-/// Shrinks a map whose table is mostly empty (rehashing it: only then).
-fn shrink_when_sparse<K: Eq + std::hash::Hash, V>(map: &DashMap<K, V>) {
+/// Shrinks a map whose table is mostly empty (rehashing it: only then);
+/// returns whether it did.
+fn shrink_when_sparse<K: Eq + std::hash::Hash, V>(map: &DashMap<K, V>) -> bool {
     const SMALL: usize = 4096;
-    if map.capacity() > SMALL && map.len() * 4 < map.capacity() {
+    let sparse = map.capacity() > SMALL && map.len() * 4 < map.capacity();
+    if sparse {
         map.shrink_to_fit();
     }
+    sparse
 }
 
 /// Sweeps the engine every `interval` until shutdown.

@@ -2,7 +2,8 @@
 //! users and empty rooms, expires unread notifications and history, and
 //! its memory returns near where it started after a burst of 100,000
 //! distinct users and rooms (the real binary, its RSS read from /proc):
-//! its own counts (at `/metrics`) go back to zero exactly, and its RSS falls.
+//! its own counts (at `/metrics`) go back to zero exactly, and its RSS comes
+//! back within 16 MiB of its start.
 
 use std::time::Duration;
 
@@ -19,6 +20,10 @@ const JOINERS: usize = 4;
 /// Joins (and leaves) sent before reading their replies: within the
 /// server's send queue.
 const BATCH: usize = 200;
+/// How far above its start the RSS may stay once everything is forgotten:
+/// the peak is about 100 MiB above it, the tables' smallest sizes and the
+/// allocator's kept top of heap a few MiB.
+const NEAR_START_KIB: u64 = 16 * 1024;
 
 /// The process's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -140,12 +145,13 @@ async fn memory_returns_near_its_start_after_100k_users_and_rooms() {
     eprintln!(
         "RSS KiB: start {base}, peak {peak}, after {after} (load {load:?}, settled in {settled:?} and {forgotten:?})"
     );
-    // What the engine keeps is checked exactly above (nothing). The system
-    // allocator keeps most freed small blocks for reuse rather than give
-    // them back, so RSS only has to fall: the emptied tables are returned.
+    // What the engine keeps is checked exactly above (nothing); what the
+    // process holds comes back near where it started once the sweep has
+    // shrunk its tables and handed the free pages back (`allocator.rs`).
     assert!(
-        after + 10 * 1024 < peak,
-        "RSS did not fall after the engine forgot everything: start {base}, peak {peak}, after {after} KiB"
+        after < base + NEAR_START_KIB,
+        "RSS did not come back near its start after the engine forgot everything: \
+         start {base}, peak {peak}, after {after} KiB"
     );
 }
 
