@@ -247,6 +247,18 @@ mod tests {
     }
 
     #[test]
+    fn a_request_counted_by_two_budgets_waits_for_both() {
+        let mut joins = Pace::for_limit(DEFAULT_JOIN_LIMIT, 0);
+        let mut frames = Pace::for_limit(RateLimit { per_sec: 2.0, burst: 6 }, 0);
+        for _ in 0..3 {
+            assert_eq!(joins.take_with(&mut frames, 0), Ok(()));
+        }
+        assert_eq!(joins.take_with(&mut frames, 0), Err(500), "the frames wait longest");
+        assert_eq!(joins.take(0), Ok(()), "and a refused pair took nothing");
+        assert_eq!(joins.take_with(&mut frames, 500), Ok(()));
+    }
+
+    #[test]
     fn a_server_that_announces_nonsense_does_not_stall_the_client() {
         let zero = RateLimit { per_sec: 0.0, burst: 0 };
         let mut pace = Pace::for_limit(zero, 0);
