@@ -37,11 +37,14 @@ impl Core {
         if entry.refs > 0 {
             return;
         }
-        self.rooms.remove(room);
+        // A room whose join still waits for the pace is not joined on the
+        // server: there is nothing to leave.
+        let on_server = self.rooms.remove(room).is_some_and(|r| r.state.joined || !r.join_waits);
         for entry in self.outbox.remove_room(room) {
             self.settle(entry.op, Err(ClientError::new("left", format!("left {room}"))));
         }
         if self.is_ready()
+            && on_server
             && let Ok(name) = RoomName::new(room)
         {
             self.request(Request::Leave, ClientFrame::Leave { room: name });

@@ -281,3 +281,21 @@ fn a_join_refused_for_rate_is_retried_after_retry_after_ms() {
     assert_eq!(h.snapshot("second")["joined"], true);
     assert_eq!(h.last("send")["content"], "waits for the join");
 }
+
+#[test]
+fn leaving_a_room_whose_join_waits_for_the_pace_sends_neither_join_nor_leave() {
+    let mut h = joined_client();
+    // Five joins go at once (half the default burst), `general` took one:
+    // room-04 and room-05 wait.
+    for i in 0..6 {
+        h.core.join(&room(i)).unwrap();
+    }
+    h.pump();
+    let joins = h.sent_of("join").len();
+    h.core.leave(&room(5));
+    h.pump();
+    assert!(h.sent_of("leave").is_empty(), "never joined on the server");
+    h.advance(2_000);
+    assert_eq!(h.sent_of("join").len(), joins + 1, "only the room still held is joined");
+    assert_eq!(h.last("join")["room"], room(4));
+}
