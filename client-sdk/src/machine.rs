@@ -76,6 +76,20 @@ pub struct Core {
     pace: Pace,
     /// When the pace allows the next outbox entry that waits for it.
     send_at: Option<u64>,
+    /// The join budget of the open connection: joins (every room after a
+    /// reconnect, many at startup) go out within it.
+    join_pace: Pace,
+    /// The frame budget of the open connection, which paced joins and
+    /// outbox entries share.
+    frame_pace: Pace,
+    /// When the join pace allows the next join that waits for it.
+    join_at: Option<u64>,
+    /// The latest time an input carried, for the inputs that carry none
+    /// ([`join`](Self::join)); behind the host's clock, so it never counts
+    /// more budget than there is.
+    clock: u64,
+    /// Joins made so far: each room's place in the join order.
+    joins_made: u64,
     /// Requests sent on this connection, by `ref`, awaiting their reply.
     requests: HashMap<u64, Request>,
     next_ref: u64,
@@ -136,6 +150,12 @@ enum Request {
 #[derive(Debug, Default)]
 struct Room {
     refs: u32,
+    /// Its place in the order the application joined rooms: joins wait
+    /// for the pace in this order (rooms with waiting sends first).
+    order: u64,
+    /// A `join` for it waits for the pace (after a reconnect, a refusal
+    /// for rate, or a gap in its stream).
+    join_waits: bool,
     state: RoomState,
     typing: TypingThrottle,
     /// A `read` to send once joined (marked while disconnected).
@@ -151,8 +171,13 @@ impl Core {
         };
         Self {
             outbox: Outbox::new(opts.queue_limit),
-            pace: Pace::new(None, 0),
+            pace: Pace::messages(None, 0),
             send_at: None,
+            join_pace: Pace::joins(None, 0),
+            frame_pace: Pace::frames(None, 0),
+            join_at: None,
+            clock: 0,
+            joins_made: 0,
             opts,
             rng: Rng::new(seed),
             state: ConnectionState::Idle,
@@ -323,8 +348,10 @@ impl Core {
         conn.ping_at = Some(now + conn.ping_every);
         conn.stable_at = Some(now + self.opts.stable_after_ms);
         self.unauthorized_retry = false;
-        // A new connection starts with a full budget on the server.
-        self.pace = Pace::new(limits.as_ref(), now);
+        // A new connection starts with full budgets on the server.
+        self.pace = Pace::messages(limits.as_ref(), now);
+        self.join_pace = Pace::joins(limits.as_ref(), now);
+        self.frame_pace = Pace::frames(limits.as_ref(), now);
         self.session = Some((session_id.clone(), user.clone()));
         self.set_state(ConnectionState::Open);
         self.changed();
@@ -332,10 +359,10 @@ impl Core {
         if let Some((status, custom)) = self.status.clone() {
             self.send_frame(None, &ClientFrame::Presence { status, custom });
         }
-        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
-        for room in rooms {
-            self.send_join(&room);
+        for room in self.rooms.values_mut() {
+            room.join_waits = true;
         }
+        self.flush_joins(now);
     }
 
     /// The connection is gone: decide from the close code whether and when
@@ -345,6 +372,7 @@ impl Core {
         self.fetching = None;
         self.session = None;
         self.send_at = None;
+        self.join_at = None;
         self.outbox.disconnected();
         for request in std::mem::take(&mut self.requests).into_values() {
             if let Request::History { op, .. } = request {

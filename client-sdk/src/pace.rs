@@ -1,7 +1,8 @@
-//! Pacing: the client's own copy of the server's message budget, so that
-//! sends, edits and deletes (a whole outbox resent after a reconnect in
-//! particular) go out within the rate limits the server announced in
-//! `ready` instead of being refused with `rate_limited`.
+//! Pacing: the client's own copy of the server's budgets, so that sends,
+//! edits and deletes (a whole outbox resent after a reconnect in particular)
+//! and joins (every room re-joined after a reconnect) go out within the rate
+//! limits the server announced in `ready` instead of being refused with
+//! `rate_limited`.
 //!
 //! The server's budget for a new connection is a full token bucket
 //! (`burst` at once, refilled at `per_sec`). The client uses only half of
@@ -17,6 +18,10 @@ use roomcast_shared::frame::{Limits, RateLimit};
 /// The message budget the server uses when it announces none (its
 /// documented defaults).
 pub const DEFAULT_LIMIT: RateLimit = RateLimit { per_sec: 10.0, burst: 20 };
+/// The join budget the server uses when it announces none.
+pub const DEFAULT_JOIN_LIMIT: RateLimit = RateLimit { per_sec: 5.0, burst: 10 };
+/// The frame budget the server uses when it announces none.
+pub const DEFAULT_FRAME_LIMIT: RateLimit = RateLimit { per_sec: 50.0, burst: 100 };
 
 /// Slowest pace after refusals, as a share of the announced rate.
 const MIN_SHARE: f64 = 1.0 / 8.0;
@@ -43,7 +48,7 @@ impl Pace {
     /// The budget for the messages of a connection whose `ready` announced
     /// `limits` (or none): the tighter of the connection's and the user's
     /// bucket, starting full.
-    pub fn new(limits: Option<&Limits>, now: u64) -> Self {
+    pub fn messages(limits: Option<&Limits>, now: u64) -> Self {
         let limit = match limits {
             Some(l) => RateLimit {
                 per_sec: l.messages.per_sec.min(l.user_messages.per_sec),
@@ -52,6 +57,20 @@ impl Pace {
             None => DEFAULT_LIMIT,
         };
         Self::for_limit(limit, now)
+    }
+
+    /// The budget for the joins of a connection whose `ready` announced
+    /// `limits` (or none), starting full.
+    pub fn joins(limits: Option<&Limits>, now: u64) -> Self {
+        Self::for_limit(limits.map_or(DEFAULT_JOIN_LIMIT, |l| l.joins), now)
+    }
+
+    /// The budget for all the frames of a connection whose `ready`
+    /// announced `limits` (or none), starting full: paced joins and outbox
+    /// entries take from it as well as from their own, so that together
+    /// they stay within it too.
+    pub fn frames(limits: Option<&Limits>, now: u64) -> Self {
+        Self::for_limit(limits.map_or(DEFAULT_FRAME_LIMIT, |l| l.frames), now)
     }
 
     /// A full bucket using half of `limit`'s burst (at least one token).
@@ -76,12 +95,31 @@ impl Pace {
 
     /// Takes a token for one request, or says when one is there.
     pub fn take(&mut self, now: u64) -> Result<(), u64> {
+        self.check(now)?;
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Takes a token from this bucket and one from `other` (a request that
+    /// counts against both), or none and says when both have one.
+    pub fn take_with(&mut self, other: &mut Pace, now: u64) -> Result<(), u64> {
+        match (self.check(now), other.check(now)) {
+            (Ok(()), Ok(())) => {
+                self.tokens -= 1.0;
+                other.tokens -= 1.0;
+                Ok(())
+            }
+            (mine, theirs) => Err(mine.err().max(theirs.err()).unwrap_or(now)),
+        }
+    }
+
+    /// Whether a token is there, without taking it; if not, when one is.
+    fn check(&mut self, now: u64) -> Result<(), u64> {
         if now < self.blocked_until {
             return Err(self.blocked_until);
         }
         self.refill(now);
         if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
             return Ok(());
         }
         if self.rate <= 0.0 {
@@ -186,7 +224,7 @@ mod tests {
             frames: RateLimit { per_sec: 50.0, burst: 100 },
             joins: RateLimit { per_sec: 5.0, burst: 10 },
         };
-        let mut pace = Pace::new(Some(&limits), 0);
+        let mut pace = Pace::messages(Some(&limits), 0);
         let times = drain(&mut pace, 0, 8);
         assert_eq!(&times[..4], &[0; 4]);
         assert_eq!(times[4], 250, "four per second");
@@ -206,6 +244,18 @@ mod tests {
             pace.accepted(905);
         }
         assert_eq!(pace.take(905), Err(1005), "the announced rate again");
+    }
+
+    #[test]
+    fn a_request_counted_by_two_budgets_waits_for_both() {
+        let mut joins = Pace::for_limit(DEFAULT_JOIN_LIMIT, 0);
+        let mut frames = Pace::for_limit(RateLimit { per_sec: 2.0, burst: 6 }, 0);
+        for _ in 0..3 {
+            assert_eq!(joins.take_with(&mut frames, 0), Ok(()));
+        }
+        assert_eq!(joins.take_with(&mut frames, 0), Err(500), "the frames wait longest");
+        assert_eq!(joins.take(0), Ok(()), "and a refused pair took nothing");
+        assert_eq!(joins.take_with(&mut frames, 500), Ok(()));
     }
 
     #[test]

@@ -17,6 +17,7 @@ const MAX_SEND_ATTEMPTS: u32 = 5;
 impl Core {
     /// A text frame arrived.
     pub fn received(&mut self, text: &str, now: u64) {
+        self.clock = self.clock.max(now);
         // Any frame shows the connection is alive.
         if let Some(conn) = self.conn.as_mut() {
             conn.pong_by = None;
@@ -128,6 +129,7 @@ impl Core {
         let name = joined.room.to_string();
         let max = self.opts.max_messages;
         let Some(room) = self.rooms.get_mut(&name) else { return };
+        self.join_pace.accepted(now);
         let outcome = room.state.apply_joined(joined, max);
         match outcome {
             JoinOutcome::Loaded => {}
@@ -178,7 +180,7 @@ impl Core {
             }
             // The server promises no gaps on one connection; if one shows
             // anyway, a re-join with `since` replays it in order.
-            EventOutcome::Gap => self.send_join(&name),
+            EventOutcome::Gap => self.rejoin(&name, now),
             EventOutcome::Duplicate | EventOutcome::NotJoined => {}
         }
     }
@@ -265,6 +267,14 @@ impl Core {
                 }
             }
             Some(Request::History { op, .. }) => self.settle(op, Err(error)),
+            // A join refused for rate: the room is joined again once the
+            // server's delay has passed, and the join pace slows down.
+            // Waiting fixes this, so the room and its sends never fail.
+            Some(Request::Join(room)) if error.code == "rate_limited" => {
+                let wait = error.retry_after_ms.unwrap_or(RETRY_DELAY_MS).max(1);
+                self.join_pace.refused(now, wait);
+                self.rejoin(&room, now);
+            }
             Some(Request::Join(room)) => {
                 // The join was refused: what waits for it cannot be sent.
                 for entry in self.outbox.remove_room(&room) {

@@ -12,14 +12,19 @@ use crate::room::RoomState;
 impl Core {
     /// Joins `room`, or adds a reference to it when already joined. The
     /// room stays joined (and is re-joined after every reconnect) until as
-    /// many [`leave`](Self::leave) calls.
+    /// many [`leave`](Self::leave) calls. The `join` goes out within the
+    /// join pace: at once, or at [`next_deadline`](Self::next_deadline).
     pub fn join(&mut self, room: &str) -> Result<(), ClientError> {
         let name =
             RoomName::new(room).map_err(|e| ClientError::new("bad_request", e.to_string()))?;
         let entry = self.rooms.entry(name.to_string()).or_default();
         entry.refs += 1;
-        if entry.refs == 1 && self.is_ready() {
-            self.send_join(name.as_str());
+        if entry.refs == 1 {
+            self.joins_made += 1;
+            entry.order = self.joins_made;
+            if self.is_ready() {
+                self.rejoin(name.as_str(), self.clock);
+            }
         }
         Ok(())
     }
@@ -32,11 +37,14 @@ impl Core {
         if entry.refs > 0 {
             return;
         }
-        self.rooms.remove(room);
+        // A room whose join still waits for the pace is not joined on the
+        // server: there is nothing to leave.
+        let on_server = self.rooms.remove(room).is_some_and(|r| r.state.joined || !r.join_waits);
         for entry in self.outbox.remove_room(room) {
             self.settle(entry.op, Err(ClientError::new("left", format!("left {room}"))));
         }
         if self.is_ready()
+            && on_server
             && let Ok(name) = RoomName::new(room)
         {
             self.request(Request::Leave, ClientFrame::Leave { room: name });
@@ -72,6 +80,7 @@ impl Core {
         now: u64,
         frame: impl FnOnce(RoomName) -> ClientFrame,
     ) -> u64 {
+        self.clock = self.clock.max(now);
         self.next_op += 1;
         let op = self.next_op;
         if self.state == ConnectionState::Closed {
@@ -109,7 +118,7 @@ impl Core {
             return;
         }
         if self.outbox.ready_to_send(room, now) {
-            match self.pace.take(now) {
+            match self.pace.take_with(&mut self.frame_pace, now) {
                 Ok(()) => {
                     self.next_ref += 1;
                     let r = self.next_ref;
@@ -144,8 +153,44 @@ impl Core {
         }
     }
 
+    /// Queues a `join` of `room` and sends what the join pace allows.
+    pub(super) fn rejoin(&mut self, room: &str, now: u64) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.join_waits = true;
+        }
+        self.flush_joins(now);
+    }
+
+    /// Sends the waiting joins the join and frame paces allow on an open
+    /// connection, rooms with waiting sends first, then in the order the
+    /// application joined them; the pace says when to send the rest.
+    pub(super) fn flush_joins(&mut self, now: u64) {
+        self.join_at = None;
+        if !self.is_ready() {
+            return;
+        }
+        while let Some(room) = self.next_join() {
+            if let Err(at) = self.join_pace.take_with(&mut self.frame_pace, now) {
+                self.join_at = Some(at);
+                return;
+            }
+            if let Some(r) = self.rooms.get_mut(&room) {
+                r.join_waits = false;
+            }
+            self.send_join(&room);
+        }
+    }
+
+    /// The waiting join to send first.
+    fn next_join(&self) -> Option<String> {
+        let waiting = self.rooms.iter().filter(|(_, r)| r.join_waits);
+        let first =
+            waiting.min_by_key(|(name, r)| (self.outbox.of_room(name).next().is_none(), r.order));
+        first.map(|(name, _)| name.clone())
+    }
+
     /// Sends `join`, with `since` when the room has a position to recover from.
-    pub(super) fn send_join(&mut self, room: &str) {
+    fn send_join(&mut self, room: &str) {
         let Ok(name) = RoomName::new(room) else { return };
         let since: Option<Position> = self.rooms.get(room).and_then(|r| r.state.position.clone());
         let history = Some(self.opts.history.min(roomcast_shared::MAX_HISTORY_LIMIT));

@@ -10,6 +10,7 @@ use crate::options::Options;
 
 mod pacing;
 mod recovery;
+mod rejoin;
 
 /// The core plus a record of everything it asked for.
 struct Harness {

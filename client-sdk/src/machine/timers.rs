@@ -31,6 +31,7 @@ impl Core {
             }
             if c.phase == Phase::Ready {
                 at.extend(self.send_at);
+                at.extend(self.join_at);
             }
         }
         at.extend(self.rooms.values().filter_map(|r| r.typing.deadline()));
@@ -40,6 +41,7 @@ impl Core {
 
     /// Runs whatever is due at `now`.
     pub fn tick(&mut self, now: u64) {
+        self.clock = self.clock.max(now);
         if self.retry_at.is_some_and(|at| now >= at) && self.conn.is_none() {
             self.start_attempt(now);
         }
@@ -74,6 +76,9 @@ impl Core {
                 self.fetching = Some(Fetch::Refresh);
                 self.effects.push(Effect::FetchToken);
             }
+        }
+        if self.join_at.is_some_and(|at| now >= at) {
+            self.flush_joins(now);
         }
         let retries_due = !self.outbox.due(now).is_empty();
         if retries_due || self.send_at.is_some_and(|at| now >= at) {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{Harness, joined_client, message};
 
 /// The server's token bucket (`server/src/limits.rs`) on the test clock.
-struct Bucket {
+pub(super) struct Bucket {
     per_sec: f64,
     burst: f64,
     tokens: f64,
@@ -18,12 +18,12 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn new(per_sec: f64, burst: u32, now: u64) -> Self {
+    pub(super) fn new(per_sec: f64, burst: u32, now: u64) -> Self {
         Self { per_sec, burst: f64::from(burst), tokens: f64::from(burst), at: now }
     }
 
     /// Takes a token, or says how many milliseconds until one is there.
-    fn take(&mut self, now: u64) -> Result<(), u64> {
+    pub(super) fn take(&mut self, now: u64) -> Result<(), u64> {
         let elapsed = now.saturating_sub(self.at) as f64 / 1000.0;
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
         self.at = now;
@@ -37,7 +37,7 @@ impl Bucket {
 }
 
 /// The server's default limits, as `ready` announces them.
-fn limits() -> Value {
+pub(super) fn limits() -> Value {
     json!({"messages":{"per_sec":10.0,"burst":20},"user_messages":{"per_sec":20.0,"burst":40},
         "frames":{"per_sec":50.0,"burst":100},"joins":{"per_sec":5.0,"burst":10}})
 }
