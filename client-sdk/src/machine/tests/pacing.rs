@@ -85,14 +85,7 @@ impl Server {
             }
             self.messages = Bucket::new(10.0, 20, h.now);
             self.strikes = Bucket::new(1.0, 20, h.now);
-            h.core.opened(h.now);
-            h.pump();
-            self.seen = h.sent.len();
-            let auth = h.last("auth");
-            h.server(
-                json!({"type":"ready","ref":auth["ref"],"session_id":"s","heartbeat_ms":25000,
-                "user":{"id":"alice","name":"alice","role":null,"avatar":null},"limits":limits()}),
-            );
+            self.seen = open_and_ready(h);
         }
     }
 
@@ -236,4 +229,17 @@ fn any_number_of_restarts_keeps_each_message_once_and_in_order() {
         assert_eq!(stored, numbered(100), "ack first: {ack_first}");
         assert_eq!((server.refusals, server.closed_4008), (0, 0), "ack first: {ack_first}");
     }
+}
+
+/// The socket opened: the client sends `auth`, and the scripted server
+/// answers `ready` with the default limits. Returns how many frames the
+/// client has sent by then.
+pub(super) fn open_and_ready(h: &mut Harness) -> usize {
+    h.core.opened(h.now);
+    h.pump();
+    let seen = h.sent.len();
+    let auth = h.last("auth");
+    h.server(json!({"type":"ready","ref":auth["ref"],"session_id":"s","heartbeat_ms":25000,
+        "user":{"id":"alice","name":"alice","role":null,"avatar":null},"limits":limits()}));
+    seen
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
-use super::pacing::{Bucket, limits};
+use super::pacing::{Bucket, open_and_ready};
 use super::{Harness, joined, joined_client, message};
 use crate::effect::Event;
 
@@ -76,14 +76,7 @@ impl Server {
             self.joins = Bucket::new(self.join_limit.0, self.join_limit.1, h.now);
             self.messages = Bucket::new(10.0, 20, h.now);
             self.strikes = Bucket::new(1.0, 20, h.now);
-            h.core.opened(h.now);
-            h.pump();
-            self.seen = h.sent.len();
-            let auth = h.last("auth");
-            h.server(
-                json!({"type":"ready","ref":auth["ref"],"session_id":"s","heartbeat_ms":25000,
-                "user":{"id":"alice","name":"alice","role":null,"avatar":null},"limits":limits()}),
-            );
+            self.seen = open_and_ready(h);
         }
     }
 
