@@ -11,26 +11,9 @@
 // CHROMIUM may name the browser (default: Debian's /usr/bin/chromium).
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
-import { chromium } from "playwright-core";
 
-const app = required("ROOMCAST_APP_URL");
-const control = required("ROOMCAST_CONTROL_URL");
-const artifacts = process.env.ROOMCAST_ARTIFACTS ?? "test-results";
-mkdirSync(artifacts, { recursive: true });
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this test with \`cargo xtask test\``);
-  return value;
-}
-
-async function fixture(path) {
-  const response = await fetch(`${control}${path}`, { method: "POST" });
-  assert.ok(response.ok, `fixture ${path}: ${await response.text()}`);
-}
+import { app, fixture, launch, messages, shot } from "./support.mjs";
 
 /** Open WebSocket connections, from the server's /health. */
 async function connections() {
@@ -38,10 +21,8 @@ async function connections() {
   return health.connections;
 }
 
-const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 
 /** The texts of the page's delivered messages, in order. */
-const messages = (page) => page.getByTestId("message").locator(".content").allTextContents();
 
 async function expectMessages(page, expected, what) {
   const deadline = Date.now() + 15_000;
@@ -60,14 +41,7 @@ async function say(page, text) {
 }
 
 test("two users chat through a server restart without losing or duplicating a message", async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const browser = await launch();
   try {
     const room = `e2e-${Date.now()}`;
     const alice = await (await browser.newContext()).newPage();

@@ -11,15 +11,9 @@
 // Run by `cargo xtask test` with the same environment as chat.test.mjs.
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
-import { chromium } from "playwright-core";
 
-const app = required("ROOMCAST_APP_URL");
-const control = required("ROOMCAST_CONTROL_URL");
-const artifacts = process.env.ROOMCAST_ARTIFACTS ?? "test-results";
-mkdirSync(artifacts, { recursive: true });
+import { app, fixture, launch, messages, shot } from "./support.mjs";
 
 const PER_SENDER = 100;
 const INTERVAL_MS = 100;
@@ -30,20 +24,7 @@ const FAULTS = ["/kill", "/stop", "/kill"];
 const DOWN_MS = 600;
 const UP_MS = 700;
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this test with \`cargo xtask test\``);
-  return value;
-}
-
-async function fixture(path) {
-  const response = await fetch(`${control}${path}`, { method: "POST" });
-  assert.ok(response.ok, `fixture ${path}: ${await response.text()}`);
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
-const messages = (page) => page.getByTestId("message").locator(".content").allTextContents();
 
 /** Types `prefix-0` .. `prefix-99` into the composer, one every 100 ms. */
 async function sendAll(page, prefix, start) {
@@ -85,16 +66,8 @@ function check(seen, who) {
 }
 
 test("two senders through two crashes and a restart, default limits: nothing lost, duplicated or reordered", { timeout: 100_000 }, async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      // Both pages keep their timers running at full speed.
-      "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-    ],
-  });
+  // Both pages keep their timers running at full speed.
+  const browser = await launch(["--disable-background-timer-throttling", "--disable-renderer-backgrounding"]);
   try {
     const room = `restarts-${Date.now()}`;
     const alice = await (await browser.newContext()).newPage();
