@@ -5,6 +5,10 @@
 //! The session is the connection's reader: it handles one frame at a time
 //! and queues replies on the same queue as broadcasts, so a client sees
 //! replies and room events in the order they happened.
+//!
+//! By concern: `rooms.rs` (join with recovery, leave, history), `chat.rs`
+//! (send, edit, delete, typing, read), `presence.rs` (status, presence
+//! announcements, the grace period's end) and `teardown.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,20 +16,19 @@ use std::time::Duration;
 
 use roomcast_shared::frame::ErrorFrame;
 use roomcast_shared::room::Access;
-use roomcast_shared::{
-    ClientFrame, Envelope, ErrorCode, Presence, Ref, RoomName, ServerFrame, UserInfo,
-};
+use roomcast_shared::{ClientFrame, Envelope, ErrorCode, Ref, RoomName, ServerFrame, UserInfo};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::engine::Opened;
 use crate::error::FrameError;
-use crate::hub::{Conn, Delivery, Exclude, Outbound, encode, encode_reply};
+use crate::hub::{Conn, Outbound, encode, encode_reply};
 use crate::limits::Bucket;
 use crate::state::AppState;
 
 mod chat;
+mod presence;
 mod rooms;
 mod teardown;
 
@@ -442,31 +445,6 @@ impl Session {
     fn reply(&self, reference: Option<Ref>, frame: ServerFrame) {
         self.push(encode_reply(reference, frame));
     }
-
-    /// Tells everyone who shares a room with this user of its new presence.
-    async fn announce_presence(&self, presence: Presence) -> Result<(), FrameError> {
-        announce_presence(&self.state, presence).await
-    }
-}
-
-async fn announce_presence(state: &AppState, presence: Presence) -> Result<(), FrameError> {
-    let rooms = state.engine.presence.rooms_of(&presence.user_id).await?;
-    let text = encode(&ServerFrame::Presence(presence));
-    state.engine.fanout.broadcast(&rooms, Delivery { offset: None, text }, Exclude::Nobody).await?;
-    Ok(())
-}
-
-/// The end of a closed connection's grace period.
-async fn expire(state: &AppState, user: &UserInfo, rooms: &[RoomName]) -> Result<(), FrameError> {
-    if let Some(presence) = state.engine.presence.connection_expired(&user.id).await? {
-        announce_presence(state, presence).await?;
-    }
-    for room in rooms {
-        if state.engine.presence.remove_member(room, &user.id).await? {
-            rooms::announce_left(state, room, user).await?;
-        }
-    }
-    Ok(())
 }
 
 /// About 30 years: effectively never, without overflowing `Instant`.

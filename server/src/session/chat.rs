@@ -1,8 +1,8 @@
-//! `send`, `edit`, `delete`, `typing`, `read` and `presence`: what members
-//! do in their rooms.
+//! `send`, `edit`, `delete`, `typing` and `read`: what members do in their
+//! rooms.
 
 use roomcast_shared::frame::Ack;
-use roomcast_shared::{Ref, RoomName, ServerFrame, SetStatus, UserRef};
+use roomcast_shared::{Ref, RoomName, ServerFrame, UserRef};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -129,23 +129,6 @@ impl Session {
         let delivery = Delivery { offset: None, text: encode(&frame) };
         self.state.engine.fanout.broadcast(&[room], delivery, Exclude::Nobody).await?;
         Ok(())
-    }
-
-    pub(super) async fn set_status(
-        &mut self,
-        status: SetStatus,
-        custom: Option<String>,
-    ) -> Result<(), FrameError> {
-        let user_id = self.authed()?.user.id.clone();
-        let max = self.state.config.limits.max_custom_status_bytes;
-        if custom.as_ref().is_some_and(|c| c.len() > max) {
-            return Err(FrameError::Reply(
-                roomcast_shared::ErrorCode::TooLarge,
-                format!("custom status is limited to {max} bytes"),
-            ));
-        }
-        let presence = self.state.engine.presence.set_status(&user_id, status, custom).await?;
-        self.announce_presence(presence).await
     }
 }
 

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use roomcast_shared::{CloseCode, RoomName};
 
 use super::chat::broadcast_typing;
-use super::{Authed, Session, expire};
+use super::presence::expire;
+use super::{Authed, Session};
 use crate::hub::{Conn, Outbound};
 use crate::state::AppState;
 
