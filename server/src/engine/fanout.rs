@@ -1,9 +1,10 @@
 //! The fanout role: which rooms this instance receives frames for, and
 //! frames broadcast to rooms on every instance. With it, the one place where
-//! a connection enters or leaves a room on this instance ([`Engine::register`],
-//! [`Engine::enter`], [`Engine::leave`], [`Engine::unregister`]): the hub says whether the room
-//! gained its first or lost its last local member, and the engine starts or
-//! stops receiving the room accordingly.
+//! a connection enters or leaves a room on this instance
+//! ([`Engine::register`], [`Engine::enter`], [`Engine::leave`],
+//! [`Engine::unregister`]): the hub says whether the room gained its first
+//! or lost its last local member, and the engine starts or stops receiving
+//! the room accordingly.
 //!
 //! Implementations: `memory/fanout.rs` (the hub is everyone) and
 //! `redis/fanout.rs` (pub/sub).
