@@ -37,6 +37,7 @@ pub(super) fn pairs(flat: Vec<String>) -> HashMap<String, String> {
     map
 }
 
+/// The status a user set (online when none is stored).
 fn stored_status(state: &HashMap<String, String>) -> SetStatus {
     state
         .get("status")
@@ -44,6 +45,8 @@ fn stored_status(state: &HashMap<String, String>) -> SetStatus {
         .unwrap_or(SetStatus::Online)
 }
 
+/// A user's presence as others see it, from whether any connection counts
+/// and the stored state (status, custom text, last seen).
 pub(super) fn presence(
     user_id: &str,
     connected: bool,
@@ -73,6 +76,8 @@ impl RedisPresence {
         Ok(presence(user_id, conns.values().sum::<i64>() > 0, &state))
     }
 
+    /// Runs `ADD_MEMBER` or `REMOVE_MEMBER` for `user` in `room`, counted
+    /// for this instance (so a dead instance's memberships can be undone).
     async fn member_script(
         &self,
         script: &redis::Script,
