@@ -10,19 +10,18 @@
 //! here, the only `unsafe` in the workspace.
 
 /// Returns the free pages of every arena to the system. It walks and locks
-/// each arena in turn, so call it only after a large release (the sweep
-/// calls it when it shrank a table), not per request.
+/// each arena in turn, so call it only after a large release (the memory
+/// engine's sweep calls it when it shrinks a table), not per request.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code, reason = "malloc_trim has no safe wrapper; see the module doc")]
-pub(crate) fn release_free_pages() -> bool {
+pub(crate) fn release_free_pages() {
     // SAFETY: `malloc_trim` takes no pointer and touches only the allocator's
     // own free lists, under the allocator's locks (MT-Safe per its manual).
-    unsafe { libc::malloc_trim(0) == 1 }
+    let released = unsafe { libc::malloc_trim(0) == 1 };
+    tracing::debug!(released, "asked the allocator to return its free pages");
 }
 
 /// Other allocators (musl, macOS, Windows) return memory by themselves or
 /// have no such call.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) fn release_free_pages() -> bool {
-    false
-}
+pub(crate) fn release_free_pages() {}

@@ -1,22 +1,42 @@
 //! The engine boundary: everything that must be shared between instances of
-//! the server (fan-out, room streams and history, idempotency keys,
-//! membership, presence, unread notifications) goes through [`Engine`].
+//! the server goes through [`Engine`], in three roles, each a trait in a file
+//! of its own with its in-memory and Redis implementations beside it:
 //!
-//! [`memory::MemoryEngine`] keeps it all in this process. A networked engine
-//! (Redis) implements the same trait; nothing outside this module knows which
-//! one runs. Engines deliver frames to local connections through the
+//! - [`Streams`] (`streams.rs`): room streams, idempotent appends, the
+//!   snapshot a joiner gets (recovery) and history pages.
+//! - [`Presence`] (`presence.rs`): membership, connections, status, and
+//!   unread notifications (kept atomic with the connection counts).
+//! - [`Fanout`] (`fanout.rs`): which rooms this instance receives, and frames
+//!   broadcast to rooms on every instance.
+//!
+//! [`start`] picks the engine from the configuration (`memory/` keeps it all
+//! in this process; `redis/` shares it through Redis) and spawns its
+//! background task; nothing outside this module knows which one runs.
+//! Engines deliver frames to local connections through the
 //! [`Hub`](crate::hub::Hub) they are built with.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use roomcast_shared::{
-    ChatMessage, Member, Notification, Position, Presence, RoomEvent, RoomName, SetStatus, UserInfo,
+    ChatMessage, Member, Notification, Presence as UserPresence, RoomEvent, UserInfo,
 };
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::hub::{Delivery, Exclude};
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::telemetry::Metrics;
 
-pub(crate) mod memory;
-pub(crate) mod redis;
-mod stream;
+mod fanout;
+mod memory;
+mod presence;
+mod redis;
+mod streams;
+
+pub(crate) use fanout::Fanout;
+pub(crate) use presence::Presence;
+pub(crate) use streams::Streams;
 
 /// A fresh random id: room epochs, instance ids.
 pub(crate) fn random_id() -> String {
@@ -60,7 +80,7 @@ pub(crate) enum Change {
     Delete { id: String, sender: Option<String> },
 }
 
-/// The result of [`Engine::append`].
+/// The result of [`Streams::append`].
 #[derive(Debug, Clone)]
 pub(crate) struct Appended {
     /// The message the change is about.
@@ -84,11 +104,11 @@ pub(crate) struct Snapshot {
     pub recovered: Option<bool>,
 }
 
-/// The result of [`Engine::connection_opened`].
+/// The result of [`Presence::connection_opened`].
 #[derive(Debug, Clone)]
 pub(crate) struct Opened {
     /// The user's presence when it just came online (and others should hear).
-    pub came_online: Option<Presence>,
+    pub came_online: Option<UserPresence>,
     /// Notifications kept while the user was offline, oldest first.
     pub unread: Vec<Notification>,
 }
@@ -100,108 +120,68 @@ pub(crate) struct Page {
     pub has_more: bool,
 }
 
-/// Shared state of the whole deployment.
+/// What is not a role but the backend as a whole: its name, its health and
+/// its release at shutdown.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
+    /// `memory` or `redis`, for `/health`.
+    fn name(&self) -> &'static str;
+
+    /// Whether the backing store is reachable.
+    fn healthy(&self) -> bool;
+
+    /// The server is shutting down: release what this instance holds.
+    async fn close(&self);
+}
+
+/// Shared state of the whole deployment, by role. Cheap to share: each role
+/// is one pointer, and every operation one dynamic call, as before the split.
 ///
 /// Methods that change something also deliver the resulting frames to every
 /// local connection concerned (and, in a networked engine, to the other
 /// instances), in stream order.
-#[async_trait]
-pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub streams: Arc<dyn Streams>,
+    pub presence: Arc<dyn Presence>,
+    pub fanout: Arc<dyn Fanout>,
+    backend: Arc<dyn Backend>,
+    /// This instance's connections, which the engine subscribes rooms for
+    /// (see `fanout.rs`).
+    hub: Arc<Hub>,
+}
+
+impl Engine {
     /// `memory` or `redis`, for `/health`.
-    fn name(&self) -> &'static str;
+    pub fn name(&self) -> &'static str {
+        self.backend.name()
+    }
 
     /// Whether the engine's backing store is reachable.
-    fn healthy(&self) -> bool {
-        true
+    pub fn healthy(&self) -> bool {
+        self.backend.healthy()
     }
-
-    // ---- Room streams: history, offsets, idempotency --------------------
-
-    /// Appends a change to a room's stream and broadcasts its frame.
-    async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError>;
-
-    /// The room's position, with the events after `since` (recovery) or the
-    /// latest `history` messages.
-    async fn snapshot(
-        &self,
-        room: &RoomName,
-        since: Option<&Position>,
-        history: usize,
-    ) -> Result<Snapshot, EngineError>;
-
-    /// Messages in their current state, newest `limit` below `before`.
-    async fn history(
-        &self,
-        room: &RoomName,
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Page, EngineError>;
-
-    // ---- Fan-out ------------------------------------------------------------
-
-    /// This instance has its first local member in `room`: from when this
-    /// returns, the room's frames from every instance reach the hub.
-    async fn watch(&self, _room: &RoomName) -> Result<(), EngineError> {
-        Ok(())
-    }
-
-    /// This instance's last local member left `room` (the hub may have a new
-    /// one by now: an engine checks before it stops watching).
-    async fn unwatch(&self, _room: &RoomName) {}
-
-    /// Delivers a frame once to every connection in any of `rooms`.
-    async fn broadcast(
-        &self,
-        rooms: &[RoomName],
-        delivery: Delivery,
-        exclude: Exclude,
-    ) -> Result<(), EngineError>;
-
-    // ---- Membership and presence -------------------------------------------
-
-    /// Counts a connection of `user` into `room`; true for the user's first.
-    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<bool, EngineError>;
-
-    /// Counts a connection of `user_id` out of `room`; true for the last.
-    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<bool, EngineError>;
-
-    /// The room's members with their presence.
-    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, EngineError>;
-
-    /// The rooms `user_id` is a member of (with any connection).
-    async fn rooms_of(&self, user_id: &str) -> Result<Vec<RoomName>, EngineError>;
-
-    /// A connection of `user` opened (and is already in the hub, in its
-    /// personal room). Takes the user's unread notifications, atomically with
-    /// counting the connection in, so none is both kept and delivered.
-    async fn connection_opened(&self, user: &UserInfo) -> Result<Opened, EngineError>;
-
-    /// A connection of `user_id` closed. The user stays a member of its rooms
-    /// and online until [`Engine::connection_expired`], after the grace period.
-    async fn connection_closed(&self, user_id: &str) -> Result<(), EngineError>;
-
-    /// The grace period of a closed connection ended; returns the user's
-    /// presence when that was its last connection and others should hear it
-    /// went offline.
-    async fn connection_expired(&self, user_id: &str) -> Result<Option<Presence>, EngineError>;
-
-    /// Sets a user's status; returns the presence others now see.
-    async fn set_status(
-        &self,
-        user_id: &str,
-        status: SetStatus,
-        custom: Option<String>,
-    ) -> Result<Presence, EngineError>;
-
-    /// A user's presence as others see it (offline when unknown).
-    async fn presence(&self, user_id: &str) -> Result<Presence, EngineError>;
-
-    // ---- Notifications -----------------------------------------------------
-
-    /// Delivers a notification to every connection of `user_id` when the user
-    /// is online (returns true), or keeps it as unread (bounded) otherwise.
-    async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError>;
 
     /// The server is shutting down: release what this instance holds.
-    async fn close(&self) {}
+    pub async fn close(&self) {
+        self.backend.close().await;
+    }
+}
+
+/// Starts the engine the configuration asks for (Redis with `--redis-url`,
+/// in memory otherwise) and its background task (the memory engine's sweep,
+/// the Redis instance lease) on `tasks`, until `shutdown`.
+pub(crate) async fn start(
+    config: &Config,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> std::io::Result<Engine> {
+    match &config.redis_url {
+        None => Ok(memory::start(config, hub, metrics, tasks, shutdown)),
+        Some(url) => redis::start(url, config, hub, tasks, shutdown)
+            .await
+            .map_err(|err| std::io::Error::other(format!("cannot use Redis at {url}: {err}"))),
+    }
 }

@@ -4,9 +4,12 @@
 //! # Layout
 //! - [`config`]: flags and environment into validated [`Config`].
 //! - `auth`: access tokens (JWT) and the backends' API key.
-//! - `engine`: the `Engine` trait (fan-out, history, membership, presence,
-//!   idempotency, notifications), the in-memory engine and the Redis engine
-//!   (`--redis-url`). Nothing outside `engine` knows which one runs.
+//! - `engine`: what instances share, by role: `streams` (history,
+//!   idempotency, recovery), `presence` (membership, status, unread
+//!   notifications) and `fanout` (rooms received, broadcasts), each with an
+//!   in-memory and a Redis (`--redis-url`) implementation under `memory/`
+//!   and `redis/`. `engine::start` picks one; nothing outside `engine`
+//!   knows which one runs.
 //! - `origin`: which web pages may connect (1008) and call the API (403, CORS).
 //! - `client_ip`: the address a connection counts against (trusted proxies).
 //! - `limits`: token buckets for rate limits.

@@ -5,6 +5,10 @@
 //! The session is the connection's reader: it handles one frame at a time
 //! and queues replies on the same queue as broadcasts, so a client sees
 //! replies and room events in the order they happened.
+//!
+//! By concern: `rooms.rs` (join with recovery, leave, history), `chat.rs`
+//! (send, edit, delete, typing, read), `presence.rs` (status, presence
+//! announcements, the grace period's end) and `teardown.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,20 +16,19 @@ use std::time::Duration;
 
 use roomcast_shared::frame::ErrorFrame;
 use roomcast_shared::room::Access;
-use roomcast_shared::{
-    ClientFrame, Envelope, ErrorCode, Presence, Ref, RoomName, ServerFrame, UserInfo,
-};
+use roomcast_shared::{ClientFrame, Envelope, ErrorCode, Ref, RoomName, ServerFrame, UserInfo};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::engine::Opened;
 use crate::error::FrameError;
-use crate::hub::{Conn, Delivery, Exclude, Outbound, encode, encode_reply};
+use crate::hub::{Conn, Outbound, encode, encode_reply};
 use crate::limits::Bucket;
 use crate::state::AppState;
 
 mod chat;
+mod presence;
 mod rooms;
 mod teardown;
 
@@ -337,12 +340,11 @@ impl Session {
         if open_here >= self.state.config.limits.connections_per_user {
             return Err(FrameError::TooManyConnections(open_here));
         }
-        let first_here = hub.register(&self.conn, &user.id, &personal);
         // Counted in from here: if the task ends before `open` returns, the
-        // session's drop guard takes this out of the hub again.
+        // session's drop guard takes the connection out of the hub again.
         let (rooms, personal_room) = (claims.rooms, personal.clone());
         self.user = Some(Authed { user: user.clone(), rooms, personal: personal_room, expires_at });
-        match self.open(&user, &personal, first_here).await {
+        match self.open(&user, &personal).await {
             Ok(opened) => {
                 let ready = encode_reply(reference, self.ready_frame(&user));
                 tracing::debug!("authenticated");
@@ -357,27 +359,19 @@ impl Session {
             Err(err) => {
                 // Not authenticated after all: the client may try again.
                 self.user = None;
-                for room in hub.unregister(&self.conn, [&personal]) {
-                    self.state.engine.unwatch(&room).await;
-                }
+                self.state.engine.unregister(&self.conn, [&personal]).await;
                 Err(err)
             }
         }
     }
 
-    /// Counts a new connection in with the engine.
-    async fn open(
-        &self,
-        user: &UserInfo,
-        personal: &RoomName,
-        first_here: bool,
-    ) -> Result<Opened, FrameError> {
+    /// Registers the connection (in its personal room) and counts it in
+    /// with the engine.
+    async fn open(&self, user: &UserInfo, personal: &RoomName) -> Result<Opened, FrameError> {
         let engine = &self.state.engine;
-        if first_here {
-            engine.watch(personal).await?;
-        }
-        engine.add_member(personal, user).await?;
-        Ok(engine.connection_opened(user).await?)
+        engine.register(&self.conn, &user.id, personal).await?;
+        engine.presence.add_member(personal, user).await?;
+        Ok(engine.presence.connection_opened(user).await?)
     }
 
     fn ready_frame(&self, user: &UserInfo) -> ServerFrame {
@@ -451,31 +445,6 @@ impl Session {
     fn reply(&self, reference: Option<Ref>, frame: ServerFrame) {
         self.push(encode_reply(reference, frame));
     }
-
-    /// Tells everyone who shares a room with this user of its new presence.
-    async fn announce_presence(&self, presence: Presence) -> Result<(), FrameError> {
-        announce_presence(&self.state, presence).await
-    }
-}
-
-async fn announce_presence(state: &AppState, presence: Presence) -> Result<(), FrameError> {
-    let rooms = state.engine.rooms_of(&presence.user_id).await?;
-    let text = encode(&ServerFrame::Presence(presence));
-    state.engine.broadcast(&rooms, Delivery { offset: None, text }, Exclude::Nobody).await?;
-    Ok(())
-}
-
-/// The end of a closed connection's grace period.
-async fn expire(state: &AppState, user: &UserInfo, rooms: &[RoomName]) -> Result<(), FrameError> {
-    if let Some(presence) = state.engine.connection_expired(&user.id).await? {
-        announce_presence(state, presence).await?;
-    }
-    for room in rooms {
-        if state.engine.remove_member(room, &user.id).await? {
-            rooms::announce_left(state, room, user).await?;
-        }
-    }
-    Ok(())
 }
 
 /// About 30 years: effectively never, without overflowing `Instant`.

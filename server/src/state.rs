@@ -8,9 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{ApiKey, Tokens};
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::engine::memory::{self, MemoryEngine, MemorySettings};
-use crate::engine::redis::{RedisEngine, RedisSettings, lease};
+use crate::engine::{self, Engine};
 use crate::hub::Hub;
 use crate::limits::{Bucket, PerAddress};
 use crate::origin::OriginPolicy;
@@ -31,8 +29,8 @@ pub(crate) struct Inner {
     pub api_failures: PerAddress,
     /// Which web pages may connect and call the API.
     pub origins: OriginPolicy,
-    /// Shared state of the deployment (fan-out, history, presence, ...).
-    pub engine: Arc<dyn Engine>,
+    /// Shared state of the deployment: streams, presence, fan-out.
+    pub engine: Engine,
     /// This instance's connections.
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
@@ -43,7 +41,7 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    /// Builds the state, connecting to Redis when configured.
+    /// Builds the state, starting the engine the configuration asks for.
     pub async fn new(config: Config) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
@@ -52,30 +50,8 @@ impl AppState {
             metrics.clone(),
         ));
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-        let engine: Arc<dyn Engine> = match &config.redis_url {
-            None => {
-                let settings = MemorySettings::new(&config);
-                let engine = Arc::new(MemoryEngine::new(hub.clone(), settings, metrics.clone()));
-                let interval = config.timing.sweep_interval;
-                tasks.spawn(memory::sweep(engine.clone(), interval, shutdown.clone()));
-                engine
-            }
-            Some(url) => {
-                let settings = RedisSettings {
-                    url: url.clone(),
-                    history: config.history.clone(),
-                    unread_per_user: config.limits.notifications_per_user,
-                    unread_bytes_per_user: config.limits.notification_bytes_per_user,
-                    unread_max_age: config.limits.notification_max_age,
-                    lease: config.timing.instance_lease,
-                };
-                let engine = RedisEngine::connect(hub.clone(), settings).await.map_err(|err| {
-                    std::io::Error::other(format!("cannot use Redis at {url}: {err}"))
-                })?;
-                tasks.spawn(lease::keep(engine.clone(), shutdown.clone()));
-                engine
-            }
-        };
+        let engine =
+            engine::start(&config, hub.clone(), metrics.clone(), &tasks, shutdown.clone()).await?;
         Ok(Self(Arc::new(Inner {
             tokens: Tokens::new(&config.jwt_secret, !config.dev)
                 .with_issuer(config.jwt_issuer.as_deref())

@@ -51,7 +51,7 @@ pub(crate) async fn notify(
     };
     let mut online = 0;
     for user_id in &request.user_ids {
-        if state.engine.notify(user_id, notification.clone()).await? {
+        if state.engine.presence.notify(user_id, notification.clone()).await? {
             online += 1;
         }
         state.metrics.notifications.inc();

@@ -24,7 +24,7 @@ pub(crate) async fn room_presence(
     Path(name): Path<String>,
 ) -> Result<Json<RoomPresence>, ApiError> {
     let room = room(name)?;
-    let members = state.engine.members(&room).await?;
+    let members = state.engine.presence.members(&room).await?;
     Ok(Json(RoomPresence { room, members }))
 }
 
@@ -43,5 +43,5 @@ pub(crate) async fn user_presence(
     Path(id): Path<String>,
 ) -> Result<Json<Presence>, ApiError> {
     validate_user_id(&id).map_err(|err| ApiError::new(ErrorCode::BadRequest, err.to_string()))?;
-    Ok(Json(state.engine.presence(&id).await?))
+    Ok(Json(state.engine.presence.presence(&id).await?))
 }

@@ -50,7 +50,7 @@ pub(crate) async fn publish_message(
     roomcast_shared::room::validate_user_id(&sender.id)
         .map_err(|err| ApiError::new(ErrorCode::BadRequest, err.to_string()))?;
     let change = Change::Message { sender, content: request.content, client_id: client_id.clone() };
-    let appended = state.engine.append(&room, change).await?;
+    let appended = state.engine.streams.append(&room, change).await?;
     let status = if appended.event.is_some() {
         state.metrics.messages.inc();
         StatusCode::CREATED
@@ -90,7 +90,7 @@ pub(crate) async fn publish_event(
         created_at: OffsetDateTime::now_utc(),
     };
     let delivery = Delivery { offset: None, text: encode(&ServerFrame::Event(event.clone())) };
-    state.engine.broadcast(&[room], delivery, Exclude::Nobody).await?;
+    state.engine.fanout.broadcast(&[room], delivery, Exclude::Nobody).await?;
     Ok((StatusCode::ACCEPTED, Json(event)))
 }
 
@@ -127,6 +127,6 @@ pub(crate) async fn messages(
             format!("limit must be at most {MAX_HISTORY_LIMIT}"),
         ));
     }
-    let page = state.engine.history(&room, params.before, usize::from(limit)).await?;
+    let page = state.engine.streams.history(&room, params.before, usize::from(limit)).await?;
     Ok(Json(HistoryPage { room, messages: page.messages, has_more: page.has_more }))
 }

@@ -1,8 +1,8 @@
-//! `send`, `edit`, `delete`, `typing`, `read` and `presence`: what members
-//! do in their rooms.
+//! `send`, `edit`, `delete`, `typing` and `read`: what members do in their
+//! rooms.
 
 use roomcast_shared::frame::Ack;
-use roomcast_shared::{Ref, RoomName, ServerFrame, SetStatus, UserRef};
+use roomcast_shared::{Ref, RoomName, ServerFrame, UserRef};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -31,7 +31,7 @@ impl Session {
         // Sending ends typing, as every chat user expects.
         self.stop_typing(&room).await;
         let change = Change::Message { sender, content, client_id: client_id.clone() };
-        let appended = self.state.engine.append(&room, change).await?;
+        let appended = self.state.engine.streams.append(&room, change).await?;
         if appended.event.is_some() {
             self.state.metrics.messages.inc();
         }
@@ -51,7 +51,7 @@ impl Session {
         let sender = only_own(authed);
         check_content(&content, self.state.config.limits.max_content_bytes)?;
         let appended =
-            self.state.engine.append(&room, Change::Edit { id, content, sender }).await?;
+            self.state.engine.streams.append(&room, Change::Edit { id, content, sender }).await?;
         self.reply(
             reference,
             ServerFrame::Ack(Ack { id: appended.id, offset: appended.offset, client_id: None }),
@@ -66,7 +66,8 @@ impl Session {
         id: String,
     ) -> Result<(), FrameError> {
         let sender = only_own(self.ensure_joined(&room)?);
-        let appended = self.state.engine.append(&room, Change::Delete { id, sender }).await?;
+        let appended =
+            self.state.engine.streams.append(&room, Change::Delete { id, sender }).await?;
         self.reply(
             reference,
             ServerFrame::Ack(Ack { id: appended.id, offset: appended.offset, client_id: None }),
@@ -126,25 +127,8 @@ impl Session {
             read_at: OffsetDateTime::now_utc(),
         };
         let delivery = Delivery { offset: None, text: encode(&frame) };
-        self.state.engine.broadcast(&[room], delivery, Exclude::Nobody).await?;
+        self.state.engine.fanout.broadcast(&[room], delivery, Exclude::Nobody).await?;
         Ok(())
-    }
-
-    pub(super) async fn set_status(
-        &mut self,
-        status: SetStatus,
-        custom: Option<String>,
-    ) -> Result<(), FrameError> {
-        let user_id = self.authed()?.user.id.clone();
-        let max = self.state.config.limits.max_custom_status_bytes;
-        if custom.as_ref().is_some_and(|c| c.len() > max) {
-            return Err(FrameError::Reply(
-                roomcast_shared::ErrorCode::TooLarge,
-                format!("custom status is limited to {max} bytes"),
-            ));
-        }
-        let presence = self.state.engine.set_status(&user_id, status, custom).await?;
-        self.announce_presence(presence).await
     }
 }
 
@@ -165,7 +149,9 @@ pub(super) async fn broadcast_typing(
     let delivery = Delivery { offset: None, text: encode(&frame) };
     let exclude = Exclude::User(authed.user.id.as_str().into());
     // Typing is best effort: an unavailable engine only loses the hint.
-    if let Err(err) = state.engine.broadcast(std::slice::from_ref(room), delivery, exclude).await {
+    if let Err(err) =
+        state.engine.fanout.broadcast(std::slice::from_ref(room), delivery, exclude).await
+    {
         tracing::debug!(%room, %err, "typing not delivered");
     }
 }

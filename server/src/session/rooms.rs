@@ -59,10 +59,7 @@ impl Session {
         }
         let was_member = self.rooms.contains(&room) || room == self.authed()?.personal;
         let hub = self.state.hub.clone();
-        // From here on, the room's frames for this connection wait until the
-        // `joined` reply is queued (see `Hub::finish_join`).
-        let first_here = hub.begin_join(&room, &self.conn);
-        match self.prepare_joined(reference, &room, since.as_ref(), history, first_here).await {
+        match self.prepare_joined(reference, &room, since.as_ref(), history).await {
             Ok((joined, replayed_to)) => {
                 hub.finish_join(&room, &self.conn, Some(joined), replayed_to);
                 Ok(())
@@ -72,47 +69,46 @@ impl Session {
                 Err(err)
             }
             Err(err) => {
-                if hub.leave(&room, self.conn.id) {
-                    self.state.engine.unwatch(&room).await;
-                }
+                self.state.engine.leave(&room, &self.conn).await;
                 if self.rooms.remove(&room) {
                     let user_id = self.authed()?.user.id.clone();
-                    let _ = self.state.engine.remove_member(&room, &user_id).await;
+                    let _ = self.state.engine.presence.remove_member(&room, &user_id).await;
                 }
                 Err(err)
             }
         }
     }
 
-    /// Counts the membership in and builds the `joined` reply.
+    /// Enters the room on this instance, counts the membership in and
+    /// builds the `joined` reply.
     async fn prepare_joined(
         &mut self,
         reference: Option<Ref>,
         room: &RoomName,
         since: Option<&Position>,
         history: usize,
-        first_here: bool,
     ) -> Result<(tungstenite::Utf8Bytes, u64), FrameError> {
-        let engine = self.state.engine.clone();
-        // Watch before reading the snapshot, so nothing published after the
-        // snapshot can be missed (what both contain, the hub drops).
-        if first_here {
-            engine.watch(room).await?;
-        }
+        let engine = &self.state.engine;
+        // From here on, the room's frames for this connection wait until the
+        // `joined` reply is queued (see `Hub::finish_join`). Entered before
+        // the snapshot is read, so nothing published after the snapshot can
+        // be missed (what both contain, the hub drops).
+        engine.enter(room, &self.conn).await?;
         let user = self.authed()?.user.clone();
         let personal = *room == self.authed()?.personal;
         if !personal && !self.rooms.contains(room) {
-            if engine.add_member(room, &user).await? {
+            if engine.presence.add_member(room, &user).await? {
                 let text = encode(&ServerFrame::MemberJoined { room: room.clone(), user });
                 let delivery = Delivery { offset: None, text };
                 engine
+                    .fanout
                     .broadcast(std::slice::from_ref(room), delivery, Exclude::Conn(self.conn.id))
                     .await?;
             }
             self.rooms.insert(room.clone());
         }
-        let snapshot = engine.snapshot(room, since, history).await?;
-        let members = engine.members(room).await?;
+        let snapshot = engine.streams.snapshot(room, since, history).await?;
+        let members = engine.presence.members(room).await?;
         let joined = Joined {
             room: room.clone(),
             epoch: snapshot.epoch,
@@ -138,10 +134,8 @@ impl Session {
         let user = authed.user.clone();
         if self.rooms.remove(&room) {
             self.stop_typing(&room).await;
-            if self.state.hub.leave(&room, self.conn.id) {
-                self.state.engine.unwatch(&room).await;
-            }
-            if self.state.engine.remove_member(&room, &user.id).await? {
+            self.state.engine.leave(&room, &self.conn).await;
+            if self.state.engine.presence.remove_member(&room, &user.id).await? {
                 announce_left(&self.state, &room, &user).await?;
             }
         }
@@ -159,7 +153,7 @@ impl Session {
     ) -> Result<(), FrameError> {
         self.may_join(&room)?;
         let limit = check_limit(limit.unwrap_or(DEFAULT_HISTORY_LIMIT), "limit")?;
-        let page = self.state.engine.history(&room, before, limit).await?;
+        let page = self.state.engine.streams.history(&room, before, limit).await?;
         self.reply(
             reference,
             ServerFrame::History { room, messages: page.messages, has_more: page.has_more },
@@ -177,6 +171,7 @@ pub(super) async fn announce_left(
     let text = encode(&ServerFrame::MemberLeft { room: room.clone(), user: user.clone() });
     state
         .engine
+        .fanout
         .broadcast(std::slice::from_ref(room), Delivery { offset: None, text }, Exclude::Nobody)
         .await?;
     Ok(())

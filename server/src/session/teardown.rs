@@ -14,7 +14,8 @@ use std::sync::Arc;
 use roomcast_shared::{CloseCode, RoomName};
 
 use super::chat::broadcast_typing;
-use super::{Authed, Session, expire};
+use super::presence::expire;
+use super::{Authed, Session};
 use crate::hub::{Conn, Outbound};
 use crate::state::AppState;
 
@@ -68,10 +69,8 @@ impl Teardown {
         for room in &typing {
             broadcast_typing(&state, &authed, room, false).await;
         }
-        let _ = state.engine.connection_closed(&authed.user.id).await;
-        for room in state.hub.unregister(&conn, rooms.iter().chain([&authed.personal])) {
-            state.engine.unwatch(&room).await;
-        }
+        let _ = state.engine.presence.connection_closed(&authed.user.id).await;
+        state.engine.unregister(&conn, rooms.iter().chain([&authed.personal])).await;
         drop(conn);
         let mut rooms: Vec<RoomName> = rooms.into_iter().collect();
         rooms.push(authed.personal);

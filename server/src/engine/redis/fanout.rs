@@ -1,5 +1,7 @@
-//! Pub/sub between instances: the wire format of a published frame, and the
-//! handler that hands frames arriving from Redis to this instance's hub.
+//! Fan-out between instances through Redis pub/sub: subscribing to the
+//! rooms this instance has members in, publishing frames, the wire format
+//! of a published frame, and the handler that hands frames arriving from
+//! Redis to this instance's hub.
 //!
 //! A published payload is `<offset>\t<exclude>\t<frame JSON>` on a room's
 //! channel, or `<room> <room>...\t<exclude>\t<frame JSON>` on the channel
@@ -10,15 +12,92 @@
 
 use std::sync::Arc;
 
-use redis::{PushInfo, PushKind, Value};
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, PushInfo, PushKind, Value};
 use roomcast_shared::RoomName;
 use tungstenite::Utf8Bytes;
 
-use super::keys::{MULTI_CHANNEL, channel_room};
+use super::Store;
+use super::keys::{self, MULTI_CHANNEL, channel_room};
+use crate::engine::{EngineError, Fanout};
 use crate::hub::{Delivery, Exclude, Hub};
 
+/// The Redis fan-out.
+pub(super) struct RedisFanout {
+    store: Arc<Store>,
+    hub: Arc<Hub>,
+    /// Subscriptions, on a connection of their own so that delivering
+    /// published frames never delays command replies.
+    subscriber: ConnectionManager,
+    /// Serializes subscribe and unsubscribe, so a leave and a join of the
+    /// same room cannot cross (see `unwatch`).
+    subscriptions: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RedisFanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFanout").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+impl RedisFanout {
+    pub fn new(store: Arc<Store>, hub: Arc<Hub>, subscriber: ConnectionManager) -> Self {
+        Self { store, hub, subscriber, subscriptions: tokio::sync::Mutex::new(()) }
+    }
+}
+
+#[async_trait]
+impl Fanout for RedisFanout {
+    async fn watch(&self, room: &RoomName) -> Result<(), EngineError> {
+        let _serial = self.subscriptions.lock().await;
+        self.store.exec(self.subscriber.clone().subscribe(keys::room_channel(room))).await
+    }
+
+    async fn unwatch(&self, room: &RoomName) {
+        let _serial = self.subscriptions.lock().await;
+        // A connection may have joined since the hub found the room empty.
+        if self.hub.has_members(room) {
+            return;
+        }
+        let mut subscriber = self.subscriber.clone();
+        let _ = self.store.exec(subscriber.unsubscribe(keys::room_channel(room))).await;
+    }
+
+    async fn broadcast(
+        &self,
+        rooms: &[RoomName],
+        delivery: Delivery,
+        exclude: Exclude,
+    ) -> Result<(), EngineError> {
+        publish(&self.store, rooms, &delivery, &exclude).await
+    }
+}
+
+/// Publishes a frame once for every instance's connections in any of
+/// `rooms`: on the room's channel for one room, on the channel for several
+/// otherwise.
+pub(super) async fn publish(
+    store: &Store,
+    rooms: &[RoomName],
+    delivery: &Delivery,
+    exclude: &Exclude,
+) -> Result<(), EngineError> {
+    let exclude = exclude_tag(exclude, &store.instance);
+    let (channel, payload) = match rooms {
+        [] => return Ok(()),
+        [room] => (keys::room_channel(room), format!("\t{exclude}\t{}", delivery.text.as_str())),
+        _ => {
+            let names: Vec<&str> = rooms.iter().map(RoomName::as_str).collect();
+            let payload = format!("{}\t{exclude}\t{}", names.join(" "), delivery.text.as_str());
+            (MULTI_CHANNEL.to_owned(), payload)
+        }
+    };
+    store.exec(store.conn().publish::<_, _, ()>(channel, payload)).await
+}
+
 /// Writes the `<exclude>` part of a payload.
-pub(super) fn exclude_tag(exclude: &Exclude, instance: &str) -> String {
+fn exclude_tag(exclude: &Exclude, instance: &str) -> String {
     match exclude {
         Exclude::Nobody => String::new(),
         Exclude::User(user) => format!("u:{user}"),

@@ -8,12 +8,13 @@ use redis::AsyncCommands;
 use roomcast_shared::{RoomName, ServerFrame, UserInfo};
 use tokio_util::sync::CancellationToken;
 
-use super::{RedisEngine, keys, now_rfc3339, pairs, presence, scripts::REAP_SCRIPT};
-use crate::engine::Engine;
+use super::fanout::publish;
+use super::presence::{pairs, presence};
+use super::{Store, keys, now_rfc3339, scripts::REAP_SCRIPT};
 use crate::hub::{Delivery, Exclude, encode};
 
 /// Renews this instance's lease and reaps dead instances until shutdown.
-pub(crate) async fn keep(engine: Arc<RedisEngine>, shutdown: CancellationToken) {
+pub(super) async fn keep(engine: Arc<Store>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(engine.settings.lease / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -27,7 +28,7 @@ pub(crate) async fn keep(engine: Arc<RedisEngine>, shutdown: CancellationToken) 
     }
 }
 
-async fn renew(engine: &RedisEngine) -> Result<(), crate::engine::EngineError> {
+async fn renew(engine: &Store) -> Result<(), crate::engine::EngineError> {
     let lease_ms = engine.settings.lease.as_millis() as u64;
     let mut pipe = redis::pipe();
     pipe.set_options(
@@ -39,7 +40,7 @@ async fn renew(engine: &RedisEngine) -> Result<(), crate::engine::EngineError> {
     engine.exec(pipe.query_async::<()>(&mut engine.conn())).await
 }
 
-async fn reap_dead(engine: &RedisEngine) {
+async fn reap_dead(engine: &Store) {
     let Ok(instances) =
         engine.exec(engine.conn().smembers::<_, Vec<String>>(keys::INSTANCES)).await
     else {
@@ -57,7 +58,7 @@ async fn reap_dead(engine: &RedisEngine) {
 }
 
 /// Undoes what `instance` left behind and tells the rooms concerned.
-async fn reap(engine: &RedisEngine, instance: &str) -> Result<(), crate::engine::EngineError> {
+async fn reap(engine: &Store, instance: &str) -> Result<(), crate::engine::EngineError> {
     let mut invocation = REAP_SCRIPT.prepare_invoke();
     invocation
         .key(keys::instance_alive(instance))
@@ -81,7 +82,7 @@ async fn reap(engine: &RedisEngine, instance: &str) -> Result<(), crate::engine:
         let rooms: Vec<RoomName> =
             rooms.into_iter().filter_map(|r| RoomName::new(r).ok()).collect();
         let text = encode(&ServerFrame::Presence(presence(&user_id, false, &pairs(state))));
-        engine.broadcast(&rooms, Delivery { offset: None, text }, Exclude::Nobody).await?;
+        publish(engine, &rooms, &Delivery { offset: None, text }, &Exclude::Nobody).await?;
     }
     for (room, profile) in left {
         let (Ok(room), Ok(user)) =
@@ -90,14 +91,14 @@ async fn reap(engine: &RedisEngine, instance: &str) -> Result<(), crate::engine:
             continue;
         };
         let text = encode(&ServerFrame::MemberLeft { room: room.clone(), user });
-        engine.broadcast(&[room], Delivery { offset: None, text }, Exclude::Nobody).await?;
+        publish(engine, &[room], &Delivery { offset: None, text }, &Exclude::Nobody).await?;
     }
     Ok(())
 }
 
 /// At shutdown: drop the lease and undo this instance's state at once, so
 /// others see its users leave now rather than when the lease runs out.
-pub(crate) async fn release(engine: &RedisEngine) {
+pub(super) async fn release(engine: &Store) {
     let dropped: Result<(), redis::RedisError> =
         engine.conn().del(keys::instance_alive(&engine.instance)).await;
     if engine.track(dropped).is_ok() {

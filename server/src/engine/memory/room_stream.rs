@@ -9,8 +9,8 @@ use std::time::Instant;
 use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, Position, RoomEvent, RoomName};
 use time::OffsetDateTime;
 
-use super::{Appended, Change, EngineError, Page, Snapshot};
 use crate::config::HistoryLimits;
+use crate::engine::{Appended, Change, EngineError, Page, Snapshot};
 
 #[derive(Debug)]
 struct Stored {

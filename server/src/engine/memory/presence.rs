@@ -1,0 +1,304 @@
+//! Presence in one process: room members with their connection counts,
+//! and per user the open and lingering connections, the status, the rooms
+//! and the notifications kept while offline.
+//!
+//! A user's entry is locked while a notification is delivered or kept and
+//! while a connection is counted in, which makes taking the unread
+//! notifications atomic with counting the connection.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use roomcast_shared::{
+    Member, Notification, Presence as UserPresence, RoomName, ServerFrame, SetStatus, Status,
+    UserInfo,
+};
+use time::OffsetDateTime;
+
+use super::{MemorySettings, shrink_when_sparse};
+use crate::engine::{EngineError, Opened, Presence};
+use crate::hub::{Delivery, Exclude, Hub, encode};
+
+/// A notification kept for an offline user.
+#[derive(Debug)]
+struct Unread {
+    notification: Notification,
+    at: Instant,
+    /// Its size as JSON, counted against the per-user byte cap.
+    bytes: usize,
+}
+
+/// Everything the engine keeps about one user.
+#[derive(Debug)]
+struct UserState {
+    /// Open connections, on which notifications can be delivered now.
+    open: usize,
+    /// Closed connections still in their grace period: the user stays online.
+    lingering: usize,
+    /// The status the user set (online by default) and its custom text.
+    status: SetStatus,
+    custom: Option<String>,
+    /// When the user was last seen (updated when going offline).
+    last_seen: OffsetDateTime,
+    /// Rooms the user is a member of, to tell them of presence changes.
+    rooms: HashSet<RoomName>,
+    /// Notifications posted while the user was offline, oldest first.
+    unread: VecDeque<Unread>,
+    /// The sum of their `bytes`.
+    unread_bytes: usize,
+}
+
+impl Default for UserState {
+    fn default() -> Self {
+        Self {
+            open: 0,
+            lingering: 0,
+            status: SetStatus::Online,
+            custom: None,
+            last_seen: OffsetDateTime::now_utc(),
+            rooms: HashSet::new(),
+            unread: VecDeque::new(),
+            unread_bytes: 0,
+        }
+    }
+}
+
+impl UserState {
+    fn is_connected(&self) -> bool {
+        self.open + self.lingering > 0
+    }
+
+    /// Keeps a notification, dropping the oldest to stay within the caps.
+    fn keep_unread(&mut self, unread: Unread, settings: &MemorySettings) {
+        self.unread_bytes += unread.bytes;
+        self.unread.push_back(unread);
+        while self.unread.len() > settings.unread_per_user
+            || self.unread_bytes > settings.unread_bytes_per_user
+        {
+            self.drop_oldest_unread();
+        }
+    }
+
+    fn drop_oldest_unread(&mut self) {
+        if let Some(dropped) = self.unread.pop_front() {
+            self.unread_bytes -= dropped.bytes;
+        }
+    }
+
+    fn expire_unread(&mut self, max_age: Duration) {
+        while self.unread.front().is_some_and(|u| u.at.elapsed() > max_age) {
+            self.drop_oldest_unread();
+        }
+    }
+
+    /// Whether nothing needs remembering: offline, in no room, nothing
+    /// unread, and idle for `idle` (its status and last-seen time go too).
+    fn forgettable(&self, idle: Duration) -> bool {
+        !self.is_connected()
+            && self.rooms.is_empty()
+            && self.unread.is_empty()
+            && OffsetDateTime::now_utc() - self.last_seen >= idle
+    }
+
+    fn presence(&self, user_id: &str) -> UserPresence {
+        let status = if self.is_connected() { self.status.visible() } else { Status::Offline };
+        UserPresence {
+            user_id: user_id.to_owned(),
+            status,
+            // Whoever looks offline shows no custom status either.
+            custom: if status == Status::Offline { None } else { self.custom.clone() },
+            last_seen: if self.is_connected() { OffsetDateTime::now_utc() } else { self.last_seen },
+        }
+    }
+}
+
+/// A member of a room: the profile shown to others and how many of the
+/// user's connections joined.
+#[derive(Debug)]
+struct RoomMember {
+    user: UserInfo,
+    connections: usize,
+}
+
+/// The in-memory presence.
+#[derive(Debug)]
+pub(crate) struct MemoryPresence {
+    hub: Arc<Hub>,
+    settings: MemorySettings,
+    /// Each room's members. Boxed: most rooms are personal rooms with one
+    /// member, and the smallest hash table has four slots, so one member
+    /// costs four pointers rather than four profiles (280 bytes less per
+    /// connection, docs/performance.md).
+    members: DashMap<RoomName, HashMap<String, Box<RoomMember>>>,
+    users: DashMap<String, UserState>,
+}
+
+impl MemoryPresence {
+    pub fn new(hub: Arc<Hub>, settings: MemorySettings) -> Self {
+        Self { hub, settings, members: DashMap::new(), users: DashMap::new() }
+    }
+
+    /// Whether `room` has members (on any connection, in their grace period
+    /// too).
+    pub fn has_members(&self, room: &RoomName) -> bool {
+        self.members.contains_key(room)
+    }
+
+    /// Drops expired notifications and forgets idle users; returns how many
+    /// users are remembered.
+    pub fn sweep(&self) -> usize {
+        let settings = &self.settings;
+        self.users.retain(|_, user| {
+            user.expire_unread(settings.unread_max_age);
+            !user.forgettable(settings.user_idle)
+        });
+        // A table keeps its size when emptied: after a burst, give the
+        // memory back rather than keep room for entries long gone.
+        shrink_when_sparse(&self.users);
+        shrink_when_sparse(&self.members);
+        self.users.len()
+    }
+}
+
+#[async_trait]
+impl Presence for MemoryPresence {
+    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<bool, EngineError> {
+        let first = {
+            let mut members = self.members.entry(room.clone()).or_default();
+            let member = members
+                .entry(user.id.clone())
+                .or_insert_with(|| Box::new(RoomMember { user: user.clone(), connections: 0 }));
+            member.connections += 1;
+            member.connections == 1
+        };
+        if first {
+            self.users.entry(user.id.clone()).or_default().rooms.insert(room.clone());
+        }
+        Ok(first)
+    }
+
+    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<bool, EngineError> {
+        let last = match self.members.entry(room.clone()) {
+            dashmap::Entry::Occupied(mut members) => {
+                let last = match members.get_mut().get_mut(user_id) {
+                    Some(member) if member.connections > 1 => {
+                        member.connections -= 1;
+                        false
+                    }
+                    Some(_) => {
+                        members.get_mut().remove(user_id);
+                        true
+                    }
+                    None => false,
+                };
+                if members.get().is_empty() {
+                    members.remove();
+                }
+                last
+            }
+            dashmap::Entry::Vacant(_) => false,
+        };
+        if last && let Some(mut user) = self.users.get_mut(user_id) {
+            user.rooms.remove(room);
+        }
+        Ok(last)
+    }
+
+    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, EngineError> {
+        let profiles: Vec<UserInfo> = match self.members.get(room) {
+            Some(members) => members.values().map(|m| m.user.clone()).collect(),
+            None => return Ok(Vec::new()),
+        };
+        let mut members: Vec<Member> = profiles
+            .into_iter()
+            .map(|user| {
+                let presence = match self.users.get(&user.id) {
+                    Some(state) => state.presence(&user.id),
+                    None => UserState::default().presence(&user.id),
+                };
+                Member { user, presence }
+            })
+            .collect();
+        crate::engine::sort_members(&mut members);
+        Ok(members)
+    }
+
+    async fn rooms_of(&self, user_id: &str) -> Result<Vec<RoomName>, EngineError> {
+        Ok(self.users.get(user_id).map(|u| u.rooms.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn connection_opened(&self, user: &UserInfo) -> Result<Opened, EngineError> {
+        let mut state = self.users.entry(user.id.clone()).or_default();
+        let was_connected = state.is_connected();
+        state.open += 1;
+        let came_online = (!was_connected && state.status != SetStatus::Invisible)
+            .then(|| state.presence(&user.id));
+        state.expire_unread(self.settings.unread_max_age);
+        state.unread_bytes = 0;
+        let unread = state.unread.drain(..).map(|u| u.notification).collect();
+        Ok(Opened { came_online, unread })
+    }
+
+    async fn connection_closed(&self, user_id: &str) -> Result<(), EngineError> {
+        if let Some(mut state) = self.users.get_mut(user_id) {
+            state.open = state.open.saturating_sub(1);
+            state.lingering += 1;
+        }
+        Ok(())
+    }
+
+    async fn connection_expired(&self, user_id: &str) -> Result<Option<UserPresence>, EngineError> {
+        let Some(mut state) = self.users.get_mut(user_id) else { return Ok(None) };
+        state.lingering = state.lingering.saturating_sub(1);
+        if state.is_connected() {
+            return Ok(None);
+        }
+        state.last_seen = OffsetDateTime::now_utc();
+        // An invisible user already looked offline: nothing changes for others.
+        Ok((state.status != SetStatus::Invisible).then(|| state.presence(user_id)))
+    }
+
+    async fn set_status(
+        &self,
+        user_id: &str,
+        status: SetStatus,
+        custom: Option<String>,
+    ) -> Result<UserPresence, EngineError> {
+        let mut state = self.users.entry(user_id.to_owned()).or_default();
+        state.status = status;
+        state.custom = custom;
+        Ok(state.presence(user_id))
+    }
+
+    async fn presence(&self, user_id: &str) -> Result<UserPresence, EngineError> {
+        Ok(match self.users.get(user_id) {
+            Some(state) => state.presence(user_id),
+            None => UserState::default().presence(user_id),
+        })
+    }
+
+    async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError> {
+        let bytes = serde_json::to_string(&notification).map_or(0, |json| json.len());
+        let mut state = self.users.entry(user_id.to_owned()).or_default();
+        if state.open > 0 {
+            // Delivered while the user's entry is locked, so a connection that
+            // is opening either takes it as unread or receives it here.
+            if let Ok(room) = RoomName::personal(user_id) {
+                let text = encode(&ServerFrame::Notification(notification));
+                self.hub.deliver(&room, &Delivery { offset: None, text }, &Exclude::Nobody);
+            }
+            return Ok(true);
+        }
+        // One notification over the byte cap alone is not kept (it would
+        // push out everything else and still be over).
+        if self.settings.unread_per_user > 0 && bytes <= self.settings.unread_bytes_per_user {
+            state.keep_unread(Unread { notification, at: Instant::now(), bytes }, &self.settings);
+        } else {
+            tracing::debug!(user = user_id, bytes, "notification too big to keep as unread");
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,36 @@
+//! The streams role: each room's stream of events with its offsets, appends
+//! made idempotent by the sender's `client_id`, the snapshot a joiner gets
+//! (recovery from a position, or the latest messages) and history pages.
+//!
+//! Implementations: `memory/streams.rs` (over `memory/room_stream.rs`) and
+//! `redis/streams.rs`.
+
+use async_trait::async_trait;
+use roomcast_shared::{Position, RoomName};
+
+use super::{Appended, Change, EngineError, Page, Snapshot};
+
+/// Room streams: history, offsets, idempotency, recovery.
+#[async_trait]
+pub(crate) trait Streams: Send + Sync + std::fmt::Debug {
+    /// Appends a change to a room's stream and broadcasts its frame, so that
+    /// every connection receives a room's events in offset order.
+    async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError>;
+
+    /// The room's position, with the events after `since` (recovery) or the
+    /// latest `history` messages.
+    async fn snapshot(
+        &self,
+        room: &RoomName,
+        since: Option<&Position>,
+        history: usize,
+    ) -> Result<Snapshot, EngineError>;
+
+    /// Messages in their current state, newest `limit` below `before`.
+    async fn history(
+        &self,
+        room: &RoomName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, EngineError>;
+}
