@@ -315,9 +315,6 @@ fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Fut
                 Next::Killed((code, reason)) => break Outbound::Close(code, reason),
                 Next::Ended => break Outbound::Close(CloseCode::NORMAL, ""),
             };
-            // The batch's bytes stay counted against the queue's bound until
-            // they are written: a client that does not read holds them here.
-            let bytes = frames.iter().map(Outbound::weight).sum();
             // The whole batch in one write (one syscall for a burst), up to a
             // close frame: the writer ends after it.
             let closes = out.queue(frames);
@@ -328,7 +325,9 @@ fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Fut
             if sent.is_err() || closes {
                 return;
             }
-            queue.release(bytes);
+            // The batch's bytes counted against the queue's bound until
+            // now: a client that does not read holds them until written.
+            queue.release();
         };
         // Boxed: the idle writer's future keeps no room for its timeout.
         Box::pin(send_close(&mut out, closing)).await;

@@ -45,6 +45,7 @@ pub(crate) fn queue(capacity: usize, max_bytes: usize) -> (Sender, Receiver) {
         state: Mutex::new(State {
             frames: VecDeque::new(),
             bytes: 0,
+            taken: 0,
             killed: None,
             sender_gone: false,
             receiver_gone: false,
@@ -76,6 +77,10 @@ struct State {
     /// Bytes of the frames queued, and of those taken by the writer and
     /// not yet released ([`Receiver::release`]).
     bytes: usize,
+    /// Bytes of the batch the writer took last and has not released: kept
+    /// here rather than in the writer's future, which lives as long as the
+    /// connection (docs/performance.md, idle memory).
+    taken: usize,
     /// Set once, by the first kill: the close frame the writer sends.
     killed: Option<Kill>,
     /// The sender is dropped: nothing more will be queued.
@@ -101,12 +106,13 @@ impl State {
         if self.frames.is_empty() {
             return self.sender_gone.then_some(Next::Ended);
         }
-        let frames = if self.frames.len() <= batch {
+        let frames: VecDeque<Outbound> = if self.frames.len() <= batch {
             // The whole buffer goes with the batch: an idle queue keeps none.
             std::mem::take(&mut self.frames)
         } else {
             self.frames.drain(..batch).collect()
         };
+        self.taken += frames.iter().map(Outbound::weight).sum::<usize>();
         Some(Next::Frames(frames))
     }
 
@@ -261,11 +267,12 @@ impl Receiver {
         self.0.lock().next(batch)
     }
 
-    /// Gives back the bytes of frames taken with [`Receiver::next`] once
-    /// they are written (see [`Outbound::weight`]).
-    pub fn release(&self, bytes: usize) {
+    /// Gives back the bytes of the frames taken with [`Receiver::next`],
+    /// once they are written (see [`Outbound::weight`]).
+    pub fn release(&self) {
         let mut state = self.0.lock();
-        state.bytes = state.bytes.saturating_sub(bytes);
+        state.bytes = state.bytes.saturating_sub(state.taken);
+        state.taken = 0;
     }
 
     /// Resolves when the kill switch trips. For the writer, while it sends.
@@ -328,7 +335,8 @@ mod tests {
         assert_eq!(tx.push(frame("a")), Pushed::Full, "but nothing after it");
         let Some(Next::Frames(taken)) = rx.try_next(8) else { panic!("expected frames") };
         assert_eq!(tx.push(frame("a")), Pushed::Full, "taken but not written: still held");
-        rx.release(taken.iter().map(Outbound::weight).sum());
+        drop(taken);
+        rx.release();
         for text in ["0123456789", "0123456789", "0123456789"] {
             assert_eq!(tx.push(frame(text)), Pushed::Queued);
         }
