@@ -262,6 +262,10 @@ pub enum ConfigError {
     },
 }
 
+/// The longest any configured duration may be: far beyond any sensible
+/// setting, far below what would overflow the clock's arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The settings the server runs with. Build one from [`Args`], or start from
 /// [`Config::dev`] (tests, embedding) and change fields.
 #[derive(Debug, Clone)]
@@ -472,6 +476,27 @@ impl Config {
         }
     }
 
+    /// Whether every duration is within [`MAX_DURATION`]: the server adds
+    /// them to the current instant, which a bigger one would overflow.
+    pub fn check_durations(&self) -> Result<(), ConfigError> {
+        let Timing { heartbeat, presence_grace, instance_lease, header_timeout, .. } = self.timing;
+        let durations = [
+            ("heartbeat-ms", heartbeat),
+            ("presence-grace-ms", presence_grace),
+            ("instance-lease-ms", instance_lease),
+            ("header-timeout-ms", header_timeout),
+            ("drain-timeout-ms", self.timing.drain_timeout),
+            ("user-idle-secs", self.timing.user_idle),
+            ("sweep-interval-ms", self.timing.sweep_interval),
+            ("history-max-age-secs", self.history.max_age),
+            ("notification-max-age-secs", self.limits.notification_max_age),
+        ];
+        match durations.into_iter().find(|(_, duration)| *duration > MAX_DURATION) {
+            Some((name, _)) => Err(ConfigError::OutOfRange { name, rule: "at most 100 years" }),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the secrets are fit for the mode: outside dev mode, a JWT
     /// secret of at least [`MIN_JWT_SECRET_BYTES`] and an API key. [`run`]
     /// checks this too, so an embedded server cannot start without them.
@@ -603,6 +628,7 @@ impl Config {
             },
         };
         config.check_secrets()?;
+        config.check_durations()?;
         Ok(config)
     }
 }
@@ -689,5 +715,15 @@ mod tests {
         assert!(parse(&["--send-queue", "0"]).is_err());
         assert!(parse(&["--max-frame-bytes", "10"]).is_err());
         assert_eq!(parse(&["--history-size", "5"]).unwrap().history.max_events, 5);
+    }
+
+    #[test]
+    fn durations_no_clock_can_hold_are_refused() {
+        let max = u64::MAX.to_string();
+        for flag in ["--heartbeat-ms", "--presence-grace-ms", "--history-max-age-secs"] {
+            let err = parse(&[flag, &max]).expect_err(flag);
+            assert!(err.to_string().contains("at most 100 years"), "{flag}: {err}");
+        }
+        assert!(parse(&["--history-max-age-secs", &(50 * 365 * 24 * 3600).to_string()]).is_ok());
     }
 }

@@ -22,6 +22,7 @@ const MAX_RECIPIENTS: usize = 1000;
         (status = 200, description = "Delivered or kept", body = NotifyResponse),
         (status = 400, description = "Invalid request", body = ApiErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ApiErrorBody),
+        (status = 413, description = "Bigger than an offline user may keep", body = ApiErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -49,6 +50,19 @@ pub(crate) async fn notify(
         data: request.data,
         created_at: OffsetDateTime::now_utc(),
     };
+    // What cannot be kept for an offline user is refused for everyone,
+    // rather than delivered to some and silently dropped for others.
+    let bytes = serde_json::to_string(&notification).map_or(usize::MAX, |json| json.len());
+    let cap = state.config.limits.notification_bytes_per_user;
+    if bytes > cap {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the notification is {bytes} bytes as JSON; at most {cap} can be kept for an \
+                 offline user (--notification-bytes-per-user)"
+            ),
+        ));
+    }
     let mut online = 0;
     for user_id in &request.user_ids {
         if state.engine.presence.notify(user_id, notification.clone()).await? {

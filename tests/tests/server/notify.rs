@@ -306,7 +306,8 @@ async fn unread_notifications_are_capped_in_bytes_and_expire(engine: Engine) {
     for i in 1..=5 {
         server.api_post("/api/notify", sized(&format!("n{i}"), 900)).await.expect(200);
     }
-    server.api_post("/api/notify", sized("huge", 10_000)).await.expect(200);
+    // One that could never be kept is refused for everyone, not dropped.
+    server.api_post("/api/notify", sized("huge", 10_000)).await.expect_error(413, "too_large");
     let mut erin = WsClient::connect_as(&server, "erin", "Erin").await;
     let frames = erin.collect_for(Duration::from_millis(500)).await;
     let titles: Vec<&str> = frames.iter().filter_map(|f| f["title"].as_str()).collect();
