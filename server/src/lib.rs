@@ -41,6 +41,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod config;
 pub mod logging;
+pub mod store;
 
 #[doc(hidden)]
 pub mod bench_support;

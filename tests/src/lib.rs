@@ -13,6 +13,8 @@
 //! - [`nginx`]: [`Nginx`], a real nginx from the deployment's template.
 //! - [`process`]: [`ServerProcess`], the `roomcast` binary as a child process.
 //! - [`redis`]: [`RedisServer`], a real `redis-server` on a free port.
+//! - [`postgres`]: [`RoomcastPostgres`], a real PostgreSQL server per test
+//!   binary, a database per test.
 //! - [`raw`]: [`RawWs`], a WebSocket client written byte by byte, for
 //!   malformed frames and clients that never read.
 //! - here: timings the test servers use, tokens, and small JSON helpers.
@@ -20,6 +22,7 @@
 pub mod client;
 pub mod engine;
 pub mod nginx;
+pub mod postgres;
 pub mod process;
 pub mod raw;
 pub mod redis;
@@ -36,6 +39,7 @@ use serde_json::Value;
 pub use client::WsClient;
 pub use engine::Engine;
 pub use nginx::Nginx;
+pub use postgres::RoomcastPostgres;
 pub use process::ServerProcess;
 pub use raw::RawWs;
 pub use redis::RedisServer;

@@ -1,0 +1,157 @@
+//! The store boundary: what must outlive a process. Room events (messages,
+//! edits, deletes) with each room's epoch and offsets, the idempotency keys
+//! `(room, sender, client_id)` that keep `send` exactly-once across restarts,
+//! read positions per user per room, and unread notifications per user.
+//!
+//! Two implementations with one behaviour: [`sqlite`] (embedded, the
+//! default) and [`postgres`] (for many instances). Both share the SQL in
+//! `store/sql.rs`; each applies its own versioned migrations
+//! (`migrations/<backend>/`) when it connects.
+//!
+//! The store assigns offsets: [`Store::append`] takes a batch of changes for
+//! any rooms, numbers them and commits them in one transaction, so that many
+//! messages cost one commit.
+
+use async_trait::async_trait;
+use roomcast_shared::{ChatMessage, Notification, Position, RoomEvent, RoomName, UserInfo};
+use time::OffsetDateTime;
+
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// A change to append to a room's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewEvent {
+    /// A new message; a duplicate of `(room, sender.id, client_id)` is not
+    /// stored again.
+    Message {
+        /// The room.
+        room: RoomName,
+        /// The message id the caller chose (unique across rooms).
+        id: String,
+        /// The sender's idempotency key.
+        client_id: String,
+        /// Who sends it.
+        sender: UserInfo,
+        /// The text.
+        content: String,
+        /// When the server accepted it.
+        created_at: OffsetDateTime,
+    },
+    /// New text for a message of `by`.
+    Edit {
+        /// The room.
+        room: RoomName,
+        /// The message.
+        id: String,
+        /// Who edits: only the sender may.
+        by: String,
+        /// The new text.
+        content: String,
+        /// When it was edited.
+        edited_at: OffsetDateTime,
+    },
+    /// Deletes a message of `by`.
+    Delete {
+        /// The room.
+        room: RoomName,
+        /// The message.
+        id: String,
+        /// Who deletes: only the sender may.
+        by: String,
+    },
+}
+
+/// What [`Store::append`] did with one change of the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stored as this event, with its offset.
+    Appended(RoomEvent),
+    /// A message with the same `(room, sender, client_id)` was stored before:
+    /// its id and offset.
+    Duplicate {
+        /// The original message id.
+        id: String,
+        /// The original offset.
+        offset: u64,
+    },
+    /// The message to edit or delete is not in the room (or was deleted).
+    NotFound,
+    /// The message belongs to someone else.
+    NotTheSender,
+}
+
+/// Errors of the store: the database could not be reached or refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or refused a statement.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not decode (written by a newer version?).
+    #[error("stored data does not decode: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// Durable rooms, read positions and notifications.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Appends a batch of changes, for any rooms, in one transaction; one
+    /// outcome per change, in order.
+    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Outcome>, StoreError>;
+
+    /// The room's epoch and latest offset (0 with no events); a room seen for
+    /// the first time gets its epoch here, kept from then on.
+    async fn head(&self, room: &RoomName) -> Result<Position, StoreError>;
+
+    /// The room's events after `offset`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        room: &RoomName,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<RoomEvent>, StoreError>;
+
+    /// Messages in their current state (edits applied, deletes gone), the
+    /// newest `limit` below offset `before` (all when `None`), oldest first.
+    async fn messages_before(
+        &self,
+        room: &RoomName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// Records that `user` has read `room` up to `offset`; a lower offset
+    /// than the one kept does not move it back.
+    async fn set_read(&self, user: &str, room: &RoomName, offset: u64) -> Result<(), StoreError>;
+
+    /// How far `user` has read `room` (0 when never).
+    async fn read(&self, user: &str, room: &RoomName) -> Result<u64, StoreError>;
+
+    /// Keeps a notification for `user`, who is offline.
+    async fn keep_notification(
+        &self,
+        user: &str,
+        notification: &Notification,
+    ) -> Result<(), StoreError>;
+
+    /// Takes (returns and forgets) `user`'s kept notifications, oldest first.
+    async fn take_notifications(&self, user: &str) -> Result<Vec<Notification>, StoreError>;
+}
+
+/// Converts an offset or count to the database's integer, saturating (no
+/// offset comes near `i64::MAX`).
+fn to_db(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Converts a stored integer back; stored offsets are never negative.
+fn from_db(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}

@@ -1,0 +1,48 @@
+//! The shared store for many instances: a PostgreSQL database, migrations
+//! from `migrations/postgres/` applied when it connects (sqlx takes an
+//! advisory lock, so instances starting together migrate once).
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Pool, Postgres, Transaction};
+
+use super::StoreError;
+
+/// Connections per instance.
+const CONNECTIONS: u32 = 8;
+
+/// How long getting a connection may take before the call fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pub(super) pool: Pool<Postgres>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) and brings the
+    /// schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// A transaction; the room rows it updates stay locked until it ends.
+    async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+super::sql::sql_store!(PostgresStore, Postgres);

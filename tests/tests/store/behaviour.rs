@@ -1,0 +1,224 @@
+//! What the store keeps: offsets and epochs, exactly-once `send`, edits and
+//! deletes, recovery, history pages, read positions and notifications, and
+//! that all of it survives reopening.
+
+use roomcast_server::store::{NewEvent, Outcome};
+use roomcast_shared::{Notification, RoomEvent};
+use roomcast_tests::unique_id;
+
+use crate::{Backend, append1, appended, both_stores, message, now, room};
+
+both_stores!(
+    offsets_count_per_room_in_one_batch,
+    a_resent_client_id_is_a_duplicate_even_after_reopening,
+    the_same_client_id_from_two_senders_or_rooms_does_not_collide,
+    edits_and_deletes_apply_to_any_retained_message,
+    events_after_recovers_in_order_with_a_limit,
+    history_pages_go_backwards_in_current_state,
+    read_positions_are_per_user_per_room_and_never_move_back,
+    notifications_are_kept_until_taken_once,
+    concurrent_writers_get_distinct_offsets,
+);
+
+async fn offsets_count_per_room_in_one_batch(backend: &Backend) {
+    let store = backend.open().await;
+    let empty = store.head(&room("a")).await.unwrap();
+    assert_eq!(empty.offset, 0);
+    assert!(!empty.epoch.is_empty());
+    let batch = [
+        message("a", "u1", "c1", "one"),
+        message("b", "u1", "c2", "two"),
+        message("a", "u1", "c3", "three"),
+    ];
+    let outcomes = store.append(&batch).await.unwrap();
+    let offsets: Vec<u64> = outcomes.iter().map(|o| appended(o).offset()).collect();
+    assert_eq!(offsets, [1, 1, 2]);
+    let head = store.head(&room("a")).await.unwrap();
+    assert_eq!((head.epoch.as_str(), head.offset), (empty.epoch.as_str(), 2));
+    assert_eq!(store.head(&room("b")).await.unwrap().offset, 1);
+    drop(store);
+    let reopened = backend.open().await;
+    assert_eq!(reopened.head(&room("a")).await.unwrap(), head, "epoch and offset survive");
+}
+
+async fn a_resent_client_id_is_a_duplicate_even_after_reopening(backend: &Backend) {
+    let store = backend.open().await;
+    let first = append1(&*store, message("r", "alice", "same", "hello")).await;
+    let RoomEvent::Message(original) = appended(&first).clone() else { panic!("not a message") };
+    // In one batch, the second copy sees the first.
+    let outcomes = store
+        .append(&[message("r", "alice", "k2", "x"), message("r", "alice", "k2", "x")])
+        .await
+        .unwrap();
+    let second_id = match &outcomes[0] {
+        Outcome::Appended(RoomEvent::Message(m)) => m.id.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(outcomes[1], Outcome::Duplicate { id: second_id, offset: 2 });
+    drop(store);
+    let store = backend.open().await;
+    let again = append1(&*store, message("r", "alice", "same", "hello again")).await;
+    assert_eq!(again, Outcome::Duplicate { id: original.id.clone(), offset: 1 });
+    assert_eq!(store.head(&room("r")).await.unwrap().offset, 2, "a duplicate takes no offset");
+    let history = store.messages_before(&room("r"), None, 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0], original);
+}
+
+async fn the_same_client_id_from_two_senders_or_rooms_does_not_collide(backend: &Backend) {
+    let store = backend.open().await;
+    let outcomes = store
+        .append(&[
+            message("r", "alice", "c", "from alice"),
+            message("r", "bob", "c", "from bob"),
+            message("other", "alice", "c", "elsewhere"),
+        ])
+        .await
+        .unwrap();
+    let offsets: Vec<u64> = outcomes.iter().map(|o| appended(o).offset()).collect();
+    assert_eq!(offsets, [1, 2, 1]);
+    let history = store.messages_before(&room("r"), None, 10).await.unwrap();
+    let texts: Vec<&str> = history.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["from alice", "from bob"]);
+}
+
+async fn edits_and_deletes_apply_to_any_retained_message(backend: &Backend) {
+    let store = backend.open().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let outcome = append1(&*store, message("r", "alice", &format!("c{i}"), &format!("m{i}"))).await;
+        let RoomEvent::Message(m) = appended(&outcome) else { panic!("not a message") };
+        ids.push(m.id.clone());
+    }
+    let edited_at = now();
+    let edit = |id: &str, by: &str| NewEvent::Edit {
+        room: room("r"),
+        id: id.into(),
+        by: by.into(),
+        content: "edited".into(),
+        edited_at,
+    };
+    let delete = |id: &str, by: &str| NewEvent::Delete { room: room("r"), id: id.into(), by: by.into() };
+    assert_eq!(append1(&*store, edit(&ids[0], "mallory")).await, Outcome::NotTheSender);
+    assert_eq!(append1(&*store, delete(&ids[0], "mallory")).await, Outcome::NotTheSender);
+    assert_eq!(append1(&*store, edit("no-such-id", "alice")).await, Outcome::NotFound);
+    drop(store);
+    let store = backend.open().await;
+    // The oldest message, after a reopen.
+    let edited = append1(&*store, edit(&ids[0], "alice")).await;
+    assert_eq!(appended(&edited).offset(), 6);
+    assert!(matches!(appended(&edited), RoomEvent::MessageUpdated(u) if u.content == "edited"));
+    let deleted = append1(&*store, delete(&ids[1], "alice")).await;
+    assert!(matches!(appended(&deleted), RoomEvent::MessageDeleted(d) if d.offset == 7));
+    assert_eq!(append1(&*store, edit(&ids[1], "alice")).await, Outcome::NotFound);
+    assert_eq!(append1(&*store, delete(&ids[1], "alice")).await, Outcome::NotFound);
+    // A resend of the deleted message is still answered as a duplicate.
+    let resend = append1(&*store, message("r", "alice", "c1", "m1")).await;
+    assert_eq!(resend, Outcome::Duplicate { id: ids[1].clone(), offset: 2 });
+
+    let history = store.messages_before(&room("r"), None, 10).await.unwrap();
+    let shown: Vec<(&str, Option<_>)> =
+        history.iter().map(|m| (m.content.as_str(), m.edited_at)).collect();
+    assert_eq!(
+        shown,
+        [("edited", Some(edited_at)), ("m2", None), ("m3", None), ("m4", None)],
+        "edits applied, deletes gone, original offsets kept"
+    );
+    assert_eq!(history[0].offset, 1);
+}
+
+async fn events_after_recovers_in_order_with_a_limit(backend: &Backend) {
+    let store = backend.open().await;
+    let batch: Vec<NewEvent> =
+        (0..10).map(|i| message("r", "u", &format!("c{i}"), &format!("m{i}"))).collect();
+    store.append(&batch).await.unwrap();
+    let first = append1(&*store, message("r", "u", "c0", "again")).await;
+    assert!(matches!(first, Outcome::Duplicate { offset: 1, .. }));
+    let events = store.events_after(&room("r"), 4, 3).await.unwrap();
+    let offsets: Vec<u64> = events.iter().map(RoomEvent::offset).collect();
+    assert_eq!(offsets, [5, 6, 7]);
+    assert!(store.events_after(&room("r"), 10, 5).await.unwrap().is_empty());
+    assert!(store.events_after(&room("elsewhere"), 0, 5).await.unwrap().is_empty());
+    assert_eq!(store.events_after(&room("r"), 0, 100).await.unwrap().len(), 10);
+}
+
+async fn history_pages_go_backwards_in_current_state(backend: &Backend) {
+    let store = backend.open().await;
+    let batch: Vec<NewEvent> =
+        (1..=7).map(|i| message("r", "u", &format!("c{i}"), &format!("m{i}"))).collect();
+    store.append(&batch).await.unwrap();
+    let latest = store.messages_before(&room("r"), None, 3).await.unwrap();
+    let offsets: Vec<u64> = latest.iter().map(|m| m.offset).collect();
+    assert_eq!(offsets, [5, 6, 7], "the newest, oldest first");
+    let older = store.messages_before(&room("r"), Some(5), 3).await.unwrap();
+    assert_eq!(older.iter().map(|m| m.offset).collect::<Vec<_>>(), [2, 3, 4]);
+    let oldest = store.messages_before(&room("r"), Some(2), 3).await.unwrap();
+    assert_eq!(oldest.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m1"]);
+    assert!(store.messages_before(&room("r"), Some(1), 3).await.unwrap().is_empty());
+}
+
+async fn read_positions_are_per_user_per_room_and_never_move_back(backend: &Backend) {
+    let store = backend.open().await;
+    assert_eq!(store.read("alice", &room("r")).await.unwrap(), 0);
+    store.set_read("alice", &room("r"), 5).await.unwrap();
+    store.set_read("alice", &room("r"), 3).await.unwrap();
+    store.set_read("bob", &room("r"), 1).await.unwrap();
+    store.set_read("alice", &room("s"), 9).await.unwrap();
+    drop(store);
+    let store = backend.open().await;
+    assert_eq!(store.read("alice", &room("r")).await.unwrap(), 5);
+    assert_eq!(store.read("bob", &room("r")).await.unwrap(), 1);
+    assert_eq!(store.read("alice", &room("s")).await.unwrap(), 9);
+    assert_eq!(store.read("bob", &room("s")).await.unwrap(), 0);
+    store.set_read("alice", &room("r"), 8).await.unwrap();
+    assert_eq!(store.read("alice", &room("r")).await.unwrap(), 8);
+}
+
+fn notification(title: &str) -> Notification {
+    Notification {
+        id: unique_id("n"),
+        title: title.into(),
+        body: format!("body of {title}"),
+        data: serde_json::json!({ "nested": [1, "two", null] }),
+        created_at: now(),
+    }
+}
+
+async fn notifications_are_kept_until_taken_once(backend: &Backend) {
+    let store = backend.open().await;
+    let kept: Vec<Notification> = (0..4).map(|i| notification(&format!("t{i}"))).collect();
+    for n in &kept {
+        store.keep_notification("alice", n).await.unwrap();
+    }
+    let bobs = notification("for bob");
+    store.keep_notification("bob", &bobs).await.unwrap();
+    drop(store);
+    let store = backend.open().await;
+    assert_eq!(store.take_notifications("alice").await.unwrap(), kept);
+    assert!(store.take_notifications("alice").await.unwrap().is_empty(), "taken once");
+    assert_eq!(store.take_notifications("bob").await.unwrap(), [bobs]);
+    assert!(store.take_notifications("carol").await.unwrap().is_empty());
+}
+
+async fn concurrent_writers_get_distinct_offsets(backend: &Backend) {
+    // Two handles, as two instances (PostgreSQL) or two pools on one file.
+    let (a, b) = (backend.open().await, backend.open().await);
+    let (mut x, y) = tokio::join!(write(&*a, "a"), write(&*b, "b"));
+    x.extend(y);
+    x.sort_unstable();
+    assert_eq!(x, (1..=40).collect::<Vec<u64>>());
+    assert_eq!(a.head(&room("r")).await.unwrap(), b.head(&room("r")).await.unwrap());
+}
+
+/// Appends ten batches of two messages from `sender`; their offsets.
+async fn write(store: &dyn roomcast_server::store::Store, sender: &str) -> Vec<u64> {
+    let mut offsets = Vec::new();
+    for i in 0..10 {
+        let batch =
+            [message("r", sender, &format!("c{i}"), "x"), message("r", sender, &format!("d{i}"), "y")];
+        for outcome in store.append(&batch).await.expect("append") {
+            offsets.push(appended(&outcome).offset());
+        }
+    }
+    offsets
+}
