@@ -165,15 +165,29 @@ macro_rules! ensure_room {
     };
 }
 
-/// The room's next offset, taken (the row stays locked until commit).
-macro_rules! next_offset {
+/// Locks the room's row until commit (creating it when missing), so that
+/// writers of one room take turns: a duplicate check then sees every send
+/// committed before it (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
+/// serializes writers).
+macro_rules! lock_room {
     ($tx:ident, $room:expr) => {{
         $crate::store::sql::ensure_room!($tx, $room);
-        let latest: i64 =
-            sqlx::query_scalar("UPDATE rooms SET latest = latest + 1 WHERE room = $1 RETURNING latest")
-                .bind($room.as_str())
-                .fetch_one(&mut *$tx)
-                .await?;
+        sqlx::query("UPDATE rooms SET latest = latest WHERE room = $1")
+            .bind($room.as_str())
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+/// The locked room's next offset, taken.
+macro_rules! next_offset {
+    ($tx:ident, $room:expr) => {{
+        let latest: i64 = sqlx::query_scalar(
+            "UPDATE rooms SET latest = latest + 1 WHERE room = $1 RETURNING latest",
+        )
+        .bind($room.as_str())
+        .fetch_one(&mut *$tx)
+        .await?;
         latest
     }};
 }
@@ -187,6 +201,7 @@ macro_rules! append_one {
         use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
         match $event {
             NewEvent::Message { room, id, client_id, sender, content, created_at } => {
+                $crate::store::sql::lock_room!($tx, room);
                 let original = sqlx::query(
                     "SELECT id, pos FROM messages WHERE room = $1 AND sender = $2 AND client_id = $3",
                 )
@@ -228,6 +243,7 @@ macro_rules! append_one {
                 }
             }
             NewEvent::Edit { room, id, by, .. } | NewEvent::Delete { room, id, by } => {
+                $crate::store::sql::lock_room!($tx, room);
                 let current = sqlx::query(
                     "SELECT sender, body FROM messages WHERE room = $1 AND id = $2 AND NOT deleted",
                 )
@@ -294,4 +310,4 @@ macro_rules! insert_event {
     };
 }
 
-pub(crate) use {append_one, ensure_room, insert_event, next_offset, sql_store};
+pub(crate) use {append_one, ensure_room, insert_event, lock_room, next_offset, sql_store};

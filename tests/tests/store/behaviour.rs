@@ -18,6 +18,7 @@ both_stores!(
     read_positions_are_per_user_per_room_and_never_move_back,
     notifications_are_kept_until_taken_once,
     concurrent_writers_get_distinct_offsets,
+    a_send_resent_to_two_writers_at_once_is_stored_once,
 );
 
 async fn offsets_count_per_room_in_one_batch(backend: &Backend) {
@@ -221,4 +222,22 @@ async fn write(store: &dyn roomcast_server::store::Store, sender: &str) -> Vec<u
         }
     }
     offsets
+}
+
+async fn a_send_resent_to_two_writers_at_once_is_stored_once(backend: &Backend) {
+    // A client resending through two instances at the same moment.
+    let (a, b) = (backend.open().await, backend.open().await);
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let (x, y) = tokio::join!(
+            append1(&*a, message("r", "alice", &key, "once")),
+            append1(&*b, message("r", "alice", &key, "once")),
+        );
+        let (stored, duplicate) = match (&x, &y) {
+            (Outcome::Appended(RoomEvent::Message(m)), d) | (d, Outcome::Appended(RoomEvent::Message(m))) => (m, d),
+            _ => panic!("round {round}: neither stored it: {x:?} {y:?}"),
+        };
+        assert_eq!(*duplicate, Outcome::Duplicate { id: stored.id.clone(), offset: stored.offset });
+    }
+    assert_eq!(a.head(&room("r")).await.unwrap().offset, 20);
 }
