@@ -66,6 +66,15 @@ pub enum NewEvent {
     },
 }
 
+impl NewEvent {
+    /// The room it changes.
+    pub fn room(&self) -> &RoomName {
+        match self {
+            Self::Message { room, .. } | Self::Edit { room, .. } | Self::Delete { room, .. } => room,
+        }
+    }
+}
+
 /// What [`Store::append`] did with one change of the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

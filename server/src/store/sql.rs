@@ -13,13 +13,19 @@ macro_rules! sql_store {
                 &self,
                 batch: &[$crate::store::NewEvent],
             ) -> Result<Vec<$crate::store::Outcome>, $crate::store::StoreError> {
+                // Rooms are locked in name order (a stable sort keeps each
+                // room's changes in batch order), so two batches over the
+                // same rooms cannot deadlock.
+                let mut order: Vec<usize> = (0..batch.len()).collect();
+                order.sort_by(|&x, &y| batch[x].room().cmp(batch[y].room()));
                 let mut tx = self.begin_write().await?;
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for event in batch {
-                    outcomes.push($crate::store::sql::append_one!(tx, event));
+                let mut outcomes = vec![None; batch.len()];
+                for i in order {
+                    let event = &batch[i];
+                    outcomes[i] = Some($crate::store::sql::append_one!(tx, event));
                 }
                 tx.commit().await?;
-                Ok(outcomes)
+                Ok(outcomes.into_iter().flatten().collect())
             }
 
             async fn head(

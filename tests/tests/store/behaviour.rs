@@ -19,6 +19,7 @@ both_stores!(
     notifications_are_kept_until_taken_once,
     concurrent_writers_get_distinct_offsets,
     a_send_resent_to_two_writers_at_once_is_stored_once,
+    batches_over_the_same_rooms_in_any_order_do_not_deadlock,
 );
 
 async fn offsets_count_per_room_in_one_batch(backend: &Backend) {
@@ -240,4 +241,32 @@ async fn a_send_resent_to_two_writers_at_once_is_stored_once(backend: &Backend) 
         assert_eq!(*duplicate, Outcome::Duplicate { id: stored.id.clone(), offset: stored.offset });
     }
     assert_eq!(a.head(&room("r")).await.unwrap().offset, 20);
+}
+
+async fn batches_over_the_same_rooms_in_any_order_do_not_deadlock(backend: &Backend) {
+    let (a, b) = (backend.open().await, backend.open().await);
+    for round in 0..20 {
+        let forward = [message("x", "u", &format!("f{round}"), "1"), message("y", "u", &format!("g{round}"), "2")];
+        let backward = [message("y", "v", &format!("f{round}"), "3"), message("x", "v", &format!("g{round}"), "4")];
+        let (f, r) = tokio::join!(a.append(&forward), b.append(&backward));
+        let (f, r) = (f.expect("forward batch"), r.expect("backward batch"));
+        // Outcomes stay in the order of the batch.
+        assert_eq!(appended(&f[0]).clone().room_of(), "x");
+        assert_eq!(appended(&r[0]).clone().room_of(), "y");
+    }
+    assert_eq!(a.head(&room("x")).await.unwrap().offset, 40);
+}
+
+trait RoomOf {
+    fn room_of(self) -> String;
+}
+
+impl RoomOf for RoomEvent {
+    fn room_of(self) -> String {
+        match self {
+            RoomEvent::Message(m) => m.room.as_str().to_owned(),
+            RoomEvent::MessageUpdated(m) => m.room.as_str().to_owned(),
+            RoomEvent::MessageDeleted(m) => m.room.as_str().to_owned(),
+        }
+    }
 }
