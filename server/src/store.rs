@@ -70,7 +70,9 @@ impl NewEvent {
     /// The room it changes.
     pub fn room(&self) -> &RoomName {
         match self {
-            Self::Message { room, .. } | Self::Edit { room, .. } | Self::Delete { room, .. } => room,
+            Self::Message { room, .. } | Self::Edit { room, .. } | Self::Delete { room, .. } => {
+                room
+            }
         }
     }
 }

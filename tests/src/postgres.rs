@@ -7,7 +7,7 @@
 //! server when the test binary exits, however it exits.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,10 +72,16 @@ impl RoomcastPostgres {
             command
         };
         run(
-            tool("initdb")
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"]),
+            tool("initdb").arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]),
             "initdb",
         );
         let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", dir.display());
@@ -109,7 +115,8 @@ fn server_tools() -> PathBuf {
         return bin;
     }
     let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        std::env::split_paths(&path)
+            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
     });
     on_path.unwrap_or_else(|| {
         panic!(
@@ -126,19 +133,19 @@ fn watch_and_stop(dir: &Path, pg_ctl: &Command, data: &Path) {
     stop.extend(pg_ctl.get_args().map(|a| a.to_string_lossy().into_owned()));
     stop.extend(["-D".into(), data.display().to_string(), "-m".into(), "fast".into()]);
     stop.extend(["-w".into(), "-t".into(), "30".into(), "stop".into()]);
-    let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 0.2; done; shift; dir="$1"; shift
-"$@" >/dev/null 2>&1 || kill -QUIT "$(head -1 "$dir/data/postmaster.pid")" 2>/dev/null
-rm -rf "$dir""#;
-    Command::new("sh")
+    // The watcher runs in the background of a shell that exits at once (and
+    // is waited for), so it outlives this process without being its child.
+    let script = r#"(while kill -0 "$1" 2>/dev/null; do sleep 0.2; done; shift; dir="$1"; shift
+"$@" || kill -QUIT "$(head -1 "$dir/data/postmaster.pid")"
+rm -rf "$dir") >/dev/null 2>&1 </dev/null &"#;
+    let started = Command::new("sh")
         .args(["-c", script, "watch"])
         .arg(std::process::id().to_string())
         .arg(dir)
         .args(&stop)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .status()
         .expect("starting the PostgreSQL watcher");
+    assert!(started.success(), "the PostgreSQL watcher did not start: {started}");
 }
 
 fn run(command: &mut Command, what: &str) {

@@ -90,8 +90,14 @@ fn run(flags: &[String]) -> Result<()> {
 
 fn test() -> Result<()> {
     ensure_rust_tools()?;
-    // The scale-out tests start real Redis servers and nginx.
-    install::apt(&[("redis-server", "redis-server"), ("nginx", "nginx")])?;
+    // The scale-out tests start real Redis servers and nginx; the store
+    // suite a real PostgreSQL (its `initdb` is off PATH, so the package
+    // database decides).
+    install::apt(&[
+        ("redis-server", "redis-server"),
+        ("nginx", "nginx"),
+        ("initdb", "postgresql"),
+    ])?;
     cargo(&["fmt", "--all", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     // The protocol crate must stay free of IO so browsers can use it.

@@ -88,7 +88,8 @@ async fn edits_and_deletes_apply_to_any_retained_message(backend: &Backend) {
     let store = backend.open().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let outcome = append1(&*store, message("r", "alice", &format!("c{i}"), &format!("m{i}"))).await;
+        let outcome =
+            append1(&*store, message("r", "alice", &format!("c{i}"), &format!("m{i}"))).await;
         let RoomEvent::Message(m) = appended(&outcome) else { panic!("not a message") };
         ids.push(m.id.clone());
     }
@@ -100,7 +101,8 @@ async fn edits_and_deletes_apply_to_any_retained_message(backend: &Backend) {
         content: "edited".into(),
         edited_at,
     };
-    let delete = |id: &str, by: &str| NewEvent::Delete { room: room("r"), id: id.into(), by: by.into() };
+    let delete =
+        |id: &str, by: &str| NewEvent::Delete { room: room("r"), id: id.into(), by: by.into() };
     assert_eq!(append1(&*store, edit(&ids[0], "mallory")).await, Outcome::NotTheSender);
     assert_eq!(append1(&*store, delete(&ids[0], "mallory")).await, Outcome::NotTheSender);
     assert_eq!(append1(&*store, edit("no-such-id", "alice")).await, Outcome::NotFound);
@@ -216,8 +218,10 @@ async fn concurrent_writers_get_distinct_offsets(backend: &Backend) {
 async fn write(store: &dyn roomcast_server::store::Store, sender: &str) -> Vec<u64> {
     let mut offsets = Vec::new();
     for i in 0..10 {
-        let batch =
-            [message("r", sender, &format!("c{i}"), "x"), message("r", sender, &format!("d{i}"), "y")];
+        let batch = [
+            message("r", sender, &format!("c{i}"), "x"),
+            message("r", sender, &format!("d{i}"), "y"),
+        ];
         for outcome in store.append(&batch).await.expect("append") {
             offsets.push(appended(&outcome).offset());
         }
@@ -235,7 +239,8 @@ async fn a_send_resent_to_two_writers_at_once_is_stored_once(backend: &Backend) 
             append1(&*b, message("r", "alice", &key, "once")),
         );
         let (stored, duplicate) = match (&x, &y) {
-            (Outcome::Appended(RoomEvent::Message(m)), d) | (d, Outcome::Appended(RoomEvent::Message(m))) => (m, d),
+            (Outcome::Appended(RoomEvent::Message(m)), d)
+            | (d, Outcome::Appended(RoomEvent::Message(m))) => (m, d),
             _ => panic!("round {round}: neither stored it: {x:?} {y:?}"),
         };
         assert_eq!(*duplicate, Outcome::Duplicate { id: stored.id.clone(), offset: stored.offset });
@@ -246,8 +251,14 @@ async fn a_send_resent_to_two_writers_at_once_is_stored_once(backend: &Backend) 
 async fn batches_over_the_same_rooms_in_any_order_do_not_deadlock(backend: &Backend) {
     let (a, b) = (backend.open().await, backend.open().await);
     for round in 0..20 {
-        let forward = [message("x", "u", &format!("f{round}"), "1"), message("y", "u", &format!("g{round}"), "2")];
-        let backward = [message("y", "v", &format!("f{round}"), "3"), message("x", "v", &format!("g{round}"), "4")];
+        let forward = [
+            message("x", "u", &format!("f{round}"), "1"),
+            message("y", "u", &format!("g{round}"), "2"),
+        ];
+        let backward = [
+            message("y", "v", &format!("f{round}"), "3"),
+            message("x", "v", &format!("g{round}"), "4"),
+        ];
         let (f, r) = tokio::join!(a.append(&forward), b.append(&backward));
         let (f, r) = (f.expect("forward batch"), r.expect("backward batch"));
         // Outcomes stay in the order of the batch.

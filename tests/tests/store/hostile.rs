@@ -34,8 +34,11 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
             let content = if i == 0 { long.clone() } else { format!("{key} in {room_name}") };
             // The key as user id, as client_id, and both.
             for (sender, client_id) in [(*key, "plain"), ("plain", *key), (*key, *key)] {
-                let outcome = append1(&*store, message(room_name, sender, client_id, &content)).await;
-                let RoomEvent::Message(m) = appended(&outcome).clone() else { panic!("not a message") };
+                let outcome =
+                    append1(&*store, message(room_name, sender, client_id, &content)).await;
+                let RoomEvent::Message(m) = appended(&outcome).clone() else {
+                    panic!("not a message")
+                };
                 assert_eq!((m.sender.id.as_str(), m.client_id.as_str()), (sender, client_id));
                 sent.push(m);
             }
@@ -43,13 +46,15 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
     }
     // Each key matched only itself: every resend is a duplicate of its own.
     for m in &sent {
-        let again = append1(&*store, message(m.room.as_str(), &m.sender.id, &m.client_id, "again")).await;
+        let again =
+            append1(&*store, message(m.room.as_str(), &m.sender.id, &m.client_id, "again")).await;
         assert_eq!(again, Outcome::Duplicate { id: m.id.clone(), offset: m.offset }, "{m:?}");
     }
     // Nothing was dropped or rewritten, the 4 KiB text included.
     for room_name in &rooms {
         let stored = store.messages_before(&room(room_name), None, 1000).await.unwrap();
-        let expected: Vec<_> = sent.iter().filter(|m| m.room.as_str() == room_name).cloned().collect();
+        let expected: Vec<_> =
+            sent.iter().filter(|m| m.room.as_str() == room_name).cloned().collect();
         assert_eq!(stored, expected);
         assert!(stored[0].content.len() >= 4096);
     }
@@ -63,7 +68,11 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
         edited_at: now(),
     };
     assert_eq!(append1(&*store, edit).await, Outcome::NotTheSender);
-    let delete = NewEvent::Delete { room: target.room.clone(), id: "%".into(), by: target.sender.id.clone() };
+    let delete = NewEvent::Delete {
+        room: target.room.clone(),
+        id: "%".into(),
+        by: target.sender.id.clone(),
+    };
     assert_eq!(append1(&*store, delete).await, Outcome::NotFound);
     // Read positions and notifications under hostile user ids.
     for (i, key) in HOSTILE.iter().enumerate() {

@@ -24,7 +24,8 @@ pub enum Backend {
 
 impl Backend {
     pub async fn sqlite() -> Self {
-        let dir = std::env::temp_dir().join(unique_id(&format!("roomcast-store-{}", std::process::id())));
+        let dir =
+            std::env::temp_dir().join(unique_id(&format!("roomcast-store-{}", std::process::id())));
         std::fs::create_dir_all(&dir).expect("creating the SQLite directory");
         Self::Sqlite(dir.join("roomcast.db"))
     }
