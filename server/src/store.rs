@@ -42,27 +42,29 @@ pub enum NewEvent {
         /// When the server accepted it.
         created_at: OffsetDateTime,
     },
-    /// New text for a message of `by`.
+    /// New text for a message.
     Edit {
         /// The room.
         room: RoomName,
         /// The message.
         id: String,
-        /// Who edits: only the sender may.
-        by: String,
+        /// Who edits: the sender, or `None` for an admin, who may edit
+        /// anyone's.
+        by: Option<String>,
         /// The new text.
         content: String,
         /// When it was edited.
         edited_at: OffsetDateTime,
     },
-    /// Deletes a message of `by`.
+    /// Deletes a message.
     Delete {
         /// The room.
         room: RoomName,
         /// The message.
         id: String,
-        /// Who deletes: only the sender may.
-        by: String,
+        /// Who deletes: the sender, or `None` for an admin, who may delete
+        /// anyone's.
+        by: Option<String>,
     },
 }
 

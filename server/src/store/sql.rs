@@ -259,7 +259,14 @@ macro_rules! append_one {
                 .await?;
                 match current {
                     None => Outcome::NotFound,
-                    Some(row) if row.try_get::<&str, _>(0)? != by.as_str() => Outcome::NotTheSender,
+                    // A sender that does not decode is nobody's: refused.
+                    Some(row)
+                        if by.as_deref().is_some_and(|by| {
+                            row.try_get::<&str, _>(0).map_or(true, |sender| sender != by)
+                        }) =>
+                    {
+                        Outcome::NotTheSender
+                    }
                     Some(row) => {
                         let mut message: ChatMessage =
                             serde_json::from_str(row.try_get::<&str, _>(1)?)?;

@@ -63,7 +63,7 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
     let edit = NewEvent::Edit {
         room: target.room.clone(),
         id: target.id.clone(),
-        by: "%".into(),
+        by: Some("%".into()),
         content: "'; --".into(),
         edited_at: now(),
     };
@@ -71,7 +71,7 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
     let delete = NewEvent::Delete {
         room: target.room.clone(),
         id: "%".into(),
-        by: target.sender.id.clone(),
+        by: Some(target.sender.id.clone()),
     };
     assert_eq!(append1(&*store, delete).await, Outcome::NotFound);
     // Read positions and notifications under hostile user ids.
