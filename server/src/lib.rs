@@ -10,6 +10,9 @@
 //!   in-memory and a Redis (`--redis-url`) implementation under `memory/`
 //!   and `redis/`. `engine::start` picks one; nothing outside `engine`
 //!   knows which one runs.
+//! - [`store`]: what must outlive a process (room events, idempotency
+//!   keys, read positions, notifications) in SQLite or PostgreSQL; not yet
+//!   wired into the engine.
 //! - `origin`: which web pages may connect (1008) and call the API (403, CORS).
 //! - `client_ip`: the address a connection counts against (trusted proxies).
 //! - `limits`: token buckets for rate limits.
