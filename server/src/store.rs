@@ -69,6 +69,19 @@ pub enum NewEvent {
 }
 
 impl NewEvent {
+    /// Whether every key can be stored (no NUL; texts are kept as JSON,
+    /// where NUL is escaped).
+    fn keys_are_valid(&self) -> bool {
+        match self {
+            Self::Message { id, client_id, sender, .. } => {
+                valid_key(id) && valid_key(client_id) && valid_key(&sender.id)
+            }
+            Self::Edit { id, by, .. } | Self::Delete { id, by, .. } => {
+                valid_key(id) && by.as_deref().is_none_or(valid_key)
+            }
+        }
+    }
+
     /// The room it changes.
     pub fn room(&self) -> &RoomName {
         match self {
@@ -96,11 +109,18 @@ pub enum Outcome {
     NotFound,
     /// The message belongs to someone else.
     NotTheSender,
+    /// A key (id, sender, `client_id`) holds NUL, which PostgreSQL cannot
+    /// keep: refused alike on both stores, nothing stored, the rest of the
+    /// batch unharmed.
+    Invalid,
 }
 
 /// Errors of the store: the database could not be reached or refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A user id holds NUL (see [`Outcome::Invalid`]).
+    #[error("a key holds NUL")]
+    Invalid,
     /// The database failed or refused a statement.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -156,6 +176,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Takes (returns and forgets) `user`'s kept notifications, oldest first.
     async fn take_notifications(&self, user: &str) -> Result<Vec<Notification>, StoreError>;
+}
+
+/// Whether `key` can be stored alike in both databases.
+fn valid_key(key: &str) -> bool {
+    !key.contains('\0')
+}
+
+/// [`StoreError::Invalid`] unless `user` can be stored.
+fn check_user(user: &str) -> Result<(), StoreError> {
+    if valid_key(user) { Ok(()) } else { Err(StoreError::Invalid) }
 }
 
 /// Converts an offset or count to the database's integer, saturating (no

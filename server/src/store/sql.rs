@@ -93,6 +93,7 @@ macro_rules! sql_store {
                 room: &roomcast_shared::RoomName,
                 offset: u64,
             ) -> Result<(), $crate::store::StoreError> {
+                $crate::store::check_user(user)?;
                 sqlx::query(
                     "INSERT INTO read_positions (user_id, room, pos) VALUES ($1, $2, $3) \
                      ON CONFLICT (user_id, room) DO UPDATE SET pos = excluded.pos \
@@ -111,6 +112,7 @@ macro_rules! sql_store {
                 user: &str,
                 room: &roomcast_shared::RoomName,
             ) -> Result<u64, $crate::store::StoreError> {
+                $crate::store::check_user(user)?;
                 let pos: Option<i64> = sqlx::query_scalar(
                     "SELECT pos FROM read_positions WHERE user_id = $1 AND room = $2",
                 )
@@ -126,6 +128,7 @@ macro_rules! sql_store {
                 user: &str,
                 notification: &roomcast_shared::Notification,
             ) -> Result<(), $crate::store::StoreError> {
+                $crate::store::check_user(user)?;
                 sqlx::query("INSERT INTO notifications (user_id, body) VALUES ($1, $2)")
                     .bind(user)
                     .bind(serde_json::to_string(notification)?)
@@ -138,6 +141,7 @@ macro_rules! sql_store {
                 &self,
                 user: &str,
             ) -> Result<Vec<roomcast_shared::Notification>, $crate::store::StoreError> {
+                $crate::store::check_user(user)?;
                 use sqlx::Row as _;
                 // One statement: a notification kept meanwhile is either taken
                 // now or left for the next take, never lost.
@@ -206,6 +210,7 @@ macro_rules! append_one {
         use $crate::store::{NewEvent, Outcome, from_db};
         use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
         match $event {
+            event if !event.keys_are_valid() => Outcome::Invalid,
             NewEvent::Message { room, id, client_id, sender, content, created_at } => {
                 $crate::store::sql::lock_room!($tx, room);
                 let original = sqlx::query(

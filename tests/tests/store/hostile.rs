@@ -1,7 +1,7 @@
 //! Hostile keys and content: quotes, `;`, SQL comments, `LIKE` wildcards,
 //! unicode and 4 KiB texts are data, stored and matched exactly.
 
-use roomcast_server::store::{NewEvent, Outcome};
+use roomcast_server::store::{NewEvent, Outcome, StoreError};
 use roomcast_shared::RoomEvent;
 
 use crate::{Backend, append1, appended, both_stores, message, now, room};
@@ -93,4 +93,42 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
     assert!(store.take_notifications("a%").await.unwrap().is_empty());
     assert!(store.take_notifications("_").await.unwrap().is_empty());
     assert_eq!(store.take_notifications("%").await.unwrap(), [note]);
+}
+
+both_stores!(a_nul_in_a_key_is_refused_alike_and_spoils_no_batch);
+
+/// PostgreSQL cannot keep NUL in text, SQLite can: both refuse it in keys,
+/// only for the change that has it.
+async fn a_nul_in_a_key_is_refused_alike_and_spoils_no_batch(backend: &Backend) {
+    let store = backend.open().await;
+    let outcomes = store
+        .append(&[
+            message("r", "alice", "ok-1", "fine"),
+            message("r", "alice", "bad\0id", "refused"),
+            message("r", "alice\0", "ok-2", "refused"),
+            message("r", "alice", "ok-3", "a NUL \0 in the text is data"),
+        ])
+        .await
+        .expect("the batch commits");
+    assert_eq!(outcomes[1], Outcome::Invalid);
+    assert_eq!(outcomes[2], Outcome::Invalid);
+    let texts: Vec<String> = store
+        .messages_before(&room("r"), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(texts, ["fine", "a NUL \0 in the text is data"]);
+    let edit = NewEvent::Edit {
+        room: room("r"),
+        id: "x\0".into(),
+        by: Some("alice".into()),
+        content: "c".into(),
+        edited_at: now(),
+    };
+    assert_eq!(append1(&*store, edit).await, Outcome::Invalid);
+    assert!(matches!(store.set_read("a\0", &room("r"), 1).await, Err(StoreError::Invalid)));
+    assert!(matches!(store.read("a\0", &room("r")).await, Err(StoreError::Invalid)));
+    assert!(matches!(store.take_notifications("a\0").await, Err(StoreError::Invalid)));
 }
