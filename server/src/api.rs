@@ -64,7 +64,10 @@ async fn require_api_key(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = state.api_failures.check(peer.ip()) {
+    // Behind a trusted proxy, each backend counts against its own address.
+    let (client, _) =
+        crate::client_ip::client_addr(peer.ip(), request.headers(), &state.config.trusted_proxies);
+    if let Err(wait) = state.api_failures.check(client) {
         let message = format!(
             "too many failed API key attempts from this address: retry in {} ms",
             wait.as_millis()
@@ -73,7 +76,7 @@ async fn require_api_key(
     }
     let header = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !state.api_key.matches_header(header) {
-        state.api_failures.failed(peer.ip());
+        state.api_failures.failed(client);
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "missing or wrong API key: send Authorization: Bearer <key>",

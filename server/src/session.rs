@@ -184,12 +184,12 @@ impl Session {
         let decoded = decode(text);
         // Charged before a frame that does not parse is answered: a flood
         // of invalid JSON meets the frame rate like any other.
-        if let Err(err) = self.buckets.charge_frame() {
-            let reference = match &decoded {
-                Ok(envelope) => envelope.reference.clone(),
-                Err((reference, _)) => reference.clone(),
-            };
-            return self.fail(reference, err);
+        let reference = match &decoded {
+            Ok(envelope) => &envelope.reference,
+            Err((reference, _)) => reference,
+        };
+        if let Err(flow) = self.take_frame(reference.clone()) {
+            return flow;
         }
         let (reference, frame) = match decoded {
             Ok(envelope) => (envelope.reference, envelope.frame),
@@ -251,8 +251,8 @@ impl Session {
     /// A frame that is not text: refused, the connection stays.
     pub fn on_binary(&mut self) -> Flow {
         self.state.metrics.frames_received.inc();
-        if let Err(err) = self.buckets.charge_frame() {
-            return self.fail(None, err);
+        if let Err(flow) = self.take_frame(None) {
+            return flow;
         }
         self.fail(
             None,
@@ -262,8 +262,8 @@ impl Session {
 
     /// A WebSocket ping: answered with a pong, within the frame rate.
     pub fn on_ping(&mut self, payload: bytes::Bytes) -> Flow {
-        if let Err(err) = self.buckets.charge_frame() {
-            return self.fail(None, err);
+        if let Err(flow) = self.take_frame(None) {
+            return flow;
         }
         self.conn.enqueue(Outbound::Pong(payload), &self.state.metrics);
         Flow::Continue
@@ -272,10 +272,13 @@ impl Session {
     /// A WebSocket pong: nothing to do, but it costs a frame like any other
     /// (an answer to each heartbeat is far below the rate).
     pub fn on_pong(&mut self) -> Flow {
-        match self.buckets.charge_frame() {
-            Ok(()) => Flow::Continue,
-            Err(err) => self.fail(None, err),
-        }
+        self.take_frame(None).err().unwrap_or(Flow::Continue)
+    }
+
+    /// Takes one frame from the frame budget; over it, sends the refusal
+    /// (echoing `reference`) and returns what the connection does next.
+    fn take_frame(&mut self, reference: Option<Ref>) -> Result<(), Flow> {
+        self.buckets.charge_frame().map_err(|err| self.fail(reference, err))
     }
 
     async fn handle(
