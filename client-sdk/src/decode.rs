@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits};
 use roomcast_shared::{
     AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Presence,
-    RoomEvent, RoomName, ServerFrame, Status, UserInfo, UserRef,
+    ReadReceipt, RoomEvent, RoomName, ServerFrame, Status, UserInfo, UserRef,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -116,6 +116,8 @@ struct JoinedWire {
     messages: Vec<Box<RawValue>>,
     #[serde(default)]
     recovered: Option<bool>,
+    #[serde(default)]
+    reads: Vec<ReadReceipt>,
 }
 
 impl JoinedWire {
@@ -127,6 +129,7 @@ impl JoinedWire {
             members: self.members.into_iter().map(MemberWire::into_member).collect(),
             messages: self.messages.iter().map(|m| room_event(m.get())).collect::<Result<_>>()?,
             recovered: self.recovered,
+            reads: self.reads,
         })
     }
 }

@@ -269,6 +269,7 @@ mod tests {
             members: vec![],
             messages,
             recovered,
+            reads: vec![],
         }
     }
 

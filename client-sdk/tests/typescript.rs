@@ -25,8 +25,8 @@ use std::path::Path;
 use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits, RateLimit};
 use roomcast_shared::{
     AppEvent, ChatMessage, ClientFrame, ErrorCode, Member, MessageDeleted, MessageUpdated,
-    Notification, Position, Presence, Ref, RoomEvent, RoomName, ServerFrame, SetStatus, Status,
-    UserInfo, UserRef,
+    Notification, Position, Presence, ReadReceipt, Ref, RoomEvent, RoomName, ServerFrame,
+    SetStatus, Status, UserInfo, UserRef,
 };
 use ts_rs::{Config, TS};
 
@@ -81,6 +81,7 @@ fn declarations() -> Vec<Declaration> {
         declare::<Status>(&cfg),
         declare::<Presence>(&cfg),
         declare::<Member>(&cfg),
+        declare::<ReadReceipt>(&cfg),
         declare::<Notification>(&cfg),
         declare::<AppEvent>(&cfg),
     ]

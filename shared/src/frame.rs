@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::code::ErrorCode;
 use crate::model::{
     AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Position,
-    Presence, SetStatus, UserInfo, UserRef,
+    Presence, ReadReceipt, SetStatus, UserInfo, UserRef,
 };
 use crate::room::RoomName;
 
@@ -227,7 +227,14 @@ pub struct Joined {
     /// the client should reload the room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<bool>,
+    /// The latest read position of each member who has one, latest readers
+    /// first, at most [`MAX_JOINED_READS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<ReadReceipt>,
 }
+
+/// Most read positions a `joined` reply carries (the latest readers).
+pub const MAX_JOINED_READS: usize = 100;
 
 /// The reply to `send`, `edit` and `delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -36,7 +36,7 @@ pub use code::{CloseCode, ErrorCode, Reconnect};
 pub use frame::{ClientFrame, Envelope, Ref, RoomEvent, ServerFrame};
 pub use model::{
     AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Position,
-    Presence, SetStatus, Status, UserInfo, UserRef,
+    Presence, ReadReceipt, SetStatus, Status, UserInfo, UserRef,
 };
 pub use room::{Access, RoomKind, RoomName};
 

@@ -184,6 +184,22 @@ pub struct Member {
     pub presence: Presence,
 }
 
+/// How far a member has read a room: the latest `read` they sent, kept so
+/// that a page loaded later shows "seen by" at once (`joined.reads`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadReceipt {
+    /// The reader.
+    pub user_id: String,
+    /// The last message they read.
+    pub id: String,
+    /// When they read it.
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
+    #[serde(with = "time::serde::rfc3339")]
+    pub read_at: OffsetDateTime,
+}
+
 /// A notification for one user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]

@@ -217,7 +217,12 @@ messages: Array<RoomEvent>,
  * With `since`: whether every missed event is in `messages`. When false,
  * the client should reload the room.
  */
-recovered?: boolean | null, };
+recovered?: boolean | null,
+/**
+ * The latest read position of each member who has one, latest readers
+ * first, at most [`MAX_JOINED_READS`].
+ */
+reads?: Array<ReadReceipt>, };
 
 /**
  * One event of a room's stream: what `joined.messages` replays.
@@ -491,6 +496,24 @@ custom: string | null,
  * When the user was last connected (now, while online).
  */
 last_seen: string, };
+
+/**
+ * How far a member has read a room: the latest `read` they sent, kept so
+ * that a page loaded later shows "seen by" at once (`joined.reads`).
+ */
+export type ReadReceipt = {
+/**
+ * The reader.
+ */
+user_id: string,
+/**
+ * The last message they read.
+ */
+id: string,
+/**
+ * When they read it.
+ */
+read_at: string, };
 
 /**
  * A notification for one user.

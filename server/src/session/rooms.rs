@@ -116,6 +116,7 @@ impl Session {
             members,
             messages: snapshot.events,
             recovered: snapshot.recovered,
+            reads: Vec::new(),
         };
         Ok((encode_reply(reference, ServerFrame::Joined(joined)), snapshot.offset))
     }
