@@ -13,7 +13,11 @@
 //! messages cost one commit.
 
 use async_trait::async_trait;
-use roomcast_shared::{ChatMessage, Notification, Position, RoomEvent, RoomName, UserInfo};
+use std::time::Duration;
+
+use roomcast_shared::{
+    ChatMessage, Notification, Position, ReadReceipt, RoomEvent, RoomName, UserInfo,
+};
 use time::OffsetDateTime;
 
 pub mod postgres;
@@ -132,6 +136,42 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
 }
 
+/// A `read` to keep: `user_id` has read `room` up to message `id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadMark {
+    /// The reader.
+    pub user_id: String,
+    /// The room.
+    pub room: RoomName,
+    /// The last message read.
+    pub id: String,
+    /// When.
+    pub read_at: OffsetDateTime,
+}
+
+/// What is kept for one offline user: the newest notifications within a
+/// count and a byte budget (bodies as JSON), none older than an age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadCaps {
+    /// Most notifications kept.
+    pub count: usize,
+    /// Most bytes of notifications kept.
+    pub bytes: usize,
+    /// Age after which a notification is dropped.
+    pub max_age: Duration,
+}
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events of room streams.
+    pub events: u64,
+    /// Messages (with their idempotency keys).
+    pub messages: u64,
+    /// Expired notifications.
+    pub notifications: u64,
+}
+
 /// Durable rooms, read positions and notifications.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -139,8 +179,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// outcome per change, in order.
     async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Outcome>, StoreError>;
 
-    /// The room's epoch and latest offset (0 with no events); a room seen for
-    /// the first time gets its epoch here, kept from then on.
+    /// The room's epoch (the store's: see the `meta` table) and latest
+    /// offset (0 with no events). Offsets are never reused, whatever
+    /// retention removed.
     async fn head(&self, room: &RoomName) -> Result<Position, StoreError>;
 
     /// The room's events after `offset`, oldest first, at most `limit`.
@@ -160,22 +201,48 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError>;
 
-    /// Records that `user` has read `room` up to `offset`; a lower offset
-    /// than the one kept does not move it back.
-    async fn set_read(&self, user: &str, room: &RoomName, offset: u64) -> Result<(), StoreError>;
+    /// Keeps read positions, in one transaction. A mark moves its user's
+    /// position in the room forward only; one naming no message of the room
+    /// is ignored.
+    async fn set_reads(&self, marks: &[ReadMark]) -> Result<(), StoreError>;
 
-    /// How far `user` has read `room` (0 when never).
+    /// The offset of the message `user` has read `room` up to (0 when never).
     async fn read(&self, user: &str, room: &RoomName) -> Result<u64, StoreError>;
 
-    /// Keeps a notification for `user`, who is offline.
+    /// The room's read positions, latest readers first, at most `limit`.
+    async fn reads(&self, room: &RoomName, limit: usize) -> Result<Vec<ReadReceipt>, StoreError>;
+
+    /// Keeps a notification for `user`, who is offline, dropping the oldest
+    /// kept to stay within `caps`. False (nothing kept) for one bigger than
+    /// the byte budget alone.
     async fn keep_notification(
         &self,
         user: &str,
         notification: &Notification,
-    ) -> Result<(), StoreError>;
+        caps: &UnreadCaps,
+    ) -> Result<bool, StoreError>;
 
-    /// Takes (returns and forgets) `user`'s kept notifications, oldest first.
-    async fn take_notifications(&self, user: &str) -> Result<Vec<Notification>, StoreError>;
+    /// Takes (returns and forgets) `user`'s kept notifications younger than
+    /// `max_age`, oldest first.
+    async fn take_notifications(
+        &self,
+        user: &str,
+        max_age: Duration,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Removes events and messages older than `events_before` (kept forever
+    /// when `None`) and notifications older than `notifications_before`, in
+    /// bounded steps so that writers are never held up for long.
+    async fn prune(
+        &self,
+        events_before: Option<OffsetDateTime>,
+        notifications_before: OffsetDateTime,
+    ) -> Result<Pruned, StoreError>;
+}
+
+/// Unix milliseconds, as `at` columns keep times.
+fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Whether `key` can be stored alike in both databases.

@@ -33,12 +33,15 @@ macro_rules! sql_store {
                 room: &roomcast_shared::RoomName,
             ) -> Result<roomcast_shared::Position, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let mut conn = self.pool.acquire().await?;
-                $crate::store::sql::ensure_room!(conn, room);
-                let row = sqlx::query("SELECT epoch, latest FROM rooms WHERE room = $1")
-                    .bind(room.as_str())
-                    .fetch_one(&mut *conn)
-                    .await?;
+                // A read, never a write: joining a room that has no events
+                // yet stores nothing.
+                let row = sqlx::query(
+                    "SELECT (SELECT value FROM meta WHERE key = 'epoch'), \
+                     COALESCE((SELECT latest FROM rooms WHERE room = $1), 0)",
+                )
+                .bind(room.as_str())
+                .fetch_one(&self.pool)
+                .await?;
                 Ok(roomcast_shared::Position {
                     epoch: row.try_get(0)?,
                     offset: $crate::store::from_db(row.try_get(1)?),
@@ -87,23 +90,36 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn set_read(
+            async fn set_reads(
                 &self,
-                user: &str,
-                room: &roomcast_shared::RoomName,
-                offset: u64,
+                marks: &[$crate::store::ReadMark],
             ) -> Result<(), $crate::store::StoreError> {
-                $crate::store::check_user(user)?;
-                sqlx::query(
-                    "INSERT INTO read_positions (user_id, room, pos) VALUES ($1, $2, $3) \
-                     ON CONFLICT (user_id, room) DO UPDATE SET pos = excluded.pos \
-                     WHERE excluded.pos > read_positions.pos",
-                )
-                .bind(user)
-                .bind(room.as_str())
-                .bind($crate::store::to_db(offset))
-                .execute(&self.pool)
-                .await?;
+                use time::format_description::well_known::Rfc3339;
+                let mut tx = self.pool.begin().await?;
+                for mark in marks {
+                    if !$crate::store::valid_key(&mark.user_id)
+                        || !$crate::store::valid_key(&mark.id)
+                    {
+                        continue;
+                    }
+                    let read_at = mark.read_at.format(&Rfc3339).unwrap_or_default();
+                    sqlx::query(
+                        "INSERT INTO read_positions (user_id, room, pos, id, read_at, at) \
+                         SELECT $1, room, pos, id, $4, $5 FROM messages \
+                         WHERE room = $2 AND id = $3 \
+                         ON CONFLICT (user_id, room) DO UPDATE SET pos = excluded.pos, \
+                         id = excluded.id, read_at = excluded.read_at, at = excluded.at \
+                         WHERE excluded.pos > read_positions.pos",
+                    )
+                    .bind(mark.user_id.as_str())
+                    .bind(mark.room.as_str())
+                    .bind(mark.id.as_str())
+                    .bind(read_at)
+                    .bind($crate::store::millis(mark.read_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -123,55 +139,168 @@ macro_rules! sql_store {
                 Ok(pos.map_or(0, $crate::store::from_db))
             }
 
+            async fn reads(
+                &self,
+                room: &roomcast_shared::RoomName,
+                limit: usize,
+            ) -> Result<Vec<roomcast_shared::ReadReceipt>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                use time::format_description::well_known::Rfc3339;
+                let rows = sqlx::query(
+                    "SELECT user_id, id, read_at FROM read_positions WHERE room = $1 \
+                     ORDER BY at DESC, user_id LIMIT $2",
+                )
+                .bind(room.as_str())
+                .bind($crate::store::to_db(limit as u64))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let read_at: &str = row.try_get(2)?;
+                        Ok(roomcast_shared::ReadReceipt {
+                            user_id: row.try_get(0)?,
+                            id: row.try_get(1)?,
+                            read_at: time::OffsetDateTime::parse(read_at, &Rfc3339)
+                                .map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn keep_notification(
                 &self,
                 user: &str,
                 notification: &roomcast_shared::Notification,
-            ) -> Result<(), $crate::store::StoreError> {
+                caps: &$crate::store::UnreadCaps,
+            ) -> Result<bool, $crate::store::StoreError> {
                 $crate::store::check_user(user)?;
-                sqlx::query("INSERT INTO notifications (user_id, body) VALUES ($1, $2)")
-                    .bind(user)
-                    .bind(serde_json::to_string(notification)?)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                let body = serde_json::to_string(notification)?;
+                if caps.count == 0 || body.len() > caps.bytes {
+                    return Ok(false);
+                }
+                let now = time::OffsetDateTime::now_utc();
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO notifications (user_id, at, bytes, body) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(user)
+                .bind($crate::store::millis(now))
+                .bind($crate::store::to_db(body.len() as u64))
+                .bind(&body)
+                .execute(&mut *tx)
+                .await?;
+                // The newest within the count and the bytes stay; the rest,
+                // and whatever expired, go.
+                sqlx::query(
+                    "DELETE FROM notifications WHERE user_id = $1 AND (at < $4 OR seq IN ( \
+                       SELECT seq FROM ( \
+                         SELECT seq, ROW_NUMBER() OVER (ORDER BY seq DESC) AS n, \
+                                SUM(bytes) OVER (ORDER BY seq DESC) AS total \
+                         FROM notifications WHERE user_id = $1) AS ranked \
+                       WHERE n > $2 OR total > $3))",
+                )
+                .bind(user)
+                .bind($crate::store::to_db(caps.count as u64))
+                .bind($crate::store::to_db(caps.bytes as u64))
+                .bind($crate::store::millis(now - caps.max_age))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn take_notifications(
                 &self,
                 user: &str,
+                max_age: std::time::Duration,
             ) -> Result<Vec<roomcast_shared::Notification>, $crate::store::StoreError> {
                 $crate::store::check_user(user)?;
                 use sqlx::Row as _;
+                let oldest = $crate::store::millis(time::OffsetDateTime::now_utc() - max_age);
                 // One statement: a notification kept meanwhile is either taken
                 // now or left for the next take, never lost.
-                let rows =
-                    sqlx::query("DELETE FROM notifications WHERE user_id = $1 RETURNING seq, body")
-                        .bind(user)
-                        .fetch_all(&self.pool)
-                        .await?;
+                let rows = sqlx::query(
+                    "DELETE FROM notifications WHERE user_id = $1 RETURNING seq, at, body",
+                )
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await?;
                 let mut kept = rows
                     .iter()
-                    .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
+                    .map(|row| {
+                        Ok((
+                            row.try_get::<i64, _>(0)?,
+                            row.try_get::<i64, _>(1)?,
+                            row.try_get::<String, _>(2)?,
+                        ))
+                    })
                     .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                kept.sort_by_key(|(seq, _)| *seq);
-                kept.iter().map(|(_, body)| Ok(serde_json::from_str(body)?)).collect()
+                kept.retain(|(_, at, _)| *at >= oldest);
+                kept.sort_by_key(|(seq, _, _)| *seq);
+                kept.iter().map(|(_, _, body)| Ok(serde_json::from_str(body)?)).collect()
+            }
+
+            async fn prune(
+                &self,
+                events_before: Option<time::OffsetDateTime>,
+                notifications_before: time::OffsetDateTime,
+            ) -> Result<$crate::store::Pruned, $crate::store::StoreError> {
+                let mut pruned = $crate::store::Pruned::default();
+                if let Some(before) = events_before {
+                    let before = $crate::store::millis(before);
+                    pruned.events = $crate::store::sql::delete_in_steps!(
+                        self,
+                        "DELETE FROM events WHERE (room, pos) IN \
+                         (SELECT room, pos FROM events WHERE at < $1 LIMIT $2)",
+                        before
+                    );
+                    pruned.messages = $crate::store::sql::delete_in_steps!(
+                        self,
+                        "DELETE FROM messages WHERE (room, id) IN \
+                         (SELECT room, id FROM messages WHERE at < $1 LIMIT $2)",
+                        before
+                    );
+                }
+                pruned.notifications = sqlx::query("DELETE FROM notifications WHERE at < $1")
+                    .bind($crate::store::millis(notifications_before))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(pruned)
             }
         }
     };
 }
 
-/// Creates the room's row, with a new epoch, unless it exists.
+/// Runs a `DELETE` of at most `$2` rows matching `$1` until fewer are
+/// deleted; evaluates to the rows deleted. Each step is a transaction of
+/// its own, so writers wait at most one step.
+macro_rules! delete_in_steps {
+    ($store:ident, $sql:expr, $bound:expr) => {{
+        const STEP: u64 = 5_000;
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query($sql)
+                .bind($bound)
+                .bind($crate::store::to_db(STEP))
+                .execute(&$store.pool)
+                .await?
+                .rows_affected();
+            total += deleted;
+            if deleted < STEP {
+                break total;
+            }
+        }
+    }};
+}
+
+/// Creates the room's row unless it exists.
 macro_rules! ensure_room {
     ($conn:ident, $room:expr) => {
-        sqlx::query(
-            "INSERT INTO rooms (room, epoch, latest) VALUES ($1, $2, 0) \
-             ON CONFLICT (room) DO NOTHING",
-        )
-        .bind($room.as_str())
-        .bind(uuid::Uuid::now_v7().simple().to_string())
-        .execute(&mut *$conn)
-        .await?
+        sqlx::query("INSERT INTO rooms (room, latest) VALUES ($1, 0) ON CONFLICT (room) DO NOTHING")
+            .bind($room.as_str())
+            .execute(&mut *$conn)
+            .await?
     };
 }
 
@@ -237,19 +366,20 @@ macro_rules! append_one {
                     };
                     let body = serde_json::to_string(&message)?;
                     sqlx::query(
-                        "INSERT INTO messages (room, id, sender, client_id, pos, body) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO messages (room, id, sender, client_id, pos, at, body) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(room.as_str())
                     .bind(id.as_str())
                     .bind(sender.id.as_str())
                     .bind(client_id.as_str())
                     .bind(pos)
+                    .bind($crate::store::millis(*created_at))
                     .bind(&body)
                     .execute(&mut *$tx)
                     .await?;
                     let event = RoomEvent::Message(message);
-                    $crate::store::sql::insert_event!($tx, room, pos, &event);
+                    $crate::store::sql::insert_event!($tx, room, pos, *created_at, &event);
                     Outcome::Appended(event)
                 }
             }
@@ -276,7 +406,7 @@ macro_rules! append_one {
                         let mut message: ChatMessage =
                             serde_json::from_str(row.try_get::<&str, _>(1)?)?;
                         let pos = $crate::store::sql::next_offset!($tx, room);
-                        let (event, deleted) = match $event {
+                        let (event, deleted, at) = match $event {
                             NewEvent::Edit { content, edited_at, .. } => {
                                 message.content = content.clone();
                                 message.edited_at = Some(*edited_at);
@@ -287,7 +417,7 @@ macro_rules! append_one {
                                     content: content.clone(),
                                     edited_at: *edited_at,
                                 });
-                                (event, false)
+                                (event, false, *edited_at)
                             }
                             _ => {
                                 let event = RoomEvent::MessageDeleted(MessageDeleted {
@@ -295,7 +425,7 @@ macro_rules! append_one {
                                     id: id.clone(),
                                     offset: from_db(pos),
                                 });
-                                (event, true)
+                                (event, true, time::OffsetDateTime::now_utc())
                             }
                         };
                         sqlx::query(
@@ -307,7 +437,7 @@ macro_rules! append_one {
                         .bind(deleted)
                         .execute(&mut *$tx)
                         .await?;
-                        $crate::store::sql::insert_event!($tx, room, pos, &event);
+                        $crate::store::sql::insert_event!($tx, room, pos, at, &event);
                         Outcome::Appended(event)
                     }
                 }
@@ -316,16 +446,19 @@ macro_rules! append_one {
     }};
 }
 
-/// Adds an event to the room's stream at `pos`.
+/// Adds an event to the room's stream at `pos`, made at `at`.
 macro_rules! insert_event {
-    ($tx:ident, $room:expr, $pos:expr, $event:expr) => {
-        sqlx::query("INSERT INTO events (room, pos, body) VALUES ($1, $2, $3)")
+    ($tx:ident, $room:expr, $pos:expr, $at:expr, $event:expr) => {
+        sqlx::query("INSERT INTO events (room, pos, at, body) VALUES ($1, $2, $3, $4)")
             .bind($room.as_str())
             .bind($pos)
+            .bind($crate::store::millis($at))
             .bind(serde_json::to_string($event)?)
             .execute(&mut *$tx)
             .await?
     };
 }
 
-pub(crate) use {append_one, ensure_room, insert_event, lock_room, next_offset, sql_store};
+pub(crate) use {
+    append_one, delete_in_steps, ensure_room, insert_event, lock_room, next_offset, sql_store,
+};

@@ -2,9 +2,12 @@
 //! deletes, recovery, history pages, read positions and notifications, and
 //! that all of it survives reopening.
 
-use roomcast_server::store::{NewEvent, Outcome};
+use std::time::Duration;
+
+use roomcast_server::store::{NewEvent, Outcome, Pruned, ReadMark, Store, UnreadCaps};
 use roomcast_shared::{Notification, RoomEvent};
 use roomcast_tests::unique_id;
+use time::OffsetDateTime;
 
 use crate::{Backend, append1, appended, both_stores, message, now, room};
 
@@ -17,6 +20,8 @@ both_stores!(
     history_pages_go_backwards_in_current_state,
     read_positions_are_per_user_per_room_and_never_move_back,
     notifications_are_kept_until_taken_once,
+    kept_notifications_stay_within_count_bytes_and_age,
+    retention_removes_old_messages_and_keeps_offsets_going,
     concurrent_writers_get_distinct_offsets,
     a_send_resent_to_two_writers_at_once_is_stored_once,
     batches_over_the_same_rooms_in_any_order_do_not_deadlock,
@@ -167,21 +172,59 @@ async fn history_pages_go_backwards_in_current_state(backend: &Backend) {
     assert!(store.messages_before(&room("r"), Some(1), 3).await.unwrap().is_empty());
 }
 
+/// Sends `count` messages to `room_name`; their ids, oldest first.
+async fn sent_ids(store: &dyn Store, room_name: &str, count: usize) -> Vec<String> {
+    let batch: Vec<NewEvent> = (0..count)
+        .map(|i| message(room_name, "poster", &unique_id("c"), &format!("m{i}")))
+        .collect();
+    let outcomes = store.append(&batch).await.unwrap();
+    outcomes
+        .iter()
+        .map(|o| match appended(o) {
+            RoomEvent::Message(m) => m.id.clone(),
+            other => panic!("not a message: {other:?}"),
+        })
+        .collect()
+}
+
+fn mark(user_id: &str, room_name: &str, id: &str, read_at: OffsetDateTime) -> ReadMark {
+    ReadMark { user_id: user_id.into(), room: room(room_name), id: id.into(), read_at }
+}
+
 async fn read_positions_are_per_user_per_room_and_never_move_back(backend: &Backend) {
     let store = backend.open().await;
+    let r = sent_ids(&*store, "r", 9).await;
+    let s = sent_ids(&*store, "s", 9).await;
     assert_eq!(store.read("alice", &room("r")).await.unwrap(), 0);
-    store.set_read("alice", &room("r"), 5).await.unwrap();
-    store.set_read("alice", &room("r"), 3).await.unwrap();
-    store.set_read("bob", &room("r"), 1).await.unwrap();
-    store.set_read("alice", &room("s"), 9).await.unwrap();
+    let t = now();
+    store
+        .set_reads(&[
+            mark("alice", "r", &r[4], t),
+            mark("alice", "r", &r[2], t + Duration::from_secs(1)),
+            mark("bob", "r", &r[0], t + Duration::from_secs(2)),
+            mark("alice", "s", &s[8], t),
+            // Ids of no message of the room are not kept.
+            mark("carol", "r", &s[3], t),
+            mark("carol", "r", "no-such-message", t),
+        ])
+        .await
+        .unwrap();
     drop(store);
     let store = backend.open().await;
     assert_eq!(store.read("alice", &room("r")).await.unwrap(), 5);
     assert_eq!(store.read("bob", &room("r")).await.unwrap(), 1);
     assert_eq!(store.read("alice", &room("s")).await.unwrap(), 9);
     assert_eq!(store.read("bob", &room("s")).await.unwrap(), 0);
-    store.set_read("alice", &room("r"), 8).await.unwrap();
+    assert_eq!(store.read("carol", &room("r")).await.unwrap(), 0);
+    let reads = store.reads(&room("r"), 10).await.unwrap();
+    let seen: Vec<(&str, &str)> =
+        reads.iter().map(|r| (r.user_id.as_str(), r.id.as_str())).collect();
+    assert_eq!(seen, [("bob", r[0].as_str()), ("alice", r[4].as_str())], "latest readers first");
+    assert_eq!(reads[1].read_at, t, "read_at round-trips");
+    assert_eq!(store.reads(&room("r"), 1).await.unwrap().len(), 1, "at most the limit");
+    store.set_reads(&[mark("alice", "r", &r[7], t + Duration::from_secs(5))]).await.unwrap();
     assert_eq!(store.read("alice", &room("r")).await.unwrap(), 8);
+    assert_eq!(store.reads(&room("r"), 10).await.unwrap()[0].user_id, "alice");
 }
 
 fn notification(title: &str) -> Notification {
@@ -194,20 +237,87 @@ fn notification(title: &str) -> Notification {
     }
 }
 
+const ROOMY: UnreadCaps =
+    UnreadCaps { count: 100, bytes: 1 << 20, max_age: Duration::from_secs(3600) };
+
 async fn notifications_are_kept_until_taken_once(backend: &Backend) {
     let store = backend.open().await;
     let kept: Vec<Notification> = (0..4).map(|i| notification(&format!("t{i}"))).collect();
     for n in &kept {
-        store.keep_notification("alice", n).await.unwrap();
+        assert!(store.keep_notification("alice", n, &ROOMY).await.unwrap());
     }
     let bobs = notification("for bob");
-    store.keep_notification("bob", &bobs).await.unwrap();
+    store.keep_notification("bob", &bobs, &ROOMY).await.unwrap();
     drop(store);
     let store = backend.open().await;
-    assert_eq!(store.take_notifications("alice").await.unwrap(), kept);
-    assert!(store.take_notifications("alice").await.unwrap().is_empty(), "taken once");
-    assert_eq!(store.take_notifications("bob").await.unwrap(), [bobs]);
-    assert!(store.take_notifications("carol").await.unwrap().is_empty());
+    let max_age = ROOMY.max_age;
+    assert_eq!(store.take_notifications("alice", max_age).await.unwrap(), kept);
+    assert!(store.take_notifications("alice", max_age).await.unwrap().is_empty(), "taken once");
+    assert_eq!(store.take_notifications("bob", max_age).await.unwrap(), [bobs]);
+    assert!(store.take_notifications("carol", max_age).await.unwrap().is_empty());
+}
+
+async fn kept_notifications_stay_within_count_bytes_and_age(backend: &Backend) {
+    let store = backend.open().await;
+    let notes: Vec<Notification> = (0..6).map(|i| notification(&format!("t{i}"))).collect();
+    let size = serde_json::to_string(&notes[0]).unwrap().len();
+    // By count: the newest three stay.
+    let caps = UnreadCaps { count: 3, ..ROOMY };
+    for n in &notes {
+        store.keep_notification("alice", n, &caps).await.unwrap();
+    }
+    assert_eq!(store.take_notifications("alice", ROOMY.max_age).await.unwrap(), notes[3..]);
+    // By bytes: two fit (the titles are of one length).
+    let caps = UnreadCaps { bytes: 2 * size + size / 2, ..ROOMY };
+    for n in &notes {
+        store.keep_notification("bob", n, &caps).await.unwrap();
+    }
+    assert_eq!(store.take_notifications("bob", ROOMY.max_age).await.unwrap(), notes[4..]);
+    // One bigger than the budget alone is not kept, and drops nothing.
+    store.keep_notification("carol", &notes[0], &ROOMY).await.unwrap();
+    let tiny = UnreadCaps { bytes: size - 1, ..ROOMY };
+    assert!(!store.keep_notification("carol", &notes[1], &tiny).await.unwrap());
+    assert_eq!(store.take_notifications("carol", ROOMY.max_age).await.unwrap(), notes[..1]);
+    // By age: taken only while young; expired ones are pruned.
+    store.keep_notification("dave", &notes[0], &ROOMY).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(store.take_notifications("dave", Duration::from_millis(10)).await.unwrap().is_empty());
+    store.keep_notification("erin", &notes[0], &ROOMY).await.unwrap();
+    let pruned =
+        store.prune(None, OffsetDateTime::now_utc() + Duration::from_secs(1)).await.unwrap();
+    assert_eq!((pruned.notifications, pruned.events), (1, 0));
+    assert!(store.take_notifications("erin", ROOMY.max_age).await.unwrap().is_empty());
+}
+
+async fn retention_removes_old_messages_and_keeps_offsets_going(backend: &Backend) {
+    let store = backend.open().await;
+    let old = OffsetDateTime::now_utc() - Duration::from_secs(3 * 86_400);
+    let mut batch: Vec<NewEvent> = (0..3)
+        .map(|i| {
+            let mut event = message("r", "alice", &format!("old{i}"), &format!("old {i}"));
+            if let NewEvent::Message { created_at, .. } = &mut event {
+                *created_at = old;
+            }
+            event
+        })
+        .collect();
+    batch.push(message("r", "alice", "new", "new"));
+    store.append(&batch).await.unwrap();
+    let head = store.head(&room("r")).await.unwrap();
+    let cutoff = OffsetDateTime::now_utc() - Duration::from_secs(86_400);
+    let pruned = store.prune(Some(cutoff), cutoff).await.unwrap();
+    assert_eq!((pruned.events, pruned.messages), (3, 3));
+    let left = store.messages_before(&room("r"), None, 10).await.unwrap();
+    assert_eq!(left.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["new"]);
+    assert_eq!(store.events_after(&room("r"), 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.head(&room("r")).await.unwrap(), head, "the head stays");
+    let next = append1(&*store, message("r", "alice", "after", "after")).await;
+    assert_eq!(appended(&next).offset(), 5, "offsets are never reused");
+    // The key of a pruned message is forgotten with it.
+    let again = append1(&*store, message("r", "alice", "old0", "again")).await;
+    assert_eq!(appended(&again).offset(), 6);
+    let nothing = store.prune(Some(cutoff), cutoff).await.unwrap();
+    assert_eq!(nothing, Pruned::default());
 }
 
 async fn concurrent_writers_get_distinct_offsets(backend: &Backend) {

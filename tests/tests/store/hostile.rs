@@ -1,7 +1,9 @@
 //! Hostile keys and content: quotes, `;`, SQL comments, `LIKE` wildcards,
 //! unicode and 4 KiB texts are data, stored and matched exactly.
 
-use roomcast_server::store::{NewEvent, Outcome, StoreError};
+use std::time::Duration;
+
+use roomcast_server::store::{NewEvent, Outcome, ReadMark, StoreError, UnreadCaps};
 use roomcast_shared::RoomEvent;
 
 use crate::{Backend, append1, appended, both_stores, message, now, room};
@@ -75,11 +77,19 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
     };
     assert_eq!(append1(&*store, delete).await, Outcome::NotFound);
     // Read positions and notifications under hostile user ids.
-    for (i, key) in HOSTILE.iter().enumerate() {
-        store.set_read(key, &room("r_1"), i as u64 + 1).await.unwrap();
-    }
-    for (i, key) in HOSTILE.iter().enumerate() {
-        assert_eq!(store.read(key, &room("r_1")).await.unwrap(), i as u64 + 1, "{key:?}");
+    let marks: Vec<ReadMark> = HOSTILE
+        .iter()
+        .zip(&sent)
+        .map(|(key, m)| ReadMark {
+            user_id: (*key).into(),
+            room: m.room.clone(),
+            id: m.id.clone(),
+            read_at: now(),
+        })
+        .collect();
+    store.set_reads(&marks).await.unwrap();
+    for (key, m) in HOSTILE.iter().zip(&sent) {
+        assert_eq!(store.read(key, &m.room).await.unwrap(), m.offset, "{key:?}");
         assert_eq!(store.read(key, &room("rx1")).await.unwrap(), 0);
     }
     let note = roomcast_shared::Notification {
@@ -89,10 +99,11 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
         data: serde_json::json!({ "'": "\"" }),
         created_at: now(),
     };
-    store.keep_notification("%", &note).await.unwrap();
-    assert!(store.take_notifications("a%").await.unwrap().is_empty());
-    assert!(store.take_notifications("_").await.unwrap().is_empty());
-    assert_eq!(store.take_notifications("%").await.unwrap(), [note]);
+    let caps = UnreadCaps { count: 10, bytes: 1 << 20, max_age: Duration::from_secs(60) };
+    store.keep_notification("%", &note, &caps).await.unwrap();
+    assert!(store.take_notifications("a%", caps.max_age).await.unwrap().is_empty());
+    assert!(store.take_notifications("_", caps.max_age).await.unwrap().is_empty());
+    assert_eq!(store.take_notifications("%", caps.max_age).await.unwrap(), [note]);
 }
 
 both_stores!(a_nul_in_a_key_is_refused_alike_and_spoils_no_batch);
@@ -128,7 +139,17 @@ async fn a_nul_in_a_key_is_refused_alike_and_spoils_no_batch(backend: &Backend) 
         edited_at: now(),
     };
     assert_eq!(append1(&*store, edit).await, Outcome::Invalid);
-    assert!(matches!(store.set_read("a\0", &room("r"), 1).await, Err(StoreError::Invalid)));
+    // A mark under a NUL id is skipped, the rest of its batch kept.
+    let fine = store.messages_before(&room("r"), None, 1).await.unwrap().remove(0);
+    let marks = ["a\0", "alice"].map(|user_id| ReadMark {
+        user_id: user_id.into(),
+        room: room("r"),
+        id: fine.id.clone(),
+        read_at: now(),
+    });
+    store.set_reads(&marks).await.unwrap();
+    assert_eq!(store.read("alice", &room("r")).await.unwrap(), fine.offset);
     assert!(matches!(store.read("a\0", &room("r")).await, Err(StoreError::Invalid)));
-    assert!(matches!(store.take_notifications("a\0").await, Err(StoreError::Invalid)));
+    let forever = Duration::from_secs(60);
+    assert!(matches!(store.take_notifications("a\0", forever).await, Err(StoreError::Invalid)));
 }
