@@ -131,6 +131,9 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no database Roomcast supports.
+    #[error("`{0}` is neither sqlite://PATH nor postgres://...")]
+    Unsupported(String),
     /// A stored row does not decode (written by a newer version?).
     #[error("stored data does not decode: {0}")]
     Corrupt(#[from] serde_json::Error),
@@ -238,6 +241,50 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         events_before: Option<OffsetDateTime>,
         notifications_before: OffsetDateTime,
     ) -> Result<Pruned, StoreError>;
+}
+
+/// Opens the store at `url`: `sqlite://PATH` or `sqlite:PATH` (the file
+/// and its directory are created when missing) or `postgres://...` /
+/// `postgresql://...`, with the schema brought up to date.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match Backend::of(url) {
+        Some(Backend::Sqlite(path)) => {
+            let path = std::path::Path::new(path);
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|err| {
+                    StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                        err.kind(),
+                        format!("creating {}: {err}", dir.display()),
+                    )))
+                })?;
+            }
+            Ok(std::sync::Arc::new(SqliteStore::open(path).await?))
+        }
+        Some(Backend::Postgres) => Ok(std::sync::Arc::new(PostgresStore::connect(url).await?)),
+        None => Err(StoreError::Unsupported(url.chars().take(64).collect())),
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend<'a> {
+    /// A SQLite file at this path.
+    Sqlite(&'a str),
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl<'a> Backend<'a> {
+    /// The database `url` names, if any Roomcast supports.
+    pub fn of(url: &'a str) -> Option<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            // Options after `?` are not ours to parse; a path is required.
+            let path = path.split('?').next().unwrap_or_default();
+            return (!path.is_empty()).then_some(Self::Sqlite(path));
+        }
+        (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            .then_some(Self::Postgres)
+    }
 }
 
 /// Unix milliseconds, as `at` columns keep times.
