@@ -205,7 +205,26 @@ pub struct Args {
     /// Required `aud` claim of tokens, when set.
     #[arg(long, env = "ROOMCAST_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// Where messages, read positions and unread notifications are kept:
+    /// `sqlite://PATH`, `postgres://...`, or `memory` (nothing survives a
+    /// restart). Default: SQLite at `roomcast-data/roomcast.db` under the
+    /// working directory; with `--redis-url`, none (history lives only in
+    /// Redis, bounded) unless PostgreSQL is given.
+    #[arg(long, env = "ROOMCAST_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Days messages are kept in the database; older ones are removed by a
+    /// background task. Default: kept forever.
+    #[arg(long, env = "ROOMCAST_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
 }
+
+/// The database used when none is given and Redis is not either.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://roomcast-data/roomcast.db";
+
+/// The `--database-url` that keeps nothing across restarts.
+pub const VOLATILE_DATABASE: &str = "memory";
 
 /// The shortest JWT secret accepted outside dev mode, in bytes: an HS256 key
 /// should be at least as long as the hash's output (RFC 7518, section 3.2).
@@ -227,6 +246,25 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR range"))
+}
+
+/// The database the flags ask for (see [`Args::database_url`]); `None`
+/// for none.
+fn database_url(given: Option<String>, with_redis: bool) -> Result<Option<String>, ConfigError> {
+    use crate::store::Backend;
+    let Some(url) = given.map(|url| url.trim().to_owned()) else {
+        return Ok((!with_redis).then(|| DEFAULT_DATABASE_URL.to_owned()));
+    };
+    match Backend::of(&url) {
+        _ if url == VOLATILE_DATABASE => Ok(None),
+        _ if url.is_empty() => Err(ConfigError::Empty("database-url")),
+        Some(Backend::Sqlite(_)) if with_redis => Err(ConfigError::SqliteWithRedis),
+        Some(_) => Ok(Some(url)),
+        None => Err(ConfigError::OutOfRange {
+            name: "database-url",
+            rule: "sqlite://PATH, postgres://... or memory",
+        }),
+    }
 }
 
 /// Why the flags do not make a configuration.
@@ -252,6 +290,13 @@ pub enum ConfigError {
          out in dev mode (one is made up), or give a short test secret"
     )]
     ProductionSecretInDev,
+    /// Instances sharing Redis cannot share one SQLite file.
+    #[error(
+        "--database-url sqlite://... cannot be used with --redis-url: instances sharing Redis \
+         need one database they all reach. Use postgres://..., or --database-url memory to \
+         keep history only in Redis (bounded)"
+    )]
+    SqliteWithRedis,
     /// A number out of its range.
     #[error("--{name} must be {rule}")]
     OutOfRange {
@@ -295,6 +340,12 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     /// Redis URL; `None` runs the in-memory engine.
     pub redis_url: Option<String>,
+    /// The database (`sqlite://...` or `postgres://...`) that keeps what
+    /// must outlive the process; `None` keeps nothing beyond the engine
+    /// (volatile in memory, bounded in Redis).
+    pub database_url: Option<String>,
+    /// How long the database keeps messages; `None` keeps them forever.
+    pub retention: Option<Duration>,
     /// How much history each room keeps.
     pub history: HistoryLimits,
     /// Sizes and queues.
@@ -470,6 +521,8 @@ impl Config {
             panic_on_frame: None,
             static_dir: None,
             redis_url: None,
+            database_url: None,
+            retention: None,
             history: HistoryLimits::default(),
             limits: Limits::default(),
             timing: Timing::default(),
@@ -490,6 +543,7 @@ impl Config {
             ("sweep-interval-ms", self.timing.sweep_interval),
             ("history-max-age-secs", self.history.max_age),
             ("notification-max-age-secs", self.limits.notification_max_age),
+            ("retention-days", self.retention.unwrap_or_default()),
         ];
         match durations.into_iter().find(|(_, duration)| *duration > MAX_DURATION) {
             Some((name, _)) => Err(ConfigError::OutOfRange { name, rule: "at most 100 years" }),
@@ -565,6 +619,13 @@ impl Config {
             trusted_proxies: args.trusted_proxies,
             panic_on_frame: None,
             static_dir: args.static_dir,
+            database_url: database_url(args.database_url, args.redis_url.is_some())?,
+            retention: match args.retention_days {
+                Some(days) => Some(Duration::from_secs(
+                    positive(days, "retention-days")?.saturating_mul(86_400),
+                )),
+                None => None,
+            },
             redis_url: args.redis_url,
             history: HistoryLimits {
                 max_events: args.history_size,

@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::telemetry::Metrics;
 
+mod durable;
 mod fanout;
 mod memory;
 mod presence;
@@ -61,10 +62,6 @@ pub(crate) enum EngineError {
     /// The backing store is unreachable or failed. The text reaches the
     /// client: it says what happened in general terms, never the store's own
     /// error (which is logged where it happened).
-    #[allow(
-        dead_code,
-        reason = "the in-memory engine is always available; networked engines are not"
-    )]
     #[error("engine unavailable: {0}")]
     Unavailable(String),
 }
@@ -169,8 +166,10 @@ impl Engine {
 }
 
 /// Starts the engine the configuration asks for (Redis with `--redis-url`,
-/// in memory otherwise) and its background task (the memory engine's sweep,
-/// the Redis instance lease) on `tasks`, until `shutdown`.
+/// in memory otherwise), with the store of `--database-url` behind its
+/// streams when there is one, and their background tasks (the memory
+/// engine's sweep, the Redis instance lease, the committer, retention) on
+/// `tasks`, until `shutdown`.
 pub(crate) async fn start(
     config: &Config,
     hub: Arc<Hub>,
@@ -178,10 +177,47 @@ pub(crate) async fn start(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> std::io::Result<Engine> {
-    match &config.redis_url {
-        None => Ok(memory::start(config, hub, metrics, tasks, shutdown)),
-        Some(url) => redis::start(url, config, hub, tasks, shutdown)
-            .await
-            .map_err(|err| std::io::Error::other(format!("cannot use Redis at {url}: {err}"))),
+    let store = match &config.database_url {
+        None => None,
+        Some(url) => Some(crate::store::connect(url).await.map_err(|err| {
+            std::io::Error::other(format!("cannot open the database {}: {err}", redact(url)))
+        })?),
+    };
+    if let Some(store) = &store {
+        let retention = config.retention;
+        let notification_max_age = config.limits.notification_max_age;
+        tasks.spawn(durable::retain(
+            store.clone(),
+            retention,
+            notification_max_age,
+            shutdown.clone(),
+        ));
+    }
+    match (&config.redis_url, store) {
+        (None, store) => Ok(memory::start(config, hub, metrics, tasks, shutdown, store)),
+        (Some(url), None) => {
+            tracing::warn!(
+                "no --database-url: history is bounded (--history-size, --history-max-age-secs) \
+                 and lives only in Redis; read positions are not kept"
+            );
+            redis::start(url, config, hub, tasks, shutdown)
+                .await
+                .map_err(|err| std::io::Error::other(format!("cannot use Redis at {url}: {err}")))
+        }
+        (Some(_), Some(_)) => Err(std::io::Error::other(
+            "--redis-url with a --database-url is not supported yet: run one instance with \
+             its database, or many on Redis with --database-url memory",
+        )),
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }

@@ -98,6 +98,11 @@ pub(crate) fn check_client_id(client_id: &str) -> Result<(), FrameError> {
             "client_id must be 1 to {MAX_CLIENT_ID_LEN} bytes"
         )));
     }
+    // A key is matched byte for byte and logged: no control characters
+    // (NUL cannot even be stored by PostgreSQL).
+    if client_id.chars().any(char::is_control) {
+        return Err(FrameError::bad_request("client_id holds a control character"));
+    }
     Ok(())
 }
 

@@ -196,6 +196,15 @@ impl RoomEvent {
             Self::MessageDeleted(m) => m.offset,
         }
     }
+
+    /// The room whose stream it belongs to.
+    pub fn room(&self) -> &RoomName {
+        match self {
+            Self::Message(m) => &m.room,
+            Self::MessageUpdated(m) => &m.room,
+            Self::MessageDeleted(m) => &m.room,
+        }
+    }
 }
 
 impl From<RoomEvent> for ServerFrame {

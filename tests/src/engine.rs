@@ -1,5 +1,5 @@
 //! [`Engine`], the state store a [`TestServer`](crate::TestServer) runs on,
-//! and [`both_engines!`](crate::both_engines), which runs a test body on
+//! and [`every_engine!`](crate::every_engine), which runs a test body on
 //! each engine.
 //!
 //! A server on [`Engine::Redis`] gets a `redis-server` of its own. Sharing
@@ -15,19 +15,22 @@ pub enum Engine {
     Memory,
     /// In a real `redis-server` started for the test.
     Redis,
+    /// In memory, with a SQLite file in a temporary directory as the store:
+    /// messages, read positions and unread notifications survive restarts.
+    Sqlite,
 }
 
 impl Engine {
     /// The name `/health` reports as `broker`.
     pub fn name(self) -> &'static str {
         match self {
-            Engine::Memory => "memory",
+            Engine::Memory | Engine::Sqlite => "memory",
             Engine::Redis => "redis",
         }
     }
 }
 
-/// Makes tests on both engines of plain `async fn name(engine: Engine)`
+/// Makes tests on every engine of plain `async fn name(engine: Engine)`
 /// test bodies in the calling module.
 ///
 /// ```ignore
@@ -37,16 +40,16 @@ impl Engine {
 ///     // ...
 /// }
 ///
-/// both_engines!(a_message_reaches_the_room);
+/// every_engine!(a_message_reaches_the_room);
 /// ```
 ///
-/// adds a module `a_message_reaches_the_room` holding two `#[tokio::test]`s,
-/// `memory` and `redis`, so a failure names its engine and `cargo test
-/// ::redis` runs every such test on Redis. The bodies stay ordinary
+/// adds a module `a_message_reaches_the_room` holding three
+/// `#[tokio::test]`s, `memory`, `redis` and `sqlite`, so a failure names its
+/// engine and `cargo test ::redis` runs every such test on Redis. The bodies stay ordinary
 /// functions that rustfmt formats, and a body left out of the list is dead
 /// code, which the lints refuse.
 #[macro_export]
-macro_rules! both_engines {
+macro_rules! every_engine {
     ($($test:ident),+ $(,)?) => {$(
         mod $test {
             #[tokio::test]
@@ -57,6 +60,11 @@ macro_rules! both_engines {
             #[tokio::test]
             async fn redis() {
                 super::$test($crate::Engine::Redis).await
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$test($crate::Engine::Sqlite).await
             }
         }
     )+};

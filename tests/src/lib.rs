@@ -7,7 +7,7 @@
 //! # Layout
 //! - [`server`]: [`TestServer`], the server running in the test's runtime,
 //!   and [`HttpReply`] for its HTTP API.
-//! - [`engine`]: [`Engine`], memory or Redis, and [`both_engines!`], which
+//! - [`engine`]: [`Engine`], memory or Redis, and [`every_engine!`], which
 //!   runs a test on each.
 //! - [`client`]: [`WsClient`], a WebSocket client of the protocol.
 //! - [`nginx`]: [`Nginx`], a real nginx from the deployment's template.

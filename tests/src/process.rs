@@ -18,8 +18,9 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `roomcast` with `args` (and `--bind 127.0.0.1:0`) and waits
-    /// for the address it prints.
+    /// Starts `roomcast` with `args` (and `--bind 127.0.0.1:0`, and no
+    /// database unless `args` or `env` name one) and waits for the address
+    /// it prints.
     pub async fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let binary = roomcast_binary().await;
         let mut command = Command::new(&binary);
@@ -29,6 +30,8 @@ impl ServerProcess {
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .env_remove("ROOMCAST_BIND")
+            // Volatile unless the test asks for a database (by flag or env).
+            .env("ROOMCAST_DATABASE_URL", "memory")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -3,6 +3,7 @@
 //! for its HTTP API.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use roomcast_server::Config;
@@ -25,6 +26,42 @@ pub struct TestServer {
     /// drop after [`Drop`] has signalled the shutdown) and moves on to the
     /// next server on [`restart`](Self::restart).
     redis: Option<RedisServer>,
+    /// The directory of the SQLite store of a server on
+    /// [`Engine::Sqlite`], removed when the last server using it drops.
+    database: Option<Arc<TempDatabase>>,
+}
+
+/// A directory holding a test server's SQLite store; removed on drop.
+#[derive(Debug)]
+pub struct TempDatabase {
+    dir: std::path::PathBuf,
+}
+
+impl TempDatabase {
+    /// A new, empty directory for a store.
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir()
+            .join(crate::unique_id(&format!("roomcast-db-{}", std::process::id())));
+        std::fs::create_dir_all(&dir).expect("creating the store's directory");
+        Self { dir }
+    }
+
+    /// `sqlite://<dir>/roomcast.db`.
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.dir.join("roomcast.db").display())
+    }
+}
+
+impl Default for TempDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl TestServer {
@@ -49,13 +86,17 @@ impl TestServer {
     /// already set.
     pub async fn with_on(engine: Engine, adjust: impl FnOnce(&mut Config)) -> Self {
         let redis = match engine {
-            Engine::Memory => None,
+            Engine::Memory | Engine::Sqlite => None,
             Engine::Redis => Some(RedisServer::start().await),
         };
+        let database = (engine == Engine::Sqlite).then(|| Arc::new(TempDatabase::new()));
         let mut config = test_config();
         config.redis_url = redis.as_ref().map(RedisServer::url);
+        config.database_url = database.as_ref().map(|d| d.url());
         adjust(&mut config);
-        Self::launch("127.0.0.1:0", config, redis).await
+        let mut server = Self::launch("127.0.0.1:0", config, redis).await;
+        server.database = database;
+        server
     }
 
     /// [`with`](Self::with) on a given address, such as the port of a
@@ -71,9 +112,12 @@ impl TestServer {
     /// a deploy of the only instance, as clients see it.
     pub async fn restart(mut self) -> Self {
         let redis = self.redis.take();
+        let database = self.database.take();
         let config = self.config.clone();
         self.stop().await;
-        Self::launch("127.0.0.1:0", config, redis).await
+        let mut server = Self::launch("127.0.0.1:0", config, redis).await;
+        server.database = database;
+        server
     }
 
     async fn launch(addr: &str, mut config: Config, redis: Option<RedisServer>) -> Self {
@@ -88,12 +132,16 @@ impl TestServer {
         };
         let task = tokio::spawn(roomcast_server::run(listener, config.clone(), shutdown));
         let http = reqwest::Client::builder().timeout(RECV_TIMEOUT).build().expect("http client");
-        Self { addr, config, shutdown: Some(tx), task: Some(task), http, redis }
+        Self { addr, config, shutdown: Some(tx), task: Some(task), http, redis, database: None }
     }
 
     /// The engine the server keeps its state in.
     pub fn engine(&self) -> Engine {
-        if self.config.redis_url.is_some() { Engine::Redis } else { Engine::Memory }
+        match (&self.config.redis_url, &self.config.database_url) {
+            (Some(_), _) => Engine::Redis,
+            (None, Some(_)) => Engine::Sqlite,
+            (None, None) => Engine::Memory,
+        }
     }
 
     /// The configuration the server runs with.

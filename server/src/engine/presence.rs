@@ -50,6 +50,10 @@ pub(crate) trait Presence: Send + Sync + std::fmt::Debug {
         custom: Option<String>,
     ) -> Result<UserPresence, EngineError>;
 
+    /// Whether `user_id` has an open connection on any instance (one in its
+    /// grace period does not count: nothing can be delivered to it).
+    async fn connected(&self, user_id: &str) -> Result<bool, EngineError>;
+
     /// A user's presence as others see it (offline when unknown).
     async fn presence(&self, user_id: &str) -> Result<UserPresence, EngineError>;
 

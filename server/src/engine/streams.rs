@@ -6,7 +6,7 @@
 //! `redis/streams.rs`.
 
 use async_trait::async_trait;
-use roomcast_shared::{Position, RoomName};
+use roomcast_shared::{Position, ReadReceipt, RoomName};
 
 use super::{Appended, Change, EngineError, Page, Snapshot};
 
@@ -33,4 +33,12 @@ pub(crate) trait Streams: Send + Sync + std::fmt::Debug {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Page, EngineError>;
+
+    /// Keeps a member's read position: it moves forward only, and one
+    /// naming no message of the room is ignored. Best effort (a `read` has
+    /// no ack); with a store, durable within about a second.
+    async fn keep_read(&self, room: &RoomName, receipt: ReadReceipt);
+
+    /// The room's read positions, latest readers first, at most `limit`.
+    async fn reads(&self, room: &RoomName, limit: usize) -> Result<Vec<ReadReceipt>, EngineError>;
 }

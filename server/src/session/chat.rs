@@ -2,7 +2,7 @@
 //! rooms.
 
 use roomcast_shared::frame::Ack;
-use roomcast_shared::{Ref, RoomName, ServerFrame, UserRef};
+use roomcast_shared::{ReadReceipt, Ref, RoomName, ServerFrame, UserRef};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -120,13 +120,15 @@ impl Session {
                 format!("id is {} bytes; a message id is at most {MAX_MESSAGE_ID_LEN}", id.len()),
             ));
         }
+        let receipt = ReadReceipt { user_id, id, read_at: OffsetDateTime::now_utc() };
         let frame = ServerFrame::Read {
             room: room.clone(),
-            user_id,
-            id,
-            read_at: OffsetDateTime::now_utc(),
+            user_id: receipt.user_id.clone(),
+            id: receipt.id.clone(),
+            read_at: receipt.read_at,
         };
         let delivery = Delivery { offset: None, text: encode(&frame) };
+        self.state.engine.streams.keep_read(&room, receipt).await;
         self.state.engine.fanout.broadcast(&[room], delivery, Exclude::Nobody).await?;
         Ok(())
     }

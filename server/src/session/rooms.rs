@@ -1,6 +1,6 @@
 //! `join`, `leave` and `history`: entering rooms and reading their past.
 
-use roomcast_shared::frame::Joined;
+use roomcast_shared::frame::{Joined, MAX_JOINED_READS};
 use roomcast_shared::{MAX_HISTORY_LIMIT, Position, Ref, RoomName, ServerFrame, UserInfo};
 
 use super::Session;
@@ -109,6 +109,7 @@ impl Session {
         }
         let snapshot = engine.streams.snapshot(room, since, history).await?;
         let members = engine.presence.members(room).await?;
+        let reads = engine.streams.reads(room, MAX_JOINED_READS).await?;
         let joined = Joined {
             room: room.clone(),
             epoch: snapshot.epoch,
@@ -116,7 +117,7 @@ impl Session {
             members,
             messages: snapshot.events,
             recovered: snapshot.recovered,
-            reads: Vec::new(),
+            reads,
         };
         Ok((encode_reply(reference, ServerFrame::Joined(joined)), snapshot.offset))
     }

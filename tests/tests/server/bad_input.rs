@@ -4,7 +4,7 @@
 //! Every server test runs on both engines (a refusal must not depend on
 //! where the state is kept).
 
-use roomcast_tests::{Engine, TestServer, WsClient, both_engines, frame_type};
+use roomcast_tests::{Engine, TestServer, WsClient, every_engine, frame_type};
 use serde_json::{Value, json};
 
 /// A frame as sent, the error code it must get, and the `ref` the error must
@@ -120,7 +120,7 @@ fn rows() -> Vec<Row> {
     ]
 }
 
-both_engines!(each_bad_frame_gets_its_error_and_the_connection_stays_usable);
+every_engine!(each_bad_frame_gets_its_error_and_the_connection_stays_usable);
 async fn each_bad_frame_gets_its_error_and_the_connection_stays_usable(engine: Engine) {
     let server = TestServer::with_on(engine, |c| c.limits.max_content_bytes = 64).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -150,7 +150,7 @@ async fn each_bad_frame_gets_its_error_and_the_connection_stays_usable(engine: E
     assert_eq!(history["messages"], json!([]), "{history}");
 }
 
-both_engines!(unknown_fields_are_ignored);
+every_engine!(unknown_fields_are_ignored);
 async fn unknown_fields_are_ignored(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -162,7 +162,7 @@ async fn unknown_fields_are_ignored(engine: Engine) {
     assert_eq!(frame_type(&joined), "joined", "{joined}");
 }
 
-both_engines!(a_binary_frame_is_a_bad_request);
+every_engine!(a_binary_frame_is_a_bad_request);
 async fn a_binary_frame_is_a_bad_request(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -171,7 +171,7 @@ async fn a_binary_frame_is_a_bad_request(engine: Engine) {
     alice.assert_usable().await;
 }
 
-both_engines!(bad_frames_before_auth_get_errors_and_keep_the_connection);
+every_engine!(bad_frames_before_auth_get_errors_and_keep_the_connection);
 async fn bad_frames_before_auth_get_errors_and_keep_the_connection(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut client = WsClient::connect(&server.ws_url()).await;
@@ -188,7 +188,7 @@ async fn bad_frames_before_auth_get_errors_and_keep_the_connection(engine: Engin
     client.assert_usable().await;
 }
 
-both_engines!(a_frame_over_the_frame_limit_closes_with_1009);
+every_engine!(a_frame_over_the_frame_limit_closes_with_1009);
 async fn a_frame_over_the_frame_limit_closes_with_1009(engine: Engine) {
     let server = TestServer::with_on(engine, |c| c.limits.max_frame_bytes = 4096).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -205,7 +205,7 @@ async fn a_frame_over_the_frame_limit_closes_with_1009(engine: Engine) {
     assert_eq!(history["messages"], json!([]));
 }
 
-both_engines!(content_over_its_limit_inside_a_smaller_frame_is_too_large);
+every_engine!(content_over_its_limit_inside_a_smaller_frame_is_too_large);
 async fn content_over_its_limit_inside_a_smaller_frame_is_too_large(engine: Engine) {
     let server = TestServer::with_on(engine, |c| {
         c.limits.max_frame_bytes = 4096;
@@ -257,7 +257,7 @@ fn the_security_doc_lists_every_bad_frame_tested() {
     );
 }
 
-both_engines!(a_request_that_is_not_a_websocket_upgrade_gets_a_json_error);
+every_engine!(a_request_that_is_not_a_websocket_upgrade_gets_a_json_error);
 async fn a_request_that_is_not_a_websocket_upgrade_gets_a_json_error(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     server.get("/ws").await.expect_error(400, "bad_request");
@@ -275,7 +275,7 @@ async fn a_request_that_is_not_a_websocket_upgrade_gets_a_json_error(engine: Eng
     }
 }
 
-both_engines!(a_known_path_with_another_method_gets_a_json_405);
+every_engine!(a_known_path_with_another_method_gets_a_json_405);
 async fn a_known_path_with_another_method_gets_a_json_405(engine: Engine) {
     use reqwest::Method;
 

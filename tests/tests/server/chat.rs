@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use roomcast_shared::{ChatMessage, ServerFrame};
-use roomcast_tests::{Engine, TestServer, WsClient, both_engines, frame_type, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, every_engine, frame_type, typed};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -26,7 +26,7 @@ fn send(content: &str, client_id: &str) -> Value {
     json!({"type": "send", "room": "general", "content": content, "client_id": client_id})
 }
 
-both_engines!(a_message_is_acked_and_broadcast_to_every_member);
+every_engine!(a_message_is_acked_and_broadcast_to_every_member);
 async fn a_message_is_acked_and_broadcast_to_every_member(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
@@ -57,7 +57,7 @@ async fn a_message_is_acked_and_broadcast_to_every_member(engine: Engine) {
     }
 }
 
-both_engines!(messages_arrive_in_offset_order);
+every_engine!(messages_arrive_in_offset_order);
 async fn messages_arrive_in_offset_order(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
@@ -92,7 +92,7 @@ async fn messages_arrive_in_offset_order(engine: Engine) {
     assert_eq!(seen[0], seen[1], "every member sees the same order");
 }
 
-both_engines!(a_duplicate_client_id_gets_the_original_ack_and_no_broadcast);
+every_engine!(a_duplicate_client_id_gets_the_original_ack_and_no_broadcast);
 async fn a_duplicate_client_id_gets_the_original_ack_and_no_broadcast(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
@@ -110,7 +110,7 @@ async fn a_duplicate_client_id_gets_the_original_ack_and_no_broadcast(engine: En
     assert_eq!(bobs["offset"], 2);
 }
 
-both_engines!(senders_edit_and_delete_their_own_messages);
+every_engine!(senders_edit_and_delete_their_own_messages);
 async fn senders_edit_and_delete_their_own_messages(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
@@ -136,7 +136,7 @@ async fn senders_edit_and_delete_their_own_messages(engine: Engine) {
     );
 }
 
-both_engines!(only_the_sender_or_an_admin_may_edit_or_delete);
+every_engine!(only_the_sender_or_an_admin_may_edit_or_delete);
 async fn only_the_sender_or_an_admin_may_edit_or_delete(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
@@ -160,7 +160,7 @@ async fn only_the_sender_or_an_admin_may_edit_or_delete(engine: Engine) {
     assert_eq!(kinds, ["member_joined", "message", "message_updated", "message_deleted"]);
 }
 
-both_engines!(editing_or_deleting_an_unknown_message_is_not_found);
+every_engine!(editing_or_deleting_an_unknown_message_is_not_found);
 async fn editing_or_deleting_an_unknown_message_is_not_found(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
@@ -170,7 +170,7 @@ async fn editing_or_deleting_an_unknown_message_is_not_found(engine: Engine) {
     assert_eq!(alice.call(delete).await["code"], "not_found");
 }
 
-both_engines!(content_is_limited_in_bytes_of_utf8);
+every_engine!(content_is_limited_in_bytes_of_utf8);
 async fn content_is_limited_in_bytes_of_utf8(engine: Engine) {
     let server = TestServer::with_on(engine, |c| c.limits.max_content_bytes = 64).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
@@ -206,7 +206,7 @@ fn contents(history: &Value) -> Vec<&str> {
         .collect()
 }
 
-both_engines!(history_pages_back_through_the_current_state);
+every_engine!(history_pages_back_through_the_current_state);
 async fn history_pages_back_through_the_current_state(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
@@ -239,7 +239,7 @@ async fn history_pages_back_through_the_current_state(engine: Engine) {
     assert_eq!(oldest["has_more"], false);
 }
 
-both_engines!(history_needs_the_right_to_join_not_a_join);
+every_engine!(history_needs_the_right_to_join_not_a_join);
 async fn history_needs_the_right_to_join_not_a_join(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, _bob) = alice_and_bob(&server).await;
@@ -252,7 +252,7 @@ async fn history_needs_the_right_to_join_not_a_join(engine: Engine) {
     assert_eq!(error["code"], "forbidden", "{error}");
 }
 
-both_engines!(read_receipts_go_to_the_whole_room);
+every_engine!(read_receipts_go_to_the_whole_room);
 async fn read_receipts_go_to_the_whole_room(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let (mut alice, mut bob) = alice_and_bob(&server).await;
@@ -272,7 +272,7 @@ async fn read_receipts_go_to_the_whole_room(engine: Engine) {
     }
 }
 
-both_engines!(sending_to_a_room_not_joined_is_forbidden);
+every_engine!(sending_to_a_room_not_joined_is_forbidden);
 async fn sending_to_a_room_not_joined_is_forbidden(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;

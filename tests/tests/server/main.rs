@@ -2,9 +2,9 @@
 //! times low), each test starting its own server on 127.0.0.1:0.
 //!
 //! The behaviour modules (chat, recovery, presence, notify, rooms, bad
-//! input) and names run each test on both engines with `both_engines!`: a
-//! test `chat::x` is `chat::x::memory` and `chat::x::redis`, the latter
-//! with a `redis-server` of its own. The other modules test the transport,
+//! input) and names run each test on every engine with `every_engine!`: a
+//! test `chat::x` is `chat::x::memory`, `chat::x::redis` (with a
+//! `redis-server` of its own) and `chat::x::sqlite` (with a SQLite store). The other modules test the transport,
 //! the binary as a process, or several instances (scaling and proxy, on
 //! Redis); they run on the memory engine unless they say otherwise.
 

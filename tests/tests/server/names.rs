@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use roomcast_tests::{Engine, RedisServer, TestServer, WsClient, both_engines, frame_type};
+use roomcast_tests::{Engine, RedisServer, TestServer, WsClient, every_engine, frame_type};
 use serde_json::{Value, json};
 
 async fn on_redis(redis: &RedisServer) -> TestServer {
@@ -29,7 +29,7 @@ fn send(room: &str, content: &str, client_id: &str) -> Value {
     json!({"type": "send", "room": room, "content": content, "client_id": client_id})
 }
 
-both_engines!(senders_and_client_ids_that_read_alike_are_two_messages);
+every_engine!(senders_and_client_ids_that_read_alike_are_two_messages);
 /// User `a` with `client_id` `b:c1` and user `a:b` with `c1` send two
 /// different messages: both are stored and broadcast.
 async fn senders_and_client_ids_that_read_alike_are_two_messages(engine: Engine) {
@@ -52,7 +52,7 @@ async fn senders_and_client_ids_that_read_alike_are_two_messages(engine: Engine)
     assert_eq!(history["messages"].as_array().map(Vec::len), Some(2), "{history}");
 }
 
-both_engines!(client_ids_cannot_reach_another_rooms_keys);
+every_engine!(client_ids_cannot_reach_another_rooms_keys);
 /// `client_id`s spelling a room key's suffix, sent in `general` by `alice`,
 /// while room `general:idem:alice` is in use: neither room is disturbed.
 async fn client_ids_cannot_reach_another_rooms_keys(engine: Engine) {
@@ -98,7 +98,7 @@ async fn a_store_error_is_not_shown_to_the_client() {
     alice.call_ok(send("general", "hi", "c1"), "ack").await;
 }
 
-both_engines!(a_read_with_an_overlong_id_is_refused_and_not_broadcast);
+every_engine!(a_read_with_an_overlong_id_is_refused_and_not_broadcast);
 async fn a_read_with_an_overlong_id_is_refused_and_not_broadcast(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;

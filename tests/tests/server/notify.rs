@@ -8,14 +8,14 @@ use std::time::Duration;
 use reqwest::Method;
 use roomcast_shared::api::{Health, HistoryPage, NotifyResponse, RoomPresence};
 use roomcast_shared::{AppEvent, ChatMessage, Notification, Presence, Status};
-use roomcast_tests::{Engine, TestServer, WsClient, both_engines, frame_type, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, every_engine, frame_type, typed};
 use serde_json::{Value, json};
 
 fn notify(user_ids: &[&str], title: &str) -> Value {
     json!({"user_ids": user_ids, "title": title, "body": "the body", "data": {"order": 42}})
 }
 
-both_engines!(online_users_get_notifications_on_every_connection);
+every_engine!(online_users_get_notifications_on_every_connection);
 async fn online_users_get_notifications_on_every_connection(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut tab1 = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -40,7 +40,7 @@ async fn online_users_get_notifications_on_every_connection(engine: Engine) {
     bob.expect_silence(Duration::from_millis(200)).await;
 }
 
-both_engines!(offline_users_get_unread_notifications_once_on_connect);
+every_engine!(offline_users_get_unread_notifications_once_on_connect);
 async fn offline_users_get_unread_notifications_once_on_connect(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let reply =
@@ -57,7 +57,7 @@ async fn offline_users_get_unread_notifications_once_on_connect(engine: Engine) 
     carol.expect_silence(Duration::from_millis(300)).await;
 }
 
-both_engines!(unread_notifications_are_bounded_keeping_the_newest);
+every_engine!(unread_notifications_are_bounded_keeping_the_newest);
 async fn unread_notifications_are_bounded_keeping_the_newest(engine: Engine) {
     let server = TestServer::with_on(engine, |c| c.limits.notifications_per_user = 3).await;
     for i in 1..=5 {
@@ -70,7 +70,7 @@ async fn unread_notifications_are_bounded_keeping_the_newest(engine: Engine) {
     assert_eq!(titles, [("notification", "n3"), ("notification", "n4"), ("notification", "n5")]);
 }
 
-both_engines!(the_api_needs_the_key);
+every_engine!(the_api_needs_the_key);
 async fn the_api_needs_the_key(engine: Engine) {
     // Twelve wrong keys in a row: more than one address may try by default.
     let server = TestServer::with_on(engine, |c| {
@@ -96,7 +96,7 @@ async fn the_api_needs_the_key(engine: Engine) {
     server.api_post("/api/notify", notify(&["alice"], "x")).await.expect(200);
 }
 
-both_engines!(http_errors_are_json_with_their_status);
+every_engine!(http_errors_are_json_with_their_status);
 async fn http_errors_are_json_with_their_status(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let key = Some(server.api_key());
@@ -117,7 +117,7 @@ async fn http_errors_are_json_with_their_status(engine: Engine) {
     server.api_get("/api/no-such-endpoint").await.expect_error(404, "not_found");
 }
 
-both_engines!(messages_published_through_the_api_reach_the_room);
+every_engine!(messages_published_through_the_api_reach_the_room);
 async fn messages_published_through_the_api_reach_the_room(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -152,7 +152,7 @@ async fn messages_published_through_the_api_reach_the_room(engine: Engine) {
     alice.expect_silence(Duration::from_millis(200)).await;
 }
 
-both_engines!(events_published_through_the_api_reach_members_but_not_history);
+every_engine!(events_published_through_the_api_reach_members_but_not_history);
 async fn events_published_through_the_api_reach_members_but_not_history(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -177,7 +177,7 @@ async fn events_published_through_the_api_reach_members_but_not_history(engine: 
     assert_eq!(history["messages"], json!([]), "events are not kept: {history}");
 }
 
-both_engines!(presence_and_history_can_be_read_over_http);
+every_engine!(presence_and_history_can_be_read_over_http);
 async fn presence_and_history_can_be_read_over_http(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -210,7 +210,7 @@ async fn presence_and_history_can_be_read_over_http(engine: Engine) {
     assert_eq!((texts, page.has_more), (vec!["one"], false));
 }
 
-both_engines!(health_counts_connections_without_a_key);
+every_engine!(health_counts_connections_without_a_key);
 async fn health_counts_connections_without_a_key(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -226,7 +226,7 @@ async fn health_counts_connections_without_a_key(engine: Engine) {
     assert_eq!(health.broker, engine.name());
 }
 
-both_engines!(metrics_are_prometheus_text_without_a_key);
+every_engine!(metrics_are_prometheus_text_without_a_key);
 async fn metrics_are_prometheus_text_without_a_key(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -246,7 +246,7 @@ async fn metrics_are_prometheus_text_without_a_key(engine: Engine) {
     assert!(samples.count() > 0, "no samples: {}", metrics.text);
 }
 
-both_engines!(the_openapi_document_lists_the_api_without_a_key);
+every_engine!(the_openapi_document_lists_the_api_without_a_key);
 async fn the_openapi_document_lists_the_api_without_a_key(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let doc = server.get("/api/openapi.json").await.expect(200);
@@ -265,7 +265,7 @@ async fn the_openapi_document_lists_the_api_without_a_key(engine: Engine) {
     }
 }
 
-both_engines!(dev_tokens_log_in_without_a_key_in_dev_mode_only);
+every_engine!(dev_tokens_log_in_without_a_key_in_dev_mode_only);
 async fn dev_tokens_log_in_without_a_key_in_dev_mode_only(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let reply = server
@@ -292,7 +292,7 @@ async fn dev_tokens_log_in_without_a_key_in_dev_mode_only(engine: Engine) {
     prod.http(Method::POST, "/api/dev/token", key, body).await.expect_error(404, "not_found");
 }
 
-both_engines!(unread_notifications_are_capped_in_bytes_and_expire);
+every_engine!(unread_notifications_are_capped_in_bytes_and_expire);
 /// Unread notifications are capped in bytes (the newest kept, one bigger
 /// than the cap alone not kept) and expire.
 async fn unread_notifications_are_capped_in_bytes_and_expire(engine: Engine) {

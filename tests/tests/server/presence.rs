@@ -7,7 +7,7 @@ use std::time::Duration;
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{Presence, Status};
 use roomcast_tests::{
-    Engine, PRESENCE_GRACE, RECV_TIMEOUT, TYPING_TIMEOUT, TestServer, WsClient, both_engines,
+    Engine, PRESENCE_GRACE, RECV_TIMEOUT, TYPING_TIMEOUT, TestServer, WsClient, every_engine,
     frame_type, typed,
 };
 use serde_json::{Value, json};
@@ -57,7 +57,7 @@ fn announces_departure(frames: &[Value], user: &str) -> bool {
     })
 }
 
-both_engines!(a_user_stays_online_until_the_last_connection_closes);
+every_engine!(a_user_stays_online_until_the_last_connection_closes);
 async fn a_user_stays_online_until_the_last_connection_closes(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
@@ -81,7 +81,7 @@ async fn a_user_stays_online_until_the_last_connection_closes(engine: Engine) {
     assert_eq!(offline["status"], "offline", "{offline}");
 }
 
-both_engines!(a_disconnect_is_announced_after_the_grace_period);
+every_engine!(a_disconnect_is_announced_after_the_grace_period);
 async fn a_disconnect_is_announced_after_the_grace_period(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
@@ -104,7 +104,7 @@ async fn a_disconnect_is_announced_after_the_grace_period(engine: Engine) {
     assert!(age.whole_seconds().abs() < 60, "last_seen is about now: {presence:?}");
 }
 
-both_engines!(a_quick_reconnect_does_not_flicker);
+every_engine!(a_quick_reconnect_does_not_flicker);
 async fn a_quick_reconnect_does_not_flicker(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
@@ -126,7 +126,7 @@ async fn a_quick_reconnect_does_not_flicker(engine: Engine) {
     assert_eq!(left["user"]["id"], "alice");
 }
 
-both_engines!(an_explicit_leave_is_announced_at_once);
+every_engine!(an_explicit_leave_is_announced_at_once);
 async fn an_explicit_leave_is_announced_at_once(engine: Engine) {
     let server =
         TestServer::with_on(engine, |c| c.timing.presence_grace = Duration::from_secs(30)).await;
@@ -142,7 +142,7 @@ async fn an_explicit_leave_is_announced_at_once(engine: Engine) {
     bob.expect_silence(Duration::from_millis(300)).await;
 }
 
-both_engines!(statuses_reach_those_who_share_a_room);
+every_engine!(statuses_reach_those_who_share_a_room);
 async fn statuses_reach_those_who_share_a_room(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
@@ -183,7 +183,7 @@ async fn statuses_reach_those_who_share_a_room(engine: Engine) {
     assert_eq!(presence["user_id"], "alice");
 }
 
-both_engines!(typing_goes_to_other_users_and_expires);
+every_engine!(typing_goes_to_other_users_and_expires);
 async fn typing_goes_to_other_users_and_expires(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = joined(&server, "alice", "Alice", "general").await;
@@ -210,7 +210,7 @@ async fn typing_goes_to_other_users_and_expires(engine: Engine) {
     alice_tab.expect_silence(Duration::from_millis(100)).await;
 }
 
-both_engines!(an_explicit_stop_and_a_disconnect_end_typing);
+every_engine!(an_explicit_stop_and_a_disconnect_end_typing);
 async fn an_explicit_stop_and_a_disconnect_end_typing(engine: Engine) {
     let server = TestServer::with_on(engine, |c| {
         c.timing.typing_timeout = Duration::from_secs(30);
@@ -234,7 +234,7 @@ async fn an_explicit_stop_and_a_disconnect_end_typing(engine: Engine) {
     assert_eq!((&stopped["user"]["id"], &stopped["is_typing"]), (&json!("alice"), &json!(false)));
 }
 
-both_engines!(a_reload_leaves_no_ghost_member);
+every_engine!(a_reload_leaves_no_ghost_member);
 /// A page reload: the connection closes and another opens within the grace
 /// period; when that one closes for good, the user leaves and goes offline,
 /// and a later joiner does not see them as a member.

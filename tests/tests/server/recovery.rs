@@ -8,14 +8,14 @@
 
 use roomcast_shared::RoomEvent;
 use roomcast_shared::frame::Joined;
-use roomcast_tests::{Engine, TestServer, WsClient, both_engines, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, every_engine, typed};
 use serde_json::{Value, json};
 
 fn join_since(room: &str, epoch: &Value, offset: u64) -> Value {
     json!({"type": "join", "room": room, "since": {"epoch": epoch, "offset": offset}})
 }
 
-both_engines!(missed_messages_edits_and_deletes_are_replayed_in_order);
+every_engine!(missed_messages_edits_and_deletes_are_replayed_in_order);
 async fn missed_messages_edits_and_deletes_are_replayed_in_order(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -65,7 +65,7 @@ async fn missed_messages_edits_and_deletes_are_replayed_in_order(engine: Engine)
     assert_eq!(bob.recv_until("message").await["offset"], 7);
 }
 
-both_engines!(a_client_that_missed_nothing_recovers_nothing);
+every_engine!(a_client_that_missed_nothing_recovers_nothing);
 async fn a_client_that_missed_nothing_recovers_nothing(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -79,11 +79,11 @@ async fn a_client_that_missed_nothing_recovers_nothing(engine: Engine) {
     assert_eq!(reply["offset"], 1);
 }
 
-both_engines!(a_restart_recovers_only_what_the_engine_kept);
+every_engine!(a_restart_recovers_only_what_the_engine_kept);
 /// A memory server forgets everything when it restarts, so its old
-/// positions cannot be recovered; on Redis the history outlives the
-/// instance and a client recovers across the restart as if nothing
-/// happened.
+/// positions cannot be recovered; on Redis and with a store the history
+/// outlives the instance and a client recovers across the restart as if
+/// nothing happened.
 async fn a_restart_recovers_only_what_the_engine_kept(engine: Engine) {
     let first = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&first, "alice", "Alice").await;
@@ -99,8 +99,8 @@ async fn a_restart_recovers_only_what_the_engine_kept(engine: Engine) {
             assert_ne!(reply["epoch"], old_epoch, "a new server has new epochs");
             assert_eq!(reply["offset"], 0);
         }
-        Engine::Redis => {
-            assert_eq!(reply["recovered"], true, "Redis kept the room: {reply}");
+        Engine::Redis | Engine::Sqlite => {
+            assert_eq!(reply["recovered"], true, "the room was kept: {reply}");
             assert_eq!((&reply["epoch"], &reply["offset"]), (&old_epoch, &json!(1)));
             let replayed = &reply["messages"][0];
             assert_eq!(
@@ -111,7 +111,7 @@ async fn a_restart_recovers_only_what_the_engine_kept(engine: Engine) {
     }
 }
 
-both_engines!(an_offset_from_the_future_is_not_recovered);
+every_engine!(an_offset_from_the_future_is_not_recovered);
 async fn an_offset_from_the_future_is_not_recovered(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -124,7 +124,7 @@ async fn an_offset_from_the_future_is_not_recovered(engine: Engine) {
     assert_eq!(reply["offset"], 1);
 }
 
-both_engines!(a_gap_older_than_the_kept_history_is_not_recovered);
+every_engine!(a_gap_older_than_the_kept_history_is_not_recovered);
 async fn a_gap_older_than_the_kept_history_is_not_recovered(engine: Engine) {
     let server = TestServer::with_on(engine, |c| c.history.max_events = 3).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -145,7 +145,7 @@ async fn a_gap_older_than_the_kept_history_is_not_recovered(engine: Engine) {
     assert_eq!(offsets, [8, 9, 10]);
 }
 
-both_engines!(resending_after_a_reconnect_does_not_duplicate);
+every_engine!(resending_after_a_reconnect_does_not_duplicate);
 async fn resending_after_a_reconnect_does_not_duplicate(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;

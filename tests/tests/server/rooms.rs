@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{Claims, RoomEvent, Status, UserInfo};
-use roomcast_tests::{Engine, TestServer, WsClient, both_engines, claims, frame_type, typed};
+use roomcast_tests::{Engine, TestServer, WsClient, claims, every_engine, frame_type, typed};
 use serde_json::json;
 
 const QUIET: Duration = Duration::from_millis(300);
 
-both_engines!(join_answers_joined_and_leave_answers_left);
+every_engine!(join_answers_joined_and_leave_answers_left);
 async fn join_answers_joined_and_leave_answers_left(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -39,7 +39,7 @@ async fn join_answers_joined_and_leave_answers_left(engine: Engine) {
     assert_eq!(error["code"], "forbidden", "{error}");
 }
 
-both_engines!(members_see_each_other_join);
+every_engine!(members_see_each_other_join);
 async fn members_see_each_other_join(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -67,7 +67,7 @@ async fn members_see_each_other_join(engine: Engine) {
     bob.expect_silence(QUIET).await;
 }
 
-both_engines!(joining_again_answers_joined_again_without_announcing_it);
+every_engine!(joining_again_answers_joined_again_without_announcing_it);
 async fn joining_again_answers_joined_again_without_announcing_it(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -84,7 +84,7 @@ async fn joining_again_answers_joined_again_without_announcing_it(engine: Engine
     bob.expect_silence(QUIET).await;
 }
 
-both_engines!(personal_rooms_admit_only_their_owner);
+every_engine!(personal_rooms_admit_only_their_owner);
 async fn personal_rooms_admit_only_their_owner(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -100,7 +100,7 @@ async fn personal_rooms_admit_only_their_owner(engine: Engine) {
     assert_eq!(error["code"], "forbidden", "{error}");
 }
 
-both_engines!(every_connection_is_in_its_personal_room_without_a_joined_frame);
+every_engine!(every_connection_is_in_its_personal_room_without_a_joined_frame);
 async fn every_connection_is_in_its_personal_room_without_a_joined_frame(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -112,7 +112,7 @@ async fn every_connection_is_in_its_personal_room_without_a_joined_frame(engine:
     assert_eq!((&event["room"], &event["name"]), (&json!("user:alice"), &json!("account.updated")));
 }
 
-both_engines!(direct_rooms_admit_only_their_two_users);
+every_engine!(direct_rooms_admit_only_their_two_users);
 async fn direct_rooms_admit_only_their_two_users(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -131,7 +131,7 @@ async fn direct_rooms_admit_only_their_two_users(engine: Engine) {
     alice.assert_usable().await;
 }
 
-both_engines!(admin_rooms_admit_only_admins);
+every_engine!(admin_rooms_admit_only_admins);
 async fn admin_rooms_admit_only_admins(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -146,7 +146,7 @@ async fn admin_rooms_admit_only_admins(engine: Engine) {
     alice.join("administrators").await;
 }
 
-both_engines!(the_rooms_claim_limits_public_rooms);
+every_engine!(the_rooms_claim_limits_public_rooms);
 async fn the_rooms_claim_limits_public_rooms(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let limited =
@@ -164,7 +164,7 @@ async fn the_rooms_claim_limits_public_rooms(engine: Engine) {
     carol.join("user:carol").await;
 }
 
-both_engines!(history_on_join_returns_the_latest_messages_as_events);
+every_engine!(history_on_join_returns_the_latest_messages_as_events);
 async fn history_on_join_returns_the_latest_messages_as_events(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -193,7 +193,7 @@ async fn history_on_join_returns_the_latest_messages_as_events(engine: Engine) {
     assert_eq!(texts, [(2, "two"), (3, "three")]);
 }
 
-both_engines!(leaving_a_room_not_joined_does_not_break_the_connection);
+every_engine!(leaving_a_room_not_joined_does_not_break_the_connection);
 async fn leaving_a_room_not_joined_does_not_break_the_connection(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;

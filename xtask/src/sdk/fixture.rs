@@ -129,6 +129,8 @@ impl Server {
         command
             .args(["--dev", "--jwt-secret", "sdk-test-secret", "--api-key", API_KEY])
             .args(["--bind", &self.addr.to_string(), "--presence-grace-ms", "500"])
+            // These suites test what a client does when the server forgets.
+            .args(["--database-url", "memory"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

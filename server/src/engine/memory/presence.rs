@@ -273,6 +273,10 @@ impl Presence for MemoryPresence {
         Ok(state.presence(user_id))
     }
 
+    async fn connected(&self, user_id: &str) -> Result<bool, EngineError> {
+        Ok(self.users.get(user_id).is_some_and(|state| state.open > 0))
+    }
+
     async fn presence(&self, user_id: &str) -> Result<UserPresence, EngineError> {
         Ok(match self.users.get(user_id) {
             Some(state) => state.presence(user_id),

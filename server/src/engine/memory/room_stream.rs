@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, Position, RoomEvent, RoomName};
+use roomcast_shared::{
+    ChatMessage, MessageDeleted, MessageUpdated, Position, ReadReceipt, RoomEvent, RoomName,
+};
 use time::OffsetDateTime;
 
 use crate::config::HistoryLimits;
@@ -42,6 +44,9 @@ fn cost(event: &RoomEvent) -> usize {
     FIXED + 2 * text
 }
 
+/// Most readers whose position one room keeps in memory.
+const MAX_READERS: usize = 1000;
+
 /// A room's stream. Not thread-safe by itself: the engine locks it.
 #[derive(Debug)]
 pub(crate) struct RoomStream {
@@ -59,6 +64,9 @@ pub(crate) struct RoomStream {
     by_client_id: HashMap<(String, String), (String, u64)>,
     /// What the kept events cost, the sum of their [`cost`].
     bytes: usize,
+    /// Each reader's latest read, with the offset of the message read (at
+    /// most [`MAX_READERS`]; the earliest readers go first).
+    reads: HashMap<String, (u64, ReadReceipt)>,
     /// The engine forgot this stream (empty, no members): whoever still holds
     /// it must look the room up again.
     pub retired: bool,
@@ -75,8 +83,34 @@ impl RoomStream {
             by_id: HashMap::new(),
             by_client_id: HashMap::new(),
             bytes: 0,
+            reads: HashMap::new(),
             retired: false,
         }
+    }
+
+    /// Keeps a reader's position when it names a kept message later than
+    /// the one kept for them.
+    pub fn keep_read(&mut self, receipt: ReadReceipt) {
+        let Some(&offset) = self.by_id.get(&receipt.id) else { return };
+        if self.reads.get(&receipt.user_id).is_some_and(|(kept, _)| *kept >= offset) {
+            return;
+        }
+        if self.reads.len() >= MAX_READERS && !self.reads.contains_key(&receipt.user_id) {
+            let earliest =
+                self.reads.iter().min_by_key(|(_, (_, r))| r.read_at).map(|(u, _)| u.clone());
+            if let Some(user) = earliest {
+                self.reads.remove(&user);
+            }
+        }
+        self.reads.insert(receipt.user_id.clone(), (offset, receipt));
+    }
+
+    /// The latest readers' positions first, at most `limit`.
+    pub fn reads(&self, limit: usize) -> Vec<ReadReceipt> {
+        let mut reads: Vec<ReadReceipt> = self.reads.values().map(|(_, r)| r.clone()).collect();
+        reads.sort_by(|a, b| b.read_at.cmp(&a.read_at).then_with(|| a.user_id.cmp(&b.user_id)));
+        reads.truncate(limit);
+        reads
     }
 
     /// What the kept events cost, in bytes (an estimate).

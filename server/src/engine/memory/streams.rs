@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use roomcast_shared::{Position, RoomName, ServerFrame};
+use roomcast_shared::{Position, ReadReceipt, RoomName, ServerFrame};
 
 use super::room_stream::RoomStream;
 use super::{MemorySettings, shrink_when_sparse};
@@ -193,5 +193,15 @@ impl Streams for MemoryStreams {
         stream.prune(&self.settings.history);
         self.account(bytes, stream.bytes());
         Ok(stream.history(before, limit))
+    }
+
+    async fn keep_read(&self, room: &RoomName, receipt: ReadReceipt) {
+        if let Some(stream) = self.streams.get(room).map(|s| s.clone()) {
+            lock(&stream).keep_read(receipt);
+        }
+    }
+
+    async fn reads(&self, room: &RoomName, limit: usize) -> Result<Vec<ReadReceipt>, EngineError> {
+        Ok(self.streams.get(room).map(|s| lock(&s).reads(limit)).unwrap_or_default())
     }
 }

@@ -206,6 +206,12 @@ impl Presence for RedisPresence {
         self.presence_of(user_id).await
     }
 
+    async fn connected(&self, user_id: &str) -> Result<bool, EngineError> {
+        let conns: HashMap<String, i64> =
+            self.0.exec(self.0.conn().hgetall(keys::user_connections(user_id))).await?;
+        Ok(conns.iter().any(|(instance, open)| instance.starts_with("o:") && *open > 0))
+    }
+
     async fn presence(&self, user_id: &str) -> Result<UserPresence, EngineError> {
         self.presence_of(user_id).await
     }

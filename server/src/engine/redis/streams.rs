@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use roomcast_shared::{
-    ChatMessage, MessageDeleted, MessageUpdated, Position, RoomEvent, RoomName, ServerFrame,
+    ChatMessage, MessageDeleted, MessageUpdated, Position, ReadReceipt, RoomEvent, RoomName,
+    ServerFrame,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -213,6 +214,18 @@ impl Streams for RedisStreams {
             newest_first.iter().take(limit).filter_map(|m| serde_json::from_str(m).ok()).collect();
         messages.reverse();
         Ok(Page { messages, has_more })
+    }
+
+    /// Redis without a database keeps no read positions: `read` frames
+    /// still reach every member live.
+    async fn keep_read(&self, _room: &RoomName, _receipt: ReadReceipt) {}
+
+    async fn reads(
+        &self,
+        _room: &RoomName,
+        _limit: usize,
+    ) -> Result<Vec<ReadReceipt>, EngineError> {
+        Ok(Vec::new())
     }
 }
 

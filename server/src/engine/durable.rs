@@ -1,0 +1,319 @@
+//! Room streams with a store (`--database-url`): the store is the truth
+//! (offsets, idempotency keys, every retained message, read positions,
+//! unread notifications), and the engine keeps only what is live
+//! (membership, presence, fan-out) and a window of recent events.
+//!
+//! - `commit.rs`: group commit; an `ack` is sent after the commit.
+//! - `recent.rs`: each room's recent events, for recovery without a read.
+//! - `reads.rs`: read positions gathered and written every half second.
+//! - `presence.rs`: unread notifications kept in the store.
+//!
+//! A room's epoch is the store's, so offsets continue across restarts and
+//! a client's `since` stays valid.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use roomcast_shared::{Position, ReadReceipt, RoomEvent, RoomName};
+use time::OffsetDateTime;
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Appended, Backend, Change, EngineError, Page, Snapshot, Streams};
+use crate::config::HistoryLimits;
+use crate::hub::Hub;
+use crate::store::{NewEvent, Outcome, Pruned, ReadMark, Store};
+
+mod commit;
+mod presence;
+mod reads;
+mod recent;
+
+use commit::Committer;
+pub(super) use presence::DurablePresence;
+use presence::unavailable;
+use reads::PendingReads;
+use recent::{Recent, lock};
+
+/// The streams of a deployment with a store.
+#[derive(Debug)]
+pub(super) struct DurableStreams {
+    store: Arc<dyn Store>,
+    recent: Arc<Recent>,
+    /// `None` once closed: changes are refused from then on.
+    committer: std::sync::RwLock<Option<Committer>>,
+    reads: Arc<PendingReads>,
+    limits: HistoryLimits,
+}
+
+/// The background tasks of [`DurableStreams`], stopped by
+/// [`DurableBackend::close`].
+#[derive(Debug)]
+struct Tasks {
+    committer: JoinHandle<()>,
+    reads: JoinHandle<()>,
+    stop_reads: CancellationToken,
+}
+
+impl DurableStreams {
+    /// Starts the committer and the read writer.
+    pub fn start(
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        limits: HistoryLimits,
+    ) -> (Arc<Self>, DurableTasks) {
+        let recent = Arc::new(Recent::new(store.clone(), limits.clone()));
+        let (committer, committing) = Committer::start(store.clone(), recent.clone(), hub);
+        let reads = Arc::new(PendingReads::default());
+        let stop_reads = CancellationToken::new();
+        let writing = reads.clone().start(store.clone(), stop_reads.clone());
+        let streams = Arc::new(Self {
+            store,
+            recent,
+            committer: std::sync::RwLock::new(Some(committer)),
+            reads,
+            limits,
+        });
+        let tasks = Tasks { committer: committing, reads: writing, stop_reads };
+        (streams, DurableTasks(AsyncMutex::new(Some(tasks))))
+    }
+
+    /// Forgets the windows of rooms without members; see [`Recent::sweep`].
+    pub fn sweep(&self, has_members: impl Fn(&RoomName) -> bool) -> (usize, usize) {
+        self.recent.sweep(has_members)
+    }
+
+    async fn commit(&self, change: NewEvent) -> Result<Outcome, EngineError> {
+        let committer = {
+            let committer = self.committer.read().unwrap_or_else(|p| p.into_inner());
+            committer.clone()
+        };
+        match committer {
+            Some(committer) => committer.commit(change).await,
+            None => Err(EngineError::Unavailable("the server is shutting down".into())),
+        }
+    }
+
+    /// The latest `count` messages at or below `last`, as events.
+    async fn latest(
+        &self,
+        room: &RoomName,
+        last: u64,
+        count: usize,
+    ) -> Result<Vec<RoomEvent>, EngineError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let messages = self
+            .store
+            .messages_before(room, Some(last + 1), count)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(messages.into_iter().map(RoomEvent::Message).collect())
+    }
+
+    /// The events after `since` up to `last`, from the store, when it still
+    /// holds every one and they are within the recovery window.
+    async fn recover(
+        &self,
+        room: &RoomName,
+        since: u64,
+        last: u64,
+    ) -> Result<Option<Vec<RoomEvent>>, EngineError> {
+        let missed = last - since;
+        if missed > self.limits.max_events as u64 {
+            return Ok(None);
+        }
+        let events = self
+            .store
+            .events_after(room, since, missed as usize)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let complete =
+            events.len() as u64 == missed && events.first().is_none_or(|e| e.offset() == since + 1);
+        Ok(complete.then_some(events))
+    }
+}
+
+#[async_trait]
+impl Streams for DurableStreams {
+    async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError> {
+        let now = OffsetDateTime::now_utc();
+        let (change, id) = match change {
+            Change::Message { sender, content, client_id } => {
+                let id = uuid::Uuid::now_v7().to_string();
+                let message = NewEvent::Message {
+                    room: room.clone(),
+                    id: id.clone(),
+                    client_id,
+                    sender,
+                    content,
+                    created_at: now,
+                };
+                (message, id)
+            }
+            Change::Edit { id, content, sender } => {
+                let by = sender;
+                (
+                    NewEvent::Edit {
+                        room: room.clone(),
+                        id: id.clone(),
+                        by,
+                        content,
+                        edited_at: now,
+                    },
+                    id,
+                )
+            }
+            Change::Delete { id, sender } => {
+                (NewEvent::Delete { room: room.clone(), id: id.clone(), by: sender }, id)
+            }
+        };
+        match self.commit(change).await? {
+            Outcome::Appended(event) => {
+                Ok(Appended { id, offset: event.offset(), event: Some(event) })
+            }
+            Outcome::Duplicate { id, offset } => Ok(Appended { id, offset, event: None }),
+            // A key holding NUL names no message that could exist.
+            Outcome::NotFound | Outcome::Invalid => Err(EngineError::MessageNotFound(id)),
+            Outcome::NotTheSender => Err(EngineError::NotTheSender(id)),
+        }
+    }
+
+    async fn snapshot(
+        &self,
+        room: &RoomName,
+        since: Option<&Position>,
+        history: usize,
+    ) -> Result<Snapshot, EngineError> {
+        let cell = self.recent.window(room).await.map_err(|e| unavailable(&e))?;
+        let Some(window) = cell.get() else {
+            return Err(EngineError::Unavailable("room not loaded".into()));
+        };
+        let (epoch, last, cached) = {
+            let window = lock(window);
+            let cached = since.and_then(|s| {
+                (s.epoch == window.epoch).then(|| window.events_after(s.offset)).flatten()
+            });
+            (window.epoch.clone(), window.last, cached)
+        };
+        let recovered = match (since, cached) {
+            (None, _) => None,
+            (Some(_), Some(events)) => Some(Some(events)),
+            (Some(s), None) if s.epoch == epoch && s.offset < last => {
+                Some(self.recover(room, s.offset, last).await?)
+            }
+            (Some(_), None) => Some(None),
+        };
+        let (events, recovered) = match recovered {
+            Some(Some(events)) => (events, Some(true)),
+            Some(None) => (self.latest(room, last, history).await?, Some(false)),
+            None => (self.latest(room, last, history).await?, None),
+        };
+        Ok(Snapshot { epoch, offset: last, events, recovered })
+    }
+
+    async fn history(
+        &self,
+        room: &RoomName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, EngineError> {
+        let mut messages = self
+            .store
+            .messages_before(room, before, limit + 1)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let has_more = messages.len() > limit;
+        if has_more {
+            messages.remove(0);
+        }
+        Ok(Page { messages, has_more })
+    }
+
+    async fn keep_read(&self, room: &RoomName, receipt: ReadReceipt) {
+        self.reads.add(ReadMark {
+            user_id: receipt.user_id,
+            room: room.clone(),
+            id: receipt.id,
+            read_at: receipt.read_at,
+        });
+    }
+
+    async fn reads(&self, room: &RoomName, limit: usize) -> Result<Vec<ReadReceipt>, EngineError> {
+        self.store.reads(room, limit).await.map_err(|e| unavailable(&e))
+    }
+}
+
+/// How often retention runs (and once at start).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Removes, at start and then every [`RETENTION_INTERVAL`] until
+/// `shutdown`, messages older than `retention` (when set) and unread
+/// notifications older than `notification_max_age`.
+pub(super) async fn retain(
+    store: Arc<dyn Store>,
+    retention: Option<Duration>,
+    notification_max_age: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = OffsetDateTime::now_utc();
+        match store.prune(retention.map(|r| now - r), now - notification_max_age).await {
+            Ok(pruned) if pruned != Pruned::default() => {
+                tracing::info!(
+                    events = pruned.events,
+                    messages = pruned.messages,
+                    notifications = pruned.notifications,
+                    "retention removed what expired"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "retention failed; retrying later"),
+        }
+    }
+}
+
+/// The durable layer's tasks, stopped once at shutdown.
+#[derive(Debug)]
+pub(super) struct DurableTasks(AsyncMutex<Option<Tasks>>);
+
+/// The engine's backend with the store behind it: closing commits what is
+/// queued, writes the gathered reads, then releases the engine.
+#[derive(Debug)]
+pub(super) struct DurableBackend {
+    pub inner: Arc<dyn Backend>,
+    pub streams: Arc<DurableStreams>,
+    pub tasks: DurableTasks,
+}
+
+#[async_trait]
+impl Backend for DurableBackend {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn healthy(&self) -> bool {
+        self.inner.healthy()
+    }
+
+    async fn close(&self) {
+        // Dropping the queue's last sender ends the committer once it has
+        // committed what was queued.
+        self.streams.committer.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(tasks) = self.tasks.0.lock().await.take() {
+            let _ = tasks.committer.await;
+            tasks.stop_reads.cancel();
+            let _ = tasks.reads.await;
+        }
+        self.inner.close().await;
+    }
+}

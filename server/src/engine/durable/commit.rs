@@ -1,0 +1,97 @@
+//! Group commit: every change to a room stream, from any connection or the
+//! HTTP API, goes through one task that takes whatever is waiting (up to
+//! [`MAX_BATCH`]), commits it in one transaction, publishes what was
+//! stored in offset order and only then answers each caller. A commit costs
+//! about one disk sync (SQLite) or one round trip (PostgreSQL) whatever it
+//! holds, so under load many messages share it; alone, a message waits for
+//! nothing but its own commit.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::recent::Recent;
+use crate::engine::EngineError;
+use crate::hub::Hub;
+use crate::store::{NewEvent, Outcome, Store};
+
+/// Most changes in one transaction: enough to amortise a commit under any
+/// load one instance takes, few enough that a commit stays short.
+const MAX_BATCH: usize = 512;
+
+/// Changes waiting for the committer: callers wait (backpressure) beyond.
+const QUEUE: usize = 8 * MAX_BATCH;
+
+/// What the client is told when the database fails: in general terms (the
+/// error itself is logged).
+const UNAVAILABLE: &str = "the message store is unavailable; retry";
+
+struct Job {
+    change: NewEvent,
+    done: oneshot::Sender<Option<Outcome>>,
+}
+
+/// The committer's queue.
+#[derive(Debug, Clone)]
+pub(super) struct Committer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("change", &self.change).finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// Starts the committer; it runs until every [`Committer`] is dropped,
+    /// committing what is queued by then.
+    pub fn start(
+        store: Arc<dyn Store>,
+        recent: Arc<Recent>,
+        hub: Arc<Hub>,
+    ) -> (Self, JoinHandle<()>) {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        (Self { queue }, tokio::spawn(run(store, recent, hub, jobs)))
+    }
+
+    /// Commits a change and publishes it; its outcome once it is durable.
+    pub async fn commit(&self, change: NewEvent) -> Result<Outcome, EngineError> {
+        let (done, outcome) = oneshot::channel();
+        let unavailable = || EngineError::Unavailable(UNAVAILABLE.into());
+        self.queue.send(Job { change, done }).await.map_err(|_| unavailable())?;
+        outcome.await.ok().flatten().ok_or_else(unavailable)
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    recent: Arc<Recent>,
+    hub: Arc<Hub>,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (changes, waiting): (Vec<NewEvent>, Vec<_>) =
+            jobs.drain(..).map(|job| (job.change, job.done)).unzip();
+        match store.append(&changes).await {
+            Ok(outcomes) => {
+                for (outcome, done) in outcomes.into_iter().zip(waiting) {
+                    if let Outcome::Appended(event) = &outcome {
+                        recent.publish(event, &hub).await;
+                    }
+                    let _ = done.send(Some(outcome));
+                }
+            }
+            Err(err) => {
+                // Nothing of the batch was stored, nothing is acknowledged:
+                // each sender retries with its idempotency key.
+                tracing::error!(%err, changes = changes.len(), "commit failed");
+                for done in waiting {
+                    let _ = done.send(None);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Read positions on their way to the store. A `read` has no ack, and a
+//! room of many members reads every message many times over, so reads are
+//! gathered (the latest per user and room) and written together every
+//! [`FLUSH_INTERVAL`]: durable within about that long, one transaction
+//! however many arrived. What waits is bounded by the users and rooms that
+//! read within one interval (each connection's reads are rate limited).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use roomcast_shared::RoomName;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{ReadMark, Store};
+
+/// How often gathered reads are written: reads are durable within this.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Reads gathered since the last write.
+#[derive(Debug, Default)]
+pub(super) struct PendingReads {
+    marks: Mutex<HashMap<(String, RoomName), ReadMark>>,
+}
+
+impl PendingReads {
+    /// Keeps the latest read of each user in each room until the next write.
+    pub fn add(&self, mark: ReadMark) {
+        let mut marks = self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        marks.insert((mark.user_id.clone(), mark.room.clone()), mark);
+    }
+
+    fn take(&self) -> Vec<ReadMark> {
+        let mut marks = self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::take(&mut *marks).into_values().collect()
+    }
+
+    /// Writes what is gathered; on failure the reads are kept for the next
+    /// try, unless newer ones replaced them meanwhile.
+    async fn flush(&self, store: &dyn Store) {
+        let marks = self.take();
+        if marks.is_empty() {
+            return;
+        }
+        if let Err(err) = store.set_reads(&marks).await {
+            tracing::warn!(%err, reads = marks.len(), "read positions not written; retrying");
+            let mut pending = self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for mark in marks {
+                pending.entry((mark.user_id.clone(), mark.room.clone())).or_insert(mark);
+            }
+        }
+    }
+
+    /// Writes gathered reads every [`FLUSH_INTERVAL`] until `stop`, then
+    /// once more.
+    pub fn start(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        stop: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => self.flush(&*store).await,
+                }
+            }
+            self.flush(&*store).await;
+        })
+    }
+}
