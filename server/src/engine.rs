@@ -183,6 +183,13 @@ pub(crate) async fn start(
             std::io::Error::other(format!("cannot open the database {}: {err}", redact(url)))
         })?),
     };
+    match &config.database_url {
+        Some(url) => tracing::info!(database = %redact(url), "keeping messages in"),
+        None if config.redis_url.is_none() => {
+            tracing::warn!("--database-url memory: nothing is kept across restarts");
+        }
+        None => {}
+    }
     if let Some(store) = &store {
         let retention = config.retention;
         let notification_max_age = config.limits.notification_max_age;

@@ -22,6 +22,17 @@ impl ServerProcess {
     /// database unless `args` or `env` name one) and waits for the address
     /// it prints.
     pub async fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start(None, args, env).await
+    }
+
+    /// [`spawn`](Self::spawn) in the working directory `dir`, with the
+    /// database `roomcast` picks by default there (unless `args` or `env`
+    /// name one).
+    pub async fn spawn_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start(Some(dir), args, env).await
+    }
+
+    async fn start(dir: Option<&std::path::Path>, args: &[&str], env: &[(&str, &str)]) -> Self {
         let binary = roomcast_binary().await;
         let mut command = Command::new(&binary);
         command
@@ -30,12 +41,19 @@ impl ServerProcess {
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .env_remove("ROOMCAST_BIND")
-            // Volatile unless the test asks for a database (by flag or env).
-            .env("ROOMCAST_DATABASE_URL", "memory")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        match dir {
+            Some(dir) => {
+                command.current_dir(dir).env_remove("ROOMCAST_DATABASE_URL");
+            }
+            // Volatile unless the test asks for a database.
+            None => {
+                command.env("ROOMCAST_DATABASE_URL", "memory");
+            }
+        }
         for (key, value) in env {
             command.env(key, value);
         }
@@ -88,6 +106,27 @@ impl ServerProcess {
             .expect("roomcast did not exit within 10 s")
             .expect("waiting for roomcast")
     }
+}
+
+/// Runs the `roomcast` binary with these flags and environment (and no
+/// other `ROOMCAST_*` setting) until it exits, which it must within 10 s;
+/// returns whether it succeeded and what it printed.
+pub async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let binary = roomcast_binary().await;
+    let mut command = Command::new(binary);
+    command.args(["--bind", "127.0.0.1:0"]).args(args).env("NO_COLOR", "1").kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ROOMCAST_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = tokio::time::timeout(Duration::from_secs(10), command.output())
+        .await
+        .expect("roomcast neither exited nor failed within 10 s: it started")
+        .expect("running roomcast");
+    let text = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
+    (output.status.success(), text.into_owned())
 }
 
 /// The `roomcast` binary of the same build profile as this test, built first

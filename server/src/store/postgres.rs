@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Pool, Postgres, Transaction};
 
 use super::StoreError;
@@ -25,10 +26,18 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`) and brings the
     /// schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        // One connection first, so that a wrong address or password fails
+        // at once with its own error (the pool would retry until its
+        // timeout and report only that).
+        let options: PgConnectOptions = url.parse()?;
+        let probe = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })

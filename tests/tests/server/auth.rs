@@ -271,28 +271,6 @@ async fn a_first_frame_sent_with_the_upgrade_request_is_read() {
     assert_eq!(reply["ref"], 7, "{reply}");
 }
 
-/// Runs the `roomcast` binary with these flags and environment (and no
-/// other `ROOMCAST_*` setting) until it exits; returns whether it succeeded
-/// and what it printed.
-#[cfg(unix)]
-async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let binary = roomcast_tests::process::roomcast_binary().await;
-    let mut command = tokio::process::Command::new(binary);
-    command.args(["--bind", "127.0.0.1:0"]).args(args).env("NO_COLOR", "1").kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ROOMCAST_") {
-            command.env_remove(key);
-        }
-    }
-    command.envs(env.iter().copied());
-    let output = tokio::time::timeout(Duration::from_secs(10), command.output())
-        .await
-        .expect("roomcast neither exited nor failed within 10 s: it started")
-        .expect("running roomcast");
-    let text = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
-    (output.status.success(), text.into_owned())
-}
-
 /// Flags, environment, and what the refusal must say.
 type Refusal<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
@@ -309,7 +287,7 @@ async fn the_binary_refuses_empty_short_and_dev_mode_production_secrets() {
         (&["--dev", "--jwt-secret", strong, "--api-key", "k"], &[], "never be valid"),
     ];
     for (args, env, message) in cases {
-        let (started, output) = run_binary(args, env).await;
+        let (started, output) = roomcast_tests::process::run_to_exit(args, env).await;
         assert!(!started, "{args:?} {env:?} exited successfully: {output}");
         assert!(output.contains(message), "{args:?} {env:?}: expected {message:?} in {output}");
     }

@@ -13,6 +13,7 @@ mod bad_input;
 mod bounds;
 mod chat;
 mod connections;
+mod durable;
 mod hardening_logs;
 mod hardening_teardown;
 mod heartbeat;

@@ -1,0 +1,405 @@
+//! The store end to end, on the real binary: what was acknowledged survives
+//! SIGKILL (messages, edits, deletes, read positions, unread
+//! notifications), a client recovers across the restart as if nothing
+//! happened, history pages back to the very first message, and the
+//! database flags are checked at start.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use roomcast_tests::process::run_to_exit;
+use roomcast_tests::server::TempDatabase;
+use roomcast_tests::{ServerProcess, WsClient, claims, frame_type, sign};
+use serde_json::{Value, json};
+
+/// A short dev secret: these servers run in dev mode.
+const SECRET: &str = "durable-test";
+const API_KEY: &str = "durable-key";
+
+/// A dev server on `database`, with rates no test sender reaches.
+async fn start(database: &str) -> ServerProcess {
+    ServerProcess::spawn(
+        &[
+            "--dev",
+            "--jwt-secret",
+            SECRET,
+            "--api-key",
+            API_KEY,
+            "--database-url",
+            database,
+            "--rate-frames",
+            "100000",
+            "--rate-messages",
+            "100000",
+            "--rate-user-messages",
+            "100000",
+        ],
+        &[],
+    )
+    .await
+}
+
+async fn connect(server: &ServerProcess, user: &str) -> WsClient {
+    let mut client = WsClient::connect(&server.ws_url()).await.labelled(user);
+    let token = sign(SECRET, &claims(user, &format!("name of {user}")));
+    let ready = client.call(json!({"type": "auth", "token": token})).await;
+    assert_eq!(frame_type(&ready), "ready", "{user}: {ready}");
+    client
+}
+
+/// Sends every frame at once (each with a `ref`), then collects the replies
+/// in order; frames that are not replies are dropped.
+async fn pipelined(client: &mut WsClient, frames: Vec<Value>) -> Vec<Value> {
+    let count = frames.len();
+    for (i, mut frame) in frames.into_iter().enumerate() {
+        frame["ref"] = json!(format!("p{i}"));
+        client.send(frame).await;
+    }
+    let mut replies: BTreeMap<usize, Value> = BTreeMap::new();
+    while replies.len() < count {
+        let frame = client.recv().await;
+        let index = frame["ref"].as_str().and_then(|r| r.strip_prefix('p')?.parse().ok());
+        if let Some(i) = index {
+            replies.insert(i, frame);
+        }
+    }
+    replies.into_values().collect()
+}
+
+fn send(room: &str, client_id: &str, content: &str) -> Value {
+    json!({"type": "send", "room": room, "content": content, "client_id": client_id})
+}
+
+/// What the room holds, as a reader sees it: id to current content, in
+/// offset order.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Model(BTreeMap<u64, (String, String)>);
+
+impl Model {
+    fn apply(&mut self, event: &Value) {
+        let offset = event["offset"].as_u64().expect("an offset");
+        let id = event["id"].as_str().expect("an id").to_owned();
+        match frame_type(event) {
+            "message" => {
+                self.0.insert(offset, (id, event["content"].as_str().unwrap().to_owned()));
+            }
+            "message_updated" => {
+                if let Some(entry) = self.0.values_mut().find(|(i, _)| *i == id) {
+                    entry.1 = event["content"].as_str().unwrap().to_owned();
+                }
+            }
+            "message_deleted" => self.0.retain(|_, (i, _)| *i != id),
+            other => panic!("not a room event: {other}"),
+        }
+    }
+}
+
+/// Pages `history` back from the newest to the first message.
+async fn whole_history(client: &mut WsClient, room: &str) -> Vec<Value> {
+    let mut all: Vec<Value> = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut frame = json!({"type": "history", "room": room, "limit": 100});
+        if let Some(before) = before {
+            frame["before"] = json!(before);
+        }
+        let page = client.call_ok(frame, "history").await;
+        let messages = page["messages"].as_array().expect("messages").clone();
+        before = messages.first().and_then(|m| m["offset"].as_u64());
+        all.splice(0..0, messages);
+        if page["has_more"] != true {
+            return all;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_killed_server_keeps_everything_it_acknowledged() {
+    let database = TempDatabase::new();
+    let server = start(&database.url()).await;
+    let room = "durable";
+    let mut alice = connect(&server, "alice").await;
+    let mut bob = connect(&server, "bob").await;
+    let joined = alice.join(room).await;
+    let epoch = joined["epoch"].clone();
+    bob.join(room).await;
+
+    // 1,000 messages that bob sees; he reads up to the last and leaves.
+    let first: Vec<Value> =
+        (0..1000).map(|i| send(room, &format!("c{i}"), &format!("m{i}"))).collect();
+    let acks = pipelined(&mut alice, first).await;
+    assert!(
+        acks.iter().all(|a| frame_type(a) == "ack"),
+        "{:?}",
+        acks.iter().find(|a| frame_type(a) != "ack")
+    );
+    let seen_up_to = acks[999]["offset"].as_u64().unwrap();
+    bob.recv_where("the 1,000th message", |f| f["offset"].as_u64() == Some(seen_up_to)).await;
+    bob.send(json!({"type": "read", "room": room, "id": acks[999]["id"]})).await;
+    // A read is durable within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bob.close().await;
+
+    // 200 more, edits of old and new messages, deletes.
+    let more: Vec<Value> =
+        (1000..1200).map(|i| send(room, &format!("c{i}"), &format!("m{i}"))).collect();
+    let more_acks = pipelined(&mut alice, more).await;
+    let all_acks: Vec<Value> = acks.iter().chain(&more_acks).cloned().collect();
+    let id = |i: usize| all_acks[i]["id"].clone();
+    let mut changes = Vec::new();
+    for i in [1, 2, 500, 1100, 1199] {
+        changes.push(
+            json!({"type": "edit", "room": room, "id": id(i), "content": format!("edited {i}")}),
+        );
+    }
+    for i in [0, 3, 700, 1150] {
+        changes.push(json!({"type": "delete", "room": room, "id": id(i)}));
+    }
+    let change_acks = pipelined(&mut alice, changes).await;
+    assert!(change_acks.iter().all(|a| frame_type(a) == "ack"), "{change_acks:?}");
+    let last = change_acks.last().unwrap()["offset"].as_u64().unwrap();
+    assert_eq!(last, 1209, "1,200 messages, 5 edits and 4 deletes");
+
+    // Carol is offline: her notification waits in the store.
+    let notified = reqwest::Client::new()
+        .post(format!("{}/api/notify", server.http_url()))
+        .bearer_auth(API_KEY)
+        .json(&json!({"user_ids": ["carol"], "title": "kept", "body": "across a crash"}))
+        .send()
+        .await
+        .expect("POST /api/notify");
+    assert_eq!(notified.status(), 200);
+
+    // Killed right after the last acknowledgement.
+    server.signal("KILL");
+    let server = start(&database.url()).await;
+
+    // Bob recovers exactly what he missed.
+    let mut bob = connect(&server, "bob").await;
+    let since =
+        json!({"type": "join", "room": room, "since": {"epoch": epoch, "offset": seen_up_to}});
+    let rejoined = bob.call_ok(since, "joined").await;
+    assert_eq!(rejoined["recovered"], true, "{}", roomcast_tests::brief(&rejoined));
+    assert_eq!((&rejoined["epoch"], rejoined["offset"].as_u64()), (&epoch, Some(last)));
+    let replayed = rejoined["messages"].as_array().unwrap();
+    let offsets: Vec<u64> = replayed.iter().map(|e| e["offset"].as_u64().unwrap()).collect();
+    assert_eq!(offsets, (seen_up_to + 1..=last).collect::<Vec<_>>(), "exactly the missed events");
+    let kinds: Vec<&str> = replayed.iter().map(frame_type).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "message").count(), 200);
+    assert_eq!(kinds.iter().filter(|k| **k == "message_updated").count(), 5);
+    assert_eq!(kinds.iter().filter(|k| **k == "message_deleted").count(), 4);
+
+    // History pages back to the very first message, edits applied,
+    // deletes gone.
+    let history = whole_history(&mut bob, room).await;
+    let mut expected: Vec<(String, String)> =
+        (0..1200).map(|i| (id(i).as_str().unwrap().to_owned(), format!("m{i}"))).collect();
+    for i in [1, 2, 500, 1100, 1199] {
+        expected[i].1 = format!("edited {i}");
+    }
+    let deleted = [0, 3, 700, 1150].map(|i| id(i).as_str().unwrap().to_owned());
+    expected.retain(|(id, _)| !deleted.contains(id));
+    let got: Vec<(String, String)> = history
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap().to_owned(), m["content"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected);
+    assert_eq!(history[0]["content"], "edited 1", "the first retained message");
+
+    // Bob's read position is there for whoever joins.
+    let mut carol = connect(&server, "carol").await;
+    let notification = carol.expect_type("notification").await;
+    assert_eq!(
+        (&notification["title"], &notification["body"]),
+        (&json!("kept"), &json!("across a crash"))
+    );
+    let joined = carol.join(room).await;
+    let reads = joined["reads"].as_array().expect("reads");
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!((&reads[0]["user_id"], &reads[0]["id"]), (&json!("bob"), &id(999)));
+
+    // Exactly once across the restart, and changes to any retained message.
+    let mut alice = connect(&server, "alice").await;
+    alice.join(room).await;
+    let again = alice.call_ok(send(room, "c5", "resent after the crash"), "ack").await;
+    assert_eq!((&again["id"], &again["offset"]), (&all_acks[5]["id"], &all_acks[5]["offset"]));
+    let edit = json!({"type": "edit", "room": room, "id": id(4), "content": "still editable"});
+    assert_eq!(alice.call_ok(edit, "ack").await["offset"], last + 1, "offsets continue");
+    let next = alice.say(room, "after the crash").await;
+    assert_eq!(next["offset"], last + 2);
+}
+
+#[tokio::test]
+async fn without_a_database_flag_the_data_lives_under_the_working_directory() {
+    let dir = TempDatabase::new();
+    let path = dir.url().trim_start_matches("sqlite://").to_owned();
+    let cwd = std::path::Path::new(&path).parent().unwrap().to_owned();
+    let args = ["--dev", "--jwt-secret", SECRET, "--api-key", API_KEY];
+    let server = ServerProcess::spawn_in(&cwd, &args, &[]).await;
+    let mut alice = connect(&server, "alice").await;
+    alice.join("here").await;
+    alice.say("here", "kept on disk").await;
+    assert!(cwd.join("roomcast-data/roomcast.db").is_file(), "the default database file");
+    server.signal("KILL");
+    let server = ServerProcess::spawn_in(&cwd, &args, &[]).await;
+    let mut alice = connect(&server, "alice").await;
+    let joined =
+        alice.call_ok(json!({"type": "join", "room": "here", "history": 10}), "joined").await;
+    assert_eq!(joined["messages"][0]["content"], "kept on disk");
+}
+
+#[tokio::test]
+async fn database_flags_are_checked_at_start() {
+    let base = ["--dev", "--jwt-secret", SECRET, "--api-key", API_KEY];
+    let cases: [(&[&str], &str); 4] = [
+        (&["--redis-url", "redis://127.0.0.1:1", "--database-url", "sqlite://x.db"], "postgres://"),
+        (&["--database-url", "mysql://somewhere/db"], "sqlite://PATH, postgres://... or memory"),
+        (&["--database-url", " "], "--database-url is empty"),
+        (&["--database-url", "sqlite:///proc/no/such/dir/roomcast.db"], "cannot open the database"),
+    ];
+    for (args, message) in cases {
+        let args: Vec<&str> = base.iter().chain(args).copied().collect();
+        let (started, output) = run_to_exit(&args, &[]).await;
+        assert!(!started, "{args:?} started: {output}");
+        assert!(output.contains(message), "{args:?}: expected {message:?} in {output}");
+    }
+    // A password in the URL is not printed.
+    let args = ["--database-url", "postgres://roomcast:hunter2@127.0.0.1:1/roomcast"];
+    let args: Vec<&str> = base.iter().chain(&args).copied().collect();
+    let (started, output) = run_to_exit(&args, &[]).await;
+    assert!(!started, "{output}");
+    assert!(output.contains("cannot open the database") && !output.contains("hunter2"), "{output}");
+}
+
+/// A reader following the room: its model of the room and its position.
+struct Reader {
+    client: WsClient,
+    model: Model,
+    epoch: Value,
+    offset: u64,
+}
+
+impl Reader {
+    /// Joins `room` fresh, or from the position of `known` (a reconnect),
+    /// applying what the `joined` reply recovers on top of it.
+    async fn join(server: &ServerProcess, room: &str, known: Option<Reader>) -> Self {
+        let mut client = connect(server, "reader").await;
+        let mut frame = json!({"type": "join", "room": room});
+        if let Some(known) = &known {
+            frame["since"] = json!({"epoch": known.epoch, "offset": known.offset});
+        }
+        let joined = client.call_ok(frame, "joined").await;
+        if known.is_some() {
+            assert_eq!(joined["recovered"], true, "{}", roomcast_tests::brief(&joined));
+        }
+        let (model, offset) = known.map_or_else(Default::default, |k| (k.model, k.offset));
+        let mut reader = Self { client, model, epoch: joined["epoch"].clone(), offset };
+        for event in joined["messages"].as_array().unwrap() {
+            reader.take(event);
+        }
+        assert_eq!(reader.offset, joined["offset"].as_u64().unwrap(), "recovered up to the head");
+        reader
+    }
+
+    /// Applies a room event: the next offset, never a gap or a repeat.
+    fn take(&mut self, event: &Value) {
+        let offset = event["offset"].as_u64().unwrap();
+        assert_eq!(offset, self.offset + 1, "events in order, none missed: {event}");
+        self.offset = offset;
+        self.model.apply(event);
+    }
+
+    /// Takes live events until it is at `offset`.
+    async fn follow(&mut self, offset: u64) {
+        while self.offset < offset {
+            let frame = self.client.recv().await;
+            if frame["offset"].is_u64() && frame["ref"].is_null() {
+                self.take(&frame);
+            }
+        }
+    }
+
+    /// Rejoins from its position: a reconnect.
+    async fn reconnect(self, server: &ServerProcess, room: &str) -> Self {
+        Self::join(server, room, Some(self)).await
+    }
+}
+
+/// Random sends, resends, edits, deletes, SIGKILLs with restarts and
+/// reconnects: what was acknowledged is what a reader following the room
+/// sees and what history holds, each message once.
+#[tokio::test]
+async fn random_sends_changes_and_kills_never_lose_or_duplicate_an_acknowledged_message() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let seed: u64 =
+        std::env::var("ROOMCAST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        });
+    println!("seed {seed} (ROOMCAST_SEED={seed} repeats this run)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let database = TempDatabase::new();
+    let room = "model";
+    let mut server = start(&database.url()).await;
+    let mut writer = connect(&server, "writer").await;
+    writer.join(room).await;
+    let mut reader = Reader::join(&server, room, None).await;
+    // What was acknowledged, applied as the server said.
+    let mut truth = Model::default();
+    let mut sent: Vec<(String, Value)> = Vec::new();
+    let mut last = 0;
+    for step in 0..80 {
+        let live: Vec<String> = truth.0.values().map(|(id, _)| id.clone()).collect();
+        match rng.random_range(0..100) {
+            0..45 => {
+                let client_id = format!("s{step}");
+                let content = format!("message {step}");
+                let ack = writer.call_ok(send(room, &client_id, &content), "ack").await;
+                last = ack["offset"].as_u64().unwrap();
+                truth.0.insert(last, (ack["id"].as_str().unwrap().to_owned(), content));
+                sent.push((client_id, ack));
+            }
+            45..55 if !sent.is_empty() => {
+                let (client_id, original) = &sent[rng.random_range(0..sent.len())];
+                let again = writer.call_ok(send(room, client_id, "resent"), "ack").await;
+                assert_eq!(
+                    (&again["id"], &again["offset"]),
+                    (&original["id"], &original["offset"])
+                );
+            }
+            55..65 if !live.is_empty() => {
+                let id = &live[rng.random_range(0..live.len())];
+                let content = format!("edited at {step}");
+                let edit = json!({"type": "edit", "room": room, "id": id, "content": content});
+                last = writer.call_ok(edit, "ack").await["offset"].as_u64().unwrap();
+                truth.apply(&json!({"type": "message_updated", "offset": last, "id": id, "content": content}));
+            }
+            65..72 if !live.is_empty() => {
+                let id = &live[rng.random_range(0..live.len())];
+                let delete = json!({"type": "delete", "room": room, "id": id});
+                last = writer.call_ok(delete, "ack").await["offset"].as_u64().unwrap();
+                truth.apply(&json!({"type": "message_deleted", "offset": last, "id": id}));
+            }
+            72..80 => {
+                server.signal("KILL");
+                let _ = server.wait().await;
+                server = start(&database.url()).await;
+                writer = connect(&server, "writer").await;
+                writer.join(room).await;
+                reader = reader.reconnect(&server, room).await;
+            }
+            80..88 => reader = reader.reconnect(&server, room).await,
+            _ => reader.follow(last).await,
+        }
+    }
+    reader.follow(last).await;
+    assert_eq!(reader.model, truth, "seed {seed}: the reader sees what was acknowledged");
+    let history = whole_history(&mut reader.client, room).await;
+    let stored: Vec<(String, String)> = history
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap().to_owned(), m["content"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(stored, truth.0.into_values().collect::<Vec<_>>(), "seed {seed}: history");
+}
