@@ -116,8 +116,10 @@ struct JoinedWire {
     messages: Vec<Box<RawValue>>,
     #[serde(default)]
     recovered: Option<bool>,
+    /// Decoded one by one: a receipt this client cannot read is dropped,
+    /// not the join.
     #[serde(default)]
-    reads: Vec<ReadReceipt>,
+    reads: Vec<Box<RawValue>>,
 }
 
 impl JoinedWire {
@@ -129,7 +131,7 @@ impl JoinedWire {
             members: self.members.into_iter().map(MemberWire::into_member).collect(),
             messages: self.messages.iter().map(|m| room_event(m.get())).collect::<Result<_>>()?,
             recovered: self.recovered,
-            reads: self.reads,
+            reads: self.reads.iter().filter_map(|r| json::<ReadReceipt>(r.get()).ok()).collect(),
         })
     }
 }
@@ -267,5 +269,18 @@ mod tests {
         let joined = r#"{"type":"joined","room":"r","epoch":"e","offset":1,"members":[],
             "messages":[{"type":"nope","room":"r","id":"x","offset":1}]}"#;
         assert!(decode(joined).is_none(), "an unknown room event is an error, as with serde");
+    }
+
+    #[test]
+    fn a_joined_keeps_the_reads_it_can_read_and_drops_the_others() {
+        let joined = r#"{"type":"joined","room":"r","epoch":"e","offset":0,"members":[],
+            "messages":[],"reads":[{"user_id":"bob","id":"m1","read_at":"2026-11-22T10:00:00Z"},
+            {"user_id":"carol","id":"m1","read_at":"yesterday"},{"id":"m1"},7,
+            {"user_id":"dave","id":"m2","read_at":"2026-11-22T09:00:00Z","seat":"12B"}]}"#;
+        let Some(Decoded { frame: ServerFrame::Joined(j), .. }) = decode(joined) else {
+            panic!("the join is not lost for a bad receipt")
+        };
+        let readers: Vec<&str> = j.reads.iter().map(|r| r.user_id.as_str()).collect();
+        assert_eq!(readers, ["bob", "dave"]);
     }
 }

@@ -6,8 +6,8 @@
 //! - [`machine`]: [`Core`], the whole client logic as a state machine without
 //!   IO: connection lifecycle, reconnects, auth and token refresh, heartbeat,
 //!   rooms and recovery, the outbox. Time and randomness are inputs.
-//! - [`backoff`], [`outbox`], [`pace`], [`room`], [`typing`], [`token`],
-//!   [`rng`]: the pieces it is made of, each tested on its own.
+//! - [`backoff`], [`outbox`], [`pace`], [`room`], [`receipts`], [`typing`],
+//!   [`token`], [`rng`]: the pieces it is made of, each tested on its own.
 //! - [`decode`]: server frames decoded without serde's buffering (size).
 //! - [`effect`]: what the logic asks the host to do and tells the app.
 //! - [`options`]: every setting with its default.
@@ -26,6 +26,7 @@ pub mod options;
 pub mod outbox;
 pub mod pace;
 mod payload;
+pub mod receipts;
 pub mod rng;
 pub mod room;
 pub mod token;

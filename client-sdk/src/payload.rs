@@ -3,7 +3,7 @@
 //! text (not `serde_json::json!`, whose intermediate values double the
 //! serialization code in the wasm).
 
-use roomcast_shared::{ChatMessage, Member, UserInfo, UserRef};
+use roomcast_shared::{ChatMessage, Member, ReadReceipt, UserInfo, UserRef};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -74,6 +74,8 @@ pub struct RoomSnapshot<'a> {
     pub pending: Vec<Pending<'a>>,
     pub members: &'a [Member],
     pub typing: &'a [UserRef],
+    /// Each user's read position, latest readers first.
+    pub reads: Vec<&'a ReadReceipt>,
     pub resets: u32,
 }
 

@@ -1,19 +1,19 @@
 //! One joined room on the client: its recovery position (`epoch`, `offset`),
 //! and what a UI shows (messages in offset order without duplicates,
-//! members, who is typing).
+//! members, who is typing, who has read how far).
 //!
 //! Invariant: `position.offset` is the offset of the last stream event
 //! applied; an event at or below it is a duplicate and is dropped, one more
 //! than one above it reveals a gap and is not applied (the client re-joins
 //! with `since` instead, and the server replays the gap in order).
 
-use std::collections::BTreeMap;
-
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{
-    ChatMessage, Member, Position, Presence, RoomEvent, Status, UserInfo, UserRef,
+    ChatMessage, Member, Position, Presence, ReadReceipt, RoomEvent, Status, UserInfo, UserRef,
 };
 use time::OffsetDateTime;
+
+use crate::receipts::Receipts;
 
 /// What applying a `joined` reply meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +56,9 @@ pub struct RoomState {
     pub members: Vec<Member>,
     /// Other users typing right now.
     pub typing: Vec<UserRef>,
-    /// Read receipts seen on this connection: each user's latest read
-    /// message id, by user id (the server does not store receipts).
-    pub reads: BTreeMap<String, String>,
+    /// Each user's latest read position, from `joined.reads` and `read`
+    /// frames; kept across reconnects and never moved back.
+    pub reads: Receipts,
     /// How many times the room was reset (recovery impossible).
     pub resets: u32,
     /// Bumped on every change of what a UI shows, so snapshots are rebuilt
@@ -67,7 +67,8 @@ pub struct RoomState {
 }
 
 impl RoomState {
-    /// Applies a `joined` reply, recovering or resetting as it says.
+    /// Applies a `joined` reply, recovering or resetting as it says, and
+    /// merges the read positions it carries.
     pub fn apply_joined(&mut self, joined: Joined, max_messages: usize) -> JoinOutcome {
         self.joined = true;
         self.members = joined.members;
@@ -101,6 +102,9 @@ impl RoomState {
         // `messages` held (it may hold only the latest n).
         self.position = Some(position);
         self.trim(max_messages);
+        // After the messages, so that positions compare by their offsets.
+        let messages = &self.messages;
+        self.reads.merge_joined(joined.reads, |id| offset_of(messages, id));
         outcome
     }
 
@@ -187,18 +191,19 @@ impl RoomState {
         self.version += 1;
     }
 
-    /// A `read` frame: `user_id` has read up to message `id`. Returns whether
-    /// that changed anything.
-    pub fn read(&mut self, user_id: String, id: String) -> bool {
-        if self.reads.get(&user_id) == Some(&id) {
-            return false;
+    /// A `read` frame: a user has read up to a message. Returns whether
+    /// that moved their position (it never moves back).
+    pub fn read(&mut self, receipt: ReadReceipt) -> bool {
+        let messages = &self.messages;
+        let moved = self.reads.merge(receipt, |id| offset_of(messages, id));
+        if moved {
+            self.version += 1;
         }
-        self.reads.insert(user_id, id);
-        self.version += 1;
-        true
+        moved
     }
 
-    /// Who has read message `id` (or a later one), by user id.
+    /// Who has read message `id` (or a later one), by user id. A position
+    /// on a message that is not loaded counts once it is.
     pub fn seen_by<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a str> {
         // Messages are in offset order: a read of `id` or a later message is
         // one of the messages from `id` on (few, for a recent message).
@@ -206,8 +211,8 @@ impl RoomState {
         let later = at.map_or(&[][..], |at| &self.messages[at..]);
         self.reads
             .iter()
-            .filter(move |(_, read)| later.iter().any(|m| m.id == **read))
-            .map(|(user, _)| user.as_str())
+            .filter(move |read| later.iter().any(|m| m.id == read.id))
+            .map(|read| read.user_id.as_str())
     }
 
     /// A `member_joined` frame.
@@ -241,6 +246,12 @@ impl RoomState {
             self.version += 1;
         }
     }
+}
+
+/// The offset of loaded message `id`; recent messages are searched first,
+/// as read positions usually name one of them.
+fn offset_of(messages: &[ChatMessage], id: &str) -> Option<u64> {
+    messages.iter().rev().find(|m| m.id == id).map(|m| m.offset)
 }
 
 #[cfg(test)]
@@ -322,22 +333,6 @@ mod tests {
         );
         assert_eq!(room.resets, 2);
         assert_eq!(room.position, Some(Position { epoch: "f".into(), offset: 1 }));
-    }
-
-    #[test]
-    fn receipts_cover_the_read_message_and_every_earlier_one() {
-        let mut room = RoomState::default();
-        room.apply_joined(joined("e", 3, vec![event(1), event(2), event(3)], None), 100);
-        room.read("bob".into(), "m2".into());
-        room.read("carol".into(), "m3".into());
-        let seen =
-            |room: &RoomState, id: &str| room.seen_by(id).map(str::to_owned).collect::<Vec<_>>();
-        assert_eq!(seen(&room, "m1"), ["bob", "carol"]);
-        assert_eq!(seen(&room, "m3"), ["carol"]);
-        // A receipt for a message not loaded here counts for nothing.
-        room.read("bob".into(), "m99".into());
-        assert_eq!(seen(&room, "m1"), ["carol"]);
-        assert!(seen(&room, "m42").is_empty());
     }
 
     #[test]

@@ -77,13 +77,15 @@ impl RoomView {
         self.state.seen_by(message_id).filter(|user| *user != me).collect()
     }
 
-    /// A member's display name, falling back to the id.
+    /// A user's display name: a member's, else the sender's of a loaded
+    /// message (readers known from `joined` may have left), else the id.
     pub fn name_of<'a>(&'a self, user_id: &'a str) -> &'a str {
-        self.state
-            .members
-            .iter()
-            .find(|m| m.user.id == user_id)
-            .map_or(user_id, |m| m.user.name.as_str())
+        let member = self.state.members.iter().find(|m| m.user.id == user_id).map(|m| &m.user);
+        let sender = || self.state.messages.iter().rev().find(|m| m.sender.id == user_id);
+        member
+            .map(|u| u.name.as_str())
+            .or_else(|| sender().map(|m| m.sender.name.as_str()))
+            .unwrap_or(user_id)
     }
 }
 
@@ -284,18 +286,23 @@ impl Roomcast {
     }
 
     /// The user has seen `room` up to its latest message: clears its unread
-    /// count and tells the others (once per message).
+    /// count and tells the others (once per message, and not at all when
+    /// the room already has the user there, as after a reload).
     pub fn mark_read(&self, room: &str) {
-        let (latest, unread) = self.rooms.with_untracked(|r| {
-            r.get(room).map_or((None, false), |v| {
-                (v.state.messages.last().map(|m| m.id.clone()), v.unread > 0)
+        let me = self.user.with_untracked(|u| u.as_ref().map(|u| u.id.clone()));
+        let (latest, unread, known) = self.rooms.with_untracked(|r| {
+            r.get(room).map_or((None, false, None), |v| {
+                let known = me.as_deref().and_then(|me| v.state.reads.get(me));
+                let latest = v.state.messages.last().map(|m| m.id.clone());
+                (latest, v.unread > 0, known.map(|r| r.id.clone()))
             })
         });
         if unread {
             self.edit_room(room, |v| v.unread = 0);
         }
         let Some(latest) = latest else { return };
-        let fresh = self.marked.with_value(|m| m.get(room) != Some(&latest));
+        let fresh = known.as_ref() != Some(&latest)
+            && self.marked.with_value(|m| m.get(room) != Some(&latest));
         if fresh && self.connectivity.with_untracked(|c| c.state == ConnectionState::Open) {
             self.marked.update_value(|m| {
                 m.insert(room.to_owned(), latest.clone());

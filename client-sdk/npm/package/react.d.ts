@@ -12,6 +12,7 @@ import type {
   Member,
   Notification,
   PendingMessage,
+  ReadReceipt,
   Room,
   RoomEventMap,
   ServerFrame,
@@ -73,6 +74,11 @@ export interface UseRoomResult {
   members: readonly Member[];
   /** Other users typing now. */
   typing: readonly UserRef[];
+  /**
+   * Each user's read position, latest readers first: known at once after a
+   * (re)join, then moved by live `read` events, never back.
+   */
+  reads: readonly ReadReceipt[];
   joined: boolean;
   /** Incremented when recovery was impossible and the room was reloaded. */
   resets: number;
@@ -80,6 +86,8 @@ export interface UseRoomResult {
   /** Call with true on each keystroke (throttled) and false when done. */
   setTyping: (isTyping: boolean) => void;
   markRead: (id: string) => void;
+  /** The ids of the users (the user's own included) who have read message `id` or a later one. */
+  seenBy: (id: string) => string[];
   edit: (id: string, content: string) => Promise<Ack>;
   remove: (id: string) => Promise<Ack>;
   /** Loads messages older than the oldest shown; they join `messages`. */

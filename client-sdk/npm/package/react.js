@@ -121,6 +121,7 @@ const NO_ROOM = Object.freeze({
   pending: Object.freeze([]),
   members: Object.freeze([]),
   typing: Object.freeze([]),
+  reads: Object.freeze([]),
   resets: 0,
 });
 
@@ -262,19 +263,27 @@ export function useRoom(client, room) {
     // loadOlder reads the oldest message of the snapshot it was made with.
     [handle, snapshot.messages],
   );
+  // Made anew when receipts or messages change, so memoized children that
+  // take it as a prop redraw their "seen by".
+  const seenBy = useCallback(
+    (id) => (handle ? handle.seenBy(id) : []),
+    [handle, snapshot.reads, snapshot.messages],
+  );
   return useMemo(
     () => ({
       messages: snapshot.messages,
       pending: snapshot.pending,
       members: snapshot.members,
       typing: snapshot.typing,
+      reads: snapshot.reads,
       joined: snapshot.joined,
       resets: snapshot.resets,
       send,
+      seenBy,
       ...actions,
       room: handle,
     }),
-    [snapshot, send, actions, handle],
+    [snapshot, send, seenBy, actions, handle],
   );
 }
 

@@ -1,7 +1,7 @@
 //! What the client does with each frame the server sends.
 
 use roomcast_shared::frame::{Ack, Joined};
-use roomcast_shared::{ChatMessage, RoomEvent, ServerFrame};
+use roomcast_shared::{ChatMessage, ReadReceipt, RoomEvent, ServerFrame};
 
 use super::{Core, Phase, Request};
 use crate::decode::{Decoded, decode};
@@ -79,7 +79,7 @@ impl Core {
                 let payload = Read { room: room.as_str(), user_id: &user_id, id: &id, read_at };
                 self.room_event(room.as_str(), "read", to_json(&payload));
                 if let Some(r) = self.rooms.get_mut(room.as_str())
-                    && r.state.read(user_id, id)
+                    && r.state.read(ReadReceipt { user_id, id, read_at })
                 {
                     self.emit(Event::RoomChanged(room.to_string()));
                 }

@@ -288,7 +288,7 @@ impl Core {
     }
 
     /// The snapshot of `room` as JSON, with the version it reflects:
-    /// `{room, joined, messages, pending, members, typing, resets}`.
+    /// `{room, joined, messages, pending, members, typing, reads, resets}`.
     pub fn room_snapshot(&self, room: &str) -> Option<(u64, String)> {
         let r = self.rooms.get(room)?;
         let pending = self
@@ -302,6 +302,7 @@ impl Core {
             pending,
             members: &r.state.members,
             typing: &r.state.typing,
+            reads: r.state.reads.latest_first(),
             resets: r.state.resets,
         };
         Some((r.state.version, to_json(&snapshot)))

@@ -9,6 +9,7 @@ use crate::effect::{ClientError, ConnectionState, Effect, Event};
 use crate::options::Options;
 
 mod pacing;
+mod reads;
 mod recovery;
 mod rejoin;
 

@@ -443,6 +443,7 @@ impl Inner {
                 pending: Vec::new(),
                 members: &[],
                 typing: &[],
+                reads: Vec::new(),
                 resets: 0,
             };
             return freeze(parse(&to_json(&empty)));

@@ -137,8 +137,18 @@ impl Room {
         self.inner.subscribe(Some(self.name.clone()), f).unchecked_into()
     }
 
-    /// `{room, joined, messages, pending, members, typing, resets}`: the same
-    /// frozen object until the room changes.
+    /// The ids of the users who have read message `id` or a later one,
+    /// the user's own included (from the same read positions as the
+    /// snapshot's `reads`).
+    #[wasm_bindgen(js_name = seenBy)]
+    pub fn seen_by(&self, id: String) -> Vec<String> {
+        let core = self.inner.core.borrow();
+        let readers = core.room(&self.name).map(|r| r.seen_by(&id).map(str::to_owned).collect());
+        readers.unwrap_or_default()
+    }
+
+    /// `{room, joined, messages, pending, members, typing, reads, resets}`:
+    /// the same frozen object until the room changes.
     #[wasm_bindgen(js_name = getSnapshot)]
     pub fn get_snapshot(&self) -> RoomSnapshotValue {
         self.inner.room_snapshot(&self.name).unchecked_into()

@@ -117,6 +117,12 @@ export interface RoomSnapshot {
   readonly members: readonly Member[];
   /** Other users typing now. */
   readonly typing: readonly UserRef[];
+  /**
+   * Each user's read position, latest readers first (the user's own
+   * included): from `joined` (the positions the server kept, so they show
+   * at once after a reload) and live `read` events; never moved back.
+   */
+  readonly reads: readonly ReadReceipt[];
   /** How many times recovery was impossible and the room was reloaded. */
   readonly resets: number;
 }
