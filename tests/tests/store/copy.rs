@@ -273,8 +273,11 @@ async fn hostile_values_round_trip_exactly() {
         let again = append1(&*moved, resend).await;
         assert_eq!(again, Outcome::Duplicate { id: m.id.clone(), offset: m.offset });
         let taken = moved.take_notifications(&m.sender.id, MAX_AGE).await.unwrap();
-        assert_eq!(taken, [n.clone()]);
-        assert_eq!(store.take_notifications(&m.sender.id, MAX_AGE).await.unwrap(), [n.clone()]);
+        assert_eq!(taken, std::slice::from_ref(n));
+        assert_eq!(
+            store.take_notifications(&m.sender.id, MAX_AGE).await.unwrap(),
+            std::slice::from_ref(n)
+        );
     }
     assert_moved(&*store, &*moved, &first).await;
 }
