@@ -11,10 +11,16 @@ use ipnet::IpNet;
 pub use crate::limits::Rate;
 use rand::distr::{Alphanumeric, SampleString};
 
+use crate::command::Command;
+
 /// The `roomcast` command line. Every flag has an environment fallback.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "roomcast", version, about = "Real-time rooms, chat, presence and notifications")]
 pub struct Args {
+    /// A command to run instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "ROOMCAST_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,

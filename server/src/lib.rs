@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: flags and environment into validated [`Config`].
+//! - [`command`]: subcommands run instead of the server (`db copy`).
 //! - `auth`: access tokens (JWT) and the backends' API key.
 //! - `engine`: what instances share, by role: `streams` (history,
 //!   idempotency, recovery), `presence` (membership, status, unread
@@ -42,6 +43,7 @@ use tower_http::compression::Compression;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+pub mod command;
 pub mod config;
 pub mod logging;
 pub mod store;

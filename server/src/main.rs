@@ -1,10 +1,13 @@
-//! The `roomcast` binary: flags, logging, signals; the rest is the library.
+//! The `roomcast` binary: flags, logging, signals, and the subcommands
+//! (`db copy`) run instead of the server; the rest is the library.
 
 use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::Parser;
+use roomcast_server::command::{Command, DbCommand};
 use roomcast_server::logging::OneLine;
+use roomcast_server::store::copy;
 use roomcast_server::{Args, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +23,19 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(ansi)
         .with_writer(OneLine::new(std::io::stdout, ansi))
         .init();
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(command) = args.command.take() {
+        // One line either way, without the backtrace an `anyhow` error from
+        // `main` may carry: this is an answer to a person at a terminal.
+        match run_command(command).await {
+            Ok(outcome) => println!("{outcome}"),
+            Err(err) => {
+                eprintln!("roomcast: {err}");
+                std::process::exit(1);
+            }
+        }
+        return Ok(());
+    }
     let made_up_key = args.api_key.is_none();
     let mut config = Config::from_args(args)?;
     if config.static_dir.is_none() && std::path::Path::new("dist/index.html").exists() {
@@ -48,6 +63,18 @@ async fn main() -> anyhow::Result<()> {
     // 0.3 KiB more at 10,000, docs/performance.md).
     tokio::spawn(roomcast_server::run(listener, config, shutdown_signal())).await??;
     Ok(())
+}
+
+/// Runs a subcommand; what it did, in one line.
+async fn run_command(command: Command) -> Result<String, String> {
+    match command {
+        Command::Db { command: DbCommand::Copy { from, to, batch_rows } } => {
+            match copy::copy(&from, &to, batch_rows).await {
+                Ok(copied) => Ok(format!("db copy: {copied}")),
+                Err(err) => Err(format!("db copy: {err}")),
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

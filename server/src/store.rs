@@ -20,6 +20,7 @@ use roomcast_shared::{
 };
 use time::OffsetDateTime;
 
+pub mod copy;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -247,6 +248,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// and its directory are created when missing) or `postgres://...` /
 /// `postgresql://...`, with the schema brought up to date.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match open(url).await? {
+        Opened::Sqlite(store) => std::sync::Arc::new(store),
+        Opened::Postgres(store) => std::sync::Arc::new(store),
+    })
+}
+
+/// A store [`open`]ed by URL, still knowing its backend (for `copy`, which
+/// reads and writes tables rather than rooms).
+#[derive(Debug, Clone)]
+pub enum Opened {
+    /// A SQLite file.
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database.
+    Postgres(PostgresStore),
+}
+
+/// What [`connect`] does, keeping the backend's type.
+pub async fn open(url: &str) -> Result<Opened, StoreError> {
     match Backend::of(url) {
         Some(Backend::Sqlite(path)) => {
             let path = std::path::Path::new(path);
@@ -258,9 +277,9 @@ pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError>
                     )))
                 })?;
             }
-            Ok(std::sync::Arc::new(SqliteStore::open(path).await?))
+            Ok(Opened::Sqlite(SqliteStore::open(path).await?))
         }
-        Some(Backend::Postgres) => Ok(std::sync::Arc::new(PostgresStore::connect(url).await?)),
+        Some(Backend::Postgres) => Ok(Opened::Postgres(PostgresStore::connect(url).await?)),
         None => Err(StoreError::Unsupported(url.chars().take(64).collect())),
     }
 }

@@ -4,6 +4,7 @@
 //! `name::postgres` (a database of its own on the binary's PostgreSQL).
 
 mod behaviour;
+mod copy;
 mod hostile;
 
 use std::path::PathBuf;
