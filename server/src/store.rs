@@ -133,7 +133,7 @@ pub enum StoreError {
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The URL names no database Roomcast supports.
-    #[error("`{0}` is neither sqlite://PATH nor postgres://...")]
+    #[error("a `{0}` URL is neither sqlite://PATH nor postgres://...")]
     Unsupported(String),
     /// A stored row does not decode (written by a newer version?).
     #[error("stored data does not decode: {0}")]
@@ -280,7 +280,16 @@ pub async fn open(url: &str) -> Result<Opened, StoreError> {
             Ok(Opened::Sqlite(SqliteStore::open(path).await?))
         }
         Some(Backend::Postgres) => Ok(Opened::Postgres(PostgresStore::connect(url).await?)),
-        None => Err(StoreError::Unsupported(url.chars().take(64).collect())),
+        None => Err(StoreError::unsupported(url)),
+    }
+}
+
+impl StoreError {
+    /// [`StoreError::Unsupported`] naming only the URL's scheme: the rest
+    /// may hold a password.
+    pub fn unsupported(url: &str) -> Self {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        Self::Unsupported(scheme.chars().take(32).collect())
     }
 }
 

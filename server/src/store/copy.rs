@@ -251,7 +251,7 @@ pub async fn copy(from: &str, to: &str, batch_rows: u64) -> Result<Copied, CopyE
         return Err(CopyError::SameDatabase);
     }
     // Both URLs are checked before either store is opened (and migrated).
-    let unsupported = |url: &str| StoreError::Unsupported(url.chars().take(64).collect());
+    let unsupported = StoreError::unsupported;
     let source_backend = Backend::of(from)
         .ok_or_else(|| CopyError::Unsupported { side: "--from", error: unsupported(from) })?;
     Backend::of(to)

@@ -351,13 +351,14 @@ async fn bad_urls_are_clear_errors() {
             url(&target),
             "neither sqlite://PATH nor postgres://",
         ),
-        (url(&source), "redis://127.0.0.1/0".to_owned(), "--to: `redis://127.0.0.1/0` is neither"),
+        (url(&source), "redis://127.0.0.1/0".to_owned(), "--to: a `redis` URL is neither"),
         (format!("sqlite://{}", missing.display()), url(&target), "no SQLite file at"),
         (url(&source), refused, "Connection refused"),
         (url(&source), url(&source), "the same database"),
     ];
     for (from, to, says) in cases {
         let run = db_copy(&from, &to, &[]).await;
+        assert!(!run.stderr.contains("root@"), "a URL is not echoed: {}", run.stderr);
         assert!(!run.success, "{from} -> {to} must fail: {}", run.stdout);
         assert!(run.stderr.contains(says), "{from} -> {to}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
