@@ -35,7 +35,7 @@ mod presence;
 mod redis;
 mod streams;
 
-pub(crate) use fanout::Fanout;
+pub(crate) use fanout::{Fanout, RoomEventSink};
 pub(crate) use presence::Presence;
 pub(crate) use streams::Streams;
 
@@ -200,22 +200,42 @@ pub(crate) async fn start(
             shutdown.clone(),
         ));
     }
+    // With a store, the engine keeps no unread notifications: the store does.
+    let mut engine_config = config.clone();
+    if store.is_some() {
+        engine_config.limits.notifications_per_user = 0;
+    }
+    let config_for_engine = &engine_config;
     match (&config.redis_url, store) {
-        (None, store) => Ok(memory::start(config, hub, metrics, tasks, shutdown, store)),
+        (None, None) => Ok(memory::start(config, hub, metrics, tasks, shutdown)),
+        (None, Some(store)) => {
+            let engine = memory::start(config_for_engine, hub, metrics, tasks, shutdown.clone());
+            Ok(durable::wrap(engine, store, config, None, tasks, shutdown))
+        }
         (Some(url), None) => {
             tracing::warn!(
                 "no --database-url: history is bounded (--history-size, --history-max-age-secs) \
                  and lives only in Redis; read positions are not kept"
             );
-            redis::start(url, config, hub, tasks, shutdown)
+            redis::start(url, config, hub, tasks, shutdown, None)
                 .await
-                .map_err(|err| std::io::Error::other(format!("cannot use Redis at {url}: {err}")))
+                .map_err(|err| redis_error(url, err))
         }
-        (Some(_), Some(_)) => Err(std::io::Error::other(
-            "--redis-url with a --database-url is not supported yet: run one instance with \
-             its database, or many on Redis with --database-url memory",
-        )),
+        (Some(url), Some(store)) => {
+            let (fanin, arrivals) = durable::FanIn::new();
+            let sink: Arc<dyn RoomEventSink> = fanin.clone();
+            let engine =
+                redis::start(url, config_for_engine, hub, tasks, shutdown.clone(), Some(sink))
+                    .await
+                    .map_err(|err| redis_error(url, err))?;
+            let shared = durable::Shared { fanin, arrivals };
+            Ok(durable::wrap(engine, store, config, Some(shared), tasks, shutdown))
+        }
     }
+}
+
+fn redis_error(url: &str, err: ::redis::RedisError) -> std::io::Error {
+    std::io::Error::other(format!("cannot use Redis at {}: {err}", redact(url)))
 }
 
 /// A database URL without its password, for messages.

@@ -18,6 +18,10 @@ pub enum Engine {
     /// In memory, with a SQLite file in a temporary directory as the store:
     /// messages, read positions and unread notifications survive restarts.
     Sqlite,
+    /// In a real `redis-server` started for the test, with a PostgreSQL
+    /// database of its own (on the test binary's server) as the store: the
+    /// deployment of many instances.
+    RedisPostgres,
 }
 
 impl Engine {
@@ -25,7 +29,7 @@ impl Engine {
     pub fn name(self) -> &'static str {
         match self {
             Engine::Memory | Engine::Sqlite => "memory",
-            Engine::Redis => "redis",
+            Engine::Redis | Engine::RedisPostgres => "redis",
         }
     }
 }
@@ -43,9 +47,10 @@ impl Engine {
 /// every_engine!(a_message_reaches_the_room);
 /// ```
 ///
-/// adds a module `a_message_reaches_the_room` holding three
-/// `#[tokio::test]`s, `memory`, `redis` and `sqlite`, so a failure names its
-/// engine and `cargo test ::redis` runs every such test on Redis. The bodies stay ordinary
+/// adds a module `a_message_reaches_the_room` holding four
+/// `#[tokio::test]`s, `memory`, `redis`, `sqlite` and `redis_postgres`, so a
+/// failure names its engine and `cargo test ::redis` runs every such test
+/// on Redis. The bodies stay ordinary
 /// functions that rustfmt formats, and a body left out of the list is dead
 /// code, which the lints refuse.
 #[macro_export]
@@ -65,6 +70,11 @@ macro_rules! every_engine {
             #[tokio::test]
             async fn sqlite() {
                 super::$test($crate::Engine::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn redis_postgres() {
+                super::$test($crate::Engine::RedisPostgres).await
             }
         }
     )+};

@@ -66,6 +66,31 @@ impl RedisServer {
         self.wait_ready().await;
     }
 
+    /// Empties every database (`FLUSHALL`), as a lost or replaced Redis
+    /// would be.
+    pub async fn flush_all(&self) {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).await.expect("connecting to redis-server");
+        stream.write_all(b"FLUSHALL\r\n").await.expect("sending FLUSHALL");
+        let mut reply = [0u8; 5];
+        stream.read_exact(&mut reply).await.expect("FLUSHALL's reply");
+        assert_eq!(&reply, b"+OK\r\n", "FLUSHALL answered {:?}", String::from_utf8_lossy(&reply));
+    }
+
+    /// Publishes `payload` on `channel`, as an instance would.
+    pub async fn publish(&self, channel: &str, payload: &str) {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).await.expect("connecting to redis-server");
+        let mut command = b"*3\r\n$7\r\nPUBLISH\r\n".to_vec();
+        for part in [channel, payload] {
+            command.extend(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
+        }
+        stream.write_all(&command).await.expect("sending PUBLISH");
+        let mut reply = [0u8; 1];
+        stream.read_exact(&mut reply).await.expect("PUBLISH's reply");
+        assert_eq!(&reply, b":", "PUBLISH answered with an error");
+    }
+
     async fn wait_ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {

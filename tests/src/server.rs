@@ -87,12 +87,15 @@ impl TestServer {
     pub async fn with_on(engine: Engine, adjust: impl FnOnce(&mut Config)) -> Self {
         let redis = match engine {
             Engine::Memory | Engine::Sqlite => None,
-            Engine::Redis => Some(RedisServer::start().await),
+            Engine::Redis | Engine::RedisPostgres => Some(RedisServer::start().await),
         };
         let database = (engine == Engine::Sqlite).then(|| Arc::new(TempDatabase::new()));
         let mut config = test_config();
         config.redis_url = redis.as_ref().map(RedisServer::url);
-        config.database_url = database.as_ref().map(|d| d.url());
+        config.database_url = match engine {
+            Engine::RedisPostgres => Some(crate::RoomcastPostgres::shared().database().await),
+            _ => database.as_ref().map(|d| d.url()),
+        };
         adjust(&mut config);
         let mut server = Self::launch("127.0.0.1:0", config, redis).await;
         server.database = database;
@@ -138,10 +141,16 @@ impl TestServer {
     /// The engine the server keeps its state in.
     pub fn engine(&self) -> Engine {
         match (&self.config.redis_url, &self.config.database_url) {
-            (Some(_), _) => Engine::Redis,
+            (Some(_), Some(_)) => Engine::RedisPostgres,
+            (Some(_), None) => Engine::Redis,
             (None, Some(_)) => Engine::Sqlite,
             (None, None) => Engine::Memory,
         }
+    }
+
+    /// The `redis-server` this server runs on, if it has one of its own.
+    pub fn redis(&self) -> Option<&RedisServer> {
+        self.redis.as_ref()
     }
 
     /// The configuration the server runs with.

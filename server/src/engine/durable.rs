@@ -3,10 +3,16 @@
 //! unread notifications), and the engine keeps only what is live
 //! (membership, presence, fan-out) and a window of recent events.
 //!
-//! - `commit.rs`: group commit; an `ack` is sent after the commit.
-//! - `recent.rs`: each room's recent events, for recovery without a read.
+//! - `commit.rs`: group commit; an `ack` is sent after the commit, and the
+//!   committed events are published (to this instance, or through Redis).
+//! - `recent.rs`: each room's recent events, for recovery without a read,
+//!   and the one place events are put in offset order before the hub.
+//! - `fanin.rs`: with Redis, every instance's events, into `recent.rs`.
 //! - `reads.rs`: read positions gathered and written every half second.
 //! - `presence.rs`: unread notifications kept in the store.
+//!
+//! [`wrap`] puts the store behind an engine: the memory engine (one
+//! instance) or Redis (many, all on one PostgreSQL).
 //!
 //! A room's epoch is the store's, so offsets continue across restarts and
 //! a client's `since` stays valid.
@@ -21,18 +27,23 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Appended, Backend, Change, EngineError, Page, Snapshot, Streams};
-use crate::config::HistoryLimits;
+use tokio_util::task::TaskTracker;
+
+use super::{Appended, Backend, Change, Engine, EngineError, Page, Snapshot, Streams};
+use crate::config::{Config, HistoryLimits};
 use crate::hub::Hub;
-use crate::store::{NewEvent, Outcome, Pruned, ReadMark, Store};
+use crate::store::{NewEvent, Outcome, Pruned, ReadMark, Store, UnreadCaps};
 
 mod commit;
+mod fanin;
 mod presence;
 mod reads;
 mod recent;
 
-use commit::Committer;
-pub(super) use presence::DurablePresence;
+use commit::{Committer, Publish};
+use fanin::Arrivals;
+pub(super) use fanin::FanIn;
+use presence::DurablePresence;
 use presence::unavailable;
 use reads::PendingReads;
 use recent::{Recent, lock};
@@ -48,43 +59,97 @@ pub(super) struct DurableStreams {
     limits: HistoryLimits,
 }
 
-/// The background tasks of [`DurableStreams`], stopped by
+/// The background tasks of the durable layer, stopped by
 /// [`DurableBackend::close`].
 #[derive(Debug)]
 struct Tasks {
     committer: JoinHandle<()>,
     reads: JoinHandle<()>,
-    stop_reads: CancellationToken,
+    fanin: Option<JoinHandle<()>>,
+    /// Stops the read writer (after a last write) and the fan-in.
+    stop: CancellationToken,
+}
+
+/// What [`wrap`] needs to share a store between instances: the Redis
+/// engine's fan-out to publish through, and the fan-in its subscriber feeds.
+pub(super) struct Shared {
+    pub fanin: Arc<FanIn>,
+    pub arrivals: Arrivals,
+}
+
+/// Puts `store` behind `engine` (built to keep no unread notifications):
+/// streams and unread notifications in the store, the rest in the engine.
+/// With `shared`, committed events go to every instance through the
+/// engine's fan-out and come back through the fan-in.
+pub(super) fn wrap(
+    engine: Engine,
+    store: Arc<dyn Store>,
+    config: &Config,
+    shared: Option<Shared>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Engine {
+    let Engine { presence, fanout, backend, hub, .. } = engine;
+    let recent = Arc::new(Recent::new(store.clone(), config.history.clone()));
+    let (publish, fanin) = match shared {
+        None => (Publish::Local { recent: recent.clone(), hub: hub.clone() }, None),
+        Some(Shared { fanin, arrivals }) => {
+            let receiving = fanin.start(arrivals, recent.clone(), hub.clone());
+            (Publish::Shared(fanout.clone()), Some(receiving))
+        }
+    };
+    let (committer, committing) = Committer::start(store.clone(), publish);
+    let reads = Arc::new(PendingReads::default());
+    let stop = CancellationToken::new();
+    let writing = reads.clone().start(store.clone(), stop.clone());
+    tasks.spawn(sweep(recent.clone(), hub.clone(), config.timing.sweep_interval, shutdown));
+    let streams = Arc::new(DurableStreams {
+        store: store.clone(),
+        recent,
+        committer: std::sync::RwLock::new(Some(committer)),
+        reads,
+        limits: config.history.clone(),
+    });
+    let tasks = Tasks { committer: committing, reads: writing, fanin, stop };
+    let limits = &config.limits;
+    let caps = UnreadCaps {
+        count: limits.notifications_per_user,
+        bytes: limits.notification_bytes_per_user,
+        max_age: limits.notification_max_age,
+    };
+    Engine {
+        streams: streams.clone(),
+        presence: Arc::new(DurablePresence { inner: presence, store, caps }),
+        fanout,
+        backend: Arc::new(DurableBackend {
+            inner: backend,
+            streams,
+            tasks: DurableTasks(AsyncMutex::new(Some(tasks))),
+        }),
+        hub,
+    }
+}
+
+/// Forgets, every `interval` until `shutdown`, the windows of rooms
+/// without local members, and drops expired events from the rest.
+async fn sweep(
+    recent: Arc<Recent>,
+    hub: Arc<Hub>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        recent.sweep(|room| hub.has_members(room));
+    }
 }
 
 impl DurableStreams {
-    /// Starts the committer and the read writer.
-    pub fn start(
-        store: Arc<dyn Store>,
-        hub: Arc<Hub>,
-        limits: HistoryLimits,
-    ) -> (Arc<Self>, DurableTasks) {
-        let recent = Arc::new(Recent::new(store.clone(), limits.clone()));
-        let (committer, committing) = Committer::start(store.clone(), recent.clone(), hub);
-        let reads = Arc::new(PendingReads::default());
-        let stop_reads = CancellationToken::new();
-        let writing = reads.clone().start(store.clone(), stop_reads.clone());
-        let streams = Arc::new(Self {
-            store,
-            recent,
-            committer: std::sync::RwLock::new(Some(committer)),
-            reads,
-            limits,
-        });
-        let tasks = Tasks { committer: committing, reads: writing, stop_reads };
-        (streams, DurableTasks(AsyncMutex::new(Some(tasks))))
-    }
-
-    /// Forgets the windows of rooms without members; see [`Recent::sweep`].
-    pub fn sweep(&self, has_members: impl Fn(&RoomName) -> bool) -> (usize, usize) {
-        self.recent.sweep(has_members)
-    }
-
     async fn commit(&self, change: NewEvent) -> Result<Outcome, EngineError> {
         let committer = {
             let committer = self.committer.read().unwrap_or_else(|p| p.into_inner());
@@ -233,6 +298,10 @@ impl Streams for DurableStreams {
         Ok(Page { messages, has_more })
     }
 
+    fn watching(&self, room: &RoomName) {
+        self.recent.forget(room);
+    }
+
     async fn keep_read(&self, room: &RoomName, receipt: ReadReceipt) {
         self.reads.add(ReadMark {
             user_id: receipt.user_id,
@@ -311,8 +380,11 @@ impl Backend for DurableBackend {
         self.streams.committer.write().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(tasks) = self.tasks.0.lock().await.take() {
             let _ = tasks.committer.await;
-            tasks.stop_reads.cancel();
+            tasks.stop.cancel();
             let _ = tasks.reads.await;
+            if let Some(fanin) = tasks.fanin {
+                fanin.abort();
+            }
         }
         self.inner.close().await;
     }

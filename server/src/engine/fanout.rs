@@ -35,6 +35,24 @@ pub(crate) trait Fanout: Send + Sync + std::fmt::Debug {
         delivery: Delivery,
         exclude: Exclude,
     ) -> Result<(), EngineError>;
+
+    /// Broadcasts room events (with their offsets) to everyone in their
+    /// rooms, in order, as one batch where the engine can.
+    async fn publish_events(&self, events: Vec<(RoomName, Delivery)>) -> Result<(), EngineError> {
+        for (room, delivery) in events {
+            self.broadcast(std::slice::from_ref(&room), delivery, Exclude::Nobody).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Where an engine hands the room events (frames with an offset) it
+/// receives from other instances when they must be put in order before
+/// they reach the hub (the store's fan-in, `durable/fanin.rs`). It must not
+/// wait: it runs on the engine's receiving connection.
+pub(crate) trait RoomEventSink: Send + Sync + std::fmt::Debug {
+    /// Takes one room event's frame.
+    fn offer(&self, room: RoomName, text: tungstenite::Utf8Bytes);
 }
 
 impl Engine {
@@ -49,6 +67,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         if self.hub.register(conn, user_id, personal) {
             self.fanout.watch(personal).await?;
+            self.streams.watching(personal);
         }
         Ok(())
     }
@@ -60,6 +79,7 @@ impl Engine {
     pub async fn enter(&self, room: &RoomName, conn: &Arc<Conn>) -> Result<(), EngineError> {
         if self.hub.begin_join(room, conn) {
             self.fanout.watch(room).await?;
+            self.streams.watching(room);
         }
         Ok(())
     }

@@ -21,13 +21,9 @@ use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use roomcast_shared::RoomName;
-
-use super::durable::{DurableBackend, DurablePresence, DurableStreams};
 use super::{Backend, Engine};
 use crate::config::{Config, HistoryLimits};
 use crate::hub::Hub;
-use crate::store::{Store, UnreadCaps};
 use crate::telemetry::Metrics;
 
 mod fanout;
@@ -79,65 +75,25 @@ impl Backend for Memory {
     async fn close(&self) {}
 }
 
-/// Builds the in-memory engine and spawns its [`sweep`] on `tasks`. With a
-/// store, the store keeps the streams and unread notifications (see
-/// `engine/durable.rs`) and this process only the live rest.
+/// Builds the in-memory engine and spawns its [`sweep`] on `tasks`.
 pub(super) fn start(
     config: &Config,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
-    store: Option<Arc<dyn Store>>,
 ) -> Engine {
-    let mut settings = MemorySettings::new(config);
-    let interval = config.timing.sweep_interval;
-    let fanout = Arc::new(MemoryFanout { hub: hub.clone() });
-    let Some(store) = store else {
-        let streams = Arc::new(MemoryStreams::new(hub.clone(), settings.clone()));
-        let presence = Arc::new(MemoryPresence::new(hub.clone(), settings));
-        tasks.spawn(sweep(streams.clone(), presence.clone(), metrics, interval, shutdown));
-        return Engine { streams, presence, fanout, backend: Arc::new(Memory), hub };
-    };
-    let caps = UnreadCaps {
-        count: settings.unread_per_user,
-        bytes: settings.unread_bytes_per_user,
-        max_age: settings.unread_max_age,
-    };
-    // The store keeps what waits for offline users; the engine, nothing.
-    settings.unread_per_user = 0;
+    let settings = MemorySettings::new(config);
+    let streams = Arc::new(MemoryStreams::new(hub.clone(), settings.clone()));
     let presence = Arc::new(MemoryPresence::new(hub.clone(), settings));
-    let (streams, durable_tasks) =
-        DurableStreams::start(store.clone(), hub.clone(), config.history.clone());
+    let interval = config.timing.sweep_interval;
     tasks.spawn(sweep(streams.clone(), presence.clone(), metrics, interval, shutdown));
     Engine {
-        streams: streams.clone(),
-        presence: Arc::new(DurablePresence { inner: presence, store, caps }),
-        fanout,
-        backend: Arc::new(DurableBackend {
-            inner: Arc::new(Memory),
-            streams,
-            tasks: durable_tasks,
-        }),
+        streams,
+        presence,
+        fanout: Arc::new(MemoryFanout { hub: hub.clone() }),
+        backend: Arc::new(Memory),
         hub,
-    }
-}
-
-/// What the sweep asks of the streams: drop what expired, forget rooms
-/// without members; returns the rooms kept and their history's bytes.
-pub(super) trait Sweep: Send + Sync + 'static {
-    fn sweep(&self, has_members: &dyn Fn(&RoomName) -> bool) -> (usize, usize);
-}
-
-impl Sweep for MemoryStreams {
-    fn sweep(&self, has_members: &dyn Fn(&RoomName) -> bool) -> (usize, usize) {
-        MemoryStreams::sweep(self, has_members)
-    }
-}
-
-impl Sweep for DurableStreams {
-    fn sweep(&self, has_members: &dyn Fn(&RoomName) -> bool) -> (usize, usize) {
-        DurableStreams::sweep(self, has_members)
     }
 }
 
@@ -157,7 +113,7 @@ fn shrink_when_sparse<K: Eq + std::hash::Hash, V>(map: &DashMap<K, V>) {
 /// and forgets what nobody needs (see [`MemoryPresence::sweep`] and
 /// [`MemoryStreams::sweep`]).
 async fn sweep(
-    streams: Arc<impl Sweep>,
+    streams: Arc<MemoryStreams>,
     presence: Arc<MemoryPresence>,
     metrics: Arc<Metrics>,
     interval: Duration,
@@ -171,7 +127,7 @@ async fn sweep(
             _ = tick.tick() => {}
         }
         let users = presence.sweep();
-        let (rooms, history_bytes) = streams.sweep(&|room| presence.has_members(room));
+        let (rooms, history_bytes) = streams.sweep(|room| presence.has_members(room));
         metrics.engine_users.set(users as i64);
         metrics.engine_rooms.set(rooms as i64);
         metrics.history_bytes.set(history_bytes as i64);

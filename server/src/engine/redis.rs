@@ -101,12 +101,15 @@ fn now_rfc3339() -> String {
 
 /// Connects (failing if Redis cannot be reached now), starts watching the
 /// channel for multi-room frames, and spawns the instance lease on `tasks`.
+/// Room events arriving from Redis go to `sink` when given (a store puts
+/// them in order), to the hub otherwise.
 pub(super) async fn start(
     url: &str,
     config: &Config,
     hub: Arc<Hub>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
+    sink: Option<Arc<dyn super::RoomEventSink>>,
 ) -> Result<Engine, RedisError> {
     let settings = RedisSettings {
         url: url.to_owned(),
@@ -125,7 +128,7 @@ pub(super) async fn start(
     };
     let commands = client.get_connection_manager_with_config(connection()).await?;
     let instance = super::random_id();
-    let receiver = fanout::Receiver { hub: hub.clone(), instance: instance.clone() };
+    let receiver = fanout::Receiver { hub: hub.clone(), instance: instance.clone(), sink };
     let push = move |info: redis::PushInfo| {
         receiver.handle(info);
         Ok::<(), redis::aio::SendError>(())

@@ -39,6 +39,10 @@ pub(crate) trait Streams: Send + Sync + std::fmt::Debug {
     /// no ack); with a store, durable within about a second.
     async fn keep_read(&self, room: &RoomName, receipt: ReadReceipt);
 
+    /// This instance starts (or starts again) receiving `room`: what the
+    /// engine remembers of it from before may be stale.
+    fn watching(&self, _room: &RoomName) {}
+
     /// The room's read positions, latest readers first, at most `limit`.
     async fn reads(&self, room: &RoomName, limit: usize) -> Result<Vec<ReadReceipt>, EngineError>;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use roomcast_tests::process::run_to_exit;
 use roomcast_tests::server::TempDatabase;
-use roomcast_tests::{ServerProcess, WsClient, claims, frame_type, sign};
+use roomcast_tests::{Engine, ServerProcess, TestServer, WsClient, claims, frame_type, sign};
 use serde_json::{Value, json};
 
 /// A short dev secret: these servers run in dev mode.
@@ -18,25 +18,28 @@ const API_KEY: &str = "durable-key";
 
 /// A dev server on `database`, with rates no test sender reaches.
 async fn start(database: &str) -> ServerProcess {
-    ServerProcess::spawn(
-        &[
-            "--dev",
-            "--jwt-secret",
-            SECRET,
-            "--api-key",
-            API_KEY,
-            "--database-url",
-            database,
-            "--rate-frames",
-            "100000",
-            "--rate-messages",
-            "100000",
-            "--rate-user-messages",
-            "100000",
-        ],
-        &[],
-    )
-    .await
+    start_with(database, &[]).await
+}
+
+/// [`start`] with more flags.
+async fn start_with(database: &str, more: &[&str]) -> ServerProcess {
+    let mut args = vec![
+        "--dev",
+        "--jwt-secret",
+        SECRET,
+        "--api-key",
+        API_KEY,
+        "--database-url",
+        database,
+        "--rate-frames",
+        "100000",
+        "--rate-messages",
+        "100000",
+        "--rate-user-messages",
+        "100000",
+    ];
+    args.extend(more);
+    ServerProcess::spawn(&args, &[]).await
 }
 
 async fn connect(server: &ServerProcess, user: &str) -> WsClient {
@@ -284,7 +287,16 @@ impl Reader {
     /// Joins `room` fresh, or from the position of `known` (a reconnect),
     /// applying what the `joined` reply recovers on top of it.
     async fn join(server: &ServerProcess, room: &str, known: Option<Reader>) -> Self {
-        let mut client = connect(server, "reader").await;
+        Self::join_as("reader", server, room, known).await
+    }
+
+    async fn join_as(
+        user: &str,
+        server: &ServerProcess,
+        room: &str,
+        known: Option<Reader>,
+    ) -> Self {
+        let mut client = connect(server, user).await;
         let mut frame = json!({"type": "join", "room": room});
         if let Some(known) = &known {
             frame["since"] = json!({"epoch": known.epoch, "offset": known.offset});
@@ -402,4 +414,142 @@ async fn random_sends_changes_and_kills_never_lose_or_duplicate_an_acknowledged_
         .map(|m| (m["id"].as_str().unwrap().to_owned(), m["content"].as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(stored, truth.0.into_values().collect::<Vec<_>>(), "seed {seed}: history");
+}
+
+/// Two instances on Redis and one PostgreSQL: events of one room sent on
+/// both at once reach readers on both in one order, none missed; then both
+/// are killed, Redis loses everything (`FLUSHALL`, restart), and the
+/// restarted instances still hold everything, epochs and offsets included.
+#[tokio::test]
+async fn two_instances_on_postgres_survive_redis_losing_everything() {
+    let mut redis = roomcast_tests::RedisServer::start().await;
+    let database = roomcast_tests::RoomcastPostgres::shared().database().await;
+    let redis_url = redis.url();
+    let shared = ["--redis-url", redis_url.as_str()];
+    let (a, b) = (start_with(&database, &shared).await, start_with(&database, &shared).await);
+    let room = "shared";
+    let carol = Reader::join_as("carol", &a, room, None).await;
+    let dave = Reader::join_as("dave", &b, room, None).await;
+    let mut alice = connect(&a, "alice").await;
+    let mut bob = connect(&b, "bob").await;
+    alice.join(room).await;
+    bob.join(room).await;
+    // Sent on both instances at once: their publishes cross in Redis.
+    let from = |who: &str| -> Vec<Value> {
+        (0..150).map(|i| send(room, &format!("{who}{i}"), &format!("{who} {i}"))).collect()
+    };
+    let (alice_acks, bob_acks) =
+        tokio::join!(pipelined(&mut alice, from("alice")), pipelined(&mut bob, from("bob")));
+    let mut truth = Model::default();
+    for (acks, who) in [(&alice_acks, "alice"), (&bob_acks, "bob")] {
+        for (i, ack) in acks.iter().enumerate() {
+            assert_eq!(frame_type(ack), "ack", "{ack}");
+            let entry = (ack["id"].as_str().unwrap().to_owned(), format!("{who} {i}"));
+            assert!(
+                truth.0.insert(ack["offset"].as_u64().unwrap(), entry).is_none(),
+                "one offset each"
+            );
+        }
+    }
+    let last = *truth.0.keys().last().unwrap();
+    assert_eq!(last, 300, "offsets 1 to 300, none skipped");
+    let (mut carol, mut dave) = (carol, dave);
+    tokio::join!(carol.follow(last), dave.follow(last));
+    assert_eq!(carol.model, truth, "a reader on the first instance sees every event in order");
+    assert_eq!(dave.model, truth, "and one on the second");
+    bob.send(json!({"type": "read", "room": room, "id": alice_acks[149]["id"]})).await;
+    let notified = reqwest::Client::new()
+        .post(format!("{}/api/notify", b.http_url()))
+        .bearer_auth(API_KEY)
+        .json(&json!({"user_ids": ["erin"], "title": "kept", "body": "through a Redis flush"}))
+        .send()
+        .await
+        .expect("POST /api/notify");
+    assert_eq!(notified.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = dave.offset;
+    let more =
+        pipelined(&mut alice, (0..20).map(|i| send(room, &format!("late{i}"), "late")).collect())
+            .await;
+    let last = more.last().unwrap()["offset"].as_u64().unwrap();
+
+    // Both instances die; Redis loses everything.
+    a.signal("KILL");
+    b.signal("KILL");
+    redis.flush_all().await;
+    redis.restart().await;
+    let (a, b) = (start_with(&database, &shared).await, start_with(&database, &shared).await);
+
+    let epoch = dave.epoch.clone();
+    let dave = Reader::join_as("dave", &a, room, Some(dave)).await;
+    assert_eq!((dave.epoch.clone(), dave.offset), (epoch, last), "recovered on the other instance");
+    assert_eq!(dave.offset - seen, 20, "exactly the missed events");
+    let mut erin = connect(&b, "erin").await;
+    let notification = erin.expect_type("notification").await;
+    assert_eq!(notification["body"], "through a Redis flush");
+    let joined = erin.join(room).await;
+    assert_eq!(joined["reads"][0]["user_id"], "bob", "{}", joined["reads"]);
+    assert_eq!(joined["reads"][0]["id"], alice_acks[149]["id"]);
+    let history = whole_history(&mut erin, room).await;
+    assert_eq!(history.len(), 320);
+    let mut bob = connect(&a, "bob").await;
+    bob.join(room).await;
+    let again = bob.call_ok(send(room, "bob7", "resent"), "ack").await;
+    assert_eq!((&again["id"], &again["offset"]), (&bob_acks[7]["id"], &bob_acks[7]["offset"]));
+    assert_eq!(bob.say(room, "after the flush").await["offset"], last + 1);
+}
+
+/// Events of one room published out of order by instances (and one never
+/// published: its instance died after the commit) reach clients in offset
+/// order, the unpublished one read from the store, repeats dropped.
+#[tokio::test]
+async fn crossing_publishes_reach_clients_in_offset_order() {
+    use roomcast_server::store::{NewEvent, Outcome, PostgresStore, Store};
+    let server = TestServer::start_on(Engine::RedisPostgres).await;
+    let mut reader = WsClient::connect_as(&server, "reader", "Reader").await;
+    reader.join("crossing").await;
+    // Another instance commits three messages...
+    let url = server.config().database_url.clone().expect("a database");
+    let store = PostgresStore::connect(&url).await.expect("the test's database");
+    let changes: Vec<NewEvent> = (1..=3)
+        .map(|i| NewEvent::Message {
+            room: roomcast_shared::RoomName::new("crossing").unwrap(),
+            id: format!("m{i}"),
+            client_id: format!("c{i}"),
+            sender: roomcast_shared::UserInfo {
+                id: "other".into(),
+                name: "Other".into(),
+                role: None,
+                avatar: None,
+            },
+            content: format!("message {i}"),
+            created_at: time::OffsetDateTime::now_utc(),
+        })
+        .collect();
+    let frames: Vec<String> = store
+        .append(&changes)
+        .await
+        .expect("committed")
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Appended(event) => {
+                serde_json::to_string(&roomcast_shared::ServerFrame::from(event)).unwrap()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // ...and publishes the third, then the first again and the first: the
+    // second never.
+    let redis = server.redis().expect("a redis-server");
+    let channel = "rc:ch:8:crossing";
+    for offset in [3, 1, 1] {
+        redis.publish(channel, &format!("{offset}\t\t{}", frames[offset - 1])).await;
+    }
+    let mut offsets = Vec::new();
+    while offsets.len() < 3 {
+        let frame = reader.recv_until("message").await;
+        offsets.push(frame["offset"].as_u64().unwrap());
+    }
+    assert_eq!(offsets, [1, 2, 3], "in order, the skipped one from the store");
+    reader.expect_silence(Duration::from_millis(300)).await;
 }

@@ -99,7 +99,7 @@ async fn a_restart_recovers_only_what_the_engine_kept(engine: Engine) {
             assert_ne!(reply["epoch"], old_epoch, "a new server has new epochs");
             assert_eq!(reply["offset"], 0);
         }
-        Engine::Redis | Engine::Sqlite => {
+        Engine::Redis | Engine::Sqlite | Engine::RedisPostgres => {
             assert_eq!(reply["recovered"], true, "the room was kept: {reply}");
             assert_eq!((&reply["epoch"], &reply["offset"]), (&old_epoch, &json!(1)));
             let replayed = &reply["messages"][0];

@@ -1,7 +1,7 @@
 //! Group commit: every change to a room stream, from any connection or the
 //! HTTP API, goes through one task that takes whatever is waiting (up to
 //! [`MAX_BATCH`]), commits it in one transaction, publishes what was
-//! stored in offset order and only then answers each caller. A commit costs
+//! stored in offset order ([`Publish`]) and only then answers each caller. A commit costs
 //! about one disk sync (SQLite) or one round trip (PostgreSQL) whatever it
 //! holds, so under load many messages share it; alone, a message waits for
 //! nothing but its own commit.
@@ -11,9 +11,11 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use roomcast_shared::{RoomEvent, ServerFrame};
+
 use super::recent::Recent;
-use crate::engine::EngineError;
-use crate::hub::Hub;
+use crate::engine::{EngineError, Fanout};
+use crate::hub::{Delivery, Hub, encode};
 use crate::store::{NewEvent, Outcome, Store};
 
 /// Most changes in one transaction: enough to amortise a commit under any
@@ -32,6 +34,45 @@ struct Job {
     done: oneshot::Sender<Option<Outcome>>,
 }
 
+/// Where committed events go.
+#[derive(Debug, Clone)]
+pub(super) enum Publish {
+    /// Straight to this instance's connections: the only instance.
+    Local { recent: Arc<Recent>, hub: Arc<Hub> },
+    /// Through the engine's fan-out to every instance (this one included),
+    /// whose fan-in puts each room's events in order (`fanin.rs`).
+    Shared(Arc<dyn Fanout>),
+}
+
+impl Publish {
+    /// Publishes a batch's stored events, in order.
+    async fn publish(&self, events: &[&RoomEvent]) {
+        match self {
+            Self::Local { recent, hub } => {
+                for event in events {
+                    let text = encode(&ServerFrame::from((*event).clone()));
+                    recent.receive(event, text, hub).await;
+                }
+            }
+            Self::Shared(fanout) => {
+                let deliveries: Vec<_> = events
+                    .iter()
+                    .map(|event| {
+                        let text = encode(&ServerFrame::from((*event).clone()));
+                        (event.room().clone(), Delivery { offset: Some(event.offset()), text })
+                    })
+                    .collect();
+                // Committed already: a failed publish delays delivery (the
+                // next event of each room brings the skipped ones from the
+                // store) but loses nothing, so the senders are answered.
+                if let Err(err) = fanout.publish_events(deliveries).await {
+                    tracing::warn!(%err, events = events.len(), "committed events not published");
+                }
+            }
+        }
+    }
+}
+
 /// The committer's queue.
 #[derive(Debug, Clone)]
 pub(super) struct Committer {
@@ -47,13 +88,9 @@ impl std::fmt::Debug for Job {
 impl Committer {
     /// Starts the committer; it runs until every [`Committer`] is dropped,
     /// committing what is queued by then.
-    pub fn start(
-        store: Arc<dyn Store>,
-        recent: Arc<Recent>,
-        hub: Arc<Hub>,
-    ) -> (Self, JoinHandle<()>) {
+    pub fn start(store: Arc<dyn Store>, publish: Publish) -> (Self, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        (Self { queue }, tokio::spawn(run(store, recent, hub, jobs)))
+        (Self { queue }, tokio::spawn(run(store, publish, jobs)))
     }
 
     /// Commits a change and publishes it; its outcome once it is durable.
@@ -65,22 +102,22 @@ impl Committer {
     }
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    recent: Arc<Recent>,
-    hub: Arc<Hub>,
-    mut queue: mpsc::Receiver<Job>,
-) {
+async fn run(store: Arc<dyn Store>, publish: Publish, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (changes, waiting): (Vec<NewEvent>, Vec<_>) =
             jobs.drain(..).map(|job| (job.change, job.done)).unzip();
         match store.append(&changes).await {
             Ok(outcomes) => {
+                let stored: Vec<&RoomEvent> = outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        Outcome::Appended(event) => Some(event),
+                        _ => None,
+                    })
+                    .collect();
+                publish.publish(&stored).await;
                 for (outcome, done) in outcomes.into_iter().zip(waiting) {
-                    if let Outcome::Appended(event) = &outcome {
-                        recent.publish(event, &hub).await;
-                    }
                     let _ = done.send(Some(outcome));
                 }
             }

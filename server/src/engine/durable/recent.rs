@@ -4,9 +4,10 @@
 //! dropped or emptied at any time (the store answers instead), and each
 //! room's window starts from the store's head the first time it is needed.
 //!
-//! The committer publishes each committed event through [`Recent::publish`],
-//! which records it and delivers its frame under the window's lock; a
-//! joiner's snapshot reads the window under the same lock. That keeps the
+//! Each committed event reaches [`Recent::receive`] (from this instance's
+//! committer, or from any instance's through Redis), which records it and
+//! delivers its frame under the window's lock; a joiner's snapshot reads
+//! the window under the same lock. That keeps the
 //! promise the hub relies on: whatever a snapshot does not contain reaches
 //! the joiner live, and what it contains is dropped from the live stream.
 
@@ -18,6 +19,7 @@ use std::time::Instant;
 use dashmap::DashMap;
 use roomcast_shared::{Position, RoomEvent, RoomName, ServerFrame};
 use tokio::sync::OnceCell;
+use tungstenite::Utf8Bytes;
 
 use crate::config::HistoryLimits;
 use crate::hub::{Delivery, Exclude, Hub, encode};
@@ -119,7 +121,7 @@ impl Recent {
     }
 
     /// The room's window, read from the store's head the first time. The
-    /// entry exists before the head is read, which [`Recent::publish`]
+    /// entry exists before the head is read, which [`Recent::receive`]
     /// relies on.
     pub async fn window(&self, room: &RoomName) -> Result<Cell, StoreError> {
         let cell = self.rooms.entry(room.clone()).or_default().clone();
@@ -131,37 +133,91 @@ impl Recent {
     }
 
     /// Records a committed event and delivers its frame to the room's local
-    /// connections, in offset order.
-    pub async fn publish(&self, event: &RoomEvent, hub: &Hub) {
+    /// connections, in offset order: events come from this instance's
+    /// committer, or from every instance's through Redis, where two
+    /// instances' events of one room may cross. An event ahead of the
+    /// window waits while the ones it skipped, committed before it (a room's
+    /// offsets are taken under its row lock), are read from the store; a
+    /// repeat is dropped. Called by one task at a time.
+    pub async fn receive(&self, event: &RoomEvent, text: Utf8Bytes, hub: &Hub) {
         let room = event.room();
-        let delivery = Delivery {
-            offset: Some(event.offset()),
-            text: encode(&ServerFrame::from(event.clone())),
-        };
+        let offset = event.offset();
+        let delivery = Delivery { offset: Some(offset), text };
         // No window yet: no snapshot has read this room's head, and any
         // later one reads a head that holds this committed event.
-        let known = self.rooms.get(room).map(|cell| cell.clone());
-        let cell = match known {
-            None => return hub.deliver(room, &delivery, &Exclude::Nobody),
-            Some(_) => self.window(room).await,
-        };
-        match cell {
-            Ok(cell) => {
-                let Some(window) = cell.get() else { return };
-                let mut window = lock(window);
-                let added = window.push(event, &self.limits);
-                hub.deliver(room, &delivery, &Exclude::Nobody);
-                drop(window);
-                self.account(added);
-            }
+        if !self.rooms.contains_key(room) {
+            return hub.deliver(room, &delivery, &Exclude::Nobody);
+        }
+        let cell = match self.window(room).await {
+            Ok(cell) => cell,
             Err(err) => {
                 // The head could not be read: the window loads later, from
                 // a head that holds this event.
                 tracing::warn!(%room, %err, "room head unreadable; delivering without caching");
-                hub.deliver(room, &delivery, &Exclude::Nobody);
+                return hub.deliver(room, &delivery, &Exclude::Nobody);
+            }
+        };
+        let Some(window) = cell.get() else { return };
+        let behind = lock(window).last;
+        if offset > behind + 1 {
+            let skipped = usize::try_from(offset - behind - 1).unwrap_or(usize::MAX);
+            match self.store.events_after(room, behind, skipped.min(self.limits.max_events)).await {
+                Ok(missed) => {
+                    for event in &missed {
+                        let text = encode(&ServerFrame::from(event.clone()));
+                        self.record(window, event, text, hub);
+                    }
+                }
+                Err(err) => {
+                    // Delivered with the gap: clients see it and recover.
+                    tracing::warn!(%room, %err, "events skipped by the fan-in unreadable");
+                }
             }
         }
+        self.record(window, event, delivery.text, hub);
         self.enforce_budget();
+    }
+
+    /// Records an event the window has not seen and delivers it, under the
+    /// window's lock; drops a repeat.
+    fn record(&self, window: &Mutex<Window>, event: &RoomEvent, text: Utf8Bytes, hub: &Hub) {
+        let mut window = lock(window);
+        if event.offset() <= window.last {
+            return;
+        }
+        let added = window.push(event, &self.limits);
+        let delivery = Delivery { offset: Some(event.offset()), text };
+        hub.deliver(event.room(), &delivery, &Exclude::Nobody);
+        drop(window);
+        self.account(added);
+    }
+
+    /// Delivers what the room's window lacks, from the store: events that
+    /// arrived when the fan-in could not take them.
+    pub async fn catch_up(&self, room: &RoomName, hub: &Hub) {
+        let Some(cell) = self.rooms.get(room).map(|cell| cell.clone()) else { return };
+        let Some(window) = cell.get() else { return };
+        let last = lock(window).last;
+        match self.store.events_after(room, last, self.limits.max_events).await {
+            Ok(missed) => {
+                for event in &missed {
+                    let text = encode(&ServerFrame::from(event.clone()));
+                    self.record(window, event, text, hub);
+                }
+            }
+            Err(err) => tracing::warn!(%room, %err, "cannot catch up from the store"),
+        }
+    }
+
+    /// Forgets the room's window: this instance starts receiving the room
+    /// (again), and what it missed meanwhile is in the store's head.
+    pub fn forget(&self, room: &RoomName) {
+        if let Some((_, cell)) = self.rooms.remove(room)
+            && let Some(window) = cell.get()
+        {
+            let freed = lock(window).clear();
+            self.account(-(freed as isize));
+        }
     }
 
     fn account(&self, change: isize) {
@@ -192,7 +248,7 @@ impl Recent {
         }
     }
 
-    /// Drops expired events and forgets the windows of rooms without
+    /// Drops expired events and forgets the windows of rooms without local
     /// members (`has_members`); returns the rooms kept and their bytes.
     pub fn sweep(&self, has_members: impl Fn(&RoomName) -> bool) -> (usize, usize) {
         self.rooms.retain(|room, cell| {

@@ -20,7 +20,7 @@ use tungstenite::Utf8Bytes;
 
 use super::Store;
 use super::keys::{self, MULTI_CHANNEL, channel_room};
-use crate::engine::{EngineError, Fanout};
+use crate::engine::{EngineError, Fanout, RoomEventSink};
 use crate::hub::{Delivery, Exclude, Hub};
 
 /// The Redis fan-out.
@@ -72,6 +72,17 @@ impl Fanout for RedisFanout {
     ) -> Result<(), EngineError> {
         publish(&self.store, rooms, &delivery, &exclude).await
     }
+
+    /// One pipeline: one round trip for a committed batch, in order.
+    async fn publish_events(&self, events: Vec<(RoomName, Delivery)>) -> Result<(), EngineError> {
+        let mut pipe = redis::pipe();
+        for (room, delivery) in &events {
+            let offset = delivery.offset.map(|o| o.to_string()).unwrap_or_default();
+            let payload = format!("{offset}\t\t{}", delivery.text.as_str());
+            pipe.publish(keys::room_channel(room), payload).ignore();
+        }
+        self.store.exec(pipe.query_async::<()>(&mut self.store.conn())).await
+    }
 }
 
 /// Publishes a frame once for every instance's connections in any of
@@ -118,12 +129,13 @@ fn parse_exclude(tag: &str, instance: &str) -> Exclude {
     Exclude::Nobody
 }
 
-/// Delivers frames from Redis to this instance's hub. It runs on the
-/// subscriber connection's reader, so it must not wait: hub delivery never
-/// does.
+/// Delivers frames from Redis to this instance's hub, room events through
+/// `sink` when there is one (a store's fan-in). It runs on the subscriber
+/// connection's reader, so it must not wait: neither does.
 pub(super) struct Receiver {
     pub hub: Arc<Hub>,
     pub instance: String,
+    pub sink: Option<Arc<dyn RoomEventSink>>,
 }
 
 impl Receiver {
@@ -153,7 +165,10 @@ impl Receiver {
             self.hub.deliver_many(&rooms, &Delivery { offset: None, text }, &exclude);
         } else if let Some(room) = channel_room(channel) {
             let offset = head.parse().ok();
-            self.hub.deliver(&room, &Delivery { offset, text }, &exclude);
+            match (&self.sink, offset) {
+                (Some(sink), Some(_)) => sink.offer(room, text),
+                _ => self.hub.deliver(&room, &Delivery { offset, text }, &exclude),
+            }
         }
     }
 }
