@@ -209,8 +209,9 @@ pub(crate) async fn start(
     match (&config.redis_url, store) {
         (None, None) => Ok(memory::start(config, hub, metrics, tasks, shutdown)),
         (None, Some(store)) => {
-            let engine = memory::start(config_for_engine, hub, metrics, tasks, shutdown.clone());
-            Ok(durable::wrap(engine, store, config, None, tasks, shutdown))
+            let engine =
+                memory::start(config_for_engine, hub, metrics.clone(), tasks, shutdown.clone());
+            Ok(durable::wrap(engine, store, config, None, metrics, tasks, shutdown))
         }
         (Some(url), None) => {
             tracing::warn!(
@@ -229,7 +230,7 @@ pub(crate) async fn start(
                     .await
                     .map_err(|err| redis_error(url, err))?;
             let shared = durable::Shared { fanin, arrivals };
-            Ok(durable::wrap(engine, store, config, Some(shared), tasks, shutdown))
+            Ok(durable::wrap(engine, store, config, Some(shared), metrics, tasks, shutdown))
         }
     }
 }

@@ -28,6 +28,12 @@ pub(crate) struct Metrics {
     pub engine_users: Gauge,
     pub engine_rooms: Gauge,
     pub history_bytes: Gauge,
+    /// The store's group commits (with `--database-url`).
+    pub store_commits: Counter,
+    pub store_committed_changes: Counter,
+    pub store_commit_failures: Counter,
+    /// What the recent-event windows in front of the store cost.
+    pub recent_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -45,6 +51,10 @@ impl Default for Metrics {
             engine_users: Gauge::default(),
             engine_rooms: Gauge::default(),
             history_bytes: Gauge::default(),
+            store_commits: Counter::default(),
+            store_committed_changes: Counter::default(),
+            store_commit_failures: Counter::default(),
+            recent_bytes: Gauge::default(),
         };
         let registry = &mut metrics.registry;
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
@@ -89,6 +99,26 @@ impl Default for Metrics {
             "history_bytes",
             "Estimated bytes of history the in-memory engine keeps (as of its last sweep)",
             metrics.history_bytes.clone(),
+        );
+        registry.register(
+            "store_commits",
+            "Transactions the committer made (each holds many changes under load)",
+            metrics.store_commits.clone(),
+        );
+        registry.register(
+            "store_committed_changes",
+            "Changes (messages, edits, deletes) committed; over store_commits, the mean batch",
+            metrics.store_committed_changes.clone(),
+        );
+        registry.register(
+            "store_commit_failures",
+            "Batches the database refused or could not take (none of them was acknowledged)",
+            metrics.store_commit_failures.clone(),
+        );
+        registry.register(
+            "recent_bytes",
+            "Estimated bytes of the recent events kept in front of the store (last sweep)",
+            metrics.recent_bytes.clone(),
         );
         metrics
     }

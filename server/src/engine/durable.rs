@@ -33,6 +33,7 @@ use super::{Appended, Backend, Change, Engine, EngineError, Page, Snapshot, Stre
 use crate::config::{Config, HistoryLimits};
 use crate::hub::Hub;
 use crate::store::{NewEvent, Outcome, Pruned, ReadMark, Store, UnreadCaps};
+use crate::telemetry::Metrics;
 
 mod commit;
 mod fanin;
@@ -86,6 +87,7 @@ pub(super) fn wrap(
     store: Arc<dyn Store>,
     config: &Config,
     shared: Option<Shared>,
+    metrics: Arc<Metrics>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Engine {
@@ -98,11 +100,12 @@ pub(super) fn wrap(
             (Publish::Shared(fanout.clone()), Some(receiving))
         }
     };
-    let (committer, committing) = Committer::start(store.clone(), publish);
+    let (committer, committing) = Committer::start(store.clone(), publish, metrics.clone());
     let reads = Arc::new(PendingReads::default());
     let stop = CancellationToken::new();
     let writing = reads.clone().start(store.clone(), stop.clone());
-    tasks.spawn(sweep(recent.clone(), hub.clone(), config.timing.sweep_interval, shutdown));
+    let interval = config.timing.sweep_interval;
+    tasks.spawn(sweep(recent.clone(), hub.clone(), metrics, interval, shutdown));
     let streams = Arc::new(DurableStreams {
         store: store.clone(),
         recent,
@@ -135,6 +138,7 @@ pub(super) fn wrap(
 async fn sweep(
     recent: Arc<Recent>,
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -145,7 +149,8 @@ async fn sweep(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        recent.sweep(|room| hub.has_members(room));
+        let (_, bytes) = recent.sweep(|room| hub.has_members(room));
+        metrics.recent_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 }
 

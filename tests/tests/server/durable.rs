@@ -173,6 +173,21 @@ async fn a_killed_server_keeps_everything_it_acknowledged() {
         .expect("POST /api/notify");
     assert_eq!(notified.status(), 200);
 
+    let metrics = reqwest::get(format!("{}/metrics", server.http_url()))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let counter = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_default();
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    assert_eq!(counter("roomcast_store_committed_changes_total"), 1209, "{metrics}");
+    let commits = counter("roomcast_store_commits_total");
+    assert!((1..=1209).contains(&commits), "{commits} commits");
+    assert_eq!(counter("roomcast_store_commit_failures_total"), 0);
+
     // Killed right after the last acknowledgement.
     server.signal("KILL");
     let server = start(&database.url()).await;

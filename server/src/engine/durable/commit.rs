@@ -17,6 +17,7 @@ use super::recent::Recent;
 use crate::engine::{EngineError, Fanout};
 use crate::hub::{Delivery, Hub, encode};
 use crate::store::{NewEvent, Outcome, Store};
+use crate::telemetry::Metrics;
 
 /// Most changes in one transaction: enough to amortise a commit under any
 /// load one instance takes, few enough that a commit stays short.
@@ -88,9 +89,13 @@ impl std::fmt::Debug for Job {
 impl Committer {
     /// Starts the committer; it runs until every [`Committer`] is dropped,
     /// committing what is queued by then.
-    pub fn start(store: Arc<dyn Store>, publish: Publish) -> (Self, JoinHandle<()>) {
+    pub fn start(
+        store: Arc<dyn Store>,
+        publish: Publish,
+        metrics: Arc<Metrics>,
+    ) -> (Self, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        (Self { queue }, tokio::spawn(run(store, publish, jobs)))
+        (Self { queue }, tokio::spawn(run(store, publish, metrics, jobs)))
     }
 
     /// Commits a change and publishes it; its outcome once it is durable.
@@ -102,13 +107,20 @@ impl Committer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, publish: Publish, mut queue: mpsc::Receiver<Job>) {
+async fn run(
+    store: Arc<dyn Store>,
+    publish: Publish,
+    metrics: Arc<Metrics>,
+    mut queue: mpsc::Receiver<Job>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (changes, waiting): (Vec<NewEvent>, Vec<_>) =
             jobs.drain(..).map(|job| (job.change, job.done)).unzip();
         match store.append(&changes).await {
             Ok(outcomes) => {
+                metrics.store_commits.inc();
+                metrics.store_committed_changes.inc_by(changes.len() as u64);
                 let stored: Vec<&RoomEvent> = outcomes
                     .iter()
                     .filter_map(|outcome| match outcome {
@@ -125,6 +137,7 @@ async fn run(store: Arc<dyn Store>, publish: Publish, mut queue: mpsc::Receiver<
                 // Nothing of the batch was stored, nothing is acknowledged:
                 // each sender retries with its idempotency key.
                 tracing::error!(%err, changes = changes.len(), "commit failed");
+                metrics.store_commit_failures.inc();
                 for done in waiting {
                     let _ = done.send(None);
                 }
