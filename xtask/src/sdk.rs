@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::tally::{self, Tally};
 use crate::{WASM32, build_server, cargo, cargo_program, install, target_dir, workspace_root};
-use fixture::{Fixture, Redis};
+use fixture::{Backing, Fixture, Redis};
 
 /// wasm-bindgen's CLI must match the `wasm-bindgen` crate exactly.
 pub(crate) const WASM_BINDGEN: &str = "0.2.130";
@@ -71,7 +71,8 @@ pub(crate) fn require_node() -> Result<()> {
 
 /// wasm-bindgen-test in headless Chromium against the real server.
 fn browser_tests(server: &Path, artifacts: &Path) -> Result<Tally> {
-    let fixture = Fixture::start(server, None, None, &artifacts.join("browser-server.log"))?;
+    let fixture =
+        Fixture::start(server, None, Backing::Memory, &artifacts.join("browser-server.log"))?;
     let chromedriver = which("chromedriver").context("chromedriver not on PATH")?;
     tally::run_ok(
         Command::new(cargo_program())
@@ -126,8 +127,12 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
     npm(&example, &["run", "build:test"])?;
     let redis = Redis::start(&artifacts.join("example-redis.log"))?;
     let dist = example.join("dist");
-    let fixture =
-        Fixture::start(server, Some(&dist), Some(&redis), &artifacts.join("example-server.log"))?;
+    let fixture = Fixture::start(
+        server,
+        Some(&dist),
+        Backing::Redis(&redis),
+        &artifacts.join("example-server.log"),
+    )?;
     npm_test(&example, &fixture, artifacts, "React example")
 }
 

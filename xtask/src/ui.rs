@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
-use crate::sdk::fixture::{Fixture, Redis};
+use crate::sdk::fixture::{Backing, Fixture};
 use crate::sdk::{self, WASM_BINDGEN, npm};
 use crate::tally::Tally;
 use crate::{build_server, ensure_wasm32_target, install, target_dir, workspace_root};
@@ -143,8 +143,8 @@ fn trunk_build(root: &Path, dist: &Path) -> Result<()> {
 /// Lints the UI for wasm32, builds it, and runs its end-to-end test against
 /// the real server. Returns how many browser tests passed and failed.
 pub fn test() -> Result<Tally> {
-    // The browser test runs in Chromium; the server keeps history in Redis.
-    install::apt(&[("chromium", "chromium"), ("redis-server", "redis-server")])?;
+    // The browser test runs in Chromium.
+    install::apt(&[("chromium", "chromium")])?;
     let root = workspace_root();
     install_tools(&root)?;
     // Natively the crates compile to nothing, so the workspace lint does not
@@ -160,10 +160,14 @@ pub fn test() -> Result<Tally> {
     let server = build_server(&root)?;
     let suite = root.join("tests/ui");
     npm(&suite, &["ci", "--no-audit", "--no-fund"])?;
-    // History in Redis, so that what was said before the restart test's
+    // The server as `cargo xtask run` starts it: history in a SQLite file
+    // (a new one per run), so what was said before the restart test's
     // restart is still there after it.
-    let redis = Redis::start(&artifacts.join("redis.log"))?;
-    let fixture =
-        Fixture::start(&server, Some(&dist), Some(&redis), &artifacts.join("server.log"))?;
+    let database = artifacts.join("roomcast.db");
+    for stale in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", database.display()));
+    }
+    let backing = Backing::Sqlite(database);
+    let fixture = Fixture::start(&server, Some(&dist), backing, &artifacts.join("server.log"))?;
     sdk::npm_test(&suite, &fixture, &artifacts, "UI")
 }

@@ -38,6 +38,30 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long it may take to exit after SIGTERM (its own grace is 5 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where a fixture's server keeps rooms and messages.
+pub enum Backing<'a> {
+    /// In memory: a restart forgets everything (`--database-url memory`).
+    Memory,
+    /// In Redis, bounded, with nothing else durable.
+    Redis(&'a Redis),
+    /// In a SQLite file, as `cargo xtask run` does by default.
+    Sqlite(PathBuf),
+}
+
+impl Backing<'_> {
+    fn args(&self) -> Vec<String> {
+        match self {
+            Self::Memory => vec!["--database-url".into(), "memory".into()],
+            Self::Redis(redis) => {
+                vec!["--redis-url".into(), redis.url(), "--database-url".into(), "memory".into()]
+            }
+            Self::Sqlite(path) => {
+                vec!["--database-url".into(), format!("sqlite://{}", path.display())]
+            }
+        }
+    }
+}
+
 /// A running server and its control API; both stop when dropped.
 pub struct Fixture {
     server: Arc<Mutex<Server>>,
@@ -48,18 +72,19 @@ struct Server {
     binary: PathBuf,
     addr: SocketAddr,
     static_dir: Option<PathBuf>,
-    redis_url: Option<String>,
+    /// The flags that say where it keeps its state.
+    backing: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
 }
 
 impl Fixture {
-    /// Starts `binary` (serving `static_dir` at `/` and using Redis when
-    /// given) and the control API. Server output goes to `log`.
+    /// Starts `binary` (serving `static_dir` at `/`, keeping its state as
+    /// `backing` says) and the control API. Server output goes to `log`.
     pub fn start(
         binary: &Path,
         static_dir: Option<&Path>,
-        redis: Option<&Redis>,
+        backing: Backing<'_>,
         log: &Path,
     ) -> Result<Self> {
         let addr = free_port()?;
@@ -67,7 +92,7 @@ impl Fixture {
             binary: binary.to_owned(),
             addr,
             static_dir: static_dir.map(Path::to_owned),
-            redis_url: redis.map(Redis::url),
+            backing: backing.args(),
             log: log.to_owned(),
             child: None,
         };
@@ -129,17 +154,13 @@ impl Server {
         command
             .args(["--dev", "--jwt-secret", "sdk-test-secret", "--api-key", API_KEY])
             .args(["--bind", &self.addr.to_string(), "--presence-grace-ms", "500"])
-            // These suites test what a client does when the server forgets.
-            .args(["--database-url", "memory"])
+            .args(&self.backing)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         if let Some(dir) = &self.static_dir {
             command.arg("--static-dir").arg(dir);
-        }
-        if let Some(url) = &self.redis_url {
-            command.args(["--redis-url", url]);
         }
         let child = command.spawn().with_context(|| format!("start {}", self.binary.display()))?;
         self.child = Some(child);
