@@ -695,6 +695,14 @@ impl Config {
             },
         };
         config.check_secrets()?;
+        if config.retention.is_some_and(|kept| kept < config.history.max_age) {
+            // Idempotency keys go with their messages: a resend within the
+            // recovery window must still find its original.
+            return Err(ConfigError::OutOfRange {
+                name: "retention-days",
+                rule: "at least the recovery window (--history-max-age-secs)",
+            });
+        }
         config.check_durations()?;
         Ok(config)
     }

@@ -568,3 +568,53 @@ async fn crossing_publishes_reach_clients_in_offset_order() {
     assert_eq!(offsets, [1, 2, 3], "in order, the skipped one from the store");
     reader.expect_silence(Duration::from_millis(300)).await;
 }
+
+/// `--retention-days` removes older messages at start, keeps the rest and
+/// the room's offsets; a retention shorter than the recovery window is
+/// refused.
+#[tokio::test]
+async fn retention_removes_old_messages_at_start() {
+    use roomcast_server::store::{NewEvent, SqliteStore, Store};
+    let database = TempDatabase::new();
+    let path = database.url().trim_start_matches("sqlite://").to_owned();
+    let store = SqliteStore::open(std::path::Path::new(&path)).await.expect("a store");
+    let now = time::OffsetDateTime::now_utc();
+    let message = |i: u32, created_at| NewEvent::Message {
+        room: roomcast_shared::RoomName::new("kept").unwrap(),
+        id: format!("m{i}"),
+        client_id: format!("c{i}"),
+        sender: roomcast_shared::UserInfo {
+            id: "alice".into(),
+            name: "Alice".into(),
+            role: None,
+            avatar: None,
+        },
+        content: format!("message {i}"),
+        created_at,
+    };
+    let old = now - Duration::from_secs(3 * 86_400);
+    store.append(&[message(1, old), message(2, old), message(3, now)]).await.expect("stored");
+    store.close().await;
+
+    let server =
+        start_with(&database.url(), &["--retention-days", "1", "--history-max-age-secs", "3600"])
+            .await;
+    let mut alice = connect(&server, "alice").await;
+    alice.join("kept").await;
+    // Retention runs at start, beside the first requests: wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let history = loop {
+        let history = whole_history(&mut alice, "kept").await;
+        if history.len() == 1 || tokio::time::Instant::now() > deadline {
+            break history;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let contents: Vec<&str> = history.iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["message 3"]);
+    assert_eq!(alice.say("kept", "next").await["offset"], 4, "offsets continue");
+
+    let args = ["--dev", "--database-url", "memory", "--retention-days", "1"];
+    let (started, output) = run_to_exit(&args, &[]).await;
+    assert!(!started && output.contains("recovery window"), "{output}");
+}
