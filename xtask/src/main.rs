@@ -83,6 +83,20 @@ fn run(flags: &[String]) -> Result<()> {
         // Named explicitly, so the UI is served whatever directory this runs from.
         args.push("--static-dir".into());
         args.push(dist.to_str().context("the dist path is not UTF-8")?.into());
+        // The server's default database, `roomcast-data/` under the working
+        // directory, pinned to the repository's, whatever directory this
+        // runs from.
+        let chosen = |flag: &str| flags.iter().any(|f| f.starts_with(flag));
+        if !chosen("--database-url")
+            && !chosen("--redis-url")
+            && std::env::var_os("ROOMCAST_DATABASE_URL").is_none()
+            && std::env::var_os("ROOMCAST_REDIS_URL").is_none()
+        {
+            let database = root.join("roomcast-data/roomcast.db");
+            let database = database.to_str().context("the data path is not UTF-8")?;
+            args.push("--database-url".into());
+            args.push(format!("sqlite://{database}"));
+        }
     }
     args.extend(flags.iter().cloned());
     cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
