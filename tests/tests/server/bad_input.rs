@@ -47,6 +47,23 @@ fn rows() -> Vec<Row> {
             json!("m3"),
         ),
         row(r#"{"type": "auth", "ref": "m4"}"#, "bad_request", json!("m4")),
+        // A key with a control character (NUL cannot even be stored).
+        row(
+            r#"{"type": "send", "room": "general", "content": "hi", "client_id": "a\u0000b", "ref": "k1"}"#,
+            "bad_request",
+            json!("k1"),
+        ),
+        row(
+            r#"{"type": "send", "room": "general", "content": "hi", "client_id": "a\nb", "ref": "k2"}"#,
+            "bad_request",
+            json!("k2"),
+        ),
+        // An edit naming a message id with NUL: no such message.
+        row(
+            r#"{"type": "edit", "room": "general", "id": "x\u0000", "content": "c", "ref": "k3"}"#,
+            "not_found",
+            json!("k3"),
+        ),
         row(
             r#"{"type": "edit", "room": "general", "id": "x", "ref": "m5"}"#,
             "bad_request",
