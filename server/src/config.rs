@@ -5,226 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use ipnet::IpNet;
-
-pub use crate::limits::Rate;
 use rand::distr::{Alphanumeric, SampleString};
 
-use crate::command::Command;
+pub use crate::limits::Rate;
 
-/// The `roomcast` command line. Every flag has an environment fallback.
-#[derive(Debug, Clone, Parser)]
-#[command(name = "roomcast", version, about = "Real-time rooms, chat, presence and notifications")]
-pub struct Args {
-    /// A command to run instead of serving.
-    #[command(subcommand)]
-    pub command: Option<Command>,
+mod args;
 
-    /// Address to listen on.
-    #[arg(long, env = "ROOMCAST_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
-
-    /// Secret that signs and checks access tokens (HS256), at least 32 bytes.
-    /// Dev mode makes up a random one per process (or takes a short test
-    /// secret, never one fit for production).
-    #[arg(long, env = "ROOMCAST_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-
-    /// Key backends present as `Authorization: Bearer <key>`; not empty. Dev
-    /// mode makes one up and prints it.
-    #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-
-    /// Dev mode: tokens without `exp`, `POST /api/dev/token`, made-up secrets.
-    /// On when neither a JWT secret nor an API key is given; `--dev=false`
-    /// (or `ROOMCAST_DEV=0`) keeps it off even then.
-    #[arg(
-        long,
-        env = "ROOMCAST_DEV",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_switch,
-    )]
-    pub dev: Option<bool>,
-
-    /// Redis URL (`redis://host:port/db`): share rooms, history and presence
-    /// with every instance on the same Redis. Without it, one instance keeps
-    /// everything in memory.
-    #[arg(long, env = "ROOMCAST_REDIS_URL")]
-    pub redis_url: Option<String>,
-
-    /// How long an instance's lease in Redis lasts, in milliseconds: after a
-    /// crash, its users show offline to others within about this long.
-    #[arg(long, env = "ROOMCAST_INSTANCE_LEASE_MS", default_value_t = 10_000)]
-    pub instance_lease_ms: u64,
-
-    /// Directory of static files served at `/` (the demo UI). Defaults to
-    /// `dist/` when it holds a built UI.
-    #[arg(long, env = "ROOMCAST_STATIC_DIR")]
-    pub static_dir: Option<PathBuf>,
-
-    /// Events kept per room for history and recovery.
-    #[arg(long, env = "ROOMCAST_HISTORY_SIZE", default_value_t = 1000)]
-    pub history_size: usize,
-
-    /// Age after which events leave a room's history, in seconds.
-    #[arg(long, env = "ROOMCAST_HISTORY_MAX_AGE_SECS", default_value_t = 7 * 24 * 3600)]
-    pub history_max_age_secs: u64,
-
-    /// Largest message content, in bytes of UTF-8.
-    #[arg(long, env = "ROOMCAST_MAX_CONTENT_BYTES", default_value_t = 4096)]
-    pub max_content_bytes: usize,
-
-    /// Largest WebSocket frame, in bytes; bigger frames close with 1009.
-    #[arg(long, env = "ROOMCAST_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
-    pub max_frame_bytes: usize,
-
-    /// Interval of the server's WebSocket pings, in milliseconds; a connection
-    /// silent for twice this long is closed.
-    #[arg(long, env = "ROOMCAST_HEARTBEAT_MS", default_value_t = 25_000)]
-    pub heartbeat_ms: u64,
-
-    /// How long a disconnected user stays a member and online, in
-    /// milliseconds, so a reload does not flicker.
-    #[arg(long, env = "ROOMCAST_PRESENCE_GRACE_MS", default_value_t = 3_000)]
-    pub presence_grace_ms: u64,
-
-    /// Frames queued for one connection before it counts as a slow consumer
-    /// and is closed with 4009.
-    #[arg(long, env = "ROOMCAST_SEND_QUEUE", default_value_t = 1024)]
-    pub send_queue: usize,
-
-    /// Bytes of outbound frames one connection may hold (queued or being
-    /// written) before it counts as a slow consumer and is closed with 4009.
-    #[arg(long, env = "ROOMCAST_SEND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
-    pub send_queue_bytes: usize,
-
-    /// Connections (HTTP and WebSocket) open at once; past it a new socket
-    /// gets 503 and is closed. 0: the descriptor limit less a reserve.
-    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS", default_value_t = 0)]
-    pub max_connections: usize,
-
-    /// Time a client has to send a request's head, in milliseconds, from
-    /// connecting or from the end of its previous response; then the
-    /// connection is closed.
-    #[arg(long, env = "ROOMCAST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
-    pub header_timeout_ms: u64,
-
-    /// Time a closing WebSocket has, in milliseconds, to take the last
-    /// frames and answer the close, however much the client keeps sending.
-    #[arg(long, env = "ROOMCAST_DRAIN_TIMEOUT_MS", default_value_t = 2_000)]
-    pub drain_timeout_ms: u64,
-
-    /// Unread notifications kept per offline user.
-    #[arg(long, env = "ROOMCAST_NOTIFICATIONS_PER_USER", default_value_t = 100)]
-    pub notifications_per_user: usize,
-
-    /// Bytes of unread notifications (as JSON) kept per offline user; the
-    /// oldest go first, and one bigger than this is not kept.
-    #[arg(long, env = "ROOMCAST_NOTIFICATION_BYTES_PER_USER", default_value_t = 64 * 1024)]
-    pub notification_bytes_per_user: usize,
-
-    /// Age after which an unread notification is dropped, in seconds.
-    #[arg(long, env = "ROOMCAST_NOTIFICATION_MAX_AGE_SECS", default_value_t = 7 * 24 * 3600)]
-    pub notification_max_age_secs: u64,
-
-    /// Bytes of history the in-memory engine keeps over all rooms; over it,
-    /// the oldest events of any room go first.
-    #[arg(long, env = "ROOMCAST_HISTORY_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
-    pub history_memory_bytes: usize,
-
-    /// How long the in-memory engine remembers an offline user (status,
-    /// custom text, last seen) with nothing else kept, in seconds.
-    #[arg(long, env = "ROOMCAST_USER_IDLE_SECS", default_value_t = 3600)]
-    pub user_idle_secs: u64,
-
-    /// How often the in-memory engine drops what expired (old events and
-    /// notifications, idle users, empty rooms), in milliseconds.
-    #[arg(long, env = "ROOMCAST_SWEEP_INTERVAL_MS", default_value_t = 10_000)]
-    pub sweep_interval_ms: u64,
-
-    /// Frames per second one connection may send (bursts of twice as many).
-    #[arg(long, env = "ROOMCAST_RATE_FRAMES", default_value_t = 50.0)]
-    pub rate_frames: f64,
-
-    /// Messages (send, edit, delete) per second one connection may send
-    /// (bursts of twice as many). Raise it for load generators.
-    #[arg(long, env = "ROOMCAST_RATE_MESSAGES", default_value_t = 10.0)]
-    pub rate_messages: f64,
-
-    /// Messages per second one user may send over all their connections to
-    /// one instance (bursts of twice as many).
-    #[arg(long, env = "ROOMCAST_RATE_USER_MESSAGES", default_value_t = 20.0)]
-    pub rate_user_messages: f64,
-
-    /// Requests per second the HTTP API accepts from backends (bursts of
-    /// twice as many).
-    #[arg(long, env = "ROOMCAST_RATE_API", default_value_t = 1000.0)]
-    pub rate_api: f64,
-
-    /// Failed API key attempts per second one client address may make
-    /// (bursts of twice as many); past them it gets 429 until it waits.
-    #[arg(long, env = "ROOMCAST_RATE_API_FAILURES", default_value_t = 1.0)]
-    pub rate_api_failures: f64,
-
-    /// Client addresses whose failed API key attempts are tracked at once.
-    #[arg(long, env = "ROOMCAST_API_FAILURE_ADDRESSES", default_value_t = 10_000)]
-    pub api_failure_addresses: usize,
-
-    /// Joins per second one connection may send (bursts of twice as many).
-    #[arg(long, env = "ROOMCAST_RATE_JOINS", default_value_t = 5.0)]
-    pub rate_joins: f64,
-
-    /// Rooms one connection may be in at once (its personal room aside).
-    #[arg(long, env = "ROOMCAST_ROOMS_PER_CONNECTION", default_value_t = 100)]
-    pub rooms_per_connection: usize,
-
-    /// Connections from one IP address. Without `--trusted-proxies`,
-    /// loopback addresses (such as a local proxy) are not limited; with it,
-    /// every client address is.
-    #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_IP", default_value_t = 1000)]
-    pub connections_per_ip: usize,
-
-    /// Proxies whose `X-Forwarded-For` is believed, comma-separated IP
-    /// addresses or CIDR ranges (`127.0.0.1,10.0.0.0/8`). A connection from
-    /// one of them counts against the right-most forwarded address that is
-    /// not itself a trusted proxy.
-    #[arg(long, env = "ROOMCAST_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
-    pub trusted_proxies: Vec<IpNet>,
-
-    /// Connections one user may have open on one instance.
-    #[arg(long, env = "ROOMCAST_CONNECTIONS_PER_USER", default_value_t = 20)]
-    pub connections_per_user: usize,
-
-    /// Web origins allowed to use the server, comma-separated
-    /// (`https://app.example.com`), or `*`. Without it, pages of the
-    /// server's own origin (and, in dev mode, of localhost) are allowed.
-    #[arg(long, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
-    pub allowed_origins: Vec<String>,
-
-    /// Required `iss` claim of tokens, when set.
-    #[arg(long, env = "ROOMCAST_JWT_ISSUER")]
-    pub jwt_issuer: Option<String>,
-
-    /// Required `aud` claim of tokens, when set.
-    #[arg(long, env = "ROOMCAST_JWT_AUDIENCE")]
-    pub jwt_audience: Option<String>,
-
-    /// Where messages, read positions and unread notifications are kept:
-    /// `sqlite://PATH`, `postgres://...`, or `memory` (nothing survives a
-    /// restart). Default: SQLite at `roomcast-data/roomcast.db` under the
-    /// working directory; with `--redis-url`, none (history lives only in
-    /// Redis, bounded) unless PostgreSQL is given.
-    #[arg(long, env = "ROOMCAST_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-
-    /// Days messages are kept in the database; older ones are removed by a
-    /// background task. Default: kept forever.
-    #[arg(long, env = "ROOMCAST_RETENTION_DAYS")]
-    pub retention_days: Option<u64>,
-}
+pub use args::Args;
 
 /// The database used when none is given and Redis is not either.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://roomcast-data/roomcast.db";
@@ -235,24 +23,6 @@ pub const VOLATILE_DATABASE: &str = "memory";
 /// The shortest JWT secret accepted outside dev mode, in bytes: an HS256 key
 /// should be at least as long as the hash's output (RFC 7518, section 3.2).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
-
-/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; empty (a variable set to
-/// nothing) is off. Anything else is an error rather than a guess.
-fn parse_switch(text: &str) -> Result<bool, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" | "y" => Ok(true),
-        "" | "0" | "false" | "no" | "off" | "n" => Ok(false),
-        other => Err(format!("`{other}` is not a switch: use 1/true/yes or 0/false/no")),
-    }
-}
-
-/// An IP address (a range of one) or a CIDR range.
-fn parse_net(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR range"))
-}
 
 /// The database the flags ask for (see [`Args::database_url`]); `None`
 /// for none.
@@ -710,6 +480,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser as _;
+
     use super::*;
 
     fn parse(flags: &[&str]) -> Result<Config, ConfigError> {
@@ -800,5 +572,31 @@ mod tests {
             assert!(err.to_string().contains("at most 100 years"), "{flag}: {err}");
         }
         assert!(parse(&["--history-max-age-secs", &(50 * 365 * 24 * 3600).to_string()]).is_ok());
+    }
+
+    #[test]
+    fn the_database_follows_the_deployment() {
+        // The environment may name one; these cases are about the flags.
+        if std::env::var_os("ROOMCAST_DATABASE_URL").is_some() {
+            return;
+        }
+        let redis = ["--redis-url", "redis://127.0.0.1:6379"];
+        let database = |flags: &[&str]| parse(flags).map(|c| c.database_url);
+        assert_eq!(database(&[]).unwrap().as_deref(), Some(DEFAULT_DATABASE_URL));
+        assert_eq!(database(&["--database-url", "memory"]).unwrap(), None);
+        assert_eq!(database(&redis).unwrap(), None, "Redis alone keeps today's behaviour");
+        let pg = "postgres://u:p@db/roomcast";
+        let shared = [&redis[..], &["--database-url", pg]].concat();
+        assert_eq!(database(&shared).unwrap().as_deref(), Some(pg));
+        let sqlite = [&redis[..], &["--database-url", "sqlite://x.db"]].concat();
+        assert!(matches!(parse(&sqlite), Err(ConfigError::SqliteWithRedis)));
+        for bad in ["", "mysql://x", "sqlite://", "x.db"] {
+            assert!(database(&["--database-url", bad]).is_err(), "{bad:?}");
+        }
+        assert!(parse(&["--retention-days", "0"]).is_err());
+        assert!(parse(&["--retention-days", "3"]).is_err(), "shorter than the 7-day window");
+        let kept = parse(&["--retention-days", "30"]).unwrap().retention;
+        assert_eq!(kept, Some(Duration::from_secs(30 * 86_400)));
+        assert!(parse(&["--retention-days", &u64::MAX.to_string()]).is_err(), "no overflow");
     }
 }

@@ -39,6 +39,23 @@ pub(crate) use fanout::{Fanout, RoomEventSink};
 pub(crate) use presence::Presence;
 pub(crate) use streams::Streams;
 
+/// Runs `work` every `interval`, the first time at once, until `shutdown`;
+/// a run that takes longer delays the next rather than bunching them up.
+pub(crate) async fn every<F: Future<Output = ()>>(
+    interval: std::time::Duration,
+    shutdown: &CancellationToken,
+    mut work: impl FnMut() -> F,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => work().await,
+        }
+    }
+}
+
 /// A fresh random id: room epochs, instance ids.
 pub(crate) fn random_id() -> String {
     use rand::distr::{Alphanumeric, SampleString};

@@ -142,16 +142,11 @@ async fn sweep(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    super::every(interval, &shutdown, || async {
         let (_, bytes) = recent.sweep(|room| hub.has_members(room));
         metrics.recent_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-    }
+    })
+    .await;
 }
 
 impl DurableStreams {
@@ -333,13 +328,7 @@ pub(super) async fn retain(
     notification_max_age: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    super::every(RETENTION_INTERVAL, &shutdown, || async {
         let now = OffsetDateTime::now_utc();
         match store.prune(retention.map(|r| now - r), now - notification_max_age).await {
             Ok(pruned) if pruned != Pruned::default() => {
@@ -353,7 +342,8 @@ pub(super) async fn retain(
             Ok(_) => {}
             Err(err) => tracing::warn!(%err, "retention failed; retrying later"),
         }
-    }
+    })
+    .await;
 }
 
 /// The durable layer's tasks, stopped once at shutdown.

@@ -119,17 +119,12 @@ async fn sweep(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    super::every(interval, &shutdown, || async {
         let users = presence.sweep();
         let (rooms, history_bytes) = streams.sweep(|room| presence.has_members(room));
         metrics.engine_users.set(users as i64);
         metrics.engine_rooms.set(rooms as i64);
         metrics.history_bytes.set(history_bytes as i64);
-    }
+    })
+    .await;
 }

@@ -60,14 +60,7 @@ impl PendingReads {
         stop: CancellationToken,
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(FLUSH_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => self.flush(&*store).await,
-                }
-            }
+            crate::engine::every(FLUSH_INTERVAL, &stop, || self.flush(&*store)).await;
             self.flush(&*store).await;
         })
     }
