@@ -57,7 +57,8 @@ fn parse_stat(stat: &str, path: &str) -> Result<Stat> {
     };
     let ticks: u64 = utime.parse::<u64>()? + stime.parse::<u64>()?;
     // cutime (16) and cstime (17); the parent (4) at index 1.
-    let (Some(cutime), Some(cstime), Some(parent)) = (fields.get(13), fields.get(14), fields.get(1))
+    let (Some(cutime), Some(cstime), Some(parent)) =
+        (fields.get(13), fields.get(14), fields.get(1))
     else {
         bail!("{path} has too few fields");
     };
