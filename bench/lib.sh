@@ -18,3 +18,56 @@ wait_port() {
   echo "nothing listens on port $1" >&2
   return 1
 }
+
+# The PostgreSQL server programs (Debian keeps them off PATH), newest first.
+pg_bin() {
+  local dirs
+  dirs=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$dirs" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; return 1; }
+  echo "$dirs"
+}
+
+# as_postgres <cmd...>: PostgreSQL refuses to run as root.
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_start <dir> <port> <core>: a fresh cluster in <dir>/data, listening on
+# 127.0.0.1:<port> and a socket in <dir>, pinned to <core>, with a
+# `roomcast` database. fsync stays on: the figures are for durable commits.
+pg_start() {
+  local dir=$1 port=$2 core=$3 bin
+  bin=$(pg_bin)
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  as_postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale --no-sync >/dev/null
+  as_postgres taskset -c "$core" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" -w -t 60 start >/dev/null
+  as_postgres "$bin/createdb" -h "$dir" -p "$port" -U postgres roomcast
+}
+
+# pg_stop <dir>: stops the cluster pg_start made there, if it runs.
+pg_stop() {
+  local dir=$1 bin
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  bin=$(pg_bin)
+  as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+    kill -QUIT "$(head -1 "$dir/data/postmaster.pid")" 2>/dev/null || true
+}
+
+# pg_sql <dir> <port> <database> <query>: one value.
+pg_sql() {
+  as_postgres psql -h "$1" -p "$2" -U postgres -d "$3" -XAtc "$4"
+}
+
+# pg_commits <dir> <port>: transactions committed in the `roomcast` database.
+pg_commits() {
+  pg_sql "$1" "$2" postgres "SELECT xact_commit FROM pg_stat_database WHERE datname = 'roomcast'"
+}
+
+# store_summary <store> <events> <commits> <what counted commits>: JSON.
+store_summary() {
+  local per=null
+  if [ "$3" != null ] && [ "$3" -gt 0 ]; then per=$(awk "BEGIN { printf \"%.2f\", $2 / $3 }"); fi
+  printf '{"store":"%s","events":%s,"commits":%s,"commits_from":"%s","events_per_commit":%s}\n' \
+    "$1" "$2" "$3" "$4" "$per"
+}

@@ -32,6 +32,20 @@ impl Pid {
 pub fn cpu_seconds(pid: Pid) -> Result<f64> {
     let path = pid.path("stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    Ok(parse_stat(&stat, &path)?.own)
+}
+
+/// What `/proc/<pid>/stat` says about a process's CPU and parent.
+struct Stat {
+    parent: u32,
+    /// Its own user plus system seconds.
+    own: f64,
+    /// User plus system seconds of its children that have exited and been
+    /// waited for.
+    reaped: f64,
+}
+
+fn parse_stat(stat: &str, path: &str) -> Result<Stat> {
     // The command name (field 2) may hold spaces and parentheses: the fields
     // we want are counted from after its closing parenthesis.
     let rest = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed stat")?;
@@ -42,12 +56,45 @@ pub fn cpu_seconds(pid: Pid) -> Result<f64> {
         bail!("{path} has too few fields");
     };
     let ticks: u64 = utime.parse::<u64>()? + stime.parse::<u64>()?;
-    Ok(ticks as f64 / TICKS_PER_SEC)
+    // cutime (16) and cstime (17); the parent (4) at index 1.
+    let (Some(cutime), Some(cstime), Some(parent)) =
+        (fields.get(13), fields.get(14), fields.get(1))
+    else {
+        bail!("{path} has too few fields");
+    };
+    let reaped: u64 = cutime.parse::<u64>()? + cstime.parse::<u64>()?;
+    Ok(Stat {
+        parent: parent.parse()?,
+        own: ticks as f64 / TICKS_PER_SEC,
+        reaped: reaped as f64 / TICKS_PER_SEC,
+    })
 }
 
-/// CPU seconds of several processes together.
+/// CPU seconds of several processes together, each with its descendants
+/// (a database server forks a process per connection): those alive now,
+/// and those that have exited, through their parents' reaped times.
 fn total_cpu_seconds(pids: &[u32]) -> Result<f64> {
-    pids.iter().map(|pid| cpu_seconds(Pid::Other(*pid))).sum()
+    let mut processes = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = format!("/proc/{pid}/stat");
+        // A process may exit between listing and reading: it is then gone
+        // from the tree, its time in its parent's reaped time.
+        if let Ok(stat) = std::fs::read_to_string(&path) {
+            processes.insert(pid, parse_stat(&stat, &path)?);
+        }
+    }
+    let mut total = 0.0;
+    let mut pending = pids.to_vec();
+    while let Some(pid) = pending.pop() {
+        let stat = processes.get(&pid).with_context(|| format!("no process {pid}"))?;
+        total += stat.own + stat.reaped;
+        pending.extend(processes.iter().filter(|(_, s)| s.parent == pid).map(|(child, _)| *child));
+    }
+    Ok(total)
 }
 
 /// Resident memory of a process, in KiB (`VmRSS`).
@@ -148,5 +195,20 @@ mod tests {
         assert!(rss_kib(Pid::Own).unwrap() > 0);
         assert!(open_files_limit().unwrap() > 0);
         assert!(machine_busy_seconds().unwrap() > 0.0);
+    }
+
+    #[test]
+    fn a_process_tree_counts_its_children() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 5"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let own = std::process::id();
+        let with_children = total_cpu_seconds(&[own]).unwrap();
+        let alone = cpu_seconds(Pid::Own).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(with_children > alone, "{with_children} <= {alone}");
     }
 }
