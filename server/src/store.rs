@@ -21,6 +21,7 @@ use roomcast_shared::{
 use time::OffsetDateTime;
 
 pub mod copy;
+mod plan;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

@@ -54,4 +54,4 @@ impl PostgresStore {
     }
 }
 
-super::sql::sql_store!(PostgresStore, Postgres);
+super::sql::sql_store!(PostgresStore, Postgres, " FOR UPDATE");

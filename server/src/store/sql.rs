@@ -4,28 +4,29 @@
 //! parameter.
 
 /// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a
-/// `sqlx::Pool<$db>` and whose `begin_write` starts a writing transaction.
+/// `sqlx::Pool<$db>` and whose `begin_write` starts a writing transaction;
+/// `$lock` ends the statement that reads a batch's rooms (PostgreSQL locks
+/// them with `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already did).
 macro_rules! sql_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $lock:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn append(
                 &self,
                 batch: &[$crate::store::NewEvent],
             ) -> Result<Vec<$crate::store::Outcome>, $crate::store::StoreError> {
-                // Rooms are locked in name order (a stable sort keeps each
-                // room's changes in batch order), so two batches over the
-                // same rooms cannot deadlock.
-                let mut order: Vec<usize> = (0..batch.len()).collect();
-                order.sort_by(|&x, &y| batch[x].room().cmp(batch[y].room()));
                 let mut tx = self.begin_write().await?;
-                let mut outcomes = vec![None; batch.len()];
-                for i in order {
-                    let event = &batch[i];
-                    outcomes[i] = Some($crate::store::sql::append_one!(tx, event));
+                let mut outcomes = Vec::with_capacity(batch.len());
+                // Chunks keep each statement's parameters within SQLite's
+                // limit; a later chunk reads what the earlier ones wrote.
+                for chunk in batch.chunks($crate::store::sql::CHUNK) {
+                    let known = $crate::store::sql::read_known!(tx, $db, $lock, chunk);
+                    let mut plan = $crate::store::plan::plan(chunk, known);
+                    $crate::store::sql::write_plan!(tx, $db, plan);
+                    outcomes.append(&mut plan.outcomes);
                 }
                 tx.commit().await?;
-                Ok(outcomes.into_iter().flatten().collect())
+                Ok(outcomes)
             }
 
             async fn head(
@@ -294,171 +295,162 @@ macro_rules! delete_in_steps {
     }};
 }
 
-/// Creates the room's row unless it exists.
-macro_rules! ensure_room {
-    ($conn:ident, $room:expr) => {
-        sqlx::query("INSERT INTO rooms (room, latest) VALUES ($1, 0) ON CONFLICT (room) DO NOTHING")
-            .bind($room.as_str())
-            .execute(&mut *$conn)
-            .await?
-    };
-}
+/// Changes planned and written together: each statement stays within
+/// SQLite's 32,766 parameters (8 per message row).
+pub(crate) const CHUNK: usize = 500;
 
-/// Locks the room's row until commit (creating it when missing), so that
-/// writers of one room take turns: a duplicate check then sees every send
-/// committed before it (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
-/// serializes writers).
-macro_rules! lock_room {
-    ($tx:ident, $room:expr) => {{
-        $crate::store::sql::ensure_room!($tx, $room);
-        sqlx::query("UPDATE rooms SET latest = latest WHERE room = $1")
-            .bind($room.as_str())
-            .execute(&mut *$tx)
-            .await?;
-    }};
-}
-
-/// The locked room's next offset, taken.
-macro_rules! next_offset {
-    ($tx:ident, $room:expr) => {{
-        let latest: i64 = sqlx::query_scalar(
-            "UPDATE rooms SET latest = latest + 1 WHERE room = $1 RETURNING latest",
-        )
-        .bind($room.as_str())
-        .fetch_one(&mut *$tx)
-        .await?;
-        latest
-    }};
-}
-
-/// Stores one change inside the transaction `$tx`; evaluates to its
-/// [`Outcome`](super::Outcome).
-macro_rules! append_one {
-    ($tx:ident, $event:expr) => {{
+/// Reads what a chunk of changes needs (creating and locking its rooms, in
+/// name order so that two batches cannot deadlock); evaluates to a
+/// [`Known`](super::plan::Known). Three statements and a fourth when the
+/// chunk edits or deletes, whatever its size.
+macro_rules! read_known {
+    ($tx:ident, $db:ty, $lock:expr, $chunk:expr) => {{
         use sqlx::Row as _;
-        use $crate::store::{NewEvent, Outcome, from_db};
-        use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
-        match $event {
-            event if !event.keys_are_valid() => Outcome::Invalid,
-            NewEvent::Message { room, id, client_id, sender, content, created_at } => {
-                $crate::store::sql::lock_room!($tx, room);
-                let original = sqlx::query(
-                    "SELECT id, pos FROM messages WHERE room = $1 AND sender = $2 AND client_id = $3",
-                )
-                .bind(room.as_str())
-                .bind(sender.id.as_str())
-                .bind(client_id.as_str())
-                .fetch_optional(&mut *$tx)
-                .await?;
-                if let Some(row) = original {
-                    Outcome::Duplicate { id: row.try_get(0)?, offset: from_db(row.try_get(1)?) }
-                } else {
-                    let pos = $crate::store::sql::next_offset!($tx, room);
-                    let message = ChatMessage {
-                        room: room.clone(),
-                        id: id.clone(),
-                        offset: from_db(pos),
-                        client_id: client_id.clone(),
-                        sender: sender.clone(),
-                        content: content.clone(),
-                        created_at: *created_at,
-                        edited_at: None,
-                    };
-                    let body = serde_json::to_string(&message)?;
-                    sqlx::query(
-                        "INSERT INTO messages (room, id, sender, client_id, pos, at, body) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(room.as_str())
-                    .bind(id.as_str())
-                    .bind(sender.id.as_str())
-                    .bind(client_id.as_str())
-                    .bind(pos)
-                    .bind($crate::store::millis(*created_at))
-                    .bind(&body)
-                    .execute(&mut *$tx)
-                    .await?;
-                    let event = RoomEvent::Message(message);
-                    $crate::store::sql::insert_event!($tx, room, pos, *created_at, &event);
-                    Outcome::Appended(event)
+        use $crate::store::NewEvent;
+        let mut known = $crate::store::plan::Known::default();
+        let valid: Vec<&NewEvent> = $chunk.iter().filter(|e| e.keys_are_valid()).collect();
+        let mut rooms: Vec<&str> = valid.iter().map(|e| e.room().as_str()).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        if !rooms.is_empty() {
+            let mut query = sqlx::QueryBuilder::<$db>::new("INSERT INTO rooms (room, latest) ");
+            query.push_values(&rooms, |mut row, room| {
+                row.push_bind(*room).push_bind(0_i64);
+            });
+            query.push(" ON CONFLICT (room) DO NOTHING");
+            query.build().execute(&mut *$tx).await?;
+            let mut query =
+                sqlx::QueryBuilder::<$db>::new("SELECT room, latest FROM rooms WHERE room IN (");
+            let mut list = query.separated(", ");
+            for room in &rooms {
+                list.push_bind(*room);
+            }
+            query.push(") ORDER BY room");
+            query.push($lock);
+            for row in query.build().fetch_all(&mut *$tx).await? {
+                let latest: i64 = row.try_get(1)?;
+                known.latest.insert(row.try_get(0)?, $crate::store::from_db(latest));
+            }
+        }
+        let keys: Vec<(&str, &str, &str)> = valid
+            .iter()
+            .filter_map(|e| match e {
+                NewEvent::Message { room, sender, client_id, .. } => {
+                    Some((room.as_str(), sender.id.as_str(), client_id.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !keys.is_empty() {
+            let mut query = sqlx::QueryBuilder::<$db>::new(
+                "SELECT room, sender, client_id, id, pos FROM messages \
+                 WHERE (room, sender, client_id) IN (",
+            );
+            query.push_values(&keys, |mut row, (room, sender, client_id)| {
+                row.push_bind(*room).push_bind(*sender).push_bind(*client_id);
+            });
+            query.push(")");
+            for row in query.build().fetch_all(&mut *$tx).await? {
+                let key = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                let pos: i64 = row.try_get(4)?;
+                known.keys.insert(key, (row.try_get(3)?, $crate::store::from_db(pos)));
+            }
+        }
+        let changed: Vec<(&str, &str)> = valid
+            .iter()
+            .filter_map(|e| match e {
+                NewEvent::Edit { room, id, .. } | NewEvent::Delete { room, id, .. } => {
+                    Some((room.as_str(), id.as_str()))
+                }
+                NewEvent::Message { .. } => None,
+            })
+            .collect();
+        if !changed.is_empty() {
+            let mut query = sqlx::QueryBuilder::<$db>::new(
+                "SELECT room, id, body, deleted FROM messages WHERE (room, id) IN (",
+            );
+            query.push_values(&changed, |mut row, (room, id)| {
+                row.push_bind(*room).push_bind(*id);
+            });
+            query.push(")");
+            for row in query.build().fetch_all(&mut *$tx).await? {
+                let (room, id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                match serde_json::from_str(row.try_get::<&str, _>(2)?) {
+                    Ok(message) => {
+                        let deleted = row.try_get(3)?;
+                        known.rows.insert((room, id), $crate::store::plan::Row { message, deleted });
+                    }
+                    // A row that does not decode is no message anyone may
+                    // change (written by a newer version?).
+                    Err(err) => tracing::warn!(%room, %id, %err, "stored message unreadable"),
                 }
             }
-            NewEvent::Edit { room, id, by, .. } | NewEvent::Delete { room, id, by } => {
-                $crate::store::sql::lock_room!($tx, room);
-                let current = sqlx::query(
-                    "SELECT sender, body FROM messages WHERE room = $1 AND id = $2 AND NOT deleted",
-                )
-                .bind(room.as_str())
-                .bind(id.as_str())
-                .fetch_optional(&mut *$tx)
-                .await?;
-                match current {
-                    None => Outcome::NotFound,
-                    // A sender that does not decode is nobody's: refused.
-                    Some(row)
-                        if by.as_deref().is_some_and(|by| {
-                            row.try_get::<&str, _>(0).map_or(true, |sender| sender != by)
-                        }) =>
-                    {
-                        Outcome::NotTheSender
-                    }
-                    Some(row) => {
-                        let mut message: ChatMessage =
-                            serde_json::from_str(row.try_get::<&str, _>(1)?)?;
-                        let pos = $crate::store::sql::next_offset!($tx, room);
-                        let (event, deleted, at) = match $event {
-                            NewEvent::Edit { content, edited_at, .. } => {
-                                message.content = content.clone();
-                                message.edited_at = Some(*edited_at);
-                                let event = RoomEvent::MessageUpdated(MessageUpdated {
-                                    room: room.clone(),
-                                    id: id.clone(),
-                                    offset: from_db(pos),
-                                    content: content.clone(),
-                                    edited_at: *edited_at,
-                                });
-                                (event, false, *edited_at)
-                            }
-                            _ => {
-                                let event = RoomEvent::MessageDeleted(MessageDeleted {
-                                    room: room.clone(),
-                                    id: id.clone(),
-                                    offset: from_db(pos),
-                                });
-                                (event, true, time::OffsetDateTime::now_utc())
-                            }
-                        };
-                        sqlx::query(
-                            "UPDATE messages SET body = $3, deleted = $4 WHERE room = $1 AND id = $2",
-                        )
-                        .bind(room.as_str())
-                        .bind(id.as_str())
-                        .bind(serde_json::to_string(&message)?)
-                        .bind(deleted)
-                        .execute(&mut *$tx)
-                        .await?;
-                        $crate::store::sql::insert_event!($tx, room, pos, at, &event);
-                        Outcome::Appended(event)
-                    }
-                }
+        }
+        known
+    }};
+}
+
+/// Writes a [`Plan`](super::plan::Plan): rooms' offsets, new messages,
+/// changed messages and the events, one statement each.
+macro_rules! write_plan {
+    ($tx:ident, $db:ty, $plan:ident) => {{
+        use $crate::store::{millis, to_db};
+        if !$plan.latest.is_empty() {
+            let mut query = sqlx::QueryBuilder::<$db>::new("INSERT INTO rooms (room, latest) ");
+            query.push_values(&$plan.latest, |mut row, (room, latest)| {
+                row.push_bind(room.as_str()).push_bind(to_db(*latest));
+            });
+            query.push(" ON CONFLICT (room) DO UPDATE SET latest = excluded.latest");
+            query.build().execute(&mut *$tx).await?;
+        }
+        for (rows, upsert) in [(&$plan.inserted, false), (&$plan.updated, true)] {
+            if rows.is_empty() {
+                continue;
             }
+            let bodies = rows
+                .iter()
+                .map(|row| serde_json::to_string(&row.message))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut query = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO messages (room, id, sender, client_id, pos, at, body, deleted) ",
+            );
+            query.push_values(rows.iter().zip(bodies), |mut values, (row, body)| {
+                let m = &row.message;
+                values
+                    .push_bind(m.room.as_str())
+                    .push_bind(m.id.as_str())
+                    .push_bind(m.sender.id.as_str())
+                    .push_bind(m.client_id.as_str())
+                    .push_bind(to_db(m.offset))
+                    .push_bind(millis(m.created_at))
+                    .push_bind(body)
+                    .push_bind(row.deleted);
+            });
+            if upsert {
+                query.push(
+                    " ON CONFLICT (room, id) DO UPDATE SET body = excluded.body, \
+                     deleted = excluded.deleted",
+                );
+            }
+            query.build().execute(&mut *$tx).await?;
+        }
+        if !$plan.events.is_empty() {
+            let bodies = $plan
+                .events
+                .iter()
+                .map(|(event, _)| serde_json::to_string(event))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut query =
+                sqlx::QueryBuilder::<$db>::new("INSERT INTO events (room, pos, at, body) ");
+            query.push_values($plan.events.iter().zip(bodies), |mut row, ((event, at), body)| {
+                row.push_bind(event.room().as_str())
+                    .push_bind(to_db(event.offset()))
+                    .push_bind(millis(*at))
+                    .push_bind(body);
+            });
+            query.build().execute(&mut *$tx).await?;
         }
     }};
 }
 
-/// Adds an event to the room's stream at `pos`, made at `at`.
-macro_rules! insert_event {
-    ($tx:ident, $room:expr, $pos:expr, $at:expr, $event:expr) => {
-        sqlx::query("INSERT INTO events (room, pos, at, body) VALUES ($1, $2, $3, $4)")
-            .bind($room.as_str())
-            .bind($pos)
-            .bind($crate::store::millis($at))
-            .bind(serde_json::to_string($event)?)
-            .execute(&mut *$tx)
-            .await?
-    };
-}
-
-pub(crate) use {
-    append_one, delete_in_steps, ensure_room, insert_event, lock_room, next_offset, sql_store,
-};
+pub(crate) use {delete_in_steps, read_known, sql_store, write_plan};

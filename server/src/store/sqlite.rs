@@ -61,4 +61,4 @@ impl SqliteStore {
     }
 }
 
-super::sql::sql_store!(SqliteStore, Sqlite);
+super::sql::sql_store!(SqliteStore, Sqlite, "");

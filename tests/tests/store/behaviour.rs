@@ -22,6 +22,7 @@ both_stores!(
     notifications_are_kept_until_taken_once,
     kept_notifications_stay_within_count_bytes_and_age,
     retention_removes_old_messages_and_keeps_offsets_going,
+    a_batch_larger_than_a_statement_sees_its_own_earlier_changes,
     concurrent_writers_get_distinct_offsets,
     a_send_resent_to_two_writers_at_once_is_stored_once,
     batches_over_the_same_rooms_in_any_order_do_not_deadlock,
@@ -396,4 +397,50 @@ impl RoomOf for RoomEvent {
             RoomEvent::MessageDeleted(m) => m.room.as_str().to_owned(),
         }
     }
+}
+
+/// A batch of 1,200 changes over 7 rooms, in one transaction, written in
+/// several statements: later changes see earlier ones (resends are
+/// duplicates, edits and deletes find messages sent before them).
+async fn a_batch_larger_than_a_statement_sees_its_own_earlier_changes(backend: &Backend) {
+    let store = backend.open().await;
+    let mut batch: Vec<NewEvent> = (0..1000)
+        .map(|i| message(&format!("r{}", i % 7), "alice", &format!("c{i}"), "x"))
+        .collect();
+    let ids: Vec<String> = batch
+        .iter()
+        .map(|e| match e {
+            NewEvent::Message { id, .. } => id.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    for (i, id) in ids.iter().enumerate().take(100) {
+        batch.push(message(&format!("r{}", i % 7), "alice", &format!("c{i}"), "resent"));
+        let room_name = format!("r{}", i % 7);
+        batch.push(NewEvent::Edit {
+            room: room(&room_name),
+            id: id.clone(),
+            by: Some("alice".into()),
+            content: format!("edited {i}"),
+            edited_at: now(),
+        });
+    }
+    let outcomes = store.append(&batch).await.unwrap();
+    assert_eq!(outcomes.len(), 1200);
+    for i in 0..100 {
+        let sent = appended(&outcomes[i]).offset();
+        assert_eq!(outcomes[1000 + 2 * i], Outcome::Duplicate { id: ids[i].clone(), offset: sent });
+        assert!(matches!(appended(&outcomes[1001 + 2 * i]), RoomEvent::MessageUpdated(_)));
+    }
+    let mut total = 0;
+    for r in 0..7 {
+        let head = store.head(&room(&format!("r{r}"))).await.unwrap().offset;
+        let events = store.events_after(&room(&format!("r{r}")), 0, 10_000).await.unwrap();
+        let offsets: Vec<u64> = events.iter().map(RoomEvent::offset).collect();
+        assert_eq!(offsets, (1..=head).collect::<Vec<_>>(), "consecutive in r{r}");
+        total += head;
+    }
+    assert_eq!(total, 1100, "1,000 messages and 100 edits, no resend");
+    let first = store.messages_before(&room("r0"), None, 1000).await.unwrap();
+    assert_eq!(first[0].content, "edited 0");
 }
