@@ -342,14 +342,17 @@ macro_rules! read_known {
             })
             .collect();
         if !keys.is_empty() {
-            let mut query = sqlx::QueryBuilder::<$db>::new(
-                "SELECT room, sender, client_id, id, pos FROM messages \
-                 WHERE (room, sender, client_id) IN (",
-            );
+            // A join from the keys, not `(..) IN (VALUES ..)`, which SQLite
+            // answers by scanning the whole table.
+            let mut query =
+                sqlx::QueryBuilder::<$db>::new("WITH k (room, sender, client_id) AS (");
             query.push_values(&keys, |mut row, (room, sender, client_id)| {
                 row.push_bind(*room).push_bind(*sender).push_bind(*client_id);
             });
-            query.push(")");
+            query.push(
+                ") SELECT m.room, m.sender, m.client_id, m.id, m.pos FROM k JOIN messages AS m \
+                 ON m.room = k.room AND m.sender = k.sender AND m.client_id = k.client_id",
+            );
             for row in query.build().fetch_all(&mut *$tx).await? {
                 let key = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                 let pos: i64 = row.try_get(4)?;
@@ -366,13 +369,14 @@ macro_rules! read_known {
             })
             .collect();
         if !changed.is_empty() {
-            let mut query = sqlx::QueryBuilder::<$db>::new(
-                "SELECT room, id, body, deleted FROM messages WHERE (room, id) IN (",
-            );
+            let mut query = sqlx::QueryBuilder::<$db>::new("WITH k (room, id) AS (");
             query.push_values(&changed, |mut row, (room, id)| {
                 row.push_bind(*room).push_bind(*id);
             });
-            query.push(")");
+            query.push(
+                ") SELECT m.room, m.id, m.body, m.deleted FROM k JOIN messages AS m \
+                 ON m.room = k.room AND m.id = k.id",
+            );
             for row in query.build().fetch_all(&mut *$tx).await? {
                 let (room, id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
                 match serde_json::from_str(row.try_get::<&str, _>(2)?) {
