@@ -75,8 +75,7 @@ impl AmqpSettings {
         dedup_ids: usize,
     ) -> Result<Self, ConfigError> {
         let out_of_range = |name, rule| ConfigError::OutOfRange { name, rule };
-        if queue.is_empty() || queue.len() > MAX_QUEUE_NAME || queue.chars().any(char::is_control)
-        {
+        if queue.is_empty() || queue.len() > MAX_QUEUE_NAME || queue.chars().any(char::is_control) {
             return Err(out_of_range("amqp-queue", "1 to 250 bytes without control characters"));
         }
         if prefetch == 0 {

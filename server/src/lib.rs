@@ -69,8 +69,8 @@ mod state;
 mod telemetry;
 mod ws;
 
-pub use ingest::AmqpSettings;
 pub use config::{Args, Config, ConfigError, HistoryLimits, Limits, Rate, Timing};
+pub use ingest::AmqpSettings;
 
 use crate::state::AppState;
 

@@ -5,9 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roomcast_shared::api::{ApiErrorBody, HistoryPage, PublishEventRequest, PublishMessageRequest};
 use roomcast_shared::frame::Ack;
-use roomcast_shared::{
-    AppEvent, ErrorCode, MAX_HISTORY_LIMIT, RoomName, ServerFrame, UserInfo,
-};
+use roomcast_shared::{AppEvent, ErrorCode, MAX_HISTORY_LIMIT, RoomName, ServerFrame, UserInfo};
 use serde::Deserialize;
 use time::OffsetDateTime;
 

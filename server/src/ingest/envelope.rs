@@ -117,7 +117,12 @@ mod tests {
             let err = Envelope::parse(data, 1024).expect_err("refused").to_string();
             assert!(err.contains(reason), "{err} should say {reason}");
         }
-        let big = format!(r#"{{"id":"a","type":"notify","user_ids":["u"],"title":"{}"}}"#, "x".repeat(64));
-        assert!(Envelope::parse(big.as_bytes(), 32).unwrap_err().to_string().starts_with("too_large"));
+        let big = format!(
+            r#"{{"id":"a","type":"notify","user_ids":["u"],"title":"{}"}}"#,
+            "x".repeat(64)
+        );
+        assert!(
+            Envelope::parse(big.as_bytes(), 32).unwrap_err().to_string().starts_with("too_large")
+        );
     }
 }

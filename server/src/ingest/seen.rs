@@ -34,7 +34,8 @@ struct Recent {
 
 impl Seen {
     pub fn new(store: Option<Arc<dyn Store>>, settings: &AmqpSettings) -> Self {
-        let recent = Recent { ids: HashSet::new(), order: VecDeque::new(), cap: settings.dedup_ids };
+        let recent =
+            Recent { ids: HashSet::new(), order: VecDeque::new(), cap: settings.dedup_ids };
         Self { store, memory: Mutex::new(recent) }
     }
 
