@@ -30,6 +30,9 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 #[derive(Debug)]
 pub struct RabbitMq {
     port: u16,
+    /// What `rabbitmqctl` needs to reach the node.
+    env: Vec<(String, String)>,
+    node: String,
 }
 
 impl RabbitMq {
@@ -92,7 +95,22 @@ impl RabbitMq {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self { port }
+        Self { port, env, node }
+    }
+
+    /// Closes every client connection, as a broker restart or a network
+    /// cut would (`rabbitmqctl close_all_connections`).
+    pub fn close_all_connections(&self) {
+        let output = Command::new(Path::new(BIN).join("rabbitmqctl"))
+            .args(["-n", &self.node, "close_all_connections", "closed by a test"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("running rabbitmqctl");
+        assert!(
+            output.status.success(),
+            "rabbitmqctl close_all_connections failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 

@@ -145,3 +145,33 @@ async fn applied_ids_survive_a_restart_with_a_store() {
     );
     assert_eq!(counter(&server, "ingest_skipped").await, 1);
 }
+
+/// When RabbitMQ drops the connection, `/health` says `connecting`, the
+/// consumer reconnects with backoff and envelopes flow again.
+#[tokio::test]
+async fn the_consumer_reconnects_when_the_connection_drops() {
+    let queue = RabbitMq::shared().queue("reconnect");
+    // A first wait long enough to see the consumer between connections.
+    let retry = Duration::from_secs(1);
+    let server = ingesting(Engine::Memory, &queue, |c| c.amqp.retry = retry).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("orders").await;
+    RabbitMq::shared().close_all_connections();
+    let started = std::time::Instant::now();
+    loop {
+        let health = server.get("/health").await.expect(200);
+        if health["amqp"] == "connecting" {
+            assert_eq!(health["status"], "ok", "the instance still serves its clients");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the consumer did not notice the cut: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_connected(&server).await;
+    let service = Service::connect().await;
+    service.send(&queue, &publish("p-after", "orders", "after the cut")).await;
+    assert_eq!(alice.recv_until("message").await["content"], "after the cut");
+}
