@@ -52,6 +52,9 @@ impl RabbitMq {
         crate::unique_id(prefix)
     }
 
+    // The node and `epmd` outlive this process on purpose: the watcher
+    // stops them once it has exited.
+    #[expect(clippy::zombie_processes, reason = "stopped by the watcher, not waited for")]
     fn start() -> Self {
         let server = Path::new(BIN).join("rabbitmq-server");
         assert!(
