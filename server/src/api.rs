@@ -17,11 +17,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 mod dev;
-mod notify;
+pub(crate) mod notify;
 pub(crate) mod openapi;
 mod ops;
 mod presence;
-mod rooms;
+pub(crate) mod rooms;
 
 /// Routes under `/api` that need the API key, plus the open ones.
 pub(crate) fn router(state: AppState) -> Router<AppState> {

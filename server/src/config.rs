@@ -116,6 +116,10 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     /// Redis URL; `None` runs the in-memory engine.
     pub redis_url: Option<String>,
+    /// RabbitMQ to ingest envelopes from; `None`: no ingest.
+    pub amqp_url: Option<String>,
+    /// The queue, its limits and its retries (used with `amqp_url`).
+    pub amqp: crate::ingest::AmqpSettings,
     /// The database (`sqlite://...` or `postgres://...`) that keeps what
     /// must outlive the process; `None` keeps nothing beyond the engine
     /// (volatile in memory, bounded in Redis).
@@ -297,6 +301,8 @@ impl Config {
             panic_on_frame: None,
             static_dir: None,
             redis_url: None,
+            amqp_url: None,
+            amqp: crate::ingest::AmqpSettings::default(),
             database_url: None,
             retention: None,
             history: HistoryLimits::default(),
@@ -403,6 +409,15 @@ impl Config {
                 None => None,
             },
             redis_url: args.redis_url,
+            amqp_url: args.amqp_url.filter(|url| !url.trim().is_empty()),
+            amqp: crate::ingest::AmqpSettings::from_flags(
+                args.amqp_queue,
+                args.amqp_prefetch,
+                args.amqp_max_envelope_bytes,
+                args.amqp_retry_ms,
+                args.amqp_dedup_hours,
+                args.amqp_dedup_ids,
+            )?,
             history: HistoryLimits {
                 max_events: args.history_size,
                 max_age: Duration::from_secs(positive(

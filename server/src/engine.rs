@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::store::Store;
 use crate::telemetry::Metrics;
 
 mod durable;
@@ -182,6 +183,16 @@ impl Engine {
     }
 }
 
+/// Opens the store of `--database-url`, if any (handed to [`start`], and
+/// to ingest for its envelope ids).
+pub(crate) async fn open_store(config: &Config) -> std::io::Result<Option<Arc<dyn Store>>> {
+    let Some(url) = &config.database_url else { return Ok(None) };
+    let store = crate::store::connect(url).await.map_err(|err| {
+        std::io::Error::other(format!("cannot open the database {}: {err}", redact(url)))
+    })?;
+    Ok(Some(store))
+}
+
 /// Starts the engine the configuration asks for (Redis with `--redis-url`,
 /// in memory otherwise), with the store of `--database-url` behind its
 /// streams when there is one, and their background tasks (the memory
@@ -189,17 +200,12 @@ impl Engine {
 /// `tasks`, until `shutdown`.
 pub(crate) async fn start(
     config: &Config,
+    store: Option<Arc<dyn Store>>,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> std::io::Result<Engine> {
-    let store = match &config.database_url {
-        None => None,
-        Some(url) => Some(crate::store::connect(url).await.map_err(|err| {
-            std::io::Error::other(format!("cannot open the database {}: {err}", redact(url)))
-        })?),
-    };
     match &config.database_url {
         Some(url) => tracing::info!(database = %redact(url), "keeping messages in"),
         None if config.redis_url.is_none() => {

@@ -14,6 +14,8 @@
 //! - [`store`]: what must outlive a process (room events, idempotency
 //!   keys, read positions, notifications) in SQLite or PostgreSQL; not yet
 //!   wired into the engine.
+//! - `ingest`: envelopes consumed from RabbitMQ (`--amqp-url`), applied
+//!   through the API's code.
 //! - `origin`: which web pages may connect (1008) and call the API (403, CORS).
 //! - `client_ip`: the address a connection counts against (trusted proxies).
 //! - `limits`: token buckets for rate limits.
@@ -58,6 +60,7 @@ mod client_ip;
 mod engine;
 mod error;
 mod hub;
+mod ingest;
 mod limits;
 mod origin;
 mod serve;
@@ -67,6 +70,7 @@ mod telemetry;
 mod ws;
 
 pub use config::{Args, Config, ConfigError, HistoryLimits, Limits, Rate, Timing};
+pub use ingest::AmqpSettings;
 
 use crate::state::AppState;
 
@@ -90,6 +94,7 @@ pub async fn run(
         tracing::info!("shutting down: closing connections with 1012");
         token.cancel();
     };
+    ingest::start(&state);
     let max_connections = serve::connection_cap(state.config.limits.max_connections);
     tokio::spawn(signal);
     let header_timeout = state.config.timing.header_timeout;

@@ -10,8 +10,10 @@ use crate::auth::{ApiKey, Tokens};
 use crate::config::Config;
 use crate::engine::{self, Engine};
 use crate::hub::Hub;
+use crate::ingest;
 use crate::limits::{Bucket, PerAddress};
 use crate::origin::OriginPolicy;
+use crate::store::Store;
 use crate::telemetry::Metrics;
 
 /// A handle to the server's state; clones share it.
@@ -33,6 +35,11 @@ pub(crate) struct Inner {
     pub engine: Engine,
     /// This instance's connections.
     pub hub: Arc<Hub>,
+    /// The store behind the engine (`--database-url`), for ingest's
+    /// envelope ids.
+    pub engine_store: Option<Arc<dyn Store>>,
+    /// The RabbitMQ consumer's state, for `/health`.
+    pub ingest: ingest::Status,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
@@ -50,8 +57,16 @@ impl AppState {
             metrics.clone(),
         ));
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-        let engine =
-            engine::start(&config, hub.clone(), metrics.clone(), &tasks, shutdown.clone()).await?;
+        let store = engine::open_store(&config).await?;
+        let engine = engine::start(
+            &config,
+            store.clone(),
+            hub.clone(),
+            metrics.clone(),
+            &tasks,
+            shutdown.clone(),
+        )
+        .await?;
         Ok(Self(Arc::new(Inner {
             tokens: Tokens::new(&config.jwt_secret, !config.dev)
                 .with_issuer(config.jwt_issuer.as_deref())
@@ -66,6 +81,8 @@ impl AppState {
             config,
             engine,
             hub,
+            engine_store: store,
+            ingest: ingest::Status::default(),
             metrics,
             shutdown,
             tasks,

@@ -21,6 +21,7 @@ use roomcast_shared::{
 use time::OffsetDateTime;
 
 pub mod copy;
+pub mod ingest;
 mod plan;
 pub mod postgres;
 mod sql;
@@ -177,9 +178,10 @@ pub struct Pruned {
     pub notifications: u64,
 }
 
-/// Durable rooms, read positions and notifications.
+/// Durable rooms, read positions and notifications (and, through
+/// [`ingest::IngestLog`], the ids of ingested envelopes).
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: ingest::IngestLog + Send + Sync + std::fmt::Debug {
     /// Appends a batch of changes, for any rooms, in one transaction; one
     /// outcome per change, in order.
     async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Outcome>, StoreError>;

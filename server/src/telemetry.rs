@@ -34,6 +34,11 @@ pub(crate) struct Metrics {
     pub store_commit_failures: Counter,
     /// What the recent-event windows in front of the store cost.
     pub recent_bytes: Gauge,
+    /// Envelopes ingested from RabbitMQ (`--amqp-url`).
+    pub ingest_applied: Counter,
+    pub ingest_dead_lettered: Counter,
+    pub ingest_skipped: Counter,
+    pub ingest_requeued: Counter,
 }
 
 impl Default for Metrics {
@@ -55,6 +60,10 @@ impl Default for Metrics {
             store_committed_changes: Counter::default(),
             store_commit_failures: Counter::default(),
             recent_bytes: Gauge::default(),
+            ingest_applied: Counter::default(),
+            ingest_dead_lettered: Counter::default(),
+            ingest_skipped: Counter::default(),
+            ingest_requeued: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
@@ -119,6 +128,26 @@ impl Default for Metrics {
             "recent_bytes",
             "Estimated bytes of the recent events kept in front of the store (last sweep)",
             metrics.recent_bytes.clone(),
+        );
+        registry.register(
+            "ingest_applied",
+            "Envelopes from RabbitMQ applied and acknowledged",
+            metrics.ingest_applied.clone(),
+        );
+        registry.register(
+            "ingest_dead_lettered",
+            "Envelopes from RabbitMQ refused to the dead-letter queue",
+            metrics.ingest_dead_lettered.clone(),
+        );
+        registry.register(
+            "ingest_skipped",
+            "Envelopes from RabbitMQ already applied (redelivered or resent), acknowledged again",
+            metrics.ingest_skipped.clone(),
+        );
+        registry.register(
+            "ingest_requeued",
+            "Envelopes from RabbitMQ requeued after a transient failure",
+            metrics.ingest_requeued.clone(),
         );
         metrics
     }

@@ -119,6 +119,11 @@ pub struct Health {
     pub rooms: usize,
     /// Which engine carries messages: `memory` or `redis`.
     pub broker: String,
+    /// The RabbitMQ consumer (`--amqp-url`): `connected`, or `connecting`
+    /// while it (re)connects; absent when none is configured. It does not
+    /// change `status`: an instance without its queue still serves clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amqp: Option<String>,
 }
 
 /// `POST /api/dev/token` (dev mode only).

@@ -15,6 +15,7 @@
 //! - [`redis`]: [`RedisServer`], a real `redis-server` on a free port.
 //! - [`postgres`]: [`RoomcastPostgres`], a real PostgreSQL server per test
 //!   binary, a database per test.
+//! - [`rabbitmq`]: [`RabbitMq`], a real RabbitMQ node per test binary.
 //! - [`raw`]: [`RawWs`], a WebSocket client written byte by byte, for
 //!   malformed frames and clients that never read.
 //! - here: timings the test servers use, tokens, and small JSON helpers.
@@ -24,6 +25,7 @@ pub mod engine;
 pub mod nginx;
 pub mod postgres;
 pub mod process;
+pub mod rabbitmq;
 pub mod raw;
 pub mod redis;
 pub mod server;
@@ -41,6 +43,7 @@ pub use engine::Engine;
 pub use nginx::Nginx;
 pub use postgres::RoomcastPostgres;
 pub use process::ServerProcess;
+pub use rabbitmq::RabbitMq;
 pub use raw::RawWs;
 pub use redis::RedisServer;
 pub use server::{HttpReply, TestServer};

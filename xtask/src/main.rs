@@ -106,11 +106,12 @@ fn test() -> Result<()> {
     ensure_rust_tools()?;
     // The scale-out tests start real Redis servers and nginx; the store
     // suite a real PostgreSQL (its `initdb` is off PATH, so the package
-    // database decides).
+    // database decides); the ingest suite (`--test amqp`) a RabbitMQ node.
     install::apt(&[
         ("redis-server", "redis-server"),
         ("nginx", "nginx"),
         ("initdb", "postgresql"),
+        ("rabbitmq-server", "rabbitmq-server"),
     ])?;
     cargo(&["fmt", "--all", "--check"]).context("formatting differs: run `cargo fmt --all`")?;
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;

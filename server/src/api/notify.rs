@@ -30,6 +30,17 @@ pub(crate) async fn notify(
     State(state): State<AppState>,
     Json(request): Json<NotifyRequest>,
 ) -> Result<Json<NotifyResponse>, ApiError> {
+    post_notification(&state, request).await.map(Json)
+}
+
+/// Checks a notification posted by a backend (the HTTP API or ingest) and
+/// delivers it to every connection of each user, or keeps it for users who
+/// are offline. Returns once each user's `notify` has returned (with a
+/// database, a kept notification is committed).
+pub(crate) async fn post_notification(
+    state: &AppState,
+    request: NotifyRequest,
+) -> Result<NotifyResponse, ApiError> {
     if request.user_ids.is_empty() || request.user_ids.len() > MAX_RECIPIENTS {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -70,5 +81,5 @@ pub(crate) async fn notify(
         }
         state.metrics.notifications.inc();
     }
-    Ok(Json(NotifyResponse { id: notification.id, online }))
+    Ok(NotifyResponse { id: notification.id, online })
 }

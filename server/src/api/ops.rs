@@ -22,6 +22,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
         users,
         rooms,
         broker: state.engine.name().to_owned(),
+        amqp: state.ingest.describe().map(str::to_owned),
     })
 }
 

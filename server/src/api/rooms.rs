@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roomcast_shared::api::{ApiErrorBody, HistoryPage, PublishEventRequest, PublishMessageRequest};
 use roomcast_shared::frame::Ack;
-use roomcast_shared::{AppEvent, ErrorCode, MAX_HISTORY_LIMIT, ServerFrame, UserInfo};
+use roomcast_shared::{AppEvent, ErrorCode, MAX_HISTORY_LIMIT, RoomName, ServerFrame, UserInfo};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -43,6 +43,20 @@ pub(crate) async fn publish_message(
     Json(request): Json<PublishMessageRequest>,
 ) -> Result<(StatusCode, Json<Ack>), ApiError> {
     let room = room(name)?;
+    let (ack, stored) = post_message(&state, room, request).await?;
+    let status = if stored { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(ack)))
+}
+
+/// Checks and appends a message posted by a backend (the HTTP API or
+/// ingest); true when it was stored now, false for a repeat of its
+/// `client_id`, which stores nothing. Returns once the change is stored
+/// (with a database, committed).
+pub(crate) async fn post_message(
+    state: &AppState,
+    room: RoomName,
+    request: PublishMessageRequest,
+) -> Result<(Ack, bool), ApiError> {
     check_content(&request.content, state.config.limits.max_content_bytes)?;
     let client_id = request.client_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     check_client_id(&client_id)?;
@@ -51,13 +65,11 @@ pub(crate) async fn publish_message(
         .map_err(|err| ApiError::new(ErrorCode::BadRequest, err.to_string()))?;
     let change = Change::Message { sender, content: request.content, client_id: client_id.clone() };
     let appended = state.engine.streams.append(&room, change).await?;
-    let status = if appended.event.is_some() {
+    let stored = appended.event.is_some();
+    if stored {
         state.metrics.messages.inc();
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(Ack { id: appended.id, offset: appended.offset, client_id: Some(client_id) })))
+    }
+    Ok((Ack { id: appended.id, offset: appended.offset, client_id: Some(client_id) }, stored))
 }
 
 /// Publish an application event (not kept in history) to a room's members.
@@ -77,6 +89,17 @@ pub(crate) async fn publish_event(
     Json(request): Json<PublishEventRequest>,
 ) -> Result<(StatusCode, Json<AppEvent>), ApiError> {
     let room = room(name)?;
+    let event = post_event(&state, room, request).await?;
+    Ok((StatusCode::ACCEPTED, Json(event)))
+}
+
+/// Checks an application event posted by a backend (the HTTP API or
+/// ingest) and broadcasts it to the room's members on every instance.
+pub(crate) async fn post_event(
+    state: &AppState,
+    room: RoomName,
+    request: PublishEventRequest,
+) -> Result<AppEvent, ApiError> {
     if request.name.is_empty() || request.name.len() > MAX_EVENT_NAME_LEN {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -91,7 +114,7 @@ pub(crate) async fn publish_event(
     };
     let delivery = Delivery { offset: None, text: encode(&ServerFrame::Event(event.clone())) };
     state.engine.fanout.broadcast(&[room], delivery, Exclude::Nobody).await?;
-    Ok((StatusCode::ACCEPTED, Json(event)))
+    Ok(event)
 }
 
 /// Paging parameters of the history endpoint.

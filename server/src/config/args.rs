@@ -57,6 +57,40 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_INSTANCE_LEASE_MS", default_value_t = 10_000)]
     pub instance_lease_ms: u64,
 
+    /// RabbitMQ to ingest envelopes from (`amqp://user:pass@host:5672/vhost`);
+    /// none: no ingest. See docs/integration.md.
+    #[arg(long, env = "ROOMCAST_AMQP_URL")]
+    pub amqp_url: Option<String>,
+
+    /// The queue to consume (declared durable at start, with its dead-letter
+    /// queue `<queue>.dead`).
+    #[arg(long, env = "ROOMCAST_AMQP_QUEUE", default_value = "roomcast")]
+    pub amqp_queue: String,
+
+    /// Envelopes RabbitMQ sends this instance before it acknowledges them.
+    #[arg(long, env = "ROOMCAST_AMQP_PREFETCH", default_value_t = 32)]
+    pub amqp_prefetch: u16,
+
+    /// Largest envelope, in bytes; a bigger one is dead-lettered.
+    #[arg(long, env = "ROOMCAST_AMQP_MAX_ENVELOPE_BYTES", default_value_t = 256 * 1024)]
+    pub amqp_max_envelope_bytes: usize,
+
+    /// First wait before requeueing an envelope that failed for a transient
+    /// reason, and before reconnecting; doubled on each failure in a row up
+    /// to 30 s.
+    #[arg(long, env = "ROOMCAST_AMQP_RETRY_MS", default_value_t = 500)]
+    pub amqp_retry_ms: u64,
+
+    /// How long the ids of applied notify and event envelopes are kept in
+    /// the database, in hours (a redelivery later than this applies again).
+    #[arg(long, env = "ROOMCAST_AMQP_DEDUP_HOURS", default_value_t = 7 * 24)]
+    pub amqp_dedup_hours: u64,
+
+    /// Without a database: how many applied notify and event envelope ids
+    /// are kept in memory (the oldest forgotten first; lost at restart).
+    #[arg(long, env = "ROOMCAST_AMQP_DEDUP_IDS", default_value_t = 100_000)]
+    pub amqp_dedup_ids: usize,
+
     /// Directory of static files served at `/` (the demo UI). Defaults to
     /// `dist/` when it holds a built UI.
     #[arg(long, env = "ROOMCAST_STATIC_DIR")]
