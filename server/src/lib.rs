@@ -57,6 +57,7 @@ mod auth;
 mod client_ip;
 mod engine;
 mod error;
+mod hooks;
 mod hub;
 mod limits;
 mod origin;

@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{ApiKey, Tokens};
 use crate::config::Config;
 use crate::engine::{self, Engine};
+use crate::hooks::Hooks;
 use crate::hub::Hub;
 use crate::limits::{Bucket, PerAddress};
 use crate::origin::OriginPolicy;
@@ -33,6 +34,8 @@ pub(crate) struct Inner {
     pub engine: Engine,
     /// This instance's connections.
     pub hub: Arc<Hub>,
+    /// The backend's hooks and their HTTP client.
+    pub hooks: Hooks,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
@@ -52,7 +55,9 @@ impl AppState {
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let engine =
             engine::start(&config, hub.clone(), metrics.clone(), &tasks, shutdown.clone()).await?;
+        let hooks = Hooks::new(config.hooks.clone())?;
         Ok(Self(Arc::new(Inner {
+            hooks,
             tokens: Tokens::new(&config.jwt_secret, !config.dev)
                 .with_issuer(config.jwt_issuer.as_deref())
                 .with_audience(config.jwt_audience.as_deref()),

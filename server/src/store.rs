@@ -46,6 +46,8 @@ pub enum NewEvent {
         content: String,
         /// When the server accepted it.
         created_at: OffsetDateTime,
+        /// What the publish hook attached to it.
+        data: Option<serde_json::Value>,
     },
     /// New text for a message.
     Edit {

@@ -78,6 +78,12 @@ pub struct ChatMessage {
         skip_serializing_if = "Option::is_none"
     )]
     pub edited_at: Option<OffsetDateTime>,
+    /// What the application's backend attached to the message when it
+    /// accepted it (its publish hook: mentions, link previews, moderation
+    /// labels): any JSON value, absent when there is none.
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 /// A message's new text, as the `message_updated` frame carries it.

@@ -340,7 +340,7 @@ macro_rules! append_one {
         use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
         match $event {
             event if !event.keys_are_valid() => Outcome::Invalid,
-            NewEvent::Message { room, id, client_id, sender, content, created_at } => {
+            NewEvent::Message { room, id, client_id, sender, content, created_at, data } => {
                 $crate::store::sql::lock_room!($tx, room);
                 let original = sqlx::query(
                     "SELECT id, pos FROM messages WHERE room = $1 AND sender = $2 AND client_id = $3",
@@ -363,6 +363,7 @@ macro_rules! append_one {
                         content: content.clone(),
                         created_at: *created_at,
                         edited_at: None,
+                        data: data.clone(),
                     };
                     let body = serde_json::to_string(&message)?;
                     sqlx::query(
