@@ -88,7 +88,12 @@ pub(crate) enum EngineError {
 pub(crate) enum Change {
     /// A new message; `client_id` makes it idempotent per sender. `data` is
     /// what the publish hook attached, kept with the message.
-    Message { sender: UserInfo, content: String, client_id: String, data: Option<serde_json::Value> },
+    Message {
+        sender: UserInfo,
+        content: String,
+        client_id: String,
+        data: Option<serde_json::Value>,
+    },
     /// New text for a message. With `sender`, only that user's message.
     Edit { id: String, content: String, sender: Option<String> },
     /// Deletion of a message. With `sender`, only that user's message.

@@ -45,13 +45,23 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
 /// The hooks' HTTP client (one per server: its connection pool is shared
 /// by every call) and their settings.
-#[derive(Debug)]
 pub(crate) struct Hooks {
     /// `None` when no hook is configured.
-    http: Option<reqwest::Client>,
+    http: Option<HttpClient>,
     pub settings: HookSettings,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").field("settings", &self.settings).finish_non_exhaustive()
+    }
 }
 
 impl Hooks {
@@ -73,30 +83,35 @@ impl Hooks {
         timeout: Duration,
         body: &impl Serialize,
     ) -> Result<Answer, HookError> {
+        use http_body_util::BodyExt as _;
         let http = self.http.as_ref().ok_or_else(|| HookError::Unreachable("no client".into()))?;
+        let json = serde_json::to_vec(body).map_err(|err| HookError::Invalid(err.to_string()))?;
+        let request = axum::http::Request::post(url.as_str())
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .header(axum::http::header::USER_AGENT, concat!("roomcast/", env!("CARGO_PKG_VERSION")))
+            .body(http_body_util::Full::new(bytes::Bytes::from(json)))
+            .map_err(|err| HookError::Unreachable(err.to_string()))?;
+        let max = self.limits().max_response_bytes;
         let call = async {
-            let mut response = http.post(url.clone()).json(body).send().await.map_err(reached)?;
+            let response = http.request(request).await.map_err(reached)?;
             let status = response.status().as_u16();
-            let max = self.limits().max_response_bytes;
-            if response.content_length().is_some_and(|length| length > max as u64) {
-                return Err(HookError::TooLarge(max));
-            }
-            // Read chunk by chunk: a body without a length (chunked) stops
-            // being read as soon as it passes the bound.
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(reached)? {
-                if body.len() + chunk.len() > max {
+            // Read up to the bound: a body without a length (chunked)
+            // stops being read as soon as it passes it.
+            let limited = http_body_util::Limited::new(response.into_body(), max);
+            let body = match limited.collect().await {
+                Ok(collected) => collected.to_bytes().to_vec(),
+                Err(err) if err.is::<http_body_util::LengthLimitError>() => {
                     return Err(HookError::TooLarge(max));
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Err(err) => return Err(HookError::Unreachable(err.to_string())),
+            };
             Ok(Answer { status, body })
         };
         tokio::time::timeout(timeout, call).await.map_err(|_| HookError::Timeout(timeout))?
     }
 }
 
-fn reached(err: reqwest::Error) -> HookError {
+fn reached(err: hyper_util::client::legacy::Error) -> HookError {
     // The chain says why (connection refused, certificate...).
     let mut text = err.to_string();
     let mut source = std::error::Error::source(&err);
@@ -108,21 +123,24 @@ fn reached(err: reqwest::Error) -> HookError {
     HookError::Unreachable(text)
 }
 
-/// The HTTP client: rustls with ring (no OpenSSL), the system's roots, no
-/// redirects (a hook's URL is the one configured, never one an answer
-/// names), pooled connections.
-fn client() -> std::io::Result<reqwest::Client> {
-    // Several servers in one process (tests) install it once; a second
-    // install fails harmlessly. ring rather than aws-lc-rs: no C toolchain
-    // beyond a compiler, and hooks are plain request/answer calls to the
-    // application's own backend.
-    #[expect(deprecated, reason = "ring's provider lacks post-quantum key exchange only")]
-    let provider = rustls::crypto::ring::default_provider();
-    let _ = provider.install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("roomcast/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(std::io::Error::other)
+/// The HTTP client: rustls with ring (no OpenSSL), the platform's roots
+/// (so a company CA the system trusts works), HTTP/1.1, pooled
+/// connections. It never follows redirects: a hook's URL is the one
+/// configured, never one an answer names (a 3xx is a failed call).
+fn client() -> std::io::Result<HttpClient> {
+    // ring rather than aws-lc-rs: nothing to build beyond a C compiler.
+    #[expect(deprecated, reason = "ring's provider lacks only post-quantum key exchange")]
+    let ring = rustls::crypto::ring::default_provider();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(ring)?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .build(https))
 }
+
+/// How long an unused pooled connection to a hook is kept.
+const POOL_IDLE: Duration = Duration::from_secs(60);

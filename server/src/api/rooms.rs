@@ -49,8 +49,12 @@ pub(crate) async fn publish_message(
     let sender = request.sender.map_or_else(system_user, UserInfo::from);
     roomcast_shared::room::validate_user_id(&sender.id)
         .map_err(|err| ApiError::new(ErrorCode::BadRequest, err.to_string()))?;
-    let change =
-        Change::Message { sender, content: request.content, client_id: client_id.clone(), data: None };
+    let change = Change::Message {
+        sender,
+        content: request.content,
+        client_id: client_id.clone(),
+        data: None,
+    };
     let appended = state.engine.streams.append(&room, change).await?;
     let status = if appended.event.is_some() {
         state.metrics.messages.inc();

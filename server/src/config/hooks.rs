@@ -181,7 +181,10 @@ mod tests {
         )
         .unwrap();
         let publish = config.hooks.publish.unwrap();
-        assert_eq!((publish.timeout, publish.on_failure), (Duration::from_millis(250), FailureMode::Open));
+        assert_eq!(
+            (publish.timeout, publish.on_failure),
+            (Duration::from_millis(250), FailureMode::Open)
+        );
         let flags = ["roomcast", "--publish-hook-on-failure", "maybe"];
         assert!(Args::try_parse_from(flags).is_err());
         // A timeout without a URL is not checked: no hook runs.

@@ -43,7 +43,11 @@ impl Request {
                 continue;
             }
             if value.len() > limits.max_header_bytes {
-                tracing::debug!(header = name, bytes = value.len(), "header not forwarded: too long");
+                tracing::debug!(
+                    header = name,
+                    bytes = value.len(),
+                    "header not forwarded: too long"
+                );
                 continue;
             }
             forwarded.insert(name, value);

@@ -120,10 +120,7 @@ fn parse(
             }
             let reason = match reason {
                 Some(reason) if reason.len() > limits.max_reason_bytes => {
-                    return Err(invalid(format!(
-                        "reason over {} bytes",
-                        limits.max_reason_bytes
-                    )));
+                    return Err(invalid(format!("reason over {} bytes", limits.max_reason_bytes)));
                 }
                 Some(reason) if !reason.trim().is_empty() => reason,
                 _ => DEFAULT_REASON.to_owned(),

@@ -96,7 +96,9 @@ impl Session {
         match self.state.hooks.check_publish(asked, max).await {
             Ok(None) => Ok(None),
             Ok(Some(Verdict::Allow { content, data })) => Ok(Some((content, data))),
-            Ok(Some(Verdict::Reject { code, reason })) => Err(FrameError::Rejected { code, reason }),
+            Ok(Some(Verdict::Reject { code, reason })) => {
+                Err(FrameError::Rejected { code, reason })
+            }
             Err(_) => Err(FrameError::PublishHookFailed),
         }
     }
