@@ -81,7 +81,7 @@ pub struct ChatMessage {
     /// What the application's backend attached to the message when it
     /// accepted it (its publish hook: mentions, link previews, moderation
     /// labels): any JSON value, absent when there is none.
-    #[cfg_attr(feature = "typescript", ts(optional))]
+    #[cfg_attr(feature = "typescript", ts(optional, type = "unknown"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
 }
