@@ -92,7 +92,7 @@ pub(crate) enum Change {
         sender: UserInfo,
         content: String,
         client_id: String,
-        data: Option<serde_json::Value>,
+        data: Option<Box<serde_json::Value>>,
     },
     /// New text for a message. With `sender`, only that user's message.
     Edit { id: String, content: String, sender: Option<String> },

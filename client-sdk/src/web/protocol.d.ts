@@ -407,7 +407,9 @@ edited_at?: string | null,
 /**
  * What the application's backend attached to the message when it
  * accepted it (its publish hook: mentions, link previews, moderation
- * labels): any JSON value, absent when there is none.
+ * labels): any JSON value, absent when there is none. Boxed: most
+ * messages have none, and every kept message would carry a whole
+ * `Value`'s room otherwise.
  */
 data?: unknown, };
 

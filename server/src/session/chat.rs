@@ -91,11 +91,11 @@ impl Session {
     async fn check_publish(
         &self,
         asked: publish::Request<'_>,
-    ) -> Result<Option<(String, Option<serde_json::Value>)>, FrameError> {
+    ) -> Result<Option<(String, Option<Box<serde_json::Value>>)>, FrameError> {
         let max = self.state.config.limits.max_content_bytes;
         match self.state.hooks.check_publish(asked, max).await {
             Ok(None) => Ok(None),
-            Ok(Some(Verdict::Allow { content, data })) => Ok(Some((content, data))),
+            Ok(Some(Verdict::Allow { content, data })) => Ok(Some((content, data.map(Box::new)))),
             Ok(Some(Verdict::Reject { code, reason })) => {
                 Err(FrameError::Rejected { code, reason })
             }
