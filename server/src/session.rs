@@ -299,7 +299,7 @@ impl Session {
                 self.reply(reference, ServerFrame::Pong { time: OffsetDateTime::now_utc() });
                 Ok(())
             }
-            ClientFrame::Auth { token } => self.auth(reference, &token).await,
+            ClientFrame::Auth { token } => self.auth(reference, token.as_deref()).await,
             _ if self.user.is_none() => Err(FrameError::Reply(
                 ErrorCode::Unauthorized,
                 "authenticate first: send {\"type\":\"auth\",\"token\":\"<jwt>\"}".into(),
@@ -326,10 +326,14 @@ impl Session {
 
     /// `auth`: the first one opens the session; later ones refresh the token.
     /// Without a token, a connection the connect hook signed in asks it again.
-    async fn auth(&mut self, reference: Option<Ref>, token: &str) -> Result<(), FrameError> {
-        if token.is_empty() {
+    async fn auth(
+        &mut self,
+        reference: Option<Ref>,
+        token: Option<&str>,
+    ) -> Result<(), FrameError> {
+        let Some(token) = token else {
             return self.auth_again_by_hook(reference).await;
-        }
+        };
         let claims = self.state.tokens.verify(token)?;
         let expires_at = claims.exp.map(seconds_from_now);
         let user = claims.user();

@@ -67,10 +67,11 @@ impl<F> Envelope<F> {
 pub enum ClientFrame {
     /// Authenticate, or refresh the token of an open connection.
     Auth {
-        /// A JWT. Empty or left out on a server with a connect hook: the
+        /// A JWT. Left out on a connection the connect hook signed in: the
         /// backend is asked again who the connection's cookies belong to.
-        #[serde(default)]
-        token: String,
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// Join a room, optionally recovering from a position or loading history.
     Join {

@@ -94,10 +94,10 @@ time: string, } | { "type": "error" } & ErrorFrame;
  */
 export type BareClientFrame = { "type": "auth",
 /**
- * A JWT. Empty or left out on a server with a connect hook: the
+ * A JWT. Left out on a connection the connect hook signed in: the
  * backend is asked again who the connection's cookies belong to.
  */
-token: string, } | { "type": "join",
+token?: string, } | { "type": "join",
 /**
  * The room.
  */
