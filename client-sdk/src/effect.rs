@@ -2,7 +2,8 @@
 //! application ([`Event`]). The logic never touches a socket or a clock; the
 //! browser glue (or a test) carries these out.
 
-use roomcast_shared::{ErrorCode, Notification, Presence, UserInfo};
+use roomcast_shared::frame::ErrorFrame;
+use roomcast_shared::{Notification, Presence, UserInfo};
 
 /// The connection's lifecycle, as the application sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,17 +44,30 @@ pub struct ClientError {
     pub message: String,
     /// With `rate_limited`: how long to wait before retrying, in ms.
     pub retry_after_ms: Option<u64>,
+    /// With `rejected`: the code the application's backend gave its
+    /// refusal (the message is its reason, for the user).
+    pub reason_code: Option<String>,
 }
 
 impl ClientError {
     /// An error with one of the client's own codes.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retry_after_ms: None }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retry_after_ms: None,
+            reason_code: None,
+        }
     }
 
     /// An error the server sent.
-    pub fn server(code: ErrorCode, message: String, retry_after_ms: Option<u64>) -> Self {
-        Self { code: code.as_str().to_owned(), message, retry_after_ms }
+    pub fn server(error: ErrorFrame) -> Self {
+        Self {
+            code: error.code.as_str().to_owned(),
+            message: error.message,
+            retry_after_ms: error.retry_after_ms,
+            reason_code: error.reason_code,
+        }
     }
 
     /// Whether sending the same request again later may succeed.

@@ -293,7 +293,7 @@ impl Core {
                 self.effects.push(Effect::Open);
             }
             (Fetch::Refresh, Some(conn)) if conn.phase == Phase::Ready => {
-                self.request(Request::Refresh, ClientFrame::Auth { token });
+                self.request(Request::Refresh, ClientFrame::Auth { token: Some(token) });
             }
             _ => {}
         }
@@ -321,7 +321,7 @@ impl Core {
         let Some(conn) = self.conn.as_mut().filter(|c| c.phase == Phase::Opening) else { return };
         conn.phase = Phase::Authenticating;
         if let Some(token) = self.token.clone().filter(|_| self.source != TokenSource::InUrl) {
-            self.request(Request::Auth, ClientFrame::Auth { token });
+            self.request(Request::Auth, ClientFrame::Auth { token: Some(token) });
         }
     }
 

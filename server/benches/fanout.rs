@@ -21,6 +21,7 @@ fn fanout(c: &mut Criterion) {
         content: "x".repeat(100),
         created_at: OffsetDateTime::now_utc(),
         edited_at: None,
+        data: None,
     }));
     // Queues of one frame suffice: each iteration drains what it delivered.
     let mut room = FanoutRoom::new(SUBSCRIBERS, 4);

@@ -43,6 +43,7 @@ fn encode_message(c: &mut Criterion) {
         content: CONTENT.into(),
         created_at: OffsetDateTime::now_utc(),
         edited_at: None,
+        data: None,
     });
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Bytes(encode(&frame).len() as u64));

@@ -11,8 +11,10 @@ use rand::distr::{Alphanumeric, SampleString};
 pub use crate::limits::Rate;
 
 mod args;
+mod hooks;
 
 pub use args::Args;
+pub use hooks::{ConnectHook, FailureMode, HookLimits, Hooks, PublishHook};
 
 /// The database used when none is given and Redis is not either.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://roomcast-data/roomcast.db";
@@ -102,6 +104,8 @@ pub struct Config {
     /// Required `iss` and `aud` claims, when set.
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// The backend's hooks (publish, connect), when configured.
+    pub hooks: Hooks,
     /// The backends' API key.
     pub api_key: String,
     /// Proxies whose `X-Forwarded-For` is believed (empty: none, and
@@ -296,6 +300,7 @@ impl Config {
             allowed_origins: Vec::new(),
             jwt_issuer: None,
             jwt_audience: None,
+            hooks: Hooks::default(),
             api_key: random_secret(),
             trusted_proxies: Vec::new(),
             panic_on_frame: None,
@@ -397,6 +402,13 @@ impl Config {
                 .collect(),
             jwt_issuer: args.jwt_issuer,
             jwt_audience: args.jwt_audience,
+            hooks: Hooks::from_flags(
+                args.publish_hook_url,
+                args.publish_hook_timeout_ms,
+                args.publish_hook_on_failure,
+                args.connect_hook_url,
+                args.connect_hook_timeout_ms,
+            )?,
             api_key: secret(args.api_key, "api-key")?,
             trusted_proxies: args.trusted_proxies,
             panic_on_frame: None,

@@ -87,8 +87,14 @@ pub(crate) enum EngineError {
 /// A change to a room's stream. Each takes the next offset.
 #[derive(Debug, Clone)]
 pub(crate) enum Change {
-    /// A new message; `client_id` makes it idempotent per sender.
-    Message { sender: UserInfo, content: String, client_id: String },
+    /// A new message; `client_id` makes it idempotent per sender. `data` is
+    /// what the publish hook attached, kept with the message.
+    Message {
+        sender: UserInfo,
+        content: String,
+        client_id: String,
+        data: Option<Box<serde_json::Value>>,
+    },
     /// New text for a message. With `sender`, only that user's message.
     Edit { id: String, content: String, sender: Option<String> },
     /// Deletion of a message. With `sender`, only that user's message.

@@ -31,6 +31,19 @@ pub(crate) enum FrameError {
     /// Too many refusals for rate in a row: the last `error`, then close 4008.
     #[error("rate limits exceeded persistently")]
     Abusive,
+    /// The publish hook refused the message: `rejected` with its reason
+    /// (and code); the connection stays open.
+    #[error("{reason}")]
+    Rejected { code: Option<String>, reason: String },
+    /// The publish hook could not be asked (failure mode closed):
+    /// `unavailable`, the client retries. The hook's error is logged, not
+    /// told: it names the backend's internals.
+    #[error("the message could not be checked: try again")]
+    PublishHookFailed,
+    /// The connect hook could not be asked: `unavailable`, then close 1013
+    /// (the client reconnects with backoff).
+    #[error("sign-in is unavailable: try again later")]
+    ConnectHookFailed,
 }
 
 impl FrameError {
@@ -52,6 +65,8 @@ impl FrameError {
             Self::RateLimited { .. } | Self::TooManyConnections(_) | Self::Abusive => {
                 ErrorCode::RateLimited
             }
+            Self::Rejected { .. } => ErrorCode::Rejected,
+            Self::PublishHookFailed | Self::ConnectHookFailed => ErrorCode::Unavailable,
         }
     }
 
@@ -63,12 +78,21 @@ impl FrameError {
         }
     }
 
+    /// With `rejected`: the code the publish hook gave.
+    pub fn reason_code(&self) -> Option<String> {
+        match self {
+            Self::Rejected { code, .. } => code.clone(),
+            _ => None,
+        }
+    }
+
     /// The close that follows the `error` frame, if the connection must end.
     pub fn close(&self) -> Option<(CloseCode, &'static str)> {
         match self {
             Self::Token(_) => Some((CloseCode::UNAUTHORIZED, "unauthorized")),
             Self::TooManyConnections(_) => Some((CloseCode::RATE_LIMITED, "too many connections")),
             Self::Abusive => Some((CloseCode::RATE_LIMITED, "rate limits exceeded persistently")),
+            Self::ConnectHookFailed => Some((CloseCode::TRY_AGAIN_LATER, "sign-in unavailable")),
             _ => None,
         }
     }

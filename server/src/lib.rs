@@ -59,6 +59,7 @@ mod auth;
 mod client_ip;
 mod engine;
 mod error;
+mod hooks;
 mod hub;
 mod ingest;
 mod limits;

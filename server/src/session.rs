@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::engine::Opened;
 use crate::error::FrameError;
+use crate::hooks::connect::{self, Identity};
 use crate::hub::{Conn, Outbound, encode, encode_reply};
 use crate::limits::Bucket;
 use crate::state::AppState;
@@ -53,6 +54,9 @@ struct Authed {
     /// When the token expires; the connection closes with 4001 unless it is
     /// refreshed before.
     expires_at: Option<Instant>,
+    /// For a connection the connect hook signed in: what it was asked, to
+    /// ask again when the client refreshes (an `auth` without a token).
+    forwarded: Option<Box<connect::Request>>,
 }
 
 /// The state of one connection.
@@ -236,8 +240,12 @@ impl Session {
         self.state.metrics.errors.get_or_create(&labels).inc();
         let retry_after_ms =
             err.retry_after().map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-        let frame =
-            ServerFrame::Error(ErrorFrame { code, message: err.to_string(), retry_after_ms });
+        let frame = ServerFrame::Error(ErrorFrame {
+            code,
+            message: err.to_string(),
+            retry_after_ms,
+            reason_code: err.reason_code(),
+        });
         self.push(encode_reply(reference, frame));
         match err.close() {
             Some((code, reason)) => {
@@ -291,7 +299,7 @@ impl Session {
                 self.reply(reference, ServerFrame::Pong { time: OffsetDateTime::now_utc() });
                 Ok(())
             }
-            ClientFrame::Auth { token } => self.auth(reference, &token).await,
+            ClientFrame::Auth { token } => self.auth(reference, token.as_deref()).await,
             _ if self.user.is_none() => Err(FrameError::Reply(
                 ErrorCode::Unauthorized,
                 "authenticate first: send {\"type\":\"auth\",\"token\":\"<jwt>\"}".into(),
@@ -317,21 +325,83 @@ impl Session {
     }
 
     /// `auth`: the first one opens the session; later ones refresh the token.
-    async fn auth(&mut self, reference: Option<Ref>, token: &str) -> Result<(), FrameError> {
+    /// Without a token, a connection the connect hook signed in asks it again.
+    async fn auth(
+        &mut self,
+        reference: Option<Ref>,
+        token: Option<&str>,
+    ) -> Result<(), FrameError> {
+        let Some(token) = token else {
+            return self.auth_again_by_hook(reference).await;
+        };
         let claims = self.state.tokens.verify(token)?;
         let expires_at = claims.exp.map(seconds_from_now);
+        let user = claims.user();
+        self.sign_in(reference, user, claims.rooms, expires_at, None).await
+    }
+
+    /// Signs in a connection upgraded without a token but with a session
+    /// cookie: the connect hook says who it is (see [`connect`]).
+    pub async fn auth_by_hook(&mut self, request: Box<connect::Request>) -> Flow {
+        let signed_in = match self.identify(&request).await {
+            Ok((user, rooms)) => self.sign_in(None, user, rooms, None, Some(request)).await,
+            Err(err) => Err(err),
+        };
+        match signed_in {
+            Ok(()) => Flow::Continue,
+            Err(err) => self.fail(None, err),
+        }
+    }
+
+    /// A refresh without a token: the connect hook is asked again with
+    /// the upgrade's cookies; a refusal closes with 4001. Elsewhere, a
+    /// missing token is a `bad_request`.
+    async fn auth_again_by_hook(&mut self, reference: Option<Ref>) -> Result<(), FrameError> {
+        let Some(request) = self.user.as_ref().and_then(|authed| authed.forwarded.clone()) else {
+            // Not a connect hook's connection: a frame missing its token.
+            return Err(FrameError::bad_request("token is missing"));
+        };
+        let (user, rooms) = self.identify(&request).await?;
+        self.sign_in(reference, user, rooms, None, Some(request)).await
+    }
+
+    /// Who the connect hook says the client is.
+    async fn identify(
+        &self,
+        request: &connect::Request,
+    ) -> Result<(UserInfo, Option<Vec<String>>), FrameError> {
+        let refused = |why: &str| FrameError::Token(crate::auth::TokenError::Invalid(why.into()));
+        match self.state.hooks.identify(request).await {
+            None => Err(refused("no token, and no connect hook to ask")),
+            Some(Ok(Identity::User { user, rooms })) => Ok((user, rooms)),
+            Some(Ok(Identity::Refused)) => Err(refused("the session was refused")),
+            Some(Err(_)) => Err(FrameError::ConnectHookFailed),
+        }
+    }
+
+    /// Opens the session for `user`, or on an open one, refreshes what it
+    /// may do (the same user only).
+    async fn sign_in(
+        &mut self,
+        reference: Option<Ref>,
+        user: UserInfo,
+        rooms: Option<Vec<String>>,
+        expires_at: Option<Instant>,
+        forwarded: Option<Box<connect::Request>>,
+    ) -> Result<(), FrameError> {
         if let Some(authed) = &mut self.user {
-            if claims.sub != authed.user.id {
+            if user.id != authed.user.id {
                 return Err(FrameError::forbidden("a refreshed token must be for the same user"));
             }
-            let user = claims.user();
             authed.user = user.clone();
-            authed.rooms = claims.rooms;
+            authed.rooms = rooms;
             authed.expires_at = expires_at;
+            if forwarded.is_some() {
+                authed.forwarded = forwarded;
+            }
             self.reply(reference, self.ready_frame(&user));
             return Ok(());
         }
-        let user = claims.user();
         let personal =
             RoomName::personal(&user.id).map_err(|e| FrameError::bad_request(e.to_string()))?;
         tracing::Span::current().record("user", user.id.as_str());
@@ -345,8 +415,14 @@ impl Session {
         }
         // Counted in from here: if the task ends before `open` returns, the
         // session's drop guard takes the connection out of the hub again.
-        let (rooms, personal_room) = (claims.rooms, personal.clone());
-        self.user = Some(Authed { user: user.clone(), rooms, personal: personal_room, expires_at });
+        let personal_room = personal.clone();
+        self.user = Some(Authed {
+            user: user.clone(),
+            rooms,
+            personal: personal_room,
+            expires_at,
+            forwarded,
+        });
         match self.open(&user, &personal).await {
             Ok(opened) => {
                 let ready = encode_reply(reference, self.ready_frame(&user));

@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{ApiKey, Tokens};
 use crate::config::Config;
 use crate::engine::{self, Engine};
+use crate::hooks::Hooks;
 use crate::hub::Hub;
 use crate::ingest;
 use crate::limits::{Bucket, PerAddress};
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     pub engine_store: Option<Arc<dyn Store>>,
     /// The RabbitMQ consumer's state, for `/health`.
     pub ingest: ingest::Status,
+    /// The backend's hooks and their HTTP client.
+    pub hooks: Hooks,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
@@ -67,7 +70,9 @@ impl AppState {
             shutdown.clone(),
         )
         .await?;
+        let hooks = Hooks::new(config.hooks.clone())?;
         Ok(Self(Arc::new(Inner {
+            hooks,
             tokens: Tokens::new(&config.jwt_secret, !config.dev)
                 .with_issuer(config.jwt_issuer.as_deref())
                 .with_audience(config.jwt_audience.as_deref()),

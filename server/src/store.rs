@@ -48,6 +48,8 @@ pub enum NewEvent {
         content: String,
         /// When the server accepted it.
         created_at: OffsetDateTime,
+        /// What the publish hook attached to it.
+        data: Option<Box<serde_json::Value>>,
     },
     /// New text for a message.
     Edit {
@@ -101,6 +103,10 @@ impl NewEvent {
 
 /// What [`Store::append`] did with one change of the batch.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a batch's outcomes live only until they are answered; boxing would allocate per event"
+)]
 pub enum Outcome {
     /// Stored as this event, with its offset.
     Appended(RoomEvent),

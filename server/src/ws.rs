@@ -24,6 +24,7 @@ use tungstenite::protocol::WebSocketConfig;
 use self::frames::FrameWriter;
 use self::handshake::{Incoming, Outgoing, Upgrade};
 use crate::client_ip::client_addr;
+use crate::hooks::connect;
 use crate::hub::queue::{self, Next};
 use crate::hub::{Conn, Outbound};
 use crate::session::{Flow, Session};
@@ -67,10 +68,35 @@ pub(crate) async fn upgrade(
         let reason = "too many connections from this address";
         return ws.on_upgrade(config, move |_, out| refuse(out, CloseCode::RATE_LIMITED, reason));
     };
+    let first = match params.token {
+        Some(token) => FirstAuth::Token(token),
+        None => FirstAuth::of_upgrade(&state, &headers, peer.ip()),
+    };
     ws.on_upgrade(config, move |incoming, out| {
         let tasks = state.tasks.clone();
-        tasks.track_future(connection(FrameWriter::new(out), incoming, state, params.token, slot))
+        tasks.track_future(connection(FrameWriter::new(out), incoming, state, first, slot))
     })
+}
+
+/// How a connection authenticates before its first frame, if it does.
+enum FirstAuth {
+    /// Waits for an `auth` frame.
+    Frame,
+    /// A token in the query string, handled as an `auth` frame.
+    Token(String),
+    /// No token but a cookie (or `Authorization`) and a connect hook: the
+    /// hook says who it is.
+    Hook(Box<connect::Request>),
+}
+
+impl FirstAuth {
+    fn of_upgrade(state: &AppState, headers: &HeaderMap, peer: std::net::IpAddr) -> Self {
+        if state.config.hooks.connect.is_none() {
+            return Self::Frame;
+        }
+        let request = connect::Request::of(headers, peer, &state.config.hooks.limits);
+        if request.has_credentials() { Self::Hook(Box::new(request)) } else { Self::Frame }
+    }
 }
 
 /// One connection counted against its client address's limit and, from
@@ -122,7 +148,7 @@ fn connection(
     out: FrameWriter<Outgoing>,
     stream: Incoming,
     state: AppState,
-    query_token: Option<String>,
+    first: FirstAuth,
     slot: IpSlot,
 ) -> impl Future<Output = ()> {
     let (conn, queue) = state.hub.open();
@@ -130,7 +156,7 @@ fn connection(
     // authenticated (see `Session::auth`).
     let span = tracing::info_span!("conn", id = conn.id, user = tracing::field::Empty);
     let writer = tokio::spawn(write(out, queue));
-    serve(conn, writer, stream, state, query_token, slot).instrument(span)
+    serve(conn, writer, stream, state, first, slot).instrument(span)
 }
 
 /// The reader's task, from the upgrade to the end of the connection.
@@ -151,16 +177,20 @@ fn serve(
     writer: tokio::task::JoinHandle<()>,
     mut stream: Incoming,
     state: AppState,
-    query_token: Option<String>,
+    first: FirstAuth,
     mut slot: IpSlot,
 ) -> impl Future<Output = ()> {
     async move {
         slot.count_in();
         let mut session = Session::new(state.clone(), conn.clone());
         let mut flow = Flow::Continue;
-        if let Some(token) = query_token {
-            let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
-            flow = Box::pin(session.on_text(&frame)).await;
+        match first {
+            FirstAuth::Frame => {}
+            FirstAuth::Token(token) => {
+                let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
+                flow = Box::pin(session.on_text(&frame)).await;
+            }
+            FirstAuth::Hook(request) => flow = Box::pin(session.auth_by_hook(request)).await,
         }
         if flow == Flow::Continue {
             read(&mut session, &conn, &mut stream, &state).await;

@@ -26,6 +26,10 @@ pub enum ErrorCode {
     TooLarge,
     /// The request conflicts with the current state.
     Conflict,
+    /// The application's backend refused the message (its publish hook):
+    /// `message` says why, for the user; sending it again gets the same
+    /// answer unless the content changes.
+    Rejected,
     /// A backing service is unreachable; retry later.
     Unavailable,
     /// A bug on the server side.
@@ -43,6 +47,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::TooLarge => "too_large",
             Self::Conflict => "conflict",
+            Self::Rejected => "rejected",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -57,6 +62,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::Conflict => 409,
             Self::TooLarge => 413,
+            Self::Rejected => 422,
             Self::RateLimited => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
@@ -110,6 +116,9 @@ impl CloseCode {
     pub const TOO_LARGE: Self = Self(1009);
     /// The server is restarting: reconnect at once, with jitter.
     pub const RESTARTING: Self = Self(1012);
+    /// A service the server depends on (the connect hook) could not answer:
+    /// reconnect with backoff.
+    pub const TRY_AGAIN_LATER: Self = Self(1013);
     /// Not authenticated in time, or the token is invalid or expired.
     pub const UNAUTHORIZED: Self = Self(4001);
     /// The rate limit was exceeded persistently.
@@ -148,6 +157,7 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::TooLarge,
             ErrorCode::Conflict,
+            ErrorCode::Rejected,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
         ] {

@@ -67,8 +67,11 @@ impl<F> Envelope<F> {
 pub enum ClientFrame {
     /// Authenticate, or refresh the token of an open connection.
     Auth {
-        /// A JWT.
-        token: String,
+        /// A JWT. Left out on a connection the connect hook signed in: the
+        /// backend is asked again who the connection's cookies belong to.
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// Join a room, optionally recovering from a position or loading history.
     Join {
@@ -271,6 +274,11 @@ pub struct ErrorFrame {
     /// With `rate_limited`: how long to wait before trying again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// With `rejected`: the code the application's backend gave its
+    /// refusal (`"spam"`, say), for a client to act on; `message` is the
+    /// backend's reason, for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
 }
 
 /// The rate limits a connection works within, announced in `ready`.
@@ -401,6 +409,11 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// An `error` frame.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Error(ErrorFrame { code, message: message.into(), retry_after_ms: None })
+        Self::Error(ErrorFrame {
+            code,
+            message: message.into(),
+            retry_after_ms: None,
+            reason_code: None,
+        })
     }
 }

@@ -78,6 +78,14 @@ pub struct ChatMessage {
         skip_serializing_if = "Option::is_none"
     )]
     pub edited_at: Option<OffsetDateTime>,
+    /// What the application's backend attached to the message when it
+    /// accepted it (its publish hook: mentions, link previews, moderation
+    /// labels): any JSON value, absent when there is none. Boxed: most
+    /// messages have none, and every kept message would carry a whole
+    /// `Value`'s room otherwise.
+    #[cfg_attr(feature = "typescript", ts(optional, type = "unknown"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 /// A message's new text, as the `message_updated` frame carries it.

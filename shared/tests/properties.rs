@@ -18,7 +18,7 @@ fn room() -> impl Strategy<Value = RoomName> {
 fn client_frame() -> impl Strategy<Value = ClientFrame> {
     let text = ".{0,64}";
     prop_oneof![
-        text.prop_map(|token| ClientFrame::Auth { token }),
+        text.prop_map(|token| ClientFrame::Auth { token: Some(token) }),
         (
             room(),
             proptest::option::of(("[a-z0-9]{1,12}", any::<u64>())),

@@ -22,6 +22,7 @@
 
 pub mod client;
 pub mod engine;
+pub mod hook;
 pub mod nginx;
 pub mod postgres;
 pub mod process;
@@ -40,6 +41,7 @@ use serde_json::Value;
 
 pub use client::WsClient;
 pub use engine::Engine;
+pub use hook::{HookServer, Reply};
 pub use nginx::Nginx;
 pub use postgres::RoomcastPostgres;
 pub use process::ServerProcess;

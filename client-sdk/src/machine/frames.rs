@@ -51,7 +51,7 @@ impl Core {
                 }
             }
             ServerFrame::Error(error) => {
-                let error = ClientError::server(error.code, error.message, error.retry_after_ms);
+                let error = ClientError::server(error);
                 self.failed(request, wire, error, now);
             }
             ServerFrame::History { room, messages, has_more } => {

@@ -483,6 +483,26 @@ fn a_refused_send_fails_at_once() {
 }
 
 #[test]
+fn a_send_the_backend_rejects_fails_with_its_reason_and_is_not_retried() {
+    let mut h = joined_client();
+    let op = h.core.send("general", "see evil.example".into(), h.now);
+    h.pump();
+    let send = h.last("send");
+    h.server(json!({"type":"error","ref":send["ref"],"code":"rejected",
+        "message":"No links to that site","reason_code":"blocked_link"}));
+    let error = h.settled(op).unwrap().unwrap_err();
+    assert_eq!(error.code, "rejected");
+    assert_eq!(error.message, "No links to that site");
+    assert_eq!(error.reason_code.as_deref(), Some("blocked_link"));
+    assert!(!error.is_retryable());
+    assert_eq!(h.snapshot("general")["pending"], json!([]), "not kept in the outbox");
+    h.now += 60_000;
+    h.core.tick(h.now);
+    h.pump();
+    assert_eq!(h.sent_of("send").len(), 1, "never sent again");
+}
+
+#[test]
 fn rooms_are_reference_counted() {
     let mut h = joined_client();
     h.core.join("general").unwrap();

@@ -501,6 +501,9 @@ pub fn js_error(error: &ClientError) -> JsValue {
     if let Some(ms) = error.retry_after_ms {
         let _ = js_sys::Reflect::set(&e, &"retryAfterMs".into(), &(ms as f64).into());
     }
+    if let Some(reason) = &error.reason_code {
+        let _ = js_sys::Reflect::set(&e, &"reasonCode".into(), &reason.as_str().into());
+    }
     e.into()
 }
 

@@ -94,9 +94,10 @@ time: string, } | { "type": "error" } & ErrorFrame;
  */
 export type BareClientFrame = { "type": "auth",
 /**
- * A JWT.
+ * A JWT. Left out on a connection the connect hook signed in: the
+ * backend is asked again who the connection's cookies belong to.
  */
-token: string, } | { "type": "join",
+token?: string, } | { "type": "join",
 /**
  * The room.
  */
@@ -262,12 +263,18 @@ message: string,
 /**
  * With `rate_limited`: how long to wait before trying again.
  */
-retry_after_ms?: number | null, };
+retry_after_ms?: number | null,
+/**
+ * With `rejected`: the code the application's backend gave its
+ * refusal (`"spam"`, say), for a client to act on; `message` is the
+ * backend's reason, for the user.
+ */
+reason_code?: string | null, };
 
 /**
  * What went wrong, in an `error` frame or an HTTP error body.
  */
-export type ProtocolErrorCode = "bad_request" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "too_large" | "conflict" | "unavailable" | "internal";
+export type ProtocolErrorCode = "bad_request" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "too_large" | "conflict" | "rejected" | "unavailable" | "internal";
 
 /**
  * The rate limits a connection works within, announced in `ready`.
@@ -396,7 +403,15 @@ created_at: string,
 /**
  * When it was last edited; only in history of edited messages.
  */
-edited_at?: string | null, };
+edited_at?: string | null,
+/**
+ * What the application's backend attached to the message when it
+ * accepted it (its publish hook: mentions, link previews, moderation
+ * labels): any JSON value, absent when there is none. Boxed: most
+ * messages have none, and every kept message would carry a whole
+ * `Value`'s room otherwise.
+ */
+data?: unknown, };
 
 /**
  * A message's new text, as the `message_updated` frame carries it.

@@ -30,6 +30,8 @@ export interface RoomcastError extends Error {
   code: ErrorCode;
   /** With `rate_limited`: how long the server asks to wait, ms. */
   retryAfterMs?: number;
+  /** With `rejected` (the backend's publish hook refused the message; `message` is its reason): the backend's code. */
+  reasonCode?: string;
 }
 
 export interface ClientOptions {

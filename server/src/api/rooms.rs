@@ -63,7 +63,12 @@ pub(crate) async fn post_message(
     let sender = request.sender.map_or_else(system_user, UserInfo::from);
     roomcast_shared::room::validate_user_id(&sender.id)
         .map_err(|err| ApiError::new(ErrorCode::BadRequest, err.to_string()))?;
-    let change = Change::Message { sender, content: request.content, client_id: client_id.clone() };
+    let change = Change::Message {
+        sender,
+        content: request.content,
+        client_id: client_id.clone(),
+        data: None,
+    };
     let appended = state.engine.streams.append(&room, change).await?;
     let stored = appended.event.is_some();
     if stored {

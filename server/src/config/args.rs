@@ -243,6 +243,32 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// URL the server POSTs every `send` and `edit` to before storing it;
+    /// the backend answers allow, reject or allow with replaced content
+    /// (docs/integration.md). http or https.
+    #[arg(long, env = "ROOMCAST_PUBLISH_HOOK_URL")]
+    pub publish_hook_url: Option<String>,
+
+    /// How long the publish hook may take to answer, in milliseconds.
+    #[arg(long, env = "ROOMCAST_PUBLISH_HOOK_TIMEOUT_MS", default_value_t = 2_000)]
+    pub publish_hook_timeout_ms: u64,
+
+    /// What a message meets when the publish hook fails (times out, errs,
+    /// answers garbage): `closed` refuses it (`unavailable`, the client
+    /// retries), `open` takes it as sent.
+    #[arg(long, env = "ROOMCAST_PUBLISH_HOOK_ON_FAILURE", default_value = "closed")]
+    pub publish_hook_on_failure: super::hooks::FailureMode,
+
+    /// URL the server POSTs a WebSocket upgrade's cookies and selected
+    /// headers to when the client brings no token; the backend answers
+    /// the user and their rooms, or refuses (docs/integration.md).
+    #[arg(long, env = "ROOMCAST_CONNECT_HOOK_URL")]
+    pub connect_hook_url: Option<String>,
+
+    /// How long the connect hook may take to answer, in milliseconds.
+    #[arg(long, env = "ROOMCAST_CONNECT_HOOK_TIMEOUT_MS", default_value_t = 2_000)]
+    pub connect_hook_timeout_ms: u64,
+
     /// Where messages, read positions and unread notifications are kept:
     /// `sqlite://PATH`, `postgres://...`, or `memory` (nothing survives a
     /// restart). Default: SQLite at `roomcast-data/roomcast.db` under the

@@ -207,7 +207,7 @@ impl Streams for DurableStreams {
     async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError> {
         let now = OffsetDateTime::now_utc();
         let (change, id) = match change {
-            Change::Message { sender, content, client_id } => {
+            Change::Message { sender, content, client_id, data } => {
                 let id = uuid::Uuid::now_v7().to_string();
                 let message = NewEvent::Message {
                     room: room.clone(),
@@ -216,6 +216,7 @@ impl Streams for DurableStreams {
                     sender,
                     content,
                     created_at: now,
+                    data,
                 };
                 (message, id)
             }

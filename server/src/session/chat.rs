@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::{Authed, Session};
 use crate::engine::Change;
 use crate::error::{FrameError, check_client_id, check_content};
+use crate::hooks::publish::{self, Verdict};
 use crate::hub::{Delivery, Exclude, encode};
 use crate::state::AppState;
 
@@ -28,9 +29,21 @@ impl Session {
         let sender = self.ensure_joined(&room)?.user.clone();
         check_content(&content, self.state.config.limits.max_content_bytes)?;
         check_client_id(&client_id)?;
+        let asked = publish::Request {
+            kind: "send",
+            room: &room,
+            user: &sender,
+            content: &content,
+            client_id: Some(&client_id),
+            id: None,
+        };
+        let (content, data) = match self.check_publish(asked).await? {
+            Some((content, data)) => (content, data),
+            None => (content, None),
+        };
         // Sending ends typing, as every chat user expects.
         self.stop_typing(&room).await;
-        let change = Change::Message { sender, content, client_id: client_id.clone() };
+        let change = Change::Message { sender, content, client_id: client_id.clone(), data };
         let appended = self.state.engine.streams.append(&room, change).await?;
         if appended.event.is_some() {
             self.state.metrics.messages.inc();
@@ -50,6 +63,20 @@ impl Session {
         let authed = self.ensure_joined(&room)?;
         let sender = only_own(authed);
         check_content(&content, self.state.config.limits.max_content_bytes)?;
+        let user = &authed.user;
+        let asked = publish::Request {
+            kind: "edit",
+            room: &room,
+            user,
+            content: &content,
+            client_id: None,
+            id: Some(&id),
+        };
+        // An edit keeps the message's `data`: only the content is replaced.
+        let content = match self.check_publish(asked).await? {
+            Some((content, _)) => content,
+            None => content,
+        };
         let appended =
             self.state.engine.streams.append(&room, Change::Edit { id, content, sender }).await?;
         self.reply(
@@ -57,6 +84,23 @@ impl Session {
             ServerFrame::Ack(Ack { id: appended.id, offset: appended.offset, client_id: None }),
         );
         Ok(())
+    }
+
+    /// Asks the publish hook (off any lock: the engine is not called
+    /// yet); `None` takes the message as sent.
+    async fn check_publish(
+        &self,
+        asked: publish::Request<'_>,
+    ) -> Result<Option<(String, Option<Box<serde_json::Value>>)>, FrameError> {
+        let max = self.state.config.limits.max_content_bytes;
+        match self.state.hooks.check_publish(asked, max).await {
+            Ok(None) => Ok(None),
+            Ok(Some(Verdict::Allow { content, data })) => Ok(Some((content, data.map(Box::new)))),
+            Ok(Some(Verdict::Reject { code, reason })) => {
+                Err(FrameError::Rejected { code, reason })
+            }
+            Err(_) => Err(FrameError::PublishHookFailed),
+        }
     }
 
     pub(super) async fn delete(

@@ -104,7 +104,7 @@ fn apply(
         *latest
     };
     match event {
-        NewEvent::Message { room, id, client_id, sender, content, created_at } => {
+        NewEvent::Message { room, id, client_id, sender, content, created_at, data } => {
             let key = (room.as_str().to_owned(), sender.id.clone(), client_id.clone());
             if let Some((id, offset)) = known.keys.get(&key) {
                 return Outcome::Duplicate { id: id.clone(), offset: *offset };
@@ -119,6 +119,7 @@ fn apply(
                 content: content.clone(),
                 created_at: *created_at,
                 edited_at: None,
+                data: data.clone(),
             };
             known.keys.insert(key, (id.clone(), offset));
             slots.insert(
@@ -202,6 +203,7 @@ mod tests {
             sender: UserInfo { id: from.into(), name: from.into(), role: None, avatar: None },
             content: format!("{id} text"),
             created_at: OffsetDateTime::now_utc(),
+            data: None,
         }
     }
 

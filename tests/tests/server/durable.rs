@@ -538,6 +538,7 @@ async fn crossing_publishes_reach_clients_in_offset_order() {
                 avatar: None,
             },
             content: format!("message {i}"),
+            data: None,
             created_at: time::OffsetDateTime::now_utc(),
         })
         .collect();
@@ -590,6 +591,7 @@ async fn retention_removes_old_messages_at_start() {
             avatar: None,
         },
         content: format!("message {i}"),
+        data: None,
         created_at,
     };
     let old = now - Duration::from_secs(3 * 86_400);

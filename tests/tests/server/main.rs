@@ -17,6 +17,7 @@ mod durable;
 mod hardening_logs;
 mod hardening_teardown;
 mod heartbeat;
+mod hooks;
 mod limits;
 mod memory;
 mod names;

@@ -95,6 +95,7 @@ pub fn message(room_name: &str, sender: &str, client_id: &str, content: &str) ->
         client_id: client_id.into(),
         sender: user(sender),
         content: content.into(),
+        data: None,
         created_at: now(),
     }
 }

@@ -37,6 +37,7 @@ fn cost(event: &RoomEvent) -> usize {
                 + m.sender.name.len()
                 + m.sender.role.as_ref().map_or(0, String::len)
                 + m.sender.avatar.as_ref().map_or(0, String::len)
+                + m.data.as_ref().map_or(0, |data| data.to_string().len())
         }
         RoomEvent::MessageUpdated(u) => u.content.len() + u.id.len(),
         RoomEvent::MessageDeleted(d) => d.id.len(),
@@ -137,7 +138,7 @@ impl RoomStream {
         let now = OffsetDateTime::now_utc();
         let offset = self.last_offset + 1;
         let (id, event) = match change {
-            Change::Message { sender, content, client_id } => {
+            Change::Message { sender, content, client_id, data } => {
                 let key = (sender.id.clone(), client_id);
                 if let Some((id, offset)) = self.by_client_id.get(&key) {
                     return Ok(Appended { id: id.clone(), offset: *offset, event: None });
@@ -152,6 +153,7 @@ impl RoomStream {
                     content,
                     created_at: now,
                     edited_at: None,
+                    data,
                 };
                 self.by_client_id.insert(key, (id.clone(), offset));
                 self.by_id.insert(id.clone(), offset);
@@ -298,6 +300,7 @@ mod tests {
             sender: user(from),
             content: format!("hi {client_id}"),
             client_id: client_id.into(),
+            data: None,
         };
         stream.apply(change, limits).unwrap()
     }

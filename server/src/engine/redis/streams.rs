@@ -107,7 +107,7 @@ impl Streams for RedisStreams {
         let limits = &self.0.settings.history;
         let channel = keys::room_channel(room);
         match change {
-            Change::Message { sender, content, client_id } => {
+            Change::Message { sender, content, client_id, data } => {
                 let id = uuid::Uuid::now_v7().to_string();
                 let idempotency = RoomKeys::idempotency(room, &sender.id, &client_id);
                 let mut message = ChatMessage {
@@ -119,6 +119,7 @@ impl Streams for RedisStreams {
                     content,
                     created_at: OffsetDateTime::now_utc(),
                     edited_at: None,
+                    data,
                 };
                 let json = serde_json::to_string(&ServerFrame::Message(message.clone()))
                     .unwrap_or_default();
