@@ -22,11 +22,15 @@ pub fn version_of(program: &str) -> Option<String> {
     output.status.success().then(|| text.lines().next().unwrap_or_default().to_owned())
 }
 
-/// Debian packages, each named with a program that shows it is installed.
+/// Debian packages, each named with a program that shows it is installed
+/// (`program --version` succeeds), or with `""` when the package database
+/// alone must say.
 pub fn apt(packages: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
-        .filter(|(program, package)| !has(program) && !dpkg_installed(package))
+        .filter(|(program, package)| {
+            (program.is_empty() || !has(program)) && !dpkg_installed(package)
+        })
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
