@@ -209,6 +209,8 @@ async fn a_redis_outage_is_unavailable_then_everything_resumes() {
     alice.join("general").await;
     let mut bob = WsClient::connect_as(&b, "bob", "Bob").await;
     bob.join("general").await;
+    let mut carol = WsClient::connect_as(&b, "carol", "Carol").await;
+    carol.join("general").await;
     let before = alice.say("general", "before the outage").await;
     bob.recv_until("message").await;
 
@@ -226,6 +228,18 @@ async fn a_redis_outage_is_unavailable_then_everything_resumes() {
     alice.assert_usable().await;
 
     redis.restart().await;
+    // B's subscriber reconnects on its own schedule, and Redis pub/sub keeps
+    // nothing for a subscriber that is away: wait until carol's typing,
+    // published through Redis, reaches bob on the same instance.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    for typing in [true, false].into_iter().cycle() {
+        carol.send(json!({"type": "typing", "room": "general", "is_typing": typing})).await;
+        let frames = bob.collect_for(Duration::from_millis(300)).await;
+        if frames.iter().any(|f| f["type"] == "typing") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "B never received again");
+    }
     // The client retries, as the SDK does, until the engine is back.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let ack = loop {
