@@ -133,14 +133,8 @@ fn timeout(ms: u64, name: &'static str) -> Result<Duration, ConfigError> {
 mod tests {
     use clap::Parser as _;
 
-    use super::super::{Args, Config};
+    use super::super::{Args, parse};
     use super::*;
-
-    fn parse(flags: &[&str]) -> Result<Config, ConfigError> {
-        let args =
-            Args::try_parse_from(std::iter::once("roomcast").chain(flags.iter().copied())).unwrap();
-        Config::from_args(args)
-    }
 
     #[test]
     fn no_hook_by_default() {

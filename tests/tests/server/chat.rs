@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 const QUIET: Duration = Duration::from_millis(300);
 
 /// Alice and Bob, both in `general`, with the join announcements read.
-async fn alice_and_bob(server: &TestServer) -> (WsClient, WsClient) {
+pub(crate) async fn alice_and_bob(server: &TestServer) -> (WsClient, WsClient) {
     let mut alice = WsClient::connect_as(server, "alice", "Alice").await;
     let mut bob = WsClient::connect_as(server, "bob", "Bob").await;
     alice.join("general").await;
@@ -22,7 +22,8 @@ async fn alice_and_bob(server: &TestServer) -> (WsClient, WsClient) {
     (alice, bob)
 }
 
-fn send(content: &str, client_id: &str) -> Value {
+/// A `send` to `general`.
+pub(crate) fn send(content: &str, client_id: &str) -> Value {
     json!({"type": "send", "room": "general", "content": content, "client_id": client_id})
 }
 

@@ -9,6 +9,8 @@ use roomcast_server::config::{ConnectHook, FailureMode, PublishHook};
 use roomcast_tests::{Engine, HookServer, Reply, TestServer, WsClient, every_engine, frame_type};
 use serde_json::{Value, json};
 
+use crate::chat::{alice_and_bob, send};
+
 const QUIET: Duration = Duration::from_millis(300);
 /// The hook timeout of these tests: short, so that a slow hook is quick to test.
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -19,20 +21,6 @@ async fn with_publish_hook(engine: Engine, url: &str, on_failure: FailureMode) -
         config.hooks.publish = Some(PublishHook { url, timeout: TIMEOUT, on_failure });
     })
     .await
-}
-
-/// Alice and Bob, both in `general`, with the join announcements read.
-async fn alice_and_bob(server: &TestServer) -> (WsClient, WsClient) {
-    let mut alice = WsClient::connect_as(server, "alice", "Alice").await;
-    let mut bob = WsClient::connect_as(server, "bob", "Bob").await;
-    alice.join("general").await;
-    bob.join("general").await;
-    alice.expect_type("member_joined").await;
-    (alice, bob)
-}
-
-fn send(content: &str, client_id: &str) -> Value {
-    json!({"type": "send", "room": "general", "content": content, "client_id": client_id})
 }
 
 async fn history(client: &mut WsClient) -> Vec<Value> {
