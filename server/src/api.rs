@@ -22,6 +22,7 @@ pub(crate) mod openapi;
 mod ops;
 mod presence;
 pub(crate) mod rooms;
+mod webhooks;
 
 /// Routes under `/api` that need the API key, plus the open ones.
 pub(crate) fn router(state: AppState) -> Router<AppState> {
@@ -31,6 +32,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/api/rooms/{room}/events", post(rooms::publish_event))
         .route("/api/rooms/{room}/presence", get(presence::room_presence))
         .route("/api/users/{id}/presence", get(presence::user_presence))
+        .route("/api/webhooks/dead-letters", get(webhooks::dead_letters))
+        .route("/api/webhooks/dead-letters/replay", post(webhooks::replay))
         .route("/api/{*rest}", any(unknown_endpoint))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_api_key));
     let cors = state.origins.cors();

@@ -12,9 +12,11 @@ pub use crate::limits::Rate;
 
 mod args;
 mod hooks;
+mod webhooks;
 
 pub use args::Args;
 pub use hooks::{ConnectHook, FailureMode, HookLimits, Hooks, PublishHook};
+pub use webhooks::{Delivery as WebhookDelivery, Endpoint as WebhookEndpoint, Webhooks};
 
 /// The database used when none is given and Redis is not either.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://roomcast-data/roomcast.db";
@@ -75,6 +77,12 @@ pub enum ConfigError {
          keep history only in Redis (bounded)"
     )]
     SqliteWithRedis,
+    /// Webhooks keep their outbox in the database.
+    #[error(
+        "--webhook-url needs a database (--database-url sqlite://... or postgres://...): \
+         events wait for delivery in its outbox, so that none is lost in a restart"
+    )]
+    WebhooksWithoutDatabase,
     /// A number out of its range.
     #[error("--{name} must be {rule}")]
     OutOfRange {
@@ -106,6 +114,9 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// The backend's hooks (publish, connect), when configured.
     pub hooks: Hooks,
+    /// Webhooks (`--webhook-url`), when configured: events posted to the
+    /// backend through the store's outbox.
+    pub webhooks: Webhooks,
     /// The backends' API key.
     pub api_key: String,
     /// Proxies whose `X-Forwarded-For` is believed (empty: none, and
@@ -301,6 +312,7 @@ impl Config {
             jwt_issuer: None,
             jwt_audience: None,
             hooks: Hooks::default(),
+            webhooks: Webhooks::default(),
             api_key: random_secret(),
             trusted_proxies: Vec::new(),
             panic_on_frame: None,
@@ -409,6 +421,15 @@ impl Config {
                 args.connect_hook_url,
                 args.connect_hook_timeout_ms,
             )?,
+            webhooks: Webhooks::from_flags(webhooks::Flags {
+                urls: args.webhook_url,
+                secret: args.webhook_secret,
+                timeout_ms: args.webhook_timeout_ms,
+                retry_initial_ms: args.webhook_retry_initial_ms,
+                retry_max_ms: args.webhook_retry_max_ms,
+                max_attempts: args.webhook_max_attempts,
+                concurrency: args.webhook_concurrency,
+            })?,
             api_key: secret(args.api_key, "api-key")?,
             trusted_proxies: args.trusted_proxies,
             panic_on_frame: None,
@@ -499,6 +520,9 @@ impl Config {
                 name: "retention-days",
                 rule: "at least the recovery window (--history-max-age-secs)",
             });
+        }
+        if config.webhooks.enabled() && config.database_url.is_none() {
+            return Err(ConfigError::WebhooksWithoutDatabase);
         }
         config.check_durations()?;
         Ok(config)

@@ -27,7 +27,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::Store;
+use crate::store::outbox::{EventRows, NoWebhooks};
 use crate::telemetry::Metrics;
+use crate::webhooks::Webhooks;
+use crate::webhooks::record::{Recorder, TapPresence, TapStreams};
 
 mod durable;
 mod fanout;
@@ -207,6 +210,7 @@ pub(crate) async fn open_store(config: &Config) -> std::io::Result<Option<Arc<dy
 pub(crate) async fn start(
     config: &Config,
     store: Option<Arc<dyn Store>>,
+    webhooks: Option<&Webhooks>,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
     tasks: &TaskTracker,
@@ -235,12 +239,16 @@ pub(crate) async fn start(
         engine_config.limits.notifications_per_user = 0;
     }
     let config_for_engine = &engine_config;
-    match (&config.redis_url, store) {
-        (None, None) => Ok(memory::start(config, hub, metrics, tasks, shutdown)),
+    let outbox: Arc<dyn EventRows> = match webhooks {
+        Some(webhooks) => webhooks.subscriptions.clone(),
+        None => Arc::new(NoWebhooks),
+    };
+    let engine = match (&config.redis_url, store) {
+        (None, None) => memory::start(config, hub, metrics, tasks, shutdown),
         (None, Some(store)) => {
             let engine =
                 memory::start(config_for_engine, hub, metrics.clone(), tasks, shutdown.clone());
-            Ok(durable::wrap(engine, store, config, None, metrics, tasks, shutdown))
+            durable::wrap(engine, store, outbox, config, None, metrics, tasks, shutdown)
         }
         (Some(url), None) => {
             tracing::warn!(
@@ -249,7 +257,7 @@ pub(crate) async fn start(
             );
             redis::start(url, config, hub, tasks, shutdown, None)
                 .await
-                .map_err(|err| redis_error(url, err))
+                .map_err(|err| redis_error(url, err))?
         }
         (Some(url), Some(store)) => {
             let (fanin, arrivals) = durable::FanIn::new();
@@ -259,7 +267,24 @@ pub(crate) async fn start(
                     .await
                     .map_err(|err| redis_error(url, err))?;
             let shared = durable::Shared { fanin, arrivals };
-            Ok(durable::wrap(engine, store, config, Some(shared), metrics, tasks, shutdown))
+            durable::wrap(engine, store, outbox, config, Some(shared), metrics, tasks, shutdown)
+        }
+    };
+    Ok(match webhooks {
+        Some(webhooks) => engine.recording(&webhooks.recorder),
+        None => engine,
+    })
+}
+
+impl Engine {
+    /// The engine with its live events (joins, leaves, presence, reads,
+    /// delivered notifications) recorded for webhooks.
+    fn recording(self, recorder: &Recorder) -> Self {
+        let recorder = recorder.clone();
+        Self {
+            streams: Arc::new(TapStreams { inner: self.streams, recorder: recorder.clone() }),
+            presence: Arc::new(TapPresence { inner: self.presence, recorder }),
+            ..self
         }
     }
 }

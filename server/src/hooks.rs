@@ -45,7 +45,7 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
-type HttpClient = hyper_util::client::legacy::Client<
+pub(crate) type HttpClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Full<bytes::Bytes>,
 >;
@@ -111,7 +111,7 @@ impl Hooks {
     }
 }
 
-fn reached(err: hyper_util::client::legacy::Error) -> HookError {
+pub(crate) fn reached(err: hyper_util::client::legacy::Error) -> HookError {
     // The chain says why (connection refused, certificate...).
     let mut text = err.to_string();
     let mut source = std::error::Error::source(&err);
@@ -127,7 +127,7 @@ fn reached(err: hyper_util::client::legacy::Error) -> HookError {
 /// (so a company CA the system trusts works), HTTP/1.1, pooled
 /// connections. It never follows redirects: a hook's URL is the one
 /// configured, never one an answer names (a 3xx is a failed call).
-fn client() -> std::io::Result<HttpClient> {
+pub(crate) fn client() -> std::io::Result<HttpClient> {
     // ring rather than aws-lc-rs: nothing to build beyond a C compiler.
     #[expect(deprecated, reason = "ring's provider lacks only post-quantum key exchange")]
     let ring = rustls::crypto::ring::default_provider();

@@ -49,6 +49,7 @@ pub mod command;
 pub mod config;
 pub mod logging;
 pub mod store;
+pub mod webhooks;
 
 #[doc(hidden)]
 pub mod bench_support;
@@ -106,6 +107,9 @@ pub async fn run(
         tracing::warn!("some connections did not close within {grace:?}");
     }
     state.engine.close().await;
+    if let Some(webhooks) = &state.webhooks {
+        webhooks.close().await;
+    }
     Ok(())
 }
 

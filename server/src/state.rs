@@ -16,6 +16,7 @@ use crate::limits::{Bucket, PerAddress};
 use crate::origin::OriginPolicy;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::webhooks::Webhooks;
 
 /// A handle to the server's state; clones share it.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub(crate) struct Inner {
     pub ingest: ingest::Status,
     /// The backend's hooks and their HTTP client.
     pub hooks: Hooks,
+    /// Webhooks, when configured (`--webhook-url`).
+    pub webhooks: Option<Arc<Webhooks>>,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
@@ -61,9 +64,20 @@ impl AppState {
         ));
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
         let store = engine::open_store(&config).await?;
+        let webhooks = match &store {
+            Some(store) => Webhooks::start(
+                &config.webhooks,
+                store.clone(),
+                metrics.clone(),
+                &tasks,
+                shutdown.clone(),
+            )?,
+            None => None,
+        };
         let engine = engine::start(
             &config,
             store.clone(),
+            webhooks.as_deref(),
             hub.clone(),
             metrics.clone(),
             &tasks,
@@ -73,6 +87,7 @@ impl AppState {
         let hooks = Hooks::new(config.hooks.clone())?;
         Ok(Self(Arc::new(Inner {
             hooks,
+            webhooks,
             tokens: Tokens::new(&config.jwt_secret, !config.dev)
                 .with_issuer(config.jwt_issuer.as_deref())
                 .with_audience(config.jwt_audience.as_deref()),

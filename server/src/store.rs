@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 pub mod copy;
 pub mod ingest;
+pub mod outbox;
 mod plan;
 pub mod postgres;
 mod sql;
@@ -185,12 +186,23 @@ pub struct Pruned {
 }
 
 /// Durable rooms, read positions and notifications (and, through
-/// [`ingest::IngestLog`], the ids of ingested envelopes).
+/// [`ingest::IngestLog`], the ids of ingested envelopes; through
+/// [`outbox::Outbox`], the webhook deliveries waiting).
 #[async_trait]
-pub trait Store: ingest::IngestLog + Send + Sync + std::fmt::Debug {
+pub trait Store: ingest::IngestLog + outbox::Outbox + Send + Sync + std::fmt::Debug {
     /// Appends a batch of changes, for any rooms, in one transaction; one
     /// outcome per change, in order.
-    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Outcome>, StoreError>;
+    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Outcome>, StoreError> {
+        self.append_recorded(batch, &outbox::NoWebhooks).await
+    }
+
+    /// [`Store::append`], writing in the same transaction the webhook
+    /// outbox's rows for each appended event.
+    async fn append_recorded(
+        &self,
+        batch: &[NewEvent],
+        outbox: &dyn outbox::EventRows,
+    ) -> Result<Vec<Outcome>, StoreError>;
 
     /// The room's epoch (the store's: see the `meta` table) and latest
     /// offset (0 with no events). Offsets are never reused, whatever
@@ -325,7 +337,7 @@ impl<'a> Backend<'a> {
 }
 
 /// Unix milliseconds, as `at` columns keep times.
-fn millis(at: OffsetDateTime) -> i64 {
+pub(crate) fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 

@@ -39,6 +39,15 @@ pub(crate) struct Metrics {
     pub ingest_dead_lettered: Counter,
     pub ingest_skipped: Counter,
     pub ingest_requeued: Counter,
+    /// Webhooks (`--webhook-url`): attempts, and the outbox as of its last
+    /// read (every few seconds).
+    pub webhook_delivered: Counter,
+    pub webhook_failures: Counter,
+    pub webhook_dead_lettered: Counter,
+    pub webhook_events_dropped: Counter,
+    pub webhook_pending: Gauge,
+    pub webhook_oldest_ms: Gauge,
+    pub webhook_dead: Gauge,
 }
 
 impl Default for Metrics {
@@ -64,6 +73,13 @@ impl Default for Metrics {
             ingest_dead_lettered: Counter::default(),
             ingest_skipped: Counter::default(),
             ingest_requeued: Counter::default(),
+            webhook_delivered: Counter::default(),
+            webhook_failures: Counter::default(),
+            webhook_dead_lettered: Counter::default(),
+            webhook_events_dropped: Counter::default(),
+            webhook_pending: Gauge::default(),
+            webhook_oldest_ms: Gauge::default(),
+            webhook_dead: Gauge::default(),
         };
         let registry = &mut metrics.registry;
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
@@ -148,6 +164,41 @@ impl Default for Metrics {
             "ingest_requeued",
             "Envelopes from RabbitMQ requeued after a transient failure",
             metrics.ingest_requeued.clone(),
+        );
+        registry.register(
+            "webhook_delivered",
+            "Webhook events delivered (answered 2xx) by this instance",
+            metrics.webhook_delivered.clone(),
+        );
+        registry.register(
+            "webhook_failures",
+            "Webhook attempts that failed (error status, timeout, unreachable); each is retried",
+            metrics.webhook_failures.clone(),
+        );
+        registry.register(
+            "webhook_dead_lettered",
+            "Webhook events that failed every attempt and became dead letters",
+            metrics.webhook_dead_lettered.clone(),
+        );
+        registry.register(
+            "webhook_events_dropped",
+            "Live webhook events (joins, presence, reads) dropped because the outbox's writer was behind",
+            metrics.webhook_events_dropped.clone(),
+        );
+        registry.register(
+            "webhook_pending",
+            "Webhook events waiting in the outbox, all endpoints (read every few seconds)",
+            metrics.webhook_pending.clone(),
+        );
+        registry.register(
+            "webhook_oldest_ms",
+            "Age of the oldest webhook event waiting, in milliseconds (0: none)",
+            metrics.webhook_oldest_ms.clone(),
+        );
+        registry.register(
+            "webhook_dead",
+            "Dead letters kept for replay",
+            metrics.webhook_dead.clone(),
         );
         metrics
     }

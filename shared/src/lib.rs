@@ -30,6 +30,7 @@ pub mod code;
 pub mod frame;
 pub mod model;
 pub mod room;
+pub mod webhook;
 
 pub use auth::Claims;
 pub use code::{CloseCode, ErrorCode, Reconnect};

@@ -91,6 +91,7 @@ pub struct ChatMessage {
 /// A message's new text, as the `message_updated` frame carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageUpdated {
     /// The room.
     pub room: RoomName,
@@ -109,6 +110,7 @@ pub struct MessageUpdated {
 /// A deleted message, as the `message_deleted` frame carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageDeleted {
     /// The room.
     pub room: RoomName,

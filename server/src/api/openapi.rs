@@ -15,6 +15,8 @@ use utoipa::{Modify, OpenApi};
         super::rooms::messages,
         super::presence::room_presence,
         super::presence::user_presence,
+        super::webhooks::dead_letters,
+        super::webhooks::replay,
         super::dev::token,
         super::ops::health,
         super::ops::metrics,

@@ -269,6 +269,39 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_CONNECT_HOOK_TIMEOUT_MS", default_value_t = 2_000)]
     pub connect_hook_timeout_ms: u64,
 
+    /// A URL the server POSTs events to (repeatable; in the variable,
+    /// separated by spaces). Every event type by default; end it with
+    /// `#types=message,read` to take only those (docs/integration.md).
+    #[arg(long, env = "ROOMCAST_WEBHOOK_URL", value_delimiter = ' ')]
+    pub webhook_url: Vec<String>,
+
+    /// The HMAC-SHA256 key that signs every webhook delivery (at least 16
+    /// bytes; required with --webhook-url).
+    #[arg(long, env = "ROOMCAST_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// How long one webhook delivery may take, in milliseconds.
+    #[arg(long, env = "ROOMCAST_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// The wait before a failed delivery's first retry, in milliseconds;
+    /// each next wait doubles, with jitter.
+    #[arg(long, env = "ROOMCAST_WEBHOOK_RETRY_INITIAL_MS", default_value_t = 500)]
+    pub webhook_retry_initial_ms: u64,
+
+    /// The longest wait between two attempts, in milliseconds.
+    #[arg(long, env = "ROOMCAST_WEBHOOK_RETRY_MAX_MS", default_value_t = 30_000)]
+    pub webhook_retry_max_ms: u64,
+
+    /// Attempts before an event is dead-lettered (listed and replayed
+    /// through the API).
+    #[arg(long, env = "ROOMCAST_WEBHOOK_MAX_ATTEMPTS", default_value_t = 20)]
+    pub webhook_max_attempts: u32,
+
+    /// Deliveries in flight at once per URL, each for another room.
+    #[arg(long, env = "ROOMCAST_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
+
     /// Where messages, read positions and unread notifications are kept:
     /// `sqlite://PATH`, `postgres://...`, or `memory` (nothing survives a
     /// restart). Default: SQLite at `roomcast-data/roomcast.db` under the

@@ -32,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use super::{Appended, Backend, Change, Engine, EngineError, Page, Snapshot, Streams};
 use crate::config::{Config, HistoryLimits};
 use crate::hub::Hub;
+use crate::store::outbox::EventRows;
 use crate::store::{NewEvent, Outcome, Pruned, ReadMark, Store, UnreadCaps};
 use crate::telemetry::Metrics;
 
@@ -80,11 +81,13 @@ pub(super) struct Shared {
 
 /// Puts `store` behind `engine` (built to keep no unread notifications):
 /// streams and unread notifications in the store, the rest in the engine.
+/// `outbox` says which webhook rows each stored event takes.
 /// With `shared`, committed events go to every instance through the
 /// engine's fan-out and come back through the fan-in.
 pub(super) fn wrap(
     engine: Engine,
     store: Arc<dyn Store>,
+    outbox: Arc<dyn EventRows>,
     config: &Config,
     shared: Option<Shared>,
     metrics: Arc<Metrics>,
@@ -100,7 +103,7 @@ pub(super) fn wrap(
             (Publish::Shared(fanout.clone()), Some(receiving))
         }
     };
-    let (committer, committing) = Committer::start(store.clone(), publish, metrics.clone());
+    let (committer, committing) = Committer::start(store.clone(), outbox, publish, metrics.clone());
     let reads = Arc::new(PendingReads::default());
     let stop = CancellationToken::new();
     let writing = reads.clone().start(store.clone(), stop.clone());

@@ -62,7 +62,8 @@ impl Table {
     }
 }
 
-/// Every table of `migrations/*/0001_store.sql`. `meta` (the epoch) is
+/// Every table of the migrations but the delivery lease (`webhook_lease`,
+/// which no stopped server holds). `meta` (the epoch) is
 /// replaced, not added to: the destination's migrations made an epoch of
 /// its own.
 const TABLES: &[Table] = &[
@@ -115,10 +116,35 @@ const TABLES: &[Table] = &[
         ],
         key: 1,
     },
+    Table { name: "ingested", columns: &[("id", Kind::Text), ("at", Kind::Int)], key: 1 },
+    Table {
+        name: "webhook_outbox",
+        columns: &[
+            ("seq", Kind::Int),
+            ("endpoint", Kind::Text),
+            ("room", Kind::Text),
+            ("event_id", Kind::Text),
+            ("kind", Kind::Text),
+            ("body", Kind::Text),
+            ("at", Kind::Int),
+            ("attempts", Kind::Int),
+            ("dead", Kind::Bool),
+            ("error", Kind::Text),
+        ],
+        key: 1,
+    },
 ];
 
 /// The tables that must be empty in the destination (all but `meta`).
-const DATA_TABLES: &[&str] = &["rooms", "events", "messages", "read_positions", "notifications"];
+const DATA_TABLES: &[&str] = &[
+    "rooms",
+    "events",
+    "messages",
+    "read_positions",
+    "notifications",
+    "ingested",
+    "webhook_outbox",
+];
 
 /// One stored value.
 #[derive(Debug, Clone)]
@@ -305,8 +331,8 @@ async fn copy_between(
             // No server may write beside the copy (and so between the
             // emptiness check and the commit); readers may read.
             sqlx::query(
-                "LOCK TABLE meta, rooms, events, messages, read_positions, notifications \
-                 IN EXCLUSIVE MODE",
+                "LOCK TABLE meta, rooms, events, messages, read_positions, notifications, \
+                 ingested, webhook_outbox IN EXCLUSIVE MODE",
             )
             .execute(&mut *tx)
             .await?;
@@ -340,12 +366,14 @@ async fn copy_between(
         // Explicit `seq` values leave the sequence where it was; the next
         // notification must come after every copied one. (SQLite's
         // AUTOINCREMENT follows the largest inserted by itself.)
-        sqlx::query(
-            "SELECT setval(pg_get_serial_sequence('notifications', 'seq'), \
-             COALESCE(MAX(seq), 0) + 1, false) FROM notifications",
-        )
-        .execute(&mut **tx)
-        .await?;
+        for table in ["notifications", "webhook_outbox"] {
+            sqlx::query(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'seq'), \
+                 COALESCE(MAX(seq), 0) + 1, false) FROM {table}"
+            ))
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     on_backend!(write, DB, tx => {
         tx.commit().await?;

@@ -11,9 +11,10 @@ macro_rules! sql_store {
     ($store:ty, $db:ty, $lock:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
-            async fn append(
+            async fn append_recorded(
                 &self,
                 batch: &[$crate::store::NewEvent],
+                outbox: &dyn $crate::store::outbox::EventRows,
             ) -> Result<Vec<$crate::store::Outcome>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
                 let mut outcomes = Vec::with_capacity(batch.len());
@@ -23,9 +24,15 @@ macro_rules! sql_store {
                     let known = $crate::store::sql::read_known!(tx, $db, $lock, chunk);
                     let mut plan = $crate::store::plan::plan(chunk, known);
                     $crate::store::sql::write_plan!(tx, $db, plan);
+                    let mut rows = Vec::new();
+                    for (event, at) in &plan.events {
+                        outbox.rows_for(event, *at, &mut rows);
+                    }
+                    $crate::store::outbox::insert_rows!(tx, $db, rows);
                     outcomes.append(&mut plan.outcomes);
                 }
                 tx.commit().await?;
+                outbox.committed();
                 Ok(outcomes)
             }
 

@@ -16,6 +16,7 @@ use roomcast_shared::{RoomEvent, ServerFrame};
 use super::recent::Recent;
 use crate::engine::{EngineError, Fanout};
 use crate::hub::{Delivery, Hub, encode};
+use crate::store::outbox::EventRows;
 use crate::store::{NewEvent, Outcome, Store};
 use crate::telemetry::Metrics;
 
@@ -89,13 +90,15 @@ impl std::fmt::Debug for Job {
 impl Committer {
     /// Starts the committer; it runs until every [`Committer`] is dropped,
     /// committing what is queued by then.
+    /// `outbox` says which webhook rows each stored event takes.
     pub fn start(
         store: Arc<dyn Store>,
+        outbox: Arc<dyn EventRows>,
         publish: Publish,
         metrics: Arc<Metrics>,
     ) -> (Self, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        (Self { queue }, tokio::spawn(run(store, publish, metrics, jobs)))
+        (Self { queue }, tokio::spawn(run(store, outbox, publish, metrics, jobs)))
     }
 
     /// Commits a change and publishes it; its outcome once it is durable.
@@ -109,6 +112,7 @@ impl Committer {
 
 async fn run(
     store: Arc<dyn Store>,
+    outbox: Arc<dyn EventRows>,
     publish: Publish,
     metrics: Arc<Metrics>,
     mut queue: mpsc::Receiver<Job>,
@@ -117,7 +121,7 @@ async fn run(
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (changes, waiting): (Vec<NewEvent>, Vec<_>) =
             jobs.drain(..).map(|job| (job.change, job.done)).unzip();
-        match store.append(&changes).await {
+        match store.append_recorded(&changes, &*outbox).await {
             Ok(outcomes) => {
                 metrics.store_commits.inc();
                 metrics.store_committed_changes.inc_by(changes.len() as u64);
