@@ -41,6 +41,10 @@ pub struct Recorded {
     /// Lowercase names; repeated headers joined with `, `.
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// The body's bytes as received (what a signature covers).
+    pub raw: Bytes,
+    /// The status the receiver answered.
+    pub status: u16,
 }
 
 type Script = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
@@ -92,6 +96,24 @@ impl HookServer {
         self.shared.recorded.lock().unwrap().clone()
     }
 
+    /// Waits (up to a generous bound: deliveries retry with backoff) until
+    /// the requests so far satisfy `done`; returns them.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&[Recorded]) -> bool) -> Vec<Recorded> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let requests = self.requests();
+            if done(&requests) {
+                return requests;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; received {:#?}",
+                requests.iter().map(|r| &r.body).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// A URL where nothing listens (a port bound, then released).
     pub async fn unreachable_url() -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
@@ -107,8 +129,8 @@ impl Drop for HookServer {
     }
 }
 
-async fn answer(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+async fn answer(State(shared): State<Shared>, headers: HeaderMap, raw: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let mut joined: HashMap<String, String> = HashMap::new();
     for (name, value) in &headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -120,8 +142,13 @@ async fn answer(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             })
             .or_insert(value);
     }
-    shared.recorded.lock().unwrap().push(Recorded { headers: joined, body: body.clone() });
     let script = shared.script.lock().unwrap().clone();
+    let reply = script(&body);
+    let status = match &reply {
+        Reply::Json(status, _) | Reply::Raw(status, _) => *status,
+        Reply::Slow(..) | Reply::Huge => 200,
+    };
+    shared.recorded.lock().unwrap().push(Recorded { headers: joined, body, raw, status });
     let json = |status: u16, text: String| {
         Response::builder()
             .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
@@ -129,7 +156,7 @@ async fn answer(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             .body(Body::from(text))
             .expect("a response")
     };
-    match script(&body) {
+    match reply {
         Reply::Json(status, value) => json(status, value.to_string()),
         Reply::Raw(status, text) => json(status, text),
         Reply::Slow(wait, value) => {

@@ -31,3 +31,4 @@ mod rooms;
 mod scaling;
 mod shutdown;
 mod static_files;
+mod webhooks;

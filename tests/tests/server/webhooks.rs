@@ -1,0 +1,438 @@
+//! Webhooks against a real HTTP receiver ([`HookServer`]) on both stores:
+//! events arrive signed, narrowed to the types a URL asks for, once per id
+//! and in order per room after the receiver was down; what fails every
+//! attempt is dead-lettered, listed and replayed; a stuck receiver never
+//! holds up chat; and an event acknowledged right before a SIGKILL still
+//! arrives after the restart.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use roomcast_server::config::{Rate, WebhookDelivery, WebhookEndpoint, Webhooks};
+use roomcast_server::webhooks::Kind;
+use roomcast_tests::hook::Recorded;
+use roomcast_tests::server::TempDatabase;
+use roomcast_tests::{
+    Engine, HookServer, Reply, ServerProcess, TestServer, WsClient, claims, frame_type, sign,
+};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::chat::alice_and_bob;
+
+const SECRET: &str = "a-webhook-secret-for-the-tests";
+
+/// Runs a test body on the two stores webhooks need (their outbox lives
+/// there): SQLite, and Redis with PostgreSQL.
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$test(roomcast_tests::Engine::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn redis_postgres() {
+                super::$test(roomcast_tests::Engine::RedisPostgres).await
+            }
+        }
+    )+};
+}
+
+fn endpoint(url: &str, kinds: &[Kind]) -> WebhookEndpoint {
+    let kinds = if kinds.is_empty() { Kind::ALL.to_vec() } else { kinds.to_vec() };
+    WebhookEndpoint { url: url.parse().expect("a webhook URL"), kinds }
+}
+
+/// Quick retries, so that a test of failures takes seconds.
+fn quick() -> WebhookDelivery {
+    WebhookDelivery {
+        retry_initial: Duration::from_millis(50),
+        retry_max: Duration::from_millis(200),
+        timeout: Duration::from_secs(2),
+        ..WebhookDelivery::default()
+    }
+}
+
+async fn with_webhooks(
+    engine: Engine,
+    endpoints: Vec<WebhookEndpoint>,
+    delivery: WebhookDelivery,
+) -> TestServer {
+    TestServer::with_on(engine, |config| {
+        config.webhooks = Webhooks { endpoints, secret: SECRET.into(), delivery };
+        // Senders here send faster than a person.
+        let fast = Rate::new(10_000.0, 10_000);
+        (config.limits.messages, config.limits.user_messages) = (fast, fast);
+    })
+    .await
+}
+
+/// Whether a delivery's signature is what the documented scheme gives:
+/// hex HMAC-SHA256 of `<timestamp>.<body>` under the secret.
+fn signed(request: &Recorded, secret: &str) -> bool {
+    let (Some(timestamp), Some(signature)) =
+        (request.headers.get("roomcast-timestamp"), request.headers.get("roomcast-signature"))
+    else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(&request.raw);
+    let expected: String =
+        mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect();
+    expected == *signature
+}
+
+fn of_type<'a>(requests: &'a [Recorded], kind: &str) -> Vec<&'a Recorded> {
+    requests.iter().filter(|r| r.body["type"] == kind).collect()
+}
+
+/// The requests answered 2xx: what the server counts as delivered.
+fn delivered(requests: &[Recorded]) -> Vec<&Recorded> {
+    requests.iter().filter(|r| (200..300).contains(&r.status)).collect()
+}
+
+on_both_stores!(a_message_arrives_signed_with_its_id_and_type);
+async fn a_message_arrives_signed_with_its_id_and_type(engine: Engine) {
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let server = with_webhooks(engine, vec![endpoint(&hook.url(), &[])], quick()).await;
+    let (mut alice, _bob) = alice_and_bob(&server).await;
+    let ack = alice.say("general", "hello backend").await;
+
+    let requests = hook.wait_for("the message", |r| !of_type(r, "message").is_empty()).await;
+    let message = of_type(&requests, "message")[0];
+    assert!(signed(message, SECRET), "signature of {:?}", message.headers);
+    assert!(!signed(message, "another-secret-of-some-length"), "a wrong secret must not verify");
+    let body = &message.body;
+    assert_eq!(body["room"], "general");
+    assert_eq!(body["data"]["content"], "hello backend");
+    assert_eq!(body["data"]["id"], ack["id"]);
+    assert_eq!(body["data"]["offset"], ack["offset"]);
+    assert_eq!(message.headers["roomcast-event-id"], body["id"].as_str().unwrap());
+    assert_eq!(message.headers["roomcast-event-type"], "message");
+    assert_eq!(message.headers["content-type"], "application/json");
+    let sent: i64 = message.headers["roomcast-timestamp"].parse().expect("Unix seconds");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((now - sent).abs() < 300, "a timestamp within five minutes: {sent} vs {now}");
+    // The body is the documented shape, which the shared type reads.
+    let event: roomcast_shared::webhook::WebhookEvent =
+        serde_json::from_slice(&message.raw).expect("a WebhookEvent");
+    assert_eq!(event.id, body["id"].as_str().unwrap());
+}
+
+on_both_stores!(a_url_takes_only_the_types_it_names_and_live_events_arrive);
+async fn a_url_takes_only_the_types_it_names_and_live_events_arrive(engine: Engine) {
+    let all = HookServer::start(Reply::Json(200, json!({}))).await;
+    let joins = HookServer::start(Reply::Json(204, json!({}))).await;
+    let endpoints = vec![
+        endpoint(&all.url(), &[]),
+        endpoint(&joins.url(), &[Kind::MemberJoined, Kind::MemberLeft]),
+    ];
+    let server = with_webhooks(engine, endpoints, quick()).await;
+    let (mut alice, mut bob) = alice_and_bob(&server).await;
+    let ack = alice.say("general", "read me").await;
+    bob.expect_type("message").await;
+    bob.send(json!({"type": "read", "room": "general", "id": ack["id"]})).await;
+    alice.send(json!({"type": "presence", "status": "away"})).await;
+    server
+        .api_post("/api/notify", json!({"user_ids": ["bob"], "title": "Hi", "body": "there"}))
+        .await
+        .expect(200);
+    bob.recv_until("notification").await;
+    bob.call_ok(json!({"type": "leave", "room": "general"}), "left").await;
+
+    let wanted = ["member_joined", "message", "read", "presence", "notification_delivered"];
+    let requests = all
+        .wait_for("every type", |r| {
+            wanted.iter().all(|kind| !of_type(r, kind).is_empty())
+                && !of_type(r, "member_left").is_empty()
+        })
+        .await;
+    let read = of_type(&requests, "read")[0];
+    assert_eq!(
+        (read.body["room"].as_str(), &read.body["data"]["id"]),
+        (Some("general"), &ack["id"])
+    );
+    let notified = of_type(&requests, "notification_delivered")[0];
+    assert_eq!(notified.body["data"]["user_id"], "bob");
+    assert_eq!(notified.body["data"]["notification"]["title"], "Hi");
+    assert!(
+        of_type(&requests, "presence").iter().any(|p| p.body["data"]["status"] == "away"),
+        "alice's status change"
+    );
+    let left = of_type(&requests, "member_left")[0];
+    assert_eq!(left.body["data"]["user_id"], "bob");
+    let joined: HashSet<&str> = of_type(&requests, "member_joined")
+        .iter()
+        .filter_map(|j| j.body["data"]["user"]["id"].as_str())
+        .collect();
+    assert_eq!(joined, HashSet::from(["alice", "bob"]));
+
+    let narrowed = joins
+        .wait_for("joins and the leave", |r| {
+            of_type(r, "member_joined").len() >= 2 && !of_type(r, "member_left").is_empty()
+        })
+        .await;
+    // Wait for what the first receiver got after the leave, then check
+    // nothing else reached the narrow one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kinds: HashSet<String> = joins
+        .requests()
+        .iter()
+        .map(|r| r.body["type"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(kinds, HashSet::from(["member_joined".to_owned(), "member_left".to_owned()]));
+    // One event, one id, the same for every endpoint.
+    let id = |requests: &[&Recorded]| requests[0].body["id"].clone();
+    let left_ids = (id(&of_type(&requests, "member_left")), id(&of_type(&narrowed, "member_left")));
+    assert_eq!(left_ids.0, left_ids.1);
+}
+
+on_both_stores!(a_receiver_down_for_a_while_gets_everything_once_in_order_per_room);
+async fn a_receiver_down_for_a_while_gets_everything_once_in_order_per_room(engine: Engine) {
+    let down = Arc::new(AtomicBool::new(true));
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let flag = down.clone();
+    hook.answer_with(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            Reply::Raw(503, "down for maintenance".into())
+        } else {
+            Reply::Json(200, json!({}))
+        }
+    });
+    let endpoints = vec![endpoint(&hook.url(), &[Kind::Message, Kind::MessageUpdated])];
+    let server = with_webhooks(engine, endpoints, quick()).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let rooms = ["north", "south", "east"];
+    for room in rooms {
+        alice.join(room).await;
+    }
+    let mut acks = Vec::new();
+    for i in 0..30 {
+        let room = rooms[i % rooms.len()];
+        let ack = alice.say(room, &format!("m{i}")).await;
+        if i % 7 == 0 {
+            let edit = json!({"type": "edit", "room": room, "id": ack["id"], "content": "edited"});
+            alice.call_ok(edit, "ack").await;
+        }
+        acks.push(ack);
+    }
+    // Failed attempts (503) are retried while the receiver is down.
+    hook.wait_for("failed attempts", |r| r.len() >= 10).await;
+    down.store(false, Ordering::SeqCst);
+    let expected = 30 + 5;
+    let requests = hook.wait_for("every event", |r| delivered(r).len() >= expected).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let requests = {
+        let later = hook.requests();
+        assert!(later.len() >= requests.len());
+        later
+    };
+    let ok = delivered(&requests);
+    let mut seen = HashSet::new();
+    for request in &ok {
+        assert!(seen.insert(request.body["id"].clone()), "delivered twice: {}", request.body);
+    }
+    assert_eq!(ok.len(), expected, "each event delivered once");
+    let mut last: HashMap<String, u64> = HashMap::new();
+    for request in &ok {
+        let room = request.body["room"].as_str().unwrap().to_owned();
+        let offset = request.body["data"]["offset"].as_u64().unwrap();
+        let previous = last.insert(room.clone(), offset).unwrap_or(0);
+        assert!(offset > previous, "{room}: offset {offset} after {previous}");
+    }
+    let messages: HashSet<&Value> = of_type(&requests, "message")
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .map(|r| &r.body["data"]["id"])
+        .collect();
+    assert!(acks.iter().all(|ack| messages.contains(&ack["id"])), "every acked message");
+}
+
+/// A `/metrics` counter or gauge's value (0 when absent).
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let text = server.get("/metrics").await.text;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("roomcast_{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+on_both_stores!(what_fails_every_attempt_is_dead_lettered_listed_and_replayed);
+async fn what_fails_every_attempt_is_dead_lettered_listed_and_replayed(engine: Engine) {
+    let hook = HookServer::start(Reply::Raw(500, "broken".into())).await;
+    let delivery = WebhookDelivery { max_attempts: 3, ..quick() };
+    let server =
+        with_webhooks(engine, vec![endpoint(&hook.url(), &[Kind::Message])], delivery).await;
+    let (mut alice, _bob) = alice_and_bob(&server).await;
+    let ack = alice.say("general", "doomed").await;
+    hook.wait_for("three attempts", |r| r.len() >= 3).await;
+
+    let page = loop {
+        let page = server.api_get("/api/webhooks/dead-letters").await.expect(200);
+        if !page["dead_letters"].as_array().unwrap().is_empty() {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let dead = &page["dead_letters"][0];
+    assert_eq!(dead["attempts"], 3);
+    assert_eq!(dead["endpoint"], hook.url());
+    assert!(dead["error"].as_str().unwrap().contains("500"), "{dead}");
+    assert_eq!(dead["event"]["data"]["id"], ack["id"]);
+    assert_eq!(hook.requests().len(), 3, "no attempt after the last");
+    assert_eq!(metric(&server, "webhook_dead_lettered_total").await, 1.0);
+    assert!(metric(&server, "webhook_failures_total").await >= 3.0);
+
+    // Filtered by another endpoint: none.
+    let other = server.api_get("/api/webhooks/dead-letters?endpoint=http://elsewhere/").await;
+    assert_eq!(other.expect(200)["dead_letters"], json!([]));
+
+    hook.answer(Reply::Json(200, json!({})));
+    let replayed = server
+        .api_post("/api/webhooks/dead-letters/replay", json!({"seqs": [dead["seq"]]}))
+        .await
+        .expect(200);
+    assert_eq!(replayed["replayed"], 1);
+    let requests = hook.wait_for("the replay", |r| !delivered(r).is_empty()).await;
+    assert_eq!(delivered(&requests)[0].body["id"], dead["event"]["id"], "the same event id");
+    let after = server.api_get("/api/webhooks/dead-letters").await.expect(200);
+    assert_eq!(after["dead_letters"], json!([]));
+}
+
+on_both_stores!(dead_letter_requests_are_checked);
+async fn dead_letter_requests_are_checked(engine: Engine) {
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let server = with_webhooks(engine, vec![endpoint(&hook.url(), &[])], quick()).await;
+    for query in ["limit=0", "limit=100000", "limit=-1", "after=x", "limit=1001"] {
+        let reply = server.api_get(&format!("/api/webhooks/dead-letters?{query}")).await;
+        reply.expect_error(400, "bad_request");
+    }
+    let long = "x".repeat(5_000);
+    let reply = server.api_get(&format!("/api/webhooks/dead-letters?endpoint={long}")).await;
+    reply.expect_error(400, "bad_request");
+    let replay = "/api/webhooks/dead-letters/replay";
+    for body in [json!({}), json!({"all": true, "seqs": [1]}), json!({"seqs": "all"}), json!([])] {
+        server.api_post(replay, body).await.expect_error(400, "bad_request");
+    }
+    let many: Vec<i64> = (0..1_001).collect();
+    server.api_post(replay, json!({"seqs": many})).await.expect_error(413, "too_large");
+    // Unknown seqs replay nothing; all replays nothing when none is dead.
+    let none = server.api_post(replay, json!({"seqs": [i64::MAX, -5]})).await.expect(200);
+    assert_eq!(none["replayed"], 0);
+    assert_eq!(server.api_post(replay, json!({"all": true})).await.expect(200)["replayed"], 0);
+    // Without the API key: refused like every API call.
+    let anonymous = reqwest::get(format!("{}/api/webhooks/dead-letters", server.http_url())).await;
+    assert_eq!(anonymous.unwrap().status(), 401);
+}
+
+on_both_stores!(a_stuck_receiver_never_holds_up_chat);
+async fn a_stuck_receiver_never_holds_up_chat(engine: Engine) {
+    // Answers after a minute: every delivery hangs until its timeout.
+    let hook = HookServer::start(Reply::Slow(Duration::from_secs(60), json!({}))).await;
+    let delivery = WebhookDelivery { timeout: Duration::from_secs(30), concurrency: 2, ..quick() };
+    let server = with_webhooks(engine, vec![endpoint(&hook.url(), &[])], delivery).await;
+    let (mut alice, mut bob) = alice_and_bob(&server).await;
+    hook.wait_for("a delivery in flight", |r| !r.is_empty()).await;
+    for i in 0..50 {
+        alice.say("general", &format!("m{i}")).await;
+        assert_eq!(frame_type(&bob.recv_until("message").await), "message");
+    }
+    // Every message was acknowledged and broadcast while the receiver held
+    // its first requests: at most `concurrency` rooms are in flight.
+    assert!(hook.requests().len() <= 2, "{} requests", hook.requests().len());
+}
+
+on_both_stores!(hostile_answers_are_failed_attempts_and_retried);
+async fn hostile_answers_are_failed_attempts_and_retried(engine: Engine) {
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    // Popped from the end: a timeout, a redirect (never followed), then a
+    // 200 whose body never ends (what an answer says does not matter).
+    let answers = Arc::new(std::sync::Mutex::new(vec![
+        Reply::Huge,
+        Reply::Raw(302, String::new()),
+        Reply::Slow(Duration::from_secs(5), json!({})),
+    ]));
+    let script = answers.clone();
+    hook.answer_with(move |_| script.lock().unwrap().pop().unwrap_or(Reply::Json(200, json!({}))));
+    let delivery = WebhookDelivery { timeout: Duration::from_millis(500), ..quick() };
+    let server =
+        with_webhooks(engine, vec![endpoint(&hook.url(), &[Kind::Message])], delivery).await;
+    let (mut alice, _bob) = alice_and_bob(&server).await;
+    alice.say("general", "through it all").await;
+    hook.wait_for("three attempts", |r| r.len() >= 3).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metric(&server, "webhook_delivered_total").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&server, "webhook_failures_total").await, 2.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 3, "delivered at the third attempt, then nothing more");
+    let ids: HashSet<&Value> = requests.iter().map(|r| &r.body["id"]).collect();
+    assert_eq!(ids.len(), 1, "one event, retried");
+}
+
+/// With the real binary: events acknowledged right before a SIGKILL, while
+/// the receiver is down, reach it after the restart.
+#[tokio::test]
+async fn an_event_acked_before_a_sigkill_arrives_after_the_restart() {
+    let down = Arc::new(AtomicBool::new(true));
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let flag = down.clone();
+    hook.answer_with(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            Reply::Raw(503, String::new())
+        } else {
+            Reply::Json(200, json!({}))
+        }
+    });
+    let database = TempDatabase::new();
+    let url = format!("{}#types=message", hook.url());
+    let args = [
+        "--dev",
+        "--jwt-secret",
+        "webhook-test",
+        "--database-url",
+        &database.url(),
+        "--webhook-url",
+        &url,
+        "--webhook-secret",
+        SECRET,
+        "--webhook-retry-initial-ms",
+        "50",
+        "--webhook-retry-max-ms",
+        "200",
+    ];
+    let mut server = ServerProcess::spawn(&args, &[]).await;
+    let mut alice = WsClient::connect(&server.ws_url()).await;
+    let token = sign("webhook-test", &claims("alice", "Alice"));
+    alice.call_ok(json!({"type": "auth", "token": token}), "ready").await;
+    alice.join("general").await;
+    let mut ids = HashSet::new();
+    for i in 0..20 {
+        let ack = alice.say("general", &format!("before the crash {i}")).await;
+        ids.insert(ack["id"].as_str().unwrap().to_owned());
+    }
+    server.signal("KILL");
+    server.wait().await;
+    down.store(false, Ordering::SeqCst);
+
+    let restarted = ServerProcess::spawn(&args, &[]).await;
+    let requests = hook
+        .wait_for("every acked message", |r| {
+            let got: HashSet<&str> =
+                delivered(r).iter().filter_map(|r| r.body["data"]["id"].as_str()).collect();
+            ids.iter().all(|id| got.contains(id.as_str()))
+        })
+        .await;
+    assert!(delivered(&requests).iter().all(|r| signed(r, SECRET)));
+    drop(restarted);
+}
