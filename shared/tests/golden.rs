@@ -11,6 +11,7 @@ use roomcast_shared::api::{
     NotifyResponse, PublishEventRequest, PublishMessageRequest, RoomPresence,
 };
 use roomcast_shared::frame::CLIENT_FRAME_TYPES;
+use roomcast_shared::webhook::{DeadLetterPage, ReplayRequest, ReplayResponse, WebhookEvent};
 use roomcast_shared::{ClientFrame, Envelope, Ref, RoomEvent, RoomName, ServerFrame};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +69,11 @@ const API_BODIES: &[(&str, Check)] = &[
     ("dev_token_request", body::<DevTokenRequest>),
     ("dev_token_response", body::<DevTokenResponse>),
     ("error", body::<ApiErrorBody>),
+    ("webhook_message", body::<WebhookEvent>),
+    ("webhook_member_joined", body::<WebhookEvent>),
+    ("dead_letter_page", body::<DeadLetterPage>),
+    ("replay_request", body::<ReplayRequest>),
+    ("replay_response", body::<ReplayResponse>),
 ];
 
 fn golden_dir() -> PathBuf {

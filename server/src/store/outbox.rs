@@ -146,6 +146,10 @@ pub trait Outbox: Send + Sync {
     /// other's expired by `now`). One instance delivers at a time, so a
     /// room's events go out in order.
     async fn lease(&self, owner: &str, now: i64, until: i64) -> Result<bool, StoreError>;
+
+    /// Gives up `owner`'s lease (at shutdown), so another instance takes
+    /// over at once rather than when it expires.
+    async fn release(&self, owner: &str) -> Result<(), StoreError>;
 }
 
 /// Rows written per statement: 6 parameters each, far within SQLite's
@@ -373,6 +377,14 @@ macro_rules! outbox_sql {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn release(&self, owner: &str) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("UPDATE webhook_lease SET until = 0 WHERE owner = $1")
+                    .bind(owner)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
     };

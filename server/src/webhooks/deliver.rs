@@ -120,6 +120,9 @@ impl Deliverer {
         })
         .await;
         lines.shutdown().await;
+        if let Err(err) = this.store.release(&owner).await {
+            tracing::warn!(%err, "webhook delivery lease not released; it expires by itself");
+        }
     }
 }
 

@@ -436,3 +436,47 @@ async fn an_event_acked_before_a_sigkill_arrives_after_the_restart() {
     assert!(delivered(&requests).iter().all(|r| signed(r, SECRET)));
     drop(restarted);
 }
+
+/// Two instances on Redis and one PostgreSQL: one of them delivers (the
+/// lease holder), so an event sent on either arrives once and each room in
+/// order; when that instance stops, the other takes over.
+#[tokio::test]
+async fn two_instances_deliver_each_event_once_and_take_over() {
+    let redis = roomcast_tests::RedisServer::start().await;
+    let database = roomcast_tests::RoomcastPostgres::shared().database().await;
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let configure = |config: &mut roomcast_server::config::Config| {
+        config.redis_url = Some(redis.url());
+        config.database_url = Some(database.clone());
+        config.webhooks = Webhooks {
+            endpoints: vec![endpoint(&hook.url(), &[Kind::Message])],
+            secret: SECRET.into(),
+            delivery: quick(),
+        };
+    };
+    let (a, b) = (TestServer::with(configure).await, TestServer::with(configure).await);
+    let mut alice = WsClient::connect_as(&a, "alice", "Alice").await;
+    let mut bob = WsClient::connect_as(&b, "bob", "Bob").await;
+    alice.join("shared").await;
+    bob.join("shared").await;
+    for i in 0..10 {
+        alice.say("shared", &format!("a{i}")).await;
+        bob.say("shared", &format!("b{i}")).await;
+    }
+    let requests = hook.wait_for("20 messages", |r| delivered(r).len() >= 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.requests().len(), requests.len(), "nothing delivered twice");
+    let offsets: Vec<u64> =
+        requests.iter().map(|r| r.body["data"]["offset"].as_u64().unwrap()).collect();
+    assert_eq!(offsets, (1..=20).collect::<Vec<_>>(), "once each, in the room's order");
+
+    // Whichever held the lease, the survivor delivers after it stops.
+    a.stop().await;
+    bob.say("shared", "after the first instance stopped").await;
+    let requests = hook
+        .wait_for("the message sent after the stop", |r| {
+            r.iter().any(|r| r.body["data"]["content"] == "after the first instance stopped")
+        })
+        .await;
+    assert_eq!(delivered(&requests).len(), 21);
+}
