@@ -219,7 +219,7 @@ mod tests {
             &[
                 &SECRET[..],
                 &["--webhook-url", "https://app.example/hooks/all"],
-                &["--webhook-url", "http://127.0.0.1:9000/x?k=1#types=message, read,message"],
+                &["--webhook-url", "http://127.0.0.1:9000/x?k=1#types=message,read,message"],
             ]
             .concat(),
         )

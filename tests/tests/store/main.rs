@@ -6,6 +6,7 @@
 mod behaviour;
 mod copy;
 mod hostile;
+mod outbox;
 
 use std::path::PathBuf;
 
