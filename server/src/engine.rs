@@ -248,7 +248,8 @@ pub(crate) async fn start(
         (None, Some(store)) => {
             let engine =
                 memory::start(config_for_engine, hub, metrics.clone(), tasks, shutdown.clone());
-            durable::wrap(engine, store, outbox, config, None, metrics, tasks, shutdown)
+            let storage = durable::Storage { store, outbox };
+            durable::wrap(engine, storage, config, None, metrics, tasks, shutdown)
         }
         (Some(url), None) => {
             tracing::warn!(
@@ -267,7 +268,8 @@ pub(crate) async fn start(
                     .await
                     .map_err(|err| redis_error(url, err))?;
             let shared = durable::Shared { fanin, arrivals };
-            durable::wrap(engine, store, outbox, config, Some(shared), metrics, tasks, shutdown)
+            let storage = durable::Storage { store, outbox };
+            durable::wrap(engine, storage, config, Some(shared), metrics, tasks, shutdown)
         }
     };
     Ok(match webhooks {

@@ -72,6 +72,13 @@ struct Tasks {
     stop: CancellationToken,
 }
 
+/// The store behind the streams, and the webhook outbox rows each stored
+/// event takes (none without webhooks).
+pub(super) struct Storage {
+    pub store: Arc<dyn Store>,
+    pub outbox: Arc<dyn EventRows>,
+}
+
 /// What [`wrap`] needs to share a store between instances: the Redis
 /// engine's fan-out to publish through, and the fan-in its subscriber feeds.
 pub(super) struct Shared {
@@ -81,13 +88,11 @@ pub(super) struct Shared {
 
 /// Puts `store` behind `engine` (built to keep no unread notifications):
 /// streams and unread notifications in the store, the rest in the engine.
-/// `outbox` says which webhook rows each stored event takes.
 /// With `shared`, committed events go to every instance through the
 /// engine's fan-out and come back through the fan-in.
 pub(super) fn wrap(
     engine: Engine,
-    store: Arc<dyn Store>,
-    outbox: Arc<dyn EventRows>,
+    Storage { store, outbox }: Storage,
     config: &Config,
     shared: Option<Shared>,
     metrics: Arc<Metrics>,
