@@ -256,7 +256,13 @@ async fn the_openapi_document_lists_the_api_without_a_key(engine: Engine) {
         doc["openapi"]
     );
     let paths = doc["paths"].as_object().expect("paths");
-    for path in ["/api/notify", "/api/rooms/{room}/messages", "/api/rooms/{room}/events"] {
+    for path in [
+        "/api/notify",
+        "/api/rooms/{room}/messages",
+        "/api/rooms/{room}/events",
+        "/api/webhooks/dead-letters",
+        "/api/webhooks/dead-letters/replay",
+    ] {
         assert!(
             paths.contains_key(path),
             "{path} missing from {:?}",
