@@ -247,17 +247,20 @@ impl Line {
         }
     }
 
-    /// Reads new rows when there may be some and room for them, and the
-    /// whole outbox every [`RESCAN`].
+    /// Reads new rows when there may be some and room for a good part of
+    /// a page (not one query per delivered row), and the whole outbox
+    /// every [`RESCAN`].
     async fn read(&mut self) {
-        let room_left = self.delivery().buffer.saturating_sub(self.held.len());
+        let buffer = self.delivery().buffer;
+        let room_left = buffer.saturating_sub(self.held.len());
+        let worth_a_query = room_left >= (buffer / 4).clamp(1, PAGE) || self.held.is_empty();
         let now = Instant::now();
-        if room_left > 0 && (self.more || now >= self.polled + POLL) {
+        if room_left > 0 && ((self.more && worth_a_query) || now >= self.polled + POLL) {
             self.polled = now;
-            let after = self.cursor;
-            self.more = self.read_after(after, room_left.min(PAGE)).await == PAGE;
+            let (after, limit) = (self.cursor, room_left.min(PAGE));
+            self.more = self.read_after(after, limit).await == limit;
         }
-        let room_left = self.delivery().buffer.saturating_sub(self.held.len());
+        let room_left = buffer.saturating_sub(self.held.len());
         if room_left > 0 && now >= self.rescanned + RESCAN {
             self.rescanned = now;
             self.read_after(0, room_left.min(PAGE) + self.held.len().min(PAGE)).await;

@@ -207,7 +207,9 @@ async fn a_receiver_down_for_a_while_gets_everything_once_in_order_per_room(engi
         }
     });
     let endpoints = vec![endpoint(&hook.url(), &[Kind::Message, Kind::MessageUpdated])];
-    let server = with_webhooks(engine, endpoints, quick()).await;
+    // A read-ahead far below the backlog: the rest waits in the database
+    // and is read as deliveries make room.
+    let server = with_webhooks(engine, endpoints, WebhookDelivery { buffer: 4, ..quick() }).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     let rooms = ["north", "south", "east"];
     for room in rooms {
