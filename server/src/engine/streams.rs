@@ -15,6 +15,10 @@ use super::{Appended, Change, EngineError, Page, Snapshot};
 
 /// An append handed over without waiting for its end
 /// ([`Streams::start_append`]).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per send and taken apart at once; boxing `Done` would cost the memory engine an allocation per message"
+)]
 pub(crate) enum Appending {
     /// Finished already.
     Done(Result<Appended, EngineError>),
