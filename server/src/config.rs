@@ -173,6 +173,10 @@ pub struct Limits {
     /// Outbound bytes a connection may hold, queued or being written
     /// (default 1 MiB; one frame alone may be bigger).
     pub send_queue_bytes: usize,
+    /// A connection's sends handed to the engine and not yet acknowledged
+    /// (default 64); past it, the connection's next frame waits for the
+    /// oldest ack. With a store, sends within this bound share commits.
+    pub sends_in_flight: usize,
     /// Unread notifications kept per offline user (default 100).
     pub notifications_per_user: usize,
     /// Bytes of unread notifications (JSON) kept per offline user (default 64 KiB).
@@ -258,6 +262,7 @@ impl Default for Limits {
             max_frame_bytes: 64 * 1024,
             send_queue: 1024,
             send_queue_bytes: 1024 * 1024,
+            sends_in_flight: 64,
             notifications_per_user: 100,
             notification_bytes_per_user: 64 * 1024,
             notification_max_age: Duration::from_secs(7 * 24 * 3600),
@@ -464,6 +469,7 @@ impl Config {
                 max_frame_bytes: args.max_frame_bytes,
                 send_queue: args.send_queue,
                 send_queue_bytes: args.send_queue_bytes,
+                sends_in_flight: positive(args.sends_in_flight as u64, "sends-in-flight")? as usize,
                 notifications_per_user: args.notifications_per_user,
                 notification_bytes_per_user: args.notification_bytes_per_user,
                 notification_max_age: Duration::from_secs(positive(

@@ -41,7 +41,7 @@ mod streams;
 
 pub(crate) use fanout::{Fanout, RoomEventSink};
 pub(crate) use presence::Presence;
-pub(crate) use streams::Streams;
+pub(crate) use streams::{Appending, Queued, Streams};
 
 /// Runs `work` every `interval`, the first time at once, until `shutdown`;
 /// a run that takes longer delays the next rather than bunching them up.

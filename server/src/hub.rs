@@ -33,6 +33,13 @@ pub(crate) fn encode(frame: &ServerFrame) -> Utf8Bytes {
     to_text(frame)
 }
 
+/// Serializes a room event as its frame, without the copy that building
+/// the [`ServerFrame`] would take: both are tagged by `type` with the same
+/// names, so the text is the same.
+pub(crate) fn encode_event(event: &roomcast_shared::RoomEvent) -> Utf8Bytes {
+    to_text(event)
+}
+
 /// Serializes a direct reply, echoing the request's `ref`.
 pub(crate) fn encode_reply(reference: Option<Ref>, frame: ServerFrame) -> Utf8Bytes {
     to_text(&Envelope::with_ref(reference, frame))
@@ -406,6 +413,22 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
+
+    #[test]
+    fn an_event_encodes_as_its_frame() {
+        use roomcast_shared::{ChatMessage, MessageDeleted, RoomEvent, RoomName};
+        let room = RoomName::new("general").unwrap();
+        let message: ChatMessage = serde_json::from_value(serde_json::json!({
+            "room": "general", "id": "m1", "offset": 7, "client_id": "c1",
+            "sender": {"id": "alice", "name": "Alice"}, "content": "hé \"quoted\"",
+            "created_at": "2026-11-22T10:15:20Z", "data": {"k": [1, 2]}
+        }))
+        .unwrap();
+        let deleted = MessageDeleted { room, id: "m1".into(), offset: 8 };
+        for event in [RoomEvent::Message(message), RoomEvent::MessageDeleted(deleted)] {
+            assert_eq!(encode_event(&event), encode(&ServerFrame::from(event.clone())));
+        }
+    }
 
     #[test]
     fn connections_per_ip_are_counted() {

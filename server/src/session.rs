@@ -29,6 +29,7 @@ use crate::limits::Bucket;
 use crate::state::AppState;
 
 mod chat;
+mod pipeline;
 mod presence;
 mod rooms;
 mod teardown;
@@ -74,6 +75,8 @@ pub(crate) struct Session {
     /// Until when the connection may stay unauthenticated.
     auth_deadline: Instant,
     buckets: Buckets,
+    /// Sends handed over and not answered yet (`pipeline.rs`).
+    in_flight: pipeline::InFlight,
 }
 
 /// The connection's rate limits.
@@ -167,6 +170,7 @@ impl Session {
             typing: HashMap::new(),
             auth_deadline,
             buckets,
+            in_flight: pipeline::InFlight::new(),
         }
     }
 
@@ -186,30 +190,46 @@ impl Session {
             panic!("a test asked this session to panic (Config::panic_on_frame)");
         }
         let decoded = decode(text);
+        // Only sends are pipelined: anything else is handled after the
+        // sends before it are answered, so replies keep the frames' order.
+        let pipelined =
+            matches!(&decoded, Ok(envelope) if matches!(envelope.frame, ClientFrame::Send { .. }));
+        if !pipelined && self.settle().await == Flow::Stop {
+            return Flow::Stop;
+        }
         // Charged before a frame that does not parse is answered: a flood
         // of invalid JSON meets the frame rate like any other.
         let reference = match &decoded {
-            Ok(envelope) => &envelope.reference,
-            Err((reference, _)) => reference,
+            Ok(envelope) => envelope.reference.clone(),
+            Err((reference, _)) => reference.clone(),
         };
-        if let Err(flow) = self.take_frame(reference.clone()) {
-            return flow;
+        if let Err(err) = self.buckets.charge_frame() {
+            return self.refuse(reference, err).await;
         }
         let (reference, frame) = match decoded {
             Ok(envelope) => (envelope.reference, envelope.frame),
-            Err((reference, err)) => return self.fail(reference, err),
+            Err((reference, err)) => return self.refuse(reference, err).await,
         };
         let kind = frame.kind();
         if let Err(err) = self.charge(&frame) {
-            return self.fail(reference, err);
+            return self.refuse(reference, err).await;
         }
         match self.handle(reference.clone(), frame).await {
-            Ok(()) => Flow::Continue,
+            Ok(flow) => flow,
             Err(err) => {
                 tracing::debug!(kind, %err, "frame refused");
-                self.fail(reference, err)
+                self.refuse(reference, err).await
             }
         }
+    }
+
+    /// [`Session::fail`] once the sends in flight are answered: a refusal
+    /// comes after the replies to the frames before it.
+    async fn refuse(&mut self, reference: Option<Ref>, err: FrameError) -> Flow {
+        if self.settle().await == Flow::Stop {
+            return Flow::Stop;
+        }
+        self.fail(reference, err)
     }
 
     /// Takes what `frame` costs from the connection's budgets, and for
@@ -293,8 +313,8 @@ impl Session {
         &mut self,
         reference: Option<Ref>,
         frame: ClientFrame,
-    ) -> Result<(), FrameError> {
-        match frame {
+    ) -> Result<Flow, FrameError> {
+        let handled = match frame {
             ClientFrame::Ping => {
                 self.reply(reference, ServerFrame::Pong { time: OffsetDateTime::now_utc() });
                 Ok(())
@@ -312,7 +332,7 @@ impl Session {
                 self.history(reference, room, before, limit).await
             }
             ClientFrame::Send { room, content, client_id } => {
-                self.send(reference, room, content, client_id).await
+                return self.send(reference, room, content, client_id).await;
             }
             ClientFrame::Edit { room, id, content } => {
                 self.edit(reference, room, id, content).await
@@ -321,7 +341,8 @@ impl Session {
             ClientFrame::Typing { room, is_typing } => self.set_typing(room, is_typing).await,
             ClientFrame::Read { room, id } => self.read(room, id).await,
             ClientFrame::Presence { status, custom } => self.set_status(status, custom).await,
-        }
+        };
+        handled.map(|()| Flow::Continue)
     }
 
     /// `auth`: the first one opens the session; later ones refresh the token.
@@ -485,7 +506,7 @@ impl Session {
             return self.fail(None, err);
         };
         if authed.expires_at.is_some_and(|at| at <= now) {
-            return self.fail(None, FrameError::Token(crate::auth::TokenError::Expired));
+            return self.refuse(None, FrameError::Token(crate::auth::TokenError::Expired)).await;
         }
         let expired: Vec<RoomName> = self
             .typing
@@ -499,15 +520,19 @@ impl Session {
         Flow::Continue
     }
 
-    /// Tidies up after the socket closed (see [`teardown`]).
+    /// Tidies up after the socket closed (see [`teardown`]), once the sends
+    /// in flight are answered: their acks go out before the writer's close.
     pub async fn close(mut self) {
+        self.settle().await;
         if let Some(teardown) = self.teardown() {
             teardown.run().await;
         }
     }
 
-    /// Queues a close frame after whatever is queued.
-    pub fn close_with(&self, code: roomcast_shared::CloseCode, reason: &'static str) {
+    /// Queues a close frame after whatever is queued, the answers to the
+    /// sends in flight included.
+    pub async fn close_with(&mut self, code: roomcast_shared::CloseCode, reason: &'static str) {
+        self.settle().await;
         self.conn.push(Outbound::Close(code, reason), &self.state.metrics);
     }
 

@@ -263,16 +263,18 @@ fn read<'a>(
                 // Between frames: the frame being handled has finished, and its
                 // reply (an ack, say) is queued before the close.
                 () = &mut shutdown => {
-                    session.close_with(CloseCode::RESTARTING, "server restarting");
+                    Box::pin(session.close_with(CloseCode::RESTARTING, "server restarting")).await;
                     Flow::Stop
                 }
                 _ = &mut killed => Flow::Stop,
+                // The oldest send in flight is stored: its ack goes out.
+                flow = std::future::poll_fn(|cx| session.poll_answer(cx)), if session.awaiting() => flow,
                 () = &mut timer => {
                     armed = None;
                     let now = Instant::now();
                     if now >= silent_at {
                         tracing::debug!("connection silent for two heartbeats, closing");
-                        session.close_with(CloseCode::NORMAL, "heartbeat timeout");
+                        Box::pin(session.close_with(CloseCode::NORMAL, "heartbeat timeout")).await;
                         Flow::Stop
                     } else {
                         if now >= ping_at {
@@ -290,23 +292,25 @@ fn read<'a>(
                     last_heard = Instant::now();
                     match incoming {
                         Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
-                        Some(Ok(Message::Binary(_))) => session.on_binary(),
-                        Some(Ok(Message::Ping(payload))) => session.on_ping(payload),
-                        Some(Ok(Message::Pong(_))) => session.on_pong(),
+                        // Answered after the sends in flight, like any frame
+                        // but a send (see `Session::on_text`).
+                        Some(Ok(Message::Binary(_))) => settled(session, |s| s.on_binary()).await,
+                        Some(Ok(Message::Ping(payload))) => settled(session, |s| s.on_ping(payload)).await,
+                        Some(Ok(Message::Pong(_))) => settled(session, Session::on_pong).await,
                         // Only ever made for writing.
                         Some(Ok(Message::Frame(_))) => Flow::Continue,
                         Some(Ok(Message::Close(close))) => {
                             // tungstenite hands over a close code that may not
                             // be sent (999, 1005, ...) as 1002.
                             if close.is_some_and(|c| c.code == tungstenite::protocol::frame::coding::CloseCode::Protocol) {
-                                session.close_with(CloseCode::PROTOCOL_ERROR, "invalid close code");
+                                Box::pin(session.close_with(CloseCode::PROTOCOL_ERROR, "invalid close code")).await;
                             }
                             Flow::Stop
                         }
                         None => Flow::Stop,
                         Some(Err(err)) => {
                             if let Some((code, reason)) = close_for(&err) {
-                                session.close_with(code, reason);
+                                Box::pin(session.close_with(code, reason)).await;
                             }
                             tracing::debug!(%err, "read failed");
                             Flow::Stop
@@ -319,6 +323,14 @@ fn read<'a>(
             }
         }
     }
+}
+
+/// Runs `handle` once the session's sends in flight are answered.
+async fn settled(session: &mut Session, handle: impl FnOnce(&mut Session) -> Flow) -> Flow {
+    if session.awaiting() && Box::pin(session.settle()).await == Flow::Stop {
+        return Flow::Stop;
+    }
+    handle(session)
 }
 
 /// The close frame that answers a client's frame tungstenite refused

@@ -369,6 +369,22 @@ impl WsClient {
         }
     }
 
+    /// Every frame until the connection ends, with a close frame or
+    /// without one (a server killed mid-write).
+    pub async fn frames_until_end(&mut self) -> Vec<Value> {
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        loop {
+            match self.next_incoming(deadline.saturating_duration_since(Instant::now())).await {
+                Some(Incoming::Frame(frame)) => frames.push(frame),
+                Some(Incoming::Close(_) | Incoming::Dropped(_)) => return frames,
+                None => {
+                    panic!("{}: the connection did not end within {RECV_TIMEOUT:?}", self.label)
+                }
+            }
+        }
+    }
+
     /// Sends `frame` with a fresh `ref` and returns the frame that echoes it.
     /// Frames that arrive first are kept for the next reads.
     pub async fn call(&mut self, mut frame: Value) -> Value {

@@ -132,6 +132,12 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_SEND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
     pub send_queue_bytes: usize,
 
+    /// Sends one connection may have waiting for their ack (at least 1);
+    /// past it, the connection's frames wait for the oldest ack. With a
+    /// store, the sends in flight share commits.
+    #[arg(long, env = "ROOMCAST_SENDS_IN_FLIGHT", default_value_t = 64)]
+    pub sends_in_flight: usize,
+
     /// Connections (HTTP and WebSocket) open at once; past it a new socket
     /// gets 503 and is closed. 0: the descriptor limit less a reserve.
     #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS", default_value_t = 0)]

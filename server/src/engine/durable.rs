@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use tokio_util::task::TaskTracker;
 
-use super::{Appended, Backend, Change, Engine, EngineError, Page, Snapshot, Streams};
+use super::{Appended, Appending, Backend, Change, Engine, EngineError, Page, Snapshot, Streams};
 use crate::config::{Config, HistoryLimits};
 use crate::hub::Hub;
 use crate::store::outbox::EventRows;
@@ -42,7 +42,7 @@ mod presence;
 mod reads;
 mod recent;
 
-use commit::{Committer, Publish};
+use commit::{Committer, Committing, Publish};
 use fanin::Arrivals;
 pub(super) use fanin::FanIn;
 use presence::DurablePresence;
@@ -158,13 +158,14 @@ async fn sweep(
 }
 
 impl DurableStreams {
-    async fn commit(&self, change: NewEvent) -> Result<Outcome, EngineError> {
+    /// Queues a change for the committer, after every change queued before.
+    async fn queue(&self, change: NewEvent) -> Result<Committing, EngineError> {
         let committer = {
             let committer = self.committer.read().unwrap_or_else(|p| p.into_inner());
             committer.clone()
         };
         match committer {
-            Some(committer) => committer.commit(change).await,
+            Some(committer) => committer.queue(change).await,
             None => Err(EngineError::Unavailable("the server is shutting down".into())),
         }
     }
@@ -213,6 +214,13 @@ impl DurableStreams {
 #[async_trait]
 impl Streams for DurableStreams {
     async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError> {
+        match self.start_append(room, change).await {
+            Appending::Done(appended) => appended,
+            Appending::Queued(appending) => appending.await,
+        }
+    }
+
+    async fn start_append(&self, room: &RoomName, change: Change) -> Appending {
         let now = OffsetDateTime::now_utc();
         let (change, id) = match change {
             Change::Message { sender, content, client_id, data } => {
@@ -245,14 +253,9 @@ impl Streams for DurableStreams {
                 (NewEvent::Delete { room: room.clone(), id: id.clone(), by: sender }, id)
             }
         };
-        match self.commit(change).await? {
-            Outcome::Appended(event) => {
-                Ok(Appended { id, offset: event.offset(), event: Some(event) })
-            }
-            Outcome::Duplicate { id, offset } => Ok(Appended { id, offset, event: None }),
-            // A key holding NUL names no message that could exist.
-            Outcome::NotFound | Outcome::Invalid => Err(EngineError::MessageNotFound(id)),
-            Outcome::NotTheSender => Err(EngineError::NotTheSender(id)),
+        match self.queue(change).await {
+            Ok(committing) => Appending::Queued(Box::pin(appended(committing, id))),
+            Err(err) => Appending::Done(Err(err)),
         }
     }
 
@@ -322,6 +325,17 @@ impl Streams for DurableStreams {
 
     async fn reads(&self, room: &RoomName, limit: usize) -> Result<Vec<ReadReceipt>, EngineError> {
         self.store.reads(room, limit).await.map_err(|e| unavailable(&e))
+    }
+}
+
+/// What a queued change became, once committed; `id` names its message.
+async fn appended(committing: Committing, id: String) -> Result<Appended, EngineError> {
+    match committing.outcome().await? {
+        Outcome::Appended(event) => Ok(Appended { id, offset: event.offset(), event: Some(event) }),
+        Outcome::Duplicate { id, offset } => Ok(Appended { id, offset, event: None }),
+        // A key holding NUL names no message that could exist.
+        Outcome::NotFound | Outcome::Invalid => Err(EngineError::MessageNotFound(id)),
+        Outcome::NotTheSender => Err(EngineError::NotTheSender(id)),
     }
 }
 

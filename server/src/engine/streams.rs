@@ -5,10 +5,31 @@
 //! Implementations: `memory/streams.rs` (over `memory/room_stream.rs`) and
 //! `redis/streams.rs`.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use roomcast_shared::{Position, ReadReceipt, RoomName};
 
 use super::{Appended, Change, EngineError, Page, Snapshot};
+
+/// An append handed over without waiting for its end
+/// ([`Streams::start_append`]).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per send and taken apart at once; boxing `Done` would cost the memory engine an allocation per message"
+)]
+pub(crate) enum Appending {
+    /// Finished already.
+    Done(Result<Appended, EngineError>),
+    /// Queued: resolves once the change is stored and broadcast. Appends
+    /// started one after another resolve in that order.
+    Queued(Queued),
+}
+
+/// An append's end, boxed; `Sync` because a session awaits with a shared
+/// borrow of itself while holding it.
+pub(crate) type Queued = Pin<Box<dyn Future<Output = Result<Appended, EngineError>> + Send + Sync>>;
 
 /// Room streams: history, offsets, idempotency, recovery.
 #[async_trait]
@@ -16,6 +37,14 @@ pub(crate) trait Streams: Send + Sync + std::fmt::Debug {
     /// Appends a change to a room's stream and broadcasts its frame, so that
     /// every connection receives a room's events in offset order.
     async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError>;
+
+    /// Starts an append and returns once it is queued, in order after every
+    /// append started before it, without waiting for it to be stored: a
+    /// connection's sends then share commits. Streams without a store
+    /// (whose appends are quick) append at once.
+    async fn start_append(&self, room: &RoomName, change: Change) -> Appending {
+        Appending::Done(self.append(room, change).await)
+    }
 
     /// The room's position, with the events after `since` (recovery) or the
     /// latest `history` messages.

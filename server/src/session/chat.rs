@@ -6,7 +6,7 @@ use roomcast_shared::{ReadReceipt, Ref, RoomName, ServerFrame, UserRef};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::{Authed, Session};
+use super::{Authed, Flow, Session};
 use crate::engine::Change;
 use crate::error::{FrameError, check_client_id, check_content};
 use crate::hooks::publish::{self, Verdict};
@@ -19,13 +19,15 @@ use crate::state::AppState;
 const MAX_MESSAGE_ID_LEN: usize = 128;
 
 impl Session {
+    /// Hands the message over without waiting for it to be stored; its
+    /// `ack` follows the answers to every frame before it (`pipeline.rs`).
     pub(super) async fn send(
         &mut self,
         reference: Option<Ref>,
         room: RoomName,
         content: String,
         client_id: String,
-    ) -> Result<(), FrameError> {
+    ) -> Result<Flow, FrameError> {
         let sender = self.ensure_joined(&room)?.user.clone();
         check_content(&content, self.state.config.limits.max_content_bytes)?;
         check_client_id(&client_id)?;
@@ -43,14 +45,13 @@ impl Session {
         };
         // Sending ends typing, as every chat user expects.
         self.stop_typing(&room).await;
-        let change = Change::Message { sender, content, client_id: client_id.clone(), data };
-        let appended = self.state.engine.streams.append(&room, change).await?;
-        if appended.event.is_some() {
-            self.state.metrics.messages.inc();
+        if self.make_room().await == Flow::Stop {
+            return Ok(Flow::Stop);
         }
-        let ack = Ack { id: appended.id, offset: appended.offset, client_id: Some(client_id) };
-        self.reply(reference, ServerFrame::Ack(ack));
-        Ok(())
+        let change = Change::Message { sender, content, client_id: client_id.clone(), data };
+        let appending = self.state.engine.streams.start_append(&room, change).await;
+        self.hand_over(reference, client_id, appending)?;
+        Ok(Flow::Continue)
     }
 
     pub(super) async fn edit(

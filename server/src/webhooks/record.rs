@@ -26,7 +26,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Kind, Subscriptions};
-use crate::engine::{Appended, Change, EngineError, Opened, Page, Presence, Snapshot, Streams};
+use crate::engine::{
+    Appended, Appending, Change, EngineError, Opened, Page, Presence, Snapshot, Streams,
+};
 use crate::store::Store;
 use crate::store::outbox::OutboxRow;
 use crate::telemetry::Metrics;
@@ -219,6 +221,10 @@ pub(crate) struct TapStreams {
 impl Streams for TapStreams {
     async fn append(&self, room: &RoomName, change: Change) -> Result<Appended, EngineError> {
         self.inner.append(room, change).await
+    }
+
+    async fn start_append(&self, room: &RoomName, change: Change) -> Appending {
+        self.inner.start_append(room, change).await
     }
 
     async fn snapshot(

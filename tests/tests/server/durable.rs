@@ -22,7 +22,7 @@ async fn start(database: &str) -> ServerProcess {
 }
 
 /// [`start`] with more flags.
-async fn start_with(database: &str, more: &[&str]) -> ServerProcess {
+pub(crate) async fn start_with(database: &str, more: &[&str]) -> ServerProcess {
     let mut args = vec![
         "--dev",
         "--jwt-secret",
@@ -42,7 +42,7 @@ async fn start_with(database: &str, more: &[&str]) -> ServerProcess {
     ServerProcess::spawn(&args, &[]).await
 }
 
-async fn connect(server: &ServerProcess, user: &str) -> WsClient {
+pub(crate) async fn connect(server: &ServerProcess, user: &str) -> WsClient {
     let mut client = WsClient::connect(&server.ws_url()).await.labelled(user);
     let token = sign(SECRET, &claims(user, &format!("name of {user}")));
     let ready = client.call(json!({"type": "auth", "token": token})).await;
@@ -69,7 +69,7 @@ async fn pipelined(client: &mut WsClient, frames: Vec<Value>) -> Vec<Value> {
     replies.into_values().collect()
 }
 
-fn send(room: &str, client_id: &str, content: &str) -> Value {
+pub(crate) fn send(room: &str, client_id: &str, content: &str) -> Value {
     json!({"type": "send", "room": room, "content": content, "client_id": client_id})
 }
 
@@ -98,7 +98,7 @@ impl Model {
 }
 
 /// Pages `history` back from the newest to the first message.
-async fn whole_history(client: &mut WsClient, room: &str) -> Vec<Value> {
+pub(crate) async fn whole_history(client: &mut WsClient, room: &str) -> Vec<Value> {
     let mut all: Vec<Value> = Vec::new();
     let mut before: Option<u64> = None;
     loop {

@@ -23,6 +23,7 @@ mod memory;
 mod names;
 mod notify;
 mod origins;
+mod pipeline;
 mod presence;
 mod protocol;
 mod proxy;

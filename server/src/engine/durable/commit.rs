@@ -11,11 +11,11 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use roomcast_shared::{RoomEvent, ServerFrame};
+use roomcast_shared::RoomEvent;
 
 use super::recent::Recent;
 use crate::engine::{EngineError, Fanout};
-use crate::hub::{Delivery, Hub, encode};
+use crate::hub::{Delivery, Hub, encode_event};
 use crate::store::outbox::EventRows;
 use crate::store::{NewEvent, Outcome, Store};
 use crate::telemetry::Metrics;
@@ -52,7 +52,7 @@ impl Publish {
         match self {
             Self::Local { recent, hub } => {
                 for event in events {
-                    let text = encode(&ServerFrame::from((*event).clone()));
+                    let text = encode_event(event);
                     recent.receive(event, text, hub).await;
                 }
             }
@@ -60,7 +60,7 @@ impl Publish {
                 let deliveries: Vec<_> = events
                     .iter()
                     .map(|event| {
-                        let text = encode(&ServerFrame::from((*event).clone()));
+                        let text = encode_event(event);
                         (event.room().clone(), Delivery { offset: Some(event.offset()), text })
                     })
                     .collect();
@@ -101,13 +101,29 @@ impl Committer {
         (Self { queue }, tokio::spawn(run(store, outbox, publish, metrics, jobs)))
     }
 
-    /// Commits a change and publishes it; its outcome once it is durable.
-    pub async fn commit(&self, change: NewEvent) -> Result<Outcome, EngineError> {
+    /// Queues a change (waiting while the queue is full): it is committed
+    /// after every change queued before it, and the returned [`Committing`]
+    /// gives its outcome once it is durable and published.
+    pub async fn queue(&self, change: NewEvent) -> Result<Committing, EngineError> {
         let (done, outcome) = oneshot::channel();
-        let unavailable = || EngineError::Unavailable(UNAVAILABLE.into());
         self.queue.send(Job { change, done }).await.map_err(|_| unavailable())?;
-        outcome.await.ok().flatten().ok_or_else(unavailable)
+        Ok(Committing(outcome))
     }
+}
+
+/// A queued change, until the committer answers.
+#[derive(Debug)]
+pub(super) struct Committing(oneshot::Receiver<Option<Outcome>>);
+
+impl Committing {
+    /// The change's outcome once it is durable and published.
+    pub async fn outcome(self) -> Result<Outcome, EngineError> {
+        self.0.await.ok().flatten().ok_or_else(unavailable)
+    }
+}
+
+fn unavailable() -> EngineError {
+    EngineError::Unavailable(UNAVAILABLE.into())
 }
 
 async fn run(

@@ -17,12 +17,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use dashmap::DashMap;
-use roomcast_shared::{Position, RoomEvent, RoomName, ServerFrame};
+use roomcast_shared::{Position, RoomEvent, RoomName};
 use tokio::sync::OnceCell;
 use tungstenite::Utf8Bytes;
 
 use crate::config::HistoryLimits;
-use crate::hub::{Delivery, Exclude, Hub, encode};
+use crate::hub::{Delivery, Exclude, Hub, encode_event};
 use crate::store::{Store, StoreError};
 
 /// What keeping one event costs, about: its JSON and the fixed parts.
@@ -164,7 +164,7 @@ impl Recent {
             match self.store.events_after(room, behind, skipped.min(self.limits.max_events)).await {
                 Ok(missed) => {
                     for event in &missed {
-                        let text = encode(&ServerFrame::from(event.clone()));
+                        let text = encode_event(event);
                         self.record(window, event, text, hub);
                     }
                 }
@@ -201,7 +201,7 @@ impl Recent {
         match self.store.events_after(room, last, self.limits.max_events).await {
             Ok(missed) => {
                 for event in &missed {
-                    let text = encode(&ServerFrame::from(event.clone()));
+                    let text = encode_event(event);
                     self.record(window, event, text, hub);
                 }
             }

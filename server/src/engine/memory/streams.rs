@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use roomcast_shared::{Position, ReadReceipt, RoomName, ServerFrame};
+use roomcast_shared::{Position, ReadReceipt, RoomName};
 
 use super::room_stream::RoomStream;
 use super::{MemorySettings, shrink_when_sparse};
 use crate::engine::{Appended, Change, EngineError, Page, Snapshot, Streams};
-use crate::hub::{Delivery, Exclude, Hub, encode};
+use crate::hub::{Delivery, Exclude, Hub, encode_event};
 
 /// The in-memory streams.
 #[derive(Debug)]
@@ -154,7 +154,7 @@ impl Streams for MemoryStreams {
             if let Some(event) = &appended.event {
                 // Delivered while the stream is locked, so that every
                 // connection receives a room's events in offset order.
-                let text = encode(&ServerFrame::from(event.clone()));
+                let text = encode_event(event);
                 self.hub.deliver(
                     room,
                     &Delivery { offset: Some(appended.offset), text },
