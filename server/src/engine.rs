@@ -18,9 +18,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_shared::{
-    ChatMessage, Member, Notification, Presence as UserPresence, RoomEvent, UserInfo,
-};
+use roomcast_shared::{ChatMessage, Notification, Presence as UserPresence, RoomEvent, UserInfo};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -29,6 +27,7 @@ use crate::hub::Hub;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
+mod diffs;
 mod durable;
 mod fanout;
 mod memory;
@@ -37,7 +36,7 @@ mod redis;
 mod streams;
 
 pub(crate) use fanout::{Fanout, RoomEventSink};
-pub(crate) use presence::Presence;
+pub(crate) use presence::{MemberChange, MemberKey, MemberPage, Presence, page_request};
 pub(crate) use streams::Streams;
 
 /// Runs `work` every `interval`, the first time at once, until `shutdown`;
@@ -61,11 +60,6 @@ pub(crate) async fn every<F: Future<Output = ()>>(
 pub(crate) fn random_id() -> String {
     use rand::distr::{Alphanumeric, SampleString};
     Alphanumeric.sample_string(&mut rand::rng(), 12)
-}
-
-/// Members in the order every engine lists them: by name, then id.
-pub(crate) fn sort_members(members: &mut [Member]) {
-    members.sort_by(|a, b| a.user.name.cmp(&b.user.name).then_with(|| a.user.id.cmp(&b.user.id)));
 }
 
 /// Why an engine operation failed.
@@ -235,19 +229,23 @@ pub(crate) async fn start(
         engine_config.limits.notifications_per_user = 0;
     }
     let config_for_engine = &engine_config;
-    match (&config.redis_url, store) {
-        (None, None) => Ok(memory::start(config, hub, metrics, tasks, shutdown)),
+    let diff_settings = diffs::DiffSettings {
+        window: config.timing.presence_window,
+        big_room_members: config.limits.big_room_members as u64,
+    };
+    let engine = match (&config.redis_url, store) {
+        (None, None) => Ok(memory::start(config, hub, metrics, tasks, shutdown.clone())),
         (None, Some(store)) => {
             let engine =
                 memory::start(config_for_engine, hub, metrics.clone(), tasks, shutdown.clone());
-            Ok(durable::wrap(engine, store, config, None, metrics, tasks, shutdown))
+            Ok(durable::wrap(engine, store, config, None, metrics, tasks, shutdown.clone()))
         }
         (Some(url), None) => {
             tracing::warn!(
                 "no --database-url: history is bounded (--history-size, --history-max-age-secs) \
                  and lives only in Redis; read positions are not kept"
             );
-            redis::start(url, config, hub, tasks, shutdown, None)
+            redis::start(url, config, hub, tasks, shutdown.clone(), None)
                 .await
                 .map_err(|err| redis_error(url, err))
         }
@@ -259,9 +257,11 @@ pub(crate) async fn start(
                     .await
                     .map_err(|err| redis_error(url, err))?;
             let shared = durable::Shared { fanin, arrivals };
-            Ok(durable::wrap(engine, store, config, Some(shared), metrics, tasks, shutdown))
+            Ok(durable::wrap(engine, store, config, Some(shared), metrics, tasks, shutdown.clone()))
         }
-    }
+    }?;
+    tasks.spawn(diffs::run(engine.presence.clone(), engine.hub.clone(), diff_settings, shutdown));
+    Ok(engine)
 }
 
 fn redis_error(url: &str, err: ::redis::RedisError) -> std::io::Error {
