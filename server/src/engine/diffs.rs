@@ -10,6 +10,7 @@
 //! instance hears every change (`Fanout::change`) and reads the same engine,
 //! so they all converge on the same members.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,30 +38,62 @@ pub(crate) async fn run(
     settings: DiffSettings,
     shutdown: CancellationToken,
 ) {
-    super::every(settings.window, &shutdown, || async {
-        for (room, changes) in hub.take_changes() {
+    let mut tick = tokio::time::interval(settings.window);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Each room's member count at its last flush: a room known to be big
+    // is asked only for its count while nobody here wants its members.
+    let mut counts = HashMap::<RoomName, u64>::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let changed = hub.take_changes();
+        counts.retain(|room, _| hub.has_members(room));
+        for (room, changes) in changed {
             if !hub.has_members(&room) {
                 continue;
             }
-            if let Err(err) = flush(&*presence, &hub, settings, &room, &changes).await {
-                // Kept for the next window: a diff must not be lost, or this
-                // instance's members would drift from the room.
-                tracing::warn!(%room, %err, "presence diff deferred");
-                hub.restore_changes(room, changes);
+            let last = counts.get(&room).copied();
+            match flush(&*presence, &hub, settings, &room, &changes, last).await {
+                Ok(count) => {
+                    counts.insert(room, count);
+                }
+                Err(err) => {
+                    // Kept for the next window: a diff must not be lost, or
+                    // this instance's members would drift from the room.
+                    tracing::warn!(%room, %err, "presence diff deferred");
+                    hub.restore_changes(room, changes);
+                }
             }
         }
-    })
-    .await;
+    }
 }
 
-/// Builds and delivers one room's diff.
+/// Builds and delivers one room's diff; returns the room's member count.
+/// `last`: the count at the previous flush.
 async fn flush(
     presence: &dyn Presence,
     hub: &Hub,
     settings: DiffSettings,
     room: &RoomName,
     changes: &RoomChanges,
-) -> Result<(), EngineError> {
+    last: Option<u64>,
+) -> Result<u64, EngineError> {
+    let big = |count: u64| count > settings.big_room_members;
+    if last.is_some_and(big) && !hub.wants_member_events(room) {
+        // Only counts go out: neither the members nor a diff are needed.
+        let (count, _) = presence.members_now(room, &[]).await?;
+        if big(count) {
+            let moved = changes.values().any(|seen| seen.joined || seen.left.is_some());
+            let occupancy = moved.then(|| Delivery {
+                offset: None,
+                text: encode(&ServerFrame::Occupancy { room: room.clone(), count }),
+            });
+            hub.deliver_diff(room, None, occupancy.as_ref(), true);
+            return Ok(count);
+        }
+    }
     let ids: Vec<String> = changes.keys().cloned().collect();
     let (count, now) = presence.members_now(room, &ids).await?;
     let mut diff = PresenceDiff {
@@ -86,7 +119,7 @@ async fn flush(
     diff.updates.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     let moved = !diff.joins.is_empty() || !diff.leaves.is_empty();
     let changed = moved || !diff.updates.is_empty();
-    let big = count > settings.big_room_members;
+    let big = big(count);
     let full =
         changed.then(|| Delivery { offset: None, text: encode(&ServerFrame::PresenceDiff(diff)) });
     let occupancy = (big && moved).then(|| Delivery {
@@ -94,5 +127,5 @@ async fn flush(
         text: encode(&ServerFrame::Occupancy { room: room.clone(), count }),
     });
     hub.deliver_diff(room, full.as_ref(), occupancy.as_ref(), big);
-    Ok(())
+    Ok(count)
 }

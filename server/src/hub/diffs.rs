@@ -70,6 +70,11 @@ impl Hub {
         }
     }
 
+    /// Whether a local connection in `room` joined with `member_events`.
+    pub fn wants_member_events(&self, room: &RoomName) -> bool {
+        self.rooms.get(room).is_some_and(|members| members.values().any(|m| m.member_events))
+    }
+
     /// Delivers a room's diff to its local members: `full` to everyone, or
     /// with `occupancy`, `full` only to connections that asked for member
     /// events and `occupancy` to the others (nothing to them when it is
