@@ -146,32 +146,32 @@ async fn a_join_storm_costs_each_member_frames_per_window_not_per_joiner(engine:
 }
 
 every_engine!(paging_returns_every_member_exactly_once_online_first);
-/// 45 members, one invisible: the `joined` reply holds the first page and
+/// 80 members (enough for a sorted room), one invisible: the `joined` reply holds the first page and
 /// the count, and `members` pages (and the HTTP API's) hold everyone once,
 /// online members first, each group by name.
 async fn paging_returns_every_member_exactly_once_online_first(engine: Engine) {
     let server = TestServer::with_on(engine, |c| c.limits.joined_members = 10).await;
-    let mut members = crowd(&server, "m", 44, "hall").await;
+    let mut members = crowd(&server, "m", 79, "hall").await;
     members[0].send(json!({"type": "presence", "status": "invisible"})).await;
     // Frames are handled in order: once the ping is answered, so is the status.
     members[0].assert_usable().await;
     let mut me = WsClient::connect_as(&server, "zed", "Aaron").await;
     let joined = me.join("hall").await;
-    assert_eq!(joined["count"], 45, "{joined}");
+    assert_eq!(joined["count"], 80, "{joined}");
     assert_eq!(joined["members"].as_array().map(Vec::len), Some(10));
     assert!(joined["cursor"].is_string(), "more to page: {joined}");
 
-    for limit in [7, 45, 500] {
+    for limit in [7, 80, 500] {
         let (page, count) = page_all(&mut me, "hall", limit).await;
-        assert_eq!(count, 45);
+        assert_eq!(count, 80);
         let ids: Vec<&str> = page.iter().map(|m| m["user"]["id"].as_str().unwrap()).collect();
         let unique: BTreeSet<&str> = ids.iter().copied().collect();
-        assert_eq!((ids.len(), unique.len()), (45, 45), "every member once: {ids:?}");
+        assert_eq!((ids.len(), unique.len()), (80, 80), "every member once: {ids:?}");
         // Online first (Aaron sorts before M-…), the invisible one last.
         assert_eq!(ids[0], "zed", "by name: {ids:?}");
-        assert_eq!(ids[44], "m-000", "looking offline, last: {ids:?}");
+        assert_eq!(ids[79], "m-000", "looking offline, last: {ids:?}");
         let names: Vec<&str> =
-            page[..44].iter().map(|m| m["user"]["name"].as_str().unwrap()).collect();
+            page[..79].iter().map(|m| m["user"]["name"].as_str().unwrap()).collect();
         assert!(names.is_sorted(), "by name: {names:?}");
     }
 
@@ -179,13 +179,13 @@ async fn paging_returns_every_member_exactly_once_online_first(engine: Engine) {
     let mut path = "/api/rooms/hall/presence?limit=20".to_owned();
     loop {
         let page = server.api_get(&path).await.expect(200);
-        assert_eq!(page["count"], 45);
+        assert_eq!(page["count"], 80);
         seen.extend(page["members"].as_array().unwrap().iter().map(|m| m["user"]["id"].clone()));
         let Some(cursor) = page["cursor"].as_str() else { break };
         path = format!("/api/rooms/hall/presence?limit=20&cursor={}", urlencode(cursor));
     }
     let unique: BTreeSet<String> = seen.iter().map(Value::to_string).collect();
-    assert_eq!((seen.len(), unique.len()), (45, 45), "the API pages everyone once");
+    assert_eq!((seen.len(), unique.len()), (80, 80), "the API pages everyone once");
 }
 
 /// Percent-encodes a query value.

@@ -1,5 +1,6 @@
 //! Presence in one process: room members with their connection counts
-//! (kept in list order too, so a page costs its size), and per user the
+//! (a big room's kept in list order too, so a page costs its size), and
+//! per user the
 //! open and lingering connections, the status, the rooms and the
 //! notifications kept while offline.
 //!
@@ -134,13 +135,66 @@ impl RoomMember {
     }
 }
 
-/// One room's members, by id and in list order.
+/// Members from which a room keeps them sorted as they come and go; a
+/// smaller room sorts them when a page is asked for. Most rooms are personal
+/// rooms of one member, where a sorted set's first node alone would cost
+/// more than the rest of the connection (docs/performance.md); sorting a
+/// few dozen is cheaper than keeping them sorted.
+const SORTED_FROM: usize = 64;
+
+/// One room's members, by id and, in a big room, in list order.
 #[derive(Debug, Default)]
 struct RoomMembers {
     /// Boxed: the smallest hash table has four slots, so one member costs
     /// four pointers rather than four profiles (docs/performance.md).
     by_id: HashMap<String, Box<RoomMember>>,
+    /// Every member's key from [`SORTED_FROM`] members, empty (without an
+    /// allocation) in a smaller room: emptied again below half as many, so
+    /// a room at the edge does not rebuild it on every join and leave.
     order: BTreeSet<MemberKey>,
+}
+
+impl RoomMembers {
+    fn sorted(&self) -> bool {
+        !self.order.is_empty()
+    }
+
+    fn added(&mut self, key: MemberKey) {
+        if self.sorted() {
+            self.order.insert(key);
+        } else if self.by_id.len() >= SORTED_FROM {
+            self.order = self.by_id.values().map(|m| m.key()).collect();
+        }
+    }
+
+    fn removed(&mut self, key: &MemberKey) {
+        self.order.remove(key);
+        if self.by_id.len() < SORTED_FROM / 2 {
+            self.order = BTreeSet::new();
+        }
+    }
+
+    /// Up to `limit` keys after `after`, and whether more follow.
+    fn page(&self, after: Option<&MemberKey>, limit: usize) -> (Vec<MemberKey>, bool) {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut keys: Vec<MemberKey> = match self.sorted() {
+            true => self.order.range((from, Bound::Unbounded)).take(limit + 1).cloned().collect(),
+            false => {
+                let mut all: Vec<MemberKey> = self
+                    .by_id
+                    .values()
+                    .map(|m| m.key())
+                    .filter(|key| after.is_none_or(|after| key > after))
+                    .collect();
+                all.sort_unstable();
+                all.truncate(limit + 1);
+                all
+            }
+        };
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        (keys, more)
+    }
 }
 
 /// The in-memory presence.
@@ -167,12 +221,15 @@ impl MemoryPresence {
     fn resort(&self, user_id: &str, hidden: bool, rooms: &[RoomName]) {
         for room in rooms {
             let Some(mut members) = self.members.get_mut(room) else { continue };
-            let RoomMembers { by_id, order } = &mut *members;
-            let Some(member) = by_id.get_mut(user_id) else { continue };
+            let Some(member) = members.by_id.get_mut(user_id) else { continue };
             if member.hidden != hidden {
-                order.remove(&member.key());
+                let old = member.key();
                 member.hidden = hidden;
-                order.insert(member.key());
+                let new = member.key();
+                if members.sorted() {
+                    members.order.remove(&old);
+                    members.order.insert(new);
+                }
             }
         }
     }
@@ -210,15 +267,16 @@ impl Presence for MemoryPresence {
             self.users.get(&user.id).is_some_and(|state| state.status == SetStatus::Invisible);
         let first = {
             let mut members = self.members.entry(room.clone()).or_default();
-            let RoomMembers { by_id, order } = &mut *members;
-            let member = by_id.entry(user.id.clone()).or_insert_with(|| {
+            let member = members.by_id.entry(user.id.clone()).or_insert_with(|| {
                 Box::new(RoomMember { user: user.clone(), connections: 0, hidden })
             });
             member.connections += 1;
-            if member.connections == 1 {
-                order.insert(member.key());
+            let first = member.connections == 1;
+            if first {
+                let key = member.key();
+                members.added(key);
             }
-            member.connections == 1
+            first
         };
         if first {
             self.users.entry(user.id.clone()).or_default().rooms.insert(room.clone());
@@ -237,7 +295,7 @@ impl Presence for MemoryPresence {
                     }
                     Some(_) => {
                         if let Some(member) = members.by_id.remove(user_id) {
-                            members.order.remove(&member.key());
+                            members.removed(&member.key());
                         }
                         true
                     }
@@ -264,16 +322,15 @@ impl Presence for MemoryPresence {
     ) -> Result<MemberPage, EngineError> {
         let (count, page, more) = match self.members.get(room) {
             Some(members) => {
-                let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-                let mut keys = members.order.range((from, Bound::Unbounded));
+                let (keys, more) = members.page(after, limit);
                 let page: Vec<(MemberKey, UserInfo)> = keys
-                    .by_ref()
-                    .take(limit)
+                    .into_iter()
                     .filter_map(|key| {
-                        members.by_id.get(&key.id).map(|m| (key.clone(), m.user.clone()))
+                        let user = members.by_id.get(&key.id)?.user.clone();
+                        Some((key, user))
                     })
                     .collect();
-                (members.by_id.len() as u64, page, keys.next().is_some())
+                (members.by_id.len() as u64, page, more)
             }
             None => (0, Vec::new(), false),
         };
