@@ -195,7 +195,7 @@ pub struct Limits {
     /// Members above which a room is big: occupancy counts rather than
     /// member diffs to those who did not ask for them (default 1000).
     pub big_room_members: usize,
-    /// Members in a `joined` reply's first page (default 100, at most
+    /// Members in a `joined` reply's first page (default 50, at most
     /// `MAX_MEMBERS_LIMIT`).
     pub joined_members: usize,
     /// Open connections per user on one instance (default 20).
@@ -270,7 +270,7 @@ impl Default for Limits {
             strikes: Rate::new(1.0, 20),
             rooms_per_connection: 100,
             big_room_members: 1000,
-            joined_members: 100,
+            joined_members: 50,
             connections_per_user: 20,
             connections_per_ip: 1000,
             max_connections: 0,

@@ -225,7 +225,7 @@ pub struct Args {
 
     /// Members listed in a `joined` reply (the rest are paged with
     /// `members`), at most 500.
-    #[arg(long, env = "ROOMCAST_JOINED_MEMBERS", default_value_t = 100)]
+    #[arg(long, env = "ROOMCAST_JOINED_MEMBERS", default_value_t = 50)]
     pub joined_members: u16,
 
     /// Connections from one IP address. Without `--trusted-proxies`,
