@@ -27,7 +27,7 @@ mod report;
 mod scenario;
 mod stream;
 
-use scenario::{fanout, idle, mesh};
+use scenario::{fanout, fill, idle, mesh};
 
 #[derive(Parser)]
 #[command(name = "roomcast-bench", version, about = "Load generator for Roomcast")]
@@ -45,6 +45,9 @@ enum Command {
     Fanout(fanout::Args),
     /// R rooms x K members, everyone chatting.
     Mesh(mesh::Args),
+    /// N subscribers connecting and joining one room: joins/s (auth
+    /// included) and the frames each member received.
+    Fill(fill::Args),
     /// Draws latency percentiles against delivered messages/s (SVG) from
     /// `fanout` JSON results.
     Plot(plot::Args),
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Idle(a) => a.common.json.clone(),
         Command::Fanout(a) => a.common.json.clone(),
         Command::Mesh(a) => a.common.json.clone(),
+        Command::Fill(a) => a.common.json.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
@@ -74,6 +78,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Idle(args) => idle::run(args).await,
             Command::Fanout(args) => fanout::run(args).await,
             Command::Mesh(args) => mesh::run(args).await,
+            Command::Fill(args) => fill::run(args).await,
             Command::Plot(_) => unreachable!("handled above"),
         }
     })?;

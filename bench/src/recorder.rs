@@ -6,7 +6,9 @@
 //! [`Recorder`] behind an `Rc<RefCell<_>>`: no atomics, no channel, and no
 //! extra task wake-up per delivered frame. A frame is not parsed as JSON:
 //! the recorder checks its `type` prefix and finds the content's timestamp
-//! with one substring search.
+//! with one substring search, unless the generator reads like a browser
+//! (`--parse`): then every frame is parsed as JSON too, as an application
+//! would before it can act on any of them.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -66,6 +68,12 @@ pub struct Recorder {
     pub deliveries: u64,
     /// Connections the server closed, by close code (0: dropped without one).
     pub closed: BTreeMap<u16, u64>,
+    /// Parse every frame as JSON (`--parse`).
+    pub parse: bool,
+    /// Text frames received, recording or not.
+    pub frames: u64,
+    /// Frames that did not parse as JSON objects with a `type` (`--parse`).
+    pub unparsed: u64,
 }
 
 impl Default for Recorder {
@@ -77,6 +85,9 @@ impl Default for Recorder {
                 .expect("static histogram bounds are valid"),
             deliveries: 0,
             closed: BTreeMap::new(),
+            parse: false,
+            frames: 0,
+            unparsed: 0,
         }
     }
 }
@@ -84,6 +95,13 @@ impl Default for Recorder {
 impl Recorder {
     /// Records a received text frame.
     pub fn frame(&mut self, frame: &[u8]) {
+        self.frames += 1;
+        if self.parse {
+            let parsed = serde_json::from_slice::<serde_json::Value>(frame);
+            if !parsed.is_ok_and(|v| v.get("type").is_some_and(serde_json::Value::is_string)) {
+                self.unparsed += 1;
+            }
+        }
         if !self.recording {
             return;
         }

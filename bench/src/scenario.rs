@@ -15,6 +15,7 @@ use crate::proc::{CpuMeter, CpuUse};
 use crate::recorder::{Latency, Recorder};
 
 pub mod fanout;
+pub mod fill;
 pub mod idle;
 pub mod mesh;
 
@@ -61,6 +62,10 @@ pub struct Common {
     /// Write the results here as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Parse every frame received as JSON, as a browser application does,
+    /// rather than only looking for the timestamps of messages.
+    #[arg(long)]
+    pub parse: bool,
 }
 
 impl Common {
@@ -77,6 +82,13 @@ impl Common {
     /// The processes whose CPU is the server's.
     pub fn server_pids(&self) -> Vec<u32> {
         self.server_pid.into_iter().chain(self.backend_pid.iter().copied()).collect()
+    }
+
+    /// A recorder for this run's receiving connections.
+    pub fn recorder(&self) -> crate::recorder::Recorder {
+        let mut recorder = crate::recorder::Recorder::default();
+        recorder.parse = self.parse;
+        recorder
     }
 
     pub fn tokens(&self) -> Tokens {
@@ -112,7 +124,8 @@ const QUIET_CORES: f64 = 0.05;
 const SETTLE_MAX: Duration = Duration::from_secs(120);
 
 /// Waits until the server has worked off the set-up: joining a room of N
-/// members queues a `member_joined` to each of them, so the join phase
+/// members announces the join to them (once per window since presence
+/// diffs, once per joiner before), so the join phase
 /// leaves a backlog that would otherwise land in the first window. Done
 /// when the server's CPU stays under [`QUIET_CORES`] for a second (without
 /// its pid, after a second).

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits};
+use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits, MembersPage, PresenceDiff};
 use roomcast_shared::{
     AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Presence,
     ReadReceipt, RoomEvent, RoomName, ServerFrame, Status, UserInfo, UserRef,
@@ -53,7 +53,6 @@ fn frame(kind: &str, text: &str) -> Result<ServerFrame> {
         "message_deleted" => ServerFrame::MessageDeleted(json(text)?),
         "ack" => ServerFrame::Ack(json::<Ack>(text)?),
         "error" => ServerFrame::Error(json::<ErrorFrame>(text)?),
-        "presence" => ServerFrame::Presence(json::<Presence>(text)?),
         "notification" => ServerFrame::Notification(json::<Notification>(text)?),
         "event" => ServerFrame::Event(json::<AppEvent>(text)?),
         "joined" => ServerFrame::Joined(json::<JoinedWire>(text)?.into_joined()?),
@@ -67,14 +66,12 @@ fn frame(kind: &str, text: &str) -> Result<ServerFrame> {
             }
         }
         "left" => ServerFrame::Left { room: json::<RoomOnly>(text)?.room },
-        "member_joined" => {
-            let w: MemberEvent = json(text)?;
-            ServerFrame::MemberJoined { room: w.room, user: w.user }
+        "presence_diff" => ServerFrame::PresenceDiff(json::<DiffWire>(text)?.into_diff()),
+        "occupancy" => {
+            let w: OccupancyWire = json(text)?;
+            ServerFrame::Occupancy { room: w.room, count: w.count }
         }
-        "member_left" => {
-            let w: MemberEvent = json(text)?;
-            ServerFrame::MemberLeft { room: w.room, user: w.user }
-        }
+        "members" => ServerFrame::Members(json::<PageWire>(text)?.into_page()),
         "typing" => {
             let w: TypingWire = json(text)?;
             ServerFrame::Typing { room: w.room, user: w.user, is_typing: w.is_typing }
@@ -112,7 +109,11 @@ struct JoinedWire {
     room: RoomName,
     epoch: String,
     offset: u64,
+    #[serde(default)]
+    count: u64,
     members: Vec<MemberWire>,
+    #[serde(default)]
+    cursor: Option<String>,
     messages: Vec<Box<RawValue>>,
     #[serde(default)]
     recovered: Option<bool>,
@@ -128,7 +129,9 @@ impl JoinedWire {
             room: self.room,
             epoch: self.epoch,
             offset: self.offset,
+            count: self.count,
             members: self.members.into_iter().map(MemberWire::into_member).collect(),
+            cursor: self.cursor,
             messages: self.messages.iter().map(|m| room_event(m.get())).collect::<Result<_>>()?,
             recovered: self.recovered,
             reads: self.reads.iter().filter_map(|r| json::<ReadReceipt>(r.get()).ok()).collect(),
@@ -175,9 +178,53 @@ struct RoomOnly {
 }
 
 #[derive(Deserialize)]
-struct MemberEvent {
+struct DiffWire {
     room: RoomName,
-    user: UserInfo,
+    count: u64,
+    #[serde(default)]
+    joins: Vec<MemberWire>,
+    #[serde(default)]
+    leaves: Vec<UserInfo>,
+    #[serde(default)]
+    updates: Vec<Presence>,
+}
+
+impl DiffWire {
+    fn into_diff(self) -> PresenceDiff {
+        PresenceDiff {
+            room: self.room,
+            count: self.count,
+            joins: self.joins.into_iter().map(MemberWire::into_member).collect(),
+            leaves: self.leaves,
+            updates: self.updates,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OccupancyWire {
+    room: RoomName,
+    count: u64,
+}
+
+#[derive(Deserialize)]
+struct PageWire {
+    room: RoomName,
+    count: u64,
+    members: Vec<MemberWire>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+impl PageWire {
+    fn into_page(self) -> MembersPage {
+        MembersPage {
+            room: self.room,
+            count: self.count,
+            members: self.members.into_iter().map(MemberWire::into_member).collect(),
+            cursor: self.cursor,
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -127,7 +127,7 @@ pub enum Event {
         /// The room.
         room: String,
         /// `joined`, `message`, `updated`, `deleted`, `typing`, `read`,
-        /// `member_joined`, `member_left`, `presence`, `event`, `reset` or
+        /// `member_joined`, `member_left`, `presence_diff`, `occupancy`, `event`, `reset` or
         /// `error`.
         kind: &'static str,
         /// The event's data as JSON.

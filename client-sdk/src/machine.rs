@@ -143,6 +143,10 @@ enum Request {
         op: u64,
         room: String,
     },
+    /// A page of members (`members()`).
+    Members {
+        op: u64,
+    },
     Ping,
 }
 
@@ -375,7 +379,7 @@ impl Core {
         self.join_at = None;
         self.outbox.disconnected();
         for request in std::mem::take(&mut self.requests).into_values() {
-            if let Request::History { op, .. } = request {
+            if let Request::History { op, .. } | Request::Members { op } = request {
                 self.settle(op, Err(ClientError::new("disconnected", "the connection dropped")));
             }
         }
@@ -451,7 +455,7 @@ impl Core {
             self.settle(entry.op, Err(error.clone()));
         }
         for request in std::mem::take(&mut self.requests).into_values() {
-            if let Request::History { op, .. } = request {
+            if let Request::History { op, .. } | Request::Members { op } = request {
                 self.settle(op, Err(error.clone()));
             }
         }

@@ -43,6 +43,13 @@ pub struct MemberChange<'a> {
     pub user: &'a UserInfo,
 }
 
+/// An `occupancy` event: a big room's member count.
+#[derive(Serialize)]
+pub struct Occupancy<'a> {
+    pub room: &'a str,
+    pub count: u64,
+}
+
 /// The reply to `history()`.
 #[derive(Serialize)]
 pub struct HistoryPage<'a> {
@@ -73,6 +80,10 @@ pub struct RoomSnapshot<'a> {
     pub messages: &'a [ChatMessage],
     pub pending: Vec<Pending<'a>>,
     pub members: &'a [Member],
+    /// How many members the room has (more than `members` in a big room).
+    pub member_count: u64,
+    /// Whether `members()` has more to load.
+    pub more_members: bool,
     pub typing: &'a [UserRef],
     /// Each user's read position, latest readers first.
     pub reads: Vec<&'a ReadReceipt>,

@@ -7,11 +7,8 @@
 //! than one above it reveals a gap and is not applied (the client re-joins
 //! with `since` instead, and the server replays the gap in order).
 
-use roomcast_shared::frame::Joined;
-use roomcast_shared::{
-    ChatMessage, Member, Position, Presence, ReadReceipt, RoomEvent, Status, UserInfo, UserRef,
-};
-use time::OffsetDateTime;
+use roomcast_shared::frame::{Joined, MembersPage, PresenceDiff};
+use roomcast_shared::{ChatMessage, Member, Position, ReadReceipt, RoomEvent, Status, UserRef};
 
 use crate::receipts::Receipts;
 
@@ -52,8 +49,16 @@ pub struct RoomState {
     pub joined: bool,
     /// Messages in offset order, at most `max_messages`, each id once.
     pub messages: Vec<ChatMessage>,
-    /// The room's members with their presence, sorted by name.
+    /// The room's members the client knows, with their presence: those who
+    /// look online first, then by name. In a big room, the pages loaded so
+    /// far (see `members_cursor`).
     pub members: Vec<Member>,
+    /// How many members the room has (`joined`, `presence_diff`,
+    /// `occupancy`, `members`).
+    pub member_count: u64,
+    /// Where the next page of members starts; `None` once `members` holds
+    /// everyone.
+    pub members_cursor: Option<String>,
     /// Other users typing right now.
     pub typing: Vec<UserRef>,
     /// Each user's latest read position, from `joined.reads` and `read`
@@ -72,6 +77,9 @@ impl RoomState {
     pub fn apply_joined(&mut self, joined: Joined, max_messages: usize) -> JoinOutcome {
         self.joined = true;
         self.members = joined.members;
+        sort_members(&mut self.members);
+        self.member_count = joined.count;
+        self.members_cursor = joined.cursor;
         self.typing.clear();
         self.version += 1;
         let position = Position { epoch: joined.epoch.clone(), offset: joined.offset };
@@ -215,37 +223,59 @@ impl RoomState {
             .map(|read| read.user_id.as_str())
     }
 
-    /// A `member_joined` frame.
-    pub fn member_joined(&mut self, user: UserInfo, now_ms: u64) {
-        if self.members.iter().any(|m| m.user.id == user.id) {
-            return;
+    /// A `presence_diff`: who left, who came (or came back), whose status
+    /// changed. Applying every diff keeps the list equal to the room's.
+    pub fn apply_diff(&mut self, diff: &PresenceDiff) {
+        for user in &diff.leaves {
+            self.members.retain(|m| m.user.id != user.id);
+            self.typing.retain(|u| u.id != user.id);
         }
-        let last_seen = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let presence =
-            Presence { user_id: user.id.clone(), status: Status::Online, custom: None, last_seen };
-        let at = self.members.partition_point(|m| m.user.name < user.name);
-        self.members.insert(at, Member { user, presence });
+        for member in &diff.joins {
+            match self.members.iter_mut().find(|m| m.user.id == member.user.id) {
+                Some(known) => *known = member.clone(),
+                None => self.members.push(member.clone()),
+            }
+        }
+        for presence in &diff.updates {
+            if let Some(m) = self.members.iter_mut().find(|m| m.user.id == presence.user_id) {
+                m.presence = presence.clone();
+            }
+        }
+        sort_members(&mut self.members);
+        self.member_count = diff.count;
         self.version += 1;
     }
 
-    /// A `member_left` frame.
-    pub fn member_left(&mut self, user_id: &str) {
-        let before = self.members.len();
-        self.members.retain(|m| m.user.id != user_id);
-        self.typing.retain(|u| u.id != user_id);
-        if self.members.len() != before {
+    /// An `occupancy` frame: the count of a big room.
+    pub fn occupancy(&mut self, count: u64) {
+        if self.member_count != count {
+            self.member_count = count;
             self.version += 1;
         }
     }
 
-    /// A `presence` frame: updates the member, if they are in this room.
-    pub fn presence(&mut self, presence: &Presence) {
-        if let Some(m) = self.members.iter_mut().find(|m| m.user.id == presence.user_id) {
-            m.presence = presence.clone();
-            self.version += 1;
+    /// A page of members (`members` reply): adds those not known yet and
+    /// moves the cursor on.
+    pub fn add_members(&mut self, page: MembersPage) {
+        for member in page.members {
+            if !self.members.iter().any(|m| m.user.id == member.user.id) {
+                self.members.push(member);
+            }
         }
+        sort_members(&mut self.members);
+        self.member_count = page.count;
+        self.members_cursor = page.cursor;
+        self.version += 1;
     }
+}
+
+/// Members in the order the server lists them: those who look online first,
+/// then by name, then by id.
+fn sort_members(members: &mut [Member]) {
+    members.sort_by(|a, b| {
+        let hidden = |m: &Member| m.presence.status == Status::Offline;
+        (hidden(a), &a.user.name, &a.user.id).cmp(&(hidden(b), &b.user.name, &b.user.id))
+    });
 }
 
 /// The offset of loaded message `id`; recent messages are searched first,
@@ -277,7 +307,9 @@ mod tests {
             room: roomcast_shared::RoomName::new("r").unwrap(),
             epoch: epoch.into(),
             offset,
+            count: 0,
             members: vec![],
+            cursor: None,
             messages,
             recovered,
             reads: vec![],
@@ -350,5 +382,46 @@ mod tests {
         assert_eq!(offsets(&room), [1, 2, 4, 5]);
         room.trim(3);
         assert_eq!(offsets(&room), [2, 4, 5]);
+    }
+
+    fn member(id: &str, name: &str, status: &str) -> Member {
+        serde_json::from_value(json!({"user":{"id":id,"name":name,"role":null,"avatar":null},
+            "user_id":id,"status":status,"custom":null,"last_seen":"2026-11-22T10:00:00Z"}))
+        .unwrap()
+    }
+
+    fn ids(room: &RoomState) -> Vec<&str> {
+        room.members.iter().map(|m| m.user.id.as_str()).collect()
+    }
+
+    #[test]
+    fn diffs_pages_and_counts_keep_the_member_list() {
+        let mut room = RoomState::default();
+        let mut first = joined("e", 0, vec![], None);
+        first.members = vec![member("bob", "Bob", "online"), member("al", "Al", "offline")];
+        first.count = 5;
+        first.cursor = Some("0,bob,Bob".into());
+        room.apply_joined(first, 100);
+        assert_eq!(ids(&room), ["bob", "al"], "online first");
+        assert_eq!((room.member_count, room.members_cursor.as_deref()), (5, Some("0,bob,Bob")));
+
+        let diff: PresenceDiff = serde_json::from_value(json!({"room":"r","count":5,
+            "joins":[member("cy", "Cy", "busy"), member("bob", "Bob", "away")],
+            "leaves":[{"id":"al","name":"Al","role":null,"avatar":null}],
+            "updates":[{"user_id":"zed","status":"away","custom":null,
+                "last_seen":"2026-11-22T10:00:00Z"}]}))
+        .unwrap();
+        room.apply_diff(&diff);
+        assert_eq!(ids(&room), ["bob", "cy"], "a leave, a join and a rejoin applied");
+        assert_eq!(room.members[0].presence.status, Status::Away);
+
+        let page: MembersPage = serde_json::from_value(json!({"room":"r","count":6,
+            "members":[member("cy", "Cy", "busy"), member("dee", "Dee", "online")]}))
+        .unwrap();
+        room.add_members(page);
+        assert_eq!(ids(&room), ["bob", "cy", "dee"], "each member once");
+        assert_eq!((room.member_count, room.members_cursor.as_deref()), (6, None));
+        room.occupancy(1200);
+        assert_eq!(room.member_count, 1200);
     }
 }

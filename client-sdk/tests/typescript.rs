@@ -22,7 +22,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits, RateLimit};
+use roomcast_shared::frame::{
+    Ack, ErrorFrame, Joined, Limits, MembersPage, PresenceDiff, RateLimit,
+};
 use roomcast_shared::{
     AppEvent, ChatMessage, ClientFrame, ErrorCode, Member, MessageDeleted, MessageUpdated,
     Notification, Position, Presence, ReadReceipt, Ref, RoomEvent, RoomName, ServerFrame,
@@ -64,6 +66,8 @@ fn declarations() -> Vec<Declaration> {
         declare::<ClientFrame>(&cfg),
         declare::<Ref>(&cfg),
         declare::<Joined>(&cfg),
+        declare::<MembersPage>(&cfg),
+        declare::<PresenceDiff>(&cfg),
         declare::<RoomEvent>(&cfg),
         declare::<Ack>(&cfg),
         declare::<ErrorFrame>(&cfg),

@@ -59,7 +59,7 @@ impl FanoutRoom {
             let personal = RoomName::personal(&user).expect("a valid user id");
             hub.register(&conn, &user, &personal);
             hub.finish_join(&personal, &conn, None, 0);
-            hub.begin_join(&room, &conn);
+            hub.begin_join(&room, &conn, false);
             hub.finish_join(&room, &conn, None, 0);
             conns.push(conn);
             queues.push(queue);

@@ -207,6 +207,12 @@ pub struct Limits {
     pub strikes: Rate,
     /// Rooms per connection, its personal room aside (default 100).
     pub rooms_per_connection: usize,
+    /// Members above which a room is big: occupancy counts rather than
+    /// member diffs to those who did not ask for them (default 1000).
+    pub big_room_members: usize,
+    /// Members in a `joined` reply's first page (default 50, at most
+    /// `MAX_MEMBERS_LIMIT`).
+    pub joined_members: usize,
     /// Open connections per user on one instance (default 20).
     pub connections_per_user: usize,
     /// Open connections per client IP address (default 1000; see
@@ -227,6 +233,9 @@ pub struct Timing {
     pub auth_timeout: Duration,
     /// How long a disconnected user stays a member and online (default 3 s).
     pub presence_grace: Duration,
+    /// How long membership and presence changes are gathered into one
+    /// `presence_diff` per room (default 250 ms).
+    pub presence_window: Duration,
     /// Quiet time after which a typer is announced as stopped (default 5 s).
     pub typing_timeout: Duration,
     /// How long shutdown waits for connections to close (default 5 s).
@@ -276,6 +285,8 @@ impl Default for Limits {
             api_failure_addresses: 10_000,
             strikes: Rate::new(1.0, 20),
             rooms_per_connection: 100,
+            big_room_members: 1000,
+            joined_members: 50,
             connections_per_user: 20,
             connections_per_ip: 1000,
             max_connections: 0,
@@ -289,6 +300,7 @@ impl Default for Timing {
             heartbeat: Duration::from_secs(25),
             auth_timeout: Duration::from_secs(10),
             presence_grace: Duration::from_secs(3),
+            presence_window: Duration::from_millis(250),
             typing_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
             instance_lease: Duration::from_secs(10),
@@ -298,6 +310,14 @@ impl Default for Timing {
             sweep_interval: Duration::from_secs(10),
         }
     }
+}
+
+/// `--joined-members`: at most what one `members` page may hold.
+fn joined_members(value: u16) -> Result<usize, ConfigError> {
+    if value > roomcast_shared::MAX_MEMBERS_LIMIT {
+        return Err(ConfigError::OutOfRange { name: "joined-members", rule: "at most 500" });
+    }
+    Ok(usize::from(value))
 }
 
 /// A made-up secret: 32 random alphanumerics (190 bits), long enough for
@@ -340,6 +360,7 @@ impl Config {
         let durations = [
             ("heartbeat-ms", heartbeat),
             ("presence-grace-ms", presence_grace),
+            ("presence-window-ms", self.timing.presence_window),
             ("instance-lease-ms", instance_lease),
             ("header-timeout-ms", header_timeout),
             ("drain-timeout-ms", self.timing.drain_timeout),
@@ -487,6 +508,8 @@ impl Config {
                     "api-failure-addresses",
                 )? as usize,
                 rooms_per_connection: args.rooms_per_connection,
+                big_room_members: args.big_room_members,
+                joined_members: joined_members(args.joined_members)?,
                 connections_per_ip: positive(args.connections_per_ip as u64, "connections-per-ip")?
                     as usize,
                 max_connections: args.max_connections,
@@ -499,6 +522,10 @@ impl Config {
             timing: Timing {
                 heartbeat: Duration::from_millis(positive(args.heartbeat_ms, "heartbeat-ms")?),
                 presence_grace: Duration::from_millis(args.presence_grace_ms),
+                presence_window: Duration::from_millis(positive(
+                    args.presence_window_ms,
+                    "presence-window-ms",
+                )?),
                 instance_lease: Duration::from_millis(
                     positive(args.instance_lease_ms, "instance-lease-ms")?.max(300),
                 ),

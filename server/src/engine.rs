@@ -18,9 +18,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use roomcast_shared::{
-    ChatMessage, Member, Notification, Presence as UserPresence, RoomEvent, UserInfo,
-};
+use roomcast_shared::{ChatMessage, Notification, Presence as UserPresence, RoomEvent, UserInfo};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,6 +30,7 @@ use crate::telemetry::Metrics;
 use crate::webhooks::Webhooks;
 use crate::webhooks::record::{Recorder, TapPresence, TapStreams};
 
+mod diffs;
 mod durable;
 mod fanout;
 mod memory;
@@ -40,7 +39,7 @@ mod redis;
 mod streams;
 
 pub(crate) use fanout::{Fanout, RoomEventSink};
-pub(crate) use presence::Presence;
+pub(crate) use presence::{Counted, MemberChange, MemberKey, MemberPage, Presence, page_request};
 pub(crate) use streams::{Appending, Queued, Streams};
 
 /// Runs `work` every `interval`, the first time at once, until `shutdown`;
@@ -64,11 +63,6 @@ pub(crate) async fn every<F: Future<Output = ()>>(
 pub(crate) fn random_id() -> String {
     use rand::distr::{Alphanumeric, SampleString};
     Alphanumeric.sample_string(&mut rand::rng(), 12)
-}
-
-/// Members in the order every engine lists them: by name, then id.
-pub(crate) fn sort_members(members: &mut [Member]) {
-    members.sort_by(|a, b| a.user.name.cmp(&b.user.name).then_with(|| a.user.id.cmp(&b.user.id)));
 }
 
 /// Why an engine operation failed.
@@ -239,24 +233,28 @@ pub(crate) async fn start(
         engine_config.limits.notifications_per_user = 0;
     }
     let config_for_engine = &engine_config;
+    let diff_settings = diffs::DiffSettings {
+        window: config.timing.presence_window,
+        big_room_members: config.limits.big_room_members as u64,
+    };
     let outbox: Arc<dyn EventRows> = match webhooks {
         Some(webhooks) => webhooks.subscriptions.clone(),
         None => Arc::new(NoWebhooks),
     };
     let engine = match (&config.redis_url, store) {
-        (None, None) => memory::start(config, hub, metrics, tasks, shutdown),
+        (None, None) => memory::start(config, hub, metrics, tasks, shutdown.clone()),
         (None, Some(store)) => {
             let engine =
                 memory::start(config_for_engine, hub, metrics.clone(), tasks, shutdown.clone());
             let storage = durable::Storage { store, outbox };
-            durable::wrap(engine, storage, config, None, metrics, tasks, shutdown)
+            durable::wrap(engine, storage, config, None, metrics, tasks, shutdown.clone())
         }
         (Some(url), None) => {
             tracing::warn!(
                 "no --database-url: history is bounded (--history-size, --history-max-age-secs) \
                  and lives only in Redis; read positions are not kept"
             );
-            redis::start(url, config, hub, tasks, shutdown, None)
+            redis::start(url, config, hub, tasks, shutdown.clone(), None)
                 .await
                 .map_err(|err| redis_error(url, err))?
         }
@@ -269,13 +267,15 @@ pub(crate) async fn start(
                     .map_err(|err| redis_error(url, err))?;
             let shared = durable::Shared { fanin, arrivals };
             let storage = durable::Storage { store, outbox };
-            durable::wrap(engine, storage, config, Some(shared), metrics, tasks, shutdown)
+            durable::wrap(engine, storage, config, Some(shared), metrics, tasks, shutdown.clone())
         }
     };
-    Ok(match webhooks {
+    let engine = match webhooks {
         Some(webhooks) => engine.recording(&webhooks.recorder),
         None => engine,
-    })
+    };
+    tasks.spawn(diffs::run(engine.presence.clone(), engine.hub.clone(), diff_settings, shutdown));
+    Ok(engine)
 }
 
 impl Engine {

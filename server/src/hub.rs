@@ -21,6 +21,7 @@ use tungstenite::Utf8Bytes;
 use crate::limits::Bucket;
 use crate::telemetry::Metrics;
 
+pub(crate) mod diffs;
 pub(crate) mod queue;
 
 use queue::{Kill, Pushed};
@@ -165,6 +166,9 @@ struct Membership {
     conn: Arc<Conn>,
     /// `Some` while the `joined` reply is being prepared: frames wait here.
     held: Mutex<Option<Vec<Delivery>>>,
+    /// Whether the join asked for every member's changes even in a big
+    /// room (`member_events`), rather than its occupancy.
+    member_events: bool,
 }
 
 impl Membership {
@@ -200,6 +204,9 @@ pub(crate) struct Hub {
     /// Bytes each connection's queue holds at most (`--send-queue-bytes`).
     queue_bytes: usize,
     metrics: Arc<Metrics>,
+    /// Membership and presence changes per room since the last flush
+    /// (`diffs.rs`).
+    changes: DashMap<RoomName, diffs::RoomChanges>,
 }
 
 impl Hub {
@@ -214,6 +221,7 @@ impl Hub {
             queue_len,
             queue_bytes,
             metrics,
+            changes: DashMap::new(),
         }
     }
 
@@ -234,8 +242,11 @@ impl Hub {
         let _ = conn.user_id.set(user_id.clone());
         self.conns.insert(conn.id, conn.clone());
         *self.users.entry(user_id).or_default() += 1;
-        let membership =
-            Arc::new(Membership { conn: conn.clone(), held: Mutex::new(Some(Vec::new())) });
+        let membership = Arc::new(Membership {
+            conn: conn.clone(),
+            held: Mutex::new(Some(Vec::new())),
+            member_events: false,
+        });
         let mut members = self.rooms.entry(personal.clone()).or_default();
         let first = members.is_empty();
         members.insert(conn.id, membership);
@@ -264,11 +275,15 @@ impl Hub {
     }
 
     /// Starts (or restarts) a join: from now on the room's frames for this
-    /// connection are held until [`Hub::finish_join`]. Returns whether the
+    /// connection are held until [`Hub::finish_join`]. `member_events`: it
+    /// gets every member's changes even in a big room. Returns whether the
     /// room had no local member before (the engine should watch it).
-    pub fn begin_join(&self, room: &RoomName, conn: &Arc<Conn>) -> bool {
-        let membership =
-            Arc::new(Membership { conn: conn.clone(), held: Mutex::new(Some(Vec::new())) });
+    pub fn begin_join(&self, room: &RoomName, conn: &Arc<Conn>, member_events: bool) -> bool {
+        let membership = Arc::new(Membership {
+            conn: conn.clone(),
+            held: Mutex::new(Some(Vec::new())),
+            member_events,
+        });
         let mut members = self.rooms.entry(room.clone()).or_default();
         let first = members.is_empty();
         members.insert(conn.id, membership);

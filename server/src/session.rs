@@ -324,12 +324,15 @@ impl Session {
                 ErrorCode::Unauthorized,
                 "authenticate first: send {\"type\":\"auth\",\"token\":\"<jwt>\"}".into(),
             )),
-            ClientFrame::Join { room, since, history } => {
-                self.join(reference, room, since, history).await
+            ClientFrame::Join { room, since, history, member_events } => {
+                self.join(reference, room, since, history, member_events == Some(true)).await
             }
             ClientFrame::Leave { room } => self.leave(reference, room).await,
             ClientFrame::History { room, before, limit } => {
                 self.history(reference, room, before, limit).await
+            }
+            ClientFrame::Members { room, cursor, limit } => {
+                self.members(reference, room, cursor, limit).await
             }
             ClientFrame::Send { room, content, client_id } => {
                 return self.send(reference, room, content, client_id).await;

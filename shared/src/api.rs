@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::code::ErrorCode;
-use crate::model::{ChatMessage, Member, UserInfo};
+use crate::model::{ChatMessage, UserInfo};
 use crate::room::RoomName;
 
 /// `POST /api/notify`.
@@ -81,15 +81,9 @@ pub struct PublishEventRequest {
     pub data: Value,
 }
 
-/// `GET /api/rooms/{room}/presence`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RoomPresence {
-    /// The room.
-    pub room: RoomName,
-    /// Its members and their presence.
-    pub members: Vec<Member>,
-}
+/// `GET /api/rooms/{room}/presence`: one page of the room's members (the
+/// same body as the `members` frame, without its `type`).
+pub type RoomPresence = crate::frame::MembersPage;
 
 /// `GET /api/rooms/{room}/messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

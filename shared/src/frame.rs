@@ -83,6 +83,11 @@ pub enum ClientFrame {
         /// Include this many of the latest messages (at most 100).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         history: Option<u16>,
+        /// In a big room (more members than the server's big-room size),
+        /// still receive each member's arrival, departure and status in
+        /// `presence_diff` frames rather than only `occupancy` counts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member_events: Option<bool>,
     },
     /// Leave a room.
     Leave {
@@ -148,6 +153,19 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u16>,
     },
+    /// Page through a joined room's members (online first, then by name).
+    Members {
+        /// The room (joined).
+        room: RoomName,
+        /// Where the previous page ended (its `cursor`); the first page
+        /// without one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+        /// How many (at most [`MAX_MEMBERS_LIMIT`](crate::MAX_MEMBERS_LIMIT);
+        /// default [`DEFAULT_MEMBERS_LIMIT`](crate::DEFAULT_MEMBERS_LIMIT)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u16>,
+    },
     /// Ask for a `pong` (browsers cannot send WebSocket pings).
     Ping,
 }
@@ -166,6 +184,7 @@ impl ClientFrame {
             Self::Read { .. } => "read",
             Self::Presence { .. } => "presence",
             Self::History { .. } => "history",
+            Self::Members { .. } => "members",
             Self::Ping => "ping",
         }
     }
@@ -174,7 +193,7 @@ impl ClientFrame {
 /// Every `type` a client may send, for error messages and docs.
 pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "auth", "join", "leave", "send", "edit", "delete", "typing", "read", "presence", "history",
-    "ping",
+    "members", "ping",
 ];
 
 /// One event of a room's stream: what `joined.messages` replays.
@@ -230,8 +249,14 @@ pub struct Joined {
     pub epoch: String,
     /// The latest offset in the room (0 when it has no events yet).
     pub offset: u64,
-    /// Who is in the room, with their presence.
+    /// How many members the room has.
+    pub count: u64,
+    /// The first page of members with their presence (online first, then
+    /// by name); the rest with `members` from `cursor`.
     pub members: Vec<Member>,
+    /// Where to continue with `members`; absent when `members` is everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// Recovered events (with `since`) or the latest messages (with `history`),
     /// oldest first.
     pub messages: Vec<RoomEvent>,
@@ -247,6 +272,46 @@ pub struct Joined {
 
 /// Most read positions a `joined` reply carries (the latest readers).
 pub const MAX_JOINED_READS: usize = 100;
+
+/// A page of a room's members: the reply to `members`, and the room
+/// presence API's body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MembersPage {
+    /// The room.
+    pub room: RoomName,
+    /// How many members the room has.
+    pub count: u64,
+    /// Members with their presence, online first, then by name.
+    pub members: Vec<Member>,
+    /// Where the next page starts; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// A room's membership and presence changes over a short window, sent once
+/// per window (`presence_diff`), the latest state of each user who changed:
+/// applying `leaves`, then `joins`, then `updates` to the member list gives
+/// the room as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct PresenceDiff {
+    /// The room.
+    pub room: RoomName,
+    /// How many members the room has now.
+    pub count: u64,
+    /// Users who are members now and arrived in the window (or whose earlier
+    /// departure this replaces), with their presence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<Member>,
+    /// Users who are no longer members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<UserInfo>,
+    /// Members whose status changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<Presence>,
+}
 
 /// The reply to `send`, `edit` and `delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,19 +409,15 @@ pub enum ServerFrame {
     MessageUpdated(MessageUpdated),
     /// A message was deleted.
     MessageDeleted(MessageDeleted),
-    /// A user's first connection joined the room.
-    MemberJoined {
+    /// Who arrived, left or changed status in a room over the last window.
+    PresenceDiff(PresenceDiff),
+    /// How many members a big room has now (instead of `presence_diff`,
+    /// unless the join asked for `member_events`).
+    Occupancy {
         /// The room.
         room: RoomName,
-        /// Who joined.
-        user: UserInfo,
-    },
-    /// A user's last connection left the room.
-    MemberLeft {
-        /// The room.
-        room: RoomName,
-        /// Who left.
-        user: UserInfo,
+        /// How many members it has.
+        count: u64,
     },
     /// Another user started or stopped typing.
     Typing {
@@ -380,8 +441,6 @@ pub enum ServerFrame {
         #[serde(with = "time::serde::rfc3339")]
         read_at: OffsetDateTime,
     },
-    /// A user's status changed.
-    Presence(Presence),
     /// A notification for this user.
     Notification(Notification),
     /// An application event published by a backend.
@@ -395,6 +454,8 @@ pub enum ServerFrame {
         /// Whether older messages remain.
         has_more: bool,
     },
+    /// The reply to `members`.
+    Members(MembersPage),
     /// The reply to `ping`.
     Pong {
         /// The server's clock.

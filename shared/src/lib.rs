@@ -34,7 +34,7 @@ pub mod webhook;
 
 pub use auth::Claims;
 pub use code::{CloseCode, ErrorCode, Reconnect};
-pub use frame::{ClientFrame, Envelope, Ref, RoomEvent, ServerFrame};
+pub use frame::{ClientFrame, Envelope, MembersPage, PresenceDiff, Ref, RoomEvent, ServerFrame};
 pub use model::{
     AppEvent, ChatMessage, Member, MessageDeleted, MessageUpdated, Notification, Position,
     Presence, ReadReceipt, SetStatus, Status, UserInfo, UserRef,
@@ -46,3 +46,14 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Most messages a `join` (`history: n`) or a `history` request may ask for.
 pub const MAX_HISTORY_LIMIT: u16 = 100;
+
+/// Most members a `members` request or the room presence API returns.
+pub const MAX_MEMBERS_LIMIT: u16 = 500;
+
+/// Members a `members` request or the room presence API returns when it
+/// gives no `limit`.
+pub const DEFAULT_MEMBERS_LIMIT: u16 = 100;
+
+/// Longest `cursor` a `members` request may send (the server's cursors are
+/// a user's name and id, both far shorter).
+pub const MAX_MEMBERS_CURSOR_BYTES: usize = 1024;

@@ -42,14 +42,14 @@ server_frame_types! {
     Ack => "ack",
     MessageUpdated => "message_updated",
     MessageDeleted => "message_deleted",
-    MemberJoined => "member_joined",
-    MemberLeft => "member_left",
+    PresenceDiff => "presence_diff",
+    Occupancy => "occupancy",
     Typing => "typing",
     Read => "read",
-    Presence => "presence",
     Notification => "notification",
     Event => "event",
     History => "history",
+    Members => "members",
     Pong => "pong",
     Error => "error",
 }
@@ -178,6 +178,7 @@ fn direct_replies_echo_their_request_ref_and_broadcasts_have_none() {
         ("join", "joined"),
         ("send", "ack"),
         ("history", "history"),
+        ("members", "members"),
         ("ping", "pong"),
         ("leave", "left"),
     ] {
@@ -190,11 +191,10 @@ fn direct_replies_echo_their_request_ref_and_broadcasts_have_none() {
         "message",
         "message_updated",
         "message_deleted",
-        "member_joined",
-        "member_left",
+        "presence_diff",
+        "occupancy",
         "typing",
         "read",
-        "presence",
         "notification",
         "event",
     ] {
@@ -210,6 +210,8 @@ fn joined_sample_shows_a_recovery() {
     };
     assert_eq!(joined.recovered, Some(true));
     assert!(joined.members.len() >= 2, "members with their presence");
+    assert!(joined.count > joined.members.len() as u64, "a first page of a bigger room");
+    assert!(joined.cursor.is_some(), "where the next page starts");
     let kinds: Vec<&str> = joined
         .messages
         .iter()

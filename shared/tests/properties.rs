@@ -22,12 +22,14 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         (
             room(),
             proptest::option::of(("[a-z0-9]{1,12}", any::<u64>())),
-            proptest::option::of(0u16..=100)
+            proptest::option::of(0u16..=100),
+            proptest::option::of(any::<bool>())
         )
-            .prop_map(|(room, since, history)| ClientFrame::Join {
+            .prop_map(|(room, since, history, member_events)| ClientFrame::Join {
                 room,
                 since: since.map(|(epoch, offset)| Position { epoch, offset }),
                 history,
+                member_events,
             }),
         room().prop_map(|room| ClientFrame::Leave { room }),
         (room(), text, text).prop_map(|(room, content, client_id)| ClientFrame::Send {
@@ -56,6 +58,8 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             .prop_map(|(status, custom)| ClientFrame::Presence { status, custom }),
         (room(), proptest::option::of(any::<u64>()), proptest::option::of(0u16..=100))
             .prop_map(|(room, before, limit)| ClientFrame::History { room, before, limit }),
+        (room(), proptest::option::of(text), proptest::option::of(any::<u16>()))
+            .prop_map(|(room, cursor, limit)| ClientFrame::Members { room, cursor, limit }),
         Just(ClientFrame::Ping),
     ]
 }

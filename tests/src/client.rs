@@ -33,10 +33,25 @@ pub struct WsClient {
     label: String,
     /// The `ready` frame, once authenticated through [`connect_as`](Self::connect_as).
     pub ready: Value,
-    /// The user whose `presence` frames reads skip. The server sends a user's
-    /// presence to everyone sharing a room with it, which includes the user's
-    /// own connections (its personal room); tests are about the others.
+    /// The user whose own news reads skip: `presence_diff` frames about this
+    /// user alone. The server tells every member of a room of each member's
+    /// arrival and status, the user's own connections included; tests are
+    /// about the others.
     hidden_presence: Option<String>,
+    /// Which membership news reads hand out (see [`Diffs`]).
+    diffs: Diffs,
+}
+
+/// Which `presence_diff` and `occupancy` frames a client's reads hand out.
+/// They come once per window at times a test does not control, so a test
+/// about something else skips them all; a test about membership asks for
+/// them, with [`WsClient::show_presence`] or `recv_arrival` and its kin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Diffs {
+    /// None (the default).
+    Skip,
+    /// All but those about the client's own user alone.
+    Others,
 }
 
 impl WsClient {
@@ -92,6 +107,7 @@ impl WsClient {
             label: "client".into(),
             ready: Value::Null,
             hidden_presence: None,
+            diffs: Diffs::Skip,
         }
     }
 
@@ -111,10 +127,27 @@ impl WsClient {
         client
     }
 
-    /// Stops skipping `presence` frames about this client's own user.
+    /// Hands out `presence_diff` and `occupancy` frames, but for those
+    /// about this client's own user alone.
+    pub fn show_presence(mut self) -> Self {
+        self.diffs = Diffs::Others;
+        self
+    }
+
+    /// Hands out every `presence_diff` and `occupancy` frame, those about
+    /// this client's own user too.
     pub fn show_own_presence(mut self) -> Self {
+        self.diffs = Diffs::Others;
         self.hidden_presence = None;
         self
+    }
+
+    /// [`recv_where`](Self::recv_where) with membership news shown.
+    async fn recv_news(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let mode = std::mem::replace(&mut self.diffs, Diffs::Others);
+        let frame = self.recv_where(what, wanted).await;
+        self.diffs = mode;
+        frame
     }
 
     /// Names this client in failure messages.
@@ -158,9 +191,6 @@ impl WsClient {
                     let frame: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
                         panic!("{}: the server sent invalid JSON ({e}): {text}", self.label)
                     });
-                    if self.hides(&frame) {
-                        continue;
-                    }
                     return Some(Incoming::Frame(frame));
                 }
                 Message::Close(frame) => {
@@ -179,11 +209,28 @@ impl WsClient {
     }
 
     fn hides(&self, frame: &Value) -> bool {
-        frame_type(frame) == "presence"
-            && self.hidden_presence.as_deref().is_some_and(|me| frame["user_id"] == me)
+        let news = matches!(frame_type(frame), "presence_diff" | "occupancy");
+        match self.diffs {
+            Diffs::Skip => news,
+            Diffs::Others => self
+                .hidden_presence
+                .as_deref()
+                .is_some_and(|me| crate::diffs::only_about(frame, me)),
+        }
     }
 
     async fn next_frame(&mut self, wait: Duration, expected: &str) -> Value {
+        let deadline = Instant::now() + wait;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let frame = self.next_any_frame(wait, expected).await;
+            if !self.hides(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    async fn next_any_frame(&mut self, wait: Duration, expected: &str) -> Value {
         if let Some(frame) = self.pending.pop_front() {
             return frame;
         }
@@ -264,14 +311,41 @@ impl WsClient {
         }
     }
 
+    /// Reads until a `presence_diff` in which `user` arrived; returns its
+    /// member object.
+    pub async fn recv_arrival(&mut self, user: &str) -> Value {
+        let what = format!("a presence_diff with {user} among its joins");
+        let frame = self.recv_news(&what, |f| crate::diffs::arrival(f, user).is_some()).await;
+        crate::diffs::arrival(&frame, user).cloned().unwrap_or_default()
+    }
+
+    /// Reads until a `presence_diff` in which `user` left; returns its profile.
+    pub async fn recv_departure(&mut self, user: &str) -> Value {
+        let what = format!("a presence_diff with {user} among its leaves");
+        let frame = self.recv_news(&what, |f| crate::diffs::departure(f, user).is_some()).await;
+        crate::diffs::departure(&frame, user).cloned().unwrap_or_default()
+    }
+
+    /// Reads until a `presence_diff` showing `user` with `status`; returns
+    /// its presence (or member) object.
+    pub async fn recv_status(&mut self, user: &str, status: &str) -> Value {
+        let what = format!("a presence_diff showing {user} {status}");
+        let shows =
+            |f: &Value| crate::diffs::status(f, user).is_some_and(|p| p["status"] == status);
+        let frame = self.recv_news(&what, shows).await;
+        crate::diffs::status(&frame, user).cloned().unwrap_or_default()
+    }
+
     /// Every frame that arrives within `window`.
     pub async fn collect_for(&mut self, window: Duration) -> Vec<Value> {
-        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        let pending: Vec<Value> = self.pending.drain(..).collect();
+        let mut frames: Vec<Value> = pending.into_iter().filter(|f| !self.hides(f)).collect();
         let deadline = Instant::now() + window;
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             match self.next_incoming(wait).await {
                 None => return frames,
+                Some(Incoming::Frame(frame)) if self.hides(&frame) => {}
                 Some(Incoming::Frame(frame)) => frames.push(frame),
                 Some(Incoming::Close(code)) => {
                     panic!("{}: closed with {code} while collecting; got {frames:?}", self.label)
@@ -285,10 +359,19 @@ impl WsClient {
 
     /// Asserts that no frame arrives for `window`.
     pub async fn expect_silence(&mut self, window: Duration) {
-        if let Some(frame) = self.pending.front() {
+        let pending: Vec<&Value> = self.pending.iter().filter(|f| !self.hides(f)).collect();
+        if let Some(frame) = pending.first() {
             panic!("{}: expected silence, but {} had already arrived", self.label, brief(frame));
         }
-        match self.next_incoming(window).await {
+        let deadline = Instant::now() + window;
+        let incoming = loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.next_incoming(wait).await {
+                Some(Incoming::Frame(frame)) if self.hides(&frame) => {}
+                other => break other,
+            }
+        };
+        match incoming {
             None => {}
             Some(Incoming::Frame(frame)) => {
                 panic!("{}: expected silence for {window:?}, got {}", self.label, brief(&frame))

@@ -21,6 +21,7 @@
 //! - here: timings the test servers use, tokens, and small JSON helpers.
 
 pub mod client;
+pub mod diffs;
 pub mod engine;
 pub mod hook;
 pub mod nginx;

@@ -328,6 +328,17 @@ impl Roomcast {
         self.edit_room(room, |v| v.loading_older = true);
     }
 
+    /// Loads the next page of `room`'s members (a big room lists only its
+    /// first page in `joined`); they join the room's members when they come.
+    pub fn load_more_members(&self, room: &str) {
+        let more = self
+            .rooms
+            .with_untracked(|r| r.get(room).is_some_and(|v| v.state.members_cursor.is_some()));
+        if more {
+            self.update(|core, _| core.members(room, Some(MEMBERS_PAGE)));
+        }
+    }
+
     /// Tries to reconnect at once instead of waiting for the next attempt
     /// (or again, after the client gave up).
     pub fn reconnect_now(&self) {
@@ -480,6 +491,9 @@ impl Roomcast {
         });
     }
 }
+
+/// Members a "load more" asks for.
+const MEMBERS_PAGE: u16 = 100;
 
 /// Whether a room memo changed, without walking its messages: a refresh
 /// replaces the room, and an edit copies it while anyone (such as this memo)

@@ -91,7 +91,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let publisher_end = Rc::new(RefCell::new(Recorder::default()));
     spawn_local(drain(stream, publisher_end.clone()));
 
-    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let recorder = Rc::new(RefCell::new(common.recorder()));
     let open_time = open_all(
         &target,
         &tokens[..n],

@@ -13,7 +13,6 @@ use tokio::task::spawn_local;
 use super::{Common, run_id, sleep_secs};
 use crate::client::{connect_many, drain, join_all};
 use crate::proc::{CpuMeter, Pid, rss_kib};
-use crate::recorder::Recorder;
 use crate::report::Report;
 
 /// Flags of `idle`.
@@ -51,7 +50,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let (conns, connect_time) =
         connect_many(&common.target(n), &tokens, common.concurrency).await?;
     let connect_cpu = meter.stop()?;
-    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let recorder = Rc::new(RefCell::new(common.recorder()));
     let room_of = |i: usize| format!("{run}-idle-{}", i % rooms);
     let join_time = join_all(conns, room_of, common.concurrency, |_, ws| {
         spawn_local(drain(ws, recorder.clone()));

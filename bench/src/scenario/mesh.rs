@@ -57,7 +57,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let tokens = common.tokens().many(&run, n).await?;
     eprintln!("mesh: connecting {rooms} rooms x {members} members");
 
-    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let recorder = Rc::new(RefCell::new(common.recorder()));
     let senders = Rc::new(SendStats::default());
     let period = Duration::from_secs_f64(1.0 / args.rate_per_member.max(1e-3));
     let room_of = |i: usize| format!("{run}-mesh-{}", i / members);

@@ -9,6 +9,7 @@ import type {
   ClientOptions,
   ConnectionState,
   HistoryPage,
+  MembersPage,
   Member,
   Notification,
   PendingMessage,
@@ -71,7 +72,12 @@ export interface UseRoomResult {
   messages: readonly ChatMessage[];
   /** Sends waiting for their ack (queued while offline). */
   pending: readonly PendingMessage[];
+  /** The members loaded so far (everyone in a small room), online first. */
   members: readonly Member[];
+  /** How many members the room has (more than `members` in a big room). */
+  memberCount: number;
+  /** Whether `loadMoreMembers` has more to load. */
+  moreMembers: boolean;
   /** Other users typing now. */
   typing: readonly UserRef[];
   /**
@@ -92,6 +98,8 @@ export interface UseRoomResult {
   remove: (id: string) => Promise<Ack>;
   /** Loads messages older than the oldest shown; they join `messages`. */
   loadOlder: (limit?: number) => Promise<HistoryPage>;
+  /** Loads the next page of members; they join `members`. */
+  loadMoreMembers: (limit?: number) => Promise<MembersPage>;
   room: Room | null;
 }
 

@@ -120,6 +120,8 @@ const NO_ROOM = Object.freeze({
   messages: Object.freeze([]),
   pending: Object.freeze([]),
   members: Object.freeze([]),
+  member_count: 0,
+  more_members: false,
   typing: Object.freeze([]),
   reads: Object.freeze([]),
   resets: 0,
@@ -259,6 +261,8 @@ export function useRoom(client, room) {
         handle
           ? handle.history({ before: snapshot.messages[0]?.offset, limit })
           : Promise.reject(new Error("no room")),
+      loadMoreMembers: (limit = 100) =>
+        handle ? handle.members({ limit }) : Promise.reject(new Error("no room")),
     }),
     // loadOlder reads the oldest message of the snapshot it was made with.
     [handle, snapshot.messages],
@@ -274,6 +278,8 @@ export function useRoom(client, room) {
       messages: snapshot.messages,
       pending: snapshot.pending,
       members: snapshot.members,
+      memberCount: snapshot.member_count,
+      moreMembers: snapshot.more_members,
       typing: snapshot.typing,
       reads: snapshot.reads,
       joined: snapshot.joined,

@@ -6,7 +6,9 @@ use roomcast_shared::{ChatMessage, ReadReceipt, RoomEvent, ServerFrame};
 use super::{Core, Phase, Request};
 use crate::decode::{Decoded, decode};
 use crate::effect::{ClientError, Event};
-use crate::payload::{HistoryPage, MemberChange, Read, RoomError, RoomOnly, Typing, to_json};
+use crate::payload::{
+    HistoryPage, MemberChange, Occupancy, Read, RoomError, RoomOnly, Typing, to_json,
+};
 use crate::room::{EventOutcome, JoinOutcome};
 
 /// Wait before retrying a refused send when the server names no delay.
@@ -84,35 +86,44 @@ impl Core {
                     self.emit(Event::RoomChanged(room.to_string()));
                 }
             }
-            ServerFrame::MemberJoined { room, user } => {
-                let payload = to_json(&MemberChange { room: room.as_str(), user: &user });
-                if let Some(r) = self.rooms.get_mut(room.as_str()) {
-                    r.state.member_joined(user, now);
-                    self.room_event(room.as_str(), "member_joined", payload);
-                    self.emit(Event::RoomChanged(room.to_string()));
+            ServerFrame::PresenceDiff(diff) => {
+                let name = diff.room.to_string();
+                let Some(r) = self.rooms.get_mut(&name) else { return };
+                r.state.apply_diff(&diff);
+                // The room's listeners hear each arrival and departure, as
+                // they did when each came in a frame of its own.
+                for member in &diff.joins {
+                    let payload = to_json(&MemberChange { room: &name, user: &member.user });
+                    self.room_event(&name, "member_joined", payload);
+                }
+                for user in &diff.leaves {
+                    let payload = to_json(&MemberChange { room: &name, user });
+                    self.room_event(&name, "member_left", payload);
+                }
+                let payload = serde_json::to_string(&diff).expect("diffs serialize");
+                self.room_event(&name, "presence_diff", payload);
+                self.emit(Event::RoomChanged(name));
+                for presence in diff.updates {
+                    self.emit(Event::Presence(presence));
                 }
             }
-            ServerFrame::MemberLeft { room, user } => {
-                let payload = to_json(&MemberChange { room: room.as_str(), user: &user });
-                if let Some(r) = self.rooms.get_mut(room.as_str()) {
-                    r.state.member_left(&user.id);
-                    self.room_event(room.as_str(), "member_left", payload);
-                    self.emit(Event::RoomChanged(room.to_string()));
-                }
+            ServerFrame::Occupancy { room, count } => {
+                let name = room.to_string();
+                let Some(r) = self.rooms.get_mut(&name) else { return };
+                r.state.occupancy(count);
+                self.room_event(&name, "occupancy", to_json(&Occupancy { room: &name, count }));
+                self.emit(Event::RoomChanged(name));
             }
-            ServerFrame::Presence(presence) => {
-                let mut touched = Vec::new();
-                for (name, room) in &mut self.rooms {
-                    let before = room.state.version;
-                    room.state.presence(&presence);
-                    if room.state.version != before {
-                        touched.push(name.clone());
+            ServerFrame::Members(page) => {
+                if let Some(Request::Members { op }) = request {
+                    let reply = serde_json::to_string(&page).expect("pages serialize");
+                    let name = page.room.to_string();
+                    if let Some(r) = self.rooms.get_mut(&name) {
+                        r.state.add_members(page);
+                        self.emit(Event::RoomChanged(name));
                     }
+                    self.settle(op, Ok(reply));
                 }
-                for name in touched {
-                    self.emit(Event::RoomChanged(name));
-                }
-                self.emit(Event::Presence(presence));
             }
             ServerFrame::Notification(n) => self.emit(Event::Notification(n)),
             ServerFrame::Event(event) => {
@@ -266,7 +277,9 @@ impl Core {
                     self.flush(&entry.room, now);
                 }
             }
-            Some(Request::History { op, .. }) => self.settle(op, Err(error)),
+            Some(Request::History { op, .. } | Request::Members { op }) => {
+                self.settle(op, Err(error));
+            }
             // A join refused for rate: the room is joined again once the
             // server's delay has passed, and the join pace slows down.
             // Waiting fixes this, so the room and its sends never fail.

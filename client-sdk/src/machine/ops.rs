@@ -196,7 +196,7 @@ impl Core {
         let history = Some(self.opts.history.min(roomcast_shared::MAX_HISTORY_LIMIT));
         self.request(
             Request::Join(room.to_owned()),
-            ClientFrame::Join { room: name, since, history },
+            ClientFrame::Join { room: name, since, history, member_events: None },
         );
     }
 
@@ -238,6 +238,38 @@ impl Core {
                 let what = Request::History { op, room: room.to_owned() };
                 self.request(what, ClientFrame::History { room: name, before, limit });
             }
+        }
+        op
+    }
+
+    /// Loads the room's next page of members (at most `limit`, default 100);
+    /// settles with `{room, count, members, cursor}`, and the members join
+    /// the room's snapshot. Once every member is loaded, it settles at once
+    /// with no members.
+    pub fn members(&mut self, room: &str, limit: Option<u16>) -> u64 {
+        self.next_op += 1;
+        let op = self.next_op;
+        let joined = self.rooms.get(room).filter(|r| r.state.joined);
+        match (RoomName::new(room), joined) {
+            (Err(e), _) => self.settle(op, Err(ClientError::new("bad_request", e.to_string()))),
+            (Ok(_), None) => {
+                self.settle(op, Err(ClientError::new("not_joined", "the room is not joined")))
+            }
+            (Ok(name), Some(r)) => match r.state.members_cursor.clone() {
+                None => {
+                    let page = roomcast_shared::MembersPage {
+                        room: name,
+                        count: r.state.member_count,
+                        members: Vec::new(),
+                        cursor: None,
+                    };
+                    self.settle(op, Ok(to_json(&page)));
+                }
+                Some(cursor) => {
+                    let frame = ClientFrame::Members { room: name, cursor: Some(cursor), limit };
+                    self.request(Request::Members { op }, frame);
+                }
+            },
         }
         op
     }
@@ -301,6 +333,8 @@ impl Core {
             messages: &r.state.messages,
             pending,
             members: &r.state.members,
+            member_count: r.state.member_count,
+            more_members: r.state.members_cursor.is_some(),
             typing: &r.state.typing,
             reads: r.state.reads.latest_first(),
             resets: r.state.resets,

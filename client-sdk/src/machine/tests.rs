@@ -531,21 +531,88 @@ fn typing_is_throttled_and_ends_after_a_pause() {
     assert_eq!(h.last("typing")["is_typing"], false);
 }
 
+fn bob(status: &str) -> Value {
+    json!({"user":{"id":"bob","name":"Bob","role":null,"avatar":null},"user_id":"bob",
+        "status":status,"custom":null,"last_seen":"2026-11-22T10:00:00Z"})
+}
+
 #[test]
 fn typing_members_and_presence_update_the_snapshot() {
     let mut h = joined_client();
-    h.server(json!({"type":"member_joined","room":"general","user":{"id":"bob","name":"Bob","role":null,"avatar":null}}));
+    h.server(json!({"type":"presence_diff","room":"general","count":2,"joins":[bob("online")]}));
+    assert_eq!(h.room_events("member_joined")[0]["user"]["id"], "bob", "announced as before");
+    assert_eq!(h.snapshot("general")["member_count"], 2);
     h.server(
         json!({"type":"typing","room":"general","user":{"id":"bob","name":"Bob"},"is_typing":true}),
     );
     assert_eq!(h.snapshot("general")["typing"], json!([{"id":"bob","name":"Bob"}]));
-    h.server(json!({"type":"presence","user_id":"bob","status":"away","custom":"Lunch","last_seen":"2026-11-22T10:00:00Z"}));
+    h.server(json!({"type":"presence_diff","room":"general","count":2,"updates":[{"user_id":"bob",
+        "status":"away","custom":"Lunch","last_seen":"2026-11-22T10:00:00Z"}]}));
     assert_eq!(h.snapshot("general")["members"][0]["status"], "away");
+    h.server(json!({"type":"occupancy","room":"general","count":1500}));
+    assert_eq!(h.snapshot("general")["member_count"], 1500);
     let version = h.core.room_version("general");
     h.socket_closed(1006);
     assert_eq!(h.snapshot("general")["typing"], json!([]), "stale after a disconnect");
     assert_eq!(h.snapshot("general")["joined"], false);
     assert_ne!(h.core.room_version("general"), version, "snapshots are rebuilt");
+}
+
+#[test]
+fn a_diff_that_says_bob_left_removes_him_and_his_typing() {
+    let mut h = joined_client();
+    h.server(json!({"type":"presence_diff","room":"general","count":2,"joins":[bob("online")]}));
+    h.server(
+        json!({"type":"typing","room":"general","user":{"id":"bob","name":"Bob"},"is_typing":true}),
+    );
+    h.server(json!({"type":"presence_diff","room":"general","count":1,
+        "leaves":[{"id":"bob","name":"Bob","role":null,"avatar":null}]}));
+    let snap = h.snapshot("general");
+    assert_eq!(
+        (&snap["members"], &snap["typing"], &snap["member_count"]),
+        (&json!([]), &json!([]), &json!(1))
+    );
+    assert_eq!(h.room_events("member_left")[0]["user"]["id"], "bob");
+}
+
+#[test]
+fn members_pages_from_the_joined_cursor_until_everyone_is_loaded() {
+    let mut h = Harness::fixed();
+    h.core.connect(h.now);
+    h.pump();
+    h.open_as("alice");
+    h.core.join("hall").unwrap();
+    h.pump();
+    let join = h.last("join");
+    let mut reply = joined(&join["ref"], "hall", "e1", 0, vec![], None);
+    reply["count"] = json!(2);
+    reply["members"] = json!([bob("online")]);
+    reply["cursor"] = json!("0,bob,Bob");
+    h.server(reply);
+    assert_eq!(h.snapshot("hall")["more_members"], true);
+
+    let op = h.core.members("hall", Some(50));
+    h.pump();
+    let request = h.last("members");
+    assert_eq!((&request["cursor"], &request["limit"]), (&json!("0,bob,Bob"), &json!(50)));
+    h.server(json!({"type":"members","ref":request["ref"],"room":"hall","count":2,
+        "members":[{"user":{"id":"cy","name":"Cy","role":null,"avatar":null},"user_id":"cy",
+        "status":"online","custom":null,"last_seen":"2026-11-22T10:00:00Z"}]}));
+    let page = h.settled(op).expect("settled").expect("a page");
+    assert_eq!(page["members"][0]["user"]["id"], "cy");
+    let snap = h.snapshot("hall");
+    assert_eq!(snap["members"].as_array().map(Vec::len), Some(2));
+    assert_eq!(snap["more_members"], false);
+
+    // Everyone is loaded: no request, an empty page at once.
+    let op = h.core.members("hall", None);
+    h.pump();
+    assert_eq!(h.sent_of("members").len(), 1);
+    assert_eq!(h.settled(op).expect("settled").expect("a page")["members"], json!([]));
+    // A room not joined is refused without a request.
+    let op = h.core.members("elsewhere", None);
+    h.pump();
+    assert_eq!(h.settled(op).expect("settled").unwrap_err().code, "not_joined");
 }
 
 fn base64url(bytes: &[u8]) -> String {

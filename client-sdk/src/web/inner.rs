@@ -442,6 +442,8 @@ impl Inner {
                 messages: &[],
                 pending: Vec::new(),
                 members: &[],
+                member_count: 0,
+                more_members: false,
                 typing: &[],
                 reads: Vec::new(),
                 resets: 0,

@@ -27,23 +27,15 @@ limits?: Limits | null, } | { "type": "joined" } & Joined | { "type": "left",
 /**
  * The room.
  */
-room: RoomName, } | { "type": "message" } & ChatMessage | { "type": "ack" } & Ack | { "type": "message_updated" } & MessageUpdated | { "type": "message_deleted" } & MessageDeleted | { "type": "member_joined",
+room: RoomName, } | { "type": "message" } & ChatMessage | { "type": "ack" } & Ack | { "type": "message_updated" } & MessageUpdated | { "type": "message_deleted" } & MessageDeleted | { "type": "presence_diff" } & PresenceDiff | { "type": "occupancy",
 /**
  * The room.
  */
 room: RoomName,
 /**
- * Who joined.
+ * How many members it has.
  */
-user: UserInfo, } | { "type": "member_left",
-/**
- * The room.
- */
-room: RoomName,
-/**
- * Who left.
- */
-user: UserInfo, } | { "type": "typing",
+count: number, } | { "type": "typing",
 /**
  * The room.
  */
@@ -71,7 +63,7 @@ id: string,
 /**
  * When.
  */
-read_at: string, } | { "type": "presence" } & Presence | { "type": "notification" } & Notification | { "type": "event" } & AppEvent | { "type": "history",
+read_at: string, } | { "type": "notification" } & Notification | { "type": "event" } & AppEvent | { "type": "history",
 /**
  * The room.
  */
@@ -83,7 +75,7 @@ messages: Array<ChatMessage>,
 /**
  * Whether older messages remain.
  */
-has_more: boolean, } | { "type": "pong",
+has_more: boolean, } | { "type": "members" } & MembersPage | { "type": "pong",
 /**
  * The server's clock.
  */
@@ -109,7 +101,13 @@ since?: Position | null,
 /**
  * Include this many of the latest messages (at most 100).
  */
-history?: number | null, } | { "type": "leave",
+history?: number | null,
+/**
+ * In a big room (more members than the server's big-room size),
+ * still receive each member's arrival, departure and status in
+ * `presence_diff` frames rather than only `occupancy` counts.
+ */
+member_events?: boolean | null, } | { "type": "leave",
 /**
  * The room.
  */
@@ -182,6 +180,20 @@ before?: number | null,
 /**
  * How many (at most 100; default 50).
  */
+limit?: number | null, } | { "type": "members",
+/**
+ * The room (joined).
+ */
+room: RoomName,
+/**
+ * Where the previous page ended (its `cursor`); the first page
+ * without one.
+ */
+cursor?: string | null,
+/**
+ * How many (at most [`MAX_MEMBERS_LIMIT`](crate::MAX_MEMBERS_LIMIT);
+ * default [`DEFAULT_MEMBERS_LIMIT`](crate::DEFAULT_MEMBERS_LIMIT)).
+ */
 limit?: number | null, } | { "type": "ping" };
 
 /**
@@ -206,9 +218,18 @@ epoch: string,
  */
 offset: number,
 /**
- * Who is in the room, with their presence.
+ * How many members the room has.
+ */
+count: number,
+/**
+ * The first page of members with their presence (online first, then
+ * by name); the rest with `members` from `cursor`.
  */
 members: Array<Member>,
+/**
+ * Where to continue with `members`; absent when `members` is everyone.
+ */
+cursor?: string | null,
 /**
  * Recovered events (with `since`) or the latest messages (with `history`),
  * oldest first.
@@ -224,6 +245,57 @@ recovered?: boolean | null,
  * first, at most [`MAX_JOINED_READS`].
  */
 reads?: Array<ReadReceipt>, };
+
+/**
+ * A page of a room's members: the reply to `members`, and the room
+ * presence API's body.
+ */
+export type MembersPage = {
+/**
+ * The room.
+ */
+room: RoomName,
+/**
+ * How many members the room has.
+ */
+count: number,
+/**
+ * Members with their presence, online first, then by name.
+ */
+members: Array<Member>,
+/**
+ * Where the next page starts; absent on the last page.
+ */
+cursor?: string | null, };
+
+/**
+ * A room's membership and presence changes over a short window, sent once
+ * per window (`presence_diff`), the latest state of each user who changed:
+ * applying `leaves`, then `joins`, then `updates` to the member list gives
+ * the room as it is now.
+ */
+export type PresenceDiff = {
+/**
+ * The room.
+ */
+room: RoomName,
+/**
+ * How many members the room has now.
+ */
+count: number,
+/**
+ * Users who are members now and arrived in the window (or whose earlier
+ * departure this replaces), with their presence.
+ */
+joins?: Array<Member>,
+/**
+ * Users who are no longer members.
+ */
+leaves?: Array<UserInfo>,
+/**
+ * Members whose status changed.
+ */
+updates?: Array<Presence>, };
 
 /**
  * One event of a room's stream: what `joined.messages` replays.

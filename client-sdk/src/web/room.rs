@@ -8,7 +8,10 @@ use wasm_bindgen::prelude::*;
 
 use super::inner::{Inner, Scope};
 use super::transport;
-use super::types::{AckPromise, Callback, HistoryOptionsArg, HistoryPromise, RoomSnapshotValue};
+use super::types::{
+    AckPromise, Callback, HistoryOptionsArg, HistoryPromise, MembersOptionsArg, MembersPromise,
+    RoomSnapshotValue,
+};
 
 /// A handle on a joined room. Each handle leaves once; the room is left when
 /// every handle has.
@@ -103,6 +106,19 @@ impl Room {
         self.request(|core| core.history(&self.name, before, limit)).unchecked_into()
     }
 
+    /// Loads the next page of members (at most `limit`, default 100); they
+    /// also join the room's snapshot (`more_members` says whether any are
+    /// left).
+    pub fn members(&self, options: Option<MembersOptionsArg>) -> MembersPromise {
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        let limit = options
+            .is_object()
+            .then(|| Reflect::get(&options, &"limit".into()).ok().and_then(|v| v.as_f64()))
+            .flatten()
+            .map(|n| n.clamp(0.0, f64::from(u16::MAX)) as u16);
+        self.request(|core| core.members(&self.name, limit)).unchecked_into()
+    }
+
     /// Leaves (this handle): its listeners stop; the room is left when no
     /// other handle holds it.
     pub fn leave(&self) {
@@ -122,7 +138,7 @@ impl Room {
     }
 
     /// Listens to `message`, `updated`, `deleted`, `typing`, `read`,
-    /// `member_joined`, `member_left`, `event`, `joined`, `reset` or
+    /// `member_joined`, `member_left`, `presence_diff`, `occupancy`, `event`, `joined`, `reset` or
     /// `error`. Typed in the declarations by declaration merging.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: String, listener: Function) -> JsValue {

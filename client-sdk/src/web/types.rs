@@ -83,8 +83,13 @@ export interface HistoryOptions { before?: number; limit?: number; }
 export type TypingEvent = Omit<Extract<BareServerFrame, { type: "typing" }>, "type">;
 /** The payload of a room's `read` event: the frame without its `type`. */
 export type ReadEvent = Omit<Extract<BareServerFrame, { type: "read" }>, "type">;
-/** The payload of a room's `member_joined` and `member_left` events. */
-export type MemberEvent = Omit<Extract<BareServerFrame, { type: "member_joined" }>, "type">;
+/** The payload of a room's `member_joined` and `member_left` events (each
+ * arrival and departure a `presence_diff` announces). */
+export interface MemberEvent { room: string; user: UserInfo; }
+/** The payload of a room's `occupancy` event: a big room's member count. */
+export interface OccupancyEvent { room: string; count: number; }
+/** Options of `members()`. */
+export interface MembersOptions { limit?: number; }
 
 /** A frame the server sends, as `onMessage` receives it: direct replies echo the request's `ref`. */
 export type ServerFrame = BareServerFrame & { ref?: Ref };
@@ -116,7 +121,13 @@ export interface RoomSnapshot {
   /** In offset order, each message once. */
   readonly messages: readonly ChatMessage[];
   readonly pending: readonly PendingMessage[];
+  /** The members loaded so far, online first, then by name: everyone in
+   * a small room; in a big one, the first page and those `members()` loaded. */
   readonly members: readonly Member[];
+  /** How many members the room has. */
+  readonly member_count: number;
+  /** Whether `members()` has more members to load. */
+  readonly more_members: boolean;
   /** Other users typing now. */
   readonly typing: readonly UserRef[];
   /**
@@ -148,6 +159,10 @@ export interface RoomEventMap {
   read: ReadEvent;
   member_joined: MemberEvent;
   member_left: MemberEvent;
+  /** The room's membership and status changes of the last window. */
+  presence_diff: PresenceDiff;
+  /** A big room's member count changed. */
+  occupancy: OccupancyEvent;
   event: AppEvent;
   /** Recovery was impossible (new epoch, gap too old): the snapshot was reloaded; redraw. */
   reset: { room: string };
@@ -198,6 +213,12 @@ extern "C" {
     /// `Promise<HistoryPage>` in TypeScript.
     #[wasm_bindgen(typescript_type = "Promise<HistoryPage>")]
     pub type HistoryPromise;
+    /// `Promise<MembersPage>` in TypeScript.
+    #[wasm_bindgen(typescript_type = "Promise<MembersPage>")]
+    pub type MembersPromise;
+    /// `MembersOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "MembersOptions")]
+    pub type MembersOptionsArg;
     /// `HistoryOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "HistoryOptions")]
     pub type HistoryOptionsArg;

@@ -122,6 +122,11 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_PRESENCE_GRACE_MS", default_value_t = 3_000)]
     pub presence_grace_ms: u64,
 
+    /// How long membership and presence changes are gathered before each
+    /// room hears them, in milliseconds, as one `presence_diff` per room.
+    #[arg(long, env = "ROOMCAST_PRESENCE_WINDOW_MS", default_value_t = 250)]
+    pub presence_window_ms: u64,
+
     /// Frames queued for one connection before it counts as a slow consumer
     /// and is closed with 4009.
     #[arg(long, env = "ROOMCAST_SEND_QUEUE", default_value_t = 1024)]
@@ -217,6 +222,17 @@ pub struct Args {
     /// Rooms one connection may be in at once (its personal room aside).
     #[arg(long, env = "ROOMCAST_ROOMS_PER_CONNECTION", default_value_t = 100)]
     pub rooms_per_connection: usize,
+
+    /// Members above which a room is big: its members get `occupancy`
+    /// counts instead of `presence_diff` unless they joined with
+    /// `member_events`.
+    #[arg(long, env = "ROOMCAST_BIG_ROOM_MEMBERS", default_value_t = 1000)]
+    pub big_room_members: usize,
+
+    /// Members listed in a `joined` reply (the rest are paged with
+    /// `members`), at most 500.
+    #[arg(long, env = "ROOMCAST_JOINED_MEMBERS", default_value_t = 50)]
+    pub joined_members: u16,
 
     /// Connections from one IP address. Without `--trusted-proxies`,
     /// loopback addresses (such as a local proxy) are not limited; with it,

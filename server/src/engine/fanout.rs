@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use roomcast_shared::RoomName;
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, MemberChange};
 use crate::hub::{Conn, Delivery, Exclude};
 
 /// Receiving rooms' frames, and broadcasting to rooms.
@@ -35,6 +35,11 @@ pub(crate) trait Fanout: Send + Sync + std::fmt::Debug {
         delivery: Delivery,
         exclude: Exclude,
     ) -> Result<(), EngineError>;
+
+    /// Hands a membership or presence change of `rooms` to every instance's
+    /// coalescer (`hub/diffs.rs`), which announces it with the window's
+    /// other changes.
+    async fn change(&self, rooms: &[RoomName], change: MemberChange) -> Result<(), EngineError>;
 
     /// Broadcasts room events (with their offsets) to everyone in their
     /// rooms, in order, as one batch where the engine can.
@@ -76,8 +81,13 @@ impl Engine {
     /// `conn` until `Hub::finish_join`, and receives the room here if it is
     /// the first local member. On return, nothing published later can be
     /// missed: read the snapshot after this.
-    pub async fn enter(&self, room: &RoomName, conn: &Arc<Conn>) -> Result<(), EngineError> {
-        if self.hub.begin_join(room, conn) {
+    pub async fn enter(
+        &self,
+        room: &RoomName,
+        conn: &Arc<Conn>,
+        member_events: bool,
+    ) -> Result<(), EngineError> {
+        if self.hub.begin_join(room, conn, member_events) {
             self.fanout.watch(room).await?;
             self.streams.watching(room);
         }

@@ -1,14 +1,15 @@
 //! Presence as the session sees it: `presence` (a status set by the
 //! user), the announcement of a user coming online or going offline to
-//! everyone who shares a room with them, and the end of a closed
-//! connection's grace period. What is counted and kept is the engine's
-//! presence role (`engine/presence.rs`).
+//! every room they are in (gathered into each room's next `presence_diff`,
+//! `engine/diffs.rs`), and the end of a closed connection's grace period.
+//! What is counted and kept is the engine's presence role
+//! (`engine/presence.rs`).
 
-use roomcast_shared::{Presence, RoomName, ServerFrame, SetStatus, UserInfo};
+use roomcast_shared::{Presence, RoomName, SetStatus, UserInfo};
 
 use super::{Session, rooms};
+use crate::engine::MemberChange;
 use crate::error::FrameError;
-use crate::hub::{Delivery, Exclude, encode};
 use crate::state::AppState;
 
 impl Session {
@@ -31,7 +32,7 @@ impl Session {
         self.announce_presence(presence).await
     }
 
-    /// Tells everyone who shares a room with this user of its new presence.
+    /// Tells every room this user is in of its new presence.
     pub(super) async fn announce_presence(&self, presence: Presence) -> Result<(), FrameError> {
         announce_presence(&self.state, presence).await
     }
@@ -39,8 +40,8 @@ impl Session {
 
 async fn announce_presence(state: &AppState, presence: Presence) -> Result<(), FrameError> {
     let rooms = state.engine.presence.rooms_of(&presence.user_id).await?;
-    let text = encode(&ServerFrame::Presence(presence));
-    state.engine.fanout.broadcast(&rooms, Delivery { offset: None, text }, Exclude::Nobody).await?;
+    let change = MemberChange::Status { user_id: presence.user_id };
+    state.engine.fanout.change(&rooms, change).await?;
     Ok(())
 }
 
@@ -54,7 +55,7 @@ pub(super) async fn expire(
         announce_presence(state, presence).await?;
     }
     for room in rooms {
-        if state.engine.presence.remove_member(room, &user.id).await? {
+        if state.engine.presence.remove_member(room, &user.id).await?.user {
             rooms::announce_left(state, room, user).await?;
         }
     }

@@ -1,11 +1,13 @@
-//! `join`, `leave` and `history`: entering rooms and reading their past.
+//! `join`, `leave`, `history` and `members`: entering rooms, reading their
+//! past and paging through who is in them.
 
 use roomcast_shared::frame::{Joined, MAX_JOINED_READS};
 use roomcast_shared::{MAX_HISTORY_LIMIT, Position, Ref, RoomName, ServerFrame, UserInfo};
 
 use super::Session;
+use crate::engine::{MemberChange, page_request};
 use crate::error::FrameError;
-use crate::hub::{Delivery, Exclude, encode, encode_reply};
+use crate::hub::encode_reply;
 use crate::state::AppState;
 
 /// Messages a `history` request returns when it gives no `limit`.
@@ -45,6 +47,7 @@ impl Session {
         room: RoomName,
         since: Option<Position>,
         history: Option<u16>,
+        member_events: bool,
     ) -> Result<(), FrameError> {
         self.may_join(&room)?;
         let history = check_limit(history.unwrap_or(0), "history")?;
@@ -59,7 +62,7 @@ impl Session {
         }
         let was_member = self.rooms.contains(&room) || room == self.authed()?.personal;
         let hub = self.state.hub.clone();
-        match self.prepare_joined(reference, &room, since.as_ref(), history).await {
+        match self.prepare_joined(reference, &room, since.as_ref(), history, member_events).await {
             Ok((joined, replayed_to)) => {
                 hub.finish_join(&room, &self.conn, Some(joined), replayed_to);
                 Ok(())
@@ -87,34 +90,36 @@ impl Session {
         room: &RoomName,
         since: Option<&Position>,
         history: usize,
+        member_events: bool,
     ) -> Result<(tungstenite::Utf8Bytes, u64), FrameError> {
         let engine = &self.state.engine;
         // From here on, the room's frames for this connection wait until the
         // `joined` reply is queued (see `Hub::finish_join`). Entered before
         // the snapshot is read, so nothing published after the snapshot can
         // be missed (what both contain, the hub drops).
-        engine.enter(room, &self.conn).await?;
+        engine.enter(room, &self.conn, member_events).await?;
         let user = self.authed()?.user.clone();
         let personal = *room == self.authed()?.personal;
         if !personal && !self.rooms.contains(room) {
-            if engine.presence.add_member(room, &user).await? {
-                let text = encode(&ServerFrame::MemberJoined { room: room.clone(), user });
-                let delivery = Delivery { offset: None, text };
-                engine
-                    .fanout
-                    .broadcast(std::slice::from_ref(room), delivery, Exclude::Conn(self.conn.id))
-                    .await?;
+            if engine.presence.add_member(room, &user).await?.user {
+                // Announced with the window's other changes (`engine/diffs.rs`):
+                // the others' cost of this join does not grow with the room.
+                let change = MemberChange::Joined { user };
+                engine.fanout.change(std::slice::from_ref(room), change).await?;
             }
             self.rooms.insert(room.clone());
         }
         let snapshot = engine.streams.snapshot(room, since, history).await?;
-        let members = engine.presence.members(room).await?;
+        let first_page = self.state.config.limits.joined_members;
+        let page = engine.presence.members_page(room, None, first_page).await?;
         let reads = engine.streams.reads(room, MAX_JOINED_READS).await?;
         let joined = Joined {
             room: room.clone(),
             epoch: snapshot.epoch,
             offset: snapshot.offset,
-            members,
+            count: page.count,
+            members: page.members,
+            cursor: page.next.map(|key| key.cursor()),
             messages: snapshot.events,
             recovered: snapshot.recovered,
             reads,
@@ -137,12 +142,28 @@ impl Session {
         if self.rooms.remove(&room) {
             self.stop_typing(&room).await;
             self.state.engine.leave(&room, &self.conn).await;
-            if self.state.engine.presence.remove_member(&room, &user.id).await? {
+            if self.state.engine.presence.remove_member(&room, &user.id).await?.user {
                 announce_left(&self.state, &room, &user).await?;
             }
         }
         // Leaving a room one is not in is not an error: the result is the same.
         self.reply(reference, ServerFrame::Left { room });
+        Ok(())
+    }
+
+    /// `members`: a page of a joined room's members.
+    pub(super) async fn members(
+        &mut self,
+        reference: Option<Ref>,
+        room: RoomName,
+        cursor: Option<String>,
+        limit: Option<u16>,
+    ) -> Result<(), FrameError> {
+        self.ensure_joined(&room)?;
+        let (after, limit) = page_request(cursor.as_deref(), limit)
+            .map_err(|err| FrameError::bad_request(err.to_string()))?;
+        let page = self.state.engine.presence.members_page(&room, after.as_ref(), limit).await?;
+        self.reply(reference, ServerFrame::Members(page.into_wire(room)));
         Ok(())
     }
 
@@ -164,17 +185,14 @@ impl Session {
     }
 }
 
-/// Tells a room that a user's last connection left it.
+/// Tells a room that a user's last connection left it (with the window's
+/// other changes).
 pub(super) async fn announce_left(
     state: &AppState,
     room: &RoomName,
     user: &UserInfo,
 ) -> Result<(), FrameError> {
-    let text = encode(&ServerFrame::MemberLeft { room: room.clone(), user: user.clone() });
-    state
-        .engine
-        .fanout
-        .broadcast(std::slice::from_ref(room), Delivery { offset: None, text }, Exclude::Nobody)
-        .await?;
+    let change = MemberChange::Left { user: user.clone() };
+    state.engine.fanout.change(std::slice::from_ref(room), change).await?;
     Ok(())
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roomcast_shared::webhook::WebhookPayload;
 use roomcast_shared::{
-    Member, Notification, Position, Presence as UserPresence, ReadReceipt, RoomName, SetStatus,
-    UserInfo,
+    Member, Notification, Position, Presence as UserPresence, ReadReceipt, RoomKind, RoomName,
+    SetStatus, UserInfo,
 };
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Kind, Subscriptions};
 use crate::engine::{
-    Appended, Appending, Change, EngineError, Opened, Page, Presence, Snapshot, Streams,
+    Appended, Appending, Change, Counted, EngineError, MemberKey, MemberPage, Opened, Page,
+    Presence, Snapshot, Streams,
 };
 use crate::store::Store;
 use crate::store::outbox::OutboxRow;
@@ -126,25 +127,51 @@ pub(crate) struct TapPresence {
 
 #[async_trait]
 impl Presence for TapPresence {
-    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<bool, EngineError> {
-        let first = self.inner.add_member(room, user).await?;
-        if first {
-            self.recorder.record(Some(room), WebhookPayload::MemberJoined { user: user.clone() });
+    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
+        let counted = self.inner.add_member(room, user).await?;
+        // A user's personal room is where their notifications go, not a
+        // room anyone joins.
+        if !matches!(room.kind(), RoomKind::Personal { .. }) {
+            if counted.room {
+                self.recorder.record(Some(room), WebhookPayload::RoomOccupied {});
+            }
+            if counted.user {
+                let user = user.clone();
+                self.recorder.record(Some(room), WebhookPayload::MemberJoined { user });
+            }
         }
-        Ok(first)
+        Ok(counted)
     }
 
-    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<bool, EngineError> {
-        let last = self.inner.remove_member(room, user_id).await?;
-        if last {
-            let user_id = user_id.to_owned();
-            self.recorder.record(Some(room), WebhookPayload::MemberLeft { user_id });
+    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<Counted, EngineError> {
+        let counted = self.inner.remove_member(room, user_id).await?;
+        if !matches!(room.kind(), RoomKind::Personal { .. }) {
+            if counted.user {
+                let user_id = user_id.to_owned();
+                self.recorder.record(Some(room), WebhookPayload::MemberLeft { user_id });
+            }
+            if counted.room {
+                self.recorder.record(Some(room), WebhookPayload::RoomVacated {});
+            }
         }
-        Ok(last)
+        Ok(counted)
     }
 
-    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, EngineError> {
-        self.inner.members(room).await
+    async fn members_page(
+        &self,
+        room: &RoomName,
+        after: Option<&MemberKey>,
+        limit: usize,
+    ) -> Result<MemberPage, EngineError> {
+        self.inner.members_page(room, after, limit).await
+    }
+
+    async fn members_now(
+        &self,
+        room: &RoomName,
+        user_ids: &[String],
+    ) -> Result<(u64, Vec<Option<Member>>), EngineError> {
+        self.inner.members_now(room, user_ids).await
     }
 
     async fn rooms_of(&self, user_id: &str) -> Result<Vec<RoomName>, EngineError> {

@@ -44,7 +44,7 @@ async fn envelopes_reach_members_on_two_instances_once_each() {
     alice.join("orders").await;
     let mut bob = WsClient::connect_as(&b, "bob", "Bob").await;
     bob.join("orders").await;
-    alice.recv_until("member_joined").await;
+    alice.recv_arrival("bob").await;
 
     let service = Service::connect().await;
     service.send(&queue, &publish("p-1", "orders", "order 1 shipped")).await;

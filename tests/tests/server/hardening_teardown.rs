@@ -72,10 +72,7 @@ async fn a_panicking_session_is_torn_down_completely() {
             frame_type(f) == "typing" && f["user"]["id"] == "alice" && f["is_typing"] == false
         })
         .await;
-        bob.recv_where("alice left", |f| {
-            frame_type(f) == "member_left" && f["user"]["id"] == "alice"
-        })
-        .await;
+        bob.recv_departure("alice").await;
         wait_for_counts(&server, 1).await;
         assert_eq!(status_of(&server, "alice").await, "offline", "round {round}");
     }

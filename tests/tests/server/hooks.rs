@@ -101,7 +101,7 @@ async fn a_rewritten_message_reaches_everyone_with_its_data(engine: Engine) {
     let mut carol = WsClient::connect_as(&server, "carol", "Carol").await;
     let joined = carol.call(json!({"type": "join", "room": "general", "history": 10})).await;
     assert_eq!(joined["messages"][0]["data"], expected_data, "{joined}");
-    bob.expect_type("member_joined").await;
+    bob.recv_arrival("carol").await;
     // A message the hook attaches nothing to carries no `data` at all.
     hook.answer(Reply::allow());
     alice.call(send("plain", "c2")).await;

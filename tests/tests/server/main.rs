@@ -10,6 +10,7 @@
 
 mod auth;
 mod bad_input;
+mod big_rooms;
 mod bounds;
 mod chat;
 mod connections;

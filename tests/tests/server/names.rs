@@ -105,7 +105,7 @@ async fn a_read_with_an_overlong_id_is_refused_and_not_broadcast(engine: Engine)
     bob.join("general").await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
-    bob.recv_until("member_joined").await;
+    bob.recv_arrival("alice").await;
     let id = "x".repeat(65_000);
     let reply = alice.call(json!({"type": "read", "room": "general", "id": id})).await;
     assert_eq!((frame_type(&reply), &reply["code"]), ("error", &json!("too_large")), "{reply}");

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use roomcast_shared::frame::Joined;
 use roomcast_shared::{Presence, Status};
+use roomcast_tests::diffs::{arrival, departure};
 use roomcast_tests::{
-    Engine, PRESENCE_GRACE, RECV_TIMEOUT, TYPING_TIMEOUT, TestServer, WsClient, every_engine,
-    frame_type, typed,
+    Engine, PRESENCE_GRACE, TYPING_TIMEOUT, TestServer, WsClient, every_engine, typed,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -16,45 +16,16 @@ use tokio::time::Instant;
 /// Long enough for anything due to arrive: the grace period and some slack.
 const AFTER_GRACE: Duration = Duration::from_millis(PRESENCE_GRACE.as_millis() as u64 * 3);
 
+/// A client of `user` in `room` that hands out membership news.
 async fn joined(server: &TestServer, user: &str, name: &str, room: &str) -> WsClient {
-    let mut client = WsClient::connect_as(server, user, name).await;
+    let mut client = WsClient::connect_as(server, user, name).await.show_presence();
     client.join(room).await;
     client
 }
 
-fn kinds(frames: &[Value]) -> Vec<&str> {
-    frames.iter().map(frame_type).collect()
-}
-
-/// Reads until both `member_left` and `presence` offline about `user`
-/// arrived, in either order, and returns every frame read.
-async fn departure(client: &mut WsClient, user: &str) -> Vec<Value> {
-    let done = |frames: &[Value]| {
-        frames.iter().any(|f| frame_type(f) == "member_left" && f["user"]["id"] == user)
-            && frames.iter().any(|f| {
-                frame_type(f) == "presence" && f["user_id"] == user && f["status"] == "offline"
-            })
-    };
-    let mut frames = Vec::new();
-    let deadline = Instant::now() + RECV_TIMEOUT;
-    while !done(&frames) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let more = client.collect_for(left.min(Duration::from_millis(50))).await;
-        assert!(
-            !left.is_zero(),
-            "no member_left and presence offline about {user} in time: {frames:?}"
-        );
-        frames.extend(more);
-    }
-    frames
-}
-
-/// Whether `frames` announce that `user` left or went offline.
+/// Whether `frames` announce that `user` left.
 fn announces_departure(frames: &[Value], user: &str) -> bool {
-    frames.iter().any(|f| {
-        (frame_type(f) == "member_left" && f["user"]["id"] == user)
-            || (frame_type(f) == "presence" && f["user_id"] == user && f["status"] == "offline")
-    })
+    frames.iter().any(|f| departure(f, user).is_some())
 }
 
 every_engine!(a_user_stays_online_until_the_last_connection_closes);
@@ -62,7 +33,7 @@ async fn a_user_stays_online_until_the_last_connection_closes(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let tab1 = joined(&server, "alice", "Alice", "general").await;
-    bob.expect_type("member_joined").await;
+    bob.recv_arrival("alice").await;
     let tab2 = joined(&server, "alice", "Alice", "general").await.labelled("alice-tab2");
     // The second connection of a member is no news.
     bob.expect_silence(Duration::from_millis(200)).await;
@@ -74,9 +45,8 @@ async fn a_user_stays_online_until_the_last_connection_closes(engine: Engine) {
     assert_eq!(presence["status"], "online", "{presence}");
 
     tab2.close().await;
-    let frames = departure(&mut bob, "alice").await;
-    let left = frames.iter().find(|f| frame_type(f) == "member_left").unwrap();
-    assert_eq!(left["room"], "general");
+    let left = bob.recv_departure("alice").await;
+    assert_eq!(left["name"], "Alice");
     let offline = server.api_get("/api/users/alice/presence").await.expect(200);
     assert_eq!(offline["status"], "offline", "{offline}");
 }
@@ -86,19 +56,15 @@ async fn a_disconnect_is_announced_after_the_grace_period(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let alice = joined(&server, "alice", "Alice", "general").await;
-    bob.expect_type("member_joined").await;
+    bob.recv_arrival("alice").await;
 
     let closed = Instant::now();
     alice.close().await;
-    let frames = departure(&mut bob, "alice").await;
+    bob.recv_departure("alice").await;
     let waited = closed.elapsed();
-    assert!(
-        waited >= PRESENCE_GRACE - Duration::from_millis(50),
-        "announced after {waited:?}: {frames:?}"
-    );
+    assert!(waited >= PRESENCE_GRACE - Duration::from_millis(50), "announced after {waited:?}");
 
-    let presence = frames.iter().find(|f| frame_type(f) == "presence").unwrap();
-    let presence: Presence = typed(presence);
+    let presence: Presence = typed(&server.api_get("/api/users/alice/presence").await.expect(200));
     assert_eq!((presence.user_id.as_str(), presence.status), ("alice", Status::Offline));
     let age = time::OffsetDateTime::now_utc() - presence.last_seen;
     assert!(age.whole_seconds().abs() < 60, "last_seen is about now: {presence:?}");
@@ -109,7 +75,7 @@ async fn a_quick_reconnect_does_not_flicker(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let alice = joined(&server, "alice", "Alice", "general").await;
-    bob.expect_type("member_joined").await;
+    bob.recv_arrival("alice").await;
 
     alice.close().await;
     let alice = joined(&server, "alice", "Alice", "general").await;
@@ -118,12 +84,12 @@ async fn a_quick_reconnect_does_not_flicker(engine: Engine) {
         !announces_departure(&frames, "alice"),
         "a reconnect within the grace period: {frames:?}"
     );
-    assert!(!kinds(&frames).contains(&"member_joined"), "alice never left: {frames:?}");
+    assert!(!frames.iter().any(|f| arrival(f, "alice").is_some()), "alice never left: {frames:?}");
 
     // Leaving for good is still announced.
     alice.close().await;
-    let left = bob.recv_until("member_left").await;
-    assert_eq!(left["user"]["id"], "alice");
+    let left = bob.recv_departure("alice").await;
+    assert_eq!(left["id"], "alice");
 }
 
 every_engine!(an_explicit_leave_is_announced_at_once);
@@ -132,12 +98,12 @@ async fn an_explicit_leave_is_announced_at_once(engine: Engine) {
         TestServer::with_on(engine, |c| c.timing.presence_grace = Duration::from_secs(30)).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let mut alice = joined(&server, "alice", "Alice", "general").await;
-    bob.expect_type("member_joined").await;
+    bob.recv_arrival("alice").await;
 
     alice.call_ok(json!({"type": "leave", "room": "general"}), "left").await;
-    let left = bob.expect_type("member_left").await;
-    assert_eq!((&left["room"], &left["user"]["id"]), (&json!("general"), &json!("alice")));
-    assert_eq!(left["user"]["name"], "Alice");
+    let diff = bob.recv_where("alice leaving", |f| departure(f, "alice").is_some()).await;
+    assert_eq!((&diff["room"], &diff["count"]), (&json!("general"), &json!(1)));
+    assert_eq!(departure(&diff, "alice").unwrap()["name"], "Alice");
     // Leaving a room is not going offline.
     bob.expect_silence(Duration::from_millis(300)).await;
 }
@@ -147,8 +113,8 @@ async fn statuses_reach_those_who_share_a_room(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let mut alice = joined(&server, "alice", "Alice", "general").await;
-    let mut stranger = WsClient::connect_as(&server, "carol", "Carol").await;
-    bob.expect_type("member_joined").await;
+    let mut stranger = WsClient::connect_as(&server, "carol", "Carol").await.show_presence();
+    bob.recv_arrival("alice").await;
 
     for (status, custom, shown) in
         [("away", Some("lunch"), "away"), ("busy", None, "busy"), ("invisible", None, "offline")]
@@ -158,9 +124,7 @@ async fn statuses_reach_those_who_share_a_room(engine: Engine) {
             frame["custom"] = json!(custom);
         }
         alice.send(frame).await;
-        let what = format!("alice's presence {shown} after setting {status}");
-        let presence =
-            bob.recv_where(&what, |f| frame_type(f) == "presence" && f["status"] == shown).await;
+        let presence = bob.recv_status("alice", shown).await;
         assert_eq!(presence["user_id"], "alice");
         if let Some(custom) = custom {
             assert_eq!(presence["custom"], custom);
@@ -177,9 +141,7 @@ async fn statuses_reach_those_who_share_a_room(engine: Engine) {
     assert_eq!(alice_member.presence.status, Status::Offline);
 
     alice.send(json!({"type": "presence", "status": "online"})).await;
-    let presence = bob
-        .recv_where("alice online again", |f| f["type"] == "presence" && f["status"] == "online")
-        .await;
+    let presence = bob.recv_status("alice", "online").await;
     assert_eq!(presence["user_id"], "alice");
 }
 
@@ -189,8 +151,8 @@ async fn typing_goes_to_other_users_and_expires(engine: Engine) {
     let mut alice = joined(&server, "alice", "Alice", "general").await;
     let mut alice_tab = joined(&server, "alice", "Alice", "general").await.labelled("alice-tab");
     let mut bob = joined(&server, "bob", "Bob", "general").await;
-    alice.expect_type("member_joined").await;
-    alice_tab.expect_type("member_joined").await;
+    alice.recv_arrival("bob").await;
+    alice_tab.recv_arrival("bob").await;
 
     let started = Instant::now();
     alice.send(json!({"type": "typing", "room": "general", "is_typing": true})).await;
@@ -242,7 +204,7 @@ async fn a_reload_leaves_no_ghost_member(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let mut bob = joined(&server, "bob", "Bob", "general").await;
     let alice = joined(&server, "alice", "Alice", "general").await;
-    bob.recv_until("member_joined").await;
+    bob.recv_arrival("alice").await;
     alice.close().await;
     let reloaded = joined(&server, "alice", "Alice", "general").await;
     // Past the first connection's grace period: the reload kept alice in.
@@ -250,7 +212,7 @@ async fn a_reload_leaves_no_ghost_member(engine: Engine) {
     assert!(!announces_departure(&quiet, "alice"), "a reload looked like leaving: {quiet:?}");
 
     reloaded.close().await;
-    departure(&mut bob, "alice").await;
+    bob.recv_departure("alice").await;
     let mut carol = WsClient::connect_as(&server, "carol", "Carol").await;
     let joined: Joined = typed(&carol.join("general").await);
     let members: Vec<&str> = joined.members.iter().map(|m| m.user.id.as_str()).collect();

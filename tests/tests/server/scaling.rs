@@ -40,7 +40,7 @@ async fn messages_and_members_cross_instances() {
     let members: Vec<&Value> =
         joined["members"].as_array().unwrap().iter().map(|m| &m["user_id"]).collect();
     assert_eq!(members, [&json!("alice"), &json!("bob")], "{joined}");
-    assert_eq!(alice.recv_until("member_joined").await["user"]["id"], "bob");
+    assert_eq!(alice.recv_arrival("bob").await["user"]["id"], "bob");
 
     let ack = alice.say("general", "hello from A").await;
     let message = bob.recv_until("message").await;
@@ -104,18 +104,15 @@ async fn presence_and_typing_cross_instances() {
     assert_eq!((&typing["user"]["id"], &typing["is_typing"]), (&json!("bob"), &json!(true)));
 
     bob.send(json!({"type": "presence", "status": "away", "custom": "lunch"})).await;
-    let away =
-        alice.recv_where("bob away", |f| f["type"] == "presence" && f["user_id"] == "bob").await;
+    let away = alice.recv_status("bob", "away").await;
     assert_eq!((&away["status"], &away["custom"]), (&json!("away"), &json!("lunch")));
     let http = a.api_get("/api/users/bob/presence").await.expect(200);
     assert_eq!(http["status"], "away");
 
     bob.close().await;
-    let offline = alice
-        .recv_where("bob offline", |f| f["type"] == "presence" && f["status"] == "offline")
-        .await;
-    assert_eq!(offline["user_id"], "bob");
-    assert_eq!(alice.recv_until("member_left").await["user"]["id"], "bob");
+    assert_eq!(alice.recv_departure("bob").await["id"], "bob");
+    let http = a.api_get("/api/users/bob/presence").await.expect(200);
+    assert_eq!(http["status"], "offline");
 }
 
 #[tokio::test]
@@ -187,11 +184,7 @@ async fn a_killed_instance_users_go_offline_within_the_lease() {
 
     doomed.signal("KILL");
     let started = tokio::time::Instant::now();
-    let offline = alice
-        .recv_where("bob offline", |f| f["type"] == "presence" && f["status"] == "offline")
-        .await;
-    assert_eq!(offline["user_id"], "bob");
-    assert_eq!(alice.recv_until("member_left").await["user"]["id"], "bob");
+    assert_eq!(alice.recv_departure("bob").await["id"], "bob");
     // The lease, plus at most one renewal interval of the survivor.
     assert!(started.elapsed() < LEASE * 2, "offline after {:?}", started.elapsed());
 

@@ -146,14 +146,33 @@ async fn a_url_takes_only_the_types_it_names_and_live_events_arrive(engine: Engi
         .expect(200);
     bob.recv_until("notification").await;
     bob.call_ok(json!({"type": "leave", "room": "general"}), "left").await;
+    alice.call_ok(json!({"type": "leave", "room": "general"}), "left").await;
 
-    let wanted = ["member_joined", "message", "read", "presence", "notification_delivered"];
+    let wanted = [
+        "room_occupied",
+        "member_joined",
+        "message",
+        "read",
+        "presence",
+        "notification_delivered",
+        "member_left",
+        "room_vacated",
+    ];
     let requests = all
         .wait_for("every type", |r| {
             wanted.iter().all(|kind| !of_type(r, kind).is_empty())
-                && !of_type(r, "member_left").is_empty()
+                && of_type(r, "member_left").len() == 2
         })
         .await;
+    // The room filled once and emptied once; personal rooms are no one's
+    // to join or leave.
+    for kind in ["room_occupied", "room_vacated"] {
+        let events = of_type(&requests, kind);
+        assert_eq!(events.len(), 1, "{kind}");
+        assert_eq!(events[0].body["room"], "general");
+    }
+    let rooms: HashSet<&str> = requests.iter().filter_map(|r| r.body["room"].as_str()).collect();
+    assert!(rooms.iter().all(|room| *room == "general"), "{rooms:?}");
     let read = of_type(&requests, "read")[0];
     assert_eq!(
         (read.body["room"].as_str(), &read.body["data"]["id"]),
@@ -166,8 +185,9 @@ async fn a_url_takes_only_the_types_it_names_and_live_events_arrive(engine: Engi
         of_type(&requests, "presence").iter().any(|p| p.body["data"]["status"] == "away"),
         "alice's status change"
     );
-    let left = of_type(&requests, "member_left")[0];
-    assert_eq!(left.body["data"]["user_id"], "bob");
+    let left: Vec<&Value> =
+        of_type(&requests, "member_left").iter().map(|r| &r.body["data"]["user_id"]).collect();
+    assert_eq!(left, [&json!("bob"), &json!("alice")]);
     let joined: HashSet<&str> = of_type(&requests, "member_joined")
         .iter()
         .filter_map(|j| j.body["data"]["user"]["id"].as_str())
@@ -175,8 +195,8 @@ async fn a_url_takes_only_the_types_it_names_and_live_events_arrive(engine: Engi
     assert_eq!(joined, HashSet::from(["alice", "bob"]));
 
     let narrowed = joins
-        .wait_for("joins and the leave", |r| {
-            of_type(r, "member_joined").len() >= 2 && !of_type(r, "member_left").is_empty()
+        .wait_for("joins and leaves", |r| {
+            of_type(r, "member_joined").len() >= 2 && of_type(r, "member_left").len() >= 2
         })
         .await;
     // Wait for what the first receiver got after the leave, then check

@@ -1,5 +1,6 @@
-//! Who is in a room and how they are (online, away, busy, offline), and the
-//! picker for the user's own status.
+//! Who is in a room and how they are (online, away, busy, offline), with
+//! the room's member count and "load more" for a big room's further pages,
+//! and the picker for the user's own status.
 
 use leptos::prelude::*;
 use roomcast_shared::{Member, SetStatus, Status, UserInfo};
@@ -33,7 +34,16 @@ pub fn PresenceList(
         members
     };
     let me = move || rc.user().get().map(|u| u.id).unwrap_or_default();
+    let count = move || view.get().map_or(0, |v| v.state.member_count);
+    let more = move || view.get().is_some_and(|v| v.state.members_cursor.is_some());
+    let load_more = move |_| rc.load_more_members(&room.get_untracked());
     view! {
+        <p class="people-count" data-testid="member-count">
+            {move || match count() {
+                1 => "1 member".to_owned(),
+                n => format!("{n} members"),
+            }}
+        </p>
         <ul class="people">
             <For
                 each=members
@@ -74,6 +84,11 @@ pub fn PresenceList(
                 }
             />
         </ul>
+        <Show when=more>
+            <button class="load-more-members" on:click=load_more>
+                "Load more"
+            </button>
+        </Show>
     }
 }
 

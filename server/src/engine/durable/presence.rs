@@ -17,7 +17,7 @@ use roomcast_shared::{
     Member, Notification, Presence as UserPresence, RoomName, SetStatus, UserInfo,
 };
 
-use crate::engine::{EngineError, Opened, Presence};
+use crate::engine::{Counted, EngineError, MemberKey, MemberPage, Opened, Presence};
 use crate::store::{Store, StoreError, UnreadCaps};
 
 /// The engine's presence (built to keep no notifications) with the store's
@@ -58,16 +58,29 @@ impl DurablePresence {
 
 #[async_trait]
 impl Presence for DurablePresence {
-    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<bool, EngineError> {
+    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
         self.inner.add_member(room, user).await
     }
 
-    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<bool, EngineError> {
+    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<Counted, EngineError> {
         self.inner.remove_member(room, user_id).await
     }
 
-    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, EngineError> {
-        self.inner.members(room).await
+    async fn members_page(
+        &self,
+        room: &RoomName,
+        after: Option<&MemberKey>,
+        limit: usize,
+    ) -> Result<MemberPage, EngineError> {
+        self.inner.members_page(room, after, limit).await
+    }
+
+    async fn members_now(
+        &self,
+        room: &RoomName,
+        user_ids: &[String],
+    ) -> Result<(u64, Vec<Option<Member>>), EngineError> {
+        self.inner.members_now(room, user_ids).await
     }
 
     async fn rooms_of(&self, user_id: &str) -> Result<Vec<RoomName>, EngineError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use roomcast_shared::RoomName;
 
-use crate::engine::{EngineError, Fanout};
+use crate::engine::{EngineError, Fanout, MemberChange};
 use crate::hub::{Delivery, Exclude, Hub};
 
 /// The in-memory fan-out: straight to the hub.
@@ -30,6 +30,11 @@ impl Fanout for MemoryFanout {
         exclude: Exclude,
     ) -> Result<(), EngineError> {
         self.hub.deliver_many(rooms, &delivery, &exclude);
+        Ok(())
+    }
+
+    async fn change(&self, rooms: &[RoomName], change: MemberChange) -> Result<(), EngineError> {
+        self.hub.offer_change(rooms, &change);
         Ok(())
     }
 }

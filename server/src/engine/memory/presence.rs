@@ -1,12 +1,15 @@
-//! Presence in one process: room members with their connection counts,
-//! and per user the open and lingering connections, the status, the rooms
-//! and the notifications kept while offline.
+//! Presence in one process: room members with their connection counts
+//! (a big room's kept in list order too, so a page costs its size), and
+//! per user the
+//! open and lingering connections, the status, the rooms and the
+//! notifications kept while offline.
 //!
 //! A user's entry is locked while a notification is delivered or kept and
 //! while a connection is counted in, which makes taking the unread
 //! notifications atomic with counting the connection.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +22,7 @@ use roomcast_shared::{
 use time::OffsetDateTime;
 
 use super::{MemorySettings, shrink_when_sparse};
-use crate::engine::{EngineError, Opened, Presence};
+use crate::engine::{Counted, EngineError, MemberKey, MemberPage, Opened, Presence};
 use crate::hub::{Delivery, Exclude, Hub, encode};
 
 /// A notification kept for an offline user.
@@ -121,6 +124,77 @@ impl UserState {
 struct RoomMember {
     user: UserInfo,
     connections: usize,
+    /// Whether the member looked offline (invisible) when last sorted: its
+    /// key in [`RoomMembers::order`] is found from it.
+    hidden: bool,
+}
+
+impl RoomMember {
+    fn key(&self) -> MemberKey {
+        MemberKey::of(&self.user, self.hidden)
+    }
+}
+
+/// Members from which a room keeps them sorted as they come and go; a
+/// smaller room sorts them when a page is asked for. Most rooms are personal
+/// rooms of one member, where a sorted set's first node alone would cost
+/// more than the rest of the connection (docs/performance.md); sorting a
+/// few dozen is cheaper than keeping them sorted.
+const SORTED_FROM: usize = 64;
+
+/// One room's members, by id and, in a big room, in list order.
+#[derive(Debug, Default)]
+struct RoomMembers {
+    /// Boxed: the smallest hash table has four slots, so one member costs
+    /// four pointers rather than four profiles (docs/performance.md).
+    by_id: HashMap<String, Box<RoomMember>>,
+    /// Every member's key from [`SORTED_FROM`] members, empty (without an
+    /// allocation) in a smaller room: emptied again below half as many, so
+    /// a room at the edge does not rebuild it on every join and leave.
+    order: BTreeSet<MemberKey>,
+}
+
+impl RoomMembers {
+    fn sorted(&self) -> bool {
+        !self.order.is_empty()
+    }
+
+    fn added(&mut self, key: MemberKey) {
+        if self.sorted() {
+            self.order.insert(key);
+        } else if self.by_id.len() >= SORTED_FROM {
+            self.order = self.by_id.values().map(|m| m.key()).collect();
+        }
+    }
+
+    fn removed(&mut self, key: &MemberKey) {
+        self.order.remove(key);
+        if self.by_id.len() < SORTED_FROM / 2 {
+            self.order = BTreeSet::new();
+        }
+    }
+
+    /// Up to `limit` keys after `after`, and whether more follow.
+    fn page(&self, after: Option<&MemberKey>, limit: usize) -> (Vec<MemberKey>, bool) {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut keys: Vec<MemberKey> = match self.sorted() {
+            true => self.order.range((from, Bound::Unbounded)).take(limit + 1).cloned().collect(),
+            false => {
+                let mut all: Vec<MemberKey> = self
+                    .by_id
+                    .values()
+                    .map(|m| m.key())
+                    .filter(|key| after.is_none_or(|after| key > after))
+                    .collect();
+                all.sort_unstable();
+                all.truncate(limit + 1);
+                all
+            }
+        };
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        (keys, more)
+    }
 }
 
 /// The in-memory presence.
@@ -128,15 +202,38 @@ struct RoomMember {
 pub(crate) struct MemoryPresence {
     hub: Arc<Hub>,
     settings: MemorySettings,
-    /// Each room's members. Boxed: most rooms are personal rooms with one
-    /// member, and the smallest hash table has four slots, so one member
-    /// costs four pointers rather than four profiles (280 bytes less per
-    /// connection, docs/performance.md).
-    members: DashMap<RoomName, HashMap<String, Box<RoomMember>>>,
+    /// Each room's members.
+    members: DashMap<RoomName, RoomMembers>,
     users: DashMap<String, UserState>,
 }
 
 impl MemoryPresence {
+    /// A member with the presence others see now.
+    fn member(&self, user: UserInfo) -> Member {
+        let presence = match self.users.get(&user.id) {
+            Some(state) => state.presence(&user.id),
+            None => UserState::default().presence(&user.id),
+        };
+        Member { user, presence }
+    }
+
+    /// Puts `user_id` where its visibility sorts it in each of `rooms`.
+    fn resort(&self, user_id: &str, hidden: bool, rooms: &[RoomName]) {
+        for room in rooms {
+            let Some(mut members) = self.members.get_mut(room) else { continue };
+            let Some(member) = members.by_id.get_mut(user_id) else { continue };
+            if member.hidden != hidden {
+                let old = member.key();
+                member.hidden = hidden;
+                let new = member.key();
+                if members.sorted() {
+                    members.order.remove(&old);
+                    members.order.insert(new);
+                }
+            }
+        }
+    }
+
     pub fn new(hub: Arc<Hub>, settings: MemorySettings) -> Self {
         Self { hub, settings, members: DashMap::new(), users: DashMap::new() }
     }
@@ -165,65 +262,103 @@ impl MemoryPresence {
 
 #[async_trait]
 impl Presence for MemoryPresence {
-    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<bool, EngineError> {
-        let first = {
+    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
+        let hidden =
+            self.users.get(&user.id).is_some_and(|state| state.status == SetStatus::Invisible);
+        let counted = {
             let mut members = self.members.entry(room.clone()).or_default();
-            let member = members
-                .entry(user.id.clone())
-                .or_insert_with(|| Box::new(RoomMember { user: user.clone(), connections: 0 }));
+            let member = members.by_id.entry(user.id.clone()).or_insert_with(|| {
+                Box::new(RoomMember { user: user.clone(), connections: 0, hidden })
+            });
             member.connections += 1;
-            member.connections == 1
+            let first = member.connections == 1;
+            if first {
+                let key = member.key();
+                members.added(key);
+            }
+            Counted { user: first, room: first && members.by_id.len() == 1 }
         };
-        if first {
+        if counted.user {
             self.users.entry(user.id.clone()).or_default().rooms.insert(room.clone());
         }
-        Ok(first)
+        Ok(counted)
     }
 
-    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<bool, EngineError> {
-        let last = match self.members.entry(room.clone()) {
-            dashmap::Entry::Occupied(mut members) => {
-                let last = match members.get_mut().get_mut(user_id) {
+    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<Counted, EngineError> {
+        let counted = match self.members.entry(room.clone()) {
+            dashmap::Entry::Occupied(mut entry) => {
+                let members = entry.get_mut();
+                let last = match members.by_id.get_mut(user_id) {
                     Some(member) if member.connections > 1 => {
                         member.connections -= 1;
                         false
                     }
                     Some(_) => {
-                        members.get_mut().remove(user_id);
+                        if let Some(member) = members.by_id.remove(user_id) {
+                            members.removed(&member.key());
+                        }
                         true
                     }
                     None => false,
                 };
-                if members.get().is_empty() {
-                    members.remove();
+                let empty = members.by_id.is_empty();
+                if empty {
+                    entry.remove();
                 }
-                last
+                Counted { user: last, room: last && empty }
             }
-            dashmap::Entry::Vacant(_) => false,
+            dashmap::Entry::Vacant(_) => Counted::default(),
         };
-        if last && let Some(mut user) = self.users.get_mut(user_id) {
+        if counted.user
+            && let Some(mut user) = self.users.get_mut(user_id)
+        {
             user.rooms.remove(room);
         }
-        Ok(last)
+        Ok(counted)
     }
 
-    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, EngineError> {
-        let profiles: Vec<UserInfo> = match self.members.get(room) {
-            Some(members) => members.values().map(|m| m.user.clone()).collect(),
-            None => return Ok(Vec::new()),
+    async fn members_page(
+        &self,
+        room: &RoomName,
+        after: Option<&MemberKey>,
+        limit: usize,
+    ) -> Result<MemberPage, EngineError> {
+        let (count, page, more) = match self.members.get(room) {
+            Some(members) => {
+                let (keys, more) = members.page(after, limit);
+                let page: Vec<(MemberKey, UserInfo)> = keys
+                    .into_iter()
+                    .filter_map(|key| {
+                        let user = members.by_id.get(&key.id)?.user.clone();
+                        Some((key, user))
+                    })
+                    .collect();
+                (members.by_id.len() as u64, page, more)
+            }
+            None => (0, Vec::new(), false),
         };
-        let mut members: Vec<Member> = profiles
+        let next = if more { page.last().map(|(key, _)| key.clone()) } else { None };
+        let members = page.into_iter().map(|(_, user)| self.member(user)).collect();
+        Ok(MemberPage { count, members, next })
+    }
+
+    async fn members_now(
+        &self,
+        room: &RoomName,
+        user_ids: &[String],
+    ) -> Result<(u64, Vec<Option<Member>>), EngineError> {
+        let (count, profiles) = match self.members.get(room) {
+            Some(members) => (
+                members.by_id.len() as u64,
+                user_ids.iter().map(|id| members.by_id.get(id).map(|m| m.user.clone())).collect(),
+            ),
+            None => (0, vec![None; user_ids.len()]),
+        };
+        let members = profiles
             .into_iter()
-            .map(|user| {
-                let presence = match self.users.get(&user.id) {
-                    Some(state) => state.presence(&user.id),
-                    None => UserState::default().presence(&user.id),
-                };
-                Member { user, presence }
-            })
+            .map(|profile: Option<UserInfo>| profile.map(|user| self.member(user)))
             .collect();
-        crate::engine::sort_members(&mut members);
-        Ok(members)
+        Ok((count, members))
     }
 
     async fn rooms_of(&self, user_id: &str) -> Result<Vec<RoomName>, EngineError> {
@@ -267,10 +402,16 @@ impl Presence for MemoryPresence {
         status: SetStatus,
         custom: Option<String>,
     ) -> Result<UserPresence, EngineError> {
-        let mut state = self.users.entry(user_id.to_owned()).or_default();
-        state.status = status;
-        state.custom = custom;
-        Ok(state.presence(user_id))
+        let (presence, rooms) = {
+            let mut state = self.users.entry(user_id.to_owned()).or_default();
+            state.status = status;
+            state.custom = custom;
+            (state.presence(user_id), state.rooms.iter().cloned().collect::<Vec<_>>())
+        };
+        // With the user's entry released: a room's entry is never taken
+        // while a user's is held.
+        self.resort(user_id, status == SetStatus::Invisible, &rooms);
+        Ok(presence)
     }
 
     async fn connected(&self, user_id: &str) -> Result<bool, EngineError> {

@@ -6,9 +6,11 @@
 //! A published payload is `<offset>\t<exclude>\t<frame JSON>` on a room's
 //! channel, or `<room> <room>...\t<exclude>\t<frame JSON>` on the channel
 //! for several rooms. `<offset>` is empty for frames outside the stream;
-//! `<exclude>` is empty, `u:<user>` or `c:<instance>:<connection>`. The frame
-//! JSON never holds a raw tab (JSON escapes it), so splitting on the first
-//! two tabs is exact.
+//! `<exclude>` is empty, `u:<user>` or `c:<instance>:<connection>`, or `=`
+//! for a membership or presence change (a `MemberChange` as JSON in place of
+//! the frame), which goes to the hub's coalescer rather than to the
+//! connections. The JSON never holds a raw tab (JSON escapes it), so
+//! splitting on the first two tabs is exact.
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use tungstenite::Utf8Bytes;
 
 use super::Store;
 use super::keys::{self, MULTI_CHANNEL, channel_room};
-use crate::engine::{EngineError, Fanout, RoomEventSink};
+use crate::engine::{EngineError, Fanout, MemberChange, RoomEventSink};
 use crate::hub::{Delivery, Exclude, Hub};
 
 /// The Redis fan-out.
@@ -73,6 +75,10 @@ impl Fanout for RedisFanout {
         publish(&self.store, rooms, &delivery, &exclude).await
     }
 
+    async fn change(&self, rooms: &[RoomName], change: MemberChange) -> Result<(), EngineError> {
+        publish_change(&self.store, rooms, &change).await
+    }
+
     /// One pipeline: one round trip for a committed batch, in order.
     async fn publish_events(&self, events: Vec<(RoomName, Delivery)>) -> Result<(), EngineError> {
         let mut pipe = redis::pipe();
@@ -95,13 +101,37 @@ pub(super) async fn publish(
     exclude: &Exclude,
 ) -> Result<(), EngineError> {
     let exclude = exclude_tag(exclude, &store.instance);
+    publish_tagged(store, rooms, &exclude, delivery.text.as_str()).await
+}
+
+/// The `<exclude>` part that marks a membership or presence change.
+const CHANGE_TAG: &str = "=";
+
+/// Publishes a membership or presence change for every instance's
+/// coalescer (see [`Fanout::change`]).
+pub(super) async fn publish_change(
+    store: &Store,
+    rooms: &[RoomName],
+    change: &MemberChange,
+) -> Result<(), EngineError> {
+    let text = serde_json::to_string(change).unwrap_or_default();
+    publish_tagged(store, rooms, CHANGE_TAG, &text).await
+}
+
+/// Publishes `<rooms or nothing>\t<tag>\t<text>` on the room's channel
+/// for one room, on the channel for several otherwise.
+async fn publish_tagged(
+    store: &Store,
+    rooms: &[RoomName],
+    tag: &str,
+    text: &str,
+) -> Result<(), EngineError> {
     let (channel, payload) = match rooms {
         [] => return Ok(()),
-        [room] => (keys::room_channel(room), format!("\t{exclude}\t{}", delivery.text.as_str())),
+        [room] => (keys::room_channel(room), format!("\t{tag}\t{text}")),
         _ => {
             let names: Vec<&str> = rooms.iter().map(RoomName::as_str).collect();
-            let payload = format!("{}\t{exclude}\t{}", names.join(" "), delivery.text.as_str());
-            (MULTI_CHANNEL.to_owned(), payload)
+            (MULTI_CHANNEL.to_owned(), format!("{}\t{tag}\t{text}", names.join(" ")))
         }
     };
     store.exec(store.conn().publish::<_, _, ()>(channel, payload)).await
@@ -157,6 +187,9 @@ impl Receiver {
             tracing::warn!(channel, "malformed payload from Redis");
             return;
         };
+        if exclude == CHANGE_TAG {
+            return self.change(channel, head, frame);
+        }
         let exclude = parse_exclude(exclude, &self.instance);
         let text = Utf8Bytes::from(frame.to_owned());
         if channel == MULTI_CHANNEL {
@@ -169,6 +202,23 @@ impl Receiver {
                 (Some(sink), Some(_)) => sink.offer(room, text),
                 _ => self.hub.deliver(&room, &Delivery { offset, text }, &exclude),
             }
+        }
+    }
+}
+
+impl Receiver {
+    /// A membership or presence change: to the coalescer.
+    fn change(&self, channel: &str, head: &str, json: &str) {
+        let Ok(change) = serde_json::from_str::<MemberChange>(json) else {
+            tracing::warn!(channel, "malformed member change from Redis");
+            return;
+        };
+        if channel == MULTI_CHANNEL {
+            let rooms: Vec<RoomName> =
+                head.split(' ').filter_map(|r| RoomName::new(r).ok()).collect();
+            self.hub.offer_change(&rooms, &change);
+        } else if let Some(room) = channel_room(channel) {
+            self.hub.offer_change(&[room], &change);
         }
     }
 }

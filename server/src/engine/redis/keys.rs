@@ -33,6 +33,9 @@ pub(super) struct RoomKeys {
     pub members: String,
     /// User id to the member's profile JSON.
     pub profiles: String,
+    /// The members in list order: a sorted set of `<0|1><name>\0<id>`
+    /// (1: looks offline), every score 0, read by `ZRANGEBYLEX`.
+    pub order: String,
 }
 
 impl RoomKeys {
@@ -46,6 +49,7 @@ impl RoomKeys {
             index: format!("{p}idx"),
             members: format!("{p}members"),
             profiles: format!("{p}profiles"),
+            order: format!("{p}order"),
         }
     }
 

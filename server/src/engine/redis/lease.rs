@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use redis::AsyncCommands;
-use roomcast_shared::{RoomName, ServerFrame, UserInfo};
+use roomcast_shared::{RoomName, UserInfo};
 use tokio_util::sync::CancellationToken;
 
-use super::fanout::publish;
-use super::presence::{pairs, presence};
+use super::fanout::publish_change;
 use super::{Store, keys, now_rfc3339, scripts::REAP_SCRIPT};
-use crate::hub::{Delivery, Exclude, encode};
+use crate::engine::MemberChange;
 
 /// Renews this instance's lease and reaps dead instances until shutdown.
 pub(super) async fn keep(engine: Arc<Store>, shutdown: CancellationToken) {
@@ -78,11 +77,10 @@ async fn reap(engine: &Store, instance: &str) -> Result<(), crate::engine::Engin
             "reaped a dead instance"
         );
     }
-    for (user_id, state, rooms) in offline {
+    for (user_id, _state, rooms) in offline {
         let rooms: Vec<RoomName> =
             rooms.into_iter().filter_map(|r| RoomName::new(r).ok()).collect();
-        let text = encode(&ServerFrame::Presence(presence(&user_id, false, &pairs(state))));
-        publish(engine, &rooms, &Delivery { offset: None, text }, &Exclude::Nobody).await?;
+        publish_change(engine, &rooms, &MemberChange::Status { user_id }).await?;
     }
     for (room, profile) in left {
         let (Ok(room), Ok(user)) =
@@ -90,8 +88,7 @@ async fn reap(engine: &Store, instance: &str) -> Result<(), crate::engine::Engin
         else {
             continue;
         };
-        let text = encode(&ServerFrame::MemberLeft { room: room.clone(), user });
-        publish(engine, &[room], &Delivery { offset: None, text }, &Exclude::Nobody).await?;
+        publish_change(engine, &[room], &MemberChange::Left { user }).await?;
     }
     Ok(())
 }

@@ -18,9 +18,10 @@ use time::format_description::well_known::Rfc3339;
 use super::keys::{self, RoomKeys};
 use super::scripts::{
     ADD_MEMBER_SCRIPT, EXPIRE_SCRIPT, NOTIFY_SCRIPT, OPEN_SCRIPT, REMOVE_MEMBER_SCRIPT,
+    SET_STATUS_SCRIPT,
 };
 use super::{Store, now_rfc3339};
-use crate::engine::{EngineError, Opened, Presence};
+use crate::engine::{Counted, EngineError, MemberKey, MemberPage, Opened, Presence};
 use crate::hub::encode;
 
 /// The Redis presence.
@@ -76,6 +77,33 @@ impl RedisPresence {
         Ok(presence(user_id, conns.values().sum::<i64>() > 0, &state))
     }
 
+    /// The members with these stored profiles, with their presence (one
+    /// round trip for all of them); a profile that does not parse is left
+    /// out.
+    async fn with_presence(&self, profiles: Vec<String>) -> Result<Vec<Member>, EngineError> {
+        let users: Vec<UserInfo> =
+            profiles.iter().filter_map(|p| serde_json::from_str(p).ok()).collect();
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for user in &users {
+            pipe.hgetall(keys::user_connections(&user.id)).hgetall(keys::user_state(&user.id));
+        }
+        // One flat list of hashes: each user's connections, then its state.
+        let hashes: Vec<HashMap<String, String>> =
+            self.0.exec(pipe.query_async(&mut self.0.conn())).await?;
+        Ok(users
+            .into_iter()
+            .zip(hashes.chunks_exact(2))
+            .map(|(user, pair)| {
+                let connections: i64 = pair[0].values().filter_map(|n| n.parse::<i64>().ok()).sum();
+                let presence = presence(&user.id, connections > 0, &pair[1]);
+                Member { user, presence }
+            })
+            .collect())
+    }
+
     /// Runs `ADD_MEMBER` or `REMOVE_MEMBER` for `user` in `room`, counted
     /// for this instance (so a dead instance's memberships can be undone).
     async fn member_script(
@@ -83,7 +111,7 @@ impl RedisPresence {
         script: &redis::Script,
         room: &RoomName,
         user: &UserInfo,
-    ) -> Result<i64, EngineError> {
+    ) -> Result<(i64, i64), EngineError> {
         let keys = RoomKeys::new(room);
         let profile = serde_json::to_string(user).unwrap_or_default();
         let mut invocation = script.prepare_invoke();
@@ -92,6 +120,8 @@ impl RedisPresence {
             .key(&keys.profiles)
             .key(keys::user_rooms(&user.id))
             .key(keys::instance_members(&self.0.instance))
+            .key(&keys.order)
+            .key(keys::user_state(&user.id))
             .arg(&user.id)
             .arg(profile)
             .arg(room.as_str())
@@ -102,30 +132,77 @@ impl RedisPresence {
 
 #[async_trait]
 impl Presence for RedisPresence {
-    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<bool, EngineError> {
-        let n: i64 = self.member_script(&ADD_MEMBER_SCRIPT, room, user).await?;
-        Ok(n == 1)
+    async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
+        let (n, members): (i64, i64) = self.member_script(&ADD_MEMBER_SCRIPT, room, user).await?;
+        Ok(Counted { user: n == 1, room: n == 1 && members == 1 })
     }
 
-    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<bool, EngineError> {
+    async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<Counted, EngineError> {
         let user =
             UserInfo { id: user_id.to_owned(), name: String::new(), role: None, avatar: None };
-        let last: i64 = self.member_script(&REMOVE_MEMBER_SCRIPT, room, &user).await?;
-        Ok(last == 1)
+        let (last, members): (i64, i64) =
+            self.member_script(&REMOVE_MEMBER_SCRIPT, room, &user).await?;
+        Ok(Counted { user: last == 1, room: last == 1 && members == 0 })
     }
 
-    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, EngineError> {
+    async fn members_page(
+        &self,
+        room: &RoomName,
+        after: Option<&MemberKey>,
+        limit: usize,
+    ) -> Result<MemberPage, EngineError> {
         let keys = RoomKeys::new(room);
-        let profiles: HashMap<String, String> =
-            self.0.exec(self.0.conn().hgetall(&keys.profiles)).await?;
-        let mut members = Vec::with_capacity(profiles.len());
-        for profile in profiles.values() {
-            let Ok(user) = serde_json::from_str::<UserInfo>(profile) else { continue };
-            let presence = self.presence_of(&user.id).await?;
-            members.push(Member { user, presence });
+        let from = after.map_or_else(|| b"-".to_vec(), |key| [b"(", &*order_entry(key)].concat());
+        let mut pipe = redis::pipe();
+        pipe.hlen(&keys.members).cmd("ZRANGEBYLEX").arg(&keys.order).arg(from).arg("+").arg(&[
+            "LIMIT",
+            "0",
+            &(limit + 1).to_string(),
+        ]);
+        let (count, entries): (u64, Vec<Vec<u8>>) =
+            self.0.exec(pipe.query_async(&mut self.0.conn())).await?;
+        let mut page: Vec<MemberKey> = entries.iter().filter_map(|e| read_entry(e)).collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let ids: Vec<&str> = page.iter().map(|key| key.id.as_str()).collect();
+        let profiles: Vec<Option<String>> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let mut hmget = redis::cmd("HMGET");
+            hmget.arg(&keys.profiles).arg(&ids);
+            self.0.exec(hmget.query_async(&mut self.0.conn())).await?
+        };
+        let members = self.with_presence(profiles.into_iter().flatten().collect()).await?;
+        let next = if more { page.pop() } else { None };
+        Ok(MemberPage { count, members, next })
+    }
+
+    async fn members_now(
+        &self,
+        room: &RoomName,
+        user_ids: &[String],
+    ) -> Result<(u64, Vec<Option<Member>>), EngineError> {
+        let keys = RoomKeys::new(room);
+        let mut pipe = redis::pipe();
+        pipe.hlen(&keys.members);
+        if !user_ids.is_empty() {
+            pipe.cmd("HMGET").arg(&keys.profiles).arg(user_ids);
         }
-        crate::engine::sort_members(&mut members);
-        Ok(members)
+        let (count, profiles): (u64, Vec<Option<String>>) = if user_ids.is_empty() {
+            let (count,): (u64,) = self.0.exec(pipe.query_async(&mut self.0.conn())).await?;
+            (count, Vec::new())
+        } else {
+            self.0.exec(pipe.query_async(&mut self.0.conn())).await?
+        };
+        let mut found = self.with_presence(profiles.into_iter().flatten().collect()).await?;
+        let members = user_ids
+            .iter()
+            .map(|id| {
+                let at = found.iter().position(|m| m.user.id == *id)?;
+                Some(found.swap_remove(at))
+            })
+            .collect();
+        Ok((count, members))
     }
 
     async fn rooms_of(&self, user_id: &str) -> Result<Vec<RoomName>, EngineError> {
@@ -191,18 +268,19 @@ impl Presence for RedisPresence {
         status: SetStatus,
         custom: Option<String>,
     ) -> Result<UserPresence, EngineError> {
-        let key = keys::user_state(user_id);
         let status_text = serde_json::to_value(status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let mut pipe = redis::pipe();
-        pipe.atomic().hset(&key, "status", status_text);
-        match custom {
-            Some(text) => pipe.hset(&key, "custom", text),
-            None => pipe.hdel(&key, "custom"),
-        };
-        self.0.exec(pipe.query_async::<()>(&mut self.0.conn())).await?;
+        let mut invocation = SET_STATUS_SCRIPT.prepare_invoke();
+        invocation
+            .key(keys::user_state(user_id))
+            .key(keys::user_rooms(user_id))
+            .arg(user_id)
+            .arg(status_text)
+            .arg(if custom.is_some() { "1" } else { "0" })
+            .arg(custom.unwrap_or_default());
+        self.0.exec(invocation.invoke_async::<i64>(&mut self.0.conn())).await?;
         self.presence_of(user_id).await
     }
 
@@ -232,5 +310,41 @@ impl Presence for RedisPresence {
             .arg(self.0.settings.unread_max_age.as_secs().max(1));
         let online: i64 = self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
         Ok(online == 1)
+    }
+}
+
+/// A member's entry in a room's list order (`RoomKeys::order`).
+fn order_entry(key: &MemberKey) -> Vec<u8> {
+    let hidden = if key.hidden { b'1' } else { b'0' };
+    [&[hidden], key.name.as_bytes(), b"\0", key.id.as_bytes()].concat()
+}
+
+/// [`order_entry`] read back (the id follows the last NUL: ids hold none).
+fn read_entry(entry: &[u8]) -> Option<MemberKey> {
+    let (&hidden, rest) = entry.split_first()?;
+    let split = rest.iter().rposition(|&b| b == 0)?;
+    let name = String::from_utf8(rest[..split].to_vec()).ok()?;
+    let id = String::from_utf8(rest[split + 1..].to_vec()).ok()?;
+    Some(MemberKey { hidden: hidden == b'1', name, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_entries_read_back_and_sort_as_keys_do() {
+        let keys = [
+            MemberKey { hidden: false, name: "Ann".into(), id: "z".into() },
+            MemberKey { hidden: false, name: "Ann Lee".into(), id: "a".into() },
+            MemberKey { hidden: false, name: "Bob".into(), id: "b".into() },
+            MemberKey { hidden: true, name: "Al".into(), id: "c".into() },
+        ];
+        let entries: Vec<Vec<u8>> = keys.iter().map(order_entry).collect();
+        assert!(entries.is_sorted(), "byte order is list order");
+        assert!(keys.is_sorted());
+        for (key, entry) in keys.iter().zip(&entries) {
+            assert_eq!(read_entry(entry).as_ref(), Some(key));
+        }
     }
 }

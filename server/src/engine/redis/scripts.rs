@@ -119,33 +119,77 @@ end
 return out
 "#;
 
-/// KEYS: room members, room profiles, user rooms, instance members.
+/// A member's entries in a room's list order (`RoomKeys::order`): takes
+/// out both visibilities of the member whose stored profile is `profile`,
+/// and puts it back with `hidden` ('0' or '1') unless that is nil. Each
+/// call touches one member: a join, leave or status change costs the same
+/// in a room of ten or of ten thousand.
+const ORDER: &str = r#"
+local function reorder(order, profile, id, hidden)
+  local name = cjson.decode(profile).name
+  redis.call('ZREM', order, '0' .. name .. '\0' .. id, '1' .. name .. '\0' .. id)
+  if hidden then redis.call('ZADD', order, 0, hidden .. name .. '\0' .. id) end
+end
+"#;
+
+/// A name from data inside a key, as `keys.rs` writes it (`part`).
+const PART: &str = r#"
+local function part(name) return #name .. ':' .. name end
+"#;
+
+/// KEYS: room members, room profiles, user rooms, instance members, room
+/// order, user state.
 /// ARGV: user id, profile JSON, room, '<room> <user>'.
-/// Returns the user's connection count in the room (1 for the first).
+/// Returns {the user's connection count in the room (1 for the first), the
+/// room's member count}.
 const ADD_MEMBER: &str = r#"
 redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 if n == 1 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
   redis.call('SADD', KEYS[3], ARGV[3])
+  local hidden = '0'
+  if redis.call('HGET', KEYS[6], 'status') == 'invisible' then hidden = '1' end
+  reorder(KEYS[5], ARGV[2], ARGV[1], hidden)
 end
-return n
+return {n, redis.call('HLEN', KEYS[1])}
 "#;
 
 /// KEYS and ARGV as ADD_MEMBER (the profile unused).
-/// Returns 1 when that was the user's last connection in the room.
+/// Returns {1 when that was the user's last connection in the room, the
+/// room's member count (1 when nothing changed)}.
 const REMOVE_MEMBER: &str = r#"
 local mine = tonumber(redis.call('HGET', KEYS[4], ARGV[4]) or '0')
-if mine <= 0 then return 0 end
+if mine <= 0 then return {0, 1} end
 if mine == 1 then redis.call('HDEL', KEYS[4], ARGV[4]) else redis.call('HINCRBY', KEYS[4], ARGV[4], -1) end
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if n <= 0 then
+  local profile = redis.call('HGET', KEYS[2], ARGV[1])
+  if profile then reorder(KEYS[5], profile, ARGV[1], nil) end
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('SREM', KEYS[3], ARGV[3])
-  return 1
+  return {1, redis.call('HLEN', KEYS[1])}
 end
-return 0
+return {0, 1}
+"#;
+
+/// KEYS: user state, user rooms.
+/// ARGV: user id, status, '1' with a custom text or '0', the custom text.
+/// Sets the status and sorts the user again in each of its rooms (looking
+/// offline when invisible). Touches room keys named from the data (single
+/// Redis only), built as `keys.rs` builds them.
+const SET_STATUS: &str = r#"
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'custom', ARGV[4]) else redis.call('HDEL', KEYS[1], 'custom') end
+local hidden = '0'
+if ARGV[2] == 'invisible' then hidden = '1' end
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local prefix = 'rc:r:' .. part(room) .. ':'
+  local profile = redis.call('HGET', prefix .. 'profiles', ARGV[1])
+  if profile then reorder(prefix .. 'order', profile, ARGV[1], hidden) end
+end
+return 1
 "#;
 
 /// Sums a user's connection counts (fields starting with `prefix`, or all).
@@ -223,7 +267,6 @@ return 0
 /// Touches user and room keys named from the data (single Redis only),
 /// built as `keys.rs` builds them.
 const REAP: &str = r#"
-local function part(name) return #name .. ':' .. name end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {{}, {}} end
 local offline = {}
 for _, user in ipairs(redis.call('SMEMBERS', KEYS[3])) do
@@ -244,6 +287,7 @@ for i = 1, #members, 2 do
   if redis.call('HINCRBY', key, user, -tonumber(members[i + 1])) <= 0 then
     local profiles = 'rc:r:' .. part(room) .. ':profiles'
     local profile = redis.call('HGET', profiles, user)
+    if profile then reorder('rc:r:' .. part(room) .. ':order', profile, user, nil) end
     redis.call('HDEL', key, user)
     redis.call('HDEL', profiles, user)
     redis.call('SREM', 'rc:u:' .. part(user) .. ':rooms', room)
@@ -265,10 +309,14 @@ pub(super) static APPEND_CHANGE_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(&[APPEND, APPEND_CHANGE]));
 pub(super) static SNAPSHOT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[SNAPSHOT]));
 pub(super) static HISTORY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[HISTORY]));
-pub(super) static ADD_MEMBER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[ADD_MEMBER]));
+pub(super) static ADD_MEMBER_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[ORDER, ADD_MEMBER]));
 pub(super) static REMOVE_MEMBER_SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| script(&[REMOVE_MEMBER]));
+    LazyLock::new(|| script(&[ORDER, REMOVE_MEMBER]));
+pub(super) static SET_STATUS_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[PART, ORDER, SET_STATUS]));
 pub(super) static OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, OPEN]));
 pub(super) static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, EXPIRE]));
 pub(super) static NOTIFY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, NOTIFY]));
-pub(super) static REAP_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, REAP]));
+pub(super) static REAP_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[PART, ORDER, COUNT, REAP]));
