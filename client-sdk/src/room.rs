@@ -225,7 +225,10 @@ impl RoomState {
 
     /// A `presence_diff`: who left, who came (or came back), whose status
     /// changed. Applying every diff keeps the list equal to the room's.
-    pub fn apply_diff(&mut self, diff: &PresenceDiff) {
+    /// Returns whether what a UI shows changed (a member's own arrival, which
+    /// `joined` already listed, or a `last_seen` moving on, does not).
+    pub fn apply_diff(&mut self, diff: &PresenceDiff) -> bool {
+        let before = (shown(&self.members), self.member_count);
         for user in &diff.leaves {
             self.members.retain(|m| m.user.id != user.id);
             self.typing.retain(|u| u.id != user.id);
@@ -243,7 +246,11 @@ impl RoomState {
         }
         sort_members(&mut self.members);
         self.member_count = diff.count;
-        self.version += 1;
+        let changed = (shown(&self.members), self.member_count) != before;
+        if changed {
+            self.version += 1;
+        }
+        changed
     }
 
     /// An `occupancy` frame: the count of a big room.
@@ -267,6 +274,17 @@ impl RoomState {
         self.members_cursor = page.cursor;
         self.version += 1;
     }
+}
+
+/// What a UI shows of the members: who, in which order, how they are.
+fn shown(members: &[Member]) -> Vec<(String, String, Status, Option<String>)> {
+    members
+        .iter()
+        .map(|m| {
+            let custom = m.presence.custom.clone();
+            (m.user.id.clone(), m.user.name.clone(), m.presence.status, custom)
+        })
+        .collect()
 }
 
 /// Members in the order the server lists them: those who look online first,
@@ -411,8 +429,14 @@ mod tests {
             "updates":[{"user_id":"zed","status":"away","custom":null,
                 "last_seen":"2026-11-22T10:00:00Z"}]}))
         .unwrap();
-        room.apply_diff(&diff);
+        assert!(room.apply_diff(&diff));
         assert_eq!(ids(&room), ["bob", "cy"], "a leave, a join and a rejoin applied");
+        let version = room.version;
+        let again: PresenceDiff = serde_json::from_value(json!({"room":"r","count":5,
+            "joins":[member("cy", "Cy", "busy")]}))
+        .unwrap();
+        assert!(!room.apply_diff(&again), "news of what is shown already changes nothing");
+        assert_eq!(room.version, version);
         assert_eq!(room.members[0].presence.status, Status::Away);
 
         let page: MembersPage = serde_json::from_value(json!({"room":"r","count":6,

@@ -89,7 +89,7 @@ impl Core {
             ServerFrame::PresenceDiff(diff) => {
                 let name = diff.room.to_string();
                 let Some(r) = self.rooms.get_mut(&name) else { return };
-                r.state.apply_diff(&diff);
+                let changed = r.state.apply_diff(&diff);
                 // The room's listeners hear each arrival and departure, as
                 // they did when each came in a frame of its own.
                 for member in &diff.joins {
@@ -102,7 +102,9 @@ impl Core {
                 }
                 let payload = serde_json::to_string(&diff).expect("diffs serialize");
                 self.room_event(&name, "presence_diff", payload);
-                self.emit(Event::RoomChanged(name));
+                if changed {
+                    self.emit(Event::RoomChanged(name));
+                }
                 for presence in diff.updates {
                     self.emit(Event::Presence(presence));
                 }
