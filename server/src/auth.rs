@@ -1,11 +1,22 @@
-//! Access tokens (JWT, HS256) for WebSocket clients, and the API key for
-//! backends.
+//! Access tokens (JWT) for WebSocket clients, and the API key for
+//! backends. HMAC tokens (HS256 by default) are checked with the secret;
+//! RS/PS/ES/EdDSA tokens with the identity provider's keys ([`jwks`]),
+//! chosen by the token's `kid`. Only the configured algorithms are
+//! accepted, and each family only with its own kind of key: a token that
+//! says HS256 is never checked with a public key as its secret.
+
+use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use roomcast_shared::Claims;
 use roomcast_shared::room::validate_user_id;
 use subtle::ConstantTimeEq;
+
+use crate::config::{ClaimNames, TokenSettings};
+
+mod claims;
+pub(crate) mod jwks;
 
 /// Why a token is refused. Every variant answers `unauthorized`.
 #[derive(Debug, thiserror::Error)]
@@ -20,26 +31,35 @@ pub(crate) enum TokenError {
     Invalid(String),
     #[error("invalid token: {0}")]
     BadSubject(#[from] roomcast_shared::room::InvalidName),
+    /// No key with the token's `kid` is held, even after asking the
+    /// identity provider (within the refresh rate).
+    #[error("invalid token: no key {0:?} in the identity provider's key set")]
+    UnknownKey(String),
 }
 
 /// Checks tokens (and, in dev mode, issues them).
 pub(crate) struct Tokens {
     decoding: DecodingKey,
     encoding: EncodingKey,
+    /// Times, `iss` and `aud`; the algorithm is set per token, from the
+    /// accepted list.
     validation: Validation,
+    algorithms: Vec<Algorithm>,
+    claims: ClaimNames,
+    admin_role: String,
+    jwks: Option<Arc<jwks::JwksCache>>,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").finish_non_exhaustive()
+        f.debug_struct("Tokens").field("algorithms", &self.algorithms).finish_non_exhaustive()
     }
 }
 
 impl Tokens {
-    /// `require_exp` is false only in dev mode.
+    /// HS256 with Roomcast's claim names; `require_exp` is false only in
+    /// dev mode.
     pub fn new(secret: &str, require_exp: bool) -> Self {
-        // Pinned to HS256: `none` and every other algorithm are refused, so an
-        // attacker cannot pick how the signature is checked.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_nbf = true;
         // No grace after `exp`: an open connection closes exactly when its
@@ -49,11 +69,34 @@ impl Tokens {
         if require_exp {
             validation.required_spec_claims.insert("exp".to_owned());
         }
+        let defaults = TokenSettings::default();
         Self {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             validation,
+            algorithms: defaults.algorithms,
+            claims: defaults.claims,
+            admin_role: defaults.admin_role,
+            jwks: None,
         }
+    }
+
+    /// Takes the accepted algorithms, claim names and admin role, and the
+    /// JWKS cache (empty until [`jwks::keep_fresh`] runs) if one is set.
+    pub fn with_settings(mut self, settings: &TokenSettings) -> std::io::Result<Self> {
+        self.algorithms = settings.algorithms.clone();
+        self.claims = settings.claims.clone();
+        self.admin_role = settings.admin_role.clone();
+        self.jwks = match &settings.jwks {
+            Some(jwks) => Some(Arc::new(jwks::JwksCache::new(jwks.clone())?)),
+            None => None,
+        };
+        Ok(self)
+    }
+
+    /// The JWKS cache, to keep fresh in the background.
+    pub fn jwks(&self) -> Option<Arc<jwks::JwksCache>> {
+        self.jwks.clone()
     }
 
     /// Requires tokens to carry this `iss`.
@@ -78,27 +121,67 @@ impl Tokens {
         self
     }
 
-    /// Checks a token's signature, algorithm and times, and its subject.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|err| match err.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => TokenError::MissingExp,
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    TokenError::Invalid(format!("missing the {claim} claim"))
-                }
-                ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
-                ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
-                _ => TokenError::Invalid(err.to_string()),
-            })?;
-        validate_user_id(&data.claims.sub)?;
-        Ok(data.claims)
+    /// Checks a token's algorithm, signature and times, and reads its
+    /// claims. A `kid` not in the key set asks the identity provider once
+    /// (within the refresh rate) before the token is refused.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        match (self.check(token), &self.jwks) {
+            (Err(TokenError::UnknownKey(_)), Some(jwks)) => {
+                // Boxed: the fetch's state stays out of the session's future.
+                Box::pin(jwks.refresh_for_unknown_kid()).await;
+                self.check(token)
+            }
+            (checked, _) => checked,
+        }
+    }
+
+    /// [`Self::verify`] with the keys held now.
+    fn check(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(refused)?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let fetched;
+        let key = if header.alg.family() == AlgorithmFamily::Hmac {
+            &self.decoding
+        } else {
+            // Configuration allows asymmetric algorithms only with a JWKS.
+            let jwks = self.jwks.as_ref().ok_or_else(|| TokenError::Invalid("no JWKS".into()))?;
+            let kid =
+                header.kid.ok_or_else(|| TokenError::Invalid("the token has no kid".into()))?;
+            fetched = jwks.key(&kid, header.alg).ok_or(TokenError::UnknownKey(kid))?;
+            &fetched
+        };
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![header.alg];
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            key,
+            &validation,
+        )
+        .map_err(refused)?;
+        let claims = claims::read(data.claims, &self.claims, &self.admin_role)?;
+        validate_user_id(&claims.sub)?;
+        Ok(claims)
     }
 
     /// Signs claims (the dev token endpoint).
     pub fn issue(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    }
+}
+
+fn refused(err: jsonwebtoken::errors::Error) -> TokenError {
+    match err.kind() {
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => TokenError::MissingExp,
+        ErrorKind::MissingRequiredClaim(claim) => {
+            TokenError::Invalid(format!("missing the {claim} claim"))
+        }
+        ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
+        ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
+        _ => TokenError::Invalid(err.to_string()),
     }
 }
 
@@ -141,24 +224,24 @@ mod tests {
     fn round_trip_and_expiry() {
         let tokens = Tokens::new("secret", true);
         let token = tokens.issue(&claims(Some(now() + 60))).unwrap();
-        assert_eq!(tokens.verify(&token).unwrap().sub, "alice");
+        assert_eq!(tokens.check(&token).unwrap().sub, "alice");
 
         let expired = tokens.issue(&claims(Some(now() - 3600))).unwrap();
-        assert!(matches!(tokens.verify(&expired), Err(TokenError::Expired)));
+        assert!(matches!(tokens.check(&expired), Err(TokenError::Expired)));
 
         let forever = tokens.issue(&claims(None)).unwrap();
-        assert!(matches!(tokens.verify(&forever), Err(TokenError::MissingExp)));
-        assert!(Tokens::new("secret", false).verify(&forever).is_ok());
+        assert!(matches!(tokens.check(&forever), Err(TokenError::MissingExp)));
+        assert!(Tokens::new("secret", false).check(&forever).is_ok());
     }
 
     #[test]
     fn wrong_secret_and_alg_none_are_refused() {
         let token = Tokens::new("other", false).issue(&claims(None)).unwrap();
-        assert!(matches!(Tokens::new("secret", false).verify(&token), Err(TokenError::Invalid(_))));
+        assert!(matches!(Tokens::new("secret", false).check(&token), Err(TokenError::Invalid(_))));
 
         // {"alg":"none","typ":"JWT"} . {"sub":"alice","name":"Alice"} . (no signature)
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsIm5hbWUiOiJBbGljZSJ9.";
-        assert!(Tokens::new("secret", false).verify(none).is_err());
+        assert!(Tokens::new("secret", false).check(none).is_err());
     }
 
     #[test]
@@ -178,14 +261,12 @@ mod tests {
         let strict = Tokens::new("secret", false)
             .with_issuer(Some("auth.example"))
             .with_audience(Some("chat"));
-        assert!(strict.verify(&sign("auth.example", "chat")).is_ok());
-        assert!(strict.verify(&sign("evil.example", "chat")).is_err());
-        assert!(strict.verify(&sign("auth.example", "billing")).is_err());
-        assert!(
-            strict.verify(&Tokens::new("secret", false).issue(&claims(None)).unwrap()).is_err()
-        );
+        assert!(strict.check(&sign("auth.example", "chat")).is_ok());
+        assert!(strict.check(&sign("evil.example", "chat")).is_err());
+        assert!(strict.check(&sign("auth.example", "billing")).is_err());
+        assert!(strict.check(&Tokens::new("secret", false).issue(&claims(None)).unwrap()).is_err());
         let relaxed = Tokens::new("secret", false).with_issuer(None).with_audience(None);
-        assert!(relaxed.verify(&sign("anyone", "anything")).is_ok());
+        assert!(relaxed.check(&sign("anyone", "anything")).is_ok());
     }
 
     #[test]

@@ -12,10 +12,12 @@ pub use crate::limits::Rate;
 
 mod args;
 mod hooks;
+mod tokens;
 mod webhooks;
 
 pub use args::Args;
 pub use hooks::{ConnectHook, FailureMode, HookLimits, Hooks, PublishHook};
+pub use tokens::{ClaimNames, Jwks, TokenSettings};
 pub use webhooks::{Delivery as WebhookDelivery, Endpoint as WebhookEndpoint, Webhooks};
 
 /// The database used when none is given and Redis is not either.
@@ -45,6 +47,20 @@ fn database_url(given: Option<String>, with_redis: bool) -> Result<Option<String
             rule: "sqlite://PATH, postgres://... or memory",
         }),
     }
+}
+
+/// The token settings; without a secret given (a JWKS alone), HMAC
+/// algorithms are left out of the default and refused when asked for.
+fn token_settings(flags: tokens::Flags, jwks_only: bool) -> Result<TokenSettings, ConfigError> {
+    let explicit = !flags.algorithms.is_empty();
+    let mut settings = TokenSettings::from_flags(flags)?;
+    if jwks_only {
+        if explicit && settings.accepts_hmac() {
+            return Err(ConfigError::Missing("jwt-secret"));
+        }
+        settings.algorithms.retain(|alg| alg.family() != jsonwebtoken::AlgorithmFamily::Hmac);
+    }
+    Ok(settings)
 }
 
 /// Why the flags do not make a configuration.
@@ -112,6 +128,9 @@ pub struct Config {
     /// Required `iss` and `aud` claims, when set.
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// Accepted algorithms, the identity provider's keys (JWKS) and the
+    /// claims that carry the user.
+    pub tokens: TokenSettings,
     /// The backend's hooks (publish, connect), when configured.
     pub hooks: Hooks,
     /// Webhooks (`--webhook-url`), when configured: events posted to the
@@ -336,6 +355,7 @@ impl Config {
             allowed_origins: Vec::new(),
             jwt_issuer: None,
             jwt_audience: None,
+            tokens: TokenSettings::default(),
             hooks: Hooks::default(),
             webhooks: Webhooks::default(),
             api_key: random_secret(),
@@ -397,10 +417,15 @@ impl Config {
     /// Checks the flags and fills in dev-mode secrets.
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
         let dev = args.dev.unwrap_or_else(|| args.jwt_secret.is_none() && args.api_key.is_none());
+        // With a JWKS, the secret is optional: tokens may come only from
+        // the identity provider. One is made up then, and HMAC tokens are
+        // refused unless --jwt-algorithms asks for them (which needs it).
+        let jwks_only = !dev && args.jwt_secret.is_none() && args.jwt_jwks_url.is_some();
         let secret = |value: Option<String>, name| match value {
             Some(v) if v.trim().is_empty() => Err(ConfigError::Empty(name)),
             Some(v) => Ok(v),
             None if dev => Ok(random_secret()),
+            None if jwks_only && name == "jwt-secret" => Ok(random_secret()),
             None => Err(ConfigError::Missing(name)),
         };
         if dev && args.jwt_secret.as_ref().is_some_and(|s| s.len() >= MIN_JWT_SECRET_BYTES) {
@@ -440,6 +465,25 @@ impl Config {
                 .collect(),
             jwt_issuer: args.jwt_issuer,
             jwt_audience: args.jwt_audience,
+            tokens: token_settings(
+                tokens::Flags {
+                    algorithms: args.jwt_algorithms,
+                    jwks_url: args.jwt_jwks_url,
+                    jwks_timeout_ms: args.jwt_jwks_timeout_ms,
+                    jwks_refresh_secs: args.jwt_jwks_refresh_secs,
+                    jwks_min_refresh_ms: args.jwt_jwks_min_refresh_ms,
+                    jwks_max_bytes: args.jwt_jwks_max_bytes,
+                    claims: ClaimNames {
+                        user_id: args.jwt_claim_user_id,
+                        name: args.jwt_claim_name,
+                        role: args.jwt_claim_role,
+                        avatar: args.jwt_claim_avatar,
+                        rooms: args.jwt_claim_rooms,
+                    },
+                    admin_role: args.jwt_admin_role,
+                },
+                jwks_only,
+            )?,
             hooks: Hooks::from_flags(
                 args.publish_hook_url,
                 args.publish_hook_timeout_ms,
@@ -624,6 +668,33 @@ mod tests {
         // A short test secret shared by dev instances is fine: production
         // never accepts one that short.
         assert!(parse(&["--dev", "--jwt-secret", "test-secret"]).unwrap().dev);
+    }
+
+    #[test]
+    fn token_flags_pick_algorithms_keys_and_claims() {
+        use jsonwebtoken::Algorithm::{ES256, HS256, RS256};
+        let jwks = ["--jwt-jwks-url", "https://idp.example/jwks.json"];
+        let config =
+            parse(&[&["--jwt-secret", SECRET, "--api-key", "k"][..], &jwks].concat()).unwrap();
+        assert_eq!(config.tokens.algorithms, [HS256, RS256, ES256]);
+        // A JWKS alone: no secret needed, and no HMAC token accepted.
+        let config = parse(&[&["--api-key", "k"][..], &jwks].concat()).unwrap();
+        assert!(!config.dev);
+        assert_eq!(config.tokens.algorithms, [RS256, ES256]);
+        let err = parse(&[&["--api-key", "k", "--jwt-algorithms", "HS256"][..], &jwks].concat());
+        assert!(matches!(err, Err(ConfigError::Missing("jwt-secret"))), "{err:?}");
+        // Public-key algorithms need the keys; `none` is no algorithm.
+        let err = parse(&["--jwt-secret", SECRET, "--api-key", "k", "--jwt-algorithms", "RS256"]);
+        assert!(err.is_err());
+        let err = parse(&["--jwt-secret", SECRET, "--api-key", "k", "--jwt-algorithms", "none"]);
+        assert!(err.is_err());
+        let err = parse(&["--api-key", "k", "--jwt-jwks-url", "ftp://idp.example/keys"]);
+        assert!(err.is_err());
+        let config =
+            parse(&["--jwt-claim-user-id", "user_id", "--jwt-admin-role", "ADMIN"]).unwrap();
+        assert_eq!(config.tokens.claims.user_id, "user_id");
+        assert_eq!(config.tokens.admin_role, "ADMIN");
+        assert!(parse(&["--jwt-claim-role", " "]).is_err());
     }
 
     #[test]

@@ -358,7 +358,7 @@ impl Session {
         let Some(token) = token else {
             return self.auth_again_by_hook(reference).await;
         };
-        let claims = self.state.tokens.verify(token)?;
+        let claims = self.state.tokens.verify(token).await?;
         let expires_at = claims.exp.map(seconds_from_now);
         let user = claims.user();
         self.sign_in(reference, user, claims.rooms, expires_at, None).await

@@ -85,12 +85,17 @@ impl AppState {
         )
         .await?;
         let hooks = Hooks::new(config.hooks.clone())?;
+        let tokens = Tokens::new(&config.jwt_secret, !config.dev)
+            .with_issuer(config.jwt_issuer.as_deref())
+            .with_audience(config.jwt_audience.as_deref())
+            .with_settings(&config.tokens)?;
+        if let Some(jwks) = tokens.jwks() {
+            tasks.spawn(crate::auth::jwks::keep_fresh(jwks, shutdown.clone()));
+        }
         Ok(Self(Arc::new(Inner {
             hooks,
             webhooks,
-            tokens: Tokens::new(&config.jwt_secret, !config.dev)
-                .with_issuer(config.jwt_issuer.as_deref())
-                .with_audience(config.jwt_audience.as_deref()),
+            tokens,
             api_key: ApiKey::new(config.api_key.clone()),
             api_rate: std::sync::Mutex::new(Bucket::new(config.limits.api)),
             api_failures: PerAddress::new(

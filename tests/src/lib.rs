@@ -24,6 +24,7 @@ pub mod client;
 pub mod diffs;
 pub mod engine;
 pub mod hook;
+pub mod jwks;
 pub mod nginx;
 pub mod postgres;
 pub mod process;

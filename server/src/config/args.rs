@@ -265,6 +265,62 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// Algorithms tokens may be signed with, comma-separated (HS256, HS384,
+    /// HS512 with --jwt-secret; RS256, RS384, RS512, PS256, PS384, PS512,
+    /// ES256, ES384, EdDSA with --jwt-jwks-url). Default: HS256, plus RS256
+    /// and ES256 with a JWKS URL. `none` is always refused.
+    #[arg(long, env = "ROOMCAST_JWT_ALGORITHMS", value_delimiter = ',')]
+    pub jwt_algorithms: Vec<String>,
+
+    /// The identity provider's JWKS URL (http or https): the public keys
+    /// that check RS/PS/ES/EdDSA tokens, chosen by the token's `kid`.
+    /// With it, --jwt-secret is optional outside dev mode.
+    #[arg(long, env = "ROOMCAST_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// How long one JWKS fetch may take, in milliseconds.
+    #[arg(long, env = "ROOMCAST_JWT_JWKS_TIMEOUT_MS", default_value_t = 5_000)]
+    pub jwt_jwks_timeout_ms: u64,
+
+    /// How often the JWKS is fetched again in the background, in seconds.
+    #[arg(long, env = "ROOMCAST_JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub jwt_jwks_refresh_secs: u64,
+
+    /// The shortest wait between two JWKS fetches caused by tokens naming
+    /// an unknown `kid`, in milliseconds.
+    #[arg(long, env = "ROOMCAST_JWT_JWKS_MIN_REFRESH_MS", default_value_t = 10_000)]
+    pub jwt_jwks_min_refresh_ms: u64,
+
+    /// Bytes of a JWKS read at most.
+    #[arg(long, env = "ROOMCAST_JWT_JWKS_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub jwt_jwks_max_bytes: usize,
+
+    /// The claim that carries the user id (`sub`; `id`, `user_id`...). A
+    /// number is taken as its decimal string.
+    #[arg(long, env = "ROOMCAST_JWT_CLAIM_USER_ID", default_value = "sub")]
+    pub jwt_claim_user_id: String,
+
+    /// The claim that carries the display name (absent: the user id).
+    #[arg(long, env = "ROOMCAST_JWT_CLAIM_NAME", default_value = "name")]
+    pub jwt_claim_name: String,
+
+    /// The claim that carries the role (a string or a list of strings).
+    #[arg(long, env = "ROOMCAST_JWT_CLAIM_ROLE", default_value = "role")]
+    pub jwt_claim_role: String,
+
+    /// The claim that carries the avatar URL.
+    #[arg(long, env = "ROOMCAST_JWT_CLAIM_AVATAR", default_value = "avatar")]
+    pub jwt_claim_avatar: String,
+
+    /// The claim that lists the public rooms (glob patterns) a token may join.
+    #[arg(long, env = "ROOMCAST_JWT_CLAIM_ROOMS", default_value = "rooms")]
+    pub jwt_claim_rooms: String,
+
+    /// The role value that makes a token an admin's, compared without
+    /// regard to case (`ADMIN` matches `admin`).
+    #[arg(long, env = "ROOMCAST_JWT_ADMIN_ROLE", default_value = "admin")]
+    pub jwt_admin_role: String,
+
     /// URL the server POSTs every `send` and `edit` to before storing it;
     /// the backend answers allow, reject or allow with replaced content
     /// (docs/integration.md). http or https.

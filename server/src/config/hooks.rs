@@ -110,7 +110,7 @@ impl Hooks {
 }
 
 /// An absolute http or https URL with a host.
-fn hook_url(text: &str, name: &'static str) -> Result<url::Url, ConfigError> {
+pub(super) fn hook_url(text: &str, name: &'static str) -> Result<url::Url, ConfigError> {
     let refused = ConfigError::OutOfRange { name, rule: "an http:// or https:// URL with a host" };
     let url = url::Url::parse(text.trim()).map_err(|_| refused)?;
     let refused = ConfigError::OutOfRange { name, rule: "an http:// or https:// URL with a host" };

@@ -33,4 +33,5 @@ mod rooms;
 mod scaling;
 mod shutdown;
 mod static_files;
+mod tokens;
 mod webhooks;
