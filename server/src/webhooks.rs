@@ -164,7 +164,15 @@ impl Subscriptions {
 
 impl EventRows for Subscriptions {
     fn rows_for(&self, event: &RoomEvent, at: OffsetDateTime, rows: &mut Vec<OutboxRow>) {
-        self.rows(Some(event.room()), event.clone().into(), at, rows);
+        // Most servers take few event types: look before copying the event.
+        let kind = match event {
+            RoomEvent::Message(_) => Kind::Message,
+            RoomEvent::MessageUpdated(_) => Kind::MessageUpdated,
+            RoomEvent::MessageDeleted(_) => Kind::MessageDeleted,
+        };
+        if self.wants(kind) {
+            self.rows(Some(event.room()), event.clone().into(), at, rows);
+        }
     }
 
     fn committed(&self) {
