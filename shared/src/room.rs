@@ -10,13 +10,23 @@ use serde::{Deserialize, Serialize};
 /// Longest room name, in bytes.
 pub const MAX_ROOM_NAME_LEN: usize = 128;
 
-/// A valid room name: 1 to 128 characters out of `A-Z a-z 0-9 _ . : @ , -`.
+/// A valid room name: 1 to 128 bytes of letters and digits of any script
+/// (with their combining marks), and `_ . : @ , -`.
+///
+/// Precisely: every character is one of `A-Z a-z 0-9 _ . : @ , -` or a
+/// non-ASCII character that may continue a Unicode identifier
+/// (`XID_Continue`: letters, marks, digits, connector punctuation), the first
+/// one is not a combining mark, and the name is in Normalization Form C (the
+/// server checks that one; see [`RoomName::new`]). So `général`, `日本語`,
+/// `नमस्ते` and `чат-2` are rooms, while spaces, emoji, symbols, invisible
+/// characters (zero-width, bidi controls) and a decomposed `é` that would look
+/// like another room's name are not.
 ///
 /// Deserializing checks the name, so a frame with an invalid room name never
 /// reaches the code that handles it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Za-z0-9_.:@,-]{1,128}$"))]
+#[cfg_attr(feature = "openapi", schema(value_type = String))]
 #[serde(try_from = "String", into = "String")]
 pub struct RoomName(String);
 
@@ -29,8 +39,8 @@ impl ts_rs::TS for RoomName {
 
     fn docs() -> Option<String> {
         Some(
-            "/**\n * A valid room name: 1 to 128 characters out of \
-             `A-Z a-z 0-9 _ . : @ , -`.\n */\n"
+            "/**\n * A valid room name: 1 to 128 bytes of letters and digits of any \
+             script (NFC) and `_ . : @ , -`.\n */\n"
                 .to_owned(),
         )
     }
@@ -59,19 +69,33 @@ impl ts_rs::TS for RoomName {
 /// Why a string is not a valid room name or user id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidName {
-    what: &'static str,
+    what: Invalid,
     name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Invalid {
+    Room,
+    /// Allowed characters, but not composed: it could look like another room.
+    RoomNotNfc,
+    User,
 }
 
 impl fmt::Display for InvalidName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown: String = self.name.chars().take(40).collect();
         match self.what {
-            "room" => write!(
+            Invalid::Room => write!(
                 f,
-                "invalid room name {shown:?}: use 1 to {MAX_ROOM_NAME_LEN} characters of A-Z a-z 0-9 _ . : @ , -"
+                "invalid room name {shown:?}: use 1 to {MAX_ROOM_NAME_LEN} bytes of letters and \
+                 digits of any script and _ . : @ , -"
             ),
-            _ => write!(
+            Invalid::RoomNotNfc => write!(
+                f,
+                "invalid room name {shown:?}: not in Unicode Normalization Form C; compose it \
+                 first (String.prototype.normalize(\"NFC\"))"
+            ),
+            Invalid::User => write!(
                 f,
                 "invalid user id {shown:?}: use 1 to {MAX_USER_ID_LEN} characters of A-Z a-z 0-9 _ . : @ -"
             ),
@@ -81,16 +105,48 @@ impl fmt::Display for InvalidName {
 
 impl std::error::Error for InvalidName {}
 
-fn is_room_char(c: char) -> bool {
+/// The ASCII characters of room names and user ids.
+fn is_ascii_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '@' | ',' | '-')
+}
+
+/// Whether `name` is made of room-name characters: ASCII ones, or letters,
+/// marks and digits of any script (`XID_Continue`), not starting with a mark.
+fn has_room_chars(name: &str) -> bool {
+    let is_room_char =
+        |c: char| is_ascii_name_char(c) || (!c.is_ascii() && unicode_ident::is_xid_continue(c));
+    // A combining mark first would attach itself to whatever text precedes
+    // the name where it is shown.
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii() || unicode_ident::is_xid_start(c) || c.is_numeric());
+    starts_well && name.chars().all(is_room_char)
+}
+
+/// Whether `name` is in Normalization Form C. Without the `nfc` feature
+/// (the wasm SDK) the server alone checks.
+fn is_composed(name: &str) -> bool {
+    #[cfg(feature = "nfc")]
+    {
+        name.is_ascii() || unicode_normalization::is_nfc(name)
+    }
+    #[cfg(not(feature = "nfc"))]
+    {
+        let _ = name;
+        true
+    }
 }
 
 impl RoomName {
     /// Checks `name` and wraps it.
     pub fn new(name: impl Into<String>) -> Result<Self, InvalidName> {
         let name = name.into();
-        if name.is_empty() || name.len() > MAX_ROOM_NAME_LEN || !name.chars().all(is_room_char) {
-            return Err(InvalidName { what: "room", name });
+        if name.is_empty() || name.len() > MAX_ROOM_NAME_LEN || !has_room_chars(&name) {
+            return Err(InvalidName { what: Invalid::Room, name });
+        }
+        if !is_composed(&name) {
+            return Err(InvalidName { what: Invalid::RoomNotNfc, name });
         }
         Ok(Self(name))
     }
@@ -200,9 +256,9 @@ pub const MAX_USER_ID_LEN: usize = MAX_ROOM_NAME_LEN - "user:".len();
 pub fn validate_user_id(id: &str) -> Result<(), InvalidName> {
     if id.is_empty()
         || id.len() > MAX_USER_ID_LEN
-        || !id.chars().all(|c| is_room_char(c) && c != ',')
+        || !id.chars().all(|c| is_ascii_name_char(c) && c != ',')
     {
-        return Err(InvalidName { what: "user", name: id.to_owned() });
+        return Err(InvalidName { what: Invalid::User, name: id.to_owned() });
     }
     Ok(())
 }
@@ -325,6 +381,37 @@ mod tests {
         }
         let err = serde_json::from_str::<RoomName>("\"no spaces\"").unwrap_err();
         assert!(err.to_string().contains("invalid room name"), "{err}");
+    }
+
+    #[test]
+    fn room_names_take_letters_and_digits_of_any_script() {
+        let ok = ["général", "日本語", "नमस्ते", "чат-2", "١٢٣", "東京_2026", "Ελλάδα:news", "שלום"];
+        for name in ok {
+            assert!(RoomName::new(name).is_ok(), "{name}");
+        }
+        let bad = [
+            "emoji😀",
+            "zero\u{200b}width",
+            "bidi\u{202e}override",
+            "\u{0301}starts-with-a-mark",
+            "ideographic\u{3000}space",
+            "math≈",
+            "nbsp\u{a0}",
+            // 43 three-byte characters: 129 bytes.
+            &"語".repeat(43),
+        ];
+        for name in bad {
+            assert!(RoomName::new(name).is_err(), "{name:?}");
+        }
+        assert!(RoomName::new("語".repeat(42)).is_ok(), "126 bytes");
+    }
+
+    #[cfg(feature = "nfc")]
+    #[test]
+    fn a_decomposed_name_is_refused_with_how_to_compose_it() {
+        assert!(RoomName::new("caf\u{e9}").is_ok());
+        let err = RoomName::new("cafe\u{301}").unwrap_err().to_string();
+        assert!(err.contains("Normalization Form C"), "{err}");
     }
 
     #[test]

@@ -5,10 +5,22 @@ use proptest::prelude::*;
 use roomcast_shared::frame::CLIENT_FRAME_TYPES;
 use roomcast_shared::{ClientFrame, Envelope, Position, RoomName, SetStatus};
 
-/// The room-name rule, written independently of `RoomName::new`.
+/// The room-name rule, written independently of `RoomName::new` (another
+/// crate's Unicode tables, composition rather than a check).
 fn is_valid_room_name(s: &str) -> bool {
+    use unicode_xid::UnicodeXID;
+    let ascii = |c: char| c.is_ascii_alphanumeric() || "_.:@,-".contains(c);
+    let first_ok =
+        s.chars().next().is_some_and(|c| ascii(c) || UnicodeXID::is_xid_start(c) || c.is_numeric());
     (1..=128).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:@,-".contains(&b))
+        && first_ok
+        && s.chars().all(|c| ascii(c) || (!c.is_ascii() && UnicodeXID::is_xid_continue(c)))
+        && (cfg!(not(feature = "nfc")) || composed(s))
+}
+
+fn composed(s: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfc().eq(s.chars())
 }
 
 fn room() -> impl Strategy<Value = RoomName> {
@@ -68,7 +80,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn room_names_follow_the_rule(s in "\\PC{0,140}|[A-Za-z0-9_.:@,-]{0,130}") {
+    fn room_names_follow_the_rule(
+        s in "\\PC{0,140}|[A-Za-z0-9_.:@,-]{0,130}|[\\p{L}\\p{M}\\p{N}\\p{Pc}_.:@,-]{0,50}"
+    ) {
         prop_assert_eq!(RoomName::new(s.clone()).is_ok(), is_valid_room_name(&s));
     }
 

@@ -61,6 +61,18 @@ pub const PRESENCE_GRACE: Duration = Duration::from_millis(300);
 /// The typing timeout test servers use (the default is 5 s).
 pub const TYPING_TIMEOUT: Duration = Duration::from_millis(400);
 
+/// Percent-encodes a path segment or query value (every byte but
+/// `A-Z a-z 0-9 - _ .`).
+pub fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Seconds since the Unix epoch, as JWT claims count time.
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock before 1970").as_secs()

@@ -389,7 +389,7 @@ per_sec: number,
 burst: number, };
 
 /**
- * A valid room name: 1 to 128 characters out of `A-Z a-z 0-9 _ . : @ , -`.
+ * A valid room name: 1 to 128 bytes of letters and digits of any script (NFC) and `_ . : @ , -`.
  */
 export type RoomName = string;
 

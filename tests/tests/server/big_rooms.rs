@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use roomcast_tests::diffs::{arrival, departure};
 use roomcast_tests::{
-    Engine, RedisServer, TestServer, WsClient, every_engine, frame_type, unique_id,
+    Engine, RedisServer, TestServer, WsClient, every_engine, frame_type, percent_encode, unique_id,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -182,21 +182,10 @@ async fn paging_returns_every_member_exactly_once_online_first(engine: Engine) {
         assert_eq!(page["count"], 80);
         seen.extend(page["members"].as_array().unwrap().iter().map(|m| m["user"]["id"].clone()));
         let Some(cursor) = page["cursor"].as_str() else { break };
-        path = format!("/api/rooms/hall/presence?limit=20&cursor={}", urlencode(cursor));
+        path = format!("/api/rooms/hall/presence?limit=20&cursor={}", percent_encode(cursor));
     }
     let unique: BTreeSet<String> = seen.iter().map(Value::to_string).collect();
     assert_eq!((seen.len(), unique.len()), (80, 80), "the API pages everyone once");
-}
-
-/// Percent-encodes a query value.
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 every_engine!(small_rooms_still_hear_who_came_left_and_changed_status);

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use roomcast_tests::{Engine, RedisServer, TestServer, WsClient, every_engine, frame_type};
+use roomcast_tests::{
+    Engine, RedisServer, TestServer, WsClient, every_engine, frame_type, percent_encode,
+};
 use serde_json::{Value, json};
 
 async fn on_redis(redis: &RedisServer) -> TestServer {
@@ -115,4 +117,74 @@ async fn a_read_with_an_overlong_id_is_refused_and_not_broadcast(engine: Engine)
     let ack = alice.say("general", "hello").await;
     alice.send(json!({"type": "read", "room": "general", "id": ack["id"]})).await;
     assert_eq!(bob.recv_until("read").await["id"], ack["id"]);
+}
+
+every_engine!(rooms_named_in_any_script_work_end_to_end);
+/// Rooms named in Latin with accents, Japanese, Devanagari (with its
+/// virama, a combining mark) and Cyrillic: joined, messaged, kept apart,
+/// read back over history and the HTTP API with a percent-encoded path.
+async fn rooms_named_in_any_script_work_end_to_end(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let rooms = ["général", "日本語", "नमस्ते", "чат-2"];
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    for room in rooms {
+        assert_eq!(alice.join(room).await["room"], room);
+        bob.join(room).await;
+    }
+    for room in rooms {
+        let ack = alice.say(room, &format!("hello {room}")).await;
+        assert_eq!(ack["offset"], 1, "{room} has its own stream");
+    }
+    let seen = bob.collect_for(Duration::from_millis(300)).await;
+    let messages: Vec<(&Value, &Value)> = seen
+        .iter()
+        .filter(|f| frame_type(f) == "message")
+        .map(|f| (&f["room"], &f["content"]))
+        .collect();
+    assert_eq!(messages.len(), rooms.len(), "{seen:?}");
+    for (room, content) in messages {
+        assert_eq!(content.as_str().unwrap(), format!("hello {}", room.as_str().unwrap()));
+    }
+    for room in rooms {
+        let path = percent_encode(room);
+        server
+            .api_post(&format!("/api/rooms/{path}/messages"), json!({"content": "from the API"}))
+            .await
+            .expect(201);
+        let page = server.api_get(&format!("/api/rooms/{path}/messages")).await.expect(200);
+        let contents: Vec<&str> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(contents, [format!("hello {room}").as_str(), "from the API"], "{room}");
+    }
+}
+
+every_engine!(names_that_would_look_like_another_room_are_refused);
+/// A decomposed `é` (e + U+0301) would display as `café` while naming
+/// another room; invisible and bidi characters likewise. Each is refused
+/// with `bad_request` naming the rule, and the connection stays usable.
+async fn names_that_would_look_like_another_room_are_refused(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("café").await;
+    for (name, says) in [
+        ("cafe\u{301}", "Normalization Form C"),
+        ("caf\u{e9}\u{200b}", "letters and digits"),
+        ("\u{202e}éfac", "letters and digits"),
+        ("café🙂", "letters and digits"),
+    ] {
+        alice.send(json!({"type": "join", "room": name})).await;
+        let error = alice.expect_error("bad_request").await;
+        assert!(error["message"].as_str().unwrap().contains(says), "{name:?}: {error}");
+        let path = percent_encode(name);
+        server
+            .api_post(&format!("/api/rooms/{path}/messages"), json!({"content": "x"}))
+            .await
+            .expect_error(400, "bad_request");
+    }
+    alice.assert_usable().await;
 }
