@@ -32,6 +32,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/api/rooms/{room}/events", post(rooms::publish_event))
         .route("/api/rooms/{room}/presence", get(presence::room_presence))
         .route("/api/users/{id}/presence", get(presence::user_presence))
+        .route("/api/users/online", get(presence::online_users))
         .route("/api/webhooks/dead-letters", get(webhooks::dead_letters))
         .route("/api/webhooks/dead-letters/replay", post(webhooks::replay))
         .route("/api/{*rest}", any(unknown_endpoint))

@@ -85,6 +85,20 @@ pub struct PublishEventRequest {
 /// same body as the `members` frame, without its `type`).
 pub type RoomPresence = crate::frame::MembersPage;
 
+/// `GET /api/users/online`: how many users are online on any instance, and
+/// one page of them by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OnlineUsers {
+    /// How many users are online (invisible ones are not).
+    pub count: u64,
+    /// Up to `limit` of them with their presence, in id order (byte order).
+    pub users: Vec<crate::model::Presence>,
+    /// Where the next page starts; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
 /// `GET /api/rooms/{room}/messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

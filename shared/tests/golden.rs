@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use roomcast_shared::api::{
     ApiErrorBody, DevTokenRequest, DevTokenResponse, Health, HistoryPage, NotifyRequest,
-    NotifyResponse, PublishEventRequest, PublishMessageRequest, RoomPresence,
+    NotifyResponse, OnlineUsers, PublishEventRequest, PublishMessageRequest, RoomPresence,
 };
 use roomcast_shared::frame::CLIENT_FRAME_TYPES;
 use roomcast_shared::webhook::{DeadLetterPage, ReplayRequest, ReplayResponse, WebhookEvent};
@@ -64,6 +64,7 @@ const API_BODIES: &[(&str, Check)] = &[
     ("publish_message_request", body::<PublishMessageRequest>),
     ("publish_event_request", body::<PublishEventRequest>),
     ("room_presence", body::<RoomPresence>),
+    ("online_users", body::<OnlineUsers>),
     ("history_page", body::<HistoryPage>),
     ("health", body::<Health>),
     ("dev_token_request", body::<DevTokenRequest>),

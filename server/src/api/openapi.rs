@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::rooms::messages,
         super::presence::room_presence,
         super::presence::user_presence,
+        super::presence::online_users,
         super::webhooks::dead_letters,
         super::webhooks::replay,
         super::dev::token,

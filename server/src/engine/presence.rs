@@ -204,6 +204,16 @@ pub(crate) trait Presence: Send + Sync + std::fmt::Debug {
     /// A user's presence as others see it (offline when unknown).
     async fn presence(&self, user_id: &str) -> Result<UserPresence, EngineError>;
 
+    /// How many users are online on any instance, and up to `limit` of them
+    /// with their presence, by id after `after`. Online as others see it: an
+    /// invisible user is not counted, one in the grace period after their
+    /// last connection closed still is.
+    async fn online_users(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Vec<UserPresence>), EngineError>;
+
     /// Delivers a notification to every connection of `user_id` when the user
     /// is online (returns true), or keeps it as unread (bounded) otherwise.
     async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError>;

@@ -222,6 +222,14 @@ impl Presence for TapPresence {
         self.inner.presence(user_id).await
     }
 
+    async fn online_users(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Vec<UserPresence>), EngineError> {
+        self.inner.online_users(after, limit).await
+    }
+
     async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError> {
         let copy = self.recorder.wants(Kind::NotificationDelivered).then(|| notification.clone());
         let online = self.inner.notify(user_id, notification).await?;

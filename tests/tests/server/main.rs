@@ -23,6 +23,7 @@ mod limits;
 mod memory;
 mod names;
 mod notify;
+mod online;
 mod origins;
 mod pipeline;
 mod presence;

@@ -181,6 +181,8 @@ async fn a_killed_instance_users_go_offline_within_the_lease() {
     bob.join("general").await;
     let ack = bob.say("general", "acked before the crash").await;
     alice.recv_until("message").await;
+    let online = survivor.api_get("/api/users/online").await.expect(200);
+    assert_eq!(online["count"], 2, "bob, on the other instance, is online too: {online}");
 
     doomed.signal("KILL");
     let started = tokio::time::Instant::now();
@@ -192,6 +194,12 @@ async fn a_killed_instance_users_go_offline_within_the_lease() {
     assert_eq!(page["messages"][0]["id"], ack["id"], "the acked message is kept: {page}");
     let members = survivor.api_get("/api/rooms/general/presence").await.expect(200);
     assert_eq!(members["members"].as_array().unwrap().len(), 1, "only alice is left: {members}");
+    let online = survivor.api_get("/api/users/online").await.expect(200);
+    assert_eq!(
+        (&online["count"], &online["users"][0]["user_id"]),
+        (&json!(1), &json!("alice")),
+        "the dead instance's users left the online list: {online}"
+    );
 }
 
 #[tokio::test]

@@ -123,6 +123,14 @@ impl Presence for DurablePresence {
         self.inner.presence(user_id).await
     }
 
+    async fn online_users(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Vec<UserPresence>), EngineError> {
+        self.inner.online_users(after, limit).await
+    }
+
     async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError> {
         if self.inner.notify(user_id, notification.clone()).await? {
             return Ok(true);

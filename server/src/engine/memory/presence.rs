@@ -205,6 +205,10 @@ pub(crate) struct MemoryPresence {
     /// Each room's members.
     members: DashMap<RoomName, RoomMembers>,
     users: DashMap<String, UserState>,
+    /// The ids of the users online and visible, for the online list: changed
+    /// only when a user comes online, goes offline or turns (in)visible, and
+    /// always while that user's entry is held, so it follows their state.
+    online: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl MemoryPresence {
@@ -215,6 +219,20 @@ impl MemoryPresence {
             None => UserState::default().presence(&user.id),
         };
         Member { user, presence }
+    }
+
+    /// Keeps `user_id` in the online list when `state` says others see it
+    /// online, out of it otherwise. Called with the user's entry held.
+    fn list_online(&self, user_id: &str, state: &UserState) {
+        let visible = state.is_connected() && state.status != SetStatus::Invisible;
+        let mut online = self.online.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if visible {
+            if !online.contains(user_id) {
+                online.insert(user_id.to_owned());
+            }
+        } else {
+            online.remove(user_id);
+        }
     }
 
     /// Puts `user_id` where its visibility sorts it in each of `rooms`.
@@ -235,7 +253,13 @@ impl MemoryPresence {
     }
 
     pub fn new(hub: Arc<Hub>, settings: MemorySettings) -> Self {
-        Self { hub, settings, members: DashMap::new(), users: DashMap::new() }
+        Self {
+            hub,
+            settings,
+            members: DashMap::new(),
+            users: DashMap::new(),
+            online: std::sync::Mutex::default(),
+        }
     }
 
     /// Whether `room` has members (on any connection, in their grace period
@@ -371,6 +395,9 @@ impl Presence for MemoryPresence {
         state.open += 1;
         let came_online = (!was_connected && state.status != SetStatus::Invisible)
             .then(|| state.presence(&user.id));
+        if came_online.is_some() {
+            self.list_online(&user.id, &state);
+        }
         state.expire_unread(self.settings.unread_max_age);
         state.unread_bytes = 0;
         let unread = state.unread.drain(..).map(|u| u.notification).collect();
@@ -392,6 +419,7 @@ impl Presence for MemoryPresence {
             return Ok(None);
         }
         state.last_seen = OffsetDateTime::now_utc();
+        self.list_online(user_id, &state);
         // An invisible user already looked offline: nothing changes for others.
         Ok((state.status != SetStatus::Invisible).then(|| state.presence(user_id)))
     }
@@ -406,6 +434,7 @@ impl Presence for MemoryPresence {
             let mut state = self.users.entry(user_id.to_owned()).or_default();
             state.status = status;
             state.custom = custom;
+            self.list_online(user_id, &state);
             (state.presence(user_id), state.rooms.iter().cloned().collect::<Vec<_>>())
         };
         // With the user's entry released: a room's entry is never taken
@@ -423,6 +452,29 @@ impl Presence for MemoryPresence {
             Some(state) => state.presence(user_id),
             None => UserState::default().presence(user_id),
         })
+    }
+
+    async fn online_users(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Vec<UserPresence>), EngineError> {
+        let (count, ids): (u64, Vec<String>) = {
+            let online = self.online.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let page = online.range::<str, _>((from, Bound::Unbounded)).take(limit).cloned();
+            (online.len() as u64, page.collect())
+        };
+        // With the list released: a user's entry is never taken while the
+        // list is held, as the list is taken while an entry is.
+        let page = ids
+            .iter()
+            .map(|id| match self.users.get(id) {
+                Some(state) => state.presence(id),
+                None => UserState::default().presence(id),
+            })
+            .collect();
+        Ok((count, page))
     }
 
     async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError> {

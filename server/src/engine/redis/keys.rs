@@ -99,6 +99,12 @@ pub(super) fn user_unread(user_id: &str) -> String {
     format!("rc:u:{}:unread", part(user_id))
 }
 
+/// The ids of the users online and visible on any instance, every score 0,
+/// read in id order by `ZRANGEBYLEX`: changed by the scripts that count a
+/// user's connections and set its status (and by reaping), so it follows
+/// the counts.
+pub(super) const ONLINE: &str = "rc:online";
+
 /// Every instance that has registered, alive or not.
 pub(super) const INSTANCES: &str = "rc:instances";
 

@@ -64,6 +64,7 @@ async fn reap(engine: &Store, instance: &str) -> Result<(), crate::engine::Engin
         .key(keys::instance_members(instance))
         .key(keys::instance_users(instance))
         .key(keys::INSTANCES)
+        .key(keys::ONLINE)
         .arg(instance)
         .arg(now_rfc3339());
     type Offline = (String, Vec<String>, Vec<String>);

@@ -218,6 +218,7 @@ impl Presence for RedisPresence {
             .key(keys::user_state(&user.id))
             .key(keys::user_unread(&user.id))
             .key(keys::instance_users(&self.0.instance))
+            .key(keys::ONLINE)
             .arg(&self.0.instance)
             .arg(&user.id);
         let (before, unread, state): (i64, Vec<String>, Vec<String>) =
@@ -252,6 +253,7 @@ impl Presence for RedisPresence {
             .key(keys::user_connections(user_id))
             .key(keys::user_state(user_id))
             .key(keys::instance_users(&self.0.instance))
+            .key(keys::ONLINE)
             .arg(&self.0.instance)
             .arg(user_id)
             .arg(now_rfc3339());
@@ -276,6 +278,8 @@ impl Presence for RedisPresence {
         invocation
             .key(keys::user_state(user_id))
             .key(keys::user_rooms(user_id))
+            .key(keys::ONLINE)
+            .key(keys::user_connections(user_id))
             .arg(user_id)
             .arg(status_text)
             .arg(if custom.is_some() { "1" } else { "0" })
@@ -292,6 +296,39 @@ impl Presence for RedisPresence {
 
     async fn presence(&self, user_id: &str) -> Result<UserPresence, EngineError> {
         self.presence_of(user_id).await
+    }
+
+    async fn online_users(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Vec<UserPresence>), EngineError> {
+        // `(` excludes the cursor itself; every score is 0, so the order is
+        // the ids' byte order.
+        let from = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+        let mut pipe = redis::pipe();
+        pipe.zcard(keys::ONLINE).zrangebylex_limit(keys::ONLINE, from, "+", 0, limit as isize);
+        let (count, ids): (u64, Vec<String>) =
+            self.0.exec(pipe.query_async(&mut self.0.conn())).await?;
+        if ids.is_empty() {
+            return Ok((count, Vec::new()));
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(keys::user_connections(id)).hgetall(keys::user_state(id));
+        }
+        // One flat list of hashes, as in `with_presence`.
+        let hashes: Vec<HashMap<String, String>> =
+            self.0.exec(pipe.query_async(&mut self.0.conn())).await?;
+        let page = ids
+            .iter()
+            .zip(hashes.chunks_exact(2))
+            .map(|(id, pair)| {
+                let connections: i64 = pair[0].values().filter_map(|n| n.parse::<i64>().ok()).sum();
+                presence(id, connections > 0, &pair[1])
+            })
+            .collect();
+        Ok((count, page))
     }
 
     async fn notify(&self, user_id: &str, notification: Notification) -> Result<bool, EngineError> {

@@ -174,13 +174,19 @@ end
 return {0, 1}
 "#;
 
-/// KEYS: user state, user rooms.
+/// KEYS: user state, user rooms, online users, user conns.
 /// ARGV: user id, status, '1' with a custom text or '0', the custom text.
 /// Sets the status and sorts the user again in each of its rooms (looking
-/// offline when invisible). Touches room keys named from the data (single
-/// Redis only), built as `keys.rs` builds them.
+/// offline when invisible), and in or out of the online list. Touches room
+/// keys named from the data (single Redis only), built as `keys.rs` builds
+/// them.
 const SET_STATUS: &str = r#"
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
+if ARGV[2] == 'invisible' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+elseif count(KEYS[4], '') > 0 then
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+end
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'custom', ARGV[4]) else redis.call('HDEL', KEYS[1], 'custom') end
 local hidden = '0'
 if ARGV[2] == 'invisible' then hidden = '1' end
@@ -204,19 +210,20 @@ local function count(key, prefix)
 end
 "#;
 
-/// KEYS: user conns, user state, user unread, instance users.
+/// KEYS: user conns, user state, user unread, instance users, online users.
 /// ARGV: instance, user id.
 /// Returns {connections before, unread notifications, state hash}.
 const OPEN: &str = r#"
 local before = count(KEYS[1], '')
 redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[1], 1)
 redis.call('SADD', KEYS[4], ARGV[2])
+if redis.call('HGET', KEYS[2], 'status') ~= 'invisible' then redis.call('ZADD', KEYS[5], 0, ARGV[2]) end
 local unread = redis.call('LRANGE', KEYS[3], 0, -1)
 redis.call('DEL', KEYS[3])
 return {before, unread, redis.call('HGETALL', KEYS[2])}
 "#;
 
-/// KEYS: user conns, user state, instance users.
+/// KEYS: user conns, user state, instance users, online users.
 /// ARGV: instance, user id, now (RFC 3339).
 /// Returns {1, state} when the user has no connection left, else {0, {}}:
 /// always two elements, the shape the caller decodes.
@@ -226,6 +233,7 @@ if l <= 0 then redis.call('HDEL', KEYS[1], 'l:' .. ARGV[1]) end
 local o = tonumber(redis.call('HGET', KEYS[1], 'o:' .. ARGV[1]) or '0')
 if o <= 0 and l <= 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
 if count(KEYS[1], '') > 0 then return {0, {}} end
+redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('HSET', KEYS[2], 'last_seen', ARGV[3])
 return {1, redis.call('HGETALL', KEYS[2])}
 "#;
@@ -260,7 +268,8 @@ end
 return 0
 "#;
 
-/// KEYS: the dead instance's lease, members, users; the instance set.
+/// KEYS: the dead instance's lease, members, users; the instance set; the
+/// online users.
 /// ARGV: instance, now (RFC 3339).
 /// Undoes what a dead instance left: its connections and memberships.
 /// Returns {{user, state, rooms}... offline users, {room, profile}... left}.
@@ -273,6 +282,7 @@ for _, user in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   local conns = 'rc:u:' .. part(user) .. ':conns'
   redis.call('HDEL', conns, 'o:' .. ARGV[1], 'l:' .. ARGV[1])
   if count(conns, '') <= 0 then
+    redis.call('ZREM', KEYS[5], user)
     local state = 'rc:u:' .. part(user) .. ':state'
     redis.call('HSET', state, 'last_seen', ARGV[2])
     local rooms = redis.call('SMEMBERS', 'rc:u:' .. part(user) .. ':rooms')
@@ -314,7 +324,7 @@ pub(super) static ADD_MEMBER_SCRIPT: LazyLock<Script> =
 pub(super) static REMOVE_MEMBER_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(&[ORDER, REMOVE_MEMBER]));
 pub(super) static SET_STATUS_SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| script(&[PART, ORDER, SET_STATUS]));
+    LazyLock::new(|| script(&[PART, ORDER, COUNT, SET_STATUS]));
 pub(super) static OPEN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, OPEN]));
 pub(super) static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, EXPIRE]));
 pub(super) static NOTIFY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[COUNT, NOTIFY]));
