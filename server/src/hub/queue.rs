@@ -418,12 +418,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         tx.push(frame("a"));
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let reader = async { tx.killed().await };
+        let reader = async { tx.signalled().await };
         let (kill, ()) = tokio::join!(reader, async {
             tokio::time::sleep(Duration::from_millis(10)).await;
             tx.kill((CloseCode::SLOW_CONSUMER, "slow"));
         });
-        assert_eq!(kill, (CloseCode::SLOW_CONSUMER, "slow"));
+        assert_eq!(kill, Signal::Killed((CloseCode::SLOW_CONSUMER, "slow")));
         let (first, second) = writer.await.unwrap();
         assert_eq!(first, ["a"]);
         assert!(matches!(second, Next::Killed((CloseCode::SLOW_CONSUMER, _))));
@@ -433,5 +433,17 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         drop(tx);
         assert!(matches!(writer.await.unwrap(), Next::Ended));
+    }
+
+    #[tokio::test]
+    async fn a_nudge_wakes_the_reader_once_and_a_kill_wins() {
+        let (tx, _rx) = queue(8, usize::MAX);
+        tx.nudge();
+        assert_eq!(tx.signalled().await, Signal::Nudged);
+        let again = tokio::time::timeout(Duration::from_millis(20), tx.signalled()).await;
+        assert!(again.is_err(), "a nudge is seen once");
+        tx.nudge();
+        tx.kill((CloseCode::DISCONNECTED, "gone"));
+        assert_eq!(tx.signalled().await, Signal::Killed((CloseCode::DISCONNECTED, "gone")));
     }
 }
