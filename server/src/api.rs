@@ -10,12 +10,13 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, patch, post, put};
 use roomcast_shared::{ErrorCode, RoomName};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
+mod control;
 mod dev;
 pub(crate) mod notify;
 pub(crate) mod openapi;
@@ -29,6 +30,14 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/api/notify", post(notify::notify))
         .route("/api/rooms/{room}/messages", post(rooms::publish_message).get(rooms::messages))
+        .route(
+            "/api/rooms/{room}/messages/{id}",
+            patch(control::edit_message).delete(control::delete_message),
+        )
+        .route("/api/rooms/{room}/members/{user}", delete(control::remove_member))
+        .route("/api/rooms/{room}/bans/{user}", put(control::ban).delete(control::unban))
+        .route("/api/rooms/{room}/mutes/{user}", put(control::mute).delete(control::unmute))
+        .route("/api/users/{id}/disconnect", post(control::disconnect))
         .route("/api/rooms/{room}/events", post(rooms::publish_event))
         .route("/api/rooms/{room}/presence", get(presence::room_presence))
         .route("/api/users/{id}/presence", get(presence::user_presence))

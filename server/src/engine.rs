@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::moderation::{Control, Keeper, Sanction};
 use crate::store::Store;
 use crate::store::outbox::{EventRows, NoWebhooks};
 use crate::telemetry::Metrics;
@@ -164,6 +165,9 @@ pub(crate) struct Engine {
     pub presence: Arc<dyn Presence>,
     pub fanout: Arc<dyn Fanout>,
     backend: Arc<dyn Backend>,
+    /// Where bans and mutes outlive this process (`moderation.rs`): the
+    /// store, Redis without one, nothing for the memory engine alone.
+    keeper: Option<Arc<dyn Keeper>>,
     /// This instance's connections, which the engine subscribes rooms for
     /// (see `fanout.rs`).
     hub: Arc<Hub>,
@@ -183,6 +187,37 @@ impl Engine {
     /// The server is shutting down: release what this instance holds.
     pub async fn close(&self) {
         self.backend.close().await;
+    }
+
+    /// Applies a control call on every instance (`moderation.rs`).
+    pub async fn control(&self, control: &Control) -> Result<(), EngineError> {
+        self.fanout.control(control).await
+    }
+
+    /// Sets (`on`) or lifts a ban or mute: kept first (so a restart cannot
+    /// forget it), then applied on every instance. Returns whether it
+    /// changed anything.
+    pub async fn sanction(&self, sanction: Sanction, on: bool) -> Result<bool, EngineError> {
+        let changed = match &self.keeper {
+            Some(keeper) => keeper.keep(&sanction, on).await?,
+            None => self.hub.sanctions.has(&sanction.room, &sanction.user_id, sanction.kind) != on,
+        };
+        // In force here on return; other instances (and this one again,
+        // with the removal a ban makes) apply it as it reaches them.
+        self.hub.sanctions.set(&sanction, on);
+        self.fanout.control(&Control::Sanction { sanction, on }).await?;
+        Ok(changed)
+    }
+
+    /// Loads the sanctions kept from before into this instance's table
+    /// (at start, once the engine receives the others' changes).
+    async fn load_sanctions(&self) -> Result<(), EngineError> {
+        if let Some(keeper) = &self.keeper {
+            for sanction in keeper.load().await? {
+                self.hub.sanctions.set(&sanction, true);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -275,6 +310,10 @@ pub(crate) async fn start(
         None => engine,
     };
     tasks.spawn(diffs::run(engine.presence.clone(), engine.hub.clone(), diff_settings, shutdown));
+    engine
+        .load_sanctions()
+        .await
+        .map_err(|err| std::io::Error::other(format!("cannot load the bans and mutes: {err}")))?;
     Ok(engine)
 }
 

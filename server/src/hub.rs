@@ -19,12 +19,13 @@ use roomcast_shared::{CloseCode, Envelope, Ref, RoomName, ServerFrame};
 use tungstenite::Utf8Bytes;
 
 use crate::limits::Bucket;
+use crate::moderation::{Control, SanctionKind, Sanctions};
 use crate::telemetry::Metrics;
 
 pub(crate) mod diffs;
 pub(crate) mod queue;
 
-use queue::{Kill, Pushed};
+use queue::{Kill, Pushed, Signal};
 
 /// Identifies a connection on this instance.
 pub(crate) type ConnId = u64;
@@ -154,9 +155,16 @@ impl Conn {
         }
     }
 
-    /// Resolves when the connection must close at once (for its reader).
-    pub async fn killed(&self) -> Kill {
-        self.queue.killed().await
+    /// Resolves when the connection must close at once, or when the hub
+    /// has something for its session (for its reader).
+    pub async fn signalled(&self) -> Signal {
+        self.queue.signalled().await
+    }
+
+    /// Closes the connection at once with `kill`'s close frame; returns
+    /// whether this call closed it.
+    pub fn kill(&self, kill: Kill) -> bool {
+        self.queue.kill(kill)
     }
 }
 
@@ -207,6 +215,11 @@ pub(crate) struct Hub {
     /// Membership and presence changes per room since the last flush
     /// (`diffs.rs`).
     changes: DashMap<RoomName, diffs::RoomChanges>,
+    /// The bans and mutes in force (`moderation.rs`).
+    pub sanctions: Sanctions,
+    /// Rooms the server took a connection out of (`Hub::control`), until
+    /// its session takes them ([`Hub::take_evictions`]).
+    evictions: DashMap<ConnId, Vec<RoomName>>,
 }
 
 impl Hub {
@@ -222,6 +235,8 @@ impl Hub {
             queue_bytes,
             metrics,
             changes: DashMap::new(),
+            sanctions: Sanctions::default(),
+            evictions: DashMap::new(),
         }
     }
 
@@ -261,6 +276,7 @@ impl Hub {
         rooms: impl IntoIterator<Item = &'a RoomName>,
     ) -> Vec<RoomName> {
         let emptied = rooms.into_iter().filter(|room| self.leave(room, conn.id)).cloned().collect();
+        self.evictions.remove(&conn.id);
         if self.conns.remove(&conn.id).is_none() {
             return emptied;
         }
@@ -407,6 +423,53 @@ impl Hub {
             }
         }
         self.metrics.frames_sent.inc_by(queued);
+    }
+
+    /// Applies a control call to this instance's connections (every
+    /// instance applies each one; see `moderation.rs`). Returns how many
+    /// connections it touched here.
+    pub fn control(&self, control: &Control) -> usize {
+        match control {
+            Control::Disconnect { user_id } => {
+                let Ok(personal) = RoomName::personal(user_id) else { return 0 };
+                let kill = (CloseCode::DISCONNECTED, "disconnected by the server");
+                self.conns_of(&personal, user_id).iter().filter(|conn| conn.kill(kill)).count()
+            }
+            Control::Remove { room, user_id } => self.evict(room, user_id),
+            Control::Sanction { sanction, on } => {
+                self.sanctions.set(sanction, *on);
+                if *on && sanction.kind == SanctionKind::Ban {
+                    return self.evict(&sanction.room, &sanction.user_id);
+                }
+                0
+            }
+        }
+    }
+
+    /// `user_id`'s connections among `room`'s local members.
+    fn conns_of(&self, room: &RoomName, user_id: &str) -> Vec<Arc<Conn>> {
+        let Some(members) = self.rooms.get(room) else { return Vec::new() };
+        members
+            .values()
+            .filter(|membership| membership.conn.user_id() == user_id)
+            .map(|membership| membership.conn.clone())
+            .collect()
+    }
+
+    /// Tells each of `user_id`'s sessions in `room` to leave it: the session
+    /// owns its rooms, so it leaves as if the client had asked.
+    fn evict(&self, room: &RoomName, user_id: &str) -> usize {
+        let conns = self.conns_of(room, user_id);
+        for conn in &conns {
+            self.evictions.entry(conn.id).or_default().push(room.clone());
+            conn.queue.nudge();
+        }
+        conns.len()
+    }
+
+    /// The rooms the server took `conn` out of since the last call.
+    pub fn take_evictions(&self, conn: ConnId) -> Vec<RoomName> {
+        self.evictions.remove(&conn).map(|(_, rooms)| rooms).unwrap_or_default()
     }
 
     /// Open connections, distinct users and rooms with members, on this instance.

@@ -64,6 +64,7 @@ mod hooks;
 mod hub;
 mod ingest;
 mod limits;
+mod moderation;
 mod origin;
 mod serve;
 mod session;

@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod outbox;
 mod plan;
 pub mod postgres;
+pub mod sanctions;
 mod sql;
 pub mod sqlite;
 
@@ -189,7 +190,9 @@ pub struct Pruned {
 /// [`ingest::IngestLog`], the ids of ingested envelopes; through
 /// [`outbox::Outbox`], the webhook deliveries waiting).
 #[async_trait]
-pub trait Store: ingest::IngestLog + outbox::Outbox + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    ingest::IngestLog + outbox::Outbox + sanctions::SanctionLog + Send + Sync + std::fmt::Debug
+{
     /// Appends a batch of changes, for any rooms, in one transaction; one
     /// outcome per change, in order.
     async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Outcome>, StoreError> {

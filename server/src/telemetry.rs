@@ -23,6 +23,8 @@ pub(crate) struct Metrics {
     pub messages: Counter,
     pub notifications: Counter,
     pub slow_consumers: Counter,
+    /// Control calls of the HTTP API (disconnect, remove, ban, mute).
+    pub control_calls: Counter,
     pub errors: Family<ErrorLabels, Counter>,
     /// What the in-memory engine keeps, as of its last sweep.
     pub engine_users: Gauge,
@@ -61,6 +63,7 @@ impl Default for Metrics {
             messages: Counter::default(),
             notifications: Counter::default(),
             slow_consumers: Counter::default(),
+            control_calls: Counter::default(),
             errors: Family::default(),
             engine_users: Gauge::default(),
             engine_rooms: Gauge::default(),
@@ -108,6 +111,11 @@ impl Default for Metrics {
             "slow_consumer_closes",
             "Connections closed because their send queue overflowed",
             metrics.slow_consumers.clone(),
+        );
+        registry.register(
+            "control_calls",
+            "Control calls of the HTTP API: disconnects, removals, bans and mutes",
+            metrics.control_calls.clone(),
         );
         registry.register("errors", "Error frames sent, by code", metrics.errors.clone());
         registry.register(

@@ -25,7 +25,7 @@ use self::frames::FrameWriter;
 use self::handshake::{Incoming, Outgoing, Upgrade};
 use crate::client_ip::client_addr;
 use crate::hooks::connect;
-use crate::hub::queue::{self, Next};
+use crate::hub::queue::{self, Next, Signal};
 use crate::hub::{Conn, Outbound};
 use crate::session::{Flow, Session};
 use crate::state::AppState;
@@ -247,9 +247,9 @@ fn read<'a>(
         // Created once and re-armed, not once per frame: one timer for the
         // connection (pings, silence and the session's own deadlines).
         let shutdown = state.shutdown.cancelled();
-        let killed = conn.killed();
+        let signalled = conn.signalled();
         let timer = tokio::time::sleep_until(last_heard + idle_limit);
-        tokio::pin!(shutdown, killed, timer);
+        tokio::pin!(shutdown, signalled, timer);
         let mut armed = None;
         loop {
             let silent_at = last_heard + idle_limit;
@@ -266,7 +266,15 @@ fn read<'a>(
                     Box::pin(session.close_with(CloseCode::RESTARTING, "server restarting")).await;
                     Flow::Stop
                 }
-                _ = &mut killed => Flow::Stop,
+                signal = &mut signalled => match signal {
+                    Signal::Killed(_) => Flow::Stop,
+                    // The server took this connection out of rooms
+                    // (`moderation.rs`): the session leaves them.
+                    Signal::Nudged => {
+                        signalled.set(conn.signalled());
+                        Box::pin(session.on_nudge()).await
+                    }
+                },
                 // The oldest send in flight is stored: its ack goes out.
                 flow = std::future::poll_fn(|cx| session.poll_answer(cx)), if session.awaiting() => flow,
                 () = &mut timer => {

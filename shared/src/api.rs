@@ -70,6 +70,15 @@ pub struct PublishMessageRequest {
     pub client_id: Option<String>,
 }
 
+/// `PATCH /api/rooms/{room}/messages/{id}`: new text for any message of
+/// the room (its `data` is kept, as with the `edit` frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditMessageRequest {
+    /// The new text.
+    pub content: String,
+}
+
 /// `POST /api/rooms/{room}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

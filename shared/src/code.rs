@@ -121,6 +121,11 @@ impl CloseCode {
     pub const TRY_AGAIN_LATER: Self = Self(1013);
     /// Not authenticated in time, or the token is invalid or expired.
     pub const UNAUTHORIZED: Self = Self(4001);
+    /// The backend closed every connection of this user through the HTTP
+    /// API (`POST /api/users/{id}/disconnect`): the user was revoked or
+    /// deactivated, or a moderator asked. Reconnect only with a fresh token
+    /// (the backend refuses one to a revoked user); give up if that fails.
+    pub const DISCONNECTED: Self = Self(4003);
     /// The rate limit was exceeded persistently.
     pub const RATE_LIMITED: Self = Self(4008);
     /// The client did not read fast enough and its send queue overflowed.
@@ -130,7 +135,7 @@ impl CloseCode {
     pub fn reconnect(self) -> Reconnect {
         match self {
             Self::RESTARTING => Reconnect::Immediately,
-            Self::UNAUTHORIZED => Reconnect::AfterTokenRefresh,
+            Self::UNAUTHORIZED | Self::DISCONNECTED => Reconnect::AfterTokenRefresh,
             Self::POLICY | Self::TOO_LARGE => Reconnect::Never,
             _ => Reconnect::WithBackoff,
         }
@@ -170,6 +175,7 @@ mod tests {
     fn close_codes_tell_whether_to_reconnect() {
         assert_eq!(CloseCode::RESTARTING.reconnect(), Reconnect::Immediately);
         assert_eq!(CloseCode::UNAUTHORIZED.reconnect(), Reconnect::AfterTokenRefresh);
+        assert_eq!(CloseCode::DISCONNECTED.reconnect(), Reconnect::AfterTokenRefresh);
         assert_eq!(CloseCode::POLICY.reconnect(), Reconnect::Never);
         assert_eq!(CloseCode::SLOW_CONSUMER.reconnect(), Reconnect::WithBackoff);
     }

@@ -7,8 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use roomcast_shared::api::{
-    ApiErrorBody, DevTokenRequest, DevTokenResponse, Health, HistoryPage, NotifyRequest,
-    NotifyResponse, OnlineUsers, PublishEventRequest, PublishMessageRequest, RoomPresence,
+    ApiErrorBody, DevTokenRequest, DevTokenResponse, EditMessageRequest, Health, HistoryPage,
+    NotifyRequest, NotifyResponse, OnlineUsers, PublishEventRequest, PublishMessageRequest,
+    RoomPresence,
 };
 use roomcast_shared::frame::CLIENT_FRAME_TYPES;
 use roomcast_shared::webhook::{DeadLetterPage, ReplayRequest, ReplayResponse, WebhookEvent};
@@ -62,6 +63,7 @@ const API_BODIES: &[(&str, Check)] = &[
     ("notify_request", body::<NotifyRequest>),
     ("notify_response", body::<NotifyResponse>),
     ("publish_message_request", body::<PublishMessageRequest>),
+    ("edit_message_request", body::<EditMessageRequest>),
     ("publish_event_request", body::<PublishEventRequest>),
     ("room_presence", body::<RoomPresence>),
     ("online_users", body::<OnlineUsers>),

@@ -128,6 +128,7 @@ pub(super) fn wrap(
         bytes: limits.notification_bytes_per_user,
         max_age: limits.notification_max_age,
     };
+    let keeper = Arc::new(crate::moderation::StoreKeeper(store.clone()));
     Engine {
         streams: streams.clone(),
         presence: Arc::new(DurablePresence { inner: presence, store, caps }),
@@ -137,6 +138,7 @@ pub(super) fn wrap(
             streams,
             tasks: DurableTasks(AsyncMutex::new(Some(tasks))),
         }),
+        keeper: Some(keeper),
         hub,
     }
 }

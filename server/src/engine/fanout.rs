@@ -16,6 +16,7 @@ use roomcast_shared::RoomName;
 
 use super::{Engine, EngineError, MemberChange};
 use crate::hub::{Conn, Delivery, Exclude};
+use crate::moderation::Control;
 
 /// Receiving rooms' frames, and broadcasting to rooms.
 #[async_trait]
@@ -40,6 +41,10 @@ pub(crate) trait Fanout: Send + Sync + std::fmt::Debug {
     /// coalescer (`hub/diffs.rs`), which announces it with the window's
     /// other changes.
     async fn change(&self, rooms: &[RoomName], change: MemberChange) -> Result<(), EngineError>;
+
+    /// Hands a control call (`moderation.rs`) to every instance's hub,
+    /// this one's included; on return it is on its way to all of them.
+    async fn control(&self, control: &Control) -> Result<(), EngineError>;
 
     /// Broadcasts room events (with their offsets) to everyone in their
     /// rooms, in order, as one batch where the engine can.

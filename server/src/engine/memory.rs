@@ -93,6 +93,7 @@ pub(super) fn start(
         presence,
         fanout: Arc::new(MemoryFanout { hub: hub.clone() }),
         backend: Arc::new(Memory),
+        keeper: None,
         hub,
     }
 }

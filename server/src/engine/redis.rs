@@ -39,6 +39,7 @@ mod fanout;
 mod keys;
 mod lease;
 mod presence;
+mod sanctions;
 mod scripts;
 mod streams;
 
@@ -142,6 +143,7 @@ pub(super) async fn start(
         streams: Arc::new(RedisStreams(store.clone())),
         presence: Arc::new(RedisPresence(store.clone())),
         fanout: Arc::new(RedisFanout::new(store.clone(), hub.clone(), subscriber)),
+        keeper: Some(Arc::new(sanctions::RedisKeeper(store.clone()))),
         backend: store,
         hub,
     })

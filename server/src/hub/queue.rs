@@ -47,6 +47,7 @@ pub(crate) fn queue(capacity: usize, max_bytes: usize) -> (Sender, Receiver) {
             bytes: 0,
             taken: 0,
             killed: None,
+            nudged: false,
             sender_gone: false,
             receiver_gone: false,
             writer: None,
@@ -83,6 +84,9 @@ struct State {
     taken: usize,
     /// Set once, by the first kill: the close frame the writer sends.
     killed: Option<Kill>,
+    /// Set by [`Sender::nudge`] until the reader sees it: something for the
+    /// session to look at (the hub's evictions of this connection).
+    nudged: bool,
     /// The sender is dropped: nothing more will be queued.
     sender_gone: bool,
     /// The writer is gone: pushes are dropped.
@@ -209,10 +213,35 @@ impl Sender {
         true
     }
 
-    /// Resolves when the kill switch trips, with its close code and reason.
-    /// For the connection's reader (one task at a time).
-    pub async fn killed(&self) -> Kill {
-        poll_fn(|cx| self.0.lock().poll_killed(cx, |state| &mut state.reader)).await
+    /// Wakes the connection's reader with [`Signal::Nudged`] (unless the
+    /// connection was killed).
+    pub fn nudge(&self) {
+        let waker = {
+            let mut state = self.0.lock();
+            state.nudged = true;
+            state.reader.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Resolves when the kill switch trips, with its close code and reason,
+    /// or when the connection is nudged. For the connection's reader (one
+    /// task at a time).
+    pub async fn signalled(&self) -> Signal {
+        poll_fn(|cx| {
+            let mut state = self.0.lock();
+            if let Some(kill) = state.killed {
+                return Poll::Ready(Signal::Killed(kill));
+            }
+            if std::mem::take(&mut state.nudged) {
+                return Poll::Ready(Signal::Nudged);
+            }
+            register(&mut state.reader, cx);
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -227,6 +256,15 @@ impl Drop for Sender {
             waker.wake();
         }
     }
+}
+
+/// What wakes a connection's reader besides its socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Close at once, with this close frame.
+    Killed(Kill),
+    /// The hub has something for the session (see [`Sender::nudge`]).
+    Nudged,
 }
 
 /// What the writer does next.
@@ -380,12 +418,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         tx.push(frame("a"));
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let reader = async { tx.killed().await };
+        let reader = async { tx.signalled().await };
         let (kill, ()) = tokio::join!(reader, async {
             tokio::time::sleep(Duration::from_millis(10)).await;
             tx.kill((CloseCode::SLOW_CONSUMER, "slow"));
         });
-        assert_eq!(kill, (CloseCode::SLOW_CONSUMER, "slow"));
+        assert_eq!(kill, Signal::Killed((CloseCode::SLOW_CONSUMER, "slow")));
         let (first, second) = writer.await.unwrap();
         assert_eq!(first, ["a"]);
         assert!(matches!(second, Next::Killed((CloseCode::SLOW_CONSUMER, _))));
@@ -395,5 +433,17 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         drop(tx);
         assert!(matches!(writer.await.unwrap(), Next::Ended));
+    }
+
+    #[tokio::test]
+    async fn a_nudge_wakes_the_reader_once_and_a_kill_wins() {
+        let (tx, _rx) = queue(8, usize::MAX);
+        tx.nudge();
+        assert_eq!(tx.signalled().await, Signal::Nudged);
+        let again = tokio::time::timeout(Duration::from_millis(20), tx.signalled()).await;
+        assert!(again.is_err(), "a nudge is seen once");
+        tx.nudge();
+        tx.kill((CloseCode::DISCONNECTED, "gone"));
+        assert_eq!(tx.signalled().await, Signal::Killed((CloseCode::DISCONNECTED, "gone")));
     }
 }

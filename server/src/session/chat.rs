@@ -29,6 +29,7 @@ impl Session {
         client_id: String,
     ) -> Result<Flow, FrameError> {
         let sender = self.ensure_joined(&room)?.user.clone();
+        self.ensure_not_muted(&room)?;
         check_content(&content, self.state.config.limits.max_content_bytes)?;
         check_client_id(&client_id)?;
         let asked = publish::Request {
@@ -62,6 +63,7 @@ impl Session {
         content: String,
     ) -> Result<(), FrameError> {
         let authed = self.ensure_joined(&room)?;
+        self.ensure_not_muted(&room)?;
         let sender = only_own(authed);
         check_content(&content, self.state.config.limits.max_content_bytes)?;
         let user = &authed.user;
@@ -127,6 +129,7 @@ impl Session {
     ) -> Result<(), FrameError> {
         self.ensure_joined(&room)?;
         if is_typing {
+            self.ensure_not_muted(&room)?;
             let until = Instant::now() + self.state.config.timing.typing_timeout;
             // Only the start is announced; repeats just keep it alive.
             if self.typing.insert(room.clone(), until).is_none() {

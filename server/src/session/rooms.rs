@@ -4,10 +4,11 @@
 use roomcast_shared::frame::{Joined, MAX_JOINED_READS};
 use roomcast_shared::{MAX_HISTORY_LIMIT, Position, Ref, RoomName, ServerFrame, UserInfo};
 
-use super::Session;
+use super::{Flow, Session};
 use crate::engine::{MemberChange, page_request};
 use crate::error::FrameError;
 use crate::hub::encode_reply;
+use crate::moderation::SanctionKind;
 use crate::state::AppState;
 
 /// Messages a `history` request returns when it gives no `limit`.
@@ -25,10 +26,44 @@ fn check_limit(limit: u16, field: &str) -> Result<usize, FrameError> {
 impl Session {
     /// Checks the room rules for this connection's token.
     fn may_join(&self, room: &RoomName) -> Result<(), FrameError> {
-        self.authed()?
+        let authed = self.authed()?;
+        authed
             .access()
             .may_join(room)
-            .map_err(|denied| FrameError::forbidden(denied.to_string()))
+            .map_err(|denied| FrameError::forbidden(denied.to_string()))?;
+        if self.state.hub.sanctions.has(room, &authed.user.id, SanctionKind::Ban) {
+            return Err(FrameError::forbidden(format!("you are banned from {room}")));
+        }
+        Ok(())
+    }
+
+    /// Refuses a muted user's `send`, `edit` and `typing` in `room`.
+    pub(super) fn ensure_not_muted(&self, room: &RoomName) -> Result<(), FrameError> {
+        let user_id = &self.authed()?.user.id;
+        if self.state.hub.sanctions.has(room, user_id, SanctionKind::Mute) {
+            return Err(FrameError::forbidden(format!(
+                "you are muted in {room}: you can read, not send"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The hub says the server took this connection out of rooms
+    /// (`moderation.rs`): each is left as if the client had asked, with a
+    /// `left` without a `ref`.
+    pub async fn on_nudge(&mut self) -> Flow {
+        if self.settle().await == Flow::Stop {
+            return Flow::Stop;
+        }
+        for room in self.state.hub.take_evictions(self.conn.id) {
+            if !self.rooms.contains(&room) {
+                continue;
+            }
+            if let Err(err) = self.leave(None, room).await {
+                tracing::debug!(%err, "removal from a room failed");
+            }
+        }
+        Flow::Continue
     }
 
     /// Whether the connection has joined `room` (its personal room counts).

@@ -133,6 +133,16 @@ const TABLES: &[Table] = &[
         ],
         key: 1,
     },
+    Table {
+        name: "sanctions",
+        columns: &[
+            ("room", Kind::Text),
+            ("user_id", Kind::Text),
+            ("kind", Kind::Text),
+            ("at", Kind::Int),
+        ],
+        key: 3,
+    },
 ];
 
 /// The tables that must be empty in the destination (all but `meta`).
@@ -144,6 +154,7 @@ const DATA_TABLES: &[&str] = &[
     "notifications",
     "ingested",
     "webhook_outbox",
+    "sanctions",
 ];
 
 /// One stored value.

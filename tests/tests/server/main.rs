@@ -14,6 +14,7 @@ mod big_rooms;
 mod bounds;
 mod chat;
 mod connections;
+mod control;
 mod durable;
 mod hardening_logs;
 mod hardening_teardown;

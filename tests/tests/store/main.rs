@@ -7,6 +7,7 @@ mod behaviour;
 mod copy;
 mod hostile;
 mod outbox;
+mod sanctions;
 
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@ use roomcast_shared::RoomName;
 
 use crate::engine::{EngineError, Fanout, MemberChange};
 use crate::hub::{Delivery, Exclude, Hub};
+use crate::moderation::Control;
 
 /// The in-memory fan-out: straight to the hub.
 #[derive(Debug)]
@@ -35,6 +36,11 @@ impl Fanout for MemoryFanout {
 
     async fn change(&self, rooms: &[RoomName], change: MemberChange) -> Result<(), EngineError> {
         self.hub.offer_change(rooms, &change);
+        Ok(())
+    }
+
+    async fn control(&self, control: &Control) -> Result<(), EngineError> {
+        self.hub.control(control);
         Ok(())
     }
 }

@@ -9,7 +9,8 @@
 //! `<exclude>` is empty, `u:<user>` or `c:<instance>:<connection>`, or `=`
 //! for a membership or presence change (a `MemberChange` as JSON in place of
 //! the frame), which goes to the hub's coalescer rather than to the
-//! connections. The JSON never holds a raw tab (JSON escapes it), so
+//! connections, or `!` for a control call (a `Control` as JSON), which the
+//! hub applies to its connections. The JSON never holds a raw tab (JSON escapes it), so
 //! splitting on the first two tabs is exact.
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use super::Store;
 use super::keys::{self, MULTI_CHANNEL, channel_room};
 use crate::engine::{EngineError, Fanout, MemberChange, RoomEventSink};
 use crate::hub::{Delivery, Exclude, Hub};
+use crate::moderation::Control;
 
 /// The Redis fan-out.
 pub(super) struct RedisFanout {
@@ -79,6 +81,17 @@ impl Fanout for RedisFanout {
         publish_change(&self.store, rooms, &change).await
     }
 
+    /// On the channel every instance listens to: a ban must reach
+    /// instances without a member in the room yet, and a user's
+    /// connections may be anywhere. This instance applies it when it comes
+    /// back, like the others.
+    async fn control(&self, control: &Control) -> Result<(), EngineError> {
+        let text = serde_json::to_string(control).unwrap_or_default();
+        let payload = format!("\t{CONTROL_TAG}\t{text}");
+        let mut conn = self.store.conn();
+        self.store.exec(conn.publish::<_, _, ()>(MULTI_CHANNEL, payload)).await
+    }
+
     /// One pipeline: one round trip for a committed batch, in order.
     async fn publish_events(&self, events: Vec<(RoomName, Delivery)>) -> Result<(), EngineError> {
         let mut pipe = redis::pipe();
@@ -106,6 +119,11 @@ pub(super) async fn publish(
 
 /// The `<exclude>` part that marks a membership or presence change.
 const CHANGE_TAG: &str = "=";
+
+/// The `<exclude>` part that marks a control call (`moderation.rs`), with
+/// the `Control` as JSON in place of the frame; only on the multi-room
+/// channel, with no rooms.
+const CONTROL_TAG: &str = "!";
 
 /// Publishes a membership or presence change for every instance's
 /// coalescer (see [`Fanout::change`]).
@@ -189,6 +207,15 @@ impl Receiver {
         };
         if exclude == CHANGE_TAG {
             return self.change(channel, head, frame);
+        }
+        if exclude == CONTROL_TAG {
+            match serde_json::from_str::<Control>(frame) {
+                Ok(control) => {
+                    self.hub.control(&control);
+                }
+                Err(_) => tracing::warn!(channel, "malformed control call from Redis"),
+            }
+            return;
         }
         let exclude = parse_exclude(exclude, &self.instance);
         let text = Utf8Bytes::from(frame.to_owned());

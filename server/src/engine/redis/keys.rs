@@ -94,6 +94,9 @@ pub(super) fn user_rooms(user_id: &str) -> String {
     format!("rc:u:{}:rooms", part(user_id))
 }
 
+/// The bans and mutes in force, without a store (`sanctions.rs`).
+pub(super) const SANCTIONS: &str = "rc:sanctions";
+
 /// A user's unread notifications (JSON, oldest first).
 pub(super) fn user_unread(user_id: &str) -> String {
     format!("rc:u:{}:unread", part(user_id))
