@@ -31,7 +31,11 @@ impl Session {
             .access()
             .may_join(room)
             .map_err(|denied| FrameError::forbidden(denied.to_string()))?;
-        if self.state.hub.sanctions.has(room, &authed.user.id, SanctionKind::Ban) {
+        self.ensure_not_banned(room)
+    }
+
+    fn ensure_not_banned(&self, room: &RoomName) -> Result<(), FrameError> {
+        if self.state.hub.sanctions.has(room, &self.authed()?.user.id, SanctionKind::Ban) {
             return Err(FrameError::forbidden(format!("you are banned from {room}")));
         }
         Ok(())
@@ -97,7 +101,13 @@ impl Session {
         }
         let was_member = self.rooms.contains(&room) || room == self.authed()?.personal;
         let hub = self.state.hub.clone();
-        match self.prepare_joined(reference, &room, since.as_ref(), history, member_events).await {
+        let prepared =
+            self.prepare_joined(reference, &room, since.as_ref(), history, member_events).await;
+        // A ban is recorded before its evictions look for the room's
+        // connections: one that arrived while this join was under way is
+        // either seen here or finds this connection in the room.
+        let prepared = prepared.and_then(|ok| self.ensure_not_banned(&room).map(|()| ok));
+        match prepared {
             Ok((joined, replayed_to)) => {
                 hub.finish_join(&room, &self.conn, Some(joined), replayed_to);
                 Ok(())
