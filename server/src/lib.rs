@@ -39,9 +39,11 @@ use std::future::Future;
 use std::path::Path;
 
 use axum::Router;
+use axum::http::HeaderName;
 use axum::response::Html;
 use tokio::net::TcpListener;
 use tower_http::compression::Compression;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
@@ -125,7 +127,15 @@ fn app(state: AppState) -> Router {
     };
     router
         .method_not_allowed_fallback(error::method_not_allowed)
+        // Outermost last: a caller's malformed id is dropped, the request
+        // gets one, its span logs it, and the response carries it back.
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(logging::REQUEST_ID)))
         .layer(TraceLayer::new_for_http().make_span_with(logging::request_span))
+        .layer(SetRequestIdLayer::new(
+            HeaderName::from_static(logging::REQUEST_ID),
+            logging::RequestIds,
+        ))
+        .layer(axum::middleware::from_fn(logging::drop_foreign_request_id))
         .with_state(state)
 }
 

@@ -3,18 +3,74 @@
 //! without their query values (a WebSocket client's `?token=` rides there).
 //!
 //! The binary installs the subscriber (`main.rs`) with [`OneLine`] around
-//! its output; the router logs requests through [`request_span`].
+//! its output, as text or JSON ([`LogFormat`]); the router gives every
+//! request an id ([`RequestIds`], [`drop_foreign_request_id`]) and logs it
+//! through [`request_span`], the parent of the span of a WebSocket
+//! connection opened by that request: each line a message's path logs, from
+//! the upgrade to the session's sends, names the request and the connection.
 
 use std::io::{self, Write};
 
-use axum::http::{Request, Uri};
+use axum::extract::Request;
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
+use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing_subscriber::fmt::MakeWriter;
 
-/// The span of one HTTP request, at debug level: method, path and the
-/// query's keys, never its values.
-pub(crate) fn request_span<B>(request: &Request<B>) -> tracing::Span {
-    tracing::debug_span!(
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line per event, coloured on a terminal.
+    Text,
+    /// For collectors: one JSON object per line, with the spans' fields.
+    Json,
+}
+
+/// The header that carries a request's id, in and out.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// Longest request id taken from a client or proxy.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Makes a request id when the request has none: a UUID v7, so ids sort by
+/// time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Uuid::now_v7().to_string();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// Keeps an `x-request-id` from the caller (a proxy or a backend tracing
+/// its own calls) only when it is 1 to 64 of `A-Z a-z 0-9 . _ : -`: any
+/// other is removed, and the request gets an id of ours. An id is logged
+/// on every line of its request, so a caller must not choose one that
+/// fills the log or reads as something else.
+pub(crate) async fn drop_foreign_request_id(mut request: Request, next: Next) -> Response {
+    let headers = request.headers_mut();
+    let well_formed = |value: &HeaderValue| {
+        let bytes = value.as_bytes();
+        (1..=MAX_REQUEST_ID_LEN).contains(&bytes.len())
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(b))
+    };
+    let values = headers.get_all(REQUEST_ID).iter().collect::<Vec<_>>();
+    if values.len() > 1 || values.first().is_some_and(|v| !well_formed(v)) {
+        headers.remove(REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// The span of one HTTP request: its id, method, path and the query's keys,
+/// never its values.
+pub(crate) fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+    tracing::info_span!(
         "request",
+        request_id = id,
         method = %request.method(),
         uri = %redacted(request.uri()),
         version = ?request.version(),

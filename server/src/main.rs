@@ -6,24 +6,31 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use clap::Parser;
 use roomcast_server::command::{Command, DbCommand};
-use roomcast_server::logging::OneLine;
+use roomcast_server::logging::{LogFormat, OneLine};
 use roomcast_server::store::copy;
 use roomcast_server::{Args, Config};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Colours only on a terminal; every event on one line, whatever a
-    // client put in the fields (see `logging`).
-    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_ansi(ansi)
-        .with_writer(OneLine::new(std::io::stdout, ansi))
-        .init();
     let mut args = Args::parse();
+    // Every event on one line, whatever a client put in the fields (see
+    // `logging`): JSON escapes them itself, text through `OneLine`.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Json => log
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(OneLine::new(std::io::stdout, false))
+            .init(),
+        LogFormat::Text => {
+            // Colours only on a terminal.
+            let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            log.with_ansi(ansi).with_writer(OneLine::new(std::io::stdout, ansi)).init();
+        }
+    }
     if let Some(command) = args.command.take() {
         // One line either way, without the backtrace an `anyhow` error from
         // `main` may carry: this is an answer to a person at a terminal.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use futures_util::StreamExt;
 use roomcast_shared::CloseCode;
@@ -72,9 +72,11 @@ pub(crate) async fn upgrade(
         Some(token) => FirstAuth::Token(token),
         None => FirstAuth::of_upgrade(&state, &headers, peer.ip()),
     };
+    let request_id = headers.get(crate::logging::REQUEST_ID).cloned();
     ws.on_upgrade(config, move |incoming, out| {
         let tasks = state.tasks.clone();
-        tasks.track_future(connection(FrameWriter::new(out), incoming, state, first, slot))
+        let opened = Opened { first, slot, request_id };
+        tasks.track_future(connection(FrameWriter::new(out), incoming, state, opened))
     })
 }
 
@@ -143,18 +145,31 @@ async fn refuse(out: Outgoing, code: CloseCode, reason: &'static str) {
     let _ = FrameWriter::new(out).send([Outbound::Close(code, reason)]).await;
 }
 
+/// What the upgrade hands to the connection.
+struct Opened {
+    first: FirstAuth,
+    slot: IpSlot,
+    /// The upgrade request's id, logged once to tie it to the connection.
+    request_id: Option<HeaderValue>,
+}
+
 /// One connection, its log span around it.
 fn connection(
     out: FrameWriter<Outgoing>,
     stream: Incoming,
     state: AppState,
-    first: FirstAuth,
-    slot: IpSlot,
+    Opened { first, slot, request_id }: Opened,
 ) -> impl Future<Output = ()> {
     let (conn, queue) = state.hub.open();
     // Every log line of this connection carries its id, and its user once
-    // authenticated (see `Session::auth`).
+    // authenticated (see `Session::auth`). The request's id is not kept in
+    // the span, whose fields every idle connection would carry: one line
+    // ties the two.
     let span = tracing::info_span!("conn", id = conn.id, user = tracing::field::Empty);
+    span.in_scope(|| {
+        let request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+        tracing::debug!(request_id, "connection opened");
+    });
     let writer = tokio::spawn(write(out, queue));
     serve(conn, writer, stream, state, first, slot).instrument(span)
 }

@@ -188,8 +188,11 @@ async fn listening_address(
             keep(&line);
             let plain = strip_ansi(&line);
             if let Some((_, rest)) = plain.split_once("listening on http://") {
-                let addr: String =
-                    rest.chars().take_while(|c| !c.is_whitespace() && *c != '/').collect();
+                // Up to the end of the address, in a text line or a JSON one.
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']'))
+                    .collect();
                 return Some(addr);
             }
             seen.push(plain);

@@ -9,6 +9,7 @@ use clap::Parser;
 use ipnet::IpNet;
 
 use crate::command::Command;
+use crate::logging::LogFormat;
 
 /// The `roomcast` command line. Every flag has an environment fallback.
 #[derive(Debug, Clone, Parser)]
@@ -21,6 +22,12 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "ROOMCAST_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+
+    /// How log lines are written: `text` for people, `json` (one object per
+    /// line, with the span fields such as `request_id` and the connection's
+    /// `id`) for log collectors. `RUST_LOG` sets the level either way.
+    #[arg(long, env = "ROOMCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Secret that signs and checks access tokens (HS256), at least 32 bytes.
     /// Dev mode makes up a random one per process (or takes a short test
