@@ -15,6 +15,7 @@ mod bounds;
 mod chat;
 mod connections;
 mod control;
+mod deploy;
 mod durable;
 mod hardening_logs;
 mod hardening_teardown;
