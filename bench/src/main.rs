@@ -27,7 +27,7 @@ mod report;
 mod scenario;
 mod stream;
 
-use scenario::{fanout, fill, idle, mesh};
+use scenario::{fanout, fill, idle, mesh, wave};
 
 #[derive(Parser)]
 #[command(name = "roomcast-bench", version, about = "Load generator for Roomcast")]
@@ -48,6 +48,9 @@ enum Command {
     /// N subscribers connecting and joining one room: joins/s (auth
     /// included) and the frames each member received.
     Fill(fill::Args),
+    /// A reconnect wave in one big room: members drop and come back; the
+    /// frames it cost the members that stayed and those that returned.
+    Wave(wave::Args),
     /// Draws latency percentiles against delivered messages/s (SVG) from
     /// `fanout` JSON results.
     Plot(plot::Args),
@@ -70,6 +73,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fanout(a) => a.common.json.clone(),
         Command::Mesh(a) => a.common.json.clone(),
         Command::Fill(a) => a.common.json.clone(),
+        Command::Wave(a) => a.common.json.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
@@ -79,6 +83,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Fanout(args) => fanout::run(args).await,
             Command::Mesh(args) => mesh::run(args).await,
             Command::Fill(args) => fill::run(args).await,
+            Command::Wave(args) => wave::run(args).await,
             Command::Plot(_) => unreachable!("handled above"),
         }
     })?;

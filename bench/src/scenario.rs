@@ -18,6 +18,7 @@ pub mod fanout;
 pub mod fill;
 pub mod idle;
 pub mod mesh;
+pub mod wave;
 
 /// Flags every scenario takes.
 #[derive(Debug, Clone, clap::Args, Serialize)]
