@@ -147,9 +147,15 @@ impl Tokens {
         } else {
             // Configuration allows asymmetric algorithms only with a JWKS.
             let jwks = self.jwks.as_ref().ok_or_else(|| TokenError::Invalid("no JWKS".into()))?;
-            let kid =
-                header.kid.ok_or_else(|| TokenError::Invalid("the token has no kid".into()))?;
-            fetched = jwks.key(&kid, header.alg).ok_or(TokenError::UnknownKey(kid))?;
+            fetched =
+                jwks.key(header.kid.as_deref(), header.alg).ok_or_else(|| match header.kid {
+                    Some(kid) => TokenError::UnknownKey(kid),
+                    // Not worth a fetch: a new set would not name a key either.
+                    None => TokenError::Invalid(format!(
+                        "the token has no kid, and the key set holds no single {:?} key",
+                        header.alg
+                    )),
+                })?;
             &fetched
         };
         let mut validation = self.validation.clone();

@@ -46,6 +46,20 @@ impl SigningKey {
         serde_json::to_value(jwk).expect("a JWK serializes")
     }
 
+    /// The public key as a JWK naming no `kid`, as a provider with one key
+    /// may publish it.
+    pub fn jwk_without_kid(&self) -> Value {
+        let mut jwk = self.jwk();
+        jwk.as_object_mut().expect("a JWK object").remove("kid");
+        jwk
+    }
+
+    /// `claims` signed with this key, the header naming no `kid`.
+    pub fn sign_without_kid(&self, claims: &Value) -> String {
+        jsonwebtoken::encode(&Header::new(self.alg), claims, &self.encoding)
+            .expect("signing a token")
+    }
+
     /// `claims` signed with this key, the header naming its `kid`.
     pub fn sign(&self, claims: &Value) -> String {
         self.sign_as(self.kid, self.alg, claims)

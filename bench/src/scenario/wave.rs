@@ -65,13 +65,19 @@ pub async fn run(args: &Args) -> Result<Report> {
     let leavers = Rc::new(RefCell::new(common.recorder()));
     let returners = Rc::new(RefCell::new(common.recorder()));
     let mut leaving: Vec<JoinHandle<()>> = Vec::with_capacity(dropped);
-    open_all(&common.target(n), &tokens, |_| room.clone(), common.concurrency, |i, ws| {
-        if i < dropped {
-            leaving.push(spawn_local(drain(ws, leavers.clone())));
-        } else {
-            spawn_local(drain(ws, stayers.clone()));
-        }
-    })
+    open_all(
+        &common.target(n),
+        &tokens,
+        |_| room.clone(),
+        common.concurrency,
+        |i, ws| {
+            if i < dropped {
+                leaving.push(spawn_local(drain(ws, leavers.clone())));
+            } else {
+                spawn_local(drain(ws, stayers.clone()));
+            }
+        },
+    )
     .await?;
     settle(common).await?;
 

@@ -19,7 +19,9 @@ use crate::hooks::{HookError, HttpClient};
 
 /// One usable key of the set.
 struct Key {
-    kid: String,
+    /// Absent for a provider that publishes one key and names none: only a
+    /// token without `kid` can then use it.
+    kid: Option<String>,
     /// The key's `alg`, when it names one: tokens must then use exactly it.
     alg: Option<Algorithm>,
     family: AlgorithmFamily,
@@ -48,16 +50,22 @@ impl JwksCache {
         })
     }
 
-    /// The key with this `kid` that may check a token signed with `alg`.
-    pub fn key(&self, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
+    /// The key that may check a token signed with `alg`: the one with the
+    /// token's `kid`; for a token without `kid`, the set's only key of that
+    /// algorithm (never a guess among several).
+    pub fn key(&self, kid: Option<&str>, alg: Algorithm) -> Option<DecodingKey> {
         let keys = self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        keys.iter()
-            .find(|key| {
-                key.kid == kid
-                    && key.family == alg.family()
-                    && key.alg.is_none_or(|pinned| pinned == alg)
-            })
-            .map(|key| key.key.clone())
+        let mut fitting = keys
+            .iter()
+            .filter(|key| key.family == alg.family() && key.alg.is_none_or(|pinned| pinned == alg));
+        match kid {
+            Some(kid) => fitting.find(|key| key.kid.as_deref() == Some(kid)),
+            None => match (fitting.next(), fitting.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            },
+        }
+        .map(|key| key.key.clone())
     }
 
     /// A token named a key not held: fetches the set again, unless a fetch
@@ -131,7 +139,7 @@ fn parse(body: &[u8]) -> Result<Vec<Key>, HookError> {
         .map_err(|err| HookError::Invalid(format!("not a JWKS: {err}")))?;
     let keys: Vec<Key> = set.keys.into_iter().filter_map(usable).collect();
     if keys.is_empty() {
-        return Err(HookError::Invalid("no usable signing key (with a kid) in the JWKS".into()));
+        return Err(HookError::Invalid("no usable signing key in the JWKS".into()));
     }
     Ok(keys)
 }
@@ -155,7 +163,7 @@ fn usable(value: serde_json::Value) -> Option<Key> {
     if alg.is_some_and(|alg| alg.family() != family) {
         return None;
     }
-    let kid = jwk.common.key_id.clone()?;
+    let kid = jwk.common.key_id.clone();
     let key = DecodingKey::from_jwk(&jwk).ok()?;
     Some(Key { kid, alg, family, key })
 }
@@ -186,11 +194,6 @@ mod tests {
         // An `oct` key (a shared secret) is never taken from a key set.
         let oct = br#"{"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}]}"#;
         assert!(parse(oct).is_err());
-        // A key without kid cannot be chosen by a token.
-        let no_kid = br#"{"keys": [{"kty": "EC", "crv": "P-256",
-            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
-        assert!(parse(no_kid).is_err());
     }
 
     #[test]
@@ -202,7 +205,7 @@ mod tests {
              "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
         let keys = parse(set).unwrap();
         assert_eq!(keys.len(), 1);
-        assert_eq!(keys[0].kid, "e");
+        assert_eq!(keys[0].kid.as_deref(), Some("e"));
         assert_eq!(keys[0].alg, Some(Algorithm::ES256));
     }
 }
