@@ -60,7 +60,8 @@ impl From<SenderSpec> for UserInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishMessageRequest {
-    /// The text.
+    /// The text; may be empty (or absent) when `data` is not.
+    #[serde(default)]
     pub content: String,
     /// On whose behalf; absent means `{id: "system", name: "System"}`.
     #[serde(default)]
@@ -68,6 +69,10 @@ pub struct PublishMessageRequest {
     /// An idempotency key, as in the `send` frame; one is made up when absent.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// Application data kept with the message, as in the `send` frame: a
+    /// JSON object within the server's bounds; `{}` is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 /// `POST /api/rooms/{room}/events`.
