@@ -21,6 +21,7 @@ mod heartbeat;
 mod hooks;
 mod limits;
 mod memory;
+mod message_data;
 mod names;
 mod notify;
 mod origins;
