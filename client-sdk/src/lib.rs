@@ -18,6 +18,7 @@
 //! Everything but `web` builds natively and is unit-tested with `cargo test`.
 #![warn(missing_docs)]
 
+pub mod attachments;
 pub mod backoff;
 pub mod decode;
 pub mod effect;

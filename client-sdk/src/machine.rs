@@ -12,6 +12,7 @@
 
 mod frames;
 mod ops;
+pub use ops::PendingSend;
 #[cfg(test)]
 mod tests;
 mod timers;

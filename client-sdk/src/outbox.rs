@@ -184,6 +184,7 @@ mod tests {
             room: RoomName::new(room).unwrap(),
             content: format!("hello {client_id}"),
             client_id: client_id.into(),
+            data: None,
         }
     }
 

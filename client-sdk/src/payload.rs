@@ -70,6 +70,8 @@ pub struct RoomError<'a> {
 pub struct Pending<'a> {
     pub client_id: &'a str,
     pub content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a serde_json::Value>,
 }
 
 /// A room's snapshot.

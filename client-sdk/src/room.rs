@@ -144,6 +144,8 @@ impl RoomState {
                 if let Some(m) = self.messages.iter_mut().find(|m| m.id == u.id) {
                     m.content = u.content;
                     m.edited_at = Some(u.edited_at);
+                    // The update tells the data the message has now.
+                    m.data = u.data;
                 }
             }
             RoomEvent::MessageDeleted(d) => self.messages.retain(|m| m.id != d.id),
@@ -351,6 +353,29 @@ mod tests {
         assert_eq!(room.apply_event(event(3)), EventOutcome::Applied);
         assert_eq!(offsets(&room), [1, 2, 3]);
         assert_eq!(room.position, Some(Position { epoch: "e".into(), offset: 3 }));
+    }
+
+    #[test]
+    fn an_update_sets_the_data_the_message_has_now() {
+        let mut room = RoomState::default();
+        let mut first = event(1);
+        if let RoomEvent::Message(m) = &mut first {
+            m.data = Some(Box::new(json!({"attachments": [{"url": "https://e.x/a.png"}]})));
+        }
+        room.apply_joined(joined("e", 1, vec![first], None), 100);
+        let update = |offset: u64, data: Option<serde_json::Value>| {
+            let mut frame = json!({"type": "message_updated", "room": "r", "id": "m1",
+                "offset": offset, "content": "edited", "edited_at": "2026-11-22T10:01:00Z"});
+            if let Some(data) = data {
+                frame["data"] = data;
+            }
+            serde_json::from_value::<RoomEvent>(frame).unwrap()
+        };
+        room.apply_event(update(2, Some(json!({"n": 2}))));
+        assert_eq!(room.messages[0].data.as_deref(), Some(&json!({"n": 2})));
+        // Absent: the message has no data any more.
+        room.apply_event(update(3, None));
+        assert_eq!((room.messages[0].content.as_str(), &room.messages[0].data), ("edited", &None));
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! - `client`, `room`: the exported `Client` and `Room` classes.
 //! - `connection`: [`Connection`], the same client for Rust apps (Leptos).
 //! - `notify`: a small helper for the browser's Notification API.
+//! - `data`: message `data` in and out (the `data` option, `attachments`).
 //! - `options`, `types`: the options object, and the TypeScript declarations.
 
 mod client;
 mod connection;
+mod data;
 mod inner;
 mod notify;
 mod options;
@@ -19,4 +21,5 @@ mod types;
 
 pub use client::Client;
 pub use connection::{Connection, Observer};
+pub use data::attachments_of;
 pub use room::Room;

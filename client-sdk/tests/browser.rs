@@ -48,7 +48,7 @@ async fn connects_authenticates_joins_and_chats() {
     let off = alice.on("message".into(), noop);
     assert!(off.is_function(), "client.on returns a function: {off:?}");
 
-    let ack = JsFuture::from(Promise::from(JsValue::from(a.send("hello from alice".into()))))
+    let ack = JsFuture::from(Promise::from(JsValue::from(a.send("hello from alice".into(), None))))
         .await
         .expect("the send is acked");
     assert!(get(&ack, "id").is_string());
@@ -128,7 +128,7 @@ async fn a_server_restart_delivers_queued_sends_exactly_once_and_resets_rooms() 
     let d = dave.join(name.clone()).expect("join");
     let e = erin.join(name.clone()).expect("join");
     wait_until("both joined", 5_000, || d.joined() && e.joined()).await;
-    JsFuture::from(Promise::from(JsValue::from(d.send("before".into())))).await.expect("ack");
+    JsFuture::from(Promise::from(JsValue::from(d.send("before".into(), None)))).await.expect("ack");
     wait_until("erin sees it", 5_000, || contents(&e.get_snapshot().into()) == ["before"]).await;
     let resets = Recorder::on_room(&d, "reset");
     let disconnects = Recorder::on_client(&dave, "disconnect");
@@ -138,7 +138,7 @@ async fn a_server_restart_delivers_queued_sends_exactly_once_and_resets_rooms() 
     let state = dave.state().as_string();
     let sends: Vec<JsFuture> = ["queued 1", "queued 2", "queued 3"]
         .into_iter()
-        .map(|text| JsFuture::from(Promise::from(JsValue::from(d.send(text.into())))))
+        .map(|text| JsFuture::from(Promise::from(JsValue::from(d.send(text.into(), None)))))
         .collect();
     let pending = Array::from(&get(&d.get_snapshot().into(), "pending")).length();
     // Start again before asserting, so a failure here leaves the server up
@@ -252,7 +252,7 @@ async fn a_dropped_connection_recovers_what_it_missed_exactly_once() {
     let i = ivan.join(name.clone()).expect("join");
     let j = judy.join(name.clone()).expect("join");
     wait_until("both joined", 5_000, || i.joined() && j.joined()).await;
-    JsFuture::from(Promise::from(JsValue::from(j.send("before".into())))).await.expect("ack");
+    JsFuture::from(Promise::from(JsValue::from(j.send("before".into(), None)))).await.expect("ack");
     wait_until("ivan sees it", 5_000, || contents(&i.get_snapshot().into()) == ["before"]).await;
     let resets = Recorder::on_room(&i, "reset");
     let messages = Recorder::on_room(&i, "message");
@@ -264,7 +264,7 @@ async fn a_dropped_connection_recovers_what_it_missed_exactly_once() {
     wait_until("ivan notices", 5_000, || !ivan.is_connected()).await;
     let sends: Vec<JsFuture> = ["while you were away 1", "while you were away 2"]
         .into_iter()
-        .map(|text| JsFuture::from(Promise::from(JsValue::from(j.send(text.into())))))
+        .map(|text| JsFuture::from(Promise::from(JsValue::from(j.send(text.into(), None)))))
         .collect();
     control("/thaw").await;
     for send in sends {

@@ -187,6 +187,12 @@ pub struct Limits {
     pub max_content_bytes: usize,
     /// Largest WebSocket frame in bytes (default 64 KiB).
     pub max_frame_bytes: usize,
+    /// Largest `data` of a message from a client or the API, in bytes of
+    /// its JSON (default 8 KiB).
+    pub max_message_data_bytes: usize,
+    /// Deepest nesting of arrays and objects in a message's `data`, the
+    /// object itself counting 1 (default 16).
+    pub max_message_data_depth: usize,
     /// Outbound frames queued per connection (default 1024).
     pub send_queue: usize,
     /// Outbound bytes a connection may hold, queued or being written
@@ -288,6 +294,8 @@ impl Default for Limits {
         Self {
             max_content_bytes: 4096,
             max_frame_bytes: 64 * 1024,
+            max_message_data_bytes: 8 * 1024,
+            max_message_data_depth: 16,
             send_queue: 1024,
             send_queue_bytes: 1024 * 1024,
             sends_in_flight: 64,
@@ -532,6 +540,11 @@ impl Config {
             limits: Limits {
                 max_content_bytes: args.max_content_bytes,
                 max_frame_bytes: args.max_frame_bytes,
+                max_message_data_bytes: args.max_message_data_bytes,
+                max_message_data_depth: positive(
+                    args.max_message_data_depth as u64,
+                    "max-message-data-depth",
+                )? as usize,
                 send_queue: args.send_queue,
                 send_queue_bytes: args.send_queue_bytes,
                 sends_in_flight: positive(args.sends_in_flight as u64, "sends-in-flight")? as usize,

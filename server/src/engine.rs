@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::moderation::{Control, Keeper, Sanction};
+pub(crate) use crate::store::DataEdit;
 use crate::store::Store;
 use crate::store::outbox::{EventRows, NoWebhooks};
 use crate::telemetry::Metrics;
@@ -93,8 +94,9 @@ pub(crate) enum Change {
         client_id: String,
         data: Option<Box<serde_json::Value>>,
     },
-    /// New text for a message. With `sender`, only that user's message.
-    Edit { id: String, content: String, sender: Option<String> },
+    /// New text (and data) for a message. With `sender`, only that
+    /// user's message.
+    Edit { id: String, content: String, data: DataEdit, sender: Option<String> },
     /// Deletion of a message. With `sender`, only that user's message.
     Delete { id: String, sender: Option<String> },
 }

@@ -7,8 +7,10 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use roomcast_shared::api::{ApiErrorBody, ApiErrorDetail};
 use roomcast_shared::{CloseCode, ErrorCode};
+use serde_json::Value;
 
 use crate::auth::TokenError;
+use crate::config::Limits;
 use crate::engine::EngineError;
 
 /// Why a client frame (or an API request) failed.
@@ -103,6 +105,52 @@ pub(crate) fn check_content(content: &str, max_bytes: usize) -> Result<(), Frame
     if content.trim().is_empty() {
         return Err(FrameError::bad_request("content is empty"));
     }
+    check_content_size(content, max_bytes)
+}
+
+/// Checks a message from a client or the API: its content may be empty
+/// only beside data, so a message is never neither.
+pub(crate) fn check_message(
+    content: &str,
+    data: Option<&Value>,
+    max_content_bytes: usize,
+) -> Result<(), FrameError> {
+    match data {
+        Some(_) => check_content_size(content, max_content_bytes),
+        None if content.trim().is_empty() => {
+            Err(FrameError::bad_request("content is empty and there is no data"))
+        }
+        None => check_content_size(content, max_content_bytes),
+    }
+}
+
+/// Checks an edit's new content and `data` (absent: the message keeps its
+/// data; `{}`: it loses it) and gives the data as checked, for
+/// [`edit_data`] once a publish hook has had its say.
+pub(crate) fn check_edit(
+    content: &str,
+    data: Option<Box<Value>>,
+    limits: &Limits,
+) -> Result<Option<Option<Box<Value>>>, FrameError> {
+    let sent = data.map(|data| check_data(Some(data), limits)).transpose()?;
+    check_message(content, sent.as_ref().and_then(Option::as_deref), limits.max_content_bytes)?;
+    Ok(sent)
+}
+
+/// What an edit does to a message's data; refused when it would leave empty
+/// content without giving the message data of its own.
+pub(crate) fn edit_data(
+    content: &str,
+    sent: Option<Option<Box<Value>>>,
+) -> Result<crate::store::DataEdit, FrameError> {
+    let data = crate::store::DataEdit::from_edit(sent);
+    if content.trim().is_empty() && !matches!(data, crate::store::DataEdit::Replace(_)) {
+        return Err(FrameError::bad_request("content is empty and the edit has no data"));
+    }
+    Ok(data)
+}
+
+fn check_content_size(content: &str, max_bytes: usize) -> Result<(), FrameError> {
     if content.len() > max_bytes {
         return Err(FrameError::Reply(
             ErrorCode::TooLarge,
@@ -110,6 +158,75 @@ pub(crate) fn check_content(content: &str, max_bytes: usize) -> Result<(), Frame
         ));
     }
     Ok(())
+}
+
+/// Checks a message's `data` from a client or the API against the bounds
+/// (`--max-message-data-bytes`, `--max-message-data-depth`) and gives what
+/// is kept: a JSON object, with `{}` meaning none.
+pub(crate) fn check_data(
+    data: Option<Box<Value>>,
+    limits: &Limits,
+) -> Result<Option<Box<Value>>, FrameError> {
+    let Some(data) = data else { return Ok(None) };
+    let Value::Object(fields) = &*data else {
+        return Err(FrameError::bad_request("data must be a JSON object"));
+    };
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let depth = depth(&data);
+    if depth > limits.max_message_data_depth {
+        return Err(FrameError::bad_request(format!(
+            "data nests {depth} levels deep; the limit is {}",
+            limits.max_message_data_depth
+        )));
+    }
+    let bytes = json_len(&data);
+    if bytes > limits.max_message_data_bytes {
+        return Err(FrameError::Reply(
+            ErrorCode::TooLarge,
+            format!(
+                "data is {bytes} bytes of JSON; the limit is {}",
+                limits.max_message_data_bytes
+            ),
+        ));
+    }
+    Ok(Some(data))
+}
+
+/// How deep arrays and objects nest in `value` (a scalar is 0), counted
+/// without recursion: the value is bounded by the frame, not its shape.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((value, level)) = pending.pop() {
+        match value {
+            Value::Array(items) => pending.extend(items.iter().map(|item| (item, level + 1))),
+            Value::Object(fields) => pending.extend(fields.values().map(|v| (v, level + 1))),
+            _ => continue,
+        }
+        deepest = deepest.max(level);
+    }
+    deepest
+}
+
+/// The length of `value`'s compact JSON, counted without building it.
+pub(crate) fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// Longest `client_id`, in bytes.
@@ -174,4 +291,46 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let mut response = ApiError::new(ErrorCode::BadRequest, message).into_response();
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn checked(data: Value) -> Result<Option<Box<Value>>, ErrorCode> {
+        check_data(Some(Box::new(data)), &Limits::default()).map_err(|err| err.code())
+    }
+
+    #[test]
+    fn data_is_a_bounded_object() {
+        let attachments = json!({"attachments": [{"url": "https://example.com/a.png"}]});
+        assert_eq!(checked(attachments.clone()), Ok(Some(Box::new(attachments))));
+        assert_eq!(checked(json!({})), Ok(None), "{{}} is no data");
+        for scalar in [json!("text"), json!(42), json!(true), json!(null), json!([1])] {
+            assert_eq!(checked(scalar.clone()), Err(ErrorCode::BadRequest), "{scalar}");
+        }
+        let limits = Limits::default();
+        let big = json!({"text": "x".repeat(limits.max_message_data_bytes)});
+        assert_eq!(checked(big), Err(ErrorCode::TooLarge));
+        let mut deep = json!(1);
+        for _ in 0..limits.max_message_data_depth {
+            deep = json!([deep]);
+        }
+        // The object around it is one level more than the limit.
+        assert_eq!(checked(json!({ "deep": deep.clone() })), Err(ErrorCode::BadRequest));
+        assert!(checked(json!({ "deep": deep[0].clone() })).is_ok());
+    }
+
+    #[test]
+    fn empty_content_needs_data() {
+        let data = json!({"attachments": []});
+        assert!(check_message("", Some(&data), 10).is_ok());
+        assert_eq!(check_message(" ", None, 10).map_err(|e| e.code()), Err(ErrorCode::BadRequest));
+        assert_eq!(
+            check_message("x".repeat(11).as_str(), Some(&data), 10).map_err(|e| e.code()),
+            Err(ErrorCode::TooLarge)
+        );
+    }
 }

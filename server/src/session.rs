@@ -334,11 +334,11 @@ impl Session {
             ClientFrame::Members { room, cursor, limit } => {
                 self.members(reference, room, cursor, limit).await
             }
-            ClientFrame::Send { room, content, client_id } => {
-                return self.send(reference, room, content, client_id).await;
+            ClientFrame::Send { room, content, client_id, data } => {
+                return self.send(reference, room, content, client_id, data).await;
             }
-            ClientFrame::Edit { room, id, content } => {
-                self.edit(reference, room, id, content).await
+            ClientFrame::Edit { room, id, content, data } => {
+                self.edit(reference, room, id, content, data).await
             }
             ClientFrame::Delete { room, id } => self.delete(reference, room, id).await,
             ClientFrame::Typing { room, is_typing } => self.set_typing(room, is_typing).await,

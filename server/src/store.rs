@@ -64,6 +64,8 @@ pub enum NewEvent {
         by: Option<String>,
         /// The new text.
         content: String,
+        /// What happens to the message's data.
+        data: DataEdit,
         /// When it was edited.
         edited_at: OffsetDateTime,
     },
@@ -77,6 +79,38 @@ pub enum NewEvent {
         /// anyone's.
         by: Option<String>,
     },
+}
+
+/// What an edit does to a message's `data`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum DataEdit {
+    /// Leaves it as it is (the edit carried none).
+    #[default]
+    Keep,
+    /// Replaces it.
+    Replace(Box<serde_json::Value>),
+    /// Removes it.
+    Remove,
+}
+
+impl DataEdit {
+    /// From an edit's checked data: absent keeps, none (`{}`) removes.
+    pub fn from_edit(sent: Option<Option<Box<serde_json::Value>>>) -> Self {
+        match sent {
+            None => Self::Keep,
+            Some(None) => Self::Remove,
+            Some(Some(data)) => Self::Replace(data),
+        }
+    }
+
+    /// Applies the edit to a message's data.
+    pub fn apply(&self, data: &mut Option<Box<serde_json::Value>>) {
+        match self {
+            Self::Keep => {}
+            Self::Replace(new) => *data = Some(new.clone()),
+            Self::Remove => *data = None,
+        }
+    }
 }
 
 impl NewEvent {

@@ -60,7 +60,8 @@ impl From<SenderSpec> for UserInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishMessageRequest {
-    /// The text.
+    /// The text; may be empty (or absent) when `data` is not.
+    #[serde(default)]
     pub content: String,
     /// On whose behalf; absent means `{id: "system", name: "System"}`.
     #[serde(default)]
@@ -68,15 +69,23 @@ pub struct PublishMessageRequest {
     /// An idempotency key, as in the `send` frame; one is made up when absent.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// Application data kept with the message, as in the `send` frame: a
+    /// JSON object within the server's bounds; `{}` is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
-/// `PATCH /api/rooms/{room}/messages/{id}`: new text for any message of
-/// the room (its `data` is kept, as with the `edit` frame).
+/// `PATCH /api/rooms/{room}/messages/{id}`: new text, and data, for any
+/// message of the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EditMessageRequest {
-    /// The new text.
+    /// The new text (may be empty when the message has `data` after the edit).
     pub content: String,
+    /// The message's new data, as in the `edit` frame: absent (or `null`)
+    /// keeps it, an object replaces it, `{}` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
 /// `POST /api/rooms/{room}/events`.

@@ -98,11 +98,17 @@ pub enum ClientFrame {
     Send {
         /// The room (joined).
         room: RoomName,
-        /// The text.
+        /// The text; may be empty when `data` is not.
+        #[serde(default)]
         content: String,
         /// An idempotency key, unique per sender: resending with the same key
         /// returns the original ack and broadcasts nothing.
         client_id: String,
+        /// Application data kept with the message: a JSON object (by
+        /// convention `attachments`), bounded by the server; `{}` is none.
+        #[cfg_attr(feature = "typescript", ts(optional, type = "Record<string, unknown>"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<Box<serde_json::Value>>,
     },
     /// Edit a message (own messages; admins any).
     Edit {
@@ -110,8 +116,14 @@ pub enum ClientFrame {
         room: RoomName,
         /// The message.
         id: String,
-        /// The new text.
+        /// The new text; may be empty when `data` is a non-empty object.
+        #[serde(default)]
         content: String,
+        /// The message's new data: absent (or `null`) keeps what it has,
+        /// an object replaces it, `{}` removes it.
+        #[cfg_attr(feature = "typescript", ts(optional, type = "Record<string, unknown>"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<Box<serde_json::Value>>,
     },
     /// Delete a message (own messages; admins any).
     Delete {

@@ -78,9 +78,11 @@ pub struct ChatMessage {
         skip_serializing_if = "Option::is_none"
     )]
     pub edited_at: Option<OffsetDateTime>,
-    /// What the application's backend attached to the message when it
-    /// accepted it (its publish hook: mentions, link previews, moderation
-    /// labels): any JSON value, absent when there is none. Boxed: most
+    /// Application data kept with the message: the sender's object (by
+    /// convention `attachments`: see the protocol), or what the
+    /// application's backend made of it when it accepted the message (its
+    /// publish hook: mentions, link previews, moderation labels), which may
+    /// be any JSON value; absent when there is none. Boxed: most
     /// messages have none, and every kept message would carry a whole
     /// `Value`'s room otherwise.
     #[cfg_attr(feature = "typescript", ts(optional, type = "unknown"))]
@@ -88,7 +90,7 @@ pub struct ChatMessage {
     pub data: Option<Box<serde_json::Value>>,
 }
 
-/// A message's new text, as the `message_updated` frame carries it.
+/// A message's new text and data, as the `message_updated` frame carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -105,6 +107,11 @@ pub struct MessageUpdated {
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
     #[serde(with = "time::serde::rfc3339")]
     pub edited_at: OffsetDateTime,
+    /// The message's data after the edit (kept, replaced or removed):
+    /// absent when it has none now.
+    #[cfg_attr(feature = "typescript", ts(optional, type = "unknown"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 /// A deleted message, as the `message_deleted` frame carries it.

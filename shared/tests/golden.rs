@@ -280,7 +280,8 @@ fn unknown_fields_are_ignored() {
     )
     .unwrap();
     let room = RoomName::new("general").unwrap();
-    let send = ClientFrame::Send { room, content: "hi".into(), client_id: "c-1".into() };
+    let send =
+        ClientFrame::Send { room, content: "hi".into(), client_id: "c-1".into(), data: None };
     assert_eq!(frame, Envelope::with_ref(Some(1.into()), send));
 
     let pong: Envelope<ServerFrame> =

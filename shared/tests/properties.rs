@@ -44,15 +44,21 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
                 member_events,
             }),
         room().prop_map(|room| ClientFrame::Leave { room }),
-        (room(), text, text).prop_map(|(room, content, client_id)| ClientFrame::Send {
-            room,
-            content,
-            client_id
-        }),
-        (room(), text, text).prop_map(|(room, id, content)| ClientFrame::Edit {
-            room,
-            id,
-            content
+        (room(), text, text, proptest::option::of(text)).prop_map(
+            |(room, content, client_id, note)| ClientFrame::Send {
+                room,
+                content,
+                client_id,
+                data: note.map(|note| Box::new(serde_json::json!({ "note": note }))),
+            }
+        ),
+        (room(), text, text, proptest::option::of(text)).prop_map(|(room, id, content, note)| {
+            ClientFrame::Edit {
+                room,
+                id,
+                content,
+                data: note.map(|note| Box::new(serde_json::json!({ "note": note }))),
+            }
         }),
         (room(), text).prop_map(|(room, id)| ClientFrame::Delete { room, id }),
         (room(), any::<bool>())

@@ -235,6 +235,40 @@ test("edits and deletes reach the other user", LIMIT, async () => {
   await messages(bob, "Alice", "Wrong room, sorry").waitFor({ state: "detached" });
 });
 
+test("attachments show under a message: images inline, files as links, other URLs as text", LIMIT, async () => {
+  const image = new URL("/files/plan.png", app).href;
+  const file = new URL("/files/report.pdf", app).href;
+  await fixture("/api/rooms/general/messages", {
+    content: "",
+    sender: { id: "deploybot", name: "Deploy Bot" },
+    client_id: "attachments-1",
+    data: {
+      attachments: [
+        { url: image, name: "plan.png", type: "image/png" },
+        { url: file, name: "report.pdf", type: "application/pdf", size: 48213 },
+        { url: "javascript:alert(document.cookie)", name: "click me", type: "image/png" },
+        { url: "data:image/svg+xml,<svg onload=alert(1)>", name: "pixel", type: "image/png" },
+        { name: "no url at all" },
+      ],
+    },
+  });
+  for (const page of [alice, bob]) {
+    const message = messages(page, "Deploy Bot", "report.pdf");
+    await message.waitFor();
+    assert.equal(await message.getByRole("img", { name: "plan.png" }).getAttribute("src"), image);
+    assert.equal(await message.getByRole("link", { name: "report.pdf" }).getAttribute("href"), file);
+    await message.getByText("48.2 KB").waitFor();
+    // Hostile URLs are shown, inert: no link, no image, nothing to click.
+    await message.getByText("click me").waitFor();
+    await message.getByText("pixel").waitFor();
+    assert.equal(await message.getByRole("link", { name: "click me" }).count(), 0);
+    const hostile = '[href^="javascript:" i], [src^="javascript:" i], [href^="data:" i], [src^="data:" i]';
+    assert.equal(await page.getByRole("log").locator(hostile).count(), 0, "no javascript: or data: URL in the chat");
+    assert.equal(await message.getByText("no url at all").count(), 0, "an entry without a url is skipped");
+  }
+  await shot(bob, "attachments");
+});
+
 test("a room that is not open counts its unread messages", LIMIT, async () => {
   await openRoom(bob, "random");
   await say(bob, "Anyone here?", "Message #random");

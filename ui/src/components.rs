@@ -1,5 +1,6 @@
 //! The components, each usable on its own below a `use_roomcast` call.
 
+mod attachments;
 mod chat;
 mod connection;
 mod presence;
@@ -7,6 +8,7 @@ mod room_list;
 mod toasts;
 mod typing;
 
+pub use attachments::Attachments;
 pub use chat::{Chat, Composer, MessageList};
 pub use connection::{ConnectionBadge, ReconnectBanner};
 pub use presence::{PresenceList, StatusPicker};

@@ -464,9 +464,9 @@ impl Roomcast {
         let fresh = self.conn.with_value(|c| {
             let core = c.core();
             let state = core.room(room)?;
-            let waiting = core.pending_sends(room).map(|(op, _, content)| Outgoing {
-                op,
-                content: content.to_owned(),
+            let waiting = core.pending_sends(room).map(|pending| Outgoing {
+                op: pending.op,
+                content: pending.content.to_owned(),
                 failed: None,
             });
             Some(RoomView {

@@ -16,6 +16,7 @@ import type {
   ReadReceipt,
   Room,
   RoomEventMap,
+  SendOptions,
   ServerFrame,
   UserInfo,
   UserRef,
@@ -88,13 +89,15 @@ export interface UseRoomResult {
   joined: boolean;
   /** Incremented when recovery was impossible and the room was reloaded. */
   resets: number;
-  send: (content: string) => Promise<Ack>;
+  /** Sends a message; `options.data` (an object, e.g. `{attachments: [...]}`) is kept with it. */
+  send: (content: string, options?: SendOptions) => Promise<Ack>;
   /** Call with true on each keystroke (throttled) and false when done. */
   setTyping: (isTyping: boolean) => void;
   markRead: (id: string) => void;
   /** The ids of the users (the user's own included) who have read message `id` or a later one. */
   seenBy: (id: string) => string[];
-  edit: (id: string, content: string) => Promise<Ack>;
+  /** Edits a message; `options.data` replaces its data (`{}` removes it), left out keeps it. */
+  edit: (id: string, content: string, options?: SendOptions) => Promise<Ack>;
   remove: (id: string) => Promise<Ack>;
   /** Loads messages older than the oldest shown; they join `messages`. */
   loadOlder: (limit?: number) => Promise<HistoryPage>;

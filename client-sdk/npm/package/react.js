@@ -248,14 +248,16 @@ export function useRoom(client, room) {
   const snapshot = useSyncExternalStore(subscribe, get, get);
 
   const send = useCallback(
-    (content) => (handle ? handle.send(content) : Promise.reject(new Error("no room"))),
+    (content, options) =>
+      handle ? handle.send(content, options) : Promise.reject(new Error("no room")),
     [handle],
   );
   const actions = useMemo(
     () => ({
       setTyping: (isTyping) => handle?.typing(isTyping),
       markRead: (id) => handle?.markRead(id),
-      edit: (id, content) => (handle ? handle.edit(id, content) : Promise.reject(new Error("no room"))),
+      edit: (id, content, options) =>
+        handle ? handle.edit(id, content, options) : Promise.reject(new Error("no room")),
       remove: (id) => (handle ? handle.delete(id) : Promise.reject(new Error("no room"))),
       loadOlder: (limit = 50) =>
         handle

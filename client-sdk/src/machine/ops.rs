@@ -3,6 +3,7 @@
 //! the answer comes later as [`Event::Settle`] with that id.
 
 use roomcast_shared::{ClientFrame, Position, RoomName, SetStatus};
+use serde_json::Value;
 
 use super::{Core, Request};
 use crate::effect::{ClientError, ConnectionState, Event};
@@ -58,13 +59,38 @@ impl Core {
 
     /// Sends a chat message; settles with the ack (`{id, offset, client_id}`).
     pub fn send(&mut self, room: &str, content: String, now: u64) -> u64 {
-        let client_id = self.rng.client_id();
-        self.enqueue(room, now, |name| ClientFrame::Send { room: name, content, client_id })
+        self.send_with_data(room, content, None, now)
     }
 
-    /// Edits a message; settles with the ack.
+    /// Sends a chat message with `data` (a JSON object: attachments and
+    /// other fields kept with it); settles with the ack.
+    pub fn send_with_data(
+        &mut self,
+        room: &str,
+        content: String,
+        data: Option<Box<Value>>,
+        now: u64,
+    ) -> u64 {
+        let client_id = self.rng.client_id();
+        self.enqueue(room, now, |name| ClientFrame::Send { room: name, content, client_id, data })
+    }
+
+    /// Edits a message, keeping its data; settles with the ack.
     pub fn edit(&mut self, room: &str, id: String, content: String, now: u64) -> u64 {
-        self.enqueue(room, now, |name| ClientFrame::Edit { room: name, id, content })
+        self.edit_with_data(room, id, content, None, now)
+    }
+
+    /// Edits a message: `data` replaces its data (`{}` removes it), `None`
+    /// keeps it; settles with the ack.
+    pub fn edit_with_data(
+        &mut self,
+        room: &str,
+        id: String,
+        content: String,
+        data: Option<Box<Value>>,
+        now: u64,
+    ) -> u64 {
+        self.enqueue(room, now, |name| ClientFrame::Edit { room: name, id, content, data })
     }
 
     /// Deletes a message; settles with the ack.
@@ -296,14 +322,11 @@ impl Core {
     }
 
     /// The sends of `room` still waiting for their ack, oldest first: each
-    /// one's operation id, `client_id` and content.
-    pub fn pending_sends<'a>(
-        &'a self,
-        room: &'a str,
-    ) -> impl Iterator<Item = (u64, &'a str, &'a str)> {
+    /// one's operation id, `client_id`, content and data.
+    pub fn pending_sends<'a>(&'a self, room: &'a str) -> impl Iterator<Item = PendingSend<'a>> {
         self.outbox.of_room(room).filter_map(|e| match &e.frame {
-            ClientFrame::Send { content, client_id, .. } => {
-                Some((e.op, client_id.as_str(), content.as_str()))
+            ClientFrame::Send { content, client_id, data, .. } => {
+                Some(PendingSend { op: e.op, client_id, content, data: data.as_deref() })
             }
             _ => None,
         })
@@ -325,7 +348,7 @@ impl Core {
         let r = self.rooms.get(room)?;
         let pending = self
             .pending_sends(room)
-            .map(|(_, client_id, content)| Pending { client_id, content })
+            .map(|p| Pending { client_id: p.client_id, content: p.content, data: p.data })
             .collect();
         let snapshot = RoomSnapshot {
             room,
@@ -347,4 +370,17 @@ impl Core {
     pub fn emit_error(&mut self, code: &str, message: String) {
         self.emit(Event::Error(ClientError::new(code, message)));
     }
+}
+
+/// A send waiting for its ack ([`Core::pending_sends`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PendingSend<'a> {
+    /// The operation id `send` returned.
+    pub op: u64,
+    /// Its idempotency key.
+    pub client_id: &'a str,
+    /// Its text.
+    pub content: &'a str,
+    /// Its data, if any.
+    pub data: Option<&'a Value>,
 }

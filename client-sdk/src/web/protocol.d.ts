@@ -117,14 +117,19 @@ room: RoomName, } | { "type": "send",
  */
 room: RoomName,
 /**
- * The text.
+ * The text; may be empty when `data` is not.
  */
 content: string,
 /**
  * An idempotency key, unique per sender: resending with the same key
  * returns the original ack and broadcasts nothing.
  */
-client_id: string, } | { "type": "edit",
+client_id: string,
+/**
+ * Application data kept with the message: a JSON object (by
+ * convention `attachments`), bounded by the server; `{}` is none.
+ */
+data?: Record<string, unknown>, } | { "type": "edit",
 /**
  * The room (joined).
  */
@@ -134,9 +139,14 @@ room: RoomName,
  */
 id: string,
 /**
- * The new text.
+ * The new text; may be empty when `data` is a non-empty object.
  */
-content: string, } | { "type": "delete",
+content: string,
+/**
+ * The message's new data: absent (or `null`) keeps what it has,
+ * an object replaces it, `{}` removes it.
+ */
+data?: Record<string, unknown>, } | { "type": "delete",
 /**
  * The room (joined).
  */
@@ -477,16 +487,18 @@ created_at: string,
  */
 edited_at?: string | null,
 /**
- * What the application's backend attached to the message when it
- * accepted it (its publish hook: mentions, link previews, moderation
- * labels): any JSON value, absent when there is none. Boxed: most
+ * Application data kept with the message: the sender's object (by
+ * convention `attachments`: see the protocol), or what the
+ * application's backend made of it when it accepted the message (its
+ * publish hook: mentions, link previews, moderation labels), which may
+ * be any JSON value; absent when there is none. Boxed: most
  * messages have none, and every kept message would carry a whole
  * `Value`'s room otherwise.
  */
 data?: unknown, };
 
 /**
- * A message's new text, as the `message_updated` frame carries it.
+ * A message's new text and data, as the `message_updated` frame carries it.
  */
 export type MessageUpdated = {
 /**
@@ -508,7 +520,12 @@ content: string,
 /**
  * When it was edited.
  */
-edited_at: string, };
+edited_at: string,
+/**
+ * The message's data after the edit (kept, replaced or removed):
+ * absent when it has none now.
+ */
+data?: unknown, };
 
 /**
  * A deleted message, as the `message_deleted` frame carries it.

@@ -6,11 +6,12 @@ use std::rc::Rc;
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::data::data_option;
 use super::inner::{Inner, Scope};
 use super::transport;
 use super::types::{
     AckPromise, Callback, HistoryOptionsArg, HistoryPromise, MembersOptionsArg, MembersPromise,
-    RoomSnapshotValue,
+    RoomSnapshotValue, SendOptionsArg,
 };
 
 /// A handle on a joined room. Each handle leaves once; the room is left when
@@ -21,6 +22,11 @@ pub struct Room {
     name: String,
     handle: u32,
     left: Cell<bool>,
+}
+
+/// A promise rejected at once with `error`.
+fn rejected(error: &crate::effect::ClientError) -> AckPromise {
+    JsValue::from(js_sys::Promise::reject(&super::inner::js_error(error))).unchecked_into()
 }
 
 impl Room {
@@ -55,15 +61,28 @@ impl Room {
         Reflect::get(&snapshot, &"joined".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
-    /// Sends a message: queued while disconnected, resent after a reconnect
-    /// with the same `client_id`; resolves with the ack.
-    pub fn send(&self, content: String) -> AckPromise {
-        self.request(|core| core.send(&self.name, content, transport::now())).unchecked_into()
+    /// Sends a message, with `options.data` (an object: attachments and
+    /// other fields) if given: queued while disconnected, resent after a
+    /// reconnect with the same `client_id`; resolves with the ack.
+    pub fn send(&self, content: String, options: Option<SendOptionsArg>) -> AckPromise {
+        let data = match data_option(&options.map(Into::into).unwrap_or(JsValue::UNDEFINED)) {
+            Ok(data) => data,
+            Err(error) => return rejected(&error),
+        };
+        self.request(|core| core.send_with_data(&self.name, content, data, transport::now()))
+            .unchecked_into()
     }
 
-    /// Edits one of the user's messages; resolves with the ack.
-    pub fn edit(&self, id: String, content: String) -> AckPromise {
-        self.request(|core| core.edit(&self.name, id, content, transport::now())).unchecked_into()
+    /// Edits one of the user's messages; `options.data` replaces its data
+    /// (`{}` removes it), and without it the data is kept. Resolves with
+    /// the ack.
+    pub fn edit(&self, id: String, content: String, options: Option<SendOptionsArg>) -> AckPromise {
+        let data = match data_option(&options.map(Into::into).unwrap_or(JsValue::UNDEFINED)) {
+            Ok(data) => data,
+            Err(error) => return rejected(&error),
+        };
+        self.request(|core| core.edit_with_data(&self.name, id, content, data, transport::now()))
+            .unchecked_into()
     }
 
     /// Deletes one of the user's messages; resolves with the ack.

@@ -111,7 +111,29 @@ export interface ClientSnapshot {
 }
 
 /** A send waiting for its ack, shown as "sending". */
-export interface PendingMessage { client_id: string; content: string; }
+export interface PendingMessage { client_id: string; content: string; data?: Record<string, unknown>; }
+
+/** Options of `send` and `edit`. */
+export interface SendOptions {
+  /**
+   * A JSON object kept with the message (by convention `attachments`); on
+   * `edit` it replaces the message's data, `{}` removes it, and leaving it
+   * out keeps it. Bounded by the server (8 KiB of JSON by default).
+   */
+  data?: Record<string, unknown>;
+}
+
+/** One of a message's `data.attachments`, as `attachments(message)` reads it. */
+export interface Attachment {
+  url: string;
+  name?: string;
+  type?: string;
+  size?: number;
+  /** An `http:` or `https:` URL: the only ones to use as a link or an image. Show others as text. */
+  linkable: boolean;
+  /** Linkable and `image/*`: show inline. */
+  image: boolean;
+}
 
 /** A room's state for `useSyncExternalStore`: the same object until something changes. */
 export interface RoomSnapshot {
@@ -222,6 +244,15 @@ extern "C" {
     /// `HistoryOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "HistoryOptions")]
     pub type HistoryOptionsArg;
+    /// `SendOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "SendOptions")]
+    pub type SendOptionsArg;
+    /// `{ data?: unknown }` in TypeScript: a message, or a pending one.
+    #[wasm_bindgen(typescript_type = "{ data?: unknown }")]
+    pub type MessageLikeArg;
+    /// `Attachment[]` in TypeScript.
+    #[wasm_bindgen(typescript_type = "Attachment[]")]
+    pub type AttachmentsValue;
     /// `SetStatus` in TypeScript.
     #[wasm_bindgen(typescript_type = "SetStatus")]
     pub type SetStatusArg;

@@ -13,7 +13,7 @@ use roomcast_shared::{ErrorCode, RoomName};
 
 use super::{Json, room};
 use crate::engine::Change;
-use crate::error::{ApiError, check_content};
+use crate::error::{ApiError, check_edit, edit_data};
 use crate::moderation::{Control, Sanction, SanctionKind};
 use crate::state::AppState;
 
@@ -52,7 +52,8 @@ fn shared_room(name: String) -> Result<RoomName, ApiError> {
 
 /// Replace the content of any message of the room (as an admin's `edit`
 /// frame would): the room gets `message_updated`, and the change is stored
-/// before the answer. The message's `data` is kept.
+/// before the answer. `data` as in the `edit` frame: absent keeps the
+/// message's, an object replaces it, `{}` removes it.
 #[utoipa::path(
     patch, path = "/api/rooms/{room}/messages/{id}", tag = "control",
     params(
@@ -75,8 +76,9 @@ pub(crate) async fn edit_message(
 ) -> Result<Json<Ack>, ApiError> {
     let room = room(name)?;
     message_id(&id)?;
-    check_content(&request.content, state.config.limits.max_content_bytes)?;
-    let change = Change::Edit { id, content: request.content, sender: None };
+    let sent = check_edit(&request.content, request.data.map(Box::new), &state.config.limits)?;
+    let data = edit_data(&request.content, sent)?;
+    let change = Change::Edit { id, content: request.content, data, sender: None };
     let appended = state.engine.streams.append(&room, change).await?;
     Ok(Json(Ack { id: appended.id, offset: appended.offset, client_id: None }))
 }

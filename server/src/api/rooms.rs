@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::{Json, Query, room};
 use crate::engine::Change;
-use crate::error::{ApiError, check_client_id, check_content};
+use crate::error::{ApiError, check_client_id, check_data, check_message};
 use crate::hub::{Delivery, Exclude, encode};
 use crate::state::AppState;
 
@@ -33,7 +33,7 @@ fn system_user() -> UserInfo {
         (status = 201, description = "Published", body = Ack),
         (status = 200, description = "Already published with this client_id", body = Ack),
         (status = 400, description = "Invalid request", body = ApiErrorBody),
-        (status = 413, description = "Content too large", body = ApiErrorBody),
+        (status = 413, description = "Content or data too large", body = ApiErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -57,18 +57,16 @@ pub(crate) async fn post_message(
     room: RoomName,
     request: PublishMessageRequest,
 ) -> Result<(Ack, bool), ApiError> {
-    check_content(&request.content, state.config.limits.max_content_bytes)?;
+    let limits = &state.config.limits;
+    let data = check_data(request.data.map(Box::new), limits)?;
+    check_message(&request.content, data.as_deref(), limits.max_content_bytes)?;
     let client_id = request.client_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     check_client_id(&client_id)?;
     let sender = request.sender.map_or_else(system_user, UserInfo::from);
     roomcast_shared::room::validate_user_id(&sender.id)
         .map_err(|err| ApiError::new(ErrorCode::BadRequest, err.to_string()))?;
-    let change = Change::Message {
-        sender,
-        content: request.content,
-        client_id: client_id.clone(),
-        data: None,
-    };
+    let change =
+        Change::Message { sender, content: request.content, client_id: client_id.clone(), data };
     let appended = state.engine.streams.append(&room, change).await?;
     let stored = appended.event.is_some();
     if stored {

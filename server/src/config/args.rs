@@ -115,6 +115,16 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_MAX_CONTENT_BYTES", default_value_t = 4096)]
     pub max_content_bytes: usize,
 
+    /// Largest `data` of a message (a JSON object a client or the API sends
+    /// beside the content), in bytes of JSON; 0 refuses any.
+    #[arg(long, env = "ROOMCAST_MAX_MESSAGE_DATA_BYTES", default_value_t = 8 * 1024)]
+    pub max_message_data_bytes: usize,
+
+    /// Deepest nesting of arrays and objects in a message's `data` (the
+    /// object itself is 1).
+    #[arg(long, env = "ROOMCAST_MAX_MESSAGE_DATA_DEPTH", default_value_t = 16)]
+    pub max_message_data_depth: usize,
+
     /// Largest WebSocket frame, in bytes; bigger frames close with 1009.
     #[arg(long, env = "ROOMCAST_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,

@@ -238,7 +238,7 @@ impl Streams for DurableStreams {
                 };
                 (message, id)
             }
-            Change::Edit { id, content, sender } => {
+            Change::Edit { id, content, data, sender } => {
                 let by = sender;
                 (
                     NewEvent::Edit {
@@ -246,6 +246,7 @@ impl Streams for DurableStreams {
                         id: id.clone(),
                         by,
                         content,
+                        data,
                         edited_at: now,
                     },
                     id,

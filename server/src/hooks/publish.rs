@@ -25,6 +25,10 @@ pub(crate) struct Request<'a> {
     /// For `edit`: the message edited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<&'a str>,
+    /// The client's `data`, as checked: for `edit`, absent when the edit
+    /// keeps the message's data and `{}` when it removes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a Value>,
 }
 
 /// The hook's answer, as it is on the wire.

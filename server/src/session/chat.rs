@@ -3,12 +3,13 @@
 
 use roomcast_shared::frame::Ack;
 use roomcast_shared::{ReadReceipt, Ref, RoomName, ServerFrame, UserRef};
+use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::{Authed, Flow, Session};
 use crate::engine::Change;
-use crate::error::{FrameError, check_client_id, check_content};
+use crate::error::{FrameError, check_client_id, check_data, check_edit, check_message, edit_data};
 use crate::hooks::publish::{self, Verdict};
 use crate::hub::{Delivery, Exclude, encode};
 use crate::state::AppState;
@@ -27,10 +28,13 @@ impl Session {
         room: RoomName,
         content: String,
         client_id: String,
+        data: Option<Box<Value>>,
     ) -> Result<Flow, FrameError> {
         let sender = self.ensure_joined(&room)?.user.clone();
         self.ensure_not_muted(&room)?;
-        check_content(&content, self.state.config.limits.max_content_bytes)?;
+        let limits = &self.state.config.limits;
+        let data = check_data(data, limits)?;
+        check_message(&content, data.as_deref(), limits.max_content_bytes)?;
         check_client_id(&client_id)?;
         let asked = publish::Request {
             kind: "send",
@@ -39,11 +43,15 @@ impl Session {
             content: &content,
             client_id: Some(&client_id),
             id: None,
+            data: data.as_deref(),
         };
+        // The hook's `data`, when it gives one, replaces the client's.
         let (content, data) = match self.check_publish(asked).await? {
-            Some((content, data)) => (content, data),
-            None => (content, None),
+            Some((content, Some(hooked))) => (content, none_if_empty(hooked)),
+            Some((content, None)) => (content, data),
+            None => (content, data),
         };
+        check_message(&content, data.as_deref(), self.state.config.limits.max_content_bytes)?;
         // Sending ends typing, as every chat user expects.
         self.stop_typing(&room).await;
         if self.make_room().await == Flow::Stop {
@@ -55,17 +63,21 @@ impl Session {
         Ok(Flow::Continue)
     }
 
+    /// Replaces a message's content and, when the edit carries `data`, its
+    /// data (`{}` removes it; none keeps it).
     pub(super) async fn edit(
         &mut self,
         reference: Option<Ref>,
         room: RoomName,
         id: String,
         content: String,
+        data: Option<Box<Value>>,
     ) -> Result<(), FrameError> {
         let authed = self.ensure_joined(&room)?;
         self.ensure_not_muted(&room)?;
         let sender = only_own(authed);
-        check_content(&content, self.state.config.limits.max_content_bytes)?;
+        let sent = check_edit(&content, data, &self.state.config.limits)?;
+        let removed = Value::Object(serde_json::Map::new());
         let user = &authed.user;
         let asked = publish::Request {
             kind: "edit",
@@ -74,14 +86,17 @@ impl Session {
             content: &content,
             client_id: None,
             id: Some(&id),
+            data: sent.as_ref().map(|data| data.as_deref().unwrap_or(&removed)),
         };
-        // An edit keeps the message's `data`: only the content is replaced.
-        let content = match self.check_publish(asked).await? {
-            Some((content, _)) => content,
-            None => content,
+        // The hook's `data`, when it gives one, is the edit's.
+        let (content, data) = match self.check_publish(asked).await? {
+            Some((content, Some(hooked))) => (content, Some(none_if_empty(hooked))),
+            Some((content, None)) => (content, sent),
+            None => (content, sent),
         };
-        let appended =
-            self.state.engine.streams.append(&room, Change::Edit { id, content, sender }).await?;
+        let data = edit_data(&content, data)?;
+        let change = Change::Edit { id, content, data, sender };
+        let appended = self.state.engine.streams.append(&room, change).await?;
         self.reply(
             reference,
             ServerFrame::Ack(Ack { id: appended.id, offset: appended.offset, client_id: None }),
@@ -90,11 +105,12 @@ impl Session {
     }
 
     /// Asks the publish hook (off any lock: the engine is not called
-    /// yet); `None` takes the message as sent.
+    /// yet); `None` takes the message as sent, and the hook's `data` is
+    /// `None` when it gave none.
     async fn check_publish(
         &self,
         asked: publish::Request<'_>,
-    ) -> Result<Option<(String, Option<Box<serde_json::Value>>)>, FrameError> {
+    ) -> Result<Option<(String, Option<Box<Value>>)>, FrameError> {
         let max = self.state.config.limits.max_content_bytes;
         match self.state.hooks.check_publish(asked, max).await {
             Ok(None) => Ok(None),
@@ -179,6 +195,14 @@ impl Session {
         self.state.engine.streams.keep_read(&room, receipt).await;
         self.state.engine.fanout.broadcast(&[room], delivery, Exclude::Nobody).await?;
         Ok(())
+    }
+}
+
+/// Data as kept: `{}` is none, wherever it came from.
+fn none_if_empty(data: Box<Value>) -> Option<Box<Value>> {
+    match &*data {
+        Value::Object(fields) if fields.is_empty() => None,
+        _ => Some(data),
     }
 }
 

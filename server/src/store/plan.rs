@@ -161,15 +161,17 @@ fn apply(
                 Slot::Updated(i) => &mut plan.updated[i],
             };
             let (event, at) = match event {
-                NewEvent::Edit { content, edited_at, .. } => {
+                NewEvent::Edit { content, data, edited_at, .. } => {
                     row.message.content.clone_from(content);
                     row.message.edited_at = Some(*edited_at);
+                    data.apply(&mut row.message.data);
                     let event = MessageUpdated {
                         room: room.clone(),
                         id: id.clone(),
                         offset,
                         content: content.clone(),
                         edited_at: *edited_at,
+                        data: row.message.data.clone(),
                     };
                     (RoomEvent::MessageUpdated(event), *edited_at)
                 }
@@ -213,6 +215,7 @@ mod tests {
             id: id.into(),
             by: by.map(Into::into),
             content: "edited".into(),
+            data: super::super::DataEdit::Keep,
             edited_at: OffsetDateTime::now_utc(),
         }
     }

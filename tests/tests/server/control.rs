@@ -50,6 +50,23 @@ async fn any_message_is_edited_and_deleted_through_the_api(engine: Engine) {
         assert_eq!((&updated["id"], &updated["offset"]), (&sent["id"], &ack["offset"]));
         assert_eq!(updated["content"], "[removed by a moderator]");
     }
+    // The backend may set the message's data with its text, and take it off.
+    let labelled = json!({"content": "[hidden]", "data": {"moderation": "hidden"}});
+    let (status, ack) = call(&server, Method::PATCH, &path, Some(labelled)).await;
+    assert_eq!(status, 200, "{ack}");
+    for client in [&mut alice, &mut bob] {
+        let updated = client.expect_type("message_updated").await;
+        assert_eq!(updated["data"], json!({"moderation": "hidden"}), "{updated}");
+    }
+    let (status, ack) =
+        call(&server, Method::PATCH, &path, Some(json!({"content": "[hidden]", "data": {}}))).await;
+    assert_eq!(status, 200, "{ack}");
+    let updated = alice.expect_type("message_updated").await;
+    assert!(updated.get("data").is_none_or(Value::is_null), "data removed: {updated}");
+    bob.expect_type("message_updated").await;
+    let (status, body) =
+        call(&server, Method::PATCH, &path, Some(json!({"content": "x", "data": [1]}))).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("bad_request")), "{body}");
 
     let (status, ack) = call(&server, Method::DELETE, &path, None).await;
     assert_eq!(status, 200, "{ack}");

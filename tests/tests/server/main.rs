@@ -23,6 +23,7 @@ mod heartbeat;
 mod hooks;
 mod limits;
 mod memory;
+mod message_data;
 mod names;
 mod notify;
 mod online;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use roomcast_server::store::{NewEvent, Outcome, Pruned, ReadMark, Store, UnreadCaps};
+use roomcast_server::store::{DataEdit, NewEvent, Outcome, Pruned, ReadMark, Store, UnreadCaps};
 use roomcast_shared::{Notification, RoomEvent};
 use roomcast_tests::unique_id;
 use time::OffsetDateTime;
@@ -105,6 +105,7 @@ async fn edits_and_deletes_apply_to_any_retained_message(backend: &Backend) {
         id: id.into(),
         by: Some(by.into()),
         content: "edited".into(),
+        data: DataEdit::Keep,
         edited_at,
     };
     let delete = |id: &str, by: &str| NewEvent::Delete {
@@ -422,6 +423,7 @@ async fn a_batch_larger_than_a_statement_sees_its_own_earlier_changes(backend: &
             id: id.clone(),
             by: Some("alice".into()),
             content: format!("edited {i}"),
+            data: DataEdit::Keep,
             edited_at: now(),
         });
     }

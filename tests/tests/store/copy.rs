@@ -8,7 +8,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use roomcast_server::store::{NewEvent, Outcome, ReadMark, Store, UnreadCaps};
+use roomcast_server::store::{DataEdit, NewEvent, Outcome, ReadMark, Store, UnreadCaps};
 use roomcast_shared::{ChatMessage, Notification, Position, ReadReceipt, RoomEvent};
 use roomcast_tests::process::roomcast_binary;
 use roomcast_tests::unique_id;
@@ -78,6 +78,7 @@ async fn fill(store: &dyn Store, contents: &[String]) -> ChatMessage {
             id: sent[1].id.clone(),
             by: Some(sent[1].sender.id.clone()),
             content: format!("edited: {}", contents[contents.len() - 1]),
+            data: DataEdit::Keep,
             edited_at: now(),
         };
         appended(&append1(store, edit).await);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use roomcast_server::store::{NewEvent, Outcome, ReadMark, StoreError, UnreadCaps};
+use roomcast_server::store::{DataEdit, NewEvent, Outcome, ReadMark, StoreError, UnreadCaps};
 use roomcast_shared::RoomEvent;
 
 use crate::{Backend, append1, appended, both_stores, message, now, room};
@@ -67,6 +67,7 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
         id: target.id.clone(),
         by: Some("%".into()),
         content: "'; --".into(),
+        data: DataEdit::Keep,
         edited_at: now(),
     };
     assert_eq!(append1(&*store, edit).await, Outcome::NotTheSender);
@@ -136,6 +137,7 @@ async fn a_nul_in_a_key_is_refused_alike_and_spoils_no_batch(backend: &Backend) 
         id: "x\0".into(),
         by: Some("alice".into()),
         content: "c".into(),
+        data: DataEdit::Keep,
         edited_at: now(),
     };
     assert_eq!(append1(&*store, edit).await, Outcome::Invalid);

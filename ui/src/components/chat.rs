@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use roomcast_shared::ChatMessage;
 use time::OffsetDateTime;
 
+use super::attachments::Attachments;
 use super::room_list::{RoomTitle, room_title};
 use super::typing::TypingIndicator;
 use crate::roomcast::{Outgoing, RoomView, expect_roomcast};
@@ -172,6 +173,7 @@ fn Message(
     let sender = message.sender.name.clone();
     let initial = sender.chars().next().unwrap_or('?').to_uppercase().to_string();
     let content = message.content.clone();
+    let data = message.data.clone();
     let (edit_id, delete_id) = (id.clone(), id.clone());
     view! {
         <article class="message" class:own=mine aria-label=format!("Message from {sender}")>
@@ -186,7 +188,10 @@ fn Message(
                 </header>
                 <Show
                     when=is_editing.clone()
-                    fallback=move || view! { <p class="content">{content.clone()}</p> }
+                    fallback=move || {
+                        (!content.is_empty())
+                            .then(|| view! { <p class="content">{content.clone()}</p> })
+                    }
                 >
                     <EditBox
                         room=room
@@ -195,6 +200,7 @@ fn Message(
                         editing=editing
                     />
                 </Show>
+                <Attachments data=data />
                 <footer>
                     <span class="status">{receipt}</span>
                     <Show when=move || mine.get() && !is_editing()>

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::config::HistoryLimits;
 use crate::engine::{Appended, Change, EngineError, Page, Snapshot};
+use crate::error::json_len;
 
 #[derive(Debug)]
 struct Stored {
@@ -37,9 +38,11 @@ fn cost(event: &RoomEvent) -> usize {
                 + m.sender.name.len()
                 + m.sender.role.as_ref().map_or(0, String::len)
                 + m.sender.avatar.as_ref().map_or(0, String::len)
-                + m.data.as_ref().map_or(0, |data| data.to_string().len())
+                + m.data.as_ref().map_or(0, |data| json_len(data))
         }
-        RoomEvent::MessageUpdated(u) => u.content.len() + u.id.len(),
+        RoomEvent::MessageUpdated(u) => {
+            u.content.len() + u.id.len() + u.data.as_ref().map_or(0, |data| json_len(data))
+        }
         RoomEvent::MessageDeleted(d) => d.id.len(),
     };
     FIXED + 2 * text
@@ -160,16 +163,19 @@ impl RoomStream {
                 self.messages.insert(offset, message.clone());
                 (id, RoomEvent::Message(message))
             }
-            Change::Edit { id, content, sender } => {
+            Change::Edit { id, content, data, sender } => {
                 let message = self.own_message(&id, sender.as_deref())?;
                 message.content.clone_from(&content);
                 message.edited_at = Some(now);
+                data.apply(&mut message.data);
+                let data = message.data.clone();
                 let event = MessageUpdated {
                     room: self.room.clone(),
                     id: id.clone(),
                     offset,
                     content,
                     edited_at: now,
+                    data,
                 };
                 (id, RoomEvent::MessageUpdated(event))
             }
@@ -285,6 +291,7 @@ mod tests {
     use roomcast_shared::UserInfo;
 
     use super::*;
+    use crate::engine::DataEdit;
 
     fn user(id: &str) -> UserInfo {
         UserInfo { id: id.into(), name: id.into(), role: None, avatar: None }
@@ -334,11 +341,19 @@ mod tests {
     fn edits_and_deletes_take_offsets_and_check_the_sender() {
         let (mut s, l) = (stream(), limits(10));
         let id = send(&mut s, "alice", "c1", &l).id;
-        let not_yours =
-            Change::Edit { id: id.clone(), content: "x".into(), sender: Some("bob".into()) };
+        let not_yours = Change::Edit {
+            id: id.clone(),
+            content: "x".into(),
+            data: DataEdit::Keep,
+            sender: Some("bob".into()),
+        };
         assert!(matches!(s.apply(not_yours, &l), Err(EngineError::NotTheSender(_))));
-        let edit =
-            Change::Edit { id: id.clone(), content: "edited".into(), sender: Some("alice".into()) };
+        let edit = Change::Edit {
+            id: id.clone(),
+            content: "edited".into(),
+            data: DataEdit::Keep,
+            sender: Some("alice".into()),
+        };
         assert_eq!(s.apply(edit, &l).unwrap().offset, 2);
         assert_eq!(s.history(None, 10).messages[0].content, "edited");
         assert_eq!(s.apply(Change::Delete { id: id.clone(), sender: None }, &l).unwrap().offset, 3);

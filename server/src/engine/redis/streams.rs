@@ -13,14 +13,14 @@ use roomcast_shared::{
     ServerFrame,
 };
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::Store;
 use super::keys::{self, RoomKeys};
 use super::scripts::{
-    APPEND_CHANGE_SCRIPT, APPEND_MESSAGE_SCRIPT, HISTORY_SCRIPT, SNAPSHOT_SCRIPT,
+    APPEND_DELETE_SCRIPT, APPEND_EDIT_SCRIPT, APPEND_MESSAGE_SCRIPT, HISTORY_SCRIPT,
+    SNAPSHOT_SCRIPT,
 };
-use crate::engine::{Appended, Change, EngineError, Page, Snapshot, Streams};
+use crate::engine::{Appended, Change, DataEdit, EngineError, Page, Snapshot, Streams};
 
 /// The Redis streams.
 #[derive(Debug)]
@@ -47,27 +47,19 @@ impl RedisStreams {
         format!("{}-0", min.max(0))
     }
 
-    /// Appends an edit or a delete (see `APPEND_CHANGE`).
-    async fn change(
+    /// Appends a delete (see `APPEND_DELETE`).
+    async fn delete(
         &self,
         room: &RoomName,
         keys: &RoomKeys,
-        mut event: RoomEvent,
+        id: String,
         sender: Option<String>,
     ) -> Result<Appended, EngineError> {
-        let json = serde_json::to_string(&ServerFrame::from(event.clone())).unwrap_or_default();
+        let mut event = MessageDeleted { room: room.clone(), id, offset: 0 };
+        let json =
+            serde_json::to_string(&ServerFrame::MessageDeleted(event.clone())).unwrap_or_default();
         let (before, after) = split_at_offset(&json);
-        let (id, kind, content, edited_at) = match &event {
-            RoomEvent::MessageUpdated(e) => (
-                e.id.clone(),
-                "edit",
-                e.content.clone(),
-                e.edited_at.format(&Rfc3339).unwrap_or_default(),
-            ),
-            RoomEvent::MessageDeleted(e) => (e.id.clone(), "delete", String::new(), String::new()),
-            RoomEvent::Message(m) => (m.id.clone(), "message", String::new(), String::new()),
-        };
-        let mut invocation = APPEND_CHANGE_SCRIPT.prepare_invoke();
+        let mut invocation = APPEND_DELETE_SCRIPT.prepare_invoke();
         invocation
             .key(&keys.seq)
             .key(&keys.log)
@@ -76,29 +68,102 @@ impl RedisStreams {
             .arg(keys::room_channel(room))
             .arg(before)
             .arg(after)
-            .arg(&id)
+            .arg(&event.id)
             .arg(self.0.settings.history.max_events)
             .arg(self.min_stream_id())
-            .arg(sender.unwrap_or_default())
-            .arg(kind)
-            .arg(content)
-            .arg(edited_at);
+            .arg(sender.unwrap_or_default());
         let (code, _, offset): (i64, String, u64) =
             self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
         match code {
-            -1 => Err(EngineError::MessageNotFound(id)),
-            -2 => Err(EngineError::NotTheSender(id)),
+            -1 => Err(EngineError::MessageNotFound(event.id)),
+            -2 => Err(EngineError::NotTheSender(event.id)),
             _ => {
-                match &mut event {
-                    RoomEvent::MessageUpdated(e) => e.offset = offset,
-                    RoomEvent::MessageDeleted(e) => e.offset = offset,
-                    RoomEvent::Message(m) => m.offset = offset,
-                }
-                Ok(Appended { id, offset, event: Some(event) })
+                event.offset = offset;
+                let id = event.id.clone();
+                Ok(Appended { id, offset, event: Some(RoomEvent::MessageDeleted(event)) })
             }
         }
     }
+
+    /// Appends an edit: reads the message, changes it here (serde keeps its
+    /// `data` exactly) and stores it if nobody changed it meanwhile (see
+    /// `APPEND_EDIT`), reading again when somebody did.
+    async fn edit(
+        &self,
+        room: &RoomName,
+        keys: &RoomKeys,
+        id: String,
+        content: String,
+        data: DataEdit,
+        sender: Option<String>,
+    ) -> Result<Appended, EngineError> {
+        for _ in 0..EDIT_ATTEMPTS {
+            let stored: Option<String> = self
+                .0
+                .exec(
+                    redis::cmd("HGET").arg(&keys.messages).arg(&id).query_async(&mut self.0.conn()),
+                )
+                .await?;
+            let Some(RoomEvent::Message(mut message)) = stored.as_deref().and_then(parse_event)
+            else {
+                return Err(EngineError::MessageNotFound(id));
+            };
+            if sender.as_deref().is_some_and(|sender| sender != message.sender.id) {
+                return Err(EngineError::NotTheSender(id));
+            }
+            let edited_at = OffsetDateTime::now_utc();
+            message.content.clone_from(&content);
+            message.edited_at = Some(edited_at);
+            data.apply(&mut message.data);
+            let mut event = MessageUpdated {
+                room: room.clone(),
+                id: id.clone(),
+                offset: 0,
+                content: content.clone(),
+                edited_at,
+                data: message.data.clone(),
+            };
+            let edited = serde_json::to_string(&ServerFrame::Message(message)).unwrap_or_default();
+            let json = serde_json::to_string(&ServerFrame::MessageUpdated(event.clone()))
+                .unwrap_or_default();
+            let (before, after) = split_at_offset(&json);
+            let mut invocation = APPEND_EDIT_SCRIPT.prepare_invoke();
+            invocation
+                .key(&keys.seq)
+                .key(&keys.log)
+                .key(&keys.messages)
+                .key(&keys.index)
+                .arg(keys::room_channel(room))
+                .arg(before)
+                .arg(after)
+                .arg(&id)
+                .arg(self.0.settings.history.max_events)
+                .arg(self.min_stream_id())
+                .arg(stored.unwrap_or_default())
+                .arg(edited);
+            let (code, offset): (i64, u64) =
+                self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
+            match code {
+                -1 => return Err(EngineError::MessageNotFound(id)),
+                -3 => continue,
+                _ => {
+                    event.offset = offset;
+                    return Ok(Appended {
+                        id,
+                        offset,
+                        event: Some(RoomEvent::MessageUpdated(event)),
+                    });
+                }
+            }
+        }
+        Err(EngineError::Unavailable(format!("message {id} kept changing while edited")))
+    }
 }
+
+/// How often an edit reads its message again when another edit of the same
+/// message got in between: edits of one message by its sender (or admins)
+/// do not race for long, so running out means something is wrong.
+const EDIT_ATTEMPTS: usize = 8;
 
 #[async_trait]
 impl Streams for RedisStreams {
@@ -148,21 +213,10 @@ impl Streams for RedisStreams {
                     event: (fresh == 1).then_some(RoomEvent::Message(message)),
                 })
             }
-            Change::Edit { id, content, sender } => {
-                let edited_at = OffsetDateTime::now_utc();
-                let event = MessageUpdated {
-                    room: room.clone(),
-                    id: id.clone(),
-                    offset: 0,
-                    content,
-                    edited_at,
-                };
-                self.change(room, &keys, RoomEvent::MessageUpdated(event), sender).await
+            Change::Edit { id, content, data, sender } => {
+                self.edit(room, &keys, id, content, data, sender).await
             }
-            Change::Delete { id, sender } => {
-                let event = MessageDeleted { room: room.clone(), id, offset: 0 };
-                self.change(room, &keys, RoomEvent::MessageDeleted(event), sender).await
-            }
+            Change::Delete { id, sender } => self.delete(room, &keys, id, sender).await,
         }
     }
 
