@@ -47,6 +47,33 @@ impl RedisStreams {
         format!("{}-0", min.max(0))
     }
 
+    /// An edit's or a delete's script with what both take: the room's keys,
+    /// its channel, the event's JSON around its offset, the message id, the
+    /// stream's bounds.
+    fn change_invocation<'a>(
+        &self,
+        script: &'a redis::Script,
+        room: &RoomName,
+        keys: &RoomKeys,
+        json: &str,
+        id: &str,
+    ) -> redis::ScriptInvocation<'a> {
+        let (before, after) = split_at_offset(json);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&keys.seq)
+            .key(&keys.log)
+            .key(&keys.messages)
+            .key(&keys.index)
+            .arg(keys::room_channel(room))
+            .arg(before)
+            .arg(after)
+            .arg(id)
+            .arg(self.0.settings.history.max_events)
+            .arg(self.min_stream_id());
+        invocation
+    }
+
     /// Appends a delete (see `APPEND_DELETE`).
     async fn delete(
         &self,
@@ -58,20 +85,9 @@ impl RedisStreams {
         let mut event = MessageDeleted { room: room.clone(), id, offset: 0 };
         let json =
             serde_json::to_string(&ServerFrame::MessageDeleted(event.clone())).unwrap_or_default();
-        let (before, after) = split_at_offset(&json);
-        let mut invocation = APPEND_DELETE_SCRIPT.prepare_invoke();
-        invocation
-            .key(&keys.seq)
-            .key(&keys.log)
-            .key(&keys.messages)
-            .key(&keys.index)
-            .arg(keys::room_channel(room))
-            .arg(before)
-            .arg(after)
-            .arg(&event.id)
-            .arg(self.0.settings.history.max_events)
-            .arg(self.min_stream_id())
-            .arg(sender.unwrap_or_default());
+        let mut invocation =
+            self.change_invocation(&APPEND_DELETE_SCRIPT, room, keys, &json, &event.id);
+        invocation.arg(sender.unwrap_or_default());
         let (code, _, offset): (i64, String, u64) =
             self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
         match code {
@@ -126,21 +142,9 @@ impl RedisStreams {
             let edited = serde_json::to_string(&ServerFrame::Message(message)).unwrap_or_default();
             let json = serde_json::to_string(&ServerFrame::MessageUpdated(event.clone()))
                 .unwrap_or_default();
-            let (before, after) = split_at_offset(&json);
-            let mut invocation = APPEND_EDIT_SCRIPT.prepare_invoke();
-            invocation
-                .key(&keys.seq)
-                .key(&keys.log)
-                .key(&keys.messages)
-                .key(&keys.index)
-                .arg(keys::room_channel(room))
-                .arg(before)
-                .arg(after)
-                .arg(&id)
-                .arg(self.0.settings.history.max_events)
-                .arg(self.min_stream_id())
-                .arg(stored.unwrap_or_default())
-                .arg(edited);
+            let mut invocation =
+                self.change_invocation(&APPEND_EDIT_SCRIPT, room, keys, &json, &id);
+            invocation.arg(stored.unwrap_or_default()).arg(edited);
             let (code, offset): (i64, u64) =
                 self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
             match code {
