@@ -31,6 +31,7 @@ mod presence;
 mod protocol;
 mod proxy;
 mod recovery;
+mod redis_tls;
 mod rooms;
 mod scaling;
 mod shutdown;
