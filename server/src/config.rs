@@ -12,11 +12,13 @@ pub use crate::limits::Rate;
 
 mod args;
 mod hooks;
+mod redis;
 mod tokens;
 mod webhooks;
 
 pub use args::Args;
 pub use hooks::{ConnectHook, FailureMode, HookLimits, Hooks, PublishHook};
+pub use redis::RedisConfigError;
 pub use tokens::{ClaimNames, Jwks, TokenSettings};
 pub use webhooks::{Delivery as WebhookDelivery, Endpoint as WebhookEndpoint, Webhooks};
 
@@ -99,6 +101,9 @@ pub enum ConfigError {
          events wait for delivery in its outbox, so that none is lost in a restart"
     )]
     WebhooksWithoutDatabase,
+    /// Redis flags that cannot work together.
+    #[error(transparent)]
+    Redis(#[from] RedisConfigError),
     /// A number out of its range.
     #[error("--{name} must be {rule}")]
     OutOfRange {
@@ -150,6 +155,9 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     /// Redis URL; `None` runs the in-memory engine.
     pub redis_url: Option<String>,
+    /// PEM file of the CAs trusted for a `rediss://` URL instead of the
+    /// system's; `None` trusts the system's.
+    pub redis_ca_file: Option<PathBuf>,
     /// RabbitMQ to ingest envelopes from; `None`: no ingest.
     pub amqp_url: Option<String>,
     /// The queue, its limits and its retries (used with `amqp_url`).
@@ -267,6 +275,8 @@ pub struct Timing {
     pub shutdown_grace: Duration,
     /// Lease of an instance in Redis (default 10 s).
     pub instance_lease: Duration,
+    /// Time to connect to Redis, TLS handshake included (default 2 s).
+    pub redis_connect_timeout: Duration,
     /// Time to send a request's head, from connecting or from the previous
     /// response (default 10 s).
     pub header_timeout: Duration,
@@ -331,6 +341,7 @@ impl Default for Timing {
             typing_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
             instance_lease: Duration::from_secs(10),
+            redis_connect_timeout: Duration::from_secs(2),
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(2),
             user_idle: Duration::from_secs(3600),
@@ -371,6 +382,7 @@ impl Config {
             panic_on_frame: None,
             static_dir: None,
             redis_url: None,
+            redis_ca_file: None,
             amqp_url: None,
             amqp: crate::ingest::AmqpSettings::default(),
             database_url: None,
@@ -390,6 +402,7 @@ impl Config {
             ("presence-grace-ms", presence_grace),
             ("presence-window-ms", self.timing.presence_window),
             ("instance-lease-ms", instance_lease),
+            ("redis-connect-timeout-ms", self.timing.redis_connect_timeout),
             ("header-timeout-ms", header_timeout),
             ("drain-timeout-ms", self.timing.drain_timeout),
             ("user-idle-secs", self.timing.user_idle),
@@ -520,6 +533,7 @@ impl Config {
                 None => None,
             },
             redis_url: args.redis_url,
+            redis_ca_file: args.redis_ca_file,
             amqp_url: args.amqp_url.filter(|url| !url.trim().is_empty()),
             amqp: crate::ingest::AmqpSettings::from_flags(
                 args.amqp_queue,
@@ -586,6 +600,10 @@ impl Config {
                 instance_lease: Duration::from_millis(
                     positive(args.instance_lease_ms, "instance-lease-ms")?.max(300),
                 ),
+                redis_connect_timeout: Duration::from_millis(positive(
+                    args.redis_connect_timeout_ms,
+                    "redis-connect-timeout-ms",
+                )?),
                 header_timeout: Duration::from_millis(positive(
                     args.header_timeout_ms,
                     "header-timeout-ms",
@@ -603,6 +621,7 @@ impl Config {
             },
         };
         config.check_secrets()?;
+        redis::check(config.redis_url.as_deref(), config.redis_ca_file.as_deref())?;
         if config.retention.is_some_and(|kept| kept < config.history.max_age) {
             // Idempotency keys go with their messages: a resend within the
             // recovery window must still find its original.

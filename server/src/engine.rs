@@ -332,7 +332,7 @@ impl Engine {
     }
 }
 
-fn redis_error(url: &str, err: ::redis::RedisError) -> std::io::Error {
+fn redis_error(url: &str, err: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(format!("cannot use Redis at {}: {err}", redact(url)))
 }
 

@@ -53,11 +53,22 @@ pub struct Args {
     )]
     pub dev: Option<bool>,
 
-    /// Redis URL (`redis://host:port/db`): share rooms, history and presence
-    /// with every instance on the same Redis. Without it, one instance keeps
-    /// everything in memory.
+    /// Redis URL (`redis://host:port/db`, or `rediss://` for TLS): share
+    /// rooms, history and presence with every instance on the same Redis
+    /// (6.2 or newer, one primary, not cluster mode). Without it, one
+    /// instance keeps everything in memory.
     #[arg(long, env = "ROOMCAST_REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// PEM file of the CA certificates trusted for a `rediss://` Redis,
+    /// instead of the system's (a managed Redis with a private CA).
+    #[arg(long, env = "ROOMCAST_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// How long connecting to Redis may take (TCP, TLS handshake and
+    /// authentication), in milliseconds; at start, the version check too.
+    #[arg(long, env = "ROOMCAST_REDIS_CONNECT_TIMEOUT_MS", default_value_t = 2_000)]
+    pub redis_connect_timeout_ms: u64,
 
     /// How long an instance's lease in Redis lasts, in milliseconds: after a
     /// crash, its users show offline to others within about this long.

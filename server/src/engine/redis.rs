@@ -14,6 +14,8 @@
 //!   each instance holds a lease; the survivors undo what a dead instance
 //!   left (`lease.rs`), so nobody stays online after a crash.
 //! - `keys.rs`: every key and channel name.
+//! - `connect.rs`: the client (TLS with `rediss://`) and the check at start
+//!   of the server's version and mode.
 //!
 //! When Redis is unreachable, operations fail with `unavailable` (nothing
 //! pretends to succeed), `/health` says `degraded`, and the connections
@@ -35,6 +37,7 @@ use super::{Backend, Engine, EngineError};
 use crate::config::{Config, HistoryLimits};
 use crate::hub::Hub;
 
+mod connect;
 mod fanout;
 mod keys;
 mod lease;
@@ -49,8 +52,6 @@ use streams::RedisStreams;
 
 /// How long one Redis command may take before it counts as unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long connecting to Redis may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest pause between reconnection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
@@ -100,8 +101,9 @@ fn now_rfc3339() -> String {
     OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }
 
-/// Connects (failing if Redis cannot be reached now), starts watching the
-/// channel for multi-room frames, and spawns the instance lease on `tasks`.
+/// Connects (failing if Redis cannot be reached now, or is not one the
+/// engine can use: see `connect.rs`), starts watching the channel for
+/// multi-room frames, and spawns the instance lease on `tasks`.
 /// Room events arriving from Redis go to `sink` when given (a store puts
 /// them in order), to the hub otherwise.
 pub(super) async fn start(
@@ -111,7 +113,7 @@ pub(super) async fn start(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
     sink: Option<Arc<dyn super::RoomEventSink>>,
-) -> Result<Engine, RedisError> {
+) -> Result<Engine, connect::ConnectError> {
     let settings = RedisSettings {
         url: url.to_owned(),
         history: config.history.clone(),
@@ -120,10 +122,15 @@ pub(super) async fn start(
         unread_max_age: config.limits.notification_max_age,
         lease: config.timing.instance_lease,
     };
-    let client = redis::Client::open(with_resp3(&settings.url))?;
+    // Every connection (commands and the lease, the subscriber) comes from
+    // this client, so all of them use TLS with a rediss:// URL.
+    let client = connect::client(&with_resp3(&settings.url), config.redis_ca_file.as_deref())?;
+    let connect_timeout = config.timing.redis_connect_timeout;
+    let version = connect::check(&client, connect_timeout).await?;
+    tracing::info!(%version, "Redis checked");
     let connection = || {
         ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_max_delay(MAX_RECONNECT_DELAY)
     };

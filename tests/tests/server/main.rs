@@ -33,6 +33,7 @@ mod presence;
 mod protocol;
 mod proxy;
 mod recovery;
+mod redis_tls;
 mod rooms;
 mod scaling;
 mod shutdown;
