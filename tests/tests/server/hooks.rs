@@ -294,3 +294,32 @@ async fn a_refresh_without_a_token_asks_the_hook_again() {
     let (_, code) = alice.frames_until_close().await;
     assert_eq!(code, 4001);
 }
+
+#[tokio::test]
+async fn a_revoked_user_is_disconnected_and_the_hook_keeps_them_out() {
+    let hook = HookServer::start(alice_session()).await;
+    let server = with_connect_hook(&hook.url()).await;
+    let mut alice = connect_with_cookie(&server).await;
+    alice.expect_type("ready").await;
+    let mut second = connect_with_cookie(&server).await;
+    second.expect_type("ready").await;
+
+    // The backend deactivates alice: its sessions end, then it closes her
+    // connections through the API.
+    hook.answer(Reply::Json(401, json!({"error": "account deactivated"})));
+    let reply = server
+        .http(reqwest::Method::POST, "/api/users/alice/disconnect", Some(server.api_key()), None)
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    for client in [&mut alice, &mut second] {
+        let (_, code) = client.frames_until_close().await;
+        assert_eq!(code, 4003, "every connection of the user is closed");
+    }
+    // Her client comes back with the same cookie, as a browser would: the
+    // hook is asked again, and she is refused.
+    let mut again = connect_with_cookie(&server).await;
+    let (frames, code) = again.frames_until_close().await;
+    assert_eq!(code, 4001, "{frames:?}");
+    assert!(frames.iter().all(|f| frame_type(f) != "ready"), "{frames:?}");
+    assert_eq!(hook.requests().len(), 3, "one question per connection");
+}
