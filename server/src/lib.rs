@@ -92,6 +92,9 @@ pub async fn run(
     config.check_secrets().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let grace = config.timing.shutdown_grace;
     let state = AppState::new(config).await?;
+    // Said once the engine and store are up (Redis and the database
+    // checked): a process that says it listens serves.
+    tracing::info!("listening on http://{}", listener.local_addr()?);
     let app = app(state.clone());
     let token = state.shutdown.clone();
     let signal = async move {

@@ -51,7 +51,6 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
-    let addr = listener.local_addr()?;
     if config.dev {
         tracing::warn!(
             "DEV MODE: tokens without exp accepted, POST /api/dev/token open. \
@@ -64,7 +63,6 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = &config.static_dir {
         tracing::info!(dir = %dir.display(), "serving the UI");
     }
-    tracing::info!("listening on http://{addr}");
     // On a worker thread, not the main one: the connections' allocations
     // then come from one thread's heap (with two, an idle connection cost
     // 0.3 KiB more at 10,000, docs/performance.md).
