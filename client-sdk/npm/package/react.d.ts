@@ -121,3 +121,17 @@ export function useNotifications(
   client: Client | null | undefined,
   listener: (notification: Notification) => void,
 ): void;
+
+export interface AttachmentsProps {
+  /** A message or a pending one; nothing is rendered without attachments. */
+  message: { data?: unknown };
+  /** The list's class (default `roomcast-attachments`). */
+  className?: string;
+}
+
+/**
+ * A message's attachments (`data.attachments`, read by `attachments()`):
+ * images inline, other files as named links; URLs that are not http(s)
+ * shown as text, never as an `href` or `src`.
+ */
+export function Attachments(props: AttachmentsProps): ReactNode;

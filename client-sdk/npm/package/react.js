@@ -21,7 +21,7 @@ import {
   useState,
   useSyncExternalStore,
 } from "react";
-import { Client } from "./roomcast.js";
+import { Client, attachments } from "./roomcast.js";
 
 const clients = new Map(); // url -> { client, refs, timer }
 const rooms = new WeakMap(); // client -> Map(room -> { handle, refs, timer })
@@ -311,4 +311,30 @@ export function useNotifications(client, listener) {
     latest.current = listener;
   });
   useEffect(() => (client ? client.onNotification((n) => latest.current(n)) : undefined), [client]);
+}
+
+// A message's attachments (`data.attachments`): images inline, other files
+// as links named by their name. Only http(s) URLs become an href or a src
+// (`attachments` says which); any other URL is shown as text, never
+// followed: `javascript:` or `data:` in a message is someone else's input.
+export function Attachments({ message, className = "roomcast-attachments" }) {
+  const list = useMemo(() => attachments(message), [message]);
+  if (list.length === 0) return null;
+  const link = (a, child) =>
+    createElement("a", { href: a.url, target: "_blank", rel: "noopener noreferrer" }, child);
+  return createElement(
+    "ul",
+    { className },
+    list.map((a, i) =>
+      createElement(
+        "li",
+        { key: i },
+        a.image
+          ? link(a, createElement("img", { src: a.url, alt: a.name ?? "", loading: "lazy" }))
+          : a.linkable
+            ? link(a, a.name ?? a.url)
+            : createElement("span", { className: "inert" }, a.name ?? a.url),
+      ),
+    ),
+  );
 }

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { app, fixture, launch, messages, shot } from "./support.mjs";
+import { app, control, fixture, launch, messages, shot } from "./support.mjs";
 
 /** Open WebSocket connections, from the server's /health. */
 async function connections() {
@@ -114,6 +114,46 @@ test("two users chat through a server restart without losing or duplicating a me
     assert.equal(await connections(), 2, "one connection per user after the restart too");
     await shot(alice, "3-alice-after-the-restart");
     await shot(bob, "3-bob-after-the-restart");
+    assert.deepEqual(errors, [], "no page errors");
+  } finally {
+    await browser.close();
+  }
+});
+
+test("attachments show under their message, and only http(s) URLs are followed", async () => {
+  const browser = await launch();
+  try {
+    const room = `files-${Date.now()}`;
+    const page = await (await browser.newContext()).newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${app}/?name=Carol&room=${room}`);
+    await page.getByTestId("status").filter({ hasText: "open" }).waitFor({ timeout: 15_000 });
+    // The backend publishes a message with files, one URL of them hostile.
+    const files = [
+      { url: "https://files.example.com/cat.png", name: "cat.png", type: "image/png" },
+      { url: "https://files.example.com/report.pdf", name: "report.pdf", type: "application/pdf" },
+      { url: "javascript:alert(document.cookie)", name: "click me" },
+    ];
+    const published = await fetch(`${control}/api/rooms/${room}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content: "the files", data: { attachments: files } }),
+    });
+    assert.ok(published.ok, `publish: ${await published.text()}`);
+    const message = page.getByTestId("message").filter({ hasText: "the files" });
+    await message.waitFor({ timeout: 15_000 });
+    const image = message.locator("img");
+    assert.equal(await image.getAttribute("src"), files[0].url);
+    assert.equal(await image.getAttribute("alt"), "cat.png");
+    const link = message.getByRole("link", { name: "report.pdf" });
+    assert.equal(await link.getAttribute("href"), files[1].url);
+    assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+    // The hostile one is text: no element of the page links to it.
+    await message.getByText("click me").waitFor();
+    assert.equal(await page.locator('[href^="javascript:"], [src^="javascript:"]').count(), 0);
+    assert.equal(await message.locator("a").count(), 2, "the image's link and the file's");
+    await shot(page, "4-attachments");
     assert.deepEqual(errors, [], "no page errors");
   } finally {
     await browser.close();

@@ -2,7 +2,7 @@
 // waiting for their ack, who is typing, who is here, and the composer.
 import { useEffect, useRef, useState } from "react";
 import type { Client } from "roomcast";
-import { useRoom, useRoomEvent, useRoomcast } from "roomcast/react";
+import { Attachments, useRoom, useRoomEvent, useRoomcast } from "roomcast/react";
 
 /** `client` defaults to the provider's. */
 export function Chat({ room, client: given }: { room: string; client?: Client | null }) {
@@ -42,9 +42,10 @@ export function Chat({ room, client: given }: { room: string; client?: Client | 
       <div className="log">
         {notice && <p className="notice" data-testid="notice">{notice} ({resets})</p>}
         {messages.map((m) => (
-          <p key={m.id} className="message" data-testid="message">
+          <div key={m.id} className="message" data-testid="message">
             <b>{m.sender.name}</b> <span className="content">{m.content}</span>
-          </p>
+            <Attachments message={m} />
+          </div>
         ))}
         {pending.map((p) => (
           <p key={p.client_id} className="message pending" data-testid="pending">
