@@ -18,7 +18,8 @@
 //! through: the reader and writer are generic over the codec, so a native
 //! connection's tasks hold nothing more and do nothing more.
 //!
-//! By dialect: `channels.rs` (Django Channels chat and notifications).
+//! By dialect: `channels.rs` (Django Channels chat, personal chat and
+//! notifications).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -54,8 +55,9 @@ pub(crate) trait Decode: Send + 'static {
     /// dialect without an `auth` frame has no other way to sign in.
     const NEEDS_CREDENTIALS: bool;
 
-    /// Native frames the session handles once the connection is signed in.
-    fn on_open(&mut self) -> Vec<String>;
+    /// Native frames the session handles once the connection is signed in
+    /// as `user_id` (or a refusal, answered with an error frame).
+    fn on_open(&mut self, user_id: &str) -> Decoded;
 
     /// One client text frame.
     fn decode(&mut self, text: &str) -> Decoded;
@@ -75,8 +77,8 @@ pub(crate) struct Native;
 impl Decode for Native {
     const NEEDS_CREDENTIALS: bool = false;
 
-    fn on_open(&mut self) -> Vec<String> {
-        Vec::new()
+    fn on_open(&mut self, _user_id: &str) -> Decoded {
+        Decoded::Frames(Vec::new())
     }
 
     #[inline]
@@ -114,6 +116,8 @@ pub(crate) fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/ws/chat/{room_name}/", get(channels_chat))
         .route("/ws/notifications/", get(channels_notifications))
+        .route("/ws/notify/", get(channels_notifications))
+        .route("/ws/{id}/", get(channels_direct))
 }
 
 /// `GET /ws/chat/<room_name>/`: the Django Channels chat consumer. A name
@@ -134,7 +138,25 @@ async fn channels_chat(
     ws::upgrade_with(Request { state, params, peer, headers, ws }, endpoint.codec())
 }
 
-/// `GET /ws/notifications/`: the Django Channels notification consumer.
+/// `GET /ws/<int:id>/`: the personal chat with user `id`, in the frames of
+/// the chat consumer. An `id` that is not digits is not found (404).
+async fn channels_direct(
+    Path(id): Path<String>,
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Upgrade,
+) -> Response {
+    let Some(endpoint) = channels::Endpoint::direct(&id) else {
+        let message = "no such path: /ws/<id>/ takes a user id of digits";
+        return ApiError::new(ErrorCode::NotFound, message).into_response();
+    };
+    ws::upgrade_with(Request { state, params, peer, headers, ws }, endpoint.codec())
+}
+
+/// `GET /ws/notifications/` and `/ws/notify/`: the Django Channels
+/// notification consumer.
 async fn channels_notifications(
     State(state): State<AppState>,
     Query(params): Query<WsParams>,

@@ -236,7 +236,11 @@ fn serve<D: Decode>(
             FirstAuth::Hook(request) => flow = Box::pin(session.auth_by_hook(request)).await,
         }
         if flow == Flow::Continue && D::NEEDS_CREDENTIALS {
-            flow = Box::pin(feed(&mut session, decoder.on_open())).await;
+            flow = match decoder.on_open(conn.user_id()) {
+                Decoded::Native => Flow::Continue,
+                Decoded::Frames(frames) => Box::pin(feed(&mut session, frames)).await,
+                Decoded::Refused(err) => session.fail(None, err),
+            };
         }
         if flow == Flow::Continue {
             read(&mut session, &conn, &mut stream, &state, decoder).await;

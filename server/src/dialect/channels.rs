@@ -1,6 +1,8 @@
-//! The Django Channels dialect: `/ws/chat/<room_name>/` (a chat room) and
-//! `/ws/notifications/` (the user's notifications), in the frames of the
-//! consumers they replace (`docs/migration.md`).
+//! The Django Channels dialect: `/ws/chat/<room_name>/` (a chat room),
+//! `/ws/<int:id>/` (the personal chat with user `id`, their direct-message
+//! room) and `/ws/notifications/` or `/ws/notify/` (the user's
+//! notifications), in the frames of the consumers they replace
+//! (`docs/migration.md`).
 //!
 //! In: `{"message": "text"}`, a `send` to the path's room. Out:
 //! `chat_message` for each message in the room, `user_event` for each
@@ -26,6 +28,9 @@ use crate::hub::Outbound;
 pub(crate) enum Endpoint {
     /// `ChatConsumer`: the room of the path.
     Chat(RoomName),
+    /// The personal chat with the user of this id: their direct-message
+    /// room, known once the connection is signed in.
+    Direct(String),
     /// `NotificationConsumer`: notifications only.
     Notifications,
 }
@@ -44,13 +49,24 @@ impl Endpoint {
         RoomName::new(room_name).ok().map(Self::Chat)
     }
 
+    /// The endpoint of `/ws/<int:id>/`, when `id` is digits (Django's
+    /// `int` converter) and a valid user id.
+    pub fn direct(id: &str) -> Option<Self> {
+        let digits = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+        (digits && roomcast_shared::room::validate_user_id(id).is_ok())
+            .then(|| Self::Direct(id.to_owned()))
+    }
+
     /// The codec's two halves, for the reader and for the writer.
     pub fn codec(self) -> (Decoder, Encoder) {
-        let room = match &self {
-            Self::Chat(room) => Some(room.clone()),
-            Self::Notifications => None,
+        let encoder = match &self {
+            Self::Chat(room) => Encoder { room: Some(room.clone()), ..Encoder::default() },
+            Self::Direct(other) => {
+                Encoder { direct_with: Some(other.clone()), ..Encoder::default() }
+            }
+            Self::Notifications => Encoder { notifications: true, ..Encoder::default() },
         };
-        (Decoder { endpoint: self }, Encoder { room })
+        (Decoder { endpoint: self }, encoder)
     }
 }
 
@@ -66,18 +82,26 @@ impl Decode for Decoder {
     /// The chat endpoint joins its room, asking for every member's arrival
     /// and departure (`member_events`) even in a big room, and for no
     /// history: the original sent none on connect.
-    fn on_open(&mut self) -> Vec<String> {
+    /// The personal chat becomes the chat of the two users' room here.
+    fn on_open(&mut self, user_id: &str) -> Decoded {
+        if let Endpoint::Direct(other) = &self.endpoint {
+            match RoomName::direct(user_id, other) {
+                Ok(room) => self.endpoint = Endpoint::Chat(room),
+                Err(err) => return refused(err.to_string()),
+            }
+        }
         match &self.endpoint {
-            Endpoint::Chat(room) => vec![
+            Endpoint::Chat(room) => Decoded::Frames(vec![
                 json!({"type": "join", "room": room, "history": 0, "member_events": true})
                     .to_string(),
-            ],
-            Endpoint::Notifications => Vec::new(),
+            ]),
+            Endpoint::Direct(_) | Endpoint::Notifications => Decoded::Frames(Vec::new()),
         }
     }
 
     fn decode(&mut self, text: &str) -> Decoded {
         let Endpoint::Chat(room) = &self.endpoint else {
+            // Notifications only (a personal chat is a chat once open).
             return Decoded::Refused(FrameError::bad_request(
                 "this endpoint only sends notifications; it takes no frames",
             ));
@@ -110,16 +134,24 @@ fn refused(message: String) -> Decoded {
 }
 
 /// The writer's half: native frames into Channels ones.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Encoder {
-    /// The chat room; `None` on `/ws/notifications/`.
+    /// The chat room whose frames are forwarded, if any.
     room: Option<RoomName>,
+    /// On the personal chat, the other user: the room is known from the
+    /// `ready` frame, which comes before any of the room's frames.
+    direct_with: Option<String>,
+    /// Whether notifications are forwarded (the notifications paths).
+    notifications: bool,
 }
 
 /// The native frames this dialect has a form for; the fields it reads.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Native {
+    Ready {
+        user: Id,
+    },
     Message {
         room: String,
         content: String,
@@ -151,6 +183,11 @@ enum Native {
 #[derive(Debug, Deserialize)]
 struct Named {
     name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Id {
+    id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,7 +244,7 @@ fn user_event(name: &str, event: UserEvent) -> Frame<'static> {
 
 impl Encoder {
     /// The Channels frames for one native frame, appended to `out`.
-    fn rewrite(&self, text: &str, out: &mut VecDeque<Outbound>) {
+    fn rewrite(&mut self, text: &str, out: &mut VecDeque<Outbound>) {
         let native = match serde_json::from_str::<Native>(text) {
             Ok(native) => native,
             Err(err) => {
@@ -215,6 +252,9 @@ impl Encoder {
                 return;
             }
         };
+        if let (Native::Ready { user }, Some(other)) = (&native, &self.direct_with) {
+            self.room = RoomName::direct(&user.id, other).ok();
+        }
         let ours = |room: &str| self.room.as_ref().is_some_and(|ours| ours.as_str() == room);
         let mut push = |frame: Frame<'_>| match serde_json::to_string(&frame) {
             Ok(text) => out.push_back(Outbound::Frame(Utf8Bytes::from(text))),
@@ -235,7 +275,7 @@ impl Encoder {
                     push(user_event(&leaver.name, UserEvent::UserLeft));
                 }
             }
-            Native::Notification { title, body } if self.room.is_none() => {
+            Native::Notification { title, body } if self.notifications => {
                 push(Frame::Notification {
                     data: NotificationData { title: &title, message: &body },
                 });

@@ -137,7 +137,7 @@ fn the_client_sample_becomes_a_native_send_to_the_room() {
 #[test]
 fn the_chat_endpoint_joins_its_room_without_history_with_member_events() {
     let (mut decoder, _) = Endpoint::chat("genel_sohbet_ü").expect("a room").codec();
-    let frames = decoder.on_open();
+    let Decoded::Frames(frames) = decoder.on_open("alice") else { panic!("refused") };
     let [frame] = &frames[..] else { panic!("one frame: {frames:?}") };
     let native: Envelope<ClientFrame> = serde_json::from_str(frame).expect("a native frame");
     let ClientFrame::Join { room, since, history, member_events } = native.frame else {
@@ -164,5 +164,44 @@ fn only_word_names_are_chat_rooms() {
     }
     for bad in ["", "user:alice", "dm:a,b", "a-b", "a.b", "a b", "a%2Fb", &"x".repeat(129)] {
         assert!(Endpoint::chat(bad).is_none(), "{bad}");
+    }
+}
+
+#[test]
+fn the_personal_chat_is_the_direct_message_room_of_the_two_users() {
+    let (mut decoder, mut encoder) = Endpoint::direct("42").expect("digits").codec();
+    let Decoded::Frames(frames) = decoder.on_open("7") else { panic!("refused") };
+    let native: Envelope<ClientFrame> = serde_json::from_str(&frames[0]).expect("a join");
+    let ClientFrame::Join { room, .. } = native.frame else { panic!("a join: {frames:?}") };
+    assert_eq!(room.as_str(), "dm:42,7");
+    let Decoded::Frames(sent) = decoder.decode(r#"{"message": "hi"}"#) else { panic!("refused") };
+    assert!(sent[0].contains(r#""room":"dm:42,7""#), "{sent:?}");
+
+    // Until `ready` names the user, the writer knows no room.
+    let message = |room: &str| {
+        golden("server/message.json")
+            .replace(r#""room": "general""#, &format!(r#""room": "{room}""#))
+    };
+    let frames = VecDeque::from([Outbound::Frame(message("dm:42,7").into())]);
+    assert!(encoder.encode(frames).is_empty(), "no room before ready");
+    let ready =
+        r#"{"type":"ready","session_id":"s","user":{"id":"7","name":"Seven"},"heartbeat_ms":1}"#;
+    let frames = VecDeque::from([
+        Outbound::Frame(ready.into()),
+        Outbound::Frame(message("dm:42,7").into()),
+        Outbound::Frame(message("dm:42,8").into()),
+        Outbound::Frame(golden("server/notification.json").into()),
+    ]);
+    let out = encoder.encode(frames);
+    let [Outbound::Frame(text)] = &out.into_iter().collect::<Vec<_>>()[..] else {
+        panic!("one chat_message");
+    };
+    assert_eq!(json_of(text.as_str()), channels("chat_message"));
+}
+
+#[test]
+fn only_digits_are_personal_chats() {
+    for bad in ["", "abc", "4a", "-1", "1.0", &"9".repeat(200)] {
+        assert!(Endpoint::direct(bad).is_none(), "{bad}");
     }
 }

@@ -21,6 +21,15 @@ async fn chat(server: &TestServer, room: &str, user_id: &str, name: &str) -> WsC
     client.labelled(&format!("channels-{user_id}"))
 }
 
+/// Waits until a notifications connection is signed in: it takes no
+/// frames, and answers one with an error once its sign-in is done (the
+/// reader handles frames only after it).
+async fn signed_in(client: &mut WsClient) {
+    client.send(json!({"message": "hi"})).await;
+    let error = client.recv().await;
+    assert_eq!((&error["type"], &error["code"]), (&json!("error"), &json!("bad_request")));
+}
+
 /// Reads until a `chat_message`.
 async fn chat_message(client: &mut WsClient) -> Value {
     client.recv_until("chat_message").await
@@ -97,8 +106,7 @@ async fn notifications_reach_the_notifications_path_only(engine: Engine) {
     let mut notifications = WsClient::connect(&url(&server, "notifications/", &token)).await;
     let mut chat_tab = chat(&server, "general", "alice", "Alice").await;
     user_event(&mut chat_tab, "Alice", "user_joined").await;
-    // Signed in once the personal room is joined: a native tab's `ready`.
-    WsClient::connect_as(&server, "alice", "Alice").await.close().await;
+    signed_in(&mut notifications).await;
 
     let body = json!({"user_ids": ["alice"], "title": "Shipped", "body": "the body", "data": {"order": 42}});
     let reply = server.api_post("/api/notify", body).await.expect(200);
@@ -109,11 +117,6 @@ async fn notifications_reach_the_notifications_path_only(engine: Engine) {
         json!({"type": "notification", "data": {"title": "Shipped", "message": "the body"}})
     );
     chat_tab.expect_silence(Duration::from_millis(300)).await;
-
-    // The path takes no frames: each one is answered with an error.
-    notifications.send(json!({"message": "hi"})).await;
-    let error = notifications.recv().await;
-    assert_eq!((&error["type"], &error["code"]), (&json!("error"), &json!("bad_request")));
 }
 
 #[tokio::test]
@@ -218,4 +221,61 @@ async fn the_message_rate_applies() {
     assert_eq!(kinds, ["chat_message", "chat_message", "error"], "{seen:?}");
     assert_eq!(seen[2]["code"], "rate_limited");
     assert!(seen[2]["retry_after_ms"].as_u64().is_some(), "{}", seen[2]);
+}
+
+every_engine!(the_personal_chat_is_the_direct_message_room);
+async fn the_personal_chat_is_the_direct_message_room(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let connect = |me: &str, name: &str, other: &str| {
+        let target = url(&server, &format!("{other}/"), &server.token(me, name));
+        async move { WsClient::connect(&target).await }
+    };
+    let mut seven = connect("7", "Seven", "42").await;
+    user_event(&mut seven, "Seven", "user_joined").await;
+    let mut forty_two = connect("42", "Fortytwo", "7").await;
+    user_event(&mut forty_two, "Fortytwo", "user_joined").await;
+    let mut eight = connect("8", "Eight", "42").await;
+    user_event(&mut eight, "Eight", "user_joined").await;
+    let mut native = WsClient::connect_as(&server, "42", "Fortytwo").await;
+    native.join("dm:42,7").await;
+
+    seven.send(json!({"message": "özel"})).await;
+    let expected = json!({"type": "chat_message", "message": "özel", "sender": "Seven"});
+    assert_eq!(chat_message(&mut seven).await, expected);
+    assert_eq!(chat_message(&mut forty_two).await, expected);
+    let message = native.recv_until("message").await;
+    assert_eq!((&message["room"], &message["content"]), (&json!("dm:42,7"), &json!("özel")));
+    native.say("dm:42,7", "cevap").await;
+    assert_eq!(chat_message(&mut seven).await["message"], "cevap");
+    // Eight's personal chat with 42 is another room.
+    let frames = eight.collect_for(Duration::from_millis(300)).await;
+    assert!(frames.iter().all(|f| frame_type(f) != "chat_message"), "{frames:?}");
+}
+
+#[tokio::test]
+async fn notify_is_the_notifications_path_too() {
+    let server = TestServer::start().await;
+    let token = server.token("alice", "Alice");
+    let mut alice = WsClient::connect(&url(&server, "notify/", &token)).await;
+    signed_in(&mut alice).await;
+    let body = json!({"user_ids": ["alice"], "title": "Hi", "body": "there"});
+    server.api_post("/api/notify", body).await.expect(200);
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "notification", "data": {"title": "Hi", "message": "there"}})
+    );
+}
+
+#[tokio::test]
+async fn a_personal_chat_path_needs_a_numeric_id() {
+    let server = TestServer::start().await;
+    for id in ["abc", "4a", "-1"] {
+        let target = url(&server, &format!("{id}/"), &server.token("alice", "Alice"));
+        match tokio_tungstenite::connect_async(&target).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 404, "{target}");
+            }
+            other => panic!("{target}: expected a 404, got {:?}", other.map(|_| "a WebSocket")),
+        }
+    }
 }
