@@ -19,7 +19,7 @@
 //! connection's tasks hold nothing more and do nothing more.
 //!
 //! By dialect: `channels.rs` (Django Channels chat, personal chat and
-//! notifications).
+//! notifications), `online.rs` (online status).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -35,6 +35,7 @@ use crate::state::AppState;
 use crate::ws::{self, Request, Upgrade, WsParams};
 
 pub(crate) mod channels;
+pub(crate) mod online;
 
 /// What a dialect makes of one client text frame.
 #[derive(Debug)]
@@ -117,6 +118,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
         .route("/ws/chat/{room_name}/", get(channels_chat))
         .route("/ws/notifications/", get(channels_notifications))
         .route("/ws/notify/", get(channels_notifications))
+        .route("/ws/online/", get(online_status))
         .route("/ws/{id}/", get(channels_direct))
 }
 
@@ -136,6 +138,17 @@ async fn channels_chat(
         return ApiError::new(ErrorCode::NotFound, message).into_response();
     };
     ws::upgrade_with(Request { state, params, peer, headers, ws }, endpoint.codec())
+}
+
+/// `GET /ws/online/`: online status (`online.rs`).
+async fn online_status(
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Upgrade,
+) -> Response {
+    ws::upgrade_with(Request { state, params, peer, headers, ws }, online::codec())
 }
 
 /// `GET /ws/<int:id>/`: the personal chat with user `id`, in the frames of

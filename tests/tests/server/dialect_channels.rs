@@ -279,3 +279,35 @@ async fn a_personal_chat_path_needs_a_numeric_id() {
         }
     }
 }
+
+/// Reads until an online-status frame about `user`.
+async fn online_status(client: &mut WsClient, user: &str) -> Value {
+    client.recv_where(&format!("an online status of {user}"), |f| f["username"] == user).await
+}
+
+every_engine!(online_status_tells_the_others_of_open_close_and_departure);
+async fn online_status_tells_the_others_of_open_close_and_departure(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let online = |user: &str| url(&server, "online/", &server.token(user, user));
+    let mut alice = WsClient::connect(&online("alice")).await;
+    let mut bob = WsClient::connect(&online("bob")).await;
+    assert_eq!(
+        online_status(&mut alice, "bob").await,
+        json!({"username": "bob", "online_status": true})
+    );
+    // `username` is not trusted: the frame is about the signed-in user.
+    bob.send(json!({"username": "alice", "type": "close"})).await;
+    assert_eq!(
+        online_status(&mut alice, "bob").await,
+        json!({"username": "bob", "online_status": false})
+    );
+    bob.send(json!({"username": "bob", "type": "open"})).await;
+    assert_eq!(online_status(&mut alice, "bob").await["online_status"], true);
+    bob.send(json!({"username": "bob", "type": "dance"})).await;
+    assert_eq!(bob.recv_until("error").await["code"], "bad_request");
+    // Bob hears of alice (already there when he joined: nothing), never of himself.
+    let frames = bob.collect_for(Duration::from_millis(300)).await;
+    assert!(frames.iter().all(|f| f["username"] != "bob"), "{frames:?}");
+    bob.close().await;
+    assert_eq!(online_status(&mut alice, "bob").await["online_status"], false);
+}
