@@ -18,8 +18,8 @@ use roomcast_shared::CloseCode;
 use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::Instrument;
-use tungstenite::Message;
 use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, Utf8Bytes};
 
 use self::frames::FrameWriter;
 pub(crate) use self::handshake::Upgrade;
@@ -236,11 +236,8 @@ fn serve<D: Decode>(
             FirstAuth::Hook(request) => flow = Box::pin(session.auth_by_hook(request)).await,
         }
         if flow == Flow::Continue && D::NEEDS_CREDENTIALS {
-            flow = match decoder.on_open(conn.user_id()) {
-                Decoded::Native => Flow::Continue,
-                Decoded::Frames(frames) => Box::pin(feed(&mut session, frames)).await,
-                Decoded::Refused(err) => session.fail(None, err),
-            };
+            let opened = decoder.on_open(conn.user_id());
+            flow = Box::pin(on_decoded(&mut session, opened, None)).await;
         }
         if flow == Flow::Continue {
             read(&mut session, &conn, &mut stream, &state, decoder).await;
@@ -350,11 +347,9 @@ fn read<'a, D: Decode>(
                 incoming = stream.next() => {
                     last_heard = Instant::now();
                     match incoming {
-                        Some(Ok(Message::Text(text))) => match decoder.decode(text.as_str()) {
-                            Decoded::Native => Box::pin(session.on_text(text.as_str())).await,
-                            Decoded::Frames(frames) => Box::pin(feed(session, frames)).await,
-                            Decoded::Refused(err) => Box::pin(settled(session, |s| s.on_refused(err))).await,
-                        },
+                        // Decoded inside the boxed future: what a dialect
+                        // makes of a frame takes no room in this one.
+                        Some(Ok(Message::Text(text))) => Box::pin(on_text(session, &mut decoder, text)).await,
                         // Answered after the sends in flight, like any frame
                         // but a send (see `Session::on_text`).
                         Some(Ok(Message::Binary(_))) => settled(session, |s| s.on_binary()).await,
@@ -388,15 +383,32 @@ fn read<'a, D: Decode>(
     }
 }
 
-/// Hands a dialect's native frames to the session in order, until one
-/// ends the connection.
-async fn feed(session: &mut Session, frames: Vec<String>) -> Flow {
-    for frame in frames {
-        if session.on_text(&frame).await == Flow::Stop {
-            return Flow::Stop;
+/// One client text frame, through the connection's dialect.
+async fn on_text<D: Decode>(session: &mut Session, decoder: &mut D, text: Utf8Bytes) -> Flow {
+    let decoded = decoder.decode(text.as_str());
+    on_decoded(session, decoded, Some(text.as_str())).await
+}
+
+/// Hands what a dialect decoded to the session: the frame as it is
+/// (`text`), its native frames in order until one ends the connection, or
+/// the refusal, answered after the sends in flight like any frame but a
+/// send (see `Session::on_text`).
+async fn on_decoded(session: &mut Session, decoded: Decoded, text: Option<&str>) -> Flow {
+    match decoded {
+        Decoded::Native => match text {
+            Some(text) => session.on_text(text).await,
+            None => Flow::Continue,
+        },
+        Decoded::Frames(frames) => {
+            for frame in frames {
+                if session.on_text(&frame).await == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+            Flow::Continue
         }
+        Decoded::Refused(err) => settled(session, |s| s.on_refused(err)).await,
     }
-    Flow::Continue
 }
 
 /// Why a dialect connection without a token or cookie is closed (4001).
