@@ -205,3 +205,34 @@ fn only_digits_are_personal_chats() {
         assert!(Endpoint::direct(bad).is_none(), "{bad}");
     }
 }
+
+#[test]
+fn the_dialects_golden_dir_holds_nothing_untested() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/golden/dialects");
+    let mut files = Vec::new();
+    for dialect in ["channels", "online"] {
+        for side in ["client", "server"] {
+            let dir = root.join(dialect).join(side);
+            for entry in
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            {
+                let name = entry.expect("an entry").file_name().into_string().expect("UTF-8");
+                files.push(format!("{dialect}/{side}/{name}"));
+            }
+        }
+    }
+    files.sort();
+    // Each one is read by a test of this file or of `online.rs`.
+    let expected = [
+        "channels/client/message.json",
+        "channels/server/chat_message.json",
+        "channels/server/error.json",
+        "channels/server/notification.json",
+        "channels/server/user_event_joined.json",
+        "channels/server/user_event_left.json",
+        "online/client/close.json",
+        "online/client/open.json",
+        "online/server/online_status.json",
+    ];
+    assert_eq!(files, expected);
+}
