@@ -26,6 +26,8 @@
 //! - `serve`: the accept loop: connection cap, header timeout, accept
 //!   errors.
 //! - `ws`: the WebSocket endpoint (reader and writer tasks).
+//! - `dialect`: the wire formats of the systems Roomcast replaces, on their
+//!   own paths, as codecs over the same connection tasks and session.
 //! - `api`: the HTTP API handlers, health, metrics and OpenAPI.
 //! - `error`: request errors and what each does to the client.
 //! - `state`: the handle every handler shares.
@@ -60,6 +62,7 @@ mod allocator;
 mod api;
 mod auth;
 mod client_ip;
+mod dialect;
 mod engine;
 mod error;
 mod hooks;
@@ -123,6 +126,7 @@ pub async fn run(
 fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ws", axum::routing::get(ws::upgrade))
+        .merge(dialect::router())
         .merge(api::router(state.clone()));
     let router = match state.config.static_dir.as_deref() {
         Some(dir) => router.fallback_service(static_files(dir)),

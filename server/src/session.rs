@@ -251,7 +251,7 @@ impl Session {
 
     /// Sends the error frame for `err`, and closes when it must. A
     /// connection that keeps hitting rate limits is closed with 4008.
-    fn fail(&mut self, reference: Option<Ref>, mut err: FrameError) -> Flow {
+    pub(crate) fn fail(&mut self, reference: Option<Ref>, mut err: FrameError) -> Flow {
         if err.retry_after().is_some() && self.buckets.strikes.take().is_err() {
             err = FrameError::Abusive;
         }
@@ -278,14 +278,20 @@ impl Session {
 
     /// A frame that is not text: refused, the connection stays.
     pub fn on_binary(&mut self) -> Flow {
+        self.on_refused(FrameError::bad_request(
+            "binary frames are not supported: send JSON text frames",
+        ))
+    }
+
+    /// A frame refused before it became a native frame (binary, or a
+    /// dialect's frame its codec could not read): it costs a frame like any
+    /// other, and is answered with `err`.
+    pub fn on_refused(&mut self, err: FrameError) -> Flow {
         self.state.metrics.frames_received.inc();
         if let Err(flow) = self.take_frame(None) {
             return flow;
         }
-        self.fail(
-            None,
-            FrameError::bad_request("binary frames are not supported: send JSON text frames"),
-        )
+        self.fail(None, err)
     }
 
     /// A WebSocket ping: answered with a pong, within the frame rate.

@@ -18,12 +18,15 @@ use roomcast_shared::CloseCode;
 use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::Instrument;
-use tungstenite::Message;
 use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, Utf8Bytes};
 
 use self::frames::FrameWriter;
-use self::handshake::{Incoming, Outgoing, Upgrade};
+pub(crate) use self::handshake::Upgrade;
+use self::handshake::{Incoming, Outgoing};
 use crate::client_ip::client_addr;
+use crate::dialect::{Decode, Decoded, Encode, Native};
+use crate::error::FrameError;
 use crate::hooks::connect;
 use crate::hub::queue::{self, Next, Signal};
 use crate::hub::{Conn, Outbound};
@@ -38,7 +41,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, Deserialize)]
 pub(crate) struct WsParams {
     /// A token in the query string, for clients that cannot send a first frame.
-    token: Option<String>,
+    pub token: Option<String>,
 }
 
 pub(crate) async fn upgrade(
@@ -47,6 +50,27 @@ pub(crate) async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: Upgrade,
+) -> Response {
+    let request = Request { state, params, peer, headers, ws };
+    upgrade_with(request, (Native, Native))
+}
+
+/// An upgrade request, as the handlers of `/ws` and of the dialects'
+/// paths (`dialect.rs`) receive it.
+pub(crate) struct Request {
+    pub state: AppState,
+    pub params: WsParams,
+    pub peer: SocketAddr,
+    pub headers: HeaderMap,
+    pub ws: Upgrade,
+}
+
+/// Upgrades `request` into a connection that speaks the dialect of
+/// `codec` (the native protocol with [`Native`]): the same checks, auth,
+/// session and limits for every dialect.
+pub(crate) fn upgrade_with<D: Decode, E: Encode>(
+    Request { state, params, peer, headers, ws }: Request,
+    codec: (D, E),
 ) -> Response {
     let limit = state.config.limits.max_frame_bytes;
     // tungstenite allocates and zero-fills its read buffer (128 KiB by
@@ -76,7 +100,7 @@ pub(crate) async fn upgrade(
     ws.on_upgrade(config, move |incoming, out| {
         let tasks = state.tasks.clone();
         let opened = Opened { first, slot, request_id };
-        tasks.track_future(connection(FrameWriter::new(out), incoming, state, opened))
+        tasks.track_future(connection(FrameWriter::new(out), incoming, state, opened, codec))
     })
 }
 
@@ -154,11 +178,12 @@ struct Opened {
 }
 
 /// One connection, its log span around it.
-fn connection(
+fn connection<D: Decode, E: Encode>(
     out: FrameWriter<Outgoing>,
     stream: Incoming,
     state: AppState,
     Opened { first, slot, request_id }: Opened,
+    (decoder, encoder): (D, E),
 ) -> impl Future<Output = ()> {
     let (conn, queue) = state.hub.open();
     // Every log line of this connection carries its id, and its user once
@@ -170,8 +195,8 @@ fn connection(
         let request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         tracing::debug!(request_id, "connection opened");
     });
-    let writer = tokio::spawn(write(out, queue));
-    serve(conn, writer, stream, state, first, slot).instrument(span)
+    let writer = tokio::spawn(write(out, queue, encoder));
+    serve(conn, writer, stream, state, first, slot, decoder).instrument(span)
 }
 
 /// The reader's task, from the upgrade to the end of the connection.
@@ -187,19 +212,22 @@ fn connection(
 /// put the task a size class higher (tokio allocates tasks in steps of 128
 /// bytes).
 #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
-fn serve(
+fn serve<D: Decode>(
     conn: Arc<Conn>,
     writer: tokio::task::JoinHandle<()>,
     mut stream: Incoming,
     state: AppState,
     first: FirstAuth,
     mut slot: IpSlot,
+    mut decoder: D,
 ) -> impl Future<Output = ()> {
     async move {
         slot.count_in();
         let mut session = Session::new(state.clone(), conn.clone());
         let mut flow = Flow::Continue;
         match first {
+            // A dialect without an `auth` frame cannot sign in later.
+            FirstAuth::Frame if D::NEEDS_CREDENTIALS => flow = session.fail(None, no_credentials()),
             FirstAuth::Frame => {}
             FirstAuth::Token(token) => {
                 let frame = serde_json::json!({ "type": "auth", "token": token }).to_string();
@@ -207,8 +235,12 @@ fn serve(
             }
             FirstAuth::Hook(request) => flow = Box::pin(session.auth_by_hook(request)).await,
         }
+        if flow == Flow::Continue && D::NEEDS_CREDENTIALS {
+            let opened = decoder.on_open(conn.user_id());
+            flow = Box::pin(on_decoded(&mut session, opened, None)).await;
+        }
         if flow == Flow::Continue {
-            read(&mut session, &conn, &mut stream, &state).await;
+            read(&mut session, &conn, &mut stream, &state, decoder).await;
         }
         Box::pin(session.close()).await;
         drop(conn);
@@ -248,11 +280,12 @@ async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming, d
 /// The reader: feeds frames and timers to the session until either ends it,
 /// and queues a ping every heartbeat.
 #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
-fn read<'a>(
+fn read<'a, D: Decode>(
     session: &'a mut Session,
     conn: &'a Conn,
     stream: &'a mut Incoming,
     state: &'a AppState,
+    mut decoder: D,
 ) -> impl Future<Output = ()> + 'a {
     async move {
         let heartbeat = state.config.timing.heartbeat;
@@ -314,7 +347,9 @@ fn read<'a>(
                 incoming = stream.next() => {
                     last_heard = Instant::now();
                     match incoming {
-                        Some(Ok(Message::Text(text))) => Box::pin(session.on_text(text.as_str())).await,
+                        // Decoded inside the boxed future: what a dialect
+                        // makes of a frame takes no room in this one.
+                        Some(Ok(Message::Text(text))) => Box::pin(on_text(session, &mut decoder, text)).await,
                         // Answered after the sends in flight, like any frame
                         // but a send (see `Session::on_text`).
                         Some(Ok(Message::Binary(_))) => settled(session, |s| s.on_binary()).await,
@@ -348,6 +383,42 @@ fn read<'a>(
     }
 }
 
+/// One client text frame, through the connection's dialect.
+async fn on_text<D: Decode>(session: &mut Session, decoder: &mut D, text: Utf8Bytes) -> Flow {
+    let decoded = decoder.decode(text.as_str());
+    on_decoded(session, decoded, Some(text.as_str())).await
+}
+
+/// Hands what a dialect decoded to the session: the frame as it is
+/// (`text`), its native frames in order until one ends the connection, or
+/// the refusal, answered after the sends in flight like any frame but a
+/// send (see `Session::on_text`).
+async fn on_decoded(session: &mut Session, decoded: Decoded, text: Option<&str>) -> Flow {
+    match decoded {
+        Decoded::Native => match text {
+            Some(text) => session.on_text(text).await,
+            None => Flow::Continue,
+        },
+        Decoded::Frames(frames) => {
+            for frame in frames {
+                if session.on_text(&frame).await == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+            Flow::Continue
+        }
+        Decoded::Refused(err) => settled(session, |s| s.on_refused(err)).await,
+    }
+}
+
+/// Why a dialect connection without a token or cookie is closed (4001).
+fn no_credentials() -> FrameError {
+    FrameError::Token(crate::auth::TokenError::Invalid(
+        "no credentials: connect with ?token=<jwt> (or a session cookie when a connect hook is set)"
+            .into(),
+    ))
+}
+
 /// Runs `handle` once the session's sends in flight are answered.
 async fn settled(session: &mut Session, handle: impl FnOnce(&mut Session) -> Flow) -> Flow {
     if session.awaiting() && Box::pin(session.settle()).await == Flow::Stop {
@@ -371,7 +442,11 @@ fn close_for(err: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
 /// a close frame at the end of the queue (in order after every reply), or at
 /// once by the kill switch.
 #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
-fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Future<Output = ()> {
+fn write<E: Encode>(
+    mut out: FrameWriter<Outgoing>,
+    mut queue: queue::Receiver,
+    mut encoder: E,
+) -> impl Future<Output = ()> {
     async move {
         let closing = loop {
             // A kill comes first (the queue sees to it), then queued frames.
@@ -382,7 +457,9 @@ fn write(mut out: FrameWriter<Outgoing>, mut queue: queue::Receiver) -> impl Fut
             };
             // The whole batch in one write (one syscall for a burst), up to a
             // close frame: the writer ends after it.
-            let closes = out.queue(frames);
+            // A dialect's frames are made here, per connection, off the
+            // fan-out's path; for a native connection this is a no-op.
+            let closes = out.queue(encoder.encode(frames));
             let sent = tokio::select! {
                 sent = out.flush() => sent,
                 (code, reason) = queue.killed() => break Outbound::Close(code, reason),

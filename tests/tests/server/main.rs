@@ -16,6 +16,7 @@ mod chat;
 mod connections;
 mod control;
 mod deploy;
+mod dialect_channels;
 mod durable;
 mod hardening_logs;
 mod hardening_teardown;

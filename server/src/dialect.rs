@@ -1,0 +1,182 @@
+//! Dialects: the wire formats of the systems Roomcast replaces, spoken on
+//! their own paths so that their clients work unchanged
+//! (`docs/migration.md`).
+//!
+//! A dialect is a thin codec over the native protocol, not a second server:
+//! its connection runs the same reader, writer, [`Session`](crate::session::Session),
+//! rooms, engine and store as `/ws`, with the same auth, limits and metrics.
+//! The codec has two halves, one in each of the connection's tasks:
+//! - a [`Decode`] in the reader turns each client text frame into native
+//!   client frames handed to the session (or a refusal), and names the
+//!   frames the session handles on connect (the dialect's implicit join);
+//! - an [`Encode`] in the writer rewrites the native frames leaving the
+//!   connection's queue into the dialect's frames, dropping those it has no
+//!   form for. Fan-out is untouched: the hub still encodes a frame once and
+//!   queues the same bytes to every connection, native or not.
+//!
+//! The native protocol is [`Native`], a zero-sized codec that passes text
+//! through: the reader and writer are generic over the codec, so a native
+//! connection's tasks hold nothing more and do nothing more.
+//!
+//! By dialect: `channels.rs` (Django Channels chat, personal chat and
+//! notifications), `online.rs` (online status).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use roomcast_shared::ErrorCode;
+
+use crate::error::{ApiError, FrameError};
+use crate::hub::Outbound;
+use crate::state::AppState;
+use crate::ws::{self, Request, Upgrade, WsParams};
+
+pub(crate) mod channels;
+pub(crate) mod online;
+
+/// What a dialect makes of one client text frame.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// The text is a native frame as it is.
+    Native,
+    /// These native frames (JSON text), handed to the session in order.
+    Frames(Vec<String>),
+    /// Refused: the session answers with an error frame, which the writer
+    /// puts in the dialect's form.
+    Refused(FrameError),
+}
+
+/// The reader's half of a dialect.
+pub(crate) trait Decode: Send + 'static {
+    /// Whether a connection that brings no credentials (no `?token=`, no
+    /// cookie for the connect hook) is refused at once, with 4001: a
+    /// dialect without an `auth` frame has no other way to sign in.
+    const NEEDS_CREDENTIALS: bool;
+
+    /// Native frames the session handles once the connection is signed in
+    /// as `user_id` (or a refusal, answered with an error frame).
+    fn on_open(&mut self, user_id: &str) -> Decoded;
+
+    /// One client text frame.
+    fn decode(&mut self, text: &str) -> Decoded;
+}
+
+/// The writer's half of a dialect.
+pub(crate) trait Encode: Send + 'static {
+    /// Rewrites a batch of frames taken from the queue, in order; control
+    /// frames (ping, pong, close) go through as they are.
+    fn encode(&mut self, frames: VecDeque<Outbound>) -> VecDeque<Outbound>;
+}
+
+/// The native protocol: text passes through both ways.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Native;
+
+impl Decode for Native {
+    const NEEDS_CREDENTIALS: bool = false;
+
+    fn on_open(&mut self, _user_id: &str) -> Decoded {
+        Decoded::Frames(Vec::new())
+    }
+
+    #[inline]
+    fn decode(&mut self, _text: &str) -> Decoded {
+        Decoded::Native
+    }
+}
+
+impl Encode for Native {
+    #[inline]
+    fn encode(&mut self, frames: VecDeque<Outbound>) -> VecDeque<Outbound> {
+        frames
+    }
+}
+
+/// Rewrites each text frame of `frames` with `rewrite` (zero or more
+/// frames for each), keeping control frames where they are.
+pub(crate) fn rewrite_texts(
+    frames: VecDeque<Outbound>,
+    mut rewrite: impl FnMut(&str, &mut VecDeque<Outbound>),
+) -> VecDeque<Outbound> {
+    let mut out = VecDeque::with_capacity(frames.len());
+    for frame in frames {
+        match frame {
+            Outbound::Frame(text) => rewrite(text.as_str(), &mut out),
+            control => out.push_back(control),
+        }
+    }
+    out
+}
+
+/// The dialects' paths, each upgraded like `/ws` with its codec.
+pub(crate) fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/ws/chat/{room_name}/", get(channels_chat))
+        .route("/ws/notifications/", get(channels_notifications))
+        .route("/ws/notify/", get(channels_notifications))
+        .route("/ws/online/", get(online_status))
+        .route("/ws/{id}/", get(channels_direct))
+}
+
+/// `GET /ws/chat/<room_name>/`: the Django Channels chat consumer. A name
+/// the original route would not match (`\w+`) is not found (404), as it
+/// was not there.
+async fn channels_chat(
+    Path(room_name): Path<String>,
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Upgrade,
+) -> Response {
+    let Some(endpoint) = channels::Endpoint::chat(&room_name) else {
+        let message = "no such chat room path: /ws/chat/<room_name>/ takes letters, digits and _";
+        return ApiError::new(ErrorCode::NotFound, message).into_response();
+    };
+    ws::upgrade_with(Request { state, params, peer, headers, ws }, endpoint.codec())
+}
+
+/// `GET /ws/online/`: online status (`online.rs`).
+async fn online_status(
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Upgrade,
+) -> Response {
+    ws::upgrade_with(Request { state, params, peer, headers, ws }, online::codec())
+}
+
+/// `GET /ws/<int:id>/`: the personal chat with user `id`, in the frames of
+/// the chat consumer. An `id` that is not digits is not found (404).
+async fn channels_direct(
+    Path(id): Path<String>,
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Upgrade,
+) -> Response {
+    let Some(endpoint) = channels::Endpoint::direct(&id) else {
+        let message = "no such path: /ws/<id>/ takes a user id of digits";
+        return ApiError::new(ErrorCode::NotFound, message).into_response();
+    };
+    ws::upgrade_with(Request { state, params, peer, headers, ws }, endpoint.codec())
+}
+
+/// `GET /ws/notifications/` and `/ws/notify/`: the Django Channels
+/// notification consumer.
+async fn channels_notifications(
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Upgrade,
+) -> Response {
+    let codec = channels::Endpoint::Notifications.codec();
+    ws::upgrade_with(Request { state, params, peer, headers, ws }, codec)
+}
