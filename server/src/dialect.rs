@@ -22,17 +22,15 @@
 //! notifications), `online.rs` (online status).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use roomcast_shared::ErrorCode;
 
 use crate::error::{ApiError, FrameError};
 use crate::hub::Outbound;
 use crate::state::AppState;
-use crate::ws::{self, Request, Upgrade, WsParams};
+use crate::ws::{self, Request};
 
 pub(crate) mod channels;
 pub(crate) mod online;
@@ -125,58 +123,32 @@ pub(crate) fn router() -> axum::Router<AppState> {
 /// `GET /ws/chat/<room_name>/`: the Django Channels chat consumer. A name
 /// the original route would not match (`\w+`) is not found (404), as it
 /// was not there.
-async fn channels_chat(
-    Path(room_name): Path<String>,
-    State(state): State<AppState>,
-    Query(params): Query<WsParams>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ws: Upgrade,
-) -> Response {
+async fn channels_chat(Path(room_name): Path<String>, request: Request) -> Response {
     let Some(endpoint) = channels::Endpoint::chat(&room_name) else {
         let message = "no such chat room path: /ws/chat/<room_name>/ takes letters, digits and _";
         return ApiError::new(ErrorCode::NotFound, message).into_response();
     };
-    ws::upgrade_with(Request { state, params, peer, headers, ws }, endpoint.codec())
+    ws::upgrade_with(request, endpoint.codec())
 }
 
 /// `GET /ws/online/`: online status (`online.rs`).
-async fn online_status(
-    State(state): State<AppState>,
-    Query(params): Query<WsParams>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ws: Upgrade,
-) -> Response {
-    ws::upgrade_with(Request { state, params, peer, headers, ws }, online::codec())
+async fn online_status(request: Request) -> Response {
+    ws::upgrade_with(request, online::codec())
 }
 
 /// `GET /ws/<int:id>/`: the personal chat with user `id`, in the frames of
 /// the chat consumer. An `id` that is not digits is not found (404).
-async fn channels_direct(
-    Path(id): Path<String>,
-    State(state): State<AppState>,
-    Query(params): Query<WsParams>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ws: Upgrade,
-) -> Response {
+async fn channels_direct(Path(id): Path<String>, request: Request) -> Response {
     let Some(endpoint) = channels::Endpoint::direct(&id) else {
         let message = "no such path: /ws/<id>/ takes a user id of digits";
         return ApiError::new(ErrorCode::NotFound, message).into_response();
     };
-    ws::upgrade_with(Request { state, params, peer, headers, ws }, endpoint.codec())
+    ws::upgrade_with(request, endpoint.codec())
 }
 
 /// `GET /ws/notifications/` and `/ws/notify/`: the Django Channels
 /// notification consumer.
-async fn channels_notifications(
-    State(state): State<AppState>,
-    Query(params): Query<WsParams>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ws: Upgrade,
-) -> Response {
+async fn channels_notifications(request: Request) -> Response {
     let codec = channels::Endpoint::Notifications.codec();
-    ws::upgrade_with(Request { state, params, peer, headers, ws }, codec)
+    ws::upgrade_with(request, codec)
 }

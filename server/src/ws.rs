@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use roomcast_shared::CloseCode;
 use serde::Deserialize;
@@ -22,7 +23,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, Utf8Bytes};
 
 use self::frames::FrameWriter;
-pub(crate) use self::handshake::Upgrade;
+use self::handshake::Upgrade;
 use self::handshake::{Incoming, Outgoing};
 use crate::client_ip::client_addr;
 use crate::dialect::{Decode, Decoded, Encode, Native};
@@ -39,30 +40,39 @@ const READ_BUFFER: usize = 512;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct WsParams {
+struct WsParams {
     /// A token in the query string, for clients that cannot send a first frame.
-    pub token: Option<String>,
+    token: Option<String>,
 }
 
-pub(crate) async fn upgrade(
-    State(state): State<AppState>,
-    Query(params): Query<WsParams>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ws: Upgrade,
-) -> Response {
-    let request = Request { state, params, peer, headers, ws };
+pub(crate) async fn upgrade(request: Request) -> Response {
     upgrade_with(request, (Native, Native))
 }
 
 /// An upgrade request, as the handlers of `/ws` and of the dialects'
 /// paths (`dialect.rs`) receive it.
 pub(crate) struct Request {
-    pub state: AppState,
-    pub params: WsParams,
-    pub peer: SocketAddr,
-    pub headers: HeaderMap,
-    pub ws: Upgrade,
+    state: AppState,
+    params: WsParams,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    ws: Upgrade,
+}
+
+impl FromRequestParts<AppState> for Request {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Query(params) = Query::<WsParams>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let ws =
+            Upgrade::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        Ok(Self { state: state.clone(), params, peer, headers: parts.headers.clone(), ws })
+    }
 }
 
 /// Upgrades `request` into a connection that speaks the dialect of
