@@ -34,6 +34,7 @@ use crate::ws::{self, Request};
 
 pub(crate) mod channels;
 pub(crate) mod online;
+pub(crate) mod socketio;
 
 /// What a dialect makes of one client text frame.
 #[derive(Debug)]

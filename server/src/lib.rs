@@ -128,6 +128,7 @@ fn app(state: AppState) -> Router {
         .route("/ws", axum::routing::get(ws::upgrade))
         .merge(dialect::router())
         .merge(api::router(state.clone()));
+    let router = dialect::socketio::mount(router, &state);
     let router = match state.config.static_dir.as_deref() {
         Some(dir) => router.fallback_service(static_files(dir)),
         None => router.route("/", axum::routing::get(no_ui)),

@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use roomcast_shared::CloseCode;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -114,8 +114,18 @@ pub(crate) fn upgrade_with<D: Decode, E: Encode>(
     })
 }
 
+/// What a connection's reader reads: the frames of a WebSocket, or those a
+/// transport of its own hands over in the same form (Socket.IO's events,
+/// decoded in `dialect/socketio.rs`).
+pub(crate) trait Inbound:
+    Stream<Item = Result<Message, tungstenite::Error>> + Unpin + Send
+{
+}
+
+impl<S: Stream<Item = Result<Message, tungstenite::Error>> + Unpin + Send> Inbound for S {}
+
 /// How a connection authenticates before its first frame, if it does.
-enum FirstAuth {
+pub(crate) enum FirstAuth {
     /// Waits for an `auth` frame.
     Frame,
     /// A token in the query string, handled as an `auth` frame.
@@ -139,7 +149,7 @@ impl FirstAuth {
 /// [`IpSlot::count_in`] on, in the open-connections gauge: both undone when
 /// dropped, however the connection's task ends (a panic included), and
 /// also when the upgrade never completes.
-struct IpSlot {
+pub(crate) struct IpSlot {
     state: AppState,
     /// `None` for an address the limit does not apply to.
     ip: Option<std::net::IpAddr>,
@@ -148,7 +158,11 @@ struct IpSlot {
 }
 
 impl IpSlot {
-    fn take(state: &AppState, peer: std::net::IpAddr, headers: &HeaderMap) -> Option<Self> {
+    pub(crate) fn take(
+        state: &AppState,
+        peer: std::net::IpAddr,
+        headers: &HeaderMap,
+    ) -> Option<Self> {
         let (ip, limited) = client_addr(peer, headers, &state.config.trusted_proxies);
         let limit = state.config.limits.connections_per_ip;
         if limited && !state.hub.ip_opened(ip, limit) {
@@ -180,22 +194,37 @@ async fn refuse(out: Outgoing, code: CloseCode, reason: &'static str) {
 }
 
 /// What the upgrade hands to the connection.
-struct Opened {
-    first: FirstAuth,
-    slot: IpSlot,
+pub(crate) struct Opened {
+    pub first: FirstAuth,
+    pub slot: IpSlot,
     /// The upgrade request's id, logged once to tie it to the connection.
-    request_id: Option<HeaderValue>,
+    pub request_id: Option<HeaderValue>,
 }
 
-/// One connection, its log span around it.
+/// One WebSocket connection: its writer spawned, its reader returned.
 fn connection<D: Decode, E: Encode>(
     out: FrameWriter<Outgoing>,
     stream: Incoming,
     state: AppState,
-    Opened { first, slot, request_id }: Opened,
+    opened: Opened,
     (decoder, encoder): (D, E),
 ) -> impl Future<Output = ()> {
     let (conn, queue) = state.hub.open();
+    let writer = tokio::spawn(write(out, queue, encoder));
+    run(conn, writer, stream, state, opened, decoder)
+}
+
+/// The reader's task of connection `conn`, its log span around it, for any
+/// transport: `writer` is the task that drains `conn`'s queue, `stream`
+/// what the client sends.
+pub(crate) fn run<S: Inbound, D: Decode>(
+    conn: Arc<Conn>,
+    writer: tokio::task::JoinHandle<()>,
+    stream: S,
+    state: AppState,
+    Opened { first, slot, request_id }: Opened,
+    decoder: D,
+) -> impl Future<Output = ()> {
     // Every log line of this connection carries its id, and its user once
     // authenticated (see `Session::auth`). The request's id is not kept in
     // the span, whose fields every idle connection would carry: one line
@@ -205,7 +234,6 @@ fn connection<D: Decode, E: Encode>(
         let request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         tracing::debug!(request_id, "connection opened");
     });
-    let writer = tokio::spawn(write(out, queue, encoder));
     serve(conn, writer, stream, state, first, slot, decoder).instrument(span)
 }
 
@@ -222,10 +250,10 @@ fn connection<D: Decode, E: Encode>(
 /// put the task a size class higher (tokio allocates tasks in steps of 128
 /// bytes).
 #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
-fn serve<D: Decode>(
+fn serve<S: Inbound, D: Decode>(
     conn: Arc<Conn>,
     writer: tokio::task::JoinHandle<()>,
-    mut stream: Incoming,
+    mut stream: S,
     state: AppState,
     first: FirstAuth,
     mut slot: IpSlot,
@@ -266,7 +294,11 @@ fn serve<D: Decode>(
 /// reply, so that closing the socket with unread data cannot reset the
 /// connection before the client has read ours. A stuck client, or one that
 /// keeps sending, gets `--drain-timeout-ms` before the connection is dropped.
-async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming, drain: Duration) {
+async fn finish(
+    mut writer: tokio::task::JoinHandle<()>,
+    mut stream: impl Inbound,
+    drain: Duration,
+) {
     let deadline = Instant::now() + drain;
     let finish_writer = async {
         if tokio::time::timeout_at(deadline, &mut writer).await.is_err() {
@@ -290,10 +322,10 @@ async fn finish(mut writer: tokio::task::JoinHandle<()>, mut stream: Incoming, d
 /// The reader: feeds frames and timers to the session until either ends it,
 /// and queues a ping every heartbeat.
 #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice (see serve)")]
-fn read<'a, D: Decode>(
+fn read<'a, S: Inbound, D: Decode>(
     session: &'a mut Session,
     conn: &'a Conn,
-    stream: &'a mut Incoming,
+    stream: &'a mut S,
     state: &'a AppState,
     mut decoder: D,
 ) -> impl Future<Output = ()> + 'a {

@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod install;
 mod sdk;
+mod socketio;
 mod tally;
 mod ui;
 
@@ -49,6 +50,9 @@ enum Task {
     /// Only the demo chat's checks: its wasm32 lint, its trunk build and its
     /// browser test (a part of `test`).
     TestUi,
+    /// Only the Socket.IO dialect's end-to-end test, with the real
+    /// `socket.io-client` in Node (a part of `test`).
+    TestSocketio,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Task::Run { flags } => run(&flags),
         Task::Test => test(),
         Task::TestUi => test_ui(),
+        Task::TestSocketio => socketio::test().map(|tally| println!("\nxtask: {tally}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,6 +126,7 @@ fn test() -> Result<()> {
     bench::smoke()?;
     let mut tally = sdk::test()?;
     tally += ui::test()?;
+    tally += socketio::test()?;
     tally += cargo_test(&["test", "--workspace", "--all-targets"], tally)?;
     println!("\nxtask: every check and test passed");
     println!("{tally}");

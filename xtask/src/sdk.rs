@@ -159,7 +159,7 @@ pub(crate) fn npm_test(
             .env("ROOMCAST_ARTIFACTS", artifacts),
         &format!("npm test (in {}, app at {})", dir.display(), fixture.http_url()),
         |tally, _| {
-            println!("{tally} (the {what}'s browser test)");
+            println!("{tally} (the {what}'s end-to-end test)");
             anyhow!(
                 "the {what}'s end-to-end test failed; screenshots are in {}, the server log is {}",
                 artifacts.display(),
