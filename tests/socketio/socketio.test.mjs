@@ -369,3 +369,103 @@ describe("bad input gets the dialect's error form", () => {
     assert.equal(await gone, "io server disconnect");
   });
 });
+
+describe("the connection's life", () => {
+  test("the default transports start polling and upgrade to WebSocket", async () => {
+    const { token: text } = await token(fresh("sio"));
+    const socket = io(APP, { auth: { token: text }, reconnection: false });
+    sockets.push(socket);
+    const transports = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no upgrade")), WAIT);
+      socket.io.once("open", () => {
+        const first = socket.io.engine.transport.name;
+        socket.io.engine.once("upgrade", (transport) => {
+          clearTimeout(timer);
+          resolve([first, transport.name]);
+        });
+      });
+    });
+    assert.deepEqual(transports, ["polling", "websocket"]);
+    const conversation = Math.floor(Math.random() * 1e9);
+    assert.deepEqual(await socket.emitWithAck("join_conversation", conversation), { ok: true });
+  });
+
+  test("a socket that goes is a member who leaves, for native clients", async () => {
+    const conversation = Math.floor(Math.random() * 1e9);
+    const room = `conversation:${conversation}`;
+    const { client } = await nativeIn(room, fresh("nat"));
+    const { token: text, user } = await token(fresh("sio"));
+    const socket = await connect({ token: text });
+    await socket.emitWithAck("join_conversation", conversation);
+    await client.until((f) => f.type === "presence_diff" && f.joins?.some((m) => m.user_id === user.id));
+    socket.close();
+    await client.until((f) => f.type === "presence_diff" && f.leaves?.some((u) => u.id === user.id));
+  });
+
+  test("a user the backend disconnects is disconnected by the server", async () => {
+    const { token: text, user } = await token(fresh("sio"));
+    const socket = await connect({ token: text });
+    const gone = next(socket, "disconnect");
+    await control(`/api/users/${user.id}/disconnect`, {});
+    assert.equal(await gone, "io server disconnect");
+  });
+
+  test("a client that falls a full buffer behind is disconnected, after what was buffered", async () => {
+    const conversation = Math.floor(Math.random() * 1e9);
+    const { token: text } = await token(fresh("sio"));
+    // Engine.IO by hand: open a polling session, connect the namespace,
+    // join, then stop polling while a backend floods the conversation.
+    const base = `${APP}/socket.io/?EIO=4&transport=polling`;
+    const { sid } = JSON.parse((await (await fetch(base)).text()).slice(1));
+    const poll = async () => (await (await fetch(`${base}&sid=${sid}`)).text()).split("\x1e");
+    const post = (body) => fetch(`${base}&sid=${sid}`, { method: "POST", body });
+    assert.equal((await post(`40${JSON.stringify({ token: text })}`)).status, 200);
+    // Packets of a poll are separated by U+001E; a ping ("2") may come first.
+    const connected = await poll();
+    assert.ok(connected.some((packet) => packet.startsWith("40")), `not connected: ${connected}`);
+    assert.equal((await post(`421${JSON.stringify(["join_conversation", conversation])}`)).status, 200);
+    assert.deepEqual(await poll(), ['431[{"ok":true}]']);
+    const room = encodeURIComponent(`conversation:${conversation}`);
+    const flood = 600;
+    for (let i = 0; i < flood; i++) {
+      await control(`/api/rooms/${room}/events`, { name: "bulk", data: { i } });
+    }
+    // Reading again: the buffered events, then the server's disconnect.
+    let bulk = 0;
+    let disconnected = false;
+    for (let polls = 0; polls < 50 && !disconnected; polls++) {
+      for (const packet of await poll()) {
+        if (packet.startsWith('42["bulk"')) bulk++;
+        if (packet === "41") disconnected = true;
+      }
+    }
+    assert.ok(disconnected, `no disconnect after ${bulk} events`);
+    assert.ok(bulk > 0 && bulk < flood, `${bulk} of ${flood} events before the disconnect`);
+    const { token: again } = await token(fresh("sio"));
+    const socket = await connect({ token: again });
+    assert.equal(socket.connected, true);
+  });
+});
+
+// Last: it restarts the server under every other socket.
+describe("a server restart", () => {
+  test("socket.io-client reconnects by itself, and a rejoin hears the conversation again", async () => {
+    const conversation = Math.floor(Math.random() * 1e9);
+    const room = `conversation:${conversation}`;
+    const { token: text } = await token(fresh("sio"));
+    const socket = io(APP, { auth: { token: text }, transports: ["websocket"], reconnectionDelay: 100, reconnectionDelayMax: 500 });
+    sockets.push(socket);
+    // As the original's clients did: (re)join on every connect.
+    socket.on("connect", () => socket.emit("join_conversation", conversation));
+    await next(socket, "connect");
+    const dropped = next(socket, "disconnect");
+    const back = new Promise((resolve) => socket.io.once("reconnect", resolve));
+    await control("/restart", {});
+    assert.equal(await dropped, "transport close");
+    await back;
+    const { client } = await nativeIn(room, fresh("nat"));
+    const arrived = next(socket, "new_message");
+    client.send({ type: "send", room, content: "after the restart", client_id: `c-${Date.now()}` });
+    assert.equal((await arrived).messageContent, "after the restart");
+  });
+});

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::ConnectInfo;
 use roomcast_shared::{CloseCode, ErrorCode};
 use serde_json::{Value, json};
+use socketioxide::SocketError;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessage, FromMessageParts};
 use socketioxide::socket::Socket;
@@ -62,6 +63,9 @@ const SEEN_MESSAGES: usize = 256;
 /// full, the socket is disconnected, as a WebSocket that does not read is
 /// (`--send-queue-bytes`).
 const SOCKET_BUFFER: usize = 256;
+/// How often a `disconnect` that found the socket's buffer full is tried
+/// again.
+const DISCONNECT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Native frames taken from the queue at once.
 const BATCH: usize = 64;
 
@@ -73,23 +77,34 @@ pub(crate) fn mount(router: axum::Router<AppState>, state: &AppState) -> axum::R
         .with_state(state.clone())
         .build_svc();
     io.ns("/", on_connect.with(admit));
+    // At shutdown every transport is closed, which a client takes as a
+    // lost connection: it reconnects (to this server once it is back, or
+    // to another). A `disconnect` would keep it away.
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        io.close().await;
+    });
     router.route_service("/socket.io/", service)
 }
 
-/// Who a socket is, once admitted: handed from the connect middleware to
-/// the connect handler.
+/// An admitted socket's session, to be started once it is connected:
+/// handed from the connect middleware to the connect handler.
 #[derive(Clone)]
 struct Admitted(Arc<Mutex<Option<Admission>>>);
 
 struct Admission {
     token: String,
-    admin: bool,
     slot: IpSlot,
+    bridge: Arc<Bridge>,
+    inbound: mpsc::Receiver<Message>,
 }
 
 /// The connect middleware: the origin, the token and the address's
 /// connection limit. An `Err` is the client's `connect_error`, its
-/// message the error's.
+/// message the error's. An admitted socket gets its bridge and handlers
+/// here, before the client hears it is connected: its first events must
+/// find them.
 async fn admit(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
@@ -116,22 +131,11 @@ async fn admit(
     let Some(slot) = IpSlot::take(&state, peer.ip(), &parts.headers) else {
         return Err("too many connections from this address".into());
     };
-    let admission = Admission { token, admin, slot };
-    socket.extensions.insert(Admitted(Arc::new(Mutex::new(Some(admission)))));
-    Ok(())
-}
-
-/// A connected socket: its session starts, reading what [`Incoming`]
-/// hands over and writing through [`write`].
-async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
-    let admission =
-        socket.extensions.get::<Admitted>().and_then(|Admitted(a)| a.lock().ok()?.take());
-    let Some(Admission { token, admin, slot }) = admission else {
-        let _ = socket.disconnect();
-        return;
-    };
-    let (sender, mut receiver) = mpsc::channel(INBOUND_EVENTS);
+    let (sender, inbound) = mpsc::channel(INBOUND_EVENTS);
     let bridge = Arc::new(Bridge::new(sender));
+    if admin {
+        bridge.push(json!({"type": "join", "room": "admin", "history": 0}).to_string());
+    }
     socket.extensions.insert(bridge.clone());
     socket.on_fallback(async |_: Incoming| {});
     socket.on_disconnect(async |socket: SocketRef| {
@@ -140,12 +144,23 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
             bridge.hang_up();
         }
     });
-    if admin {
-        bridge.push(json!({"type": "join", "room": "admin", "history": 0}).to_string());
-    }
+    let admission = Admission { token, slot, bridge, inbound };
+    socket.extensions.insert(Admitted(Arc::new(Mutex::new(Some(admission)))));
+    Ok(())
+}
+
+/// A connected socket: its session starts, reading what [`Incoming`]
+/// hands over and writing through [`write`].
+async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
+    let admission =
+        socket.extensions.remove::<Admitted>().and_then(|Admitted(a)| a.lock().ok()?.take());
+    let Some(Admission { token, slot, bridge, mut inbound }) = admission else {
+        let _ = socket.disconnect();
+        return;
+    };
     let (conn, queue) = state.hub.open();
     let writer = tokio::spawn(write(socket, queue, bridge));
-    let stream = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx).map(|m| m.map(Ok)));
+    let stream = futures_util::stream::poll_fn(move |cx| inbound.poll_recv(cx).map(|m| m.map(Ok)));
     let opened = Opened { first: FirstAuth::Token(token), slot, request_id: None };
     let session = ws::run(conn, writer, stream, state.clone(), opened, Native);
     tokio::spawn(state.tasks.track_future(session));
@@ -300,8 +315,8 @@ async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge
     loop {
         let frames = match queue.next(BATCH).await {
             Next::Frames(frames) => frames,
-            Next::Killed((code, _)) => return close(&socket, code),
-            Next::Ended => return close(&socket, CloseCode::NORMAL),
+            Next::Killed((code, _)) => return close(socket, code).await,
+            Next::Ended => return close(socket, CloseCode::NORMAL).await,
         };
         for frame in frames {
             match frame {
@@ -319,7 +334,7 @@ async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge
                         };
                         // Its buffer is full (it does not read), or it is gone.
                         if !sent {
-                            return close(&socket, CloseCode::NORMAL);
+                            return close(socket, CloseCode::NORMAL).await;
                         }
                     }
                 }
@@ -328,7 +343,7 @@ async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge
                 Outbound::Ping if socket.connected() => {
                     bridge.push_message(Message::Pong(bytes::Bytes::new()));
                 }
-                Outbound::Close(code, _) => return close(&socket, code),
+                Outbound::Close(code, _) => return close(socket, code).await,
                 Outbound::Ping | Outbound::Pong(_) => {}
             }
         }
@@ -336,12 +351,21 @@ async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge
     }
 }
 
-/// Ends the socket for a session closed with `code`. A restart leaves the
-/// transport to close with the process, which a Socket.IO client takes as
-/// a lost connection and reconnects; any other close is the server's
-/// `disconnect`, after which a client stays away until told to connect.
-fn close(socket: &SocketRef, code: CloseCode) {
-    if code != CloseCode::RESTARTING {
-        let _ = socket.clone().disconnect();
+/// Ends the socket for a session closed with `code`. At a restart the
+/// transport is closed (see [`mount`]), which a client takes as a lost
+/// connection; any other close is the server's `disconnect`, after which a
+/// client stays away until told to connect.
+///
+/// A socket whose buffer is full (it does not read) has no room for the
+/// `disconnect` packet: it is tried again until there is, or until
+/// Engine.IO gives up on the socket (it answers no ping either).
+async fn close(socket: SocketRef, code: CloseCode) {
+    if code == CloseCode::RESTARTING {
+        return;
+    }
+    while socket.connected()
+        && matches!(socket.clone().disconnect(), Err(SocketError::InternalChannelFull))
+    {
+        tokio::time::sleep(DISCONNECT_RETRY).await;
     }
 }
