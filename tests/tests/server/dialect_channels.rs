@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use roomcast_server::Rate;
-use roomcast_tests::{Engine, TestServer, WsClient, every_engine, frame_type, percent_encode};
+use roomcast_server::config::ConnectHook;
+use roomcast_tests::{
+    Engine, HookServer, Reply, TestServer, WsClient, every_engine, frame_type, percent_encode,
+};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite;
 
@@ -310,4 +313,45 @@ async fn online_status_tells_the_others_of_open_close_and_departure(engine: Engi
     assert!(frames.iter().all(|f| f["username"] != "bob"), "{frames:?}");
     bob.close().await;
     assert_eq!(online_status(&mut alice, "bob").await["online_status"], false);
+}
+
+/// A server whose connect hook answers `reply` for a session cookie.
+async fn with_connect_hook(reply: Reply) -> (HookServer, TestServer) {
+    let hook = HookServer::start(reply).await;
+    let url = reqwest::Url::parse(&hook.url()).expect("a hook URL");
+    let timeout = Duration::from_secs(2);
+    let server = TestServer::with(|config| {
+        config.hooks.connect = Some(ConnectHook { url, timeout });
+    })
+    .await;
+    (hook, server)
+}
+
+#[tokio::test]
+async fn a_session_cookie_signs_in_on_the_chat_path_through_the_connect_hook() {
+    let alice =
+        json!({"user": {"id": "alice", "name": "Alice", "role": "member"}, "rooms": ["general"]});
+    let (hook, server) = with_connect_hook(Reply::Json(200, alice)).await;
+    let url = format!("{}/chat/general/", server.ws_url());
+    let mut page = WsClient::connect_with(&url, None, &[("cookie", "sessionid=abc123")]).await;
+    user_event(&mut page, "Alice", "user_joined").await;
+    page.send(json!({"message": "signed in by cookie"})).await;
+    let message = chat_message(&mut page).await;
+    assert_eq!(message["sender"], "Alice", "{message}");
+    let asked = hook.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].body["headers"]["cookie"], "sessionid=abc123");
+    // The hook's rooms apply as on /ws: another room's path is refused.
+    let url = format!("{}/chat/random/", server.ws_url());
+    let mut elsewhere = WsClient::connect_with(&url, None, &[("cookie", "sessionid=abc123")]).await;
+    let refused = elsewhere.recv_until("error").await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+}
+
+#[tokio::test]
+async fn a_session_the_hook_refuses_is_closed_with_4001_on_the_chat_path() {
+    let (_hook, server) = with_connect_hook(Reply::Json(401, json!({"error": "expired"}))).await;
+    let url = format!("{}/chat/general/", server.ws_url());
+    let mut page = WsClient::connect_with(&url, None, &[("cookie", "sessionid=stale")]).await;
+    assert_eq!(page.expect_close().await, 4001);
 }
