@@ -73,6 +73,7 @@ mod moderation;
 mod origin;
 mod serve;
 mod session;
+mod sse;
 mod state;
 mod telemetry;
 mod ws;
@@ -126,6 +127,8 @@ pub async fn run(
 fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ws", axum::routing::get(ws::upgrade))
+        .route("/sse", axum::routing::get(sse::open))
+        .route("/sse/{key}", axum::routing::post(sse::post))
         .merge(dialect::router())
         .merge(api::router(state.clone()));
     let router = dialect::socketio::mount(router, &state);

@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     /// Webhooks, when configured (`--webhook-url`).
     pub webhooks: Option<Arc<Webhooks>>,
     pub metrics: Arc<Metrics>,
+    /// The open connections of the fallback transport (`sse.rs`).
+    pub sse: crate::sse::Streams,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Connection tasks and grace-period timers, awaited at shutdown.
@@ -109,6 +111,7 @@ impl AppState {
             engine_store: store,
             ingest: ingest::Status::default(),
             metrics,
+            sse: crate::sse::Streams::default(),
             shutdown,
             tasks,
         })))

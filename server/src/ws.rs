@@ -136,7 +136,11 @@ pub(crate) enum FirstAuth {
 }
 
 impl FirstAuth {
-    fn of_upgrade(state: &AppState, headers: &HeaderMap, peer: std::net::IpAddr) -> Self {
+    pub(crate) fn of_upgrade(
+        state: &AppState,
+        headers: &HeaderMap,
+        peer: std::net::IpAddr,
+    ) -> Self {
         if state.config.hooks.connect.is_none() {
             return Self::Frame;
         }

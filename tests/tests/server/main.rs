@@ -38,6 +38,7 @@ mod redis_tls;
 mod rooms;
 mod scaling;
 mod shutdown;
+mod sse;
 mod static_files;
 mod tokens;
 mod webhooks;
