@@ -124,6 +124,11 @@ async fn messages_go_both_ways_between_typed_and_native_clients(engine: Engine) 
         json!({"id": "carol", "name": "Carol", "role": null, "avatar": null})
     );
     assert_eq!(john.recv_until("message").await, frame);
+
+    // The envelope's `user_id` is not trusted: Jane's message is Jane's.
+    jane.send(message(json!(456), "as john?")).await;
+    let forged = native.recv_where("jane's message", |f| f["content"] == "as john?").await;
+    assert_eq!((&forged["content"], &forged["sender"]["id"]), (&json!("as john?"), &json!("124")));
 }
 
 every_engine!(typing_goes_both_ways);
@@ -312,6 +317,9 @@ async fn bad_input_gets_the_dialects_error_and_the_connection_stays(engine: Engi
         (r#"{"type": "message", "data": {"room_id": 456, "content": "   "}}"#, "bad_request"),
         (huge.as_str(), "too_large"),
         (r#"{"type": "message", "data": {"room_id": 789, "content": "not joined"}}"#, "forbidden"),
+        // Any room by name, under the native room rules: not another's.
+        (r#"{"type": "join_room", "data": {"room_id": "user:124"}}"#, "forbidden"),
+        (r#"{"type": "join_room", "data": {"room_id": "dm:124,125"}}"#, "forbidden"),
     ];
     for (bad, code) in cases {
         john.send_text(bad).await;
