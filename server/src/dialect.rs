@@ -19,7 +19,8 @@
 //! connection's tasks hold nothing more and do nothing more.
 //!
 //! By dialect: `channels.rs` (Django Channels chat, personal chat and
-//! notifications), `online.rs` (online status).
+//! notifications), `online.rs` (online status), `typed.rs` (typed chat
+//! events).
 
 use std::collections::VecDeque;
 
@@ -35,6 +36,7 @@ use crate::ws::{self, Request};
 pub(crate) mod channels;
 pub(crate) mod online;
 pub(crate) mod socketio;
+pub(crate) mod typed;
 
 /// What a dialect makes of one client text frame.
 #[derive(Debug)]
@@ -56,7 +58,10 @@ pub(crate) trait Decode: Send + 'static {
     const NEEDS_CREDENTIALS: bool;
 
     /// Native frames the session handles once the connection is signed in
-    /// as `user_id` (or a refusal, answered with an error frame).
+    /// as `user_id` (or a refusal, answered with an error frame). Called
+    /// when the connection was signed in at the upgrade (`?token=` or the
+    /// connect hook), which a dialect that [`NEEDS_CREDENTIALS`](Self::NEEDS_CREDENTIALS)
+    /// always is; not after an `auth` frame.
     fn on_open(&mut self, user_id: &str) -> Decoded;
 
     /// One client text frame.
@@ -118,6 +123,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
         .route("/ws/notifications/", get(channels_notifications))
         .route("/ws/notify/", get(channels_notifications))
         .route("/ws/online/", get(online_status))
+        .route("/ws/chat/", get(typed_chat))
         .route("/ws/{id}/", get(channels_direct))
 }
 
@@ -135,6 +141,11 @@ async fn channels_chat(Path(room_name): Path<String>, request: Request) -> Respo
 /// `GET /ws/online/`: online status (`online.rs`).
 async fn online_status(request: Request) -> Response {
     ws::upgrade_with(request, online::codec())
+}
+
+/// `GET /ws/chat/`: typed chat events (`typed.rs`).
+async fn typed_chat(request: Request) -> Response {
+    ws::upgrade_with(request, typed::codec())
 }
 
 /// `GET /ws/<int:id>/`: the personal chat with user `id`, in the frames of

@@ -277,7 +277,9 @@ fn serve<S: Inbound, D: Decode>(
             }
             FirstAuth::Hook(request) => flow = Box::pin(session.auth_by_hook(request)).await,
         }
-        if flow == Flow::Continue && D::NEEDS_CREDENTIALS {
+        // Signed in at the upgrade: the dialect learns it (the user id is
+        // set by then); a native connection's `on_open` does nothing.
+        if flow == Flow::Continue && (D::NEEDS_CREDENTIALS || !conn.user_id().is_empty()) {
             let opened = decoder.on_open(conn.user_id());
             flow = Box::pin(on_decoded(&mut session, opened, None)).await;
         }

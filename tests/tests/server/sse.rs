@@ -182,12 +182,17 @@ async fn a_reopened_stream_recovers_exactly_what_it_missed(engine: Engine) {
     again.post(json!({"type": "join", "ref": 1, "room": "general", "since": since})).await;
     let joined = again.recv_until("joined").await;
     assert_eq!(joined["recovered"], true, "{joined}");
-    let contents: Vec<_> = joined["messages"]
+    let mut contents: Vec<_> = joined["messages"]
         .as_array()
         .expect("messages")
         .iter()
         .map(|m| m["content"].clone())
         .collect();
+    // With Redis, a message acked from the store may reach the room's
+    // stream just after the join read it: it then comes live, once.
+    while contents.len() < 3 {
+        contents.push(again.recv_until("message").await["content"].clone());
+    }
     assert_eq!(contents, [json!("missed 0"), json!("missed 1"), json!("missed 2")], "{joined}");
 }
 
