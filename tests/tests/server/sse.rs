@@ -311,3 +311,35 @@ async fn a_stream_that_is_not_read_is_closed_as_a_slow_consumer_and_the_server_s
     let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
     bob.join("firehose").await;
 }
+
+#[tokio::test]
+async fn pages_of_other_sites_can_neither_open_a_stream_nor_post_to_one() {
+    let server = TestServer::start().await;
+    let alice = joined(&server, "alice", "general").await;
+    let http = reqwest::Client::new();
+    let token = server.token("mallory", "Mallory");
+    let opened = http
+        .get(format!("{}/sse?token={token}", server.http_url()))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(opened.status(), 403);
+    let posted = http
+        .post(format!("{}/sse/{}", server.http_url(), alice.key))
+        .header("origin", "https://evil.example")
+        .body(r#"{"type":"send","room":"general","content":"forged","client_id":"x"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(posted.status(), 403);
+    // A local page (dev mode) may.
+    let posted = http
+        .post(format!("{}/sse/{}", server.http_url(), alice.key))
+        .header("origin", "http://localhost:5173")
+        .body(r#"{"type":"ping"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(posted.status(), 202);
+}
