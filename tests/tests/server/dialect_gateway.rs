@@ -118,6 +118,8 @@ async fn a_bad_or_missing_token_gets_an_error_and_close_4001() {
 async fn ops_before_identify_are_refused_and_nothing_arrives() {
     let server = TestServer::start().await;
     let mut client = WsClient::connect(&url(&server)).await.labelled("early");
+    // A heartbeat is answered from the start.
+    synced(&mut client).await;
     client.send(op("GUILD_SUBSCRIBE", json!({"guildId": "g1"}))).await;
     let error = answer(&mut client, "ERROR").await;
     assert_eq!(error["data"]["code"], "unauthorized", "{error}");
