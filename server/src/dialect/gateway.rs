@@ -369,10 +369,10 @@ impl Encoder {
             }
             // A backend's events: those of the subscribed guilds, and those
             // for the user alone (`guild.create` when it joins a guild).
-            Native::Event { room, name, data } => {
-                if guild_of(&room).is_some() || room.starts_with("user:") {
-                    push(event(&name, data));
-                }
+            Native::Event { room, name, data }
+                if guild_of(&room).is_some() || room.starts_with("user:") =>
+            {
+                push(event(&name, data));
             }
             Native::Error { code, message, retry_after_ms, reason_code } => {
                 push(serde_json::to_string(&Answer::Error {
