@@ -264,6 +264,10 @@ pub struct Timing {
     pub heartbeat: Duration,
     /// Time to authenticate before close 4001 (default 10 s).
     pub auth_timeout: Duration,
+    /// How long a `/gateway` connection may go without a `HEARTBEAT` op
+    /// before it is closed (default 60 s, the original gateway's), beside
+    /// the native silence rule that browsers' automatic pongs satisfy.
+    pub gateway_heartbeat_timeout: Duration,
     /// How long a disconnected user stays a member and online (default 3 s).
     pub presence_grace: Duration,
     /// How long membership and presence changes are gathered into one
@@ -336,6 +340,7 @@ impl Default for Timing {
         Self {
             heartbeat: Duration::from_secs(25),
             auth_timeout: Duration::from_secs(10),
+            gateway_heartbeat_timeout: Duration::from_secs(60),
             presence_grace: Duration::from_secs(3),
             presence_window: Duration::from_millis(250),
             typing_timeout: Duration::from_secs(5),
@@ -399,6 +404,7 @@ impl Config {
         let Timing { heartbeat, presence_grace, instance_lease, header_timeout, .. } = self.timing;
         let durations = [
             ("heartbeat-ms", heartbeat),
+            ("gateway-heartbeat-timeout-ms", self.timing.gateway_heartbeat_timeout),
             ("presence-grace-ms", presence_grace),
             ("presence-window-ms", self.timing.presence_window),
             ("instance-lease-ms", instance_lease),
@@ -592,6 +598,10 @@ impl Config {
             },
             timing: Timing {
                 heartbeat: Duration::from_millis(positive(args.heartbeat_ms, "heartbeat-ms")?),
+                gateway_heartbeat_timeout: Duration::from_millis(positive(
+                    args.gateway_heartbeat_timeout_ms,
+                    "gateway-heartbeat-timeout-ms",
+                )?),
                 presence_grace: Duration::from_millis(args.presence_grace_ms),
                 presence_window: Duration::from_millis(positive(
                     args.presence_window_ms,

@@ -20,11 +20,11 @@
 //!
 //! By dialect: `channels.rs` (Django Channels chat, personal chat and
 //! notifications), `online.rs` (online status), `typed.rs` (typed chat
-//! events).
+//! events), `gateway.rs` (the gateway with ops), `socketio.rs` (Socket.IO).
 
 use std::collections::VecDeque;
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use roomcast_shared::ErrorCode;
 
@@ -34,6 +34,7 @@ use crate::state::AppState;
 use crate::ws::{self, Request};
 
 pub(crate) mod channels;
+pub(crate) mod gateway;
 pub(crate) mod online;
 pub(crate) mod socketio;
 pub(crate) mod typed;
@@ -66,6 +67,14 @@ pub(crate) trait Decode: Send + 'static {
 
     /// One client text frame.
     fn decode(&mut self, text: &str) -> Decoded;
+
+    /// When the connection is closed (1000, `heartbeat timeout`) for want
+    /// of the dialect's own heartbeat, beside the native silence rule;
+    /// read by the reader at each turn. `None`: no such rule.
+    #[inline]
+    fn heartbeat_due(&self) -> Option<tokio::time::Instant> {
+        None
+    }
 }
 
 /// The writer's half of a dialect.
@@ -125,6 +134,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
         .route("/ws/online/", get(online_status))
         .route("/ws/chat/", get(typed_chat))
         .route("/ws/{id}/", get(channels_direct))
+        .route("/gateway", get(gateway))
 }
 
 /// `GET /ws/chat/<room_name>/`: the Django Channels chat consumer. A name
@@ -163,4 +173,9 @@ async fn channels_direct(Path(id): Path<String>, request: Request) -> Response {
 async fn channels_notifications(request: Request) -> Response {
     let codec = channels::Endpoint::Notifications.codec();
     ws::upgrade_with(request, codec)
+}
+
+/// `GET /gateway`: the gateway with ops (`gateway.rs`).
+async fn gateway(State(state): State<AppState>, request: Request) -> Response {
+    ws::upgrade_with(request, gateway::codec(state.config.timing.gateway_heartbeat_timeout))
 }

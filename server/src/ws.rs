@@ -351,6 +351,9 @@ fn read<'a, S: Inbound, D: Decode>(
             let silent_at = last_heard + idle_limit;
             let session_at = session.next_deadline();
             let deadline = silent_at.min(ping_at).min(session_at);
+            // A dialect's own heartbeat; not kept across the wait (a native
+            // connection's future holds no room for it).
+            let deadline = decoder.heartbeat_due().map_or(deadline, |due| deadline.min(due));
             if armed != Some(deadline) {
                 timer.as_mut().reset(deadline);
                 armed = Some(deadline);
@@ -376,8 +379,8 @@ fn read<'a, S: Inbound, D: Decode>(
                 () = &mut timer => {
                     armed = None;
                     let now = Instant::now();
-                    if now >= silent_at {
-                        tracing::debug!("connection silent for two heartbeats, closing");
+                    if now >= silent_at || decoder.heartbeat_due().is_some_and(|due| now >= due) {
+                        tracing::debug!("connection silent for too long, closing");
                         Box::pin(session.close_with(CloseCode::NORMAL, "heartbeat timeout")).await;
                         Flow::Stop
                     } else {

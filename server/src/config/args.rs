@@ -145,6 +145,12 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_HEARTBEAT_MS", default_value_t = 25_000)]
     pub heartbeat_ms: u64,
 
+    /// How long a `/gateway` connection may go without sending a
+    /// `HEARTBEAT` op, in milliseconds, before it is closed (1000,
+    /// `heartbeat timeout`), as the gateway it replaces did.
+    #[arg(long, env = "ROOMCAST_GATEWAY_HEARTBEAT_TIMEOUT_MS", default_value_t = 60_000)]
+    pub gateway_heartbeat_timeout_ms: u64,
+
     /// How long a disconnected user stays a member and online, in
     /// milliseconds, so a reload does not flicker.
     #[arg(long, env = "ROOMCAST_PRESENCE_GRACE_MS", default_value_t = 3_000)]

@@ -17,6 +17,7 @@ mod connections;
 mod control;
 mod deploy;
 mod dialect_channels;
+mod dialect_gateway;
 mod dialect_typed;
 mod durable;
 mod hardening_logs;
