@@ -4,7 +4,7 @@
 //! (`docs/protocol.md`, "Fallback transport").
 //!
 //! Like a dialect, this is not a second server: the connection is a native
-//! session run by `ws::run`, the reader of every WebSocket, reading from a
+//! session run by `ws::spawn_session` with the reader of every WebSocket, reading from a
 //! bounded channel that the POSTs feed, and written by a task that drains
 //! its queue into the event stream. Rooms, recovery, acks, limits and
 //! metrics are the session's.
@@ -28,7 +28,6 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tungstenite::Message;
 
-use crate::dialect::Native;
 use crate::error::ApiError;
 use crate::hub::Outbound;
 use crate::hub::queue::{self, Next};
@@ -101,18 +100,15 @@ pub(crate) async fn open(
         Some(token) => FirstAuth::Token(token),
         None => FirstAuth::of_upgrade(&state, &headers, peer.ip()),
     };
-    let (sender, mut inbound) = mpsc::channel(INBOUND_FRAMES);
+    let (sender, inbound) = mpsc::channel(INBOUND_FRAMES);
     let key = state.sse.open(sender.clone());
     let (chunks, mut body) = mpsc::channel::<Bytes>(STREAM_CHUNKS);
     // Fits: the channel is new and empty.
     let _ = chunks.try_send(event("open", &json!({ "key": key }).to_string()));
-    let (conn, queue) = state.hub.open();
-    let writer = tokio::spawn(write(state.clone(), key, queue, chunks, sender));
-    let stream = futures_util::stream::poll_fn(move |cx| inbound.poll_recv(cx).map(|m| m.map(Ok)));
     let request_id = headers.get(crate::logging::REQUEST_ID).cloned();
     let opened = Opened { first, slot, request_id };
-    let session = ws::run(conn, writer, stream, state.clone(), opened, Native);
-    tokio::spawn(state.tasks.track_future(session));
+    let writing = state.clone();
+    ws::spawn_session(&state, opened, inbound, |queue| write(writing, key, queue, chunks, sender));
     let body = futures_util::stream::poll_fn(move |cx| {
         body.poll_recv(cx).map(|chunk| chunk.map(Ok::<_, std::convert::Infallible>))
     });

@@ -218,10 +218,27 @@ fn connection<D: Decode, E: Encode>(
     run(conn, writer, stream, state, opened, decoder)
 }
 
+/// Starts a native session on a transport of its own (Socket.IO, the
+/// fallback transport): its client frames arrive on `inbound`, which ends
+/// the session when it closes; `write` makes the task that drains its
+/// queue.
+pub(crate) fn spawn_session<W: Future<Output = ()> + Send + 'static>(
+    state: &AppState,
+    opened: Opened,
+    mut inbound: tokio::sync::mpsc::Receiver<Message>,
+    write: impl FnOnce(queue::Receiver) -> W,
+) {
+    let (conn, queue) = state.hub.open();
+    let writer = tokio::spawn(write(queue));
+    let stream = futures_util::stream::poll_fn(move |cx| inbound.poll_recv(cx).map(|m| m.map(Ok)));
+    let session = run(conn, writer, stream, state.clone(), opened, Native);
+    tokio::spawn(state.tasks.track_future(session));
+}
+
 /// The reader's task of connection `conn`, its log span around it, for any
 /// transport: `writer` is the task that drains `conn`'s queue, `stream`
 /// what the client sends.
-pub(crate) fn run<S: Inbound, D: Decode>(
+fn run<S: Inbound, D: Decode>(
     conn: Arc<Conn>,
     writer: tokio::task::JoinHandle<()>,
     stream: S,

@@ -12,7 +12,7 @@
 //!   to the session in the order the socket received them: the translation
 //!   runs in an extractor, which `socketioxide` calls in order, before it
 //!   spawns a handler per event (which would not keep it).
-//! - **Session**: the same reader as a WebSocket's (`ws::run`), reading
+//! - **Session**: the same reader as a WebSocket's (`ws::spawn_session`), reading
 //!   from a bounded channel instead of a socket; so rooms, auth expiry,
 //!   limits, history and metrics are those of every connection.
 //! - **Out**: a writer task drains the connection's queue into events and
@@ -42,7 +42,6 @@ use tungstenite::Message;
 
 use self::codec::{Answer, Out, Refusal};
 use crate::auth::TokenError;
-use crate::dialect::Native;
 use crate::hub::Outbound;
 use crate::hub::queue::{self, Next};
 use crate::state::AppState;
@@ -154,16 +153,12 @@ async fn admit(
 async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     let admission =
         socket.extensions.remove::<Admitted>().and_then(|Admitted(a)| a.lock().ok()?.take());
-    let Some(Admission { token, slot, bridge, mut inbound }) = admission else {
+    let Some(Admission { token, slot, bridge, inbound }) = admission else {
         let _ = socket.disconnect();
         return;
     };
-    let (conn, queue) = state.hub.open();
-    let writer = tokio::spawn(write(socket, queue, bridge));
-    let stream = futures_util::stream::poll_fn(move |cx| inbound.poll_recv(cx).map(|m| m.map(Ok)));
     let opened = Opened { first: FirstAuth::Token(token), slot, request_id: None };
-    let session = ws::run(conn, writer, stream, state.clone(), opened, Native);
-    tokio::spawn(state.tasks.track_future(session));
+    ws::spawn_session(&state, opened, inbound, |queue| write(socket, queue, bridge));
 }
 
 /// What a socket's event handlers, its session and its writer share.
