@@ -27,6 +27,7 @@ use std::collections::VecDeque;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use roomcast_shared::ErrorCode;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, FrameError};
 use crate::hub::Outbound;
@@ -49,6 +50,19 @@ pub(crate) enum Decoded {
     /// Refused: the session answers with an error frame, which the writer
     /// puts in the dialect's form.
     Refused(FrameError),
+}
+
+/// A native `error` frame's fields, without its `ref`: read from the
+/// native frame by every dialect, and passed on as they are by those whose
+/// error form has the same fields.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct ErrorFields {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
 }
 
 /// The reader's half of a dialect.

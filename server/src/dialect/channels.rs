@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tungstenite::Utf8Bytes;
 
-use super::{Decode, Decoded, Encode, rewrite_texts};
+use super::{Decode, Decoded, Encode, ErrorFields, rewrite_texts};
 use crate::error::FrameError;
 use crate::hub::Outbound;
 
@@ -168,14 +168,7 @@ enum Native {
         title: String,
         body: String,
     },
-    Error {
-        code: String,
-        message: String,
-        #[serde(default)]
-        retry_after_ms: Option<u64>,
-        #[serde(default)]
-        reason_code: Option<String>,
-    },
+    Error(ErrorFields),
     #[serde(other)]
     Other,
 }
@@ -211,14 +204,7 @@ pub(crate) enum Frame<'a> {
         data: NotificationData<'a>,
     },
     /// The native `error` frame's fields, without its `ref`.
-    Error {
-        code: &'a str,
-        message: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry_after_ms: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason_code: Option<&'a str>,
-    },
+    Error(&'a ErrorFields),
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -280,12 +266,7 @@ impl Encoder {
                     data: NotificationData { title: &title, message: &body },
                 });
             }
-            Native::Error { code, message, retry_after_ms, reason_code } => push(Frame::Error {
-                code: &code,
-                message: &message,
-                retry_after_ms,
-                reason_code: reason_code.as_deref(),
-            }),
+            Native::Error(error) => push(Frame::Error(&error)),
             _ => {}
         }
     }

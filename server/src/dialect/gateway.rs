@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tungstenite::Utf8Bytes;
 
-use super::{Decode, Decoded, Encode, rewrite_texts};
+use super::{Decode, Decoded, Encode, ErrorFields, rewrite_texts};
 use crate::auth::TokenError;
 use crate::error::FrameError;
 use crate::hub::Outbound;
@@ -213,14 +213,7 @@ enum Native {
         #[serde(default)]
         data: Value,
     },
-    Error {
-        code: String,
-        message: String,
-        #[serde(default)]
-        retry_after_ms: Option<u64>,
-        #[serde(default)]
-        reason_code: Option<String>,
-    },
+    Error(ErrorFields),
     #[serde(other)]
     Other,
 }
@@ -257,14 +250,7 @@ enum Answer<'a> {
     },
     HeartbeatAck(()),
     /// The native `error` frame's fields, without its `ref`.
-    Error {
-        code: &'a str,
-        message: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry_after_ms: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason_code: Option<&'a str>,
-    },
+    Error(&'a ErrorFields),
 }
 
 /// An event: its name and its data.
@@ -374,14 +360,7 @@ impl Encoder {
             {
                 push(event(&name, data));
             }
-            Native::Error { code, message, retry_after_ms, reason_code } => {
-                push(serde_json::to_string(&Answer::Error {
-                    code: &code,
-                    message: &message,
-                    retry_after_ms,
-                    reason_code: reason_code.as_deref(),
-                }));
-            }
+            Native::Error(error) => push(serde_json::to_string(&Answer::Error(&error))),
             _ => {}
         }
     }

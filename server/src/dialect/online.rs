@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tungstenite::Utf8Bytes;
 
-use super::{Decode, Decoded, Encode, rewrite_texts};
+use super::{Decode, Decoded, Encode, ErrorFields, rewrite_texts};
 use crate::error::FrameError;
 use crate::hub::Outbound;
 
@@ -94,12 +94,7 @@ enum Native {
         #[serde(default)]
         updates: Vec<Update>,
     },
-    Error {
-        code: String,
-        message: String,
-        #[serde(default)]
-        retry_after_ms: Option<u64>,
-    },
+    Error(ErrorFields),
     #[serde(other)]
     Other,
 }
@@ -172,7 +167,7 @@ impl Encoder {
                     status(&update.user_id, update.status != "offline");
                 }
             }
-            Native::Error { code, message, retry_after_ms } => {
+            Native::Error(ErrorFields { code, message, retry_after_ms, .. }) => {
                 push(Frame::Error {
                     kind: "error",
                     code: &code,

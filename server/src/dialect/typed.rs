@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tungstenite::Utf8Bytes;
 
-use super::{Decode, Decoded, Encode, rewrite_texts};
+use super::{Decode, Decoded, Encode, ErrorFields, rewrite_texts};
 use crate::auth::TokenError;
 use crate::error::FrameError;
 use crate::hub::Outbound;
@@ -220,14 +220,7 @@ enum Native {
     Pong {
         time: String,
     },
-    Error {
-        code: String,
-        message: String,
-        #[serde(default)]
-        retry_after_ms: Option<u64>,
-        #[serde(default)]
-        reason_code: Option<String>,
-    },
+    Error(ErrorFields),
     #[serde(other)]
     Other,
 }
@@ -401,7 +394,7 @@ impl Encoder {
                 let data = Map::new();
                 push(out, &Envelope { kind: "pong", data, room_id: None, timestamp: &time });
             }
-            Native::Error { code, message, retry_after_ms, reason_code } => {
+            Native::Error(ErrorFields { code, message, retry_after_ms, reason_code }) => {
                 let reason_code = reason_code.as_deref();
                 let data = ErrorData { error: &message, code: &code, retry_after_ms, reason_code };
                 push(out, &Envelope { kind: "error", data, room_id: None, timestamp: &now() });
