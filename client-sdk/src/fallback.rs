@@ -5,7 +5,7 @@
 //! through again.
 //!
 //! Pure logic: the host reports how each connection ended and what a check
-//! found, with the time; it opens what [`Fallback::next`] names. Both
+//! found, with the time; it opens what [`Fallback::choose`] names. Both
 //! transports carry the same native session, so a switch is a reconnect
 //! like any other: the core's recovery (`since`) and outbox (`client_id`)
 //! make it lose and double nothing.
@@ -102,7 +102,7 @@ impl Fallback {
     }
 
     /// A connection attempt starts: the transport to open.
-    pub fn next(&mut self) -> Transport {
+    pub fn choose(&mut self) -> Transport {
         self.probe_at = None;
         self.current = match self.opts.transports {
             Transports::WebSocketOnly => Transport::WebSocket,

@@ -212,6 +212,11 @@ impl Core {
         std::mem::take(&mut self.effects)
     }
 
+    /// The settings it was made with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
     /// The connection state.
     pub fn state(&self) -> ConnectionState {
         self.state

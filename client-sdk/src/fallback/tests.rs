@@ -12,7 +12,7 @@ fn auto() -> Fallback {
 fn failing(policy: &mut Fallback, attempts: usize) -> Vec<Transport> {
     (0..attempts)
         .map(|_| {
-            let t = policy.next();
+            let t = policy.choose();
             policy.ended(false);
             t
         })
@@ -25,28 +25,28 @@ use Transport::{Sse, WebSocket as Ws};
 fn falls_back_after_the_configured_websocket_failures_in_a_row() {
     let mut p = auto();
     assert_eq!(failing(&mut p, 3), [Ws, Ws, Ws]);
-    assert_eq!(p.next(), Sse, "the fourth attempt uses the fallback");
+    assert_eq!(p.choose(), Sse, "the fourth attempt uses the fallback");
     p.ready(0);
     assert_eq!(p.current(), Sse);
     // A fallback connection that worked and dropped reconnects on the
     // fallback: WebSockets are still presumed blocked.
     p.ended(true);
-    assert_eq!(p.next(), Sse);
+    assert_eq!(p.choose(), Sse);
 
     let mut one = Fallback::new(FallbackOptions { sse_after_failures: 1, ..Default::default() });
     assert_eq!(failing(&mut one, 1), [Ws]);
-    assert_eq!(one.next(), Sse);
+    assert_eq!(one.choose(), Sse);
 }
 
 #[test]
 fn a_websocket_that_reaches_ready_resets_the_count() {
     let mut p = auto();
     failing(&mut p, 2);
-    assert_eq!(p.next(), Ws);
+    assert_eq!(p.choose(), Ws);
     p.ready(0);
     p.ended(true);
     assert_eq!(failing(&mut p, 2), [Ws, Ws], "two failures after a good connection are not three");
-    assert_eq!(p.next(), Ws);
+    assert_eq!(p.choose(), Ws);
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn on_the_fallback_checks_come_ever_more_rarely_and_a_good_one_switches_back() {
         ..Default::default()
     });
     failing(&mut p, 3);
-    assert_eq!(p.next(), Sse);
+    assert_eq!(p.choose(), Sse);
     assert_eq!(p.probe_at(), None, "no check before ready");
     p.ready(100);
     let mut waits = vec![];
@@ -84,19 +84,19 @@ fn on_the_fallback_checks_come_ever_more_rarely_and_a_good_one_switches_back() {
     // where it was, rather than checking a blocked network at once.
     p.ended(true);
     assert_eq!(p.probe_at(), None, "no check without a connection");
-    assert_eq!(p.next(), Sse);
+    assert_eq!(p.choose(), Sse);
     p.ready(now);
     assert_eq!(p.probe_at(), Some(now + 5_000));
     p.probe_started();
     assert!(p.probed(true, now), "a WebSocket got through: switch");
     p.ended(true);
-    assert_eq!(p.next(), Ws);
+    assert_eq!(p.choose(), Ws);
     p.ready(now);
     assert_eq!(p.probe_at(), None, "no checks on a WebSocket");
     // Blocked again later: the checks start from the shortest wait.
     p.ended(true);
     failing(&mut p, 3);
-    assert_eq!(p.next(), Sse);
+    assert_eq!(p.choose(), Sse);
     p.ready(now);
     assert_eq!(p.probe_at(), Some(now + 1_000));
 }
@@ -105,7 +105,7 @@ fn on_the_fallback_checks_come_ever_more_rarely_and_a_good_one_switches_back() {
 fn a_late_check_result_after_a_switch_changes_nothing() {
     let mut p = auto();
     assert!(!p.probed(true, 0), "on WebSocket there is nothing to switch to");
-    assert_eq!(p.next(), Ws);
+    assert_eq!(p.choose(), Ws);
 }
 
 #[test]
@@ -120,11 +120,11 @@ fn the_transports_option_pins_one_transport() {
         Fallback::new(FallbackOptions { transports: Transports::SseOnly, ..Default::default() });
     assert_eq!(sse.current(), Sse);
     assert_eq!(failing(&mut sse, 4), [Sse; 4]);
-    sse.next();
+    sse.choose();
     sse.ready(0);
     assert_eq!(sse.probe_at(), None, "pinned to the fallback: no checks");
     assert!(!sse.probed(true, 0));
-    assert_eq!(sse.next(), Sse);
+    assert_eq!(sse.choose(), Sse);
 }
 
 #[test]
