@@ -121,7 +121,8 @@ fn transports(value: &JsValue) -> Result<Transports, String> {
     if value.is_undefined() || value.is_null() {
         return Ok(Transports::Auto);
     }
-    let invalid = || "option transports must be a non-empty list of \"websocket\" and \"sse\"".to_owned();
+    let invalid =
+        || "option transports must be a non-empty list of \"websocket\" and \"sse\"".to_owned();
     if !js_sys::Array::is_array(value) {
         return Err(invalid());
     }

@@ -13,8 +13,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-pub use sse::Stream;
 use crate::fallback::Transport;
+pub use sse::Stream;
 
 /// What a socket reports to its owner.
 pub enum SocketEvent {
