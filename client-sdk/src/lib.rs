@@ -10,6 +10,8 @@
 //!   [`token`], [`rng`]: the pieces it is made of, each tested on its own.
 //! - [`decode`]: server frames decoded without serde's buffering (size).
 //! - [`effect`]: what the logic asks the host to do and tells the app.
+//! - [`fallback`]: which transport (WebSocket, or Server-Sent Events and
+//!   POSTs) carries the next connection, and when to try WebSocket again.
 //! - [`options`]: every setting with its default.
 //! - `payload`: the JSON handed to JavaScript besides frames.
 //! - `web` (wasm32 only): the browser glue and the JavaScript API. Only its
@@ -22,6 +24,7 @@ pub mod attachments;
 pub mod backoff;
 pub mod decode;
 pub mod effect;
+pub mod fallback;
 pub mod machine;
 pub mod options;
 pub mod outbox;
@@ -38,5 +41,6 @@ pub mod web;
 
 pub use backoff::Backoff;
 pub use effect::{ClientError, ConnectionState, Effect, Event};
+pub use fallback::{FallbackOptions, Transport, Transports};
 pub use machine::{Core, TokenSource};
 pub use options::Options;

@@ -45,6 +45,8 @@ pub enum TokenSource {
 /// Close code the client reports for failures it detects itself (no answer
 /// in time): treated like a network loss.
 const LOST: u16 = 1006;
+/// The close reason of a connection replaced by [`Core::reconnect`].
+const SWITCHING: &str = "changing transport";
 
 /// The client logic. See the module docs.
 #[derive(Debug)]
@@ -210,6 +212,11 @@ impl Core {
         std::mem::take(&mut self.effects)
     }
 
+    /// The settings it was made with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
     /// The connection state.
     pub fn state(&self) -> ConnectionState {
         self.state
@@ -330,6 +337,20 @@ impl Core {
         }
     }
 
+    /// The host wants a fresh connection on a ready one (it found a better
+    /// transport): close it and connect again at once, without counting a
+    /// failed attempt. Recovery (`since`) replays what the switch missed and
+    /// the outbox resends what was not acknowledged, as after any drop.
+    pub fn reconnect(&mut self, now: u64) {
+        if !self.is_ready() {
+            return;
+        }
+        self.effects.push(Effect::Close { code: 1000, reason: SWITCHING });
+        self.disconnect_as(1000, SWITCHING, Some(Reconnect::Immediately), now);
+        // A switch, not a server restart: no jitter.
+        self.retry_at = Some(now);
+    }
+
     /// The socket closed (or failed to open) with `code`.
     pub fn closed(&mut self, code: u16, reason: &str, now: u64) {
         if self.conn.is_some() {
@@ -373,6 +394,12 @@ impl Core {
     /// The connection is gone: decide from the close code whether and when
     /// to reconnect.
     fn disconnect(&mut self, code: u16, reason: &str, now: u64) {
+        self.disconnect_as(code, reason, None, now);
+    }
+
+    /// [`disconnect`](Self::disconnect), with the decision given rather
+    /// than read from the close code when `decision` is set.
+    fn disconnect_as(&mut self, code: u16, reason: &str, decision: Option<Reconnect>, now: u64) {
         self.conn = None;
         self.fetching = None;
         self.session = None;
@@ -391,7 +418,7 @@ impl Core {
             room.typing.clear();
             self.emit(Event::RoomChanged(name));
         }
-        let decision = match CloseCode(code).reconnect() {
+        let decision = match decision.unwrap_or_else(|| CloseCode(code).reconnect()) {
             Reconnect::AfterTokenRefresh
                 if self.source != TokenSource::Provider || self.unauthorized_retry =>
             {

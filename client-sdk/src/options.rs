@@ -2,6 +2,7 @@
 //! from a JavaScript options object; the logic reads them from here.
 
 use crate::backoff::Backoff;
+use crate::fallback::FallbackOptions;
 
 /// Every knob of the client. `Options::default()` is what a browser app gets
 /// when it passes no options.
@@ -41,6 +42,10 @@ pub struct Options {
     /// How long before a token's `exp` the token provider is asked for a new
     /// one on an open connection.
     pub refresh_before_ms: u64,
+    /// Which transports carry the connection, and when the browser glue
+    /// falls back from WebSocket and tries it again (the logic itself does
+    /// not know which transport carries its frames).
+    pub fallback: FallbackOptions,
 }
 
 impl Default for Options {
@@ -58,6 +63,7 @@ impl Default for Options {
             history: 50,
             max_messages: 1_000,
             refresh_before_ms: 60_000,
+            fallback: FallbackOptions::default(),
         }
     }
 }

@@ -103,6 +103,7 @@ pub struct ClientSnapshot<'a> {
     pub session_id: Option<&'a str>,
     pub reconnect_attempts: u32,
     pub user: Option<&'a UserInfo>,
+    pub transport: &'a str,
 }
 
 /// What `onConnect` receives.

@@ -53,6 +53,13 @@ enum Task {
     /// Only the Socket.IO dialect's end-to-end test, with the real
     /// `socket.io-client` in Node (a part of `test`).
     TestSocketio,
+    /// Only the SDK package build and the React example's end-to-end tests
+    /// (a part of `test`); with file names (`e2e/fallback.test.mjs`), only
+    /// those tests.
+    TestReact {
+        /// Test files under `examples/react`, all of `e2e/` when none.
+        files: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +68,9 @@ fn main() -> ExitCode {
         Task::Test => test(),
         Task::TestUi => test_ui(),
         Task::TestSocketio => socketio::test().map(|tally| println!("\nxtask: {tally}")),
+        Task::TestReact { files } => {
+            sdk::test_react(&files).map(|tally| println!("\nxtask: {tally}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,18 @@ pub fn test() -> Result<Tally> {
     Ok(tally)
 }
 
+/// `cargo xtask test-react`: the package and the React example's
+/// end-to-end tests alone, or only `files` of them.
+pub fn test_react(files: &[String]) -> Result<Tally> {
+    install_tools()?;
+    let root = workspace_root();
+    let server = build_server(&root)?;
+    let artifacts = target_dir(&root).join("sdk-test");
+    std::fs::create_dir_all(&artifacts)?;
+    let tarball = build_package(&root)?;
+    example_test_only(&root, &server, &tarball, &artifacts, files)
+}
+
 /// The tools the SDK's build and tests need, each installed if missing.
 fn install_tools() -> Result<()> {
     install_wasm_bindgen()?;
@@ -114,6 +126,17 @@ fn build_package(root: &Path) -> Result<PathBuf> {
 /// its default limits, so the tests can require that every message is
 /// still there afterwards, once and in order.
 fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) -> Result<Tally> {
+    example_test_only(root, server, tarball, artifacts, &[])
+}
+
+/// [`example_test`], running only `files` when some are named.
+fn example_test_only(
+    root: &Path,
+    server: &Path,
+    tarball: &Path,
+    artifacts: &Path,
+    files: &[String],
+) -> Result<Tally> {
     let example = root.join("examples/react");
     npm(&example, &["ci", "--no-audit", "--no-fund"])?;
     // The tarball changes with every build, so it is installed over the
@@ -133,7 +156,7 @@ fn example_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) ->
         Backing::Redis(&redis),
         &artifacts.join("example-server.log"),
     )?;
-    npm_test(&example, &fixture, artifacts, "React example")
+    npm_test_files(&example, &fixture, artifacts, "React example", files)
 }
 
 /// Lints `package` as built for browsers (wasm32), warnings denied.
@@ -150,9 +173,28 @@ pub(crate) fn npm_test(
     artifacts: &Path,
     what: &str,
 ) -> Result<Tally> {
+    npm_test_files(dir, fixture, artifacts, what, &[])
+}
+
+/// [`npm_test`], or `node --test` on `files` alone when some are named.
+fn npm_test_files(
+    dir: &Path,
+    fixture: &Fixture,
+    artifacts: &Path,
+    what: &str,
+    files: &[String],
+) -> Result<Tally> {
+    let mut command = if files.is_empty() {
+        let mut npm = Command::new("npm");
+        npm.arg("test");
+        npm
+    } else {
+        let mut node = Command::new("node");
+        node.args(["--test", "--test-concurrency=1"]).args(files);
+        node
+    };
     tally::run_ok(
-        Command::new("npm")
-            .arg("test")
+        command
             .current_dir(dir)
             .env("ROOMCAST_APP_URL", fixture.http_url())
             .env("ROOMCAST_CONTROL_URL", fixture.control_url())

@@ -8,6 +8,7 @@ import type {
   ClientFrame,
   ClientOptions,
   ConnectionState,
+  Transport,
   HistoryPage,
   MembersPage,
   Member,
@@ -54,6 +55,8 @@ export interface UseWebSocketResult {
   sessionId: string | null;
   reconnectAttempts: number;
   user: UserInfo | null;
+  /** `"websocket"`, or `"sse"` while the client uses the fallback (Server-Sent Events and POSTs) where WebSockets fail. */
+  transport: Transport;
   /** Sends a frame as is if connected; returns whether it was sent. */
   sendMessage: (frame: ClientFrame | string) => boolean;
   /** The last frame; components that never read it do not re-render per frame. */

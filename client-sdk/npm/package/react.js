@@ -113,6 +113,7 @@ const IDLE = Object.freeze({
   sessionId: null,
   reconnectAttempts: 0,
   user: null,
+  transport: "websocket",
 });
 const NO_ROOM = Object.freeze({
   room: "",
@@ -217,6 +218,7 @@ export function useWebSocket(url, options = {}) {
       sessionId: snapshot.sessionId,
       reconnectAttempts: snapshot.reconnectAttempts,
       user: snapshot.user,
+      transport: snapshot.transport,
       sendMessage,
       client,
     };

@@ -13,6 +13,7 @@ use super::inner::Inner;
 use super::options::Callbacks;
 use super::transport;
 use crate::effect::Event;
+use crate::fallback::Transport;
 use crate::machine::{Core, TokenSource};
 use crate::options::Options;
 
@@ -57,6 +58,14 @@ impl Connection {
     /// Closes for good: no reconnect; waiting requests fail with `closed`.
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// The transport of the current (or latest) connection: WebSocket, or
+    /// the fallback (Server-Sent Events and POSTs) where WebSockets fail.
+    /// It changes with a (re)connect, which `Event::StateChanged` and
+    /// `Event::Connected` announce.
+    pub fn transport(&self) -> Transport {
+        self.inner.transport()
     }
 
     /// The client's state, for reading. Do not hold it across calls to

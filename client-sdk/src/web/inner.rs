@@ -15,10 +15,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::options::Callbacks;
-use super::transport::{self, Socket, SocketEvent, Timer, WakeEvents};
+use super::transport::{self, Link, Socket, SocketEvent, Timer, WakeEvents};
 use crate::effect::{ClientError, ConnectionState, Effect, Event};
+use crate::fallback::{self, Fallback, Transport, Transports};
 use crate::machine::Core;
 use crate::payload::{ClientSnapshot, Connected, Disconnected, RoomSnapshot, to_json};
+
+mod probe;
 
 /// Who a listener belongs to: the client, or one room handle.
 #[derive(Clone, PartialEq)]
@@ -39,10 +42,24 @@ pub type EventObserver = Rc<dyn Fn(&Event)>;
 
 pub struct Inner {
     url: String,
+    /// The fallback's stream URL and POST prefix; `None` when the URL has
+    /// none (it does not end in `/ws`).
+    sse: Option<(String, String)>,
     pub core: RefCell<Core>,
-    socket: RefCell<Option<Socket>>,
+    socket: RefCell<Option<Link>>,
     /// Bumped per socket, so events of a replaced socket are ignored.
     socket_gen: Cell<u32>,
+    /// The current connection has authenticated (`ready`).
+    link_ready: Cell<bool>,
+    /// Which transport the next connection uses, and when to check.
+    fallback: RefCell<Fallback>,
+    /// A WebSocket check in progress, while on the fallback.
+    probe: RefCell<Option<Socket>>,
+    /// Bumped per check, so events of an abandoned check are ignored.
+    probe_gen: Cell<u32>,
+    /// When the check in progress counts as failed.
+    probe_by: Cell<Option<u64>>,
+    probe_timer: RefCell<Option<Timer>>,
     timer: RefCell<Option<Timer>>,
     wake: RefCell<Option<WakeEvents>>,
     provider: Option<Function>,
@@ -66,11 +83,23 @@ impl Inner {
         provider: Option<Function>,
         callbacks: Callbacks,
     ) -> Rc<Self> {
+        let sse = fallback::sse_urls(&url);
+        let mut policy = core.options().fallback.clone();
+        if sse.is_none() {
+            policy.transports = Transports::WebSocketOnly;
+        }
         let inner = Rc::new(Self {
             url,
+            sse,
             core: RefCell::new(core),
             socket: RefCell::new(None),
             socket_gen: Cell::new(0),
+            link_ready: Cell::new(false),
+            fallback: RefCell::new(Fallback::new(policy)),
+            probe: RefCell::new(None),
+            probe_gen: Cell::new(0),
+            probe_by: Cell::new(None),
+            probe_timer: RefCell::new(None),
             timer: RefCell::new(None),
             wake: RefCell::new(None),
             provider,
@@ -91,7 +120,18 @@ impl Inner {
                 inner.pump();
             }
         }));
+        let weak = Rc::downgrade(&inner);
+        *inner.probe_timer.borrow_mut() = Some(Timer::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_probe_timer();
+            }
+        }));
         inner
+    }
+
+    /// The transport of the current (or latest) connection.
+    pub fn transport(&self) -> Transport {
+        self.fallback.borrow().current()
     }
 
     pub fn next_id(&self) -> u32 {
@@ -138,6 +178,9 @@ impl Inner {
                 if let Effect::Emit(event) = &effect
                     && !matches!(event, Event::RoomChanged(_) | Event::SnapshotChanged)
                 {
+                    if matches!(event, Event::Connected { .. }) {
+                        self.link_up();
+                    }
                     self.observe(event);
                 }
                 match effect {
@@ -199,7 +242,8 @@ impl Inner {
                 inner.on_socket(generation, event);
             }
         };
-        match Socket::open(&self.url, report) {
+        let transport = self.fallback.borrow_mut().choose();
+        match Link::open(transport, &self.url, self.sse.as_ref(), report) {
             Ok(socket) => *self.socket.borrow_mut() = Some(socket),
             Err(message) => {
                 let mut core = self.core.borrow_mut();
@@ -214,7 +258,10 @@ impl Inner {
     /// own handlers).
     fn retire_socket(&self) -> Option<Retired> {
         self.socket_gen.set(self.socket_gen.get() + 1);
-        self.socket.borrow_mut().take().map(|s| Retired(Some(s)))
+        let link = self.socket.borrow_mut().take()?;
+        self.fallback.borrow_mut().ended(self.link_ready.replace(false));
+        drop(self.stop_probe());
+        Some(Retired(Some(link)))
     }
 
     fn on_socket(self: &Rc<Self>, generation: u32, event: SocketEvent) {
@@ -405,6 +452,9 @@ impl Inner {
     pub fn snapshot(&self) -> JsValue {
         let core = self.core.borrow();
         let version = core.version();
+        let transport = self.transport();
+        // The transport is part of the snapshot's identity.
+        let version = version * 2 + u64::from(transport == Transport::Sse);
         if let Some((v, value)) = &*self.snapshot.borrow()
             && *v == version
         {
@@ -421,6 +471,7 @@ impl Inner {
             session_id: core.session_id(),
             reconnect_attempts: core.attempts(),
             user: core.user(),
+            transport: transport.as_str(),
         })));
         *self.snapshot.borrow_mut() = Some((version, value.clone()));
         value
@@ -460,8 +511,8 @@ impl Inner {
     }
 }
 
-/// A detached socket, dropped in a later task.
-struct Retired(Option<Socket>);
+/// A detached connection, dropped in a later task.
+pub(super) struct Retired(Option<Link>);
 
 impl Retired {
     fn close(&self, code: u16, reason: &str) {

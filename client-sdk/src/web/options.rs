@@ -4,6 +4,7 @@
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::fallback::Transports;
 use crate::machine::TokenSource;
 use crate::options::Options;
 
@@ -76,6 +77,12 @@ pub fn parse(object: &JsValue) -> Result<Parsed, String> {
         o.max_messages = n as usize;
     }
     ms("refreshBeforeMs", &mut o.refresh_before_ms)?;
+    o.fallback.transports = transports(&get("transports"))?;
+    if let Some(n) = number("sseAfterFailures")? {
+        o.fallback.sse_after_failures = n as u32;
+    }
+    ms("websocketCheckMs", &mut o.fallback.probe_min_ms)?;
+    ms("websocketCheckMaxMs", &mut o.fallback.probe_max_ms)?;
 
     let function = |key: &str| -> Result<Option<Function>, String> {
         let v = get(key);
@@ -106,4 +113,31 @@ pub fn parse(object: &JsValue) -> Result<Parsed, String> {
         },
         auto_connect: auto.as_bool().unwrap_or(true),
     })
+}
+
+/// The `transports` option: a list of `"websocket"` and `"sse"` (both, the
+/// default, means WebSocket with the fallback).
+fn transports(value: &JsValue) -> Result<Transports, String> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Transports::Auto);
+    }
+    let invalid =
+        || "option transports must be a non-empty list of \"websocket\" and \"sse\"".to_owned();
+    if !js_sys::Array::is_array(value) {
+        return Err(invalid());
+    }
+    let (mut websocket, mut sse) = (false, false);
+    for item in js_sys::Array::from(value).iter() {
+        match item.as_string().as_deref() {
+            Some("websocket") => websocket = true,
+            Some("sse") => sse = true,
+            _ => return Err(invalid()),
+        }
+    }
+    match (websocket, sse) {
+        (true, true) => Ok(Transports::Auto),
+        (true, false) => Ok(Transports::WebSocketOnly),
+        (false, true) => Ok(Transports::SseOnly),
+        (false, false) => Err(invalid()),
+    }
 }

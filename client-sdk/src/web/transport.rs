@@ -1,6 +1,10 @@
-//! The only module that touches the browser's WebSocket, timers and window
-//! events (through web-sys). Everything above it speaks in plain calls, so a
-//! change of binding (gloo-net, a newer web-sys) stays in this file.
+//! The only module that touches the browser's WebSocket, EventSource,
+//! fetch, timers and window events (through web-sys). Everything above it
+//! speaks in plain calls, so a change of binding (gloo-net, a newer
+//! web-sys) stays here. [`Link`] is one connection on either transport:
+//! a [`Socket`], or a [`Stream`] (`sse`: the fallback).
+
+mod sse;
 
 use std::cell::Cell;
 
@@ -8,6 +12,9 @@ use js_sys::Function;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+use crate::fallback::Transport;
+pub use sse::Stream;
 
 /// What a socket reports to its owner.
 pub enum SocketEvent {
@@ -17,6 +24,47 @@ pub enum SocketEvent {
     Text(String),
     /// The connection closed (or never opened), with the close code.
     Closed { code: u16, reason: String },
+}
+
+/// One connection to the server, on either transport; both report through
+/// the same [`SocketEvent`]s.
+pub enum Link {
+    Socket(Socket),
+    Stream(Stream),
+}
+
+impl Link {
+    /// Opens `transport`: a WebSocket to `url`, or the fallback's stream at
+    /// `sse.0` posting to `sse.1` (see `fallback::sse_urls`).
+    pub fn open(
+        transport: Transport,
+        url: &str,
+        sse: Option<&(String, String)>,
+        report: impl Fn(SocketEvent) + Clone + 'static,
+    ) -> Result<Self, String> {
+        match (transport, sse) {
+            (Transport::Sse, Some((stream, post))) => {
+                Stream::open(stream, post, report).map(Self::Stream)
+            }
+            _ => Socket::open(url, report).map(Self::Socket),
+        }
+    }
+
+    /// Sends a text frame; false if the connection cannot take it.
+    pub fn send(&self, text: &str) -> bool {
+        match self {
+            Self::Socket(s) => s.send(text),
+            Self::Stream(s) => s.send(text),
+        }
+    }
+
+    /// Closes with `code` and `reason` (a stream just ends).
+    pub fn close(&self, code: u16, reason: &str) {
+        match self {
+            Self::Socket(s) => s.close(code, reason),
+            Self::Stream(s) => s.close(),
+        }
+    }
 }
 
 /// A WebSocket whose handlers are removed when it is dropped, so a replaced
@@ -182,6 +230,8 @@ extern "C" {
     ) -> Result<i32, JsValue>;
     #[wasm_bindgen(method, js_name = clearTimeout)]
     fn clear_timeout_with_handle(this: &Global, handle: i32);
+    #[wasm_bindgen(method)]
+    fn fetch(this: &Global, url: &str, init: &js_sys::Object) -> js_sys::Promise;
 }
 
 fn global() -> Global {

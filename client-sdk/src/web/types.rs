@@ -69,6 +69,14 @@ export interface ClientOptions {
   maxMessages?: number;
   /** Ask the token provider this long before `exp`, ms (default 60000). */
   refreshBeforeMs?: number;
+  /** Transports the client may use (default both: WebSocket, falling back to Server-Sent Events and POSTs where WebSockets fail; the URL must end in `/ws`). */
+  transports?: Transport[];
+  /** WebSocket attempts in a row that fail before `ready` after which the client uses the fallback (default 3). */
+  sseAfterFailures?: number;
+  /** On the fallback, first wait before checking whether a WebSocket gets through again, ms (default 10000); doubles after each failed check. */
+  websocketCheckMs?: number;
+  /** Longest wait between two such checks, ms (default 300000). */
+  websocketCheckMaxMs?: number;
   onConnect?: (event: ConnectEvent) => void;
   onDisconnect?: (event: DisconnectEvent) => void;
   onError?: (error: RoomcastError) => void;
@@ -108,7 +116,12 @@ export interface ClientSnapshot {
   readonly sessionId: string | null;
   readonly reconnectAttempts: number;
   readonly user: UserInfo | null;
+  /** The transport of the current (or latest) connection. */
+  readonly transport: Transport;
 }
+
+/** `"websocket"`, or `"sse"`: Server-Sent Events for server frames and POSTs for client frames. */
+export type Transport = "websocket" | "sse";
 
 /** A send waiting for its ack, shown as "sending". */
 export interface PendingMessage { client_id: string; content: string; data?: Record<string, unknown>; }

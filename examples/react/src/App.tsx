@@ -33,6 +33,10 @@ export function App() {
   const options = useMemo<ClientOptions>(
     () => ({
       token: () => devToken(name),
+      // `?wsCheckMs=` shortens the wait before the client, on the
+      // fallback transport, checks whether WebSockets get through again.
+      websocketCheckMs: params.has("wsCheckMs") ? Number(params.get("wsCheckMs")) : undefined,
+      websocketCheckMaxMs: params.has("wsCheckMs") ? Number(params.get("wsCheckMs")) * 4 : undefined,
       onConnect: () => setConnects((n) => n + 1),
       onDisconnect: (event) => setCloses((codes) => [...codes, event.code]),
     }),
@@ -92,7 +96,7 @@ function Standalone({ room, options, log }: { room: string; options: ClientOptio
 
 /** Re-renders on connection changes only, never per frame. */
 function StatusBar({ url }: { url?: string }) {
-  const { state, isConnected, reconnectAttempts, user, client } = useWebSocket(url);
+  const { state, isConnected, reconnectAttempts, user, transport, client } = useWebSocket(url);
   const [notice, setNotice] = useState("");
   useEffect(() => {
     // A typed frame: narrowing on `type` gives the frame's own fields.
@@ -103,6 +107,8 @@ function StatusBar({ url }: { url?: string }) {
   return (
     <header className={`status ${state}`}>
       <span data-testid="status">{state}</span>
+      {transport === "sse" && <span data-testid="fallback"> · via Server-Sent Events</span>}
+      <span data-testid="transport" data-transport={transport} hidden />
       {!isConnected && reconnectAttempts > 0 && <span> · attempt {reconnectAttempts}</span>}
       {user && <span className="me"> · signed in as {user.name}</span>}
       {notice && <span> · {notice}</span>}

@@ -97,3 +97,47 @@ fn a_gap_in_the_stream_rejoins_with_since() {
     assert_eq!(h.sent_of("join").len(), joins + 1);
     assert_eq!(h.last("join")["since"], json!({"epoch":"e1","offset":2}));
 }
+
+#[test]
+fn a_transport_switch_reconnects_at_once_and_loses_or_doubles_nothing() {
+    let mut h = joined_client();
+    let op = h.core.send("general", "during the switch".into(), h.now);
+    h.pump();
+    let first = h.last("send");
+    let attempts = h.core.attempts();
+    h.core.reconnect(h.now);
+    h.pump();
+    assert_eq!(h.closes, [1000], "the old transport is closed");
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        crate::effect::Event::Disconnected { code: 1000, reconnect: true, .. }
+    )));
+    assert_eq!(h.next(), 0, "the new connection opens at once, without jitter");
+    assert_eq!(h.opens, 2);
+    assert_eq!(h.core.attempts(), attempts, "a switch is not a failed attempt");
+    h.open_as("alice");
+    let rejoin = h.last("join");
+    assert_eq!(rejoin["since"]["offset"], 2, "the rejoin recovers from where it was");
+    // The server had stored the send before the switch: the replay settles
+    // it, and it is neither resent nor shown twice.
+    let client_id = first["client_id"].as_str().unwrap();
+    let replay = vec![
+        message("general", 3, "alice", client_id, "during the switch"),
+        message("general", 4, "bob", "b4", "missed"),
+    ];
+    h.server(joined(&rejoin["ref"], "general", "e1", 4, replay, Some(true)));
+    assert_eq!(h.sent_of("send").len(), 1);
+    assert_eq!(h.settled(op).unwrap().unwrap()["offset"], 3);
+    assert_eq!(h.contents("general"), ["one", "two", "during the switch", "missed"]);
+}
+
+#[test]
+fn a_switch_is_ignored_unless_the_connection_is_ready() {
+    let mut h = super::Harness::fixed();
+    h.core.connect(h.now);
+    h.pump();
+    h.core.reconnect(h.now);
+    h.pump();
+    assert!(h.closes.is_empty(), "an attempt in progress is left alone");
+    assert_eq!(h.opens, 1);
+}
