@@ -127,8 +127,7 @@ pub async fn run(
 fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ws", axum::routing::get(ws::upgrade))
-        .route("/sse", axum::routing::get(sse::open))
-        .route("/sse/{key}", axum::routing::post(sse::post))
+        .merge(sse::router(&state))
         .merge(dialect::router())
         .merge(api::router(state.clone()));
     let router = dialect::socketio::mount(router, &state);

@@ -41,6 +41,9 @@ const INBOUND_FRAMES: usize = 64;
 /// read; past them the writer waits, the connection's queue fills, and the
 /// hub closes a slow consumer as it does a WebSocket.
 const STREAM_CHUNKS: usize = 4;
+/// How long the `close` event waits for room in a stream the client reads
+/// slowly, as a WebSocket's close frame does.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Native frames taken from the queue at once (one chunk of the stream).
 const BATCH: usize = 64;
 
@@ -76,6 +79,17 @@ impl Streams {
     }
 }
 
+/// The transport's two routes, with the API's CORS: a page of another
+/// allowed origin may use them (`EventSource` and `fetch`).
+pub(crate) fn router(state: &AppState) -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/sse", axum::routing::get(open))
+        .route("/sse/{key}", axum::routing::post(post))
+        // Before the CORS layer, so that it answers preflights (OPTIONS).
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
+        .layer(state.origins.cors())
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct Params {
     token: Option<String>,
@@ -83,7 +97,7 @@ pub(crate) struct Params {
 
 /// `GET /sse`: opens a connection whose server frames are this response's
 /// events.
-pub(crate) async fn open(
+async fn open(
     State(state): State<AppState>,
     Query(params): Query<Params>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -122,7 +136,7 @@ pub(crate) async fn open(
 }
 
 /// `POST /sse/{key}`: one client frame for the connection of `key`.
-pub(crate) async fn post(
+async fn post(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -207,8 +221,10 @@ async fn write(
         }
     };
     if let Some((code, reason)) = closing {
-        let close = json!({"code": code.0, "reason": reason}).to_string();
-        let _ = chunks.try_send(event("close", &close));
+        // After what was queued before it, if the client takes it within
+        // the time a WebSocket's close frame gets.
+        let close = event("close", &json!({"code": code.0, "reason": reason}).to_string());
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, chunks.send(close)).await;
     }
     state.sse.close(&key);
     drop(inbound);

@@ -343,3 +343,29 @@ async fn pages_of_other_sites_can_neither_open_a_stream_nor_post_to_one() {
         .expect("POST");
     assert_eq!(posted.status(), 202);
 }
+
+#[tokio::test]
+async fn an_allowed_page_of_another_origin_gets_cors_headers() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let token = server.token("alice", "Alice");
+    let opened = http
+        .get(format!("{}/sse?token={token}", server.http_url()))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(opened.status(), 200);
+    assert_eq!(opened.headers()["access-control-allow-origin"], "http://localhost:5173");
+    // A POST with a JSON content type is preflighted.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{}/sse/0", server.http_url()))
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("OPTIONS");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "http://localhost:5173");
+}
