@@ -19,6 +19,7 @@ import type {
   RoomEventMap,
   SendOptions,
   ServerFrame,
+  SetStatus,
   UserInfo,
   UserRef,
 } from "./roomcast.js";
@@ -119,11 +120,15 @@ export function useRoomEvent<K extends keyof RoomEventMap>(
   listener: (event: RoomEventMap[K]) => void,
 ): void;
 
-/** Calls `listener` for each notification while mounted. */
+/** The user's notifications while mounted (the provider's client). */
+export function useNotifications(
+  options?: UseNotificationsOptions | ((notification: Notification) => void),
+): UseNotificationsResult;
+/** Calls `listener` for each notification of `client` while mounted. */
 export function useNotifications(
   client: Client | null | undefined,
   listener: (notification: Notification) => void,
-): void;
+): UseNotificationsResult;
 
 export interface AttachmentsProps {
   /** A message or a pending one; nothing is rendered without attachments. */
@@ -138,3 +143,95 @@ export interface AttachmentsProps {
  * shown as text, never as an `href` or `src`.
  */
 export function Attachments(props: AttachmentsProps): ReactNode;
+
+/** Where a hook finds its client: the provider's unless `client` is given. */
+export interface HookOptions {
+  client?: Client | null;
+}
+
+export interface UseMessagesOptions extends HookOptions {
+  /**
+   * Called when recovery was impossible and the room was reloaded from its
+   * history: messages may have been missed while away, so refetch what the
+   * page derived from them.
+   */
+  onDiscontinuity?: (event: { room: string; resets: number }) => void;
+}
+
+export interface UseMessagesResult {
+  /** In offset order, each message once, across reconnects. */
+  messages: readonly ChatMessage[];
+  /** Sends waiting for their ack (queued while offline). */
+  pending: readonly PendingMessage[];
+  joined: boolean;
+  /** Whether `loadOlder` may find older messages (false once a page said so). */
+  hasMore: boolean;
+  send: (content: string, options?: SendOptions) => Promise<Ack>;
+  edit: (id: string, content: string, options?: SendOptions) => Promise<Ack>;
+  remove: (id: string) => Promise<Ack>;
+  /** Loads messages older than the oldest shown; they join `messages`. */
+  loadOlder: (limit?: number) => Promise<HistoryPage>;
+}
+/** A room's messages; re-renders only when they (or the pending sends) change. */
+export function useMessages(room: string | null | undefined, options?: UseMessagesOptions): UseMessagesResult;
+
+export interface UsePresenceResult {
+  /** The members loaded so far (everyone in a small room), online first. */
+  members: readonly Member[];
+  /** How many members the room has. */
+  count: number;
+  /** How many of `members` are `online` (away, busy and offline are not). */
+  online: number;
+  moreMembers: boolean;
+  loadMore: (limit?: number) => Promise<MembersPage>;
+  /** Sets the user's own status, seen in every room. */
+  setStatus: (status: SetStatus, custom?: string | null) => void;
+}
+/** A room's members and statuses; re-renders only when they change. */
+export function usePresence(room: string | null | undefined, options?: HookOptions): UsePresenceResult;
+
+export interface UseTypingResult {
+  /** Other users typing now. */
+  typing: readonly UserRef[];
+  /** Call with true on each keystroke (throttled) and false when done. */
+  setTyping: (isTyping: boolean) => void;
+}
+/** Who else is typing in a room; re-renders only when that changes. */
+export function useTyping(room: string | null | undefined, options?: HookOptions): UseTypingResult;
+
+export interface UseReadReceiptsResult {
+  /** Each user's read position, latest readers first. */
+  reads: readonly ReadReceipt[];
+  /** The ids of the users who have read message `id` or a later one. */
+  seenBy: (id: string) => string[];
+  markRead: (id: string) => void;
+}
+/** A room's read positions; re-renders only when they change. */
+export function useReadReceipts(room: string | null | undefined, options?: HookOptions): UseReadReceiptsResult;
+
+/** How many members a room has; re-renders only when the count changes. */
+export function useOccupancy(room: string | null | undefined, options?: HookOptions): number;
+
+export interface ConnectionSnapshot {
+  state: ConnectionState;
+  isConnected: boolean;
+  isLoading: boolean;
+  sessionId: string | null;
+  reconnectAttempts: number;
+  user: UserInfo | null;
+  transport: Transport;
+}
+/** The connection's state; re-renders only when it changes. */
+export function useConnectionState(options?: HookOptions): ConnectionSnapshot;
+
+export interface UseNotificationsOptions extends HookOptions {
+  /** Called for each notification. */
+  onNotification?: (notification: Notification) => void;
+  /** How many to keep (default 50): the oldest go first. */
+  keep?: number;
+}
+export interface UseNotificationsResult {
+  /** Received while mounted, oldest first. */
+  notifications: readonly Notification[];
+  dismiss: (id: string) => void;
+}

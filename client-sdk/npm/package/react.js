@@ -306,13 +306,188 @@ export function useRoomEvent(room, event, listener) {
   useEffect(() => (room ? room.on(event, (e) => latest.current(e)) : undefined), [room, event]);
 }
 
-/** Calls `listener` for each notification while the component is mounted. */
-export function useNotifications(client, listener) {
+// Hooks by concern. Each reads one part of a room (or of the connection)
+// and re-renders only when that part changes: a room's snapshot is a new
+// object on every change of the room, so each hook keeps the part it read
+// and hands out the same object until the part's content differs.
+
+/** The provider's client, or `options.client`. */
+function useClientOf(options) {
+  const provided = useRoomcast();
+  return options?.client ?? provided;
+}
+
+/**
+ * `select(snapshot)` of `room`'s snapshot (joined while mounted), the same
+ * object for as long as `key` of it (its JSON unless told) is the same.
+ * `select` and `key` are module-level functions, the same on every render.
+ */
+function useRoomPart(client, room, select, key = JSON.stringify) {
+  const handle = client && room ? roomFor(client, room) : null;
+  useEffect(() => {
+    if (!client || !room) return undefined;
+    retainRoom(client, room);
+    return () => releaseRoom(client, room);
+  }, [client, room]);
+  const kept = useRef({ snapshot: null, part: undefined, json: "" });
+  const subscribe = useCallback((f) => (handle ? handle.subscribe(f) : noop), [handle]);
+  const get = useCallback(() => {
+    const snapshot = handle ? handle.getSnapshot() : NO_ROOM;
+    const last = kept.current;
+    if (snapshot === last.snapshot) return last.part;
+    const part = select(snapshot);
+    const json = key(part);
+    kept.current =
+      json === last.json && last.part !== undefined
+        ? { snapshot, part: last.part, json }
+        : { snapshot, part, json };
+    return kept.current.part;
+  }, [handle]);
+  return [useSyncExternalStore(subscribe, get, get), handle];
+}
+
+const messagesOf = (s) => ({ messages: s.messages, pending: s.pending, joined: s.joined, resets: s.resets });
+// A message changes only by an edit (which sets `edited_at`) or a delete
+// (which removes it): its id and `edited_at` stand for it, cheaper than its
+// JSON on every change of the room (typing, presence).
+const messagesKey = (p) =>
+  `${p.joined}|${p.resets}|${p.messages.map((m) => `${m.id}@${m.edited_at ?? ""}`).join(",")}|${JSON.stringify(p.pending)}`;
+const presenceOf = (s) => ({ members: s.members, count: s.member_count, more: s.more_members });
+const typingOf = (s) => s.typing;
+const readsOf = (s) => ({ reads: s.reads, messages: s.messages.length });
+const occupancyOf = (s) => s.member_count;
+
+/**
+ * A room's messages: `{messages, pending, joined, send, edit, remove,
+ * loadOlder, hasMore}`. `options.onDiscontinuity` is called when recovery
+ * was impossible and the room was reloaded (messages may have been missed
+ * while away: refetch what the page derived from them).
+ */
+export function useMessages(room, options = {}) {
+  const client = useClientOf(options);
+  const [part, handle] = useRoomPart(client, room, messagesOf, messagesKey);
+  const [hasMore, setHasMore] = useState(true);
+  const resets = useRef(part.resets);
+  const latest = useRef(options);
+  useEffect(() => {
+    latest.current = options;
+  });
+  useEffect(() => {
+    if (part.resets > resets.current) latest.current.onDiscontinuity?.({ room, resets: part.resets });
+    resets.current = part.resets;
+  }, [part.resets, room]);
+  const none = () => Promise.reject(new Error("no room"));
+  return useMemo(
+    () => ({
+      messages: part.messages,
+      pending: part.pending,
+      joined: part.joined,
+      hasMore,
+      send: (content, sendOptions) => (handle ? handle.send(content, sendOptions) : none()),
+      edit: (id, content, editOptions) => (handle ? handle.edit(id, content, editOptions) : none()),
+      remove: (id) => (handle ? handle.delete(id) : none()),
+      loadOlder: async (limit = 50) => {
+        if (!handle) return none();
+        const page = await handle.history({ before: part.messages[0]?.offset, limit });
+        setHasMore(page.has_more);
+        return page;
+      },
+    }),
+    [part, handle, hasMore],
+  );
+}
+
+/**
+ * A room's members: `{members, count, online, moreMembers, loadMore,
+ * setStatus}`. `online` counts members whose status is `online`.
+ */
+export function usePresence(room, options = {}) {
+  const client = useClientOf(options);
+  const [part, handle] = useRoomPart(client, room, presenceOf);
+  return useMemo(
+    () => ({
+      members: part.members,
+      count: part.count,
+      online: part.members.filter((m) => m.status === "online").length,
+      moreMembers: part.more,
+      loadMore: (limit = 100) =>
+        handle ? handle.members({ limit }) : Promise.reject(new Error("no room")),
+      setStatus: (status, custom) => client?.setStatus(status, custom),
+    }),
+    [part, handle, client],
+  );
+}
+
+/** Who else is typing in a room, and the setter for the user: `{typing, setTyping}`. */
+export function useTyping(room, options = {}) {
+  const client = useClientOf(options);
+  const [typing, handle] = useRoomPart(client, room, typingOf);
+  return useMemo(
+    () => ({ typing, setTyping: (isTyping) => handle?.typing(isTyping) }),
+    [typing, handle],
+  );
+}
+
+/** A room's read positions: `{reads, seenBy, markRead}`. */
+export function useReadReceipts(room, options = {}) {
+  const client = useClientOf(options);
+  const [part, handle] = useRoomPart(client, room, readsOf);
+  return useMemo(
+    () => ({
+      reads: part.reads,
+      seenBy: (id) => (handle ? handle.seenBy(id) : []),
+      markRead: (id) => handle?.markRead(id),
+    }),
+    [part, handle],
+  );
+}
+
+/** How many members a room has, whatever the size of the room. */
+export function useOccupancy(room, options = {}) {
+  const client = useClientOf(options);
+  const [count] = useRoomPart(client, room, occupancyOf);
+  return count;
+}
+
+/**
+ * The connection's state: `{state, isConnected, isLoading, transport,
+ * reconnectAttempts, sessionId, user}`; re-renders only when it changes.
+ */
+export function useConnectionState(options = {}) {
+  const client = useClientOf(options);
+  return useClientSnapshot(client);
+}
+
+/**
+ * The user's notifications while mounted, newest last (at most
+ * `options.keep`, default 50), and `dismiss(id)`. With a `listener`, it is
+ * also called for each one. The older form `useNotifications(client,
+ * listener)` is kept.
+ */
+export function useNotifications(first, second) {
+  // `(client, listener)` (a client has `join`), `(listener)` or `(options)`.
+  const isClient = typeof first?.join === "function";
+  const options = isClient ? { client: first } : typeof first === "function" ? {} : first ?? {};
+  const listener = isClient ? second : typeof first === "function" ? first : options.onNotification;
+  const client = useClientOf(options);
+  const keep = options.keep ?? 50;
   const latest = useRef(listener);
   useEffect(() => {
     latest.current = listener;
   });
-  useEffect(() => (client ? client.onNotification((n) => latest.current(n)) : undefined), [client]);
+  const [list, setList] = useState([]);
+  useEffect(
+    () =>
+      client
+        ? client.onNotification((n) => {
+            latest.current?.(n);
+            setList((old) => [...old, n].slice(-keep));
+          })
+        : undefined,
+    [client, keep],
+  );
+  const dismiss = useCallback((id) => setList((old) => old.filter((n) => n.id !== id)), []);
+  return useMemo(() => ({ notifications: list, dismiss }), [list, dismiss]);
 }
 
 // A message's attachments (`data.attachments`): images inline, other files

@@ -1,11 +1,13 @@
 // The example app: sign in with a display name (the server's dev tokens),
 // then one shared connection for every component through RoomcastProvider.
 // `?name=Alice&room=general` in the URL signs in at once; `&hooks=standalone`
-// uses useWebSocket(url, options) without a provider instead.
+// uses useWebSocket(url, options) without a provider instead; `&view=hooks`
+// shows every hook by concern (Hooks.tsx).
 import { type ReactNode, useEffect, useMemo, useState } from "react";
 import type { ClientOptions } from "roomcast";
 import { RoomcastProvider, useWebSocket } from "roomcast/react";
 import { Chat } from "./Chat";
+import { Hooks } from "./Hooks";
 
 const params = new URLSearchParams(location.search);
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
@@ -60,6 +62,13 @@ export function App() {
     );
   }
   if (params.get("hooks") === "standalone") return <Standalone room={room} options={options} log={log} />;
+  if (params.get("view") === "hooks") {
+    return (
+      <RoomcastProvider url={wsUrl} options={options}>
+        <Hooks room={room} />
+      </RoomcastProvider>
+    );
+  }
   return (
     <RoomcastProvider url={wsUrl} options={options}>
       <main>
