@@ -67,7 +67,7 @@ run(wasmOpt, [
 for (const generated of ["package.json", ".gitignore", "README.md"]) {
   rmSync(join(out, generated), { force: true });
 }
-for (const file of ["package.json", "README.md", "react.js", "react.d.ts"]) {
+for (const file of ["package.json", "README.md", "react.js", "react-chat.js", "react.d.ts", "chat.css"]) {
   copyFileSync(join(here, "package", file), join(out, file));
 }
 

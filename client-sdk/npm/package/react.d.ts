@@ -171,6 +171,8 @@ export interface UseMessagesResult {
   remove: (id: string) => Promise<Ack>;
   /** Loads messages older than the oldest shown; they join `messages`. */
   loadOlder: (limit?: number) => Promise<HistoryPage>;
+  /** The room's handle (for `useRoomEvent`). */
+  room: Room | null;
 }
 /** A room's messages; re-renders only when they (or the pending sends) change. */
 export function useMessages(room: string | null | undefined, options?: UseMessagesOptions): UseMessagesResult;
@@ -235,3 +237,31 @@ export interface UseNotificationsResult {
   notifications: readonly Notification[];
   dismiss: (id: string) => void;
 }
+
+export interface ChatProps {
+  /** The room to show (joined while mounted). */
+  room: string;
+  /** What to show for a message; `rendered` is the default rendering. */
+  renderMessage?: (message: ChatMessage, rendered: ReactNode) => ReactNode;
+  /** Called with the text before sending: return `{content, data}` to send (to add data), or null to send nothing. */
+  onSend?: (content: string) => { content?: string; data?: Record<string, unknown> } | null | undefined;
+  /** Replaces the header; `false` shows none. */
+  header?: ReactNode | false;
+  /** The members panel with presence dots (default true). */
+  showMembers?: boolean;
+  /** Notifications as toasts above the conversation (default true). */
+  notifications?: boolean;
+  /** The message box's placeholder and label (default "Write a message"). */
+  placeholder?: string;
+  /** The locale for dates and times (default: the browser's). */
+  locale?: string;
+  className?: string;
+}
+/**
+ * A whole chat for `room` on the provider's client: messages with day
+ * separators and grouping, pending and failed sends, edit and delete of
+ * one's own, typing, "seen by", the "New messages" divider, older messages
+ * on scroll, members with presence, a connection banner and toasts. Import
+ * `roomcast/react/chat.css` for its look.
+ */
+export function Chat(props: ChatProps): ReactNode;

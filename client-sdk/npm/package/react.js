@@ -23,6 +23,8 @@ import {
 } from "react";
 import { Client, attachments } from "./roomcast.js";
 
+export { Chat } from "./react-chat.js";
+
 const clients = new Map(); // url -> { client, refs, timer }
 const rooms = new WeakMap(); // client -> Map(room -> { handle, refs, timer })
 
@@ -392,6 +394,7 @@ export function useMessages(room, options = {}) {
         setHasMore(page.has_more);
         return page;
       },
+      room: handle,
     }),
     [part, handle, hasMore],
   );

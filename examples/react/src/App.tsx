@@ -2,11 +2,13 @@
 // then one shared connection for every component through RoomcastProvider.
 // `?name=Alice&room=general` in the URL signs in at once; `&hooks=standalone`
 // uses useWebSocket(url, options) without a provider instead; `&view=hooks`
-// shows every hook by concern (Hooks.tsx).
+// shows every hook by concern (Hooks.tsx), `&view=component` the
+// ready-made <Chat/> (ComponentView.tsx).
 import { type ReactNode, useEffect, useMemo, useState } from "react";
 import type { ClientOptions } from "roomcast";
 import { RoomcastProvider, useWebSocket } from "roomcast/react";
 import { Chat } from "./Chat";
+import { ComponentView } from "./ComponentView";
 import { Hooks } from "./Hooks";
 
 const params = new URLSearchParams(location.search);
@@ -62,6 +64,14 @@ export function App() {
     );
   }
   if (params.get("hooks") === "standalone") return <Standalone room={room} options={options} log={log} />;
+  if (params.get("view") === "component") {
+    return (
+      <RoomcastProvider url={wsUrl} options={options}>
+        <ComponentView room={room} />
+        {log}
+      </RoomcastProvider>
+    );
+  }
   if (params.get("view") === "hooks") {
     return (
       <RoomcastProvider url={wsUrl} options={options}>
