@@ -284,6 +284,8 @@ pub struct Timing {
     /// Time to send a request's head, from connecting or from the previous
     /// response (default 10 s).
     pub header_timeout: Duration,
+    /// Time to send a request's body, once its head is in (default 10 s).
+    pub body_timeout: Duration,
     /// Time a closing WebSocket's last frames may take (default 2 s).
     pub drain_timeout: Duration,
     /// How long the in-memory engine remembers an offline user with nothing
@@ -348,6 +350,7 @@ impl Default for Timing {
             instance_lease: Duration::from_secs(10),
             redis_connect_timeout: Duration::from_secs(2),
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(2),
             user_idle: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(10),
@@ -410,6 +413,7 @@ impl Config {
             ("instance-lease-ms", instance_lease),
             ("redis-connect-timeout-ms", self.timing.redis_connect_timeout),
             ("header-timeout-ms", header_timeout),
+            ("body-timeout-ms", self.timing.body_timeout),
             ("drain-timeout-ms", self.timing.drain_timeout),
             ("user-idle-secs", self.timing.user_idle),
             ("sweep-interval-ms", self.timing.sweep_interval),
@@ -617,6 +621,10 @@ impl Config {
                 header_timeout: Duration::from_millis(positive(
                     args.header_timeout_ms,
                     "header-timeout-ms",
+                )?),
+                body_timeout: Duration::from_millis(positive(
+                    args.body_timeout_ms,
+                    "body-timeout-ms",
                 )?),
                 drain_timeout: Duration::from_millis(positive(
                     args.drain_timeout_ms,

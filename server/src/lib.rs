@@ -47,6 +47,7 @@ use tokio::net::TcpListener;
 use tower_http::compression::Compression;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod command;
@@ -135,8 +136,12 @@ fn app(state: AppState) -> Router {
         Some(dir) => router.fallback_service(static_files(dir)),
         None => router.route("/", axum::routing::get(no_ui)),
     };
+    let body_timeout = state.config.timing.body_timeout;
     router
         .method_not_allowed_fallback(error::method_not_allowed)
+        // A body sent slowly (a byte now and then) would hold its
+        // connection and handler for as long as the client likes.
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         // Outermost last: a caller's malformed id is dropped, the request
         // gets one, its span logs it, and the response carries it back.
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(logging::REQUEST_ID)))

@@ -188,6 +188,12 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_timeout_ms: u64,
 
+    /// Time a client has to send a request's body, in milliseconds, once
+    /// its head is in; then the request fails (408) and the connection is
+    /// closed.
+    #[arg(long, env = "ROOMCAST_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_timeout_ms: u64,
+
     /// Time a closing WebSocket has, in milliseconds, to take the last
     /// frames and answer the close, however much the client keeps sending.
     #[arg(long, env = "ROOMCAST_DRAIN_TIMEOUT_MS", default_value_t = 2_000)]

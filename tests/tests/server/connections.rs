@@ -39,6 +39,37 @@ async fn sockets_that_send_half_a_request_or_nothing_are_closed_after_the_header
 }
 
 #[tokio::test]
+async fn a_request_whose_body_comes_too_slowly_fails_after_the_body_timeout() {
+    let body_timeout = Duration::from_millis(400);
+    let server = TestServer::with(|c| c.timing.body_timeout = body_timeout).await;
+    let addr = server.config().bind.to_string();
+    let key = server.api_key().to_owned();
+    // A publish, a fallback-transport POST and a Socket.IO poll: each
+    // declares 100 bytes, sends 10, then nothing.
+    let heads = [
+        format!("POST /api/notify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"),
+        "POST /sse/0123 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".to_owned(),
+        "POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".to_owned(),
+    ];
+    for head in heads {
+        let mut tcp = TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tcp.write_all(b"{\"user_ids").await.unwrap();
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(5), read_head(&mut tcp)).await;
+        let waited = started.elapsed();
+        let line = head.lines().next().unwrap_or_default().to_owned();
+        match answer {
+            // An answer (an error status), or the connection closed.
+            Ok(Some(answer)) => assert!(!answer.starts_with("HTTP/1.1 2"), "{line}: {answer}"),
+            Ok(None) => {}
+            Err(_) => panic!("{line}: still waiting for its body after 5 s"),
+        }
+        assert!(waited < Duration::from_secs(4), "{line}: {waited:?}");
+    }
+}
+
+#[tokio::test]
 async fn past_the_connection_cap_a_socket_gets_503_and_health_answers_once_idle_ones_go() {
     let server = TestServer::with(|c| {
         c.limits.max_connections = 8;
