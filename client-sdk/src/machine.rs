@@ -532,7 +532,7 @@ impl Core {
 
     fn send_frame(&mut self, reference: Option<u64>, frame: &ClientFrame) {
         let envelope = Envelope::with_ref(reference.map(Ref::from), frame);
-        let text = serde_json::to_string(&envelope).expect("client frames always serialize");
+        let text = crate::payload::to_json(&envelope);
         self.effects.push(Effect::Send(text));
     }
 }

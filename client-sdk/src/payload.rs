@@ -7,9 +7,14 @@ use roomcast_shared::{ChatMessage, Member, ReadReceipt, UserInfo, UserRef};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// Serializes a payload; these types cannot fail to serialize.
+/// Serializes a payload, frame or reply; these types cannot fail to
+/// serialize (string keys only). The error is never formatted: `expect`
+/// would link serde_json's and `std::io`'s error formatting into the wasm.
 pub fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).expect("payloads always serialize")
+    match serde_json::to_string(value) {
+        Ok(text) => text,
+        Err(_) => unreachable!("payloads always serialize"),
+    }
 }
 
 /// `{room}`: `joined` and `reset` events.

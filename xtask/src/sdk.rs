@@ -5,6 +5,7 @@
 //! Every step fails with what to do about it; nothing is skipped.
 
 pub(crate) mod fixture;
+mod size;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,7 +107,8 @@ fn browser_tests(server: &Path, artifacts: &Path) -> Result<Tally> {
 }
 
 /// Builds the npm package (wasm-pack, wasm-opt from npm's binaryen, the
-/// React entry) and packs it; returns the tarball.
+/// React entry) and packs it; prints the wasm's size and fails over its
+/// budget; returns the tarball.
 fn build_package(root: &Path) -> Result<PathBuf> {
     let tools = root.join("client-sdk/npm");
     npm(&tools, &["ci", "--no-audit", "--no-fund"])?;
@@ -115,6 +117,7 @@ fn build_package(root: &Path) -> Result<PathBuf> {
     if !tarball.exists() {
         bail!("the package build did not produce {}", tarball.display());
     }
+    size::check(&target_dir(root).join("npm/roomcast/roomcast_bg.wasm"))?;
     Ok(tarball)
 }
 

@@ -100,7 +100,7 @@ impl Core {
                     let payload = to_json(&MemberChange { room: &name, user });
                     self.room_event(&name, "member_left", payload);
                 }
-                let payload = serde_json::to_string(&diff).expect("diffs serialize");
+                let payload = to_json(&diff);
                 self.room_event(&name, "presence_diff", payload);
                 if changed {
                     self.emit(Event::RoomChanged(name));
@@ -118,7 +118,7 @@ impl Core {
             }
             ServerFrame::Members(page) => {
                 if let Some(Request::Members { op }) = request {
-                    let reply = serde_json::to_string(&page).expect("pages serialize");
+                    let reply = to_json(&page);
                     let name = page.room.to_string();
                     if let Some(r) = self.rooms.get_mut(&name) {
                         r.state.add_members(page);
@@ -130,7 +130,7 @@ impl Core {
             ServerFrame::Notification(n) => self.emit(Event::Notification(n)),
             ServerFrame::Event(event) => {
                 let room = event.room.to_string();
-                let payload = serde_json::to_string(&event).expect("events serialize");
+                let payload = to_json(&event);
                 self.room_event(&room, "event", payload);
             }
             ServerFrame::Left { .. } | ServerFrame::Pong { .. } => {}
@@ -206,11 +206,11 @@ impl Core {
             RoomEvent::MessageDeleted(_) => "deleted",
         };
         let payload = match event {
-            RoomEvent::Message(m) => serde_json::to_string(&m),
-            RoomEvent::MessageUpdated(u) => serde_json::to_string(&u),
-            RoomEvent::MessageDeleted(d) => serde_json::to_string(&d),
+            RoomEvent::Message(m) => to_json(&m),
+            RoomEvent::MessageUpdated(u) => to_json(&u),
+            RoomEvent::MessageDeleted(d) => to_json(&d),
         };
-        self.room_event(room, kind, payload.expect("room events serialize"));
+        self.room_event(room, kind, payload);
     }
 
     /// Our own message arrived: its send is done, whether or not the ack
@@ -221,7 +221,7 @@ impl Core {
         if let Some(entry) = mine.then(|| self.outbox.remove_by_client_id(&m.client_id)).flatten() {
             let ack =
                 Ack { id: m.id.clone(), offset: m.offset, client_id: Some(m.client_id.clone()) };
-            self.settle(entry.op, Ok(serde_json::to_string(&ack).expect("acks serialize")));
+            self.settle(entry.op, Ok(to_json(&ack)));
             self.answered(&entry.room, now);
         }
     }
@@ -229,7 +229,7 @@ impl Core {
     /// An `ack` for an outbox entry.
     fn acked(&mut self, wire_ref: Option<u64>, ack: Ack, now: u64) {
         let Some(entry) = wire_ref.and_then(|r| self.outbox.remove_by_ref(r)) else { return };
-        self.settle(entry.op, Ok(serde_json::to_string(&ack).expect("acks serialize")));
+        self.settle(entry.op, Ok(to_json(&ack)));
         self.answered(&entry.room, now);
     }
 

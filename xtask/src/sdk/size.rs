@@ -1,0 +1,47 @@
+//! The size budget of the SDK's WebAssembly: after the package build, the
+//! test command prints the wasm's raw and gzip size and fails when the gzip
+//! size grew past [`GZIP_BUDGET`], so that growth is a decision, not an
+//! accident.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use flate2::{Compression, write::GzEncoder};
+
+/// Most bytes the package's `roomcast_bg.wasm` may take gzipped (level 9).
+/// The measured size plus about 2 KiB; see "Size" in docs/sdk.md for the
+/// breakdown and the target.
+pub(crate) const GZIP_BUDGET: usize = 162 * 1024;
+
+/// Prints the size of the built wasm; fails above [`GZIP_BUDGET`].
+pub(crate) fn check(wasm: &Path) -> Result<()> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let gzip = gzip_size(&bytes)?;
+    let kib = |n: usize| format!("{:.1} KiB", n as f64 / 1024.0);
+    println!(
+        "\nSDK size: {} is {} raw, {} gzip (budget {} gzip)",
+        wasm.display(),
+        kib(bytes.len()),
+        kib(gzip),
+        kib(GZIP_BUDGET)
+    );
+    if gzip > GZIP_BUDGET {
+        bail!(
+            "the SDK's wasm grew to {} gzip, over its budget of {}: see what takes the bytes \
+             with `twiggy top -n 40` on a build that keeps its names (\"Size\" in docs/sdk.md \
+             gives the commands) and compare with the breakdown there; raise GZIP_BUDGET in \
+             xtask/src/sdk/size.rs only if the growth is worth it",
+            kib(gzip),
+            kib(GZIP_BUDGET)
+        );
+    }
+    Ok(())
+}
+
+/// The size of `bytes` gzipped at level 9, as `gzip -9` compresses.
+fn gzip_size(bytes: &[u8]) -> Result<usize> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?.len())
+}
