@@ -88,10 +88,15 @@ export function Chat({
     setDivider(own && next ? next.id : null);
   }, [divider, joined, me, reads, messages]);
 
-  // The newest message is read while the page is visible.
+  // The newest message is read while the page is visible, or once it is
+  // shown again.
   const newest = messages[messages.length - 1];
   useEffect(() => {
-    if (newest && document.visibilityState === "visible") markRead(newest.id);
+    if (!newest) return undefined;
+    const read = () => document.visibilityState === "visible" && markRead(newest.id);
+    read();
+    document.addEventListener("visibilitychange", read);
+    return () => document.removeEventListener("visibilitychange", read);
     // Only a new newest message is a new read.
   }, [newest?.id]);
 
