@@ -16,8 +16,12 @@ use leptos::prelude::*;
 use roomcast_client::room::RoomState;
 use roomcast_client::web::{Connection, Observer};
 use roomcast_client::{ConnectionState, Core, Event, Options};
-use roomcast_shared::{ChatMessage, Notification, SetStatus, UserInfo};
+use roomcast_shared::{ChatMessage, MessageDeleted, Notification, SetStatus, UserInfo};
 use serde::Deserialize;
+
+mod traces;
+
+pub use traces::Deleted;
 
 /// Settings of [`use_roomcast_with_options`].
 #[derive(Debug, Clone, Default)]
@@ -69,6 +73,15 @@ pub struct RoomView {
     pub loading_older: bool,
     /// Why joining failed, if it did.
     pub error: Option<String>,
+    /// Messages deleted while they were loaded, oldest first: shown as
+    /// "Message deleted" where they were.
+    pub deleted: Vec<Deleted>,
+    /// The first message the user had not read when they last opened the
+    /// room ([`Roomcast::open`]): where the "New messages" divider goes.
+    pub first_unread: Option<String>,
+    /// Opened, and where reading stopped not known yet (the room's
+    /// messages have not come).
+    opening: bool,
 }
 
 impl RoomView {
@@ -285,11 +298,23 @@ impl Roomcast {
         self.update(|core, now| core.typing(room, is_typing, now));
     }
 
+    /// The user opened `room` (switched to it): the next
+    /// [`mark_read`](Self::mark_read) first notes where the unread messages
+    /// begin, in [`RoomView::first_unread`], for a "New messages" divider
+    /// that stays until the room is opened again.
+    pub fn open(&self, room: &str) {
+        self.edit_room(room, |v| {
+            v.opening = true;
+            v.first_unread = None;
+        });
+    }
+
     /// The user has seen `room` up to its latest message: clears its unread
     /// count and tells the others (once per message, and not at all when
     /// the room already has the user there, as after a reload).
     pub fn mark_read(&self, room: &str) {
         let me = self.user.with_untracked(|u| u.as_ref().map(|u| u.id.clone()));
+        self.note_first_unread(room, me.as_deref());
         let (latest, unread, known) = self.rooms.with_untracked(|r| {
             r.get(room).map_or((None, false, None), |v| {
                 let known = me.as_deref().and_then(|me| v.state.reads.get(me));
@@ -308,6 +333,26 @@ impl Roomcast {
                 m.insert(room.to_owned(), latest.clone());
             });
             self.update(|core, _| core.mark_read(room, latest));
+        }
+    }
+
+    /// Notes where reading stopped in a room just opened, once its messages
+    /// are there (before `mark_read` moves the read position).
+    fn note_first_unread(&self, room: &str, me: Option<&str>) {
+        let Some(me) = me else { return };
+        let noted = self.rooms.with_untracked(|r| {
+            r.get(room)
+                .filter(|v| v.opening)
+                .map(|v| (traces::first_unread(v, me), v.state.joined, v.first_unread.clone()))
+        });
+        // Changing nothing must not touch the signal: callers read it.
+        if let Some((first, done, before)) = noted
+            && (done || first != before)
+        {
+            self.edit_room(room, |v| {
+                v.first_unread = first;
+                v.opening = !done;
+            });
         }
     }
 
@@ -387,6 +432,11 @@ impl Roomcast {
                     self.incoming(room, &m);
                 }
             }
+            Event::Room { room, kind: "deleted", payload } => {
+                if let Ok(d) = serde_json::from_str::<MessageDeleted>(payload) {
+                    self.deleted(room, &d.id);
+                }
+            }
             Event::Room { room, kind: "error", payload } => {
                 let message = serde_json::from_str::<RoomError>(payload)
                     .map_or_else(|_| payload.clone(), |e| e.message);
@@ -438,6 +488,23 @@ impl Roomcast {
         }
     }
 
+    /// A message was deleted: the room still shows the state from before
+    /// (the SDK announces an event before the room's change), so the
+    /// message is found there and leaves a trace.
+    fn deleted(&self, room: &str, id: &str) {
+        let trace = self.rooms.with_untracked(|r| {
+            r.get(room).and_then(|v| v.state.messages.iter().find(|m| m.id == id).map(Deleted::of))
+        });
+        let Some(trace) = trace else { return };
+        self.edit_room(room, |v| {
+            let at = v.deleted.partition_point(|d| d.offset < trace.offset);
+            v.deleted.insert(at, trace);
+            if v.deleted.len() > traces::MAX_DELETED {
+                v.deleted.remove(0);
+            }
+        });
+    }
+
     fn settled(&self, op: u64, result: &Result<String, roomcast_client::ClientError>) {
         if let Some((room, content)) = self.sends.try_update_value(|s| s.remove(&op)).flatten() {
             // A settled send also changes its room, which refreshes it; only
@@ -487,6 +554,9 @@ impl Roomcast {
             fresh.has_older = view.has_older && !complete;
             fresh.loading_older = view.loading_older;
             fresh.error = if fresh.state.joined { None } else { view.error.clone() };
+            fresh.deleted = view.deleted.clone();
+            fresh.first_unread = view.first_unread.clone();
+            fresh.opening = view.opening;
             *view = Arc::new(fresh);
         });
     }
