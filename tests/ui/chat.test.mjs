@@ -110,6 +110,31 @@ async function notCovered(page, target, over) {
   assert.ok(onTop, "nothing lies over the target");
 }
 
+/** Asserts that every avatar's initial has at least 4.5:1 contrast with its
+ * colour (WCAG's level AA for text), and that there are several colours. */
+async function readableAvatars(page) {
+  const found = await page.getByRole("log").locator(".avatar:not(.spacer-avatar)").evaluateAll((all) => {
+    const rgb = (text) => text.match(/[\d.]+/g).slice(0, 3).map(Number);
+    const luminance = (c) => {
+      const [r, g, b] = c.map((v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    return all.map((el) => {
+      const style = getComputedStyle(el);
+      const [a, b] = [luminance(rgb(style.color)), luminance(rgb(style.backgroundColor))];
+      return { colour: style.backgroundColor, contrast: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+    });
+  });
+  assert.ok(found.length > 0, "avatars shown");
+  for (const { colour, contrast } of found) {
+    assert.ok(contrast >= 4.5, `initial on ${colour}: contrast ${contrast.toFixed(2)}`);
+  }
+  assert.ok(new Set(found.map((f) => f.colour)).size > 1, "users have different colours");
+}
+
 /** A screenshot, with transitions finished so toasts show fully. */
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), animations: "disabled" });
 
@@ -599,10 +624,12 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
   await composer(bob, "Message #general").pressSequentially("See you", { delay: 30 });
   await typing(alice).filter({ hasText: "Bob is typing" }).waitFor();
   await shot(alice, "chat-light");
+  await readableAvatars(alice);
   await toDark(alice).click();
   await shows(alice, "dark");
   await toLight(alice).waitFor();
   await shot(alice, "chat-dark");
+  await readableAvatars(alice);
   await toLight(alice).click();
   await shows(alice, "light");
   await composer(bob, "Message #general").press("Enter");

@@ -51,13 +51,17 @@ fn js_date(t: OffsetDateTime) -> js_sys::Date {
     js_sys::Date::new(&JsValue::from_f64(ms))
 }
 
+/// How many avatar colours there are: hues this far apart (30°) are told
+/// apart at a glance, where any hue of 360 would give near twins.
+const AVATAR_HUES: u32 = 12;
+
 /// A hue (0..360) for `user_id`'s avatar: the same user always gets the
 /// same colour, on every page. FNV-1a, which spreads short ids well.
 pub(crate) fn avatar_hue(user_id: &str) -> u32 {
     let hash = user_id
         .bytes()
         .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    hash % 360
+    hash % AVATAR_HUES * (360 / AVATAR_HUES)
 }
 
 /// A piece of message text.
