@@ -360,6 +360,7 @@ test("edits and deletes reach the other user", LIMIT, async () => {
     const trace = page.getByRole("log").getByRole("article", { name: "Deleted message from Alice" });
     await trace.filter({ hasText: "Message deleted" }).waitFor();
     assert.equal(await trace.count(), 1, "one placeholder");
+    assert.equal(await page.getByRole("log").getByText("Wrong room, sorry").count(), 0, "its text is gone");
     const after = await trace.evaluate((el) => el.previousElementSibling?.textContent ?? "");
     assert.match(after, /At the usual place/, "the placeholder is where the message was");
   }
@@ -470,6 +471,14 @@ test("a room is joined or created by name", LIMIT, async () => {
   await say(alice, "Standup notes go here", "Message #standup");
   await messages(alice, "Alice", "Standup notes go here").waitFor();
   assert.equal(await roomButton(bob, "# standup").count(), 0, "Bob has not joined it");
+  // A new room's few messages sit at the top of the log, her own on the
+  // right: two toasts must not land on them.
+  for (const title of ["Standup in 5", "Room booked"]) {
+    await fixture("/notify", { user_ids: ["alice"], title, body: `${title}, see the calendar.` });
+    await toasts(alice).getByRole("status").filter({ hasText: title }).waitFor();
+  }
+  await notCovered(alice, messages(alice, "Alice", "Standup notes go here"));
+  await shot(alice, "toasts");
   await openRoom(alice, "general");
 });
 

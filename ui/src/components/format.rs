@@ -58,9 +58,8 @@ const AVATAR_HUES: u32 = 12;
 /// A hue (0..360) for `user_id`'s avatar: the same user always gets the
 /// same colour, on every page. FNV-1a, which spreads short ids well.
 pub(crate) fn avatar_hue(user_id: &str) -> u32 {
-    let hash = user_id
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash =
+        user_id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     hash % AVATAR_HUES * (360 / AVATAR_HUES)
 }
 
