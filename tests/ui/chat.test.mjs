@@ -673,6 +673,14 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
     await say(alice, "Newest for Carol");
     await seesOnce(carol, "Alice", "Newest for Carol");
     await notCovered(carol, messages(carol, "Alice", "Newest for Carol"));
+    const wider = await carol.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(wider <= 0, `toasts do not widen the page (${wider}px too wide)`);
+    for (const toast of await toasts(carol).getByRole("status").all()) {
+      const box = await toast.getByRole("button", { name: "Dismiss" }).boundingBox();
+      assert.ok(box && box.x + box.width <= PHONE.viewport.width, "a toast fits the screen, Dismiss included");
+    }
+    // The header's controls stay usable while toasts show.
+    await carol.getByRole("button", { name: "Sign out" }).click({ trial: true, timeout: 1000 });
     await shot(carol, "phone-toasts");
     if ((await theme(carol)) === "dark") await toLight(carol).click();
     await shows(carol, "light");
