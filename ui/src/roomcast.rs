@@ -298,17 +298,6 @@ impl Roomcast {
         self.update(|core, now| core.typing(room, is_typing, now));
     }
 
-    /// The user opened `room` (switched to it): the next
-    /// [`mark_read`](Self::mark_read) first notes where the unread messages
-    /// begin, in [`RoomView::first_unread`], for a "New messages" divider
-    /// that stays until the room is opened again.
-    pub fn open(&self, room: &str) {
-        self.edit_room(room, |v| {
-            v.opening = true;
-            v.first_unread = None;
-        });
-    }
-
     /// The user has seen `room` up to its latest message: clears its unread
     /// count and tells the others (once per message, and not at all when
     /// the room already has the user there, as after a reload).
@@ -333,26 +322,6 @@ impl Roomcast {
                 m.insert(room.to_owned(), latest.clone());
             });
             self.update(|core, _| core.mark_read(room, latest));
-        }
-    }
-
-    /// Notes where reading stopped in a room just opened, once its messages
-    /// are there (before `mark_read` moves the read position).
-    fn note_first_unread(&self, room: &str, me: Option<&str>) {
-        let Some(me) = me else { return };
-        let noted = self.rooms.with_untracked(|r| {
-            r.get(room)
-                .filter(|v| v.opening)
-                .map(|v| (traces::first_unread(v, me), v.state.joined, v.first_unread.clone()))
-        });
-        // Changing nothing must not touch the signal: callers read it.
-        if let Some((first, done, before)) = noted
-            && (done || first != before)
-        {
-            self.edit_room(room, |v| {
-                v.first_unread = first;
-                v.opening = !done;
-            });
         }
     }
 
@@ -486,23 +455,6 @@ impl Roomcast {
         for hook in hooks {
             hook(m);
         }
-    }
-
-    /// A message was deleted: the room still shows the state from before
-    /// (the SDK announces an event before the room's change), so the
-    /// message is found there and leaves a trace.
-    fn deleted(&self, room: &str, id: &str) {
-        let trace = self.rooms.with_untracked(|r| {
-            r.get(room).and_then(|v| v.state.messages.iter().find(|m| m.id == id).map(Deleted::of))
-        });
-        let Some(trace) = trace else { return };
-        self.edit_room(room, |v| {
-            let at = v.deleted.partition_point(|d| d.offset < trace.offset);
-            v.deleted.insert(at, trace);
-            if v.deleted.len() > traces::MAX_DELETED {
-                v.deleted.remove(0);
-            }
-        });
     }
 
     fn settled(&self, op: u64, result: &Result<String, roomcast_client::ClientError>) {
