@@ -76,13 +76,63 @@ async function newPage(options = DESKTOP) {
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(`${e.message}`));
-  // Nothing should ask (delete acts at once); should a dialog appear, it is
-  // accepted so the test goes on, and reported at the end.
+  // Nothing should open a browser dialog (delete asks inside the page);
+  // should one appear, it is accepted so the test goes on, and reported at
+  // the end.
   page.on("dialog", (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`);
     dialog.accept();
   });
   return page;
+}
+
+/** Asserts that `target` is on screen and that neither `over` nor any toast
+ * covers it: their boxes do not overlap, and the page's topmost element at
+ * the target's centre is the target. */
+async function notCovered(page, target, over) {
+  const box = await target.boundingBox();
+  assert.ok(box, "the target is shown");
+  const viewport = page.viewportSize();
+  assert.ok(box.y >= 0 && box.y + box.height <= viewport.height, "the target is within the screen");
+  const covers = toasts(page).getByRole("status");
+  const others = [...(await covers.all()), ...(over ? [over] : [])];
+  for (const other of others) {
+    const b = await other.boundingBox();
+    if (!b) continue;
+    const overlap = box.x < b.x + b.width && b.x < box.x + box.width && box.y < b.y + b.height && b.y < box.y + box.height;
+    assert.ok(!overlap, `covered: ${JSON.stringify(box)} under ${JSON.stringify(b)}`);
+  }
+  const onTop = await target.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+    return el === hit || el.contains(hit);
+  });
+  assert.ok(onTop, "nothing lies over the target");
+}
+
+/** Asserts that every avatar's initial has at least 4.5:1 contrast with its
+ * colour (WCAG's level AA for text), and that there are several colours. */
+async function readableAvatars(page) {
+  const found = await page.getByRole("log").locator(".avatar:not(.spacer-avatar)").evaluateAll((all) => {
+    const rgb = (text) => text.match(/[\d.]+/g).slice(0, 3).map(Number);
+    const luminance = (c) => {
+      const [r, g, b] = c.map((v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    return all.map((el) => {
+      const style = getComputedStyle(el);
+      const [a, b] = [luminance(rgb(style.color)), luminance(rgb(style.backgroundColor))];
+      return { colour: style.backgroundColor, contrast: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+    });
+  });
+  assert.ok(found.length > 0, "avatars shown");
+  for (const { colour, contrast } of found) {
+    assert.ok(contrast >= 4.5, `initial on ${colour}: contrast ${contrast.toFixed(2)}`);
+  }
+  assert.ok(new Set(found.map((f) => f.colour)).size > 1, "users have different colours");
 }
 
 /** A screenshot, with transitions finished so toasts show fully. */
@@ -149,6 +199,59 @@ test("two users chat: the message arrives, the sender sees it sent, then seen", 
   await mine.getByRole("button", { name: "Delete" }).waitFor();
 });
 
+test("a sender's consecutive messages are grouped, avatars have a colour per user, times read as dates", LIMIT, async () => {
+  // Bob spoke last, so Alice's first message starts a group and her second joins it.
+  await say(alice, "Group one");
+  await seesOnce(bob, "Alice", "Group one");
+  await say(alice, "Group two");
+  await seesOnce(bob, "Alice", "Group two");
+  for (const page of [alice, bob]) {
+    const first = messages(page, "Alice", "Group one");
+    const second = messages(page, "Alice", "Group two");
+    assert.equal(await first.getByText("Alice", { exact: true }).count(), 1, "the group's first message names Alice");
+    assert.equal(await second.getByText("Alice", { exact: true }).count(), 0, "the next one does not repeat her name");
+    assert.equal(await first.locator(".avatar").innerText(), "A", "the first shows her avatar");
+    assert.equal(await second.locator(".avatar").innerText(), "", "the next one does not");
+    assert.equal(await second.locator(".avatar").isVisible(), false);
+  }
+
+  // One colour per user, the same on every page; different users differ.
+  const colour = (page, from, text) =>
+    messages(page, from, text).locator(".avatar").evaluate((el) => getComputedStyle(el).backgroundColor);
+  const aliceOnBob = await colour(bob, "Alice", "Group one");
+  assert.equal(aliceOnBob, await colour(alice, "Alice", "Group one"), "Alice's colour is the same for both");
+  assert.notEqual(aliceOnBob, await colour(bob, "Bob", "Hi Alice, how are you?"), "Alice and Bob differ");
+
+  // The tooltip is a date and time for people: no RFC 3339, no nanoseconds.
+  const time = messages(bob, "Alice", "Group one").locator("time");
+  const title = await time.getAttribute("title");
+  assert.match(title, /\b20\d\d\b/, `a year in "${title}"`);
+  assert.match(title, /\b\d{1,2}:\d{2}\b/, `a time in "${title}"`);
+  assert.match(title, /[A-Za-z]{3,}/, `a month or weekday in words in "${title}"`);
+  assert.doesNotMatch(title, /\d{4}-\d{2}-\d{2}|T\d{2}:|\.\d{3,}|Z$|:\d{2}:\d{2}/, `"${title}" is not a raw timestamp`);
+  assert.match(await time.getAttribute("datetime"), /^\d{4}-\d{2}-\d{2}T/, "machines still get RFC 3339");
+});
+
+test("links in messages open in a new tab; other schemes stay text", LIMIT, async () => {
+  const text = "Docs: https://example.com/docs?a=1&b=2. Also javascript:alert(1) "
+    + "JaVaScRiPt:alert(2)//https://evil.example data:text/html,<b>x</b> <https://example.org/wiki/(x)>";
+  await say(bob, text);
+  await messages(alice, "Bob", "Docs:").waitFor();
+  for (const page of [alice, bob]) {
+    const message = messages(page, "Bob", "Docs:");
+    const links = message.locator(".content a");
+    const hrefs = await links.evaluateAll((all) => all.map((a) => [a.getAttribute("href"), a.target, a.rel]));
+    assert.deepEqual(hrefs, [
+      ["https://example.com/docs?a=1&b=2", "_blank", "noopener noreferrer"],
+      ["https://example.org/wiki/(x)", "_blank", "noopener noreferrer"],
+    ]);
+    await message.getByText("javascript:alert(1)", { exact: false }).waitFor();
+    const hostile = '[href^="javascript:" i], [href^="data:" i], [href*="evil.example"]';
+    assert.equal(await page.getByRole("log").locator(hostile).count(), 0, "no hostile link");
+    assert.match(await message.locator(".content").innerText(), /data:text\/html,<b>x<\/b>/, "markup stays text");
+  }
+});
+
 test("Shift+Enter writes a new line, Enter sends", LIMIT, async () => {
   const box = composer(bob, "Message #general");
   await box.pressSequentially("First line");
@@ -176,9 +279,17 @@ test("the other user sees who is typing, until they send", LIMIT, async () => {
 
 test("a status picked by one user shows for the other", LIMIT, async () => {
   const status = bob.getByRole("combobox", { name: "Status" });
-  for (const [option, word] of [["Away", "away"], ["Busy", "busy"], ["Invisible", "offline"], ["Online", "online"]]) {
+  // The header counts as online only those the member list shows online.
+  const onlineIs = (n) => alice.waitForFunction(
+    (n) => document.querySelector(".member-count")?.textContent === `${n} online`
+      && document.querySelectorAll("#people li.status-online").length === n,
+    n,
+  );
+  await onlineIs(2);
+  for (const [option, word, online] of [["Away", "away", 1], ["Busy", "busy", 1], ["Invisible", "offline", 1], ["Online", "online", 2]]) {
     await status.selectOption({ label: option });
     await person(alice, "Bob").filter({ hasText: word }).waitFor();
+    await onlineIs(online);
     if (word === "away") await shot(alice, "presence-away");
   }
 });
@@ -227,12 +338,32 @@ test("edits and deletes reach the other user", LIMIT, async () => {
   await alice.getByRole("button", { name: "Save", exact: true }).click();
   await messages(bob, "Alice", "At the usual place.").waitFor();
 
-  // Delete removes it at once, for both.
+  // Delete asks first (Cancel has the focus, and keeps the message)...
   await say(alice, "Wrong room, sorry");
   await seesOnce(bob, "Alice", "Wrong room, sorry");
-  await messages(alice, "Alice", "Wrong room, sorry").getByRole("button", { name: "Delete" }).click();
-  await messages(alice, "Alice", "Wrong room, sorry").waitFor({ state: "detached" });
-  await messages(bob, "Alice", "Wrong room, sorry").waitFor({ state: "detached" });
+  const wrong = messages(alice, "Alice", "Wrong room, sorry");
+  const confirm = alice.getByRole("alertdialog", { name: "Delete this message?" });
+  await wrong.getByRole("button", { name: "Delete" }).click();
+  await confirm.waitFor();
+  assert.ok(await confirm.getByRole("button", { name: "Cancel" }).evaluate((el) => el === document.activeElement));
+  await confirm.getByRole("button", { name: "Cancel" }).click();
+  await confirm.waitFor({ state: "hidden" });
+  await wrong.getByRole("button", { name: "Delete" }).click();
+  await confirm.press("Escape");
+  await confirm.waitFor({ state: "hidden" });
+  assert.equal(await messages(bob, "Alice", "Wrong room, sorry").count(), 1, "cancelled: not deleted");
+  // ... then deletes it for both, leaving a placeholder where it was.
+  await wrong.getByRole("button", { name: "Delete" }).click();
+  await confirm.getByRole("button", { name: "Delete" }).click();
+  for (const page of [alice, bob]) {
+    await messages(page, "Alice", "Wrong room, sorry").waitFor({ state: "detached" });
+    const trace = page.getByRole("log").getByRole("article", { name: "Deleted message from Alice" });
+    await trace.filter({ hasText: "Message deleted" }).waitFor();
+    assert.equal(await trace.count(), 1, "one placeholder");
+    assert.equal(await page.getByRole("log").getByText("Wrong room, sorry").count(), 0, "its text is gone");
+    const after = await trace.evaluate((el) => el.previousElementSibling?.textContent ?? "");
+    assert.match(after, /At the usual place/, "the placeholder is where the message was");
+  }
 });
 
 test("attachments show under a message: images inline, files as links, other URLs as text", LIMIT, async () => {
@@ -278,12 +409,30 @@ test("a room that is not open counts its unread messages", LIMIT, async () => {
   // Alice still has #general open: a badge, and a toast per message.
   const random = roomButton(alice, "# random");
   await random.getByLabel("2 unread", { exact: true }).waitFor();
+  await toasts(alice).getByRole("status").filter({ hasText: "Anyone here?" }).waitFor();
   await toasts(alice).getByRole("status").filter({ hasText: "Coffee in five" }).waitFor();
+  // Two toasts, and the open conversation's newest message is not under them.
+  // (Bob has #random open: a backend writes to #general.)
+  await fixture("/api/rooms/general/messages", {
+    content: "Newest in general", sender: { id: "deploybot", name: "Deploy Bot" }, client_id: "newest-general",
+  });
+  await seesOnce(alice, "Deploy Bot", "Newest in general");
+  await notCovered(alice, messages(alice, "Deploy Bot", "Newest in general"));
   await shot(alice, "unread");
   await random.click();
   await opened(alice, "# random", "Messages in #random");
   await seesOnce(alice, "Bob", "Anyone here?");
   await seesOnce(alice, "Bob", "Coffee in five");
+  // The unread messages start under a "New messages" divider.
+  const divider = log(alice, "Messages in #random").getByRole("separator", { name: "New messages" });
+  await divider.waitFor();
+  assert.equal(await divider.count(), 1);
+  assert.match(await divider.evaluate((el) => el.nextElementSibling?.textContent ?? ""), /Anyone here\?/);
+  // Switching rooms puts the focus in the message box.
+  assert.ok(
+    await composer(alice, "Message #random").evaluate((el) => el === document.activeElement),
+    "the composer has the focus after a room switch",
+  );
   await random.getByLabel(/unread$/).waitFor({ state: "hidden" });
   // Their toasts were news only while the room was closed.
   await toasts(alice).getByRole("status").filter({ hasText: "Coffee in five" }).waitFor({ state: "hidden" });
@@ -293,11 +442,43 @@ test("a room that is not open counts its unread messages", LIMIT, async () => {
   }
 });
 
+test("after a reload, the divider comes from the read position the server keeps", LIMIT, async () => {
+  // Alice has read #general; she looks at #random while Bob writes there.
+  await say(alice, "Reading up to here");
+  await seesOnce(bob, "Alice", "Reading up to here");
+  await messages(alice, "Alice", "Reading up to here").filter({ hasText: "Seen by Bob" }).waitFor();
+  await openRoom(alice, "random");
+  await say(bob, "First after you left");
+  await say(bob, "Second after you left");
+  await roomButton(alice, "# general").getByLabel("2 unread", { exact: true }).waitFor();
+  // A reload forgets the unread count: only `joined.reads` says where she was.
+  await alice.reload();
+  await connected(alice, RECONNECT);
+  await opened(alice, "# general", "Messages in #general");
+  await seesOnce(alice, "Bob", "Second after you left");
+  const divider = log(alice, "Messages in #general").getByRole("separator", { name: "New messages" });
+  await divider.waitFor();
+  assert.match(await divider.evaluate((el) => el.nextElementSibling?.textContent ?? ""), /First after you left/);
+  assert.equal(await divider.count(), 1);
+  // Once read, opening the room again shows no divider.
+  await openRoom(alice, "random");
+  await openRoom(alice, "general");
+  await divider.waitFor({ state: "detached" });
+});
+
 test("a room is joined or created by name", LIMIT, async () => {
   await joinRoom(alice, "standup");
   await say(alice, "Standup notes go here", "Message #standup");
   await messages(alice, "Alice", "Standup notes go here").waitFor();
   assert.equal(await roomButton(bob, "# standup").count(), 0, "Bob has not joined it");
+  // A new room's few messages sit at the top of the log, her own on the
+  // right: two toasts must not land on them.
+  for (const title of ["Standup in 5", "Room booked"]) {
+    await fixture("/notify", { user_ids: ["alice"], title, body: `${title}, see the calendar.` });
+    await toasts(alice).getByRole("status").filter({ hasText: title }).waitFor();
+  }
+  await notCovered(alice, messages(alice, "Alice", "Standup notes go here"));
+  await shot(alice, "toasts");
   await openRoom(alice, "general");
 });
 
@@ -452,10 +633,12 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
   await composer(bob, "Message #general").pressSequentially("See you", { delay: 30 });
   await typing(alice).filter({ hasText: "Bob is typing" }).waitFor();
   await shot(alice, "chat-light");
+  await readableAvatars(alice);
   await toDark(alice).click();
   await shows(alice, "dark");
   await toLight(alice).waitFor();
   await shot(alice, "chat-dark");
+  await readableAvatars(alice);
   await toLight(alice).click();
   await shows(alice, "light");
   await composer(bob, "Message #general").press("Enter");
@@ -470,6 +653,35 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
     await seesOnce(alice, "Carol", "Hello from my phone");
     const overflow = await carol.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page fits a phone's width (${overflow}px too wide)`);
+    // The header shows who is signed in.
+    assert.ok(await carol.locator("header.top").getByText("Carol", { exact: true }).isVisible(), "own name shown");
+    // The people sheet leaves the message box in view and usable.
+    await carol.getByRole("button", { name: "People" }).click();
+    await person(carol, "Alice").waitFor();
+    const box = composer(carol, "Message #general");
+    await notCovered(carol, box, people(carol));
+    await box.fill("Typed with people open");
+    await box.press("Enter");
+    await seesOnce(alice, "Carol", "Typed with people open");
+    await shot(carol, "phone-people");
+    await carol.getByRole("button", { name: "People" }).click();
+    // Two toasts leave the newest message in view.
+    for (const title of ["Build green", "Review requested"]) {
+      await fixture("/notify", { user_ids: ["carol"], title, body: `${title}: details follow.` });
+      await toasts(carol).getByRole("status").filter({ hasText: title }).waitFor();
+    }
+    await say(alice, "Newest for Carol");
+    await seesOnce(carol, "Alice", "Newest for Carol");
+    await notCovered(carol, messages(carol, "Alice", "Newest for Carol"));
+    const wider = await carol.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(wider <= 0, `toasts do not widen the page (${wider}px too wide)`);
+    for (const toast of await toasts(carol).getByRole("status").all()) {
+      const box = await toast.getByRole("button", { name: "Dismiss" }).boundingBox();
+      assert.ok(box && box.x + box.width <= PHONE.viewport.width, "a toast fits the screen, Dismiss included");
+    }
+    // The header's controls stay usable while toasts show.
+    await carol.getByRole("button", { name: "Sign out" }).click({ trial: true, timeout: 1000 });
+    await shot(carol, "phone-toasts");
     if ((await theme(carol)) === "dark") await toLight(carol).click();
     await shows(carol, "light");
     await shot(carol, "phone-light");

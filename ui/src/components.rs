@@ -3,6 +3,8 @@
 mod attachments;
 mod chat;
 mod connection;
+mod format;
+mod message;
 mod presence;
 mod room_list;
 mod toasts;

@@ -16,8 +16,12 @@ use leptos::prelude::*;
 use roomcast_client::room::RoomState;
 use roomcast_client::web::{Connection, Observer};
 use roomcast_client::{ConnectionState, Core, Event, Options};
-use roomcast_shared::{ChatMessage, Notification, SetStatus, UserInfo};
+use roomcast_shared::{ChatMessage, MessageDeleted, Notification, SetStatus, UserInfo};
 use serde::Deserialize;
+
+mod traces;
+
+pub use traces::Deleted;
 
 /// Settings of [`use_roomcast_with_options`].
 #[derive(Debug, Clone, Default)]
@@ -69,6 +73,15 @@ pub struct RoomView {
     pub loading_older: bool,
     /// Why joining failed, if it did.
     pub error: Option<String>,
+    /// Messages deleted while they were loaded, oldest first: shown as
+    /// "Message deleted" where they were.
+    pub deleted: Vec<Deleted>,
+    /// The first message the user had not read when they last opened the
+    /// room ([`Roomcast::open`]): where the "New messages" divider goes.
+    pub first_unread: Option<String>,
+    /// Opened, and where reading stopped not known yet (the room's
+    /// messages have not come).
+    opening: bool,
 }
 
 impl RoomView {
@@ -290,6 +303,7 @@ impl Roomcast {
     /// the room already has the user there, as after a reload).
     pub fn mark_read(&self, room: &str) {
         let me = self.user.with_untracked(|u| u.as_ref().map(|u| u.id.clone()));
+        self.note_first_unread(room, me.as_deref());
         let (latest, unread, known) = self.rooms.with_untracked(|r| {
             r.get(room).map_or((None, false, None), |v| {
                 let known = me.as_deref().and_then(|me| v.state.reads.get(me));
@@ -385,6 +399,11 @@ impl Roomcast {
             Event::Room { room, kind: "message", payload } => {
                 if let Ok(m) = serde_json::from_str::<ChatMessage>(payload) {
                     self.incoming(room, &m);
+                }
+            }
+            Event::Room { room, kind: "deleted", payload } => {
+                if let Ok(d) = serde_json::from_str::<MessageDeleted>(payload) {
+                    self.deleted(room, &d.id);
                 }
             }
             Event::Room { room, kind: "error", payload } => {
@@ -487,6 +506,9 @@ impl Roomcast {
             fresh.has_older = view.has_older && !complete;
             fresh.loading_older = view.loading_older;
             fresh.error = if fresh.state.joined { None } else { view.error.clone() };
+            fresh.deleted = view.deleted.clone();
+            fresh.first_unread = view.first_unread.clone();
+            fresh.opening = view.opening;
             *view = Arc::new(fresh);
         });
     }

@@ -108,11 +108,15 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
     let me = move || rc.user().get().map(|u| u.id);
 
     // The open room is read while the page is visible, and its toasts are
-    // no longer news.
+    // no longer news. Opening it first notes where its unread messages
+    // begin (the "New messages" divider).
     let open_room = rc.room(move || active.get());
-    Effect::new(move |_| {
+    Effect::new(move |opened: Option<String>| {
         let _ = open_room.get();
         let room = active.get_untracked();
+        if opened.as_ref() != Some(&room) {
+            rc.open(&room);
+        }
         if !is_hidden() {
             rc.mark_read(&room);
         }
@@ -125,6 +129,7 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
         for id in about_room {
             rc.dismiss(&id);
         }
+        room
     });
     let on_visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
         if !is_hidden() {
@@ -208,11 +213,13 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
         let me = me().unwrap_or_default();
         rc.rooms().with(|r| room_label(&active.get(), &me, r))
     };
-    let member_count = move || {
+    // Online means what the member list says: away, busy and invisible
+    // (shown as offline) people are not counted.
+    let online_count = move || {
         let room = active.get();
         rc.rooms().with(|r| {
             r.get(&room).map_or(0, |v| {
-                v.state.members.iter().filter(|m| m.presence.status != Status::Offline).count()
+                v.state.members.iter().filter(|m| m.presence.status == Status::Online).count()
             })
         })
     };
@@ -251,7 +258,7 @@ fn Workspace(name: RwSignal<Option<String>>) -> impl IntoView {
             <main class="conversation">
                 <div class="room-header">
                     <h2>{title}</h2>
-                    <span class="member-count">{move || format!("{} online", member_count())}</span>
+                    <span class="member-count">{move || format!("{} online", online_count())}</span>
                     <button
                         class="people-toggle"
                         aria-expanded=move || show_people.get().to_string()

@@ -1,32 +1,35 @@
-//! A room's conversation: the message list (history on scroll, outgoing
-//! messages with their state, edit and delete, read receipts) and the
-//! composer.
-
-use std::sync::Arc;
+//! A room's conversation: the message list (history on scroll, a sender's
+//! consecutive messages grouped, outgoing messages with their state, edit
+//! and delete, read receipts, the "New messages" divider) and the composer.
 
 use leptos::html;
 use leptos::prelude::*;
 use roomcast_shared::ChatMessage;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
-use super::attachments::Attachments;
+use super::message::{DeletedMessage, MAX_CHARS, Message, Pending};
 use super::room_list::{RoomTitle, room_title};
 use super::typing::TypingIndicator;
-use crate::roomcast::{Outgoing, RoomView, expect_roomcast};
+use crate::roomcast::{Deleted, expect_roomcast};
 
 /// How close to the top (in pixels) scrolling loads older messages, and how
 /// close to the bottom counts as "reading the latest".
 const SCROLL_MARGIN: i32 = 48;
-/// Longest message the composer accepts, in characters (the server's default
-/// limit is 4 KiB).
-const MAX_CHARS: u32 = 4000;
+/// How close in time a sender's next message must follow for the two to
+/// show as one group (one avatar and name).
+const GROUP_WITHIN: Duration = Duration::minutes(5);
 
-/// The message list, typing indicator and composer of `room`.
+/// The message list, typing indicator and composer of `room`. `locale` (a
+/// BCP 47 tag such as "de-CH") formats dates; the browser's language when
+/// absent.
 #[component]
-pub fn Chat(#[prop(into)] room: Signal<String>) -> impl IntoView {
+pub fn Chat(
+    #[prop(into)] room: Signal<String>,
+    #[prop(optional, into)] locale: Option<Signal<String>>,
+) -> impl IntoView {
     view! {
         <div class="chat">
-            <MessageList room=room />
+            <MessageList room=room locale=locale.unwrap_or_default() />
             <TypingIndicator room=room />
             <Composer room=room />
         </div>
@@ -34,8 +37,12 @@ pub fn Chat(#[prop(into)] room: Signal<String>) -> impl IntoView {
 }
 
 /// The messages of `room`, oldest at the top; scrolling up loads older ones.
+/// Dates are formatted for `locale` (the browser's language when empty).
 #[component]
-pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
+pub fn MessageList(
+    #[prop(into)] room: Signal<String>,
+    #[prop(optional, into)] locale: Signal<String>,
+) -> impl IntoView {
     let rc = expect_roomcast();
     let view = rc.room(move || room.get());
     let me = move || rc.user().get().map(|u| u.id).unwrap_or_default();
@@ -46,7 +53,13 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
         RoomTitle::Direct(name) => format!("Messages with {name}"),
         RoomTitle::Public(name) => format!("Messages in #{name}"),
     };
-    let messages = move || view.get().map(|v| v.state.messages.clone()).unwrap_or_default();
+    let rows = move || {
+        view.with(|v| {
+            v.as_ref().map_or_else(Vec::new, |v| {
+                rows(&v.state.messages, &v.deleted, v.first_unread.as_deref())
+            })
+        })
+    };
     let outgoing = move || view.get().map(|v| v.outgoing.clone()).unwrap_or_default();
     let has_older = move || view.get().is_some_and(|v| v.has_older && !v.state.messages.is_empty());
     let loading = move || view.get().is_some_and(|v| v.loading_older);
@@ -116,10 +129,27 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
                 </p>
             </Show>
             <For
-                each=messages
-                key=|m| (m.id.clone(), m.edited_at)
-                children=move |m| {
-                    view! { <Message message=m room=room view=view editing=editing last_own=last_own /> }
+                each=rows
+                key=Row::key
+                children=move |row| match row {
+                    Row::Message { message, continued, divider } => view! {
+                        {divider.then(|| view! {
+                            <div class="unread-divider" role="separator" aria-label="New messages">
+                                <span>"New messages"</span>
+                            </div>
+                        })}
+                        <Message
+                            message=message
+                            continued=continued
+                            room=room
+                            view=view
+                            editing=editing
+                            last_own=last_own
+                            locale=locale
+                        />
+                    }
+                    .into_any(),
+                    Row::Deleted(trace) => view! { <DeletedMessage trace=trace locale=locale /> }.into_any(),
                 }
             />
             <For
@@ -131,188 +161,69 @@ pub fn MessageList(#[prop(into)] room: Signal<String>) -> impl IntoView {
     }
 }
 
-/// One delivered message.
-#[component]
-fn Message(
-    message: ChatMessage,
-    room: Signal<String>,
-    view: Memo<Option<Arc<RoomView>>>,
-    editing: RwSignal<Option<String>>,
-    last_own: Memo<Option<String>>,
-) -> impl IntoView {
-    let rc = expect_roomcast();
-    let me = move || rc.user().get().map(|u| u.id).unwrap_or_default();
-    let sender_id = message.sender.id.clone();
-    let mine = Signal::derive(move || me() == sender_id);
-    let id = message.id.clone();
-    let is_editing = {
-        let id = id.clone();
-        move || editing.get().as_ref() == Some(&id)
-    };
-    let receipt = {
-        let id = id.clone();
-        move || {
-            if last_own.get().as_ref() != Some(&id) {
-                return None;
+/// A line of the message list.
+#[derive(Clone)]
+enum Row {
+    /// A message; `continued` when it joins the group of the sender's
+    /// message before it, `divider` when the unread messages begin here.
+    Message { message: ChatMessage, continued: bool, divider: bool },
+    /// What a deleted message left.
+    Deleted(Deleted),
+}
+
+impl Row {
+    /// What identifies a row's view: a new one is drawn when it changes.
+    fn key(&self) -> (String, Option<OffsetDateTime>, bool, bool) {
+        match self {
+            Row::Message { message, continued, divider } => {
+                (message.id.clone(), message.edited_at, *continued, *divider)
             }
-            let me = me();
-            let names: Vec<String> = view.with(|v| {
-                v.as_ref()
-                    .map(|v| {
-                        v.seen_by(&id, &me).into_iter().map(|u| v.name_of(u).to_owned()).collect()
-                    })
-                    .unwrap_or_default()
+            Row::Deleted(d) => (format!("deleted {}", d.id), None, false, false),
+        }
+    }
+}
+
+/// The rows of a room: `messages` and the traces of `deleted` ones merged
+/// by stream offset; a message continues its sender's group when it follows
+/// one of theirs within [`GROUP_WITHIN`] with nothing between.
+fn rows(messages: &[ChatMessage], deleted: &[Deleted], first_unread: Option<&str>) -> Vec<Row> {
+    let mut out = Vec::with_capacity(messages.len() + deleted.len());
+    let mut traces = deleted.iter().peekable();
+    let mut before: Option<&ChatMessage> = None;
+    for m in messages {
+        while let Some(trace) = traces.next_if(|d| d.offset < m.offset) {
+            out.push(Row::Deleted(trace.clone()));
+            before = None;
+        }
+        let divider = first_unread == Some(m.id.as_str());
+        let continued = !divider
+            && before.is_some_and(|b| {
+                b.sender.id == m.sender.id && m.created_at - b.created_at <= GROUP_WITHIN
             });
-            Some(if names.is_empty() {
-                "Sent".to_owned()
-            } else {
-                format!("Seen by {}", names.join(", "))
-            })
-        }
-    };
-    let sender = message.sender.name.clone();
-    let initial = sender.chars().next().unwrap_or('?').to_uppercase().to_string();
-    let content = message.content.clone();
-    let data = message.data.clone();
-    let (edit_id, delete_id) = (id.clone(), id.clone());
-    view! {
-        <article class="message" class:own=mine aria-label=format!("Message from {sender}")>
-            <span class="avatar" aria-hidden="true">{initial}</span>
-            <div class="bubble">
-                <header>
-                    <span class="author">{sender.clone()}</span>
-                    <time datetime=iso(message.created_at) title=iso(message.created_at)>
-                        {clock(message.created_at)}
-                    </time>
-                    {message.edited_at.map(|_| view! { <span class="edited">"edited"</span> })}
-                </header>
-                <Show
-                    when=is_editing.clone()
-                    fallback=move || {
-                        (!content.is_empty())
-                            .then(|| view! { <p class="content">{content.clone()}</p> })
-                    }
-                >
-                    <EditBox
-                        room=room
-                        id=id.clone()
-                        initial=message.content.clone()
-                        editing=editing
-                    />
-                </Show>
-                <Attachments data=data />
-                <footer>
-                    <span class="status">{receipt}</span>
-                    <Show when=move || mine.get() && !is_editing()>
-                        <span class="actions">
-                            <button on:click={
-                                let id = edit_id.clone();
-                                move |_| editing.set(Some(id.clone()))
-                            }>"Edit"</button>
-                            <button on:click={
-                                let id = delete_id.clone();
-                                move |_| rc.delete(&room.get_untracked(), id.clone())
-                            }>"Delete"</button>
-                        </span>
-                    </Show>
-                </footer>
-            </div>
-        </article>
+        out.push(Row::Message { message: m.clone(), continued, divider });
+        before = Some(m);
     }
-}
-
-/// The edit field that replaces a message's content while editing it.
-#[component]
-fn EditBox(
-    room: Signal<String>,
-    id: String,
-    initial: String,
-    editing: RwSignal<Option<String>>,
-) -> impl IntoView {
-    let rc = expect_roomcast();
-    let text = RwSignal::new(initial.clone());
-    let input = NodeRef::<html::Textarea>::new();
-    Effect::new(move |_| {
-        if let Some(el) = input.get() {
-            let _ = el.focus();
-        }
-    });
-    let save = move || {
-        let content = text.get_untracked().trim().to_owned();
-        if !content.is_empty() && content != initial {
-            rc.edit(&room.get_untracked(), id.clone(), content);
-        }
-        editing.set(None);
-    };
-    let save_key = save.clone();
-    view! {
-        <div class="edit">
-            <label class="visually-hidden" for="edit-message">"Edit message"</label>
-            <textarea
-                id="edit-message"
-                node_ref=input
-                rows="2"
-                maxlength=MAX_CHARS
-                prop:value=move || text.get()
-                on:input=move |ev| text.set(event_target_value(&ev))
-                on:keydown=move |ev| match ev.key().as_str() {
-                    "Enter" if !ev.shift_key() => {
-                        ev.prevent_default();
-                        save_key();
-                    }
-                    "Escape" => editing.set(None),
-                    _ => {}
-                }
-            ></textarea>
-            <button on:click=move |_| save()>"Save"</button>
-            <button on:click=move |_| editing.set(None)>"Cancel"</button>
-        </div>
-    }
-}
-
-/// A message of the user's that the server does not have yet, or refused.
-#[component]
-fn Pending(outgoing: Outgoing, room: Signal<String>) -> impl IntoView {
-    let rc = expect_roomcast();
-    let name = rc.user().get_untracked().map(|u| u.name).unwrap_or_default();
-    let initial = name.chars().next().unwrap_or('?').to_uppercase().to_string();
-    let op = outgoing.op;
-    let status = match &outgoing.failed {
-        None => view! { <span class="status">"Sending…"</span> }.into_any(),
-        Some(why) => view! {
-            <span class="status failed" title=why.clone()>"Failed"</span>
-            <span class="actions visible">
-                <button on:click=move |_| rc.retry(&room.get_untracked(), op)>"Retry"</button>
-                <button on:click=move |_| rc.discard(&room.get_untracked(), op)>"Discard"</button>
-            </span>
-        }
-        .into_any(),
-    };
-    view! {
-        <article
-            class="message own"
-            class:pending=outgoing.failed.is_none()
-            class:failed=outgoing.failed.is_some()
-            aria-label=format!("Message from {name}")
-        >
-            <span class="avatar" aria-hidden="true">{initial}</span>
-            <div class="bubble">
-                <header>
-                    <span class="author">{name.clone()}</span>
-                </header>
-                <p class="content">{outgoing.content.clone()}</p>
-                <footer>{status}</footer>
-            </div>
-        </article>
-    }
+    out.extend(traces.cloned().map(Row::Deleted));
+    out
 }
 
 /// The text field and send button of `room`. Enter sends, Shift+Enter adds
-/// a line; typing is announced to the room (throttled by the client).
+/// a line; typing is announced to the room (throttled by the client). When
+/// another room is opened, the field takes the focus.
 #[component]
 pub fn Composer(#[prop(into)] room: Signal<String>) -> impl IntoView {
     let rc = expect_roomcast();
     let text = RwSignal::new(String::new());
+    let input = NodeRef::<html::Textarea>::new();
+    Effect::new(move |opened: Option<String>| {
+        let now = room.get();
+        if opened.is_some_and(|before| before != now)
+            && let Some(el) = input.get_untracked()
+        {
+            let _ = el.focus();
+        }
+        now
+    });
     let me = move || rc.user().get().map(|u| u.id).unwrap_or_default();
     let label = move || match rc.rooms().with(|r| room_title(&room.get(), &me(), r)) {
         RoomTitle::Direct(name) => format!("Message {name}"),
@@ -344,6 +255,7 @@ pub fn Composer(#[prop(into)] room: Signal<String>) -> impl IntoView {
             <label class="visually-hidden" for="composer">{label}</label>
             <textarea
                 id="composer"
+                node_ref=input
                 rows="1"
                 maxlength=MAX_CHARS
                 placeholder=label
@@ -359,16 +271,4 @@ pub fn Composer(#[prop(into)] room: Signal<String>) -> impl IntoView {
             <button type="submit" disabled=move || text.get().trim().is_empty()>"Send"</button>
         </form>
     }
-}
-
-/// A time of day in the browser's time zone, like "14:05".
-fn clock(t: OffsetDateTime) -> String {
-    let ms = (t.unix_timestamp_nanos() / 1_000_000) as f64;
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
-}
-
-/// RFC 3339, for `<time datetime>`.
-fn iso(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
