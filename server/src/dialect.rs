@@ -193,3 +193,45 @@ async fn channels_notifications(request: Request) -> Response {
 async fn gateway(State(state): State<AppState>, request: Request) -> Response {
     ws::upgrade_with(request, gateway::codec(state.config.timing.gateway_heartbeat_timeout))
 }
+
+/// What every dialect's codec tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::VecDeque;
+    use std::path::PathBuf;
+
+    use roomcast_shared::CloseCode;
+
+    use super::Encode;
+    use crate::hub::Outbound;
+
+    /// A golden sample, by its path under `shared/tests/golden/`.
+    pub(crate) fn golden(path: &str) -> String {
+        let file =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/golden").join(path);
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    }
+
+    /// Checks that `encoder` keeps a ping and a close where they were
+    /// around `ack` (which it drops) and `message` (which it rewrites).
+    pub(crate) fn control_frames_keep_their_place(
+        encoder: &mut impl Encode,
+        ack: String,
+        message: String,
+    ) {
+        let frames = VecDeque::from([
+            Outbound::Ping,
+            Outbound::Frame(ack.into()),
+            Outbound::Frame(message.into()),
+            Outbound::Close(CloseCode::NORMAL, ""),
+        ]);
+        let out: Vec<_> = encoder.encode(frames).into_iter().collect();
+        assert!(
+            matches!(
+                &out[..],
+                [Outbound::Ping, Outbound::Frame(_), Outbound::Close(CloseCode::NORMAL, "")]
+            ),
+            "{out:?}"
+        );
+    }
+}

@@ -8,11 +8,7 @@ use roomcast_shared::{ClientFrame, Envelope};
 use serde_json::Value;
 
 use super::*;
-
-fn golden(path: &str) -> String {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/golden").join(path);
-    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-}
+use crate::dialect::testing::golden;
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -96,21 +92,11 @@ fn another_rooms_frames_are_not_this_rooms() {
 #[test]
 fn control_frames_keep_their_place() {
     let (_, mut encoder) = Endpoint::chat("general").expect("a room").codec();
-    let frames = VecDeque::from([
-        Outbound::Ping,
-        Outbound::Frame(golden("server/ack.json").into()),
-        Outbound::Frame(golden("server/message.json").into()),
-        Outbound::Close(roomcast_shared::CloseCode::NORMAL, ""),
-    ]);
-    let out: Vec<_> = encoder.encode(frames).into_iter().collect();
-    assert!(matches!(
-        &out[..],
-        [
-            Outbound::Ping,
-            Outbound::Frame(_),
-            Outbound::Close(roomcast_shared::CloseCode::NORMAL, "")
-        ]
-    ));
+    crate::dialect::testing::control_frames_keep_their_place(
+        &mut encoder,
+        golden("server/ack.json"),
+        golden("server/message.json"),
+    );
 }
 
 #[test]

@@ -2,21 +2,16 @@
 //! guild's room in, the gateway's answers and events out, and each client
 //! op into native frames.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use roomcast_shared::{ClientFrame, Envelope};
 use serde_json::Value;
 
 use super::*;
+use crate::dialect::testing::golden;
 
 const GUILD: &str = "507f1f77bcf86cd799439011";
 const CHANNEL: &str = "507f1f77bcf86cd799439013";
-
-fn golden(path: &str) -> String {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/golden").join(path);
-    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-}
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -164,21 +159,11 @@ fn ready_names_the_subscribed_guilds() {
 #[test]
 fn control_frames_keep_their_place() {
     let (_, mut encoder) = codec();
-    let frames = VecDeque::from([
-        Outbound::Ping,
-        Outbound::Frame(in_guild("ack").to_string().into()),
-        Outbound::Frame(in_guild("message").to_string().into()),
-        Outbound::Close(roomcast_shared::CloseCode::NORMAL, ""),
-    ]);
-    let out: Vec<_> = encoder.encode(frames).into_iter().collect();
-    assert!(matches!(
-        &out[..],
-        [
-            Outbound::Ping,
-            Outbound::Frame(_),
-            Outbound::Close(roomcast_shared::CloseCode::NORMAL, "")
-        ]
-    ));
+    crate::dialect::testing::control_frames_keep_their_place(
+        &mut encoder,
+        in_guild("ack").to_string(),
+        in_guild("message").to_string(),
+    );
 }
 
 #[test]

@@ -8,11 +8,7 @@ use roomcast_shared::{ClientFrame, Envelope as NativeEnvelope, SetStatus};
 use serde_json::Value;
 
 use super::*;
-
-fn golden(path: &str) -> String {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/golden").join(path);
-    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-}
+use crate::dialect::testing::golden;
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -258,21 +254,11 @@ fn an_anonymous_connection_must_send_auth_with_a_token_first() {
 
 #[test]
 fn control_frames_keep_their_place() {
-    let frames = VecDeque::from([
-        Outbound::Ping,
-        Outbound::Frame(golden("server/ack.json").into()),
-        Outbound::Frame(golden("server/message.json").into()),
-        Outbound::Close(roomcast_shared::CloseCode::NORMAL, ""),
-    ]);
-    let out: Vec<_> = Encoder.encode(frames).into_iter().collect();
-    assert!(matches!(
-        &out[..],
-        [
-            Outbound::Ping,
-            Outbound::Frame(_),
-            Outbound::Close(roomcast_shared::CloseCode::NORMAL, "")
-        ]
-    ));
+    crate::dialect::testing::control_frames_keep_their_place(
+        &mut Encoder,
+        golden("server/ack.json"),
+        golden("server/message.json"),
+    );
 }
 
 #[test]
