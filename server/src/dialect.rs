@@ -72,6 +72,11 @@ pub(crate) trait Decode: Send + 'static {
     /// dialect without an `auth` frame has no other way to sign in.
     const NEEDS_CREDENTIALS: bool;
 
+    /// Whether [`on_open`](Self::on_open) has anything to do. `false` for
+    /// the native protocol, whose reader then has no such step at all (its
+    /// await would make every connection's task bigger).
+    const OPENS: bool = true;
+
     /// Native frames the session handles once the connection is signed in
     /// as `user_id` (or a refusal, answered with an error frame). Called
     /// when the connection was signed in at the upgrade (`?token=` or the
@@ -104,6 +109,7 @@ pub(crate) struct Native;
 
 impl Decode for Native {
     const NEEDS_CREDENTIALS: bool = false;
+    const OPENS: bool = false;
 
     fn on_open(&mut self, _user_id: &str) -> Decoded {
         Decoded::Frames(Vec::new())

@@ -296,7 +296,10 @@ fn serve<S: Inbound, D: Decode>(
         }
         // Signed in at the upgrade: the dialect learns it (the user id is
         // set by then); a native connection's `on_open` does nothing.
-        if flow == Flow::Continue && (D::NEEDS_CREDENTIALS || !conn.user_id().is_empty()) {
+        if D::OPENS
+            && flow == Flow::Continue
+            && (D::NEEDS_CREDENTIALS || !conn.user_id().is_empty())
+        {
             let opened = decoder.on_open(conn.user_id());
             flow = Box::pin(on_decoded(&mut session, opened, None)).await;
         }

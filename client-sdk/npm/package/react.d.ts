@@ -164,7 +164,7 @@ export interface UseMessagesResult {
   /** Sends waiting for their ack (queued while offline). */
   pending: readonly PendingMessage[];
   joined: boolean;
-  /** Whether `loadOlder` may find older messages (false once a page said so). */
+  /** Whether `loadOlder` may find older messages (false once a page said so, or when the oldest shown is the room's first). */
   hasMore: boolean;
   send: (content: string, options?: SendOptions) => Promise<Ack>;
   edit: (id: string, content: string, options?: SendOptions) => Promise<Ack>;

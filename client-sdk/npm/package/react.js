@@ -384,7 +384,8 @@ export function useMessages(room, options = {}) {
       messages: part.messages,
       pending: part.pending,
       joined: part.joined,
-      hasMore,
+      // A room's first event has offset 1: nothing is older than it.
+      hasMore: hasMore && (part.messages[0]?.offset ?? 0) > 1,
       send: (content, sendOptions) => (handle ? handle.send(content, sendOptions) : none()),
       edit: (id, content, editOptions) => (handle ? handle.edit(id, content, editOptions) : none()),
       remove: (id) => (handle ? handle.delete(id) : none()),

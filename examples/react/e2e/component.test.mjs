@@ -54,6 +54,8 @@ test("two users chat through <Chat/> across a restart, and it behaves as a chat 
     assert.equal(await link.getAttribute("href"), "https://example.com/docs");
     assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
     assert.equal(await bob.locator('a[href^="javascript"]').count(), 0, "no javascript: link");
+    // A new room's first message is the oldest there is: nothing to load.
+    assert.equal(await bob.getByRole("button", { name: "Load older messages" }).count(), 0);
     // The time's tooltip is a human date, not a timestamp.
     const title = await bob.locator(".rc-from time").first().getAttribute("title");
     assert.doesNotMatch(title, /T\d\d:|\.\d{3,}|Z$/, title);
