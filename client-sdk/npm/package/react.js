@@ -235,17 +235,23 @@ export function useWebSocket(url, options = {}) {
   }, [snapshot, sendMessage, client, lastMessage]);
 }
 
-/**
- * A joined room: `{messages, members, typing, send, ...}`. Re-renders only
- * when this room changes. Components showing the same room share one join.
- */
-export function useRoom(client, room) {
+/** `room`'s handle, the room joined (shared, counted) while mounted. */
+function useJoinedRoom(client, room) {
   const handle = client && room ? roomFor(client, room) : null;
   useEffect(() => {
     if (!client || !room) return undefined;
     retainRoom(client, room);
     return () => releaseRoom(client, room);
   }, [client, room]);
+  return handle;
+}
+
+/**
+ * A joined room: `{messages, members, typing, send, ...}`. Re-renders only
+ * when this room changes. Components showing the same room share one join.
+ */
+export function useRoom(client, room) {
+  const handle = useJoinedRoom(client, room);
 
   const subscribe = useCallback((f) => (handle ? handle.subscribe(f) : noop), [handle]);
   const get = useCallback(() => (handle ? handle.getSnapshot() : NO_ROOM), [handle]);
@@ -325,12 +331,7 @@ function useClientOf(options) {
  * `select` and `key` are module-level functions, the same on every render.
  */
 function useRoomPart(client, room, select, key = JSON.stringify) {
-  const handle = client && room ? roomFor(client, room) : null;
-  useEffect(() => {
-    if (!client || !room) return undefined;
-    retainRoom(client, room);
-    return () => releaseRoom(client, room);
-  }, [client, room]);
+  const handle = useJoinedRoom(client, room);
   const kept = useRef({ snapshot: null, part: undefined, json: "" });
   const subscribe = useCallback((f) => (handle ? handle.subscribe(f) : noop), [handle]);
   const get = useCallback(() => {

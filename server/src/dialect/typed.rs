@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 
-use roomcast_shared::RoomName;
+use roomcast_shared::{RoomName, UserInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -199,7 +199,7 @@ enum Native {
     Message {
         room: String,
         id: String,
-        sender: Sender,
+        sender: UserInfo,
         #[serde(default)]
         content: String,
         created_at: String,
@@ -223,16 +223,6 @@ enum Native {
     Error(ErrorFields),
     #[serde(other)]
     Other,
-}
-
-#[derive(Debug, Deserialize)]
-struct Sender {
-    id: String,
-    name: String,
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    avatar: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
