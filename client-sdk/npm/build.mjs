@@ -1,14 +1,21 @@
 // Builds the `roomcast` npm package into target/npm/roomcast and packs it
 // as target/npm/roomcast.tgz:
-//   1. wasm-pack (bundler target) with a release profile tuned for size;
+//   1. wasm-pack (web target) with a release profile tuned for size;
 //   2. wasm-opt -Oz from npm's binaryen (runs under node, no download);
-//   3. our package.json, README and the `roomcast/react` entry;
+//   3. our entry, package.json, README and the `roomcast/react` entry;
 //   4. npm pack.
+//
+// The web target loads the wasm with `fetch(new URL("roomcast_bg.wasm",
+// import.meta.url))`, which Vite, webpack (Next.js), Rollup and esbuild
+// resolve as an asset by themselves and a browser follows as is: no bundler
+// plugin for WebAssembly imports is needed, and a plain HTML page can import
+// the package from its folder. Our `roomcast.js` awaits that at the top level,
+// so `import { Client } from "roomcast"` is ready to use, as before.
 // Needs wasm-pack and wasm-bindgen-cli 0.2.130 on PATH (`cargo xtask test`
 // installs both). Run with `npm ci && npm run build` in this folder.
 
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -34,7 +41,7 @@ function run(program, args, options = {}) {
 // downloading anything: it uses wasm-bindgen from PATH.
 rmSync(out, { recursive: true, force: true });
 run("wasm-pack", [
-  "build", crate, "--release", "--target", "bundler", "--mode", "no-install",
+  "build", crate, "--release", "--target", "web", "--mode", "no-install",
   "--out-dir", out, "--out-name", "roomcast",
 ], {
   env: {
@@ -64,12 +71,18 @@ run(wasmOpt, [
   wasm, "-o", wasm,
 ]);
 
-// 3. Our package.json (exports `.` and `./react`), README and React entry
-// replace what wasm-pack generated.
+// 3. wasm-bindgen's glue becomes roomcast_bg.js behind our entry; our
+// package.json (exports `.` and `./react`), README and React entry replace
+// what wasm-pack generated.
+renameSync(join(out, "roomcast.js"), join(out, "roomcast_bg.js"));
+renameSync(join(out, "roomcast.d.ts"), join(out, "roomcast_bg.d.ts"));
+const glue = join(out, "roomcast_bg.js");
+writeFileSync(glue, readFileSync(glue, "utf8").replace('"./roomcast.d.ts"', '"./roomcast_bg.d.ts"'));
 for (const generated of ["package.json", ".gitignore", "README.md"]) {
   rmSync(join(out, generated), { force: true });
 }
-for (const file of ["package.json", "README.md", "react.js", "react-chat.js", "react.d.ts", "chat.css"]) {
+const entries = ["roomcast.js", "roomcast.d.ts", "react.js", "react-chat.js", "react.d.ts", "chat.css"];
+for (const file of ["package.json", "README.md", ...entries]) {
   copyFileSync(join(here, "package", file), join(out, file));
 }
 

@@ -53,6 +53,10 @@ enum Task {
     /// Only the Socket.IO dialect's end-to-end test, with the real
     /// `socket.io-client` in Node (a part of `test`).
     TestSocketio,
+    /// Only the SDK package build and its install into fresh Vite, Next.js
+    /// and plain HTML apps, each built and driven in Chromium (a part of
+    /// `test`).
+    TestPackaging,
     /// Only the SDK package build and the React example's end-to-end tests
     /// (a part of `test`); with file names (`e2e/fallback.test.mjs`), only
     /// those tests.
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Task::Test => test(),
         Task::TestUi => test_ui(),
         Task::TestSocketio => socketio::test().map(|tally| println!("\nxtask: {tally}")),
+        Task::TestPackaging => sdk::test_packaging().map(|tally| println!("\nxtask: {tally}")),
         Task::TestReact { files } => {
             sdk::test_react(&files).map(|tally| println!("\nxtask: {tally}"))
         }

@@ -1,6 +1,7 @@
 //! The client SDK's part of `cargo xtask test`: install the web toolchain,
 //! lint the wasm build, run the browser tests against the real server, build
-//! and pack the npm package, and run the React example's end-to-end test.
+//! and pack the npm package, run the React example's end-to-end test, and
+//! install the packed package into fresh Vite, Next.js and plain HTML apps.
 //!
 //! Every step fails with what to do about it; nothing is skipped.
 
@@ -32,7 +33,20 @@ pub fn test() -> Result<Tally> {
     let mut tally = browser_tests(&server, &artifacts)?;
     let tarball = build_package(&root)?;
     tally += example_test(&root, &server, &tarball, &artifacts)?;
+    tally += packaging_test(&root, &server, &tarball, &artifacts)?;
     Ok(tally)
+}
+
+/// `cargo xtask test-packaging`: the package built, packed and installed
+/// into fresh apps alone.
+pub fn test_packaging() -> Result<Tally> {
+    install_tools()?;
+    let root = workspace_root();
+    let server = build_server(&root)?;
+    let artifacts = target_dir(&root).join("sdk-test");
+    std::fs::create_dir_all(&artifacts)?;
+    let tarball = build_package(&root)?;
+    packaging_test(&root, &server, &tarball, &artifacts)
 }
 
 /// `cargo xtask test-react`: the package and the React example's
@@ -160,6 +174,34 @@ fn example_test_only(
         &artifacts.join("example-server.log"),
     )?;
     npm_test_files(&example, &fixture, artifacts, "React example", files)
+}
+
+/// `tests/packaging`: the tarball installed with `npm install` into a
+/// fresh Vite app, a fresh Next.js app and a plain HTML page, each built by
+/// its own tool (in `artifacts/packaging/`), served, and chatted through by
+/// two users against a real server.
+fn packaging_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) -> Result<Tally> {
+    let suite = root.join("tests/packaging");
+    npm(&suite, &["ci", "--no-audit", "--no-fund"])?;
+    let fixture =
+        Fixture::start(server, None, Backing::Memory, &artifacts.join("packaging-server.log"))?;
+    tally::run_ok(
+        Command::new("npm")
+            .arg("test")
+            .current_dir(&suite)
+            .env("ROOMCAST_TARBALL", tarball)
+            .env("ROOMCAST_SERVER_URL", fixture.http_url())
+            .env("ROOMCAST_ARTIFACTS", artifacts),
+        &format!("npm test (in {}, server at {})", suite.display(), fixture.http_url()),
+        |tally, _| {
+            println!("{tally} (the package in fresh apps)");
+            anyhow!(
+                "the package failed in a fresh app; the apps are in {}, the server log is {}",
+                artifacts.join("packaging").display(),
+                fixture.log().display()
+            )
+        },
+    )
 }
 
 /// Lints `package` as built for browsers (wasm32), warnings denied.

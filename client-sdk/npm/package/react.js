@@ -25,6 +25,12 @@ import { Client, attachments } from "./roomcast.js";
 
 export { Chat } from "./react-chat.js";
 
+// A server-side render (Next.js, Remix) has no WebSocket and no wasm: there
+// the provider gives no client, and every hook returns the state a client
+// has before it connects, which is also what the browser's first render
+// (the hydration) reads, so the two agree.
+const IN_BROWSER = typeof window !== "undefined" || typeof WorkerGlobalScope !== "undefined";
+
 const clients = new Map(); // url -> { client, refs, timer }
 const rooms = new WeakMap(); // client -> Map(room -> { handle, refs, timer })
 
@@ -108,6 +114,8 @@ function stripCallbacks(options = {}) {
 }
 
 const noop = () => {};
+const idle = () => IDLE;
+const noRoom = () => NO_ROOM;
 const IDLE = Object.freeze({
   state: "idle",
   isConnected: false,
@@ -165,7 +173,7 @@ function useCallbacks(client, options, onFrame) {
  * other options are read when the client is created).
  */
 export function RoomcastProvider({ url, options, children }) {
-  const client = clientFor(url, options);
+  const client = IN_BROWSER ? clientFor(url, options) : null;
   useEffect(() => {
     retainClient(url);
     return () => releaseClient(url);
@@ -184,7 +192,7 @@ export function useRoomcast() {
 function useClientSnapshot(client) {
   const subscribe = useCallback((f) => (client ? client.subscribe(f) : noop), [client]);
   const get = useCallback(() => (client ? client.getSnapshot() : IDLE), [client]);
-  return useSyncExternalStore(subscribe, get, get);
+  return useSyncExternalStore(subscribe, get, idle);
 }
 
 /**
@@ -194,7 +202,7 @@ function useClientSnapshot(client) {
 export function useWebSocket(url, options = {}) {
   const provided = useContext(RoomcastContext);
   const own = url != null && provided?.url !== url;
-  const client = own ? clientFor(url, options) : provided?.client ?? null;
+  const client = own ? (IN_BROWSER ? clientFor(url, options) : null) : provided?.client ?? null;
   useEffect(() => {
     if (!own) return undefined;
     retainClient(url);
@@ -255,7 +263,7 @@ export function useRoom(client, room) {
 
   const subscribe = useCallback((f) => (handle ? handle.subscribe(f) : noop), [handle]);
   const get = useCallback(() => (handle ? handle.getSnapshot() : NO_ROOM), [handle]);
-  const snapshot = useSyncExternalStore(subscribe, get, get);
+  const snapshot = useSyncExternalStore(subscribe, get, noRoom);
 
   const send = useCallback(
     (content, options) =>
@@ -346,7 +354,9 @@ function useRoomPart(client, room, select, key = JSON.stringify) {
         : { snapshot, part, json };
     return kept.current.part;
   }, [handle]);
-  return [useSyncExternalStore(subscribe, get, get), handle];
+  const server = useRef(null);
+  const getServer = useCallback(() => (server.current ??= select(NO_ROOM)), []);
+  return [useSyncExternalStore(subscribe, get, getServer), handle];
 }
 
 const messagesOf = (s) => ({ messages: s.messages, pending: s.pending, joined: s.joined, resets: s.resets });
