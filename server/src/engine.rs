@@ -42,7 +42,7 @@ mod streams;
 
 pub(crate) use fanout::{Fanout, RoomEventSink};
 pub(crate) use presence::{Counted, MemberChange, MemberKey, MemberPage, Presence, page_request};
-pub(crate) use streams::{Appending, Queued, Streams};
+pub(crate) use streams::{Appending, MAX_READERS, Queued, Streams};
 
 /// Runs `work` every `interval`, the first time at once, until `shutdown`;
 /// a run that takes longer delays the next rather than bunching them up.

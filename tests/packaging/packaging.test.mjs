@@ -8,6 +8,7 @@
 // and the server and sets:
 //   ROOMCAST_TARBALL     the packed package
 //   ROOMCAST_SERVER_URL  the server (dev mode: it signs tokens for names)
+//   ROOMCAST_API_KEY     its API key (a backend's messages)
 //   ROOMCAST_ARTIFACTS   where the apps are made, and their logs
 // CHROMIUM may name the browser (default: Debian's /usr/bin/chromium).
 
@@ -24,6 +25,7 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 const tarball = required("ROOMCAST_TARBALL");
 const server = required("ROOMCAST_SERVER_URL");
+const apiKey = required("ROOMCAST_API_KEY");
 const ws = `${server.replace(/^http/, "ws")}/ws`;
 const artifacts = resolve(process.env.ROOMCAST_ARTIFACTS ?? "test-results", "packaging");
 const WAIT = 30_000;
@@ -206,7 +208,63 @@ async function twoUsersChat(ui, aliceUrl, bobUrl, setup) {
   }
 }
 
-test("a fresh Vite app installs the tarball, builds without a wasm plugin, and chats (built and dev server)", async () => {
+/**
+ * Alice reads Bob's message and leaves; a backend writes more than the log
+ * shows at once; when she comes back, <Chat/> opens at the "New messages"
+ * divider (from the read position the server kept), not at the newest
+ * message.
+ */
+async function reopensAtTheDivider(base) {
+  const browser = await launch();
+  try {
+    const room = `backlog-${Date.now()}`;
+    const open = async (context, name) => {
+      const page = await context.newPage();
+      const query = new URLSearchParams({ ws, token: await token(name), room });
+      await page.goto(`${base}/?${query}`);
+      return page;
+    };
+    const alice = await browser.newContext();
+    const bob = await open(await browser.newContext(), "Bob");
+    await open(alice, "Alice");
+    await say(component, bob, "Read up to here");
+    await bob.getByTestId("rc-seen").filter({ hasText: "Seen by Alice" }).waitFor({ timeout: WAIT });
+    await alice.close();
+
+    const backlog = 40;
+    for (let i = 1; i <= backlog; i += 1) {
+      const response = await fetch(`${server}/api/rooms/${room}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ content: `Backlog ${i}`, sender: { id: "deploybot", name: "Deploy Bot" }, client_id: `backlog-${i}` }),
+      });
+      assert.ok(response.ok, `backend message ${i}: ${response.status}`);
+    }
+
+    const page = await open(await browser.newContext(), "Alice");
+    await expectTexts(component, page, ["Read up to here", ...Array.from({ length: backlog }, (_, i) => `Backlog ${i + 1}`)], "alice loads the backlog");
+    const divider = page.getByTestId("rc-new-messages");
+    await divider.waitFor({ timeout: WAIT });
+    assert.match(await divider.evaluate((el) => el.nextElementSibling?.textContent ?? ""), /Backlog 1\b/);
+    const place = () =>
+      divider.evaluate((el) => {
+        const log = el.closest('[role="log"]');
+        const list = log.getBoundingClientRect();
+        const line = el.getBoundingClientRect();
+        return { inside: line.top >= list.top && line.bottom <= list.bottom, overflows: log.scrollHeight > list.height * 1.5 };
+      });
+    let where = await place();
+    for (const deadline = Date.now() + WAIT; !where.inside && Date.now() < deadline; where = await place()) {
+      await page.waitForTimeout(100);
+    }
+    assert.ok(where.overflows, "the backlog is longer than the log");
+    assert.ok(where.inside, "the divider is in view when the room opens");
+  } finally {
+    await browser.close();
+  }
+}
+
+test("a fresh Vite app installs the tarball, builds without a wasm plugin, chats (built and dev server), and reopens at the divider", async () => {
   const dir = await freshApp("vite");
   const output = await run("npm", ["run", "build"], dir);
   const assets = readdirSync(join(dir, "dist", "assets"));
@@ -219,6 +277,7 @@ test("a fresh Vite app installs the tarball, builds without a wasm plugin, and c
     stops.push(await serve(vite, ["--port", `${dev}`, "--strictPort", "--host", "127.0.0.1"], dir, `http://127.0.0.1:${dev}/`));
     // Alice on the production build, Bob on the dev server.
     await twoUsersChat(component, `http://127.0.0.1:${built}`, `http://127.0.0.1:${dev}`, "vite");
+    await reopensAtTheDivider(`http://127.0.0.1:${built}`);
   } finally {
     stops.forEach((stop) => stop());
   }

@@ -466,6 +466,37 @@ test("after a reload, the divider comes from the read position the server keeps"
   await divider.waitFor({ state: "detached" });
 });
 
+test("opening a room with more unread messages than fit shows where they begin", LIMIT, async () => {
+  // Alice has read #random (the last tests) and looks at #general while a
+  // backend writes more to #random than its log shows at once.
+  const backlog = 40;
+  const post = (content, id) =>
+    fixture("/api/rooms/random/messages", { content, sender: { id: "deploybot", name: "Deploy Bot" }, client_id: id });
+  for (let i = 1; i <= backlog; i += 1) await post(`Backlog ${i}`, `backlog-${i}`);
+  await roomButton(alice, "# random").getByLabel(`${backlog} unread`, { exact: true }).waitFor();
+  await openRoom(alice, "random");
+  await seesOnce(alice, "Deploy Bot", `Backlog ${backlog}`);
+  const divider = log(alice, "Messages in #random").getByRole("separator", { name: "New messages" });
+  await divider.waitFor();
+  assert.match(await divider.evaluate((el) => el.nextElementSibling?.textContent ?? ""), /Backlog 1\b/);
+  const place = () =>
+    divider.evaluate((el) => {
+      const log = el.closest('[role="log"]');
+      const list = log.getBoundingClientRect();
+      const line = el.getBoundingClientRect();
+      return { above: line.top < list.top, inside: line.top >= list.top && line.bottom <= list.bottom, overflows: log.scrollHeight > list.height * 1.5 };
+    });
+  const opened = await place();
+  assert.ok(opened.overflows, "the backlog is longer than the log");
+  assert.ok(opened.inside, "the divider is in view when the room opens");
+  await shot(alice, "divider-in-view");
+  // A new message then keeps the reading position: the divider stays.
+  await post("One more", "backlog-more");
+  await seesOnce(alice, "Deploy Bot", "One more");
+  assert.equal((await place()).above, false, "a new message does not scroll the divider away");
+  await openRoom(alice, "general");
+});
+
 test("a room is joined or created by name", LIMIT, async () => {
   await joinRoom(alice, "standup");
   await say(alice, "Standup notes go here", "Message #standup");

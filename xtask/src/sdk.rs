@@ -191,6 +191,7 @@ fn packaging_test(root: &Path, server: &Path, tarball: &Path, artifacts: &Path) 
             .current_dir(&suite)
             .env("ROOMCAST_TARBALL", tarball)
             .env("ROOMCAST_SERVER_URL", fixture.http_url())
+            .env("ROOMCAST_API_KEY", fixture::API_KEY)
             .env("ROOMCAST_ARTIFACTS", artifacts),
         &format!("npm test (in {}, server at {})", suite.display(), fixture.http_url()),
         |tally, _| {

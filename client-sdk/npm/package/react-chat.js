@@ -105,10 +105,13 @@ export function Chat({
     [messages, deleted],
   );
   const ownLast = [...messages].reverse().find((m) => m.sender.id === me?.id);
-  const seen = ownLast ? seenBy(ownLast.id).filter((id) => id !== me?.id) : [];
+  const readers = ownLast ? seenBy(ownLast.id).filter((id) => id !== me?.id) : [];
+  // "Seen by" shows under the user's newest message, inside it.
+  const seen = readers.length > 0 ? { id: ownLast.id, text: `Seen by ${readers.map((id) => names.get(id) ?? id).join(", ")}` } : null;
 
   const log = useRef(null);
   useStickToBottom(log, items.length + pending.length + failed.length);
+  useShowDivider(log, divider);
   const onScroll = () => {
     const el = log.current;
     if (el && el.scrollTop < LOAD_OLDER_PX && hasMore && items.length > 0) keepScroll(el, () => loadOlder(50));
@@ -151,7 +154,7 @@ export function Chat({
           "ol",
           { className: "rc-log", role: "log", "aria-live": "polite", "aria-label": `Messages in ${room}`, ref: log, onScroll },
           hasMore && items.length > 0 && h("li", { className: "rc-older" }, h("button", { type: "button", onClick: () => keepScroll(log.current, () => loadOlder(50)) }, "Load older messages")),
-          renderItems(items, { me, divider, formats, renderMessage, edit, remove }),
+          renderItems(items, { me, divider, seen, formats, renderMessage, edit, remove }),
           pending.map((p) =>
             h("li", { key: p.client_id, className: "rc-message rc-own rc-pending", "data-testid": "rc-pending" }, h("div", { className: "rc-text" }, p.content), h("div", { className: "rc-meta" }, "Sending…")),
           ),
@@ -170,7 +173,6 @@ export function Chat({
             ),
           ),
         ),
-        seen.length > 0 && h("div", { className: "rc-seen", "data-testid": "rc-seen" }, `Seen by ${seen.map((id) => names.get(id) ?? id).join(", ")}`),
         h("div", { className: "rc-typing", "aria-live": "polite", "data-testid": "rc-typing" }, typingLine(typing)),
         h(Composer, { placeholder, room, setTyping, onSend, sendOne }),
       ),
@@ -191,7 +193,7 @@ function useFormats(locale) {
 }
 
 /** Messages and deletion traces, with day separators, groups and the divider. */
-function renderItems(items, { me, divider, formats, renderMessage, edit, remove }) {
+function renderItems(items, { me, divider, seen, formats, renderMessage, edit, remove }) {
   const out = [];
   let lastDay = "";
   let last = null;
@@ -208,14 +210,15 @@ function renderItems(items, { me, divider, formats, renderMessage, edit, remove 
       last = null;
     }
     const grouped = last && last.sender.id === m.sender.id && at - new Date(last.created_at) < GROUP_MS && !last.deleted;
-    const rendered = h(Message, { message: m, own: m.sender.id === me?.id, grouped, formats, edit, remove });
+    const seenText = seen?.id === m.id ? seen.text : null;
+    const rendered = h(Message, { message: m, own: m.sender.id === me?.id, grouped, seen: seenText, formats, edit, remove });
     out.push(h(Fragment, { key: m.id }, renderMessage ? renderMessage(m, rendered) : rendered));
     last = m;
   }
   return out;
 }
 
-function Message({ message: m, own, grouped, formats, edit, remove }) {
+function Message({ message: m, own, grouped, seen, formats, edit, remove }) {
   const [editing, setEditing] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const at = new Date(m.created_at);
@@ -238,6 +241,7 @@ function Message({ message: m, own, grouped, formats, edit, remove }) {
       ? h(EditBox, { message: m, done: () => setEditing(false), edit })
       : h("div", { className: "rc-text" }, linkify(m.content), m.edited_at && h("span", { className: "rc-edited" }, " (edited)")),
     h(Attachments, { message: m }),
+    seen && h("div", { className: "rc-seen", "data-testid": "rc-seen" }, seen),
     own &&
       !editing &&
       h(
@@ -405,6 +409,21 @@ function useStickToBottom(ref, size) {
     const el = ref.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
   }, [ref, size]);
+}
+
+/**
+ * Opening a room with unread messages shows where they begin: the divider
+ * near the top of the log, not the newest message (declared after
+ * useStickToBottom, so it runs after it). Scrolling there leaves the
+ * bottom, so new messages then keep the reading position.
+ */
+function useShowDivider(ref, divider) {
+  useLayoutEffect(() => {
+    const el = ref.current;
+    const line = divider ? el?.querySelector(".rc-divider") : null;
+    if (!line) return;
+    el.scrollTop += line.getBoundingClientRect().top - el.getBoundingClientRect().top - LOAD_OLDER_PX;
+  }, [ref, divider]);
 }
 
 /** Loads older messages without moving what the user looks at. */

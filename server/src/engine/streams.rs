@@ -31,6 +31,11 @@ pub(crate) enum Appending {
 /// borrow of itself while holding it.
 pub(crate) type Queued = Pin<Box<dyn Future<Output = Result<Appended, EngineError>> + Send + Sync>>;
 
+/// Most readers whose position an engine keeps per room; past it the one
+/// who read earliest is forgotten (`joined.reads` shows at most
+/// `MAX_JOINED_READS` of them).
+pub(crate) const MAX_READERS: usize = 1000;
+
 /// Room streams: history, offsets, idempotency, recovery.
 #[async_trait]
 pub(crate) trait Streams: Send + Sync + std::fmt::Debug {

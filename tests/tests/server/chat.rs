@@ -290,3 +290,38 @@ async fn sending_to_a_room_not_joined_is_forbidden(engine: Engine) {
     }
     alice.assert_usable().await;
 }
+
+every_engine!(joined_carries_each_readers_latest_position);
+async fn joined_carries_each_readers_latest_position(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let (mut alice, mut bob) = alice_and_bob(&server).await;
+    let first = bob.say("general", "first").await["id"].clone();
+    let second = bob.say("general", "second").await["id"].clone();
+
+    // Alice reads the second, then the first (a position never moves
+    // back), then a message that is not there (ignored); Bob the first.
+    for id in [&second, &first, &json!("no-such-message")] {
+        alice.send(json!({"type": "read", "room": "general", "id": id})).await;
+        bob.recv_until("read").await;
+    }
+    bob.send(json!({"type": "read", "room": "general", "id": first})).await;
+    alice.recv_until("read").await;
+
+    // A page loaded now (a new connection) sees both positions, the latest
+    // reader first. A store keeps reads within about a second.
+    let expected = json!([["bob", first], ["alice", second]]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut carol = WsClient::connect_as(&server, "carol", "Carol").await;
+        let joined = carol.join("general").await;
+        let reads: Vec<Value> = joined["reads"]
+            .as_array()
+            .map(|r| r.iter().map(|r| json!([r["user_id"], r["id"]])).collect())
+            .unwrap_or_default();
+        if Value::from(reads.clone()) == expected {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "joined.reads is {reads:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -19,6 +19,13 @@ const SCROLL_MARGIN: i32 = 48;
 /// show as one group (one avatar and name).
 const GROUP_WITHIN: Duration = Duration::minutes(5);
 
+/// Where the "New messages" divider is in `log`'s scrolled content, if shown.
+fn divider_top(log: &web_sys::HtmlDivElement) -> Option<i32> {
+    let divider = log.query_selector(".unread-divider").ok()??;
+    let offset = divider.get_bounding_client_rect().top() - log.get_bounding_client_rect().top();
+    Some(log.scroll_top() + offset as i32)
+}
+
 /// The message list, typing indicator and composer of `room`. `locale` (a
 /// BCP 47 tag such as "de-CH") formats dates; the browser's language when
 /// absent.
@@ -71,26 +78,36 @@ pub fn MessageList(
         })
     });
 
-    // Keep the bottom in view as messages arrive, unless the user scrolled up
-    // to read; keep the reading position when older messages are prepended.
-    // (The room, the list's height and its first message at the last update.)
-    let anchor = StoredValue::new((String::new(), 0, String::new()));
+    // Opening a room with unread messages shows where they begin (the
+    // divider near the top); otherwise keep the bottom in view as messages
+    // arrive, unless the user scrolled up to read; keep the reading position
+    // when older messages are prepended. (The room, the list's height, its
+    // first message at the last update, and whether the divider was placed.)
+    let anchor = StoredValue::new((String::new(), 0, String::new(), false));
     Effect::new(move |_| {
-        let first =
-            view.with(|v| v.as_ref().and_then(|v| v.state.messages.first().map(|m| m.id.clone())));
+        let (first, unread) = view.with(|v| {
+            let v = v.as_ref();
+            let first = v.and_then(|v| v.state.messages.first().map(|m| m.id.clone()));
+            (first, v.is_some_and(|v| v.first_unread.is_some()))
+        });
         let room = room.get();
         let Some(el) = log.get() else { return };
-        let (old_room, old_height, old_first) = anchor.get_value();
+        let (old_room, old_height, old_first, placed) = anchor.get_value();
         let height = el.scroll_height();
         let switched = room != old_room;
+        let mut placed = placed && !switched;
         let prepended = !switched && !old_first.is_empty() && first.as_ref() != Some(&old_first);
         let near_bottom = old_height - el.scroll_top() - el.client_height() < SCROLL_MARGIN * 4;
-        if prepended && el.scroll_top() < SCROLL_MARGIN * 4 {
+        let divider = if placed || !unread { None } else { divider_top(&el) };
+        if let Some(top) = divider {
+            el.set_scroll_top(top - SCROLL_MARGIN);
+            placed = true;
+        } else if prepended && el.scroll_top() < SCROLL_MARGIN * 4 {
             el.set_scroll_top(el.scroll_top() + height - old_height);
         } else if switched || near_bottom {
             el.set_scroll_top(height);
         }
-        anchor.set_value((room, height, first.unwrap_or_default()));
+        anchor.set_value((room, height, first.unwrap_or_default(), placed));
     });
     let on_scroll = move |_| {
         if let Some(el) = log.get()

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 /// The backends' key of the fixture's server.
-const API_KEY: &str = "sdk-test-key";
+pub(crate) const API_KEY: &str = "sdk-test-key";
 /// How long the server may take to listen after a start.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long it may take to exit after SIGTERM (its own grace is 5 s).

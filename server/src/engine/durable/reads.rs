@@ -1,9 +1,10 @@
 //! Read positions on their way to the store. A `read` has no ack, and a
 //! room of many members reads every message many times over, so reads are
-//! gathered (the latest per user and room) and written together every
+//! gathered (the latest few per user and room) and written together every
 //! [`FLUSH_INTERVAL`]: durable within about that long, one transaction
 //! however many arrived. What waits is bounded by the users and rooms that
-//! read within one interval (each connection's reads are rate limited).
+//! read within one interval, times [`MARKS_PER_READER`] (each connection's
+//! reads are rate limited).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,26 +19,38 @@ use crate::store::{ReadMark, Store};
 /// How often gathered reads are written: reads are durable within this.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Reads gathered since the last write.
+/// How many reads of one user in one room wait for a write. Only the store
+/// knows which message is later (by its position), so the latest read is
+/// not enough: a tab that is behind, or a read naming a message that is not
+/// there, would replace the position another tab just moved forward. The
+/// store keeps the furthest of them.
+const MARKS_PER_READER: usize = 4;
+
+/// Reads gathered since the last write, the latest last for each reader.
 #[derive(Debug, Default)]
 pub(super) struct PendingReads {
-    marks: Mutex<HashMap<(String, RoomName), ReadMark>>,
+    marks: Mutex<HashMap<(String, RoomName), Vec<ReadMark>>>,
 }
 
 impl PendingReads {
-    /// Keeps the latest read of each user in each room until the next write.
+    /// Keeps the latest reads of each user in each room until the next write.
     pub fn add(&self, mark: ReadMark) {
         let mut marks = self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        marks.insert((mark.user_id.clone(), mark.room.clone()), mark);
+        let waiting = marks.entry((mark.user_id.clone(), mark.room.clone())).or_default();
+        waiting.retain(|kept| kept.id != mark.id);
+        if waiting.len() == MARKS_PER_READER {
+            waiting.remove(0);
+        }
+        waiting.push(mark);
     }
 
     fn take(&self) -> Vec<ReadMark> {
         let mut marks = self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        std::mem::take(&mut *marks).into_values().collect()
+        std::mem::take(&mut *marks).into_values().flatten().collect()
     }
 
     /// Writes what is gathered; on failure the reads are kept for the next
-    /// try, unless newer ones replaced them meanwhile.
+    /// try, behind any that arrived meanwhile.
     async fn flush(&self, store: &dyn Store) {
         let marks = self.take();
         if marks.is_empty() {
@@ -47,7 +60,12 @@ impl PendingReads {
             tracing::warn!(%err, reads = marks.len(), "read positions not written; retrying");
             let mut pending = self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for mark in marks {
-                pending.entry((mark.user_id.clone(), mark.room.clone())).or_insert(mark);
+                let waiting = pending.entry((mark.user_id.clone(), mark.room.clone())).or_default();
+                if waiting.len() < MARKS_PER_READER
+                    && !waiting.iter().any(|kept| kept.id == mark.id)
+                {
+                    waiting.insert(0, mark);
+                }
             }
         }
     }

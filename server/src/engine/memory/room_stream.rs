@@ -12,7 +12,7 @@ use roomcast_shared::{
 use time::OffsetDateTime;
 
 use crate::config::HistoryLimits;
-use crate::engine::{Appended, Change, EngineError, Page, Snapshot};
+use crate::engine::{Appended, Change, EngineError, MAX_READERS, Page, Snapshot};
 use crate::error::json_len;
 
 #[derive(Debug)]
@@ -47,9 +47,6 @@ fn cost(event: &RoomEvent) -> usize {
     };
     FIXED + 2 * text
 }
-
-/// Most readers whose position one room keeps in memory.
-const MAX_READERS: usize = 1000;
 
 /// A room's stream. Not thread-safe by itself: the engine locks it.
 #[derive(Debug)]

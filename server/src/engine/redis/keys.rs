@@ -36,6 +36,10 @@ pub(super) struct RoomKeys {
     /// The members in list order: a sorted set of `<0|1><name>\0<id>`
     /// (1: looks offline), every score 0, read by `ZRANGEBYLEX`.
     pub order: String,
+    /// User id to `<offset> <receipt JSON>`: each reader's position.
+    pub reads: String,
+    /// The readers scored by when they last read (ms), latest last.
+    pub readers: String,
 }
 
 impl RoomKeys {
@@ -50,6 +54,8 @@ impl RoomKeys {
             members: format!("{p}members"),
             profiles: format!("{p}profiles"),
             order: format!("{p}order"),
+            reads: format!("{p}reads"),
+            readers: format!("{p}readers"),
         }
     }
 

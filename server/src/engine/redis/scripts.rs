@@ -131,6 +131,40 @@ end
 return out
 "#;
 
+/// Keeps a reader's position: forward only, and only for a message still in
+/// the room's index (whose offset says which is later); past `max` readers
+/// the one who read earliest is forgotten.
+/// KEYS: idx, reads, readers. ARGV: user id, message id, receipt JSON,
+/// read_at (ms), max readers.
+/// Returns 1 when kept, 0 when not (unknown message, or not later).
+const KEEP_READ: &str = r#"
+local offset = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not offset then return 0 end
+offset = tonumber(offset)
+local kept = redis.call('HGET', KEYS[2], ARGV[1])
+if kept then
+  if tonumber(string.match(kept, '^(%d+) ')) >= offset then return 0 end
+elseif redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then
+  local earliest = redis.call('ZPOPMIN', KEYS[3])
+  redis.call('HDEL', KEYS[2], earliest[1])
+end
+redis.call('HSET', KEYS[2], ARGV[1], offset .. ' ' .. ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return 1
+"#;
+
+/// KEYS: reads, readers. ARGV: limit.
+/// Returns the receipts of the latest `limit` readers, latest first.
+const READS: &str = r#"
+local users = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for i = 1, #users do
+  local kept = redis.call('HGET', KEYS[1], users[i])
+  if kept then out[#out + 1] = string.match(kept, '^%d+ (.*)$') end
+end
+return out
+"#;
+
 /// A member's entries in a room's list order (`RoomKeys::order`): takes
 /// out both visibilities of the member whose stored profile is `profile`,
 /// and puts it back with `hidden` ('0' or '1') unless that is nil. Each
@@ -333,6 +367,8 @@ pub(super) static APPEND_EDIT_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(&[APPEND, APPEND_EDIT]));
 pub(super) static SNAPSHOT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[SNAPSHOT]));
 pub(super) static HISTORY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[HISTORY]));
+pub(super) static KEEP_READ_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[KEEP_READ]));
+pub(super) static READS_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[READS]));
 pub(super) static ADD_MEMBER_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(&[ORDER, ADD_MEMBER]));
 pub(super) static REMOVE_MEMBER_SCRIPT: LazyLock<Script> =

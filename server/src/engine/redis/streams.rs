@@ -18,9 +18,11 @@ use super::Store;
 use super::keys::{self, RoomKeys};
 use super::scripts::{
     APPEND_DELETE_SCRIPT, APPEND_EDIT_SCRIPT, APPEND_MESSAGE_SCRIPT, HISTORY_SCRIPT,
-    SNAPSHOT_SCRIPT,
+    KEEP_READ_SCRIPT, READS_SCRIPT, SNAPSHOT_SCRIPT,
 };
-use crate::engine::{Appended, Change, DataEdit, EngineError, Page, Snapshot, Streams};
+use crate::engine::{
+    Appended, Change, DataEdit, EngineError, MAX_READERS, Page, Snapshot, Streams,
+};
 
 /// The Redis streams.
 #[derive(Debug)]
@@ -275,16 +277,35 @@ impl Streams for RedisStreams {
         Ok(Page { messages, has_more })
     }
 
-    /// Redis without a database keeps no read positions: `read` frames
-    /// still reach every member live.
-    async fn keep_read(&self, _room: &RoomName, _receipt: ReadReceipt) {}
+    /// Kept in the room's `reads` hash (`KEEP_READ`), shared by every
+    /// instance; as best effort as the `read` itself: a failure is logged.
+    async fn keep_read(&self, room: &RoomName, receipt: ReadReceipt) {
+        let keys = RoomKeys::new(room);
+        let Ok(json) = serde_json::to_string(&receipt) else { return };
+        let read_at_ms = receipt.read_at.unix_timestamp_nanos() / 1_000_000;
+        let mut invocation = KEEP_READ_SCRIPT.prepare_invoke();
+        invocation
+            .key(&keys.index)
+            .key(&keys.reads)
+            .key(&keys.readers)
+            .arg(&receipt.user_id)
+            .arg(&receipt.id)
+            .arg(json)
+            .arg(read_at_ms as i64)
+            .arg(MAX_READERS);
+        let kept: Result<i64, _> = self.0.exec(invocation.invoke_async(&mut self.0.conn())).await;
+        if let Err(err) = kept {
+            tracing::warn!(%err, room = room.as_str(), "a read position was not kept");
+        }
+    }
 
-    async fn reads(
-        &self,
-        _room: &RoomName,
-        _limit: usize,
-    ) -> Result<Vec<ReadReceipt>, EngineError> {
-        Ok(Vec::new())
+    async fn reads(&self, room: &RoomName, limit: usize) -> Result<Vec<ReadReceipt>, EngineError> {
+        let keys = RoomKeys::new(room);
+        let mut invocation = READS_SCRIPT.prepare_invoke();
+        invocation.key(&keys.reads).key(&keys.readers).arg(limit);
+        let latest_first: Vec<String> =
+            self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
+        Ok(latest_first.iter().filter_map(|r| serde_json::from_str(r).ok()).collect())
     }
 }
 
