@@ -147,7 +147,7 @@ struct MemberWire {
     status: Status,
     #[serde(default)]
     custom: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "roomcast_shared::timestamp::rfc3339")]
     last_seen: OffsetDateTime,
 }
 
@@ -239,7 +239,7 @@ struct ReadWire {
     room: RoomName,
     user_id: String,
     id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "roomcast_shared::timestamp::rfc3339")]
     read_at: OffsetDateTime,
 }
 
@@ -252,7 +252,7 @@ struct HistoryWire {
 
 #[derive(Deserialize)]
 struct PongWire {
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "roomcast_shared::timestamp::rfc3339")]
     time: OffsetDateTime,
 }
 
