@@ -17,7 +17,9 @@ pub use ops::PendingSend;
 mod tests;
 mod timers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use litemap::LiteMap;
 
 use roomcast_shared::frame::Limits;
 use roomcast_shared::{ClientFrame, CloseCode, Envelope, Reconnect, Ref, SetStatus, UserInfo};
@@ -72,7 +74,7 @@ pub struct Core {
     /// When to ask the provider for a fresh token on the open connection.
     refresh_at: Option<u64>,
     session: Option<(String, UserInfo)>,
-    rooms: BTreeMap<String, Room>,
+    rooms: LiteMap<String, Room>,
     outbox: Outbox,
     /// The message budget of the open connection, from the limits its
     /// `ready` announced: outbox entries go out within it.
@@ -197,7 +199,7 @@ impl Core {
             fetching: None,
             refresh_at: None,
             session: None,
-            rooms: BTreeMap::new(),
+            rooms: LiteMap::new_vec(),
             requests: HashMap::new(),
             next_ref: 0,
             next_op: 0,
@@ -385,7 +387,7 @@ impl Core {
         if let Some((status, custom)) = self.status.clone() {
             self.send_frame(None, &ClientFrame::Presence { status, custom });
         }
-        for room in self.rooms.values_mut() {
+        for (_, room) in self.rooms.iter_mut() {
             room.join_waits = true;
         }
         self.flush_joins(now);

@@ -9,15 +9,14 @@
 //! not loaded is kept as is: it counts once that message arrives (history,
 //! a later join).
 
-use std::collections::BTreeMap;
-
+use litemap::LiteMap;
 use roomcast_shared::ReadReceipt;
 use roomcast_shared::frame::MAX_JOINED_READS;
 
 /// The read positions of a room's users, by user id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipts {
-    by_user: BTreeMap<String, ReadReceipt>,
+    by_user: LiteMap<String, ReadReceipt>,
 }
 
 impl Receipts {

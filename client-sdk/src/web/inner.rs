@@ -7,10 +7,11 @@
 //! and a nested pump returns at once, leaving new effects to the running one.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, JSON, Object, Promise};
+use litemap::LiteMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -172,7 +173,8 @@ impl Inner {
             if effects.is_empty() {
                 break;
             }
-            let mut rooms = BTreeSet::new();
+            // By name, each once (a sorted vector: smaller than a set).
+            let mut rooms: LiteMap<String, ()> = LiteMap::new_vec();
             let mut client = false;
             for effect in effects {
                 if let Effect::Emit(event) = &effect
@@ -197,13 +199,13 @@ impl Inner {
                     }
                     Effect::FetchToken => self.fetch_token(),
                     Effect::Emit(Event::RoomChanged(room)) => {
-                        rooms.insert(room);
+                        rooms.insert(room, ());
                     }
                     Effect::Emit(Event::SnapshotChanged) => client = true,
                     Effect::Emit(event) => self.dispatch(event),
                 }
             }
-            for room in &rooms {
+            for room in rooms.keys() {
                 self.observe(&Event::RoomChanged(room.clone()));
             }
             if client {
@@ -215,7 +217,7 @@ impl Inner {
                 .iter()
                 .filter(|(_, room, _)| match room {
                     None => client,
-                    Some(room) => rooms.contains(room),
+                    Some(room) => rooms.contains_key(room),
                 })
                 .map(|(_, _, f)| f.clone())
                 .collect();
