@@ -17,8 +17,6 @@ pub use ops::PendingSend;
 mod tests;
 mod timers;
 
-use std::collections::HashMap;
-
 use litemap::LiteMap;
 
 use roomcast_shared::frame::Limits;
@@ -96,7 +94,7 @@ pub struct Core {
     /// Joins made so far: each room's place in the join order.
     joins_made: u64,
     /// Requests sent on this connection, by `ref`, awaiting their reply.
-    requests: HashMap<u64, Request>,
+    requests: LiteMap<u64, Request>,
     next_ref: u64,
     next_op: u64,
     /// The status the user set, sent again after every `ready` (the server
@@ -200,7 +198,7 @@ impl Core {
             refresh_at: None,
             session: None,
             rooms: LiteMap::new_vec(),
-            requests: HashMap::new(),
+            requests: LiteMap::new_vec(),
             next_ref: 0,
             next_op: 0,
             status: None,
@@ -408,7 +406,9 @@ impl Core {
         self.send_at = None;
         self.join_at = None;
         self.outbox.disconnected();
-        for request in std::mem::take(&mut self.requests).into_values() {
+        for request in
+            std::mem::take(&mut self.requests).into_tuple_vec().into_iter().map(|(_, r)| r)
+        {
             if let Request::History { op, .. } | Request::Members { op } = request {
                 self.settle(op, Err(ClientError::new("disconnected", "the connection dropped")));
             }
@@ -484,7 +484,9 @@ impl Core {
         for entry in self.outbox.drain() {
             self.settle(entry.op, Err(error.clone()));
         }
-        for request in std::mem::take(&mut self.requests).into_values() {
+        for request in
+            std::mem::take(&mut self.requests).into_tuple_vec().into_iter().map(|(_, r)| r)
+        {
             if let Request::History { op, .. } | Request::Members { op } = request {
                 self.settle(op, Err(error.clone()));
             }

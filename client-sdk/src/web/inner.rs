@@ -7,7 +7,6 @@
 //! and a nested pump returns at once, leaving new effects to the running one.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, JSON, Object, Promise};
@@ -68,11 +67,11 @@ pub struct Inner {
     listeners: RefCell<Vec<Listener>>,
     /// `subscribe` listeners: of the client (`None`) or of a room.
     subscribers: RefCell<Vec<(u32, Option<String>, Function)>>,
-    promises: RefCell<HashMap<u64, (Function, Function)>>,
+    promises: RefCell<LiteMap<u64, (Function, Function)>>,
     /// Rust observers (the `Connection` API): every event, before listeners.
     observers: RefCell<Vec<(u32, EventObserver)>>,
     snapshot: RefCell<Option<(u64, JsValue)>>,
-    room_snapshots: RefCell<HashMap<String, (u64, JsValue)>>,
+    room_snapshots: RefCell<LiteMap<String, (u64, JsValue)>>,
     pumping: Cell<bool>,
     next_id: Cell<u32>,
 }
@@ -107,10 +106,10 @@ impl Inner {
             callbacks,
             listeners: RefCell::new(Vec::new()),
             subscribers: RefCell::new(Vec::new()),
-            promises: RefCell::new(HashMap::new()),
+            promises: RefCell::new(LiteMap::new_vec()),
             observers: RefCell::new(Vec::new()),
             snapshot: RefCell::new(None),
-            room_snapshots: RefCell::new(HashMap::new()),
+            room_snapshots: RefCell::new(LiteMap::new_vec()),
             pumping: Cell::new(false),
             next_id: Cell::new(0),
         });
