@@ -1,24 +1,30 @@
 //! Decoding server frames into the protocol's [`ServerFrame`], cheaply.
 //!
-//! `ServerFrame` is an internally tagged enum, and `Member` flattens its
-//! presence: serde decodes both by first buffering the whole object, and in
-//! WebAssembly that generic buffering code was over a third of the SDK's
-//! size. Here a first pass reads [`Fields`]: the `type`, the `ref`, and
-//! every field of the frames that have no struct of their own in the
-//! protocol (`ready`, `joined`, `typing`, ...), all optional, in one struct:
-//! one serde decoder in the wasm instead of one per frame. A frame with a
-//! struct of its own (`message`, `ack`, `error`, ...) is then decoded
-//! straight from the text. The result is the same `ServerFrame`; a test
-//! decodes every golden sample of the protocol both ways and compares.
+//! Every serde decoder of a struct costs the wasm a few KB (its field
+//! matching, and a second path for a struct written as an array), and
+//! `ServerFrame` is an internally tagged enum that serde decodes by
+//! buffering the whole object first (once a third of the SDK). So a frame
+//! is read in one pass into [`Fields`]: every field any server frame (or
+//! room event, or read receipt) has, each optional, in one struct, one
+//! decoder in the wasm. The frame's `type` then picks which fields it
+//! requires and builds the same `ServerFrame` serde would; a test decodes
+//! every golden sample of the protocol both ways and compares, and another
+//! removes each field in turn and checks the frame is refused (or
+//! defaulted) as serde does.
+//!
+//! The price of one struct for all: a known field of the wrong type makes
+//! any frame undecodable, where serde ignores fields a frame type does not
+//! have. The server only sends fields of the right type.
 
 use std::borrow::Cow;
 
 use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits, MembersPage, PresenceDiff};
 use roomcast_shared::{
-    AppEvent, ChatMessage, Member, Notification, Presence, ReadReceipt, RoomEvent, RoomName,
-    ServerFrame, Status, UserInfo, UserRef,
+    AppEvent, ChatMessage, ErrorCode, Member, MessageDeleted, MessageUpdated, Notification,
+    Presence, ReadReceipt, RoomEvent, RoomName, ServerFrame, Status, UserInfo, UserRef,
 };
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
@@ -34,24 +40,45 @@ pub struct Decoded {
 /// field its type requires, or a `type` this client does not know (the
 /// protocol may grow).
 pub fn decode(text: &str) -> Option<Decoded> {
-    let fields: Fields = json(text)?;
+    let fields = Fields::read(text)?;
     let reference = fields.reference;
-    let frame = fields.into_frame(text)?;
+    let frame = fields.into_frame()?;
     Some(Decoded { reference, frame })
 }
 
-/// The `type`, the `ref`, and the fields of every frame without a struct of
-/// its own. A field a frame requires is `None` here when absent, and
-/// [`Fields::into_frame`] refuses the frame then; a field a frame may omit
-/// takes its default there.
+/// Every field of the server's frames, room events and read receipts. A
+/// field a frame requires is `None` here when absent, and the frame is
+/// refused then; a field a frame may omit takes its default.
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+    kind: Option<Cow<'a, str>>,
     #[serde(rename = "ref", default, deserialize_with = "numeric")]
     reference: Option<u64>,
     room: Option<RoomName>,
+    id: Option<String>,
+    offset: Option<u64>,
     count: Option<u64>,
+    // message, message_updated, ack
+    client_id: Option<String>,
+    sender: Option<UserInfo>,
+    content: Option<String>,
+    #[serde(default, with = "roomcast_shared::timestamp::rfc3339::option")]
+    created_at: Option<OffsetDateTime>,
+    #[serde(default, with = "roomcast_shared::timestamp::rfc3339::option")]
+    edited_at: Option<OffsetDateTime>,
+    /// A message's data (`null` is none), or a notification's or an
+    /// event's (`null` when absent).
+    data: Option<Box<Value>>,
+    // error
+    code: Option<ErrorCode>,
+    message: Option<String>,
+    retry_after_ms: Option<u64>,
+    reason_code: Option<String>,
+    // notification, event
+    title: Option<String>,
+    body: Option<String>,
+    name: Option<String>,
     // ready
     session_id: Option<String>,
     /// `ready`'s user, or `typing`'s (whose `id` and `name` a `UserInfo`
@@ -61,14 +88,13 @@ struct Fields<'a> {
     limits: Option<Limits>,
     // joined, members
     epoch: Option<String>,
-    offset: Option<u64>,
     members: Option<Vec<MemberWire>>,
     cursor: Option<String>,
-    /// `joined`'s events or `history`'s messages, each decoded by its type.
+    /// `joined`'s events or `history`'s messages, each read on its own.
     messages: Option<Vec<Box<RawValue>>>,
     recovered: Option<bool>,
-    /// Decoded one by one: a receipt this client cannot read is dropped,
-    /// not the join.
+    /// Read one by one: a receipt this client cannot read is dropped, not
+    /// the join.
     reads: Option<Vec<Box<RawValue>>>,
     // presence_diff
     joins: Option<Vec<MemberWire>>,
@@ -77,7 +103,6 @@ struct Fields<'a> {
     // typing, read, history
     is_typing: Option<bool>,
     user_id: Option<String>,
-    id: Option<String>,
     #[serde(default, with = "roomcast_shared::timestamp::rfc3339::option")]
     read_at: Option<OffsetDateTime>,
     has_more: Option<bool>,
@@ -86,19 +111,44 @@ struct Fields<'a> {
     time: Option<OffsetDateTime>,
 }
 
-impl Fields<'_> {
-    fn into_frame(self, text: &str) -> Option<ServerFrame> {
+impl<'a> Fields<'a> {
+    fn read(text: &'a str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    fn into_frame(mut self) -> Option<ServerFrame> {
+        let kind = self.kind.take()?;
         let members = |list: Option<Vec<MemberWire>>| -> Option<Vec<Member>> {
             Some(list?.into_iter().map(MemberWire::into_member).collect())
         };
-        Some(match &*self.kind {
-            "message" => ServerFrame::Message(json(text)?),
-            "message_updated" => ServerFrame::MessageUpdated(json(text)?),
-            "message_deleted" => ServerFrame::MessageDeleted(json(text)?),
-            "ack" => ServerFrame::Ack(json::<Ack>(text)?),
-            "error" => ServerFrame::Error(json::<ErrorFrame>(text)?),
-            "notification" => ServerFrame::Notification(json::<Notification>(text)?),
-            "event" => ServerFrame::Event(json::<AppEvent>(text)?),
+        Some(match &*kind {
+            "message" => ServerFrame::Message(self.message()?),
+            "message_updated" => ServerFrame::MessageUpdated(self.message_updated()?),
+            "message_deleted" => ServerFrame::MessageDeleted(self.message_deleted()?),
+            "ack" => ServerFrame::Ack(Ack {
+                id: self.id?,
+                offset: self.offset?,
+                client_id: self.client_id,
+            }),
+            "error" => ServerFrame::Error(ErrorFrame {
+                code: self.code?,
+                message: self.message?,
+                retry_after_ms: self.retry_after_ms,
+                reason_code: self.reason_code,
+            }),
+            "notification" => ServerFrame::Notification(Notification {
+                id: self.id?,
+                title: self.title?,
+                body: self.body?,
+                data: self.data.map_or(Value::Null, |d| *d),
+                created_at: self.created_at?,
+            }),
+            "event" => ServerFrame::Event(AppEvent {
+                room: self.room?,
+                name: self.name?,
+                data: self.data.map_or(Value::Null, |d| *d),
+                created_at: self.created_at?,
+            }),
             "joined" => ServerFrame::Joined(Joined {
                 room: self.room?,
                 epoch: self.epoch?,
@@ -109,14 +159,14 @@ impl Fields<'_> {
                 messages: self
                     .messages?
                     .iter()
-                    .map(|m| room_event(m.get()))
+                    .map(|m| Fields::read(m.get())?.into_room_event())
                     .collect::<Option<_>>()?,
                 recovered: self.recovered,
                 reads: self
                     .reads
                     .unwrap_or_default()
                     .iter()
-                    .filter_map(|r| json::<ReadReceipt>(r.get()))
+                    .filter_map(|r| Fields::read(r.get())?.into_receipt())
                     .collect(),
             }),
             "ready" => ServerFrame::Ready {
@@ -159,7 +209,7 @@ impl Fields<'_> {
                 messages: self
                     .messages?
                     .iter()
-                    .map(|m| json::<ChatMessage>(m.get()))
+                    .map(|m| Fields::read(m.get())?.message())
                     .collect::<Option<_>>()?,
                 has_more: self.has_more?,
             },
@@ -167,21 +217,49 @@ impl Fields<'_> {
             _ => return None,
         })
     }
-}
 
-fn json<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
-    serde_json::from_str(text).ok()
-}
+    /// One event of `joined.messages`, by its `type`.
+    fn into_room_event(mut self) -> Option<RoomEvent> {
+        Some(match &*self.kind.take()? {
+            "message" => RoomEvent::Message(self.message()?),
+            "message_updated" => RoomEvent::MessageUpdated(self.message_updated()?),
+            "message_deleted" => RoomEvent::MessageDeleted(self.message_deleted()?),
+            _ => return None,
+        })
+    }
 
-/// One event of `joined.messages`, by its `type`.
-fn room_event(text: &str) -> Option<RoomEvent> {
-    let kind = json::<Fields>(text)?.kind;
-    Some(match &*kind {
-        "message" => RoomEvent::Message(json(text)?),
-        "message_updated" => RoomEvent::MessageUpdated(json(text)?),
-        "message_deleted" => RoomEvent::MessageDeleted(json(text)?),
-        _ => return None,
-    })
+    fn into_receipt(self) -> Option<ReadReceipt> {
+        Some(ReadReceipt { user_id: self.user_id?, id: self.id?, read_at: self.read_at? })
+    }
+
+    fn message(self) -> Option<ChatMessage> {
+        Some(ChatMessage {
+            room: self.room?,
+            id: self.id?,
+            offset: self.offset?,
+            client_id: self.client_id?,
+            sender: self.sender?,
+            content: self.content?,
+            created_at: self.created_at?,
+            edited_at: self.edited_at,
+            data: self.data,
+        })
+    }
+
+    fn message_updated(self) -> Option<MessageUpdated> {
+        Some(MessageUpdated {
+            room: self.room?,
+            id: self.id?,
+            offset: self.offset?,
+            content: self.content?,
+            edited_at: self.edited_at?,
+            data: self.data,
+        })
+    }
+
+    fn message_deleted(self) -> Option<MessageDeleted> {
+        Some(MessageDeleted { room: self.room?, id: self.id?, offset: self.offset? })
+    }
 }
 
 /// A member: the presence fields beside the user (flattened in `Member`).
