@@ -64,7 +64,9 @@ impl Receipts {
     /// Every position, latest readers first (as `joined.reads` lists them).
     pub fn latest_first(&self) -> Vec<&ReadReceipt> {
         let mut all: Vec<&ReadReceipt> = self.by_user.values().collect();
-        all.sort_by(|a, b| b.read_at.cmp(&a.read_at).then_with(|| a.user_id.cmp(&b.user_id)));
+        crate::sort::sort_by(&mut all, |a, b| {
+            b.read_at.cmp(&a.read_at).then_with(|| a.user_id.cmp(&b.user_id))
+        });
         all
     }
 
