@@ -26,6 +26,10 @@
 //! - `time-serde`: timestamps are read and written by the `time` crate's
 //!   RFC 3339 codec (the server); without it, by the small equivalent one in
 //!   [`timestamp`], which keeps `time`'s parser out of the wasm SDK.
+//! - `nfc`, `xid`: the server's whole room-name rule (Normalization Form
+//!   C; non-ASCII characters only letters, marks and digits). Without them
+//!   (the wasm SDK) non-ASCII names are the server's to refuse: the Unicode
+//!   tables would cost the SDK more than the rest of the rule.
 #![warn(missing_docs)]
 
 pub mod api;
