@@ -14,6 +14,7 @@
 //!   POSTs) carries the next connection, and when to try WebSocket again.
 //! - [`options`]: every setting with its default.
 //! - `payload`: the JSON handed to JavaScript besides frames.
+//! - `sort`: one sorting routine for every list (size).
 //! - `web` (wasm32 only): the browser glue and the JavaScript API. Only its
 //!   `transport` module touches WebSockets, timers and window events.
 //!
@@ -33,6 +34,7 @@ mod payload;
 pub mod receipts;
 pub mod rng;
 pub mod room;
+mod sort;
 pub mod token;
 pub mod typing;
 

@@ -17,7 +17,7 @@ pub use ops::PendingSend;
 mod tests;
 mod timers;
 
-use std::collections::{BTreeMap, HashMap};
+use litemap::LiteMap;
 
 use roomcast_shared::frame::Limits;
 use roomcast_shared::{ClientFrame, CloseCode, Envelope, Reconnect, Ref, SetStatus, UserInfo};
@@ -72,7 +72,7 @@ pub struct Core {
     /// When to ask the provider for a fresh token on the open connection.
     refresh_at: Option<u64>,
     session: Option<(String, UserInfo)>,
-    rooms: BTreeMap<String, Room>,
+    rooms: LiteMap<String, Room>,
     outbox: Outbox,
     /// The message budget of the open connection, from the limits its
     /// `ready` announced: outbox entries go out within it.
@@ -94,7 +94,7 @@ pub struct Core {
     /// Joins made so far: each room's place in the join order.
     joins_made: u64,
     /// Requests sent on this connection, by `ref`, awaiting their reply.
-    requests: HashMap<u64, Request>,
+    requests: LiteMap<u64, Request>,
     next_ref: u64,
     next_op: u64,
     /// The status the user set, sent again after every `ready` (the server
@@ -197,8 +197,8 @@ impl Core {
             fetching: None,
             refresh_at: None,
             session: None,
-            rooms: BTreeMap::new(),
-            requests: HashMap::new(),
+            rooms: LiteMap::new_vec(),
+            requests: LiteMap::new_vec(),
             next_ref: 0,
             next_op: 0,
             status: None,
@@ -385,7 +385,7 @@ impl Core {
         if let Some((status, custom)) = self.status.clone() {
             self.send_frame(None, &ClientFrame::Presence { status, custom });
         }
-        for room in self.rooms.values_mut() {
+        for (_, room) in self.rooms.iter_mut() {
             room.join_waits = true;
         }
         self.flush_joins(now);
@@ -406,7 +406,9 @@ impl Core {
         self.send_at = None;
         self.join_at = None;
         self.outbox.disconnected();
-        for request in std::mem::take(&mut self.requests).into_values() {
+        for request in
+            std::mem::take(&mut self.requests).into_tuple_vec().into_iter().map(|(_, r)| r)
+        {
             if let Request::History { op, .. } | Request::Members { op } = request {
                 self.settle(op, Err(ClientError::new("disconnected", "the connection dropped")));
             }
@@ -482,7 +484,9 @@ impl Core {
         for entry in self.outbox.drain() {
             self.settle(entry.op, Err(error.clone()));
         }
-        for request in std::mem::take(&mut self.requests).into_values() {
+        for request in
+            std::mem::take(&mut self.requests).into_tuple_vec().into_iter().map(|(_, r)| r)
+        {
             if let Request::History { op, .. } | Request::Members { op } = request {
                 self.settle(op, Err(error.clone()));
             }

@@ -37,7 +37,7 @@ pub struct Read<'a> {
     pub room: &'a str,
     pub user_id: &'a str,
     pub id: &'a str,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "roomcast_shared::timestamp::rfc3339")]
     pub read_at: OffsetDateTime,
 }
 

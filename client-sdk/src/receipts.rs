@@ -9,15 +9,14 @@
 //! not loaded is kept as is: it counts once that message arrives (history,
 //! a later join).
 
-use std::collections::BTreeMap;
-
+use litemap::LiteMap;
 use roomcast_shared::ReadReceipt;
 use roomcast_shared::frame::MAX_JOINED_READS;
 
 /// The read positions of a room's users, by user id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipts {
-    by_user: BTreeMap<String, ReadReceipt>,
+    by_user: LiteMap<String, ReadReceipt>,
 }
 
 impl Receipts {
@@ -65,7 +64,9 @@ impl Receipts {
     /// Every position, latest readers first (as `joined.reads` lists them).
     pub fn latest_first(&self) -> Vec<&ReadReceipt> {
         let mut all: Vec<&ReadReceipt> = self.by_user.values().collect();
-        all.sort_by(|a, b| b.read_at.cmp(&a.read_at).then_with(|| a.user_id.cmp(&b.user_id)));
+        crate::sort::sort_by(&mut all, |a, b| {
+            b.read_at.cmp(&a.read_at).then_with(|| a.user_id.cmp(&b.user_id))
+        });
         all
     }
 

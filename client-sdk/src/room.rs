@@ -291,8 +291,8 @@ fn shown(members: &[Member]) -> Vec<(String, String, Status, Option<String>)> {
 
 /// Members in the order the server lists them: those who look online first,
 /// then by name, then by id.
-fn sort_members(members: &mut [Member]) {
-    members.sort_by(|a, b| {
+fn sort_members(members: &mut Vec<Member>) {
+    crate::sort::sort_by(members, |a, b| {
         let hidden = |m: &Member| m.presence.status == Status::Offline;
         (hidden(a), &a.user.name, &a.user.id).cmp(&(hidden(b), &b.user.name, &b.user.id))
     });

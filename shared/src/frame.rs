@@ -450,7 +450,7 @@ pub enum ServerFrame {
         id: String,
         /// When.
         #[cfg_attr(feature = "typescript", ts(type = "string"))]
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::timestamp::rfc3339")]
         read_at: OffsetDateTime,
     },
     /// A notification for this user.
@@ -472,7 +472,7 @@ pub enum ServerFrame {
     Pong {
         /// The server's clock.
         #[cfg_attr(feature = "typescript", ts(type = "string"))]
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::timestamp::rfc3339")]
         time: OffsetDateTime,
     },
     /// A request failed, or the connection is about to close.

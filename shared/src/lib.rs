@@ -16,12 +16,20 @@
 //! - [`code`]: [`ErrorCode`] for `error` frames and HTTP errors, [`CloseCode`]
 //!   for WebSocket closes, each saying whether a client should reconnect.
 //! - [`api`]: request and response bodies of the HTTP API for backends.
+//! - [`timestamp`]: RFC 3339 timestamps on the wire.
 //!
 //! # Features
 //! - `openapi`: OpenAPI schemas of the HTTP bodies (utoipa), for the server.
 //! - `typescript`: the wire types derive ts-rs's `TS`, from which the SDK's
 //!   tests generate and check its TypeScript declarations. Nothing that
 //!   ships enables it.
+//! - `time-serde`: timestamps are read and written by the `time` crate's
+//!   RFC 3339 codec (the server); without it, by the small equivalent one in
+//!   [`timestamp`], which keeps `time`'s parser out of the wasm SDK.
+//! - `nfc`, `xid`: the server's whole room-name rule (Normalization Form
+//!   C; non-ASCII characters only letters, marks and digits). Without them
+//!   (the wasm SDK) non-ASCII names are the server's to refuse: the Unicode
+//!   tables would cost the SDK more than the rest of the rule.
 #![warn(missing_docs)]
 
 pub mod api;
@@ -30,6 +38,7 @@ pub mod code;
 pub mod frame;
 pub mod model;
 pub mod room;
+pub mod timestamp;
 pub mod webhook;
 
 pub use auth::Claims;

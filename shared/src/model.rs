@@ -68,13 +68,13 @@ pub struct ChatMessage {
     pub content: String,
     /// When the server accepted it.
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was last edited; only in history of edited messages.
     #[cfg_attr(feature = "typescript", ts(as = "Option<String>"))]
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "crate::timestamp::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub edited_at: Option<OffsetDateTime>,
@@ -105,7 +105,7 @@ pub struct MessageUpdated {
     pub content: String,
     /// When it was edited.
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     pub edited_at: OffsetDateTime,
     /// The message's data after the edit (kept, replaced or removed):
     /// absent when it has none now.
@@ -184,7 +184,7 @@ pub struct Presence {
     pub custom: Option<String>,
     /// When the user was last connected (now, while online).
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     pub last_seen: OffsetDateTime,
 }
 
@@ -213,7 +213,7 @@ pub struct ReadReceipt {
     pub id: String,
     /// When they read it.
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     pub read_at: OffsetDateTime,
 }
 
@@ -234,7 +234,7 @@ pub struct Notification {
     pub data: Value,
     /// When the backend posted it.
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -253,6 +253,6 @@ pub struct AppEvent {
     pub data: Value,
     /// When it was published.
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }

@@ -20,7 +20,7 @@ pub struct WebhookEvent {
     /// the receiver's deduplication key.
     pub id: String,
     /// When it happened.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: OffsetDateTime,
     /// The room it happened in; absent for a user's event (`presence`,

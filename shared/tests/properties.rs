@@ -6,15 +6,20 @@ use roomcast_shared::frame::CLIENT_FRAME_TYPES;
 use roomcast_shared::{ClientFrame, Envelope, Position, RoomName, SetStatus};
 
 /// The room-name rule, written independently of `RoomName::new` (another
-/// crate's Unicode tables, composition rather than a check).
+/// crate's Unicode tables, composition rather than a check). Without the
+/// `xid` feature any non-ASCII character passes (the server checks them).
 fn is_valid_room_name(s: &str) -> bool {
     use unicode_xid::UnicodeXID;
     let ascii = |c: char| c.is_ascii_alphanumeric() || "_.:@,-".contains(c);
-    let first_ok =
-        s.chars().next().is_some_and(|c| ascii(c) || UnicodeXID::is_xid_start(c) || c.is_numeric());
+    let unchecked = |c: char| cfg!(not(feature = "xid")) && !c.is_ascii();
+    let first_ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| ascii(c) || unchecked(c) || UnicodeXID::is_xid_start(c) || c.is_numeric());
     (1..=128).contains(&s.len())
         && first_ok
-        && s.chars().all(|c| ascii(c) || (!c.is_ascii() && UnicodeXID::is_xid_continue(c)))
+        && s.chars()
+            .all(|c| ascii(c) || unchecked(c) || (!c.is_ascii() && UnicodeXID::is_xid_continue(c)))
         && (cfg!(not(feature = "nfc")) || composed(s))
 }
 

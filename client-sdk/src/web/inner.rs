@@ -7,10 +7,10 @@
 //! and a nested pump returns at once, leaving new effects to the running one.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, JSON, Object, Promise};
+use litemap::LiteMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -67,11 +67,11 @@ pub struct Inner {
     listeners: RefCell<Vec<Listener>>,
     /// `subscribe` listeners: of the client (`None`) or of a room.
     subscribers: RefCell<Vec<(u32, Option<String>, Function)>>,
-    promises: RefCell<HashMap<u64, (Function, Function)>>,
+    promises: RefCell<LiteMap<u64, (Function, Function)>>,
     /// Rust observers (the `Connection` API): every event, before listeners.
     observers: RefCell<Vec<(u32, EventObserver)>>,
     snapshot: RefCell<Option<(u64, JsValue)>>,
-    room_snapshots: RefCell<HashMap<String, (u64, JsValue)>>,
+    room_snapshots: RefCell<LiteMap<String, (u64, JsValue)>>,
     pumping: Cell<bool>,
     next_id: Cell<u32>,
 }
@@ -106,10 +106,10 @@ impl Inner {
             callbacks,
             listeners: RefCell::new(Vec::new()),
             subscribers: RefCell::new(Vec::new()),
-            promises: RefCell::new(HashMap::new()),
+            promises: RefCell::new(LiteMap::new_vec()),
             observers: RefCell::new(Vec::new()),
             snapshot: RefCell::new(None),
-            room_snapshots: RefCell::new(HashMap::new()),
+            room_snapshots: RefCell::new(LiteMap::new_vec()),
             pumping: Cell::new(false),
             next_id: Cell::new(0),
         });
@@ -172,7 +172,8 @@ impl Inner {
             if effects.is_empty() {
                 break;
             }
-            let mut rooms = BTreeSet::new();
+            // By name, each once (a sorted vector: smaller than a set).
+            let mut rooms: LiteMap<String, ()> = LiteMap::new_vec();
             let mut client = false;
             for effect in effects {
                 if let Effect::Emit(event) = &effect
@@ -197,13 +198,13 @@ impl Inner {
                     }
                     Effect::FetchToken => self.fetch_token(),
                     Effect::Emit(Event::RoomChanged(room)) => {
-                        rooms.insert(room);
+                        rooms.insert(room, ());
                     }
                     Effect::Emit(Event::SnapshotChanged) => client = true,
                     Effect::Emit(event) => self.dispatch(event),
                 }
             }
-            for room in &rooms {
+            for room in rooms.keys() {
                 self.observe(&Event::RoomChanged(room.clone()));
             }
             if client {
@@ -215,7 +216,7 @@ impl Inner {
                 .iter()
                 .filter(|(_, room, _)| match room {
                     None => client,
-                    Some(room) => rooms.contains(room),
+                    Some(room) => rooms.contains_key(room),
                 })
                 .map(|(_, _, f)| f.clone())
                 .collect();
