@@ -17,22 +17,22 @@ use tokio::sync::OnceCell;
 use crate::{Backend, append1, appended, message, now, room};
 
 const ROOMS: &[&str] = &["lobby", "dev.team", "r_1.@:,-"];
-const USERS: &[&str] = &["alice", "bob", "carol"];
-const CAPS: UnreadCaps =
+pub(crate) const USERS: &[&str] = &["alice", "bob", "carol"];
+pub(crate) const CAPS: UnreadCaps =
     UnreadCaps { count: 100, bytes: 1 << 20, max_age: Duration::from_secs(3600) };
-const MAX_AGE: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// What a client or a server could ask a store about [`ROOMS`] and [`USERS`].
 #[derive(Debug, PartialEq)]
-struct Answers {
-    heads: Vec<Position>,
+pub(crate) struct Answers {
+    pub(crate) heads: Vec<Position>,
     events: Vec<Vec<RoomEvent>>,
     history: Vec<Vec<ChatMessage>>,
     reads: Vec<Vec<ReadReceipt>>,
     read: Vec<u64>,
 }
 
-async fn answers(store: &dyn Store) -> Answers {
+pub(crate) async fn answers(store: &dyn Store) -> Answers {
     let mut all =
         Answers { heads: vec![], events: vec![], history: vec![], reads: vec![], read: vec![] };
     for name in ROOMS {
@@ -48,7 +48,7 @@ async fn answers(store: &dyn Store) -> Answers {
     all
 }
 
-fn notification(title: &str) -> Notification {
+pub(crate) fn notification(title: &str) -> Notification {
     Notification {
         id: unique_id("n"),
         title: title.into(),
@@ -60,7 +60,7 @@ fn notification(title: &str) -> Notification {
 
 /// Sends, edits, deletes, reads and notifications in every room; the
 /// first message of `lobby` (for a resend).
-async fn fill(store: &dyn Store, contents: &[String]) -> ChatMessage {
+pub(crate) async fn fill(store: &dyn Store, contents: &[String]) -> ChatMessage {
     let mut first = None;
     for (r, name) in ROOMS.iter().enumerate() {
         let mut sent = Vec::new();
@@ -113,7 +113,7 @@ async fn fill(store: &dyn Store, contents: &[String]) -> ChatMessage {
     first.expect("at least one room")
 }
 
-fn contents() -> Vec<String> {
+pub(crate) fn contents() -> Vec<String> {
     (0..7).map(|i| format!("message {i}")).collect()
 }
 

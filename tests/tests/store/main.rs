@@ -6,6 +6,7 @@
 mod behaviour;
 mod copy;
 mod hostile;
+mod layout;
 mod outbox;
 mod sanctions;
 
