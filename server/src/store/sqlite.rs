@@ -28,15 +28,6 @@ const CACHE_KIB: u64 = 16 * 1024;
 /// 40 MiB of WAL at most between checkpoints (SQLite's default is 1,000).
 const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
-/// Page size of a new database file, in bytes (SQLite's default is
-/// 4,096). A commit writes every page it changed to the WAL whole, and a
-/// batch of messages to many rooms changes a leaf page of each room's
-/// index B-trees: four pages per message. Smaller pages halve the bytes
-/// written and checksummed per message (`bench/sqlite_pages.py`); message
-/// rows up to about 1,000 bytes still fit in a page. A database keeps the
-/// page size it was made with.
-const PAGE_BYTES: u32 = 1024;
-
 /// The store in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -58,8 +49,6 @@ impl SqliteStore {
     async fn with_options(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let options = options
             .create_if_missing(true)
-            // Set before anything is written; a no-op on an existing file.
-            .page_size(PAGE_BYTES)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)

@@ -17,22 +17,22 @@ use tokio::sync::OnceCell;
 use crate::{Backend, append1, appended, message, now, room};
 
 const ROOMS: &[&str] = &["lobby", "dev.team", "r_1.@:,-"];
-pub(crate) const USERS: &[&str] = &["alice", "bob", "carol"];
-pub(crate) const CAPS: UnreadCaps =
+const USERS: &[&str] = &["alice", "bob", "carol"];
+const CAPS: UnreadCaps =
     UnreadCaps { count: 100, bytes: 1 << 20, max_age: Duration::from_secs(3600) };
-pub(crate) const MAX_AGE: Duration = Duration::from_secs(3600);
+const MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// What a client or a server could ask a store about [`ROOMS`] and [`USERS`].
 #[derive(Debug, PartialEq)]
-pub(crate) struct Answers {
-    pub(crate) heads: Vec<Position>,
+struct Answers {
+    heads: Vec<Position>,
     events: Vec<Vec<RoomEvent>>,
     history: Vec<Vec<ChatMessage>>,
     reads: Vec<Vec<ReadReceipt>>,
     read: Vec<u64>,
 }
 
-pub(crate) async fn answers(store: &dyn Store) -> Answers {
+async fn answers(store: &dyn Store) -> Answers {
     let mut all =
         Answers { heads: vec![], events: vec![], history: vec![], reads: vec![], read: vec![] };
     for name in ROOMS {
@@ -48,7 +48,7 @@ pub(crate) async fn answers(store: &dyn Store) -> Answers {
     all
 }
 
-pub(crate) fn notification(title: &str) -> Notification {
+fn notification(title: &str) -> Notification {
     Notification {
         id: unique_id("n"),
         title: title.into(),
@@ -60,7 +60,7 @@ pub(crate) fn notification(title: &str) -> Notification {
 
 /// Sends, edits, deletes, reads and notifications in every room; the
 /// first message of `lobby` (for a resend).
-pub(crate) async fn fill(store: &dyn Store, contents: &[String]) -> ChatMessage {
+async fn fill(store: &dyn Store, contents: &[String]) -> ChatMessage {
     let mut first = None;
     for (r, name) in ROOMS.iter().enumerate() {
         let mut sent = Vec::new();
@@ -113,7 +113,7 @@ pub(crate) async fn fill(store: &dyn Store, contents: &[String]) -> ChatMessage 
     first.expect("at least one room")
 }
 
-pub(crate) fn contents() -> Vec<String> {
+fn contents() -> Vec<String> {
     (0..7).map(|i| format!("message {i}")).collect()
 }
 

@@ -6,7 +6,6 @@
 mod behaviour;
 mod copy;
 mod hostile;
-mod layout;
 mod outbox;
 mod sanctions;
 
