@@ -1,10 +1,17 @@
 //! Group commit: every change to a room stream, from any connection or the
 //! HTTP API, goes through one task that takes whatever is waiting (up to
-//! [`MAX_BATCH`]), commits it in one transaction, publishes what was
-//! stored in offset order ([`Publish`]) and only then answers each caller. A commit costs
-//! about one disk sync (SQLite) or one round trip (PostgreSQL) whatever it
-//! holds, so under load many messages share it; alone, a message waits for
+//! [`MAX_BATCH`]) and commits it in one transaction. A commit costs about
+//! one disk sync (SQLite) or one round trip (PostgreSQL) whatever it holds,
+//! so under load many messages share it; alone, a message waits for
 //! nothing but its own commit.
+//!
+//! Each committed batch goes to a second task, the publisher, which
+//! publishes what was stored in offset order ([`Publish`]) and only then
+//! answers each caller. The committer starts the next commit meanwhile, so
+//! a batch's fan-out and the next batch's commit overlap. The publisher
+//! takes batches in commit order, so each room's events still reach
+//! subscribers in offset order, and no caller hears of a change before its
+//! commit ended.
 
 use std::sync::Arc;
 
@@ -27,6 +34,11 @@ const MAX_BATCH: usize = 512;
 /// Changes waiting for the committer: callers wait (backpressure) beyond.
 const QUEUE: usize = 8 * MAX_BATCH;
 
+/// Committed batches waiting for the publisher: the committer waits
+/// (backpressure) beyond. One is enough for a commit and a fan-out to
+/// overlap; a second absorbs a slow fan-out without stalling commits.
+const COMMITTED: usize = 2;
+
 /// What the client is told when the database fails: in general terms (the
 /// error itself is logged).
 const UNAVAILABLE: &str = "the message store is unavailable; retry";
@@ -34,6 +46,13 @@ const UNAVAILABLE: &str = "the message store is unavailable; retry";
 struct Job {
     change: NewEvent,
     done: oneshot::Sender<Option<Outcome>>,
+}
+
+/// A committed batch on its way to the publisher: each change's outcome and
+/// who waits for it, in queue order.
+struct Committed {
+    outcomes: Vec<Outcome>,
+    waiting: Vec<oneshot::Sender<Option<Outcome>>>,
 }
 
 /// Where committed events go.
@@ -133,6 +152,8 @@ async fn run(
     metrics: Arc<Metrics>,
     mut queue: mpsc::Receiver<Job>,
 ) {
+    let (committed, batches) = mpsc::channel(COMMITTED);
+    let publisher = tokio::spawn(publish_committed(publish, batches));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (changes, waiting): (Vec<NewEvent>, Vec<_>) =
@@ -141,16 +162,12 @@ async fn run(
             Ok(outcomes) => {
                 metrics.store_commits.inc();
                 metrics.store_committed_changes.inc_by(changes.len() as u64);
-                let stored: Vec<&RoomEvent> = outcomes
-                    .iter()
-                    .filter_map(|outcome| match outcome {
-                        Outcome::Appended(event) => Some(event),
-                        _ => None,
-                    })
-                    .collect();
-                publish.publish(&stored).await;
-                for (outcome, done) in outcomes.into_iter().zip(waiting) {
-                    let _ = done.send(Some(outcome));
+                // The publisher outlives this loop (it ends when `committed`
+                // is dropped below), so the send fails only if it panicked;
+                // then the callers hear "unavailable" as their senders drop,
+                // and resend with their idempotency keys.
+                if committed.send(Committed { outcomes, waiting }).await.is_err() {
+                    tracing::error!("the publisher of committed events stopped");
                 }
             }
             Err(err) => {
@@ -162,6 +179,28 @@ async fn run(
                     let _ = done.send(None);
                 }
             }
+        }
+    }
+    // Every batch committed is published and answered before the
+    // committer's task ends (a closing server waits for it).
+    drop(committed);
+    let _ = publisher.await;
+}
+
+/// Publishes committed batches one after another, in commit order, and
+/// answers each batch's callers once it is published.
+async fn publish_committed(publish: Publish, mut batches: mpsc::Receiver<Committed>) {
+    while let Some(Committed { outcomes, waiting }) = batches.recv().await {
+        let stored: Vec<&RoomEvent> = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Outcome::Appended(event) => Some(event),
+                _ => None,
+            })
+            .collect();
+        publish.publish(&stored).await;
+        for (outcome, done) in outcomes.into_iter().zip(waiting) {
+            let _ = done.send(Some(outcome));
         }
     }
 }
