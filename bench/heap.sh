@@ -24,8 +24,10 @@ out=$target_dir/heap/heap-$n
 command -v heaptrack >/dev/null || { echo "heaptrack is not installed" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
 rm -f "$out.zst"
+# In memory, as run.sh's default: the connections' bytes, not a store's cache
+# (and nothing written into the working directory).
 RUST_LOG=warn taskset -c 0 heaptrack -o "$out" "$server_bin" --bind "127.0.0.1:$port" \
-  "${trusted_limits[@]}" >"$out.log" 2>&1 &
+  --database-url memory "${trusted_limits[@]}" >"$out.log" 2>&1 &
 wrapper=$!
 # heaptrack runs the server as its child: find it by its flags.
 server=
