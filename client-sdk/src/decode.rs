@@ -1,15 +1,17 @@
 //! Decoding server frames into the protocol's [`ServerFrame`], cheaply.
 //!
 //! Every serde decoder of a struct costs the wasm a few KB (its field
-//! matching, and a second path for a struct written as an array), and
+//! matching, and a second path for a struct written as an array),
 //! `ServerFrame` is an internally tagged enum that serde decodes by
-//! buffering the whole object first (once a third of the SDK). So a frame
-//! is read in one pass into [`Fields`]: every field any server frame (or
-//! room event, or read receipt) has, each optional, in one struct, one
-//! decoder in the wasm. The frame's `type` then picks which fields it
-//! requires and builds the same `ServerFrame` serde would; a test decodes
-//! every golden sample of the protocol both ways and compares, and another
-//! removes each field in turn and checks the frame is refused (or
+//! buffering the whole object first (once a third of the SDK), and
+//! serde_json's deserializer with serde's visitors took another 56 KB. So
+//! a frame is read in one pass with the crate's own [`json`](crate::json)
+//! reader into [`Fields`]: every field any server frame (or room event, or
+//! read receipt) has, each optional, in one struct, one reader in the
+//! wasm. The frame's `type` then picks which fields it requires and builds
+//! the same `ServerFrame` serde would; a test decodes every golden sample
+//! of the protocol both ways and compares, and others remove, repeat or
+//! mistype each field in turn and check the frame is refused (or
 //! defaulted) as serde does.
 //!
 //! The price of one struct for all: a known field of the wrong type makes
@@ -18,15 +20,17 @@
 
 use std::borrow::Cow;
 
-use roomcast_shared::frame::{Ack, ErrorFrame, Joined, Limits, MembersPage, PresenceDiff};
+use roomcast_shared::frame::{
+    Ack, ErrorFrame, Joined, Limits, MembersPage, PresenceDiff, RateLimit,
+};
 use roomcast_shared::{
     AppEvent, ChatMessage, ErrorCode, Member, MessageDeleted, MessageUpdated, Notification,
     Presence, ReadReceipt, RoomEvent, RoomName, ServerFrame, Status, UserInfo, UserRef,
 };
-use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use time::OffsetDateTime;
+
+use crate::json::{Num, Reader};
 
 /// A decoded frame and the numeric `ref` it answers, if any.
 pub struct Decoded {
@@ -47,13 +51,11 @@ pub fn decode(text: &str) -> Option<Decoded> {
 }
 
 /// Every field of the server's frames, room events and read receipts. A
-/// field a frame requires is `None` here when absent, and the frame is
-/// refused then; a field a frame may omit takes its default.
-#[derive(Deserialize)]
+/// field a frame requires is `None` here when absent (or `null`), and the
+/// frame is refused then; a field a frame may omit takes its default.
+#[derive(Default)]
 struct Fields<'a> {
-    #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(rename = "ref", default, deserialize_with = "numeric")]
     reference: Option<u64>,
     room: Option<RoomName>,
     id: Option<String>,
@@ -63,9 +65,7 @@ struct Fields<'a> {
     client_id: Option<String>,
     sender: Option<UserInfo>,
     content: Option<String>,
-    #[serde(default, with = "roomcast_shared::timestamp::rfc3339::option")]
     created_at: Option<OffsetDateTime>,
-    #[serde(default, with = "roomcast_shared::timestamp::rfc3339::option")]
     edited_at: Option<OffsetDateTime>,
     /// A message's data (`null` is none), or a notification's or an
     /// event's (`null` when absent).
@@ -88,39 +88,91 @@ struct Fields<'a> {
     limits: Option<Limits>,
     // joined, members
     epoch: Option<String>,
-    members: Option<Vec<MemberWire>>,
+    members: Option<Vec<Member>>,
     cursor: Option<String>,
     /// `joined`'s events or `history`'s messages, each read on its own.
-    messages: Option<Vec<Box<RawValue>>>,
+    messages: Option<Vec<&'a str>>,
     recovered: Option<bool>,
     /// Read one by one: a receipt this client cannot read is dropped, not
     /// the join.
-    reads: Option<Vec<Box<RawValue>>>,
+    reads: Option<Vec<&'a str>>,
     // presence_diff
-    joins: Option<Vec<MemberWire>>,
+    joins: Option<Vec<Member>>,
     leaves: Option<Vec<UserInfo>>,
     updates: Option<Vec<Presence>>,
     // typing, read, history
     is_typing: Option<bool>,
     user_id: Option<String>,
-    #[serde(default, with = "roomcast_shared::timestamp::rfc3339::option")]
     read_at: Option<OffsetDateTime>,
     has_more: Option<bool>,
     // pong
-    #[serde(default, with = "roomcast_shared::timestamp::rfc3339::option")]
     time: Option<OffsetDateTime>,
 }
 
 impl<'a> Fields<'a> {
+    /// Reads a frame (or a room event, or a receipt): `None` when it is
+    /// not JSON, a known field has the wrong type, or a field comes twice.
     fn read(text: &'a str) -> Option<Self> {
-        serde_json::from_str(text).ok()
+        let mut fields = Fields::default();
+        let mut seen = Seen::default();
+        Reader::document(text, |r| r.object(|r, key| fields.field(r, &key, &mut seen)))?;
+        Some(fields)
+    }
+
+    /// Reads the value of `key` into its field (an unknown key's value is
+    /// skipped).
+    fn field(&mut self, r: &mut Reader<'a>, key: &str, seen: &mut Seen) -> Option<()> {
+        let string = |r: &mut Reader<'a>| r.nullable(owned);
+        let number = |r: &mut Reader<'a>| r.nullable(Reader::u64);
+        let flag = |r: &mut Reader<'a>| r.nullable(Reader::bool);
+        let at = |r: &mut Reader<'a>| r.nullable(timestamp);
+        let raws = |r: &mut Reader<'a>| r.nullable(|r| r.list(Reader::raw));
+        let members = |r: &mut Reader<'a>| r.nullable(|r| r.list(member));
+        match key {
+            "type" => self.kind = seen.once(0, r.nullable(Reader::string))?,
+            "ref" => self.reference = seen.once(1, reference(r))?,
+            "room" => self.room = seen.once(2, r.nullable(room))?,
+            "id" => self.id = seen.once(3, string(r))?,
+            "offset" => self.offset = seen.once(4, number(r))?,
+            "count" => self.count = seen.once(5, number(r))?,
+            "client_id" => self.client_id = seen.once(6, string(r))?,
+            "sender" => self.sender = seen.once(7, r.nullable(user))?,
+            "content" => self.content = seen.once(8, string(r))?,
+            "created_at" => self.created_at = seen.once(9, at(r))?,
+            "edited_at" => self.edited_at = seen.once(10, at(r))?,
+            "data" => self.data = seen.once(11, r.nullable(|r| r.value().map(Box::new)))?,
+            "code" => self.code = seen.once(12, r.nullable(error_code))?,
+            "message" => self.message = seen.once(13, string(r))?,
+            "retry_after_ms" => self.retry_after_ms = seen.once(14, number(r))?,
+            "reason_code" => self.reason_code = seen.once(15, string(r))?,
+            "title" => self.title = seen.once(16, string(r))?,
+            "body" => self.body = seen.once(17, string(r))?,
+            "name" => self.name = seen.once(18, string(r))?,
+            "session_id" => self.session_id = seen.once(19, string(r))?,
+            "user" => self.user = seen.once(20, r.nullable(user))?,
+            "heartbeat_ms" => self.heartbeat_ms = seen.once(21, number(r))?,
+            "limits" => self.limits = seen.once(22, r.nullable(limits))?,
+            "epoch" => self.epoch = seen.once(23, string(r))?,
+            "members" => self.members = seen.once(24, members(r))?,
+            "cursor" => self.cursor = seen.once(25, string(r))?,
+            "messages" => self.messages = seen.once(26, raws(r))?,
+            "recovered" => self.recovered = seen.once(27, flag(r))?,
+            "reads" => self.reads = seen.once(28, raws(r))?,
+            "joins" => self.joins = seen.once(29, members(r))?,
+            "leaves" => self.leaves = seen.once(30, r.nullable(|r| r.list(user)))?,
+            "updates" => self.updates = seen.once(31, r.nullable(|r| r.list(presence)))?,
+            "is_typing" => self.is_typing = seen.once(32, flag(r))?,
+            "user_id" => self.user_id = seen.once(33, string(r))?,
+            "read_at" => self.read_at = seen.once(34, at(r))?,
+            "has_more" => self.has_more = seen.once(35, flag(r))?,
+            "time" => self.time = seen.once(36, at(r))?,
+            _ => r.skip()?,
+        }
+        Some(())
     }
 
     fn into_frame(mut self) -> Option<ServerFrame> {
         let kind = self.kind.take()?;
-        let members = |list: Option<Vec<MemberWire>>| -> Option<Vec<Member>> {
-            Some(list?.into_iter().map(MemberWire::into_member).collect())
-        };
         Some(match &*kind {
             "message" => ServerFrame::Message(self.message()?),
             "message_updated" => ServerFrame::MessageUpdated(self.message_updated()?),
@@ -154,19 +206,19 @@ impl<'a> Fields<'a> {
                 epoch: self.epoch?,
                 offset: self.offset?,
                 count: self.count.unwrap_or(0),
-                members: members(self.members)?,
+                members: self.members?,
                 cursor: self.cursor,
                 messages: self
                     .messages?
                     .iter()
-                    .map(|m| Fields::read(m.get())?.into_room_event())
+                    .map(|m| Fields::read(m)?.into_room_event())
                     .collect::<Option<_>>()?,
                 recovered: self.recovered,
                 reads: self
                     .reads
                     .unwrap_or_default()
                     .iter()
-                    .filter_map(|r| Fields::read(r.get())?.into_receipt())
+                    .filter_map(|r| Fields::read(r)?.into_receipt())
                     .collect(),
             }),
             "ready" => ServerFrame::Ready {
@@ -179,7 +231,7 @@ impl<'a> Fields<'a> {
             "presence_diff" => ServerFrame::PresenceDiff(PresenceDiff {
                 room: self.room?,
                 count: self.count?,
-                joins: members(self.joins).unwrap_or_default(),
+                joins: self.joins.unwrap_or_default(),
                 leaves: self.leaves.unwrap_or_default(),
                 updates: self.updates.unwrap_or_default(),
             }),
@@ -187,7 +239,7 @@ impl<'a> Fields<'a> {
             "members" => ServerFrame::Members(MembersPage {
                 room: self.room?,
                 count: self.count?,
-                members: members(self.members)?,
+                members: self.members?,
                 cursor: self.cursor,
             }),
             "typing" => {
@@ -209,7 +261,7 @@ impl<'a> Fields<'a> {
                 messages: self
                     .messages?
                     .iter()
-                    .map(|m| Fields::read(m.get())?.message())
+                    .map(|m| Fields::read(m)?.message())
                     .collect::<Option<_>>()?,
                 has_more: self.has_more?,
             },
@@ -262,135 +314,154 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A member: the presence fields beside the user (flattened in `Member`).
-#[derive(Deserialize)]
-struct MemberWire {
-    user: UserInfo,
-    user_id: String,
-    status: Status,
-    #[serde(default)]
-    custom: Option<String>,
-    #[serde(with = "roomcast_shared::timestamp::rfc3339")]
-    last_seen: OffsetDateTime,
-}
+/// Which of the fields were read: a field that comes twice makes the
+/// frame undecodable, as serde's derived decoders refuse it.
+#[derive(Default)]
+struct Seen(u64);
 
-impl MemberWire {
-    fn into_member(self) -> Member {
-        let presence = Presence {
-            user_id: self.user_id,
-            status: self.status,
-            custom: self.custom,
-            last_seen: self.last_seen,
-        };
-        Member { user: self.user, presence }
+impl Seen {
+    /// `value` as the field numbered `bit`, unless that field came before.
+    fn once<T>(&mut self, bit: u32, value: Option<T>) -> Option<T> {
+        let mask = 1 << bit;
+        if self.0 & mask != 0 {
+            return None;
+        }
+        self.0 |= mask;
+        value
     }
 }
 
-/// A `ref` as a number, or `None` for any other value.
-fn numeric<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
-    struct Numeric;
-    impl serde::de::Visitor<'_> for Numeric {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a number or a string")
-        }
-        fn visit_u64<E>(self, n: u64) -> std::result::Result<Self::Value, E> {
-            Ok(Some(n))
-        }
-        fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
+fn owned(r: &mut Reader<'_>) -> Option<String> {
+    r.string().map(Cow::into_owned)
+}
+
+fn timestamp(r: &mut Reader<'_>) -> Option<OffsetDateTime> {
+    roomcast_shared::timestamp::parse(&r.string()?)
+}
+
+fn room(r: &mut Reader<'_>) -> Option<RoomName> {
+    RoomName::new(r.string()?.into_owned()).ok()
+}
+
+/// A `ref`: a number as itself when it fits a `u64`; any other number or a
+/// string as no ref; any other value makes the frame undecodable.
+fn reference(r: &mut Reader<'_>) -> Option<Option<u64>> {
+    if r.peek()? == b'"' {
+        return r.string().map(|_| None);
     }
-    d.deserialize_any(Numeric)
+    match r.number()? {
+        Num::Unsigned(n) => Some(Some(n)),
+        Num::Signed(_) | Num::Float(_) => Some(None),
+    }
+}
+
+fn error_code(r: &mut Reader<'_>) -> Option<ErrorCode> {
+    Some(match &*r.string()? {
+        "bad_request" => ErrorCode::BadRequest,
+        "unauthorized" => ErrorCode::Unauthorized,
+        "forbidden" => ErrorCode::Forbidden,
+        "not_found" => ErrorCode::NotFound,
+        "rate_limited" => ErrorCode::RateLimited,
+        "too_large" => ErrorCode::TooLarge,
+        "conflict" => ErrorCode::Conflict,
+        "rejected" => ErrorCode::Rejected,
+        "unavailable" => ErrorCode::Unavailable,
+        "internal" => ErrorCode::Internal,
+        _ => return None,
+    })
+}
+
+fn status(r: &mut Reader<'_>) -> Option<Status> {
+    Some(match &*r.string()? {
+        "online" => Status::Online,
+        "away" => Status::Away,
+        "busy" => Status::Busy,
+        "offline" => Status::Offline,
+        _ => return None,
+    })
+}
+
+/// A `UserInfo`: `id` and `name` required, `role` and `avatar` optional.
+fn user(r: &mut Reader<'_>) -> Option<UserInfo> {
+    let (mut id, mut name, mut role, mut avatar) = (None, None, None, None);
+    let mut seen = Seen::default();
+    r.object(|r, key| {
+        match &*key {
+            "id" => id = Some(seen.once(0, owned(r))?),
+            "name" => name = Some(seen.once(1, owned(r))?),
+            "role" => role = seen.once(2, r.nullable(owned))?,
+            "avatar" => avatar = seen.once(3, r.nullable(owned))?,
+            _ => r.skip()?,
+        }
+        Some(())
+    })?;
+    Some(UserInfo { id: id?, name: name?, role, avatar })
+}
+
+/// A `Presence`, or with `user` beside it, a `Member` (whose presence
+/// fields are flattened beside the user).
+fn presence_and_user(r: &mut Reader<'_>) -> Option<(Presence, Option<UserInfo>)> {
+    let (mut user_id, mut state, mut custom, mut last_seen, mut who) =
+        (None, None, None, None, None);
+    let mut seen = Seen::default();
+    r.object(|r, key| {
+        match &*key {
+            "user_id" => user_id = Some(seen.once(0, owned(r))?),
+            "status" => state = Some(seen.once(1, status(r))?),
+            "custom" => custom = seen.once(2, r.nullable(owned))?,
+            "last_seen" => last_seen = Some(seen.once(3, timestamp(r))?),
+            "user" => who = Some(seen.once(4, user(r))?),
+            _ => r.skip()?,
+        }
+        Some(())
+    })?;
+    let presence = Presence { user_id: user_id?, status: state?, custom, last_seen: last_seen? };
+    Some((presence, who))
+}
+
+fn presence(r: &mut Reader<'_>) -> Option<Presence> {
+    presence_and_user(r).map(|(presence, _)| presence)
+}
+
+fn member(r: &mut Reader<'_>) -> Option<Member> {
+    let (presence, user) = presence_and_user(r)?;
+    Some(Member { user: user?, presence })
+}
+
+fn limits(r: &mut Reader<'_>) -> Option<Limits> {
+    let (mut messages, mut user_messages, mut frames, mut joins) = (None, None, None, None);
+    let mut seen = Seen::default();
+    r.object(|r, key| {
+        match &*key {
+            "messages" => messages = Some(seen.once(0, rate_limit(r))?),
+            "user_messages" => user_messages = Some(seen.once(1, rate_limit(r))?),
+            "frames" => frames = Some(seen.once(2, rate_limit(r))?),
+            "joins" => joins = Some(seen.once(3, rate_limit(r))?),
+            _ => r.skip()?,
+        }
+        Some(())
+    })?;
+    Some(Limits {
+        messages: messages?,
+        user_messages: user_messages?,
+        frames: frames?,
+        joins: joins?,
+    })
+}
+
+fn rate_limit(r: &mut Reader<'_>) -> Option<RateLimit> {
+    let (mut per_sec, mut burst) = (None, None);
+    let mut seen = Seen::default();
+    r.object(|r, key| {
+        match &*key {
+            "per_sec" => per_sec = Some(seen.once(0, r.f64())?),
+            "burst" => burst = Some(seen.once(1, r.u64().and_then(|n| u32::try_from(n).ok()))?),
+            _ => r.skip()?,
+        }
+        Some(())
+    })?;
+    Some(RateLimit { per_sec: per_sec?, burst: burst? })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use roomcast_shared::Envelope;
-
-    /// Every server frame sample of the protocol decodes to exactly what
-    /// serde's own decoding of `ServerFrame` gives.
-    #[test]
-    fn agrees_with_serde_on_every_golden_sample() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/tests/golden/server");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(dir).expect("golden samples") {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let expected: Envelope<ServerFrame> = serde_json::from_str(&text).unwrap();
-            let decoded = decode(&text).unwrap_or_else(|| panic!("{} not decoded", path.display()));
-            assert_eq!(decoded.frame, expected.frame, "{}", path.display());
-            let reference = expected.reference.and_then(|r| match r {
-                roomcast_shared::Ref::Number(n) => n.as_u64(),
-                roomcast_shared::Ref::Text(_) => None,
-            });
-            assert_eq!(decoded.reference, reference, "{}", path.display());
-            seen += 1;
-        }
-        assert!(seen >= 17, "every frame type has a sample: {seen}");
-    }
-
-    /// A frame without one of its fields is refused, or read with that
-    /// field's default, exactly as serde's decoding of `ServerFrame` does:
-    /// every golden sample, each top-level field removed in turn.
-    #[test]
-    fn a_missing_field_is_refused_or_defaulted_as_serde_does() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/tests/golden/server");
-        let mut checked = 0;
-        for entry in std::fs::read_dir(dir).expect("golden samples") {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let sample: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&text).unwrap();
-            for key in sample.keys().filter(|k| *k != "type") {
-                let mut without = sample.clone();
-                without.remove(key);
-                let text = serde_json::to_string(&without).unwrap();
-                let decoded = decode(&text).map(|d| d.frame);
-                let kind = sample["type"].as_str().unwrap();
-                if (kind, key.as_str()) == ("joined", "count") {
-                    // Deliberately lenient: a server from before member
-                    // counts sends none, and the count is then 0.
-                    let Some(ServerFrame::Joined(joined)) = decoded else { panic!("{text}") };
-                    assert_eq!(joined.count, 0);
-                    continue;
-                }
-                let expected = serde_json::from_str::<Envelope<ServerFrame>>(&text).ok();
-                assert_eq!(decoded, expected.map(|e| e.frame), "{} without {key}", path.display());
-                checked += 1;
-            }
-        }
-        assert!(checked >= 40, "{checked}");
-    }
-
-    #[test]
-    fn unknown_types_and_odd_refs() {
-        assert!(decode(r#"{"type":"hello_from_the_future","x":1}"#).is_none());
-        assert!(decode("not json").is_none());
-        let pong = r#"{"type":"pong","ref":"mine","time":"2026-11-22T10:00:00Z"}"#;
-        assert_eq!(decode(pong).unwrap().reference, None);
-        let joined = r#"{"type":"joined","room":"r","epoch":"e","offset":1,"members":[],
-            "messages":[{"type":"nope","room":"r","id":"x","offset":1}]}"#;
-        assert!(decode(joined).is_none(), "an unknown room event is an error, as with serde");
-    }
-
-    #[test]
-    fn a_joined_keeps_the_reads_it_can_read_and_drops_the_others() {
-        let joined = r#"{"type":"joined","room":"r","epoch":"e","offset":0,"members":[],
-            "messages":[],"reads":[{"user_id":"bob","id":"m1","read_at":"2026-11-22T10:00:00Z"},
-            {"user_id":"carol","id":"m1","read_at":"yesterday"},{"id":"m1"},7,
-            {"user_id":"dave","id":"m2","read_at":"2026-11-22T09:00:00Z","seat":"12B"}]}"#;
-        let Some(Decoded { frame: ServerFrame::Joined(j), .. }) = decode(joined) else {
-            panic!("the join is not lost for a bad receipt")
-        };
-        let readers: Vec<&str> = j.reads.iter().map(|r| r.user_id.as_str()).collect();
-        assert_eq!(readers, ["bob", "dave"]);
-    }
-}
+mod tests;

@@ -9,6 +9,7 @@
 //! - [`backoff`], [`outbox`], [`pace`], [`room`], [`receipts`], [`typing`],
 //!   [`token`], [`rng`]: the pieces it is made of, each tested on its own.
 //! - [`decode`]: server frames decoded without serde's buffering (size).
+//! - [`json`]: a small JSON reader (size: no serde deserializer).
 //! - [`effect`]: what the logic asks the host to do and tells the app.
 //! - [`fallback`]: which transport (WebSocket, or Server-Sent Events and
 //!   POSTs) carries the next connection, and when to try WebSocket again.
@@ -26,6 +27,7 @@ pub mod backoff;
 pub mod decode;
 pub mod effect;
 pub mod fallback;
+pub mod json;
 pub mod machine;
 pub mod options;
 pub mod outbox;

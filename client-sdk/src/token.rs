@@ -5,12 +5,23 @@
 pub fn expiry(token: &str) -> Option<u64> {
     let payload = token.split('.').nth(1)?;
     let text = String::from_utf8(base64url_decode(payload)?).ok()?;
-    // Only `exp` is read; a struct (rather than a JSON value) keeps the wasm small.
-    #[derive(serde::Deserialize)]
-    struct Exp {
-        exp: Option<u64>,
-    }
-    serde_json::from_str::<Exp>(&text).ok()?.exp
+    // Only `exp` is read (a `null` one is none); the payload must be a JSON
+    // object with `exp` at most once.
+    let mut exp = None;
+    let mut seen = false;
+    crate::json::Reader::document(&text, |r| {
+        r.object(|r, key| {
+            if key != "exp" {
+                return r.skip();
+            }
+            if std::mem::replace(&mut seen, true) {
+                return None;
+            }
+            exp = r.nullable(crate::json::Reader::u64)?;
+            Some(())
+        })
+    })?;
+    exp
 }
 
 /// Unpadded base64url (RFC 4648 section 5), as JWTs use; tolerates padding.
@@ -54,6 +65,10 @@ mod tests {
         assert_eq!(expiry("e30.eyJzdWIiOiJhIiwibmFtZSI6IkEifQ.x"), None);
         assert_eq!(expiry("not a jwt"), None);
         assert_eq!(expiry("a.!!!.b"), None);
+        // {"exp":null}, {"exp":1.5}, {"exp":1,"exp":2}, [1]
+        for payload in ["eyJleHAiOm51bGx9", "eyJleHAiOjEuNX0", "eyJleHAiOjEsImV4cCI6Mn0", "WzFd"] {
+            assert_eq!(expiry(&format!("e30.{payload}.x")), None, "{payload}");
+        }
     }
 
     #[test]

@@ -280,3 +280,32 @@ async fn a_dropped_connection_recovers_what_it_missed_exactly_once() {
     ivan.close();
     judy.close();
 }
+
+/// In the browser the JSON reader's fractions and exponents are read by
+/// the JavaScript engine: they come out as Rust reads them natively (the
+/// native tests check those against serde_json), correctly rounded.
+#[wasm_bindgen_test]
+fn json_numbers_read_in_the_browser_as_natively() {
+    use roomcast_client::json::value;
+    use serde_json::Value;
+    let texts = [
+        "0.1",
+        "1e-7",
+        "-2.5E+3",
+        "123456789012345678901",
+        "-98765432109876543210",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e308",
+        "5e-324",
+        "-0",
+        "0.30000000000000004",
+        "9007199254740993.0",
+        "1.00000000000000011102230246251565404236316680908203125",
+    ];
+    for text in texts {
+        let expected: f64 = text.parse().unwrap();
+        assert_eq!(value(text), Some(Value::from(expected)), "{text}");
+    }
+    assert_eq!(value("[1e400]"), None, "beyond f64 is refused, as serde_json refuses it");
+    assert_eq!(value("-1e400"), None);
+}

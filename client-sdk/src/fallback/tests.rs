@@ -143,7 +143,17 @@ fn fallback_urls_follow_the_websocket_url() {
     );
     assert_eq!(urls("WSS://h/ws").map(|u| u.0), Some("https://h/sse".into()));
     // Anything else has no fallback rather than a guessed one.
-    for bad in ["ws://h/socket", "ws://h/ws/", "ftp://h/ws", "ws:///ws", "/ws", "ws://h/wss"] {
+    for bad in [
+        "ws://h/socket",
+        "ws://h/ws/",
+        "ftp://h/ws",
+        "ws:///ws",
+        "/ws",
+        "ws://h/wss",
+        "ws:/h/ws",
+        "ws:h://h/ws",
+        "x:ws://h/ws",
+    ] {
         assert_eq!(urls(bad), None, "{bad}");
     }
     assert_eq!(probe_url("wss://h/ws?token=secret"), "wss://h/ws");

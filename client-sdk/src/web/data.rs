@@ -26,7 +26,7 @@ pub(super) fn data_option(options: &JsValue) -> Result<Option<Box<Value>>, Clien
     }
     let text: String =
         JSON::stringify(&data).map_err(|_| refused("cannot be turned into JSON"))?.into();
-    serde_json::from_str(&text).map(Some).map_err(|_| refused("is not JSON"))
+    crate::json::value(&text).map(|v| Some(Box::new(v))).ok_or_else(|| refused("is not JSON"))
 }
 
 /// The attachments of a message (or a pending one): `data.attachments`
@@ -42,7 +42,7 @@ pub fn attachments_of(message: MessageLikeArg) -> AttachmentsValue {
         JsValue::UNDEFINED
     };
     let text: Option<String> = JSON::stringify(&data).ok().and_then(|t| t.as_string());
-    let value: Option<Value> = text.and_then(|t| serde_json::from_str(&t).ok());
+    let value: Option<Value> = text.and_then(|t| crate::json::value(&t));
     let list = crate::attachments::attachments(value.as_ref());
     parse(&serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())).unchecked_into()
 }

@@ -312,17 +312,17 @@ impl Inner {
         let cb = &self.callbacks;
         match event {
             Event::StateChanged(state) => {
-                self.emit(None, "statechange", cb.on_state_change.as_ref(), || {
+                self.emit(None, "statechange", cb.on_state_change.as_ref(), &|| {
                     JsValue::from_str(state.as_str())
                 });
             }
             Event::Connected { session_id, user } => {
-                self.emit(None, "connect", cb.on_connect.as_ref(), || {
+                self.emit(None, "connect", cb.on_connect.as_ref(), &|| {
                     parse(&to_json(&Connected { session_id: &session_id, user: &user }))
                 });
             }
             Event::Disconnected { code, reason, reconnect } => {
-                self.emit(None, "disconnect", cb.on_disconnect.as_ref(), || {
+                self.emit(None, "disconnect", cb.on_disconnect.as_ref(), &|| {
                     parse(&to_json(&Disconnected {
                         code,
                         reason: &reason,
@@ -331,21 +331,21 @@ impl Inner {
                 });
             }
             Event::Error(error) => {
-                self.emit(None, "error", cb.on_error.as_ref(), || js_error(&error));
+                self.emit(None, "error", cb.on_error.as_ref(), &|| js_error(&error));
             }
             Event::Frame(text) => {
-                self.emit(None, "message", cb.on_message.as_ref(), || parse(&text));
+                self.emit(None, "message", cb.on_message.as_ref(), &|| parse(&text));
             }
             Event::Notification(n) => {
                 let text = serde_json::to_string(&n).unwrap_or_default();
-                self.emit(None, "notification", None, || parse(&text));
+                self.emit(None, "notification", None, &|| parse(&text));
             }
             Event::Presence(p) => {
                 let text = serde_json::to_string(&p).unwrap_or_default();
-                self.emit(None, "presence", None, || parse(&text));
+                self.emit(None, "presence", None, &|| parse(&text));
             }
             Event::Room { room, kind, payload } => {
-                self.emit(Some(&room), kind, None, || parse(&payload));
+                self.emit(Some(&room), kind, None, &|| parse(&payload));
             }
             Event::Settle { op, result } => {
                 let Some((resolve, reject)) = self.promises.borrow_mut().remove(&op) else {
@@ -363,12 +363,14 @@ impl Inner {
     /// Calls `callback` and the listeners of `kind`: the client's (`room`
     /// is `None`) or those of every handle of `room`. The value is built only
     /// if someone listens, so frames nobody wants cost no JavaScript objects.
+    /// (A `dyn` closure: one copy of this function in the wasm rather than
+    /// one per event type.)
     fn emit(
         &self,
         room: Option<&str>,
         kind: &str,
         callback: Option<&Function>,
-        value: impl FnOnce() -> JsValue,
+        value: &dyn Fn() -> JsValue,
     ) {
         let matches = |l: &Listener| {
             l.kind == kind
