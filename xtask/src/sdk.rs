@@ -40,25 +40,36 @@ pub fn test() -> Result<Tally> {
 /// `cargo xtask test-packaging`: the package built, packed and installed
 /// into fresh apps alone.
 pub fn test_packaging() -> Result<Tally> {
-    install_tools()?;
-    let root = workspace_root();
-    let server = build_server(&root)?;
-    let artifacts = target_dir(&root).join("sdk-test");
-    std::fs::create_dir_all(&artifacts)?;
-    let tarball = build_package(&root)?;
-    packaging_test(&root, &server, &tarball, &artifacts)
+    let built = Built::new()?;
+    packaging_test(&built.root, &built.server, &built.tarball, &built.artifacts)
 }
 
 /// `cargo xtask test-react`: the package and the React example's
 /// end-to-end tests alone, or only `files` of them.
 pub fn test_react(files: &[String]) -> Result<Tally> {
-    install_tools()?;
-    let root = workspace_root();
-    let server = build_server(&root)?;
-    let artifacts = target_dir(&root).join("sdk-test");
-    std::fs::create_dir_all(&artifacts)?;
-    let tarball = build_package(&root)?;
-    example_test_only(&root, &server, &tarball, &artifacts, files)
+    let built = Built::new()?;
+    example_test_only(&built.root, &built.server, &built.tarball, &built.artifacts, files)
+}
+
+/// What the package's own test tasks start from: the tools installed, the
+/// server and the package built, a folder for the tests' artifacts.
+struct Built {
+    root: PathBuf,
+    server: PathBuf,
+    tarball: PathBuf,
+    artifacts: PathBuf,
+}
+
+impl Built {
+    fn new() -> Result<Self> {
+        install_tools()?;
+        let root = workspace_root();
+        let server = build_server(&root)?;
+        let artifacts = target_dir(&root).join("sdk-test");
+        std::fs::create_dir_all(&artifacts)?;
+        let tarball = build_package(&root)?;
+        Ok(Self { root, server, tarball, artifacts })
+    }
 }
 
 /// The tools the SDK's build and tests need, each installed if missing.
