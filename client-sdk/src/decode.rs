@@ -70,6 +70,8 @@ struct Fields<'a> {
     /// A message's data (`null` is none), or a notification's or an
     /// event's (`null` when absent).
     data: Option<Box<Value>>,
+    /// A message's: what a deleted one left (absent is false).
+    deleted: Option<bool>,
     // error
     code: Option<ErrorCode>,
     message: Option<String>,
@@ -166,6 +168,7 @@ impl<'a> Fields<'a> {
             "read_at" => self.read_at = seen.once(34, at(r))?,
             "has_more" => self.has_more = seen.once(35, flag(r))?,
             "time" => self.time = seen.once(36, at(r))?,
+            "deleted" => self.deleted = seen.once(37, flag(r))?,
             _ => r.skip()?,
         }
         Some(())
@@ -295,6 +298,7 @@ impl<'a> Fields<'a> {
             created_at: self.created_at?,
             edited_at: self.edited_at,
             data: self.data,
+            deleted: self.deleted.unwrap_or(false),
         })
     }
 

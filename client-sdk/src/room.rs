@@ -148,7 +148,12 @@ impl RoomState {
                     m.data = u.data;
                 }
             }
-            RoomEvent::MessageDeleted(d) => self.messages.retain(|m| m.id != d.id),
+            RoomEvent::MessageDeleted(d) => {
+                // It stays in its place as what it left, as history shows it.
+                if let Some(m) = self.messages.iter_mut().find(|m| m.id == d.id) {
+                    m.delete();
+                }
+            }
         }
         self.version += 1;
         EventOutcome::Applied

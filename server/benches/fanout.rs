@@ -22,6 +22,7 @@ fn fanout(c: &mut Criterion) {
         created_at: OffsetDateTime::now_utc(),
         edited_at: None,
         data: None,
+        deleted: false,
     }));
     // Queues of one frame suffice: each iteration drains what it delivered.
     let mut room = FanoutRoom::new(SUBSCRIBERS, 4);

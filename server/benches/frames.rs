@@ -44,6 +44,7 @@ fn encode_message(c: &mut Criterion) {
         created_at: OffsetDateTime::now_utc(),
         edited_at: None,
         data: None,
+        deleted: false,
     });
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Bytes(encode(&frame).len() as u64));

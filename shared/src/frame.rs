@@ -231,6 +231,15 @@ impl RoomEvent {
         }
     }
 
+    /// Gives the event its place, once the stream assigned it.
+    pub fn set_offset(&mut self, offset: u64) {
+        match self {
+            Self::Message(m) => m.offset = offset,
+            Self::MessageUpdated(m) => m.offset = offset,
+            Self::MessageDeleted(m) => m.offset = offset,
+        }
+    }
+
     /// The room whose stream it belongs to.
     pub fn room(&self) -> &RoomName {
         match self {

@@ -64,7 +64,8 @@ pub struct ChatMessage {
     pub client_id: String,
     /// Who sent it.
     pub sender: UserInfo,
-    /// The text (edited text, in history, when it was edited).
+    /// The text (edited text, in history, when it was edited; empty when
+    /// deleted).
     pub content: String,
     /// When the server accepted it.
     #[cfg_attr(feature = "typescript", ts(type = "string"))]
@@ -88,6 +89,23 @@ pub struct ChatMessage {
     #[cfg_attr(feature = "typescript", ts(optional, type = "unknown"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Box<serde_json::Value>>,
+    /// `true` for what a deleted message leaves in history: its place, id,
+    /// sender and time, with no content, data or edit time. Absent
+    /// otherwise.
+    #[cfg_attr(feature = "typescript", ts(as = "Option<bool>", optional))]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl ChatMessage {
+    /// Turns the message into what its deletion leaves: the content and
+    /// data are gone for good, the place and the sender stay.
+    pub fn delete(&mut self) {
+        self.content = String::new();
+        self.edited_at = None;
+        self.data = None;
+        self.deleted = true;
+    }
 }
 
 /// A message's new text and data, as the `message_updated` frame carries it.

@@ -475,7 +475,8 @@ client_id: string,
  */
 sender: UserInfo,
 /**
- * The text (edited text, in history, when it was edited).
+ * The text (edited text, in history, when it was edited; empty when
+ * deleted).
  */
 content: string,
 /**
@@ -495,7 +496,13 @@ edited_at?: string | null,
  * messages have none, and every kept message would carry a whole
  * `Value`'s room otherwise.
  */
-data?: unknown, };
+data?: unknown,
+/**
+ * `true` for what a deleted message leaves in history: its place, id,
+ * sender and time, with no content, data or edit time. Absent
+ * otherwise.
+ */
+deleted?: boolean, };
 
 /**
  * A message's new text and data, as the `message_updated` frame carries it.

@@ -120,6 +120,7 @@ fn apply(
                 created_at: *created_at,
                 edited_at: None,
                 data: data.clone(),
+                deleted: false,
             };
             known.keys.insert(key, (id.clone(), offset));
             slots.insert(
@@ -177,6 +178,7 @@ fn apply(
                 }
                 _ => {
                     row.deleted = true;
+                    row.message.delete();
                     let event = MessageDeleted { room: room.clone(), id: id.clone(), offset };
                     (RoomEvent::MessageDeleted(event), now)
                 }
@@ -256,7 +258,8 @@ mod tests {
         assert_eq!(plan.latest, [("a".to_owned(), 10), ("b".to_owned(), 1)]);
         assert_eq!(plan.inserted.len(), 2);
         let m1 = &plan.inserted[0];
-        assert!(m1.deleted && m1.message.content == "edited", "its state at the end");
+        assert!(m1.deleted && m1.message.deleted, "its state at the end");
+        assert!(m1.message.content.is_empty() && m1.message.edited_at.is_none(), "no content left");
         assert_eq!(plan.events.len(), 4);
     }
 

@@ -84,7 +84,7 @@ macro_rules! sql_store {
             ) -> Result<Vec<roomcast_shared::ChatMessage>, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let rows = sqlx::query(
-                    "SELECT body FROM messages WHERE room = $1 AND pos < $2 AND NOT deleted \
+                    "SELECT body, deleted FROM messages WHERE room = $1 AND pos < $2 \
                      ORDER BY pos DESC LIMIT $3",
                 )
                 .bind(room.as_str())
@@ -94,7 +94,16 @@ macro_rules! sql_store {
                 .await?;
                 rows.iter()
                     .rev()
-                    .map(|row| Ok(serde_json::from_str(row.try_get::<&str, _>(0)?)?))
+                    .map(|row| {
+                        let mut message: roomcast_shared::ChatMessage =
+                            serde_json::from_str(row.try_get::<&str, _>(0)?)?;
+                        // The column decides: rows deleted before deletes
+                        // emptied the body still hold the content.
+                        if row.try_get::<bool, _>(1)? {
+                            message.delete();
+                        }
+                        Ok(message)
+                    })
                     .collect()
             }
 

@@ -214,7 +214,7 @@ async fn history_pages_back_through_the_current_state(engine: Engine) {
     edited_history(&mut alice).await;
 
     let all = alice.call_ok(json!({"type": "history", "room": "general"}), "history").await;
-    assert_eq!(contents(&all), ["m1", "m2 edited", "m4", "m5"]);
+    assert_eq!(contents(&all), ["m1", "m2 edited", "", "m4", "m5"], "m3 as a trace");
     assert_eq!(all["has_more"], false);
     for message in all["messages"].as_array().unwrap() {
         assert!(message.get("type").is_none(), "history holds plain messages: {message}");
@@ -229,15 +229,56 @@ async fn history_pages_back_through_the_current_state(engine: Engine) {
 
     let before = latest["messages"][0]["offset"].clone();
     assert_eq!(before, 4);
-    let page = json!({"type": "history", "room": "general", "before": before, "limit": 1});
+    let page = json!({"type": "history", "room": "general", "before": before, "limit": 2});
     let older = alice.call_ok(page, "history").await;
-    assert_eq!(contents(&older), ["m2 edited"]);
+    assert_eq!(contents(&older), ["m2 edited", ""]);
     assert_eq!(older["has_more"], true);
 
     let page = json!({"type": "history", "room": "general", "before": 2, "limit": 10});
     let oldest = alice.call_ok(page, "history").await;
     assert_eq!(contents(&oldest), ["m1"]);
     assert_eq!(oldest["has_more"], false);
+}
+
+every_engine!(a_deleted_message_leaves_a_trace_without_its_content);
+async fn a_deleted_message_leaves_a_trace_without_its_content(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let (mut alice, mut bob) = alice_and_bob(&server).await;
+    let data = json!({"attachments": [{"url": "https://example.com/secret.png"}]});
+    let send = json!({"type": "send", "room": "general", "content": "secret",
+        "client_id": "c1", "data": data});
+    let id = alice.call_ok(send.clone(), "ack").await["id"].clone();
+    let edit = json!({"type": "edit", "room": "general", "id": id, "content": "still secret"});
+    alice.call_ok(edit.clone(), "ack").await;
+    alice.call_ok(json!({"type": "delete", "room": "general", "id": id}), "ack").await;
+    alice.say("general", "after").await;
+
+    // Where it was, who sent it and when stay; nothing it said does.
+    let history = bob.call_ok(json!({"type": "history", "room": "general"}), "history").await;
+    let trace = &history["messages"][0];
+    assert_eq!((&trace["id"], &trace["offset"], &trace["deleted"]), (&id, &json!(1), &json!(true)));
+    assert_eq!((&trace["sender"]["id"], &trace["content"]), (&json!("alice"), &json!("")));
+    assert!(trace["created_at"].is_string(), "{trace}");
+    for gone in ["data", "edited_at"] {
+        assert!(trace.get(gone).is_none(), "{gone} left in {trace}");
+    }
+    assert!(!history.to_string().contains("secret"), "{history}");
+    assert!(history["messages"][1].get("deleted").is_none(), "a live message says nothing");
+    let _: ChatMessage = typed(trace);
+
+    // A joiner's latest messages show it the same way.
+    let mut carol = WsClient::connect_as(&server, "carol", "Carol").await;
+    let joined =
+        carol.call_ok(json!({"type": "join", "room": "general", "history": 10}), "joined").await;
+    assert_eq!(joined["messages"][0]["deleted"], true, "{joined}");
+    assert!(!joined.to_string().contains("secret"), "{joined}");
+
+    // A trace is not a message: it cannot be edited or deleted again, and
+    // resending its `client_id` still answers with the original.
+    assert_eq!(alice.call(edit).await["code"], "not_found");
+    let again = json!({"type": "delete", "room": "general", "id": id});
+    assert_eq!(alice.call(again).await["code"], "not_found");
+    assert_eq!(alice.call_ok(send, "ack").await["id"], id);
 }
 
 every_engine!(history_needs_the_right_to_join_not_a_join);

@@ -56,17 +56,20 @@ fn recovery_applies_missed_events_in_order_without_duplicates() {
         json!({"type":"message_deleted","room":"general","id":"m2","offset":5}),
     ];
     h.server(joined(&rejoin["ref"], "general", "e1", 5, replay, Some(true)));
-    assert_eq!(h.contents("general"), ["one (edited)", "three"]);
+    // The deleted message stays in its place as what it left.
+    assert_eq!(h.contents("general"), ["one (edited)", "", "three"]);
+    let trace = &h.snapshot("general")["messages"][1];
+    assert_eq!((&trace["id"], &trace["deleted"]), (&json!("m2"), &json!(true)), "{trace}");
     assert_eq!(h.room_events("message").len(), 1, "only the missed message is new");
     assert_eq!(h.room_events("updated").len(), 1);
     assert_eq!(h.room_events("deleted").len(), 1);
     assert!(h.room_events("reset").is_empty());
     // A late duplicate broadcast changes nothing.
     h.server(message("general", 3, "bob", "b3", "three"));
-    assert_eq!(h.contents("general"), ["one (edited)", "three"]);
+    assert_eq!(h.contents("general"), ["one (edited)", "", "three"]);
     // The position moved on: the next event continues the stream.
     h.server(message("general", 6, "bob", "b6", "six"));
-    assert_eq!(h.contents("general"), ["one (edited)", "three", "six"]);
+    assert_eq!(h.contents("general"), ["one (edited)", "", "three", "six"]);
 }
 
 #[test]

@@ -56,7 +56,8 @@ pub(crate) struct RoomStream {
     last_offset: u64,
     /// Every kept event, oldest first; offsets are consecutive.
     events: VecDeque<Stored>,
-    /// Kept messages in their current state, by offset (deleted ones removed).
+    /// Kept messages in their current state, by offset (deleted ones as
+    /// what they leave: see [`ChatMessage::delete`]).
     messages: BTreeMap<u64, ChatMessage>,
     /// Message id to its offset, for edits and deletes.
     by_id: HashMap<String, u64>,
@@ -154,6 +155,7 @@ impl RoomStream {
                     created_at: now,
                     edited_at: None,
                     data,
+                    deleted: false,
                 };
                 self.by_client_id.insert(key, (id.clone(), offset));
                 self.by_id.insert(id.clone(), offset);
@@ -177,10 +179,7 @@ impl RoomStream {
                 (id, RoomEvent::MessageUpdated(event))
             }
             Change::Delete { id, sender } => {
-                self.own_message(&id, sender.as_deref())?;
-                if let Some(original) = self.by_id.remove(&id) {
-                    self.messages.remove(&original);
-                }
+                self.own_message(&id, sender.as_deref())?.delete();
                 (
                     id.clone(),
                     RoomEvent::MessageDeleted(MessageDeleted {
@@ -208,6 +207,7 @@ impl RoomStream {
             .by_id
             .get(id)
             .and_then(|offset| self.messages.get_mut(offset))
+            .filter(|message| !message.deleted)
             .ok_or_else(|| EngineError::MessageNotFound(id.to_owned()))?;
         match sender {
             Some(sender) if message.sender.id != sender => {
@@ -354,9 +354,13 @@ mod tests {
         assert_eq!(s.apply(edit, &l).unwrap().offset, 2);
         assert_eq!(s.history(None, 10).messages[0].content, "edited");
         assert_eq!(s.apply(Change::Delete { id: id.clone(), sender: None }, &l).unwrap().offset, 3);
-        assert!(s.history(None, 10).messages.is_empty());
-        let gone = Change::Delete { id, sender: None };
+        let trace = &s.history(None, 10).messages[0];
+        assert!(trace.deleted && trace.content.is_empty() && trace.edited_at.is_none());
+        let gone = Change::Delete { id: id.clone(), sender: None };
         assert!(matches!(s.apply(gone, &l), Err(EngineError::MessageNotFound(_))));
+        let edit_gone =
+            Change::Edit { id, content: "x".into(), data: DataEdit::Keep, sender: None };
+        assert!(matches!(s.apply(edit_gone, &l), Err(EngineError::MessageNotFound(_))));
     }
 
     #[test]

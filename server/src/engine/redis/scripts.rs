@@ -43,34 +43,16 @@ append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, frame, ARGV[5], ARGV[6], ARGV
 return {1, ARGV[4], offset}
 "#;
 
-/// Deletes a message.
+/// Edits or deletes a message the caller read and changed (a deleted one
+/// stays as what it leaves: see `ChatMessage::delete`): stored only if it
+/// is still as read, so the message is never decoded and re-encoded here
+/// (Lua's cjson would turn `[]` into `{}` and round numbers in its `data`).
 /// KEYS: seq, log, msgs, idx.
 /// ARGV: channel, frame before the offset, frame after it, message id,
-/// max events, min stream id, required sender ('' for any).
-/// Returns {1, id, offset}, {-1, '', 0} when there is no such message,
-/// {-2, '', 0} when the sender does not match: always three elements, the
-/// shape the caller reads.
-const APPEND_DELETE: &str = r#"
-local stored = redis.call('HGET', KEYS[3], ARGV[4])
-if not stored then return {-1, '', 0} end
-local message = cjson.decode(stored)
-if ARGV[7] ~= '' and message.sender.id ~= ARGV[7] then return {-2, '', 0} end
-local offset = redis.call('INCR', KEYS[1])
-redis.call('HDEL', KEYS[3], ARGV[4])
-redis.call('ZREM', KEYS[4], ARGV[4])
-append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, ARGV[2] .. offset .. ARGV[3], ARGV[5], ARGV[6], '')
-return {1, ARGV[4], offset}
-"#;
-
-/// Edits a message the caller read and changed: stored only if it is still
-/// as read, so the message is never decoded and re-encoded here (Lua's
-/// cjson would turn `[]` into `{}` and round numbers in its `data`).
-/// KEYS: seq, log, msgs, idx.
-/// ARGV: channel, frame before the offset, frame after it, message id,
-/// max events, min stream id, the message as read, the edited message.
+/// max events, min stream id, the message as read, the changed message.
 /// Returns {1, offset}, {-1, 0} when there is no such message, {-3, 0}
 /// when it changed since it was read.
-const APPEND_EDIT: &str = r#"
+const APPEND_CHANGE: &str = r#"
 local stored = redis.call('HGET', KEYS[3], ARGV[4])
 if not stored then return {-1, 0} end
 if stored ~= ARGV[7] then return {-3, 0} end
@@ -361,10 +343,8 @@ fn script(parts: &[&str]) -> Script {
 
 pub(super) static APPEND_MESSAGE_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(&[APPEND, APPEND_MESSAGE]));
-pub(super) static APPEND_DELETE_SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| script(&[APPEND, APPEND_DELETE]));
-pub(super) static APPEND_EDIT_SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| script(&[APPEND, APPEND_EDIT]));
+pub(super) static APPEND_CHANGE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[APPEND, APPEND_CHANGE]));
 pub(super) static SNAPSHOT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[SNAPSHOT]));
 pub(super) static HISTORY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[HISTORY]));
 pub(super) static KEEP_READ_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[KEEP_READ]));

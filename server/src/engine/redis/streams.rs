@@ -17,12 +17,10 @@ use time::OffsetDateTime;
 use super::Store;
 use super::keys::{self, RoomKeys};
 use super::scripts::{
-    APPEND_DELETE_SCRIPT, APPEND_EDIT_SCRIPT, APPEND_MESSAGE_SCRIPT, HISTORY_SCRIPT,
-    KEEP_READ_SCRIPT, READS_SCRIPT, SNAPSHOT_SCRIPT,
+    APPEND_CHANGE_SCRIPT, APPEND_MESSAGE_SCRIPT, HISTORY_SCRIPT, KEEP_READ_SCRIPT, READS_SCRIPT,
+    SNAPSHOT_SCRIPT,
 };
-use crate::engine::{
-    Appended, Change, DataEdit, EngineError, MAX_READERS, Page, Snapshot, Streams,
-};
+use crate::engine::{Appended, Change, EngineError, MAX_READERS, Page, Snapshot, Streams};
 
 /// The Redis streams.
 #[derive(Debug)]
@@ -49,19 +47,18 @@ impl RedisStreams {
         format!("{}-0", min.max(0))
     }
 
-    /// An edit's or a delete's script with what both take: the room's keys,
-    /// its channel, the event's JSON around its offset, the message id, the
-    /// stream's bounds.
-    fn change_invocation<'a>(
+    /// `APPEND_CHANGE` with what an edit and a delete both give it: the
+    /// room's keys, its channel, the event's JSON around its offset, the
+    /// message id, the stream's bounds.
+    fn change_invocation(
         &self,
-        script: &'a redis::Script,
         room: &RoomName,
         keys: &RoomKeys,
         json: &str,
         id: &str,
-    ) -> redis::ScriptInvocation<'a> {
+    ) -> redis::ScriptInvocation<'static> {
         let (before, after) = split_at_offset(json);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = APPEND_CHANGE_SCRIPT.prepare_invoke();
         invocation
             .key(&keys.seq)
             .key(&keys.log)
@@ -76,46 +73,20 @@ impl RedisStreams {
         invocation
     }
 
-    /// Appends a delete (see `APPEND_DELETE`).
-    async fn delete(
+    /// Appends an edit or a delete: reads the message, lets `change` turn
+    /// it into its new state and say the event, and stores both if nobody
+    /// changed the message meanwhile (see `APPEND_CHANGE`), reading again
+    /// when somebody did. The message is changed here, not in Lua, so serde
+    /// keeps its `data` exactly. A deleted message is not found.
+    async fn change_message(
         &self,
         room: &RoomName,
         keys: &RoomKeys,
         id: String,
         sender: Option<String>,
+        change: impl Fn(&mut ChatMessage) -> RoomEvent,
     ) -> Result<Appended, EngineError> {
-        let mut event = MessageDeleted { room: room.clone(), id, offset: 0 };
-        let json =
-            serde_json::to_string(&ServerFrame::MessageDeleted(event.clone())).unwrap_or_default();
-        let mut invocation =
-            self.change_invocation(&APPEND_DELETE_SCRIPT, room, keys, &json, &event.id);
-        invocation.arg(sender.unwrap_or_default());
-        let (code, _, offset): (i64, String, u64) =
-            self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
-        match code {
-            -1 => Err(EngineError::MessageNotFound(event.id)),
-            -2 => Err(EngineError::NotTheSender(event.id)),
-            _ => {
-                event.offset = offset;
-                let id = event.id.clone();
-                Ok(Appended { id, offset, event: Some(RoomEvent::MessageDeleted(event)) })
-            }
-        }
-    }
-
-    /// Appends an edit: reads the message, changes it here (serde keeps its
-    /// `data` exactly) and stores it if nobody changed it meanwhile (see
-    /// `APPEND_EDIT`), reading again when somebody did.
-    async fn edit(
-        &self,
-        room: &RoomName,
-        keys: &RoomKeys,
-        id: String,
-        content: String,
-        data: DataEdit,
-        sender: Option<String>,
-    ) -> Result<Appended, EngineError> {
-        for _ in 0..EDIT_ATTEMPTS {
+        for _ in 0..CHANGE_ATTEMPTS {
             let stored: Option<String> = self
                 .0
                 .exec(
@@ -126,50 +97,37 @@ impl RedisStreams {
             else {
                 return Err(EngineError::MessageNotFound(id));
             };
+            if message.deleted {
+                return Err(EngineError::MessageNotFound(id));
+            }
             if sender.as_deref().is_some_and(|sender| sender != message.sender.id) {
                 return Err(EngineError::NotTheSender(id));
             }
-            let edited_at = OffsetDateTime::now_utc();
-            message.content.clone_from(&content);
-            message.edited_at = Some(edited_at);
-            data.apply(&mut message.data);
-            let mut event = MessageUpdated {
-                room: room.clone(),
-                id: id.clone(),
-                offset: 0,
-                content: content.clone(),
-                edited_at,
-                data: message.data.clone(),
-            };
-            let edited = serde_json::to_string(&ServerFrame::Message(message)).unwrap_or_default();
-            let json = serde_json::to_string(&ServerFrame::MessageUpdated(event.clone()))
-                .unwrap_or_default();
-            let mut invocation =
-                self.change_invocation(&APPEND_EDIT_SCRIPT, room, keys, &json, &id);
-            invocation.arg(stored.unwrap_or_default()).arg(edited);
+            let mut event = change(&mut message);
+            let changed = serde_json::to_string(&ServerFrame::Message(message)).unwrap_or_default();
+            let json = serde_json::to_string(&ServerFrame::from(event.clone())).unwrap_or_default();
+            let mut invocation = self.change_invocation(room, keys, &json, &id);
+            invocation.arg(stored.unwrap_or_default()).arg(changed);
             let (code, offset): (i64, u64) =
                 self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
             match code {
                 -1 => return Err(EngineError::MessageNotFound(id)),
                 -3 => continue,
                 _ => {
-                    event.offset = offset;
-                    return Ok(Appended {
-                        id,
-                        offset,
-                        event: Some(RoomEvent::MessageUpdated(event)),
-                    });
+                    event.set_offset(offset);
+                    return Ok(Appended { id, offset, event: Some(event) });
                 }
             }
         }
-        Err(EngineError::Unavailable(format!("message {id} kept changing while edited")))
+        Err(EngineError::Unavailable(format!("message {id} kept changing while changed")))
     }
 }
 
-/// How often an edit reads its message again when another edit of the same
-/// message got in between: edits of one message by its sender (or admins)
-/// do not race for long, so running out means something is wrong.
-const EDIT_ATTEMPTS: usize = 8;
+/// How often an edit or a delete reads its message again when another
+/// change of the same message got in between: changes of one message by its
+/// sender (or admins) do not race for long, so running out means something
+/// is wrong.
+const CHANGE_ATTEMPTS: usize = 8;
 
 #[async_trait]
 impl Streams for RedisStreams {
@@ -191,6 +149,7 @@ impl Streams for RedisStreams {
                     created_at: OffsetDateTime::now_utc(),
                     edited_at: None,
                     data,
+                    deleted: false,
                 };
                 let json = serde_json::to_string(&ServerFrame::Message(message.clone()))
                     .unwrap_or_default();
@@ -220,9 +179,30 @@ impl Streams for RedisStreams {
                 })
             }
             Change::Edit { id, content, data, sender } => {
-                self.edit(room, &keys, id, content, data, sender).await
+                let edit = |message: &mut ChatMessage| {
+                    let edited_at = OffsetDateTime::now_utc();
+                    message.content.clone_from(&content);
+                    message.edited_at = Some(edited_at);
+                    data.apply(&mut message.data);
+                    RoomEvent::MessageUpdated(MessageUpdated {
+                        room: room.clone(),
+                        id: message.id.clone(),
+                        offset: 0,
+                        content: content.clone(),
+                        edited_at,
+                        data: message.data.clone(),
+                    })
+                };
+                self.change_message(room, &keys, id, sender, edit).await
             }
-            Change::Delete { id, sender } => self.delete(room, &keys, id, sender).await,
+            Change::Delete { id, sender } => {
+                let delete = |message: &mut ChatMessage| {
+                    message.delete();
+                    let (room, id) = (room.clone(), message.id.clone());
+                    RoomEvent::MessageDeleted(MessageDeleted { room, id, offset: 0 })
+                };
+                self.change_message(room, &keys, id, sender, delete).await
+            }
         }
     }
 
