@@ -364,6 +364,16 @@ test("edits and deletes reach the other user", LIMIT, async () => {
     const after = await trace.evaluate((el) => el.previousElementSibling?.textContent ?? "");
     assert.match(after, /At the usual place/, "the placeholder is where the message was");
   }
+  // The server keeps the trace: a reloaded page shows it in its place too.
+  await bob.reload();
+  await connected(bob, RECONNECT);
+  await opened(bob, "# general", "Messages in #general");
+  const kept = bob.getByRole("log").getByRole("article", { name: "Deleted message from Alice" });
+  await kept.filter({ hasText: "Message deleted" }).waitFor();
+  assert.equal(await kept.count(), 1, "one placeholder after a reload");
+  assert.equal(await bob.getByRole("log").getByText("Wrong room, sorry").count(), 0, "its text is gone");
+  const before = await kept.evaluate((el) => el.previousElementSibling?.textContent ?? "");
+  assert.match(before, /At the usual place/, "still where the message was");
 });
 
 test("attachments show under a message: images inline, files as links, other URLs as text", LIMIT, async () => {

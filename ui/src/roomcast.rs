@@ -16,12 +16,11 @@ use leptos::prelude::*;
 use roomcast_client::room::RoomState;
 use roomcast_client::web::{Connection, Observer};
 use roomcast_client::{ConnectionState, Core, Event, Options};
-use roomcast_shared::{ChatMessage, MessageDeleted, Notification, SetStatus, UserInfo};
+use roomcast_shared::{ChatMessage, Notification, SetStatus, UserInfo};
 use serde::Deserialize;
 
 mod traces;
 
-pub use traces::Deleted;
 
 /// Settings of [`use_roomcast_with_options`].
 #[derive(Debug, Clone, Default)]
@@ -73,9 +72,6 @@ pub struct RoomView {
     pub loading_older: bool,
     /// Why joining failed, if it did.
     pub error: Option<String>,
-    /// Messages deleted while they were loaded, oldest first: shown as
-    /// "Message deleted" where they were.
-    pub deleted: Vec<Deleted>,
     /// The first message the user had not read when they last opened the
     /// room ([`Roomcast::open`]): where the "New messages" divider goes.
     pub first_unread: Option<String>,
@@ -401,11 +397,6 @@ impl Roomcast {
                     self.incoming(room, &m);
                 }
             }
-            Event::Room { room, kind: "deleted", payload } => {
-                if let Ok(d) = serde_json::from_str::<MessageDeleted>(payload) {
-                    self.deleted(room, &d.id);
-                }
-            }
             Event::Room { room, kind: "error", payload } => {
                 let message = serde_json::from_str::<RoomError>(payload)
                     .map_or_else(|_| payload.clone(), |e| e.message);
@@ -506,7 +497,6 @@ impl Roomcast {
             fresh.has_older = view.has_older && !complete;
             fresh.loading_older = view.loading_older;
             fresh.error = if fresh.state.joined { None } else { view.error.clone() };
-            fresh.deleted = view.deleted.clone();
             fresh.first_unread = view.first_unread.clone();
             fresh.opening = view.opening;
             *view = Arc::new(fresh);

@@ -65,17 +65,6 @@ export function Chat({
       setFailed((list) => [...list, { key: `${Date.now()}-${list.length}`, content, data, error: String(error?.message ?? error) }]),
     );
 
-  // Deleted messages leave a trace where they were.
-  const previous = useRef(messages);
-  const [deleted, setDeleted] = useState([]);
-  useEffect(() => {
-    previous.current = messages;
-  }, [messages]);
-  useRoomEvent(handle, "deleted", (event) => {
-    const gone = previous.current.find((m) => m.id === event.id);
-    if (gone) setDeleted((list) => [...list, { ...gone, deleted: true }]);
-  });
-
   // The "New messages" divider: after the user's read position when the
   // room opened, frozen until the room changes.
   const [divider, setDivider] = useState(undefined);
@@ -84,7 +73,7 @@ export function Chat({
     if (divider !== undefined || !joined || !me) return;
     const own = reads.find((r) => r.user_id === me.id);
     const at = own ? messages.findIndex((m) => m.id === own.id) : -1;
-    const next = messages.slice(at + 1).find((m) => m.sender.id !== me.id);
+    const next = messages.slice(at + 1).find((m) => m.sender.id !== me.id && !m.deleted);
     setDivider(own && next ? next.id : null);
   }, [divider, joined, me, reads, messages]);
 
@@ -100,11 +89,9 @@ export function Chat({
     // Only a new newest message is a new read.
   }, [newest?.id]);
 
-  const items = useMemo(
-    () => [...messages, ...deleted.filter((d) => !messages.some((m) => m.id === d.id))].sort((a, b) => a.offset - b.offset),
-    [messages, deleted],
-  );
-  const ownLast = [...messages].reverse().find((m) => m.sender.id === me?.id);
+  // Deleted messages are in `messages` as what they left (`deleted: true`).
+  const items = messages;
+  const ownLast = [...messages].reverse().find((m) => m.sender.id === me?.id && !m.deleted);
   const readers = ownLast ? seenBy(ownLast.id).filter((id) => id !== me?.id) : [];
   // "Seen by" shows under the user's newest message, inside it.
   const seen = readers.length > 0 ? { id: ownLast.id, text: `Seen by ${readers.map((id) => names.get(id) ?? id).join(", ")}` } : null;

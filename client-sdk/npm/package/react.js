@@ -361,10 +361,10 @@ function useRoomPart(client, room, select, key = JSON.stringify) {
 
 const messagesOf = (s) => ({ messages: s.messages, pending: s.pending, joined: s.joined, resets: s.resets });
 // A message changes only by an edit (which sets `edited_at`) or a delete
-// (which removes it): its id and `edited_at` stand for it, cheaper than its
-// JSON on every change of the room (typing, presence).
+// (which sets `deleted`): its id, `edited_at` and `deleted` stand for it,
+// cheaper than its JSON on every change of the room (typing, presence).
 const messagesKey = (p) =>
-  `${p.joined}|${p.resets}|${p.messages.map((m) => `${m.id}@${m.edited_at ?? ""}`).join(",")}|${JSON.stringify(p.pending)}`;
+  `${p.joined}|${p.resets}|${p.messages.map((m) => `${m.id}@${m.edited_at ?? ""}${m.deleted ? "-" : ""}`).join(",")}|${JSON.stringify(p.pending)}`;
 const presenceOf = (s) => ({ members: s.members, count: s.member_count, more: s.more_members });
 const typingOf = (s) => s.typing;
 const readsOf = (s) => ({ reads: s.reads, messages: s.messages.length });

@@ -96,6 +96,14 @@ test("two users chat through <Chat/> across a restart, and it behaves as a chat 
     await expectTexts(alice, after, "alice after the restart");
     await expectTexts(bob, after, "bob after the restart");
 
+    // The server keeps what a delete leaves: a reloaded page shows it too.
+    await bob.reload();
+    await expectTexts(bob, after, "bob after a reload");
+    const trace = bob.getByTestId("rc-deleted");
+    await trace.filter({ hasText: "Message deleted" }).waitFor({ timeout: WAIT });
+    assert.equal(await trace.count(), 1, "one trace, where the message was");
+    assert.equal(await bob.getByText("Hi Bob!").count(), 0, "its text is gone");
+
     // Toasts: two notifications push the conversation down, never over it.
     for (const title of ["Invoice paid", "Order shipped"]) {
       const reply = await fetch(`${control}/notify`, {

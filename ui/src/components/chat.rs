@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 use super::message::{DeletedMessage, MAX_CHARS, Message, Pending};
 use super::room_list::{RoomTitle, room_title};
 use super::typing::TypingIndicator;
-use crate::roomcast::{Deleted, expect_roomcast};
+use crate::roomcast::expect_roomcast;
 
 /// How close to the top (in pixels) scrolling loads older messages, and how
 /// close to the bottom counts as "reading the latest".
@@ -63,7 +63,7 @@ pub fn MessageList(
     let rows = move || {
         view.with(|v| {
             v.as_ref().map_or_else(Vec::new, |v| {
-                rows(&v.state.messages, &v.deleted, v.first_unread.as_deref())
+                rows(&v.state.messages, v.first_unread.as_deref())
             })
         })
     };
@@ -74,7 +74,8 @@ pub fn MessageList(
     let last_own = Memo::new(move |_| {
         let me = me();
         view.get().and_then(|v| {
-            v.state.messages.iter().rev().find(|m| m.sender.id == me).map(|m| m.id.clone())
+            let own = v.state.messages.iter().rev().find(|m| m.sender.id == me && !m.deleted);
+            own.map(|m| m.id.clone())
         })
     });
 
@@ -185,7 +186,7 @@ enum Row {
     /// message before it, `divider` when the unread messages begin here.
     Message { message: ChatMessage, continued: bool, divider: bool },
     /// What a deleted message left.
-    Deleted(Deleted),
+    Deleted(ChatMessage),
 }
 
 impl Row {
@@ -195,22 +196,22 @@ impl Row {
             Row::Message { message, continued, divider } => {
                 (message.id.clone(), message.edited_at, *continued, *divider)
             }
-            Row::Deleted(d) => (format!("deleted {}", d.id), None, false, false),
+            Row::Deleted(trace) => (format!("deleted {}", trace.id), None, false, false),
         }
     }
 }
 
-/// The rows of a room: `messages` and the traces of `deleted` ones merged
-/// by stream offset; a message continues its sender's group when it follows
-/// one of theirs within [`GROUP_WITHIN`] with nothing between.
-fn rows(messages: &[ChatMessage], deleted: &[Deleted], first_unread: Option<&str>) -> Vec<Row> {
-    let mut out = Vec::with_capacity(messages.len() + deleted.len());
-    let mut traces = deleted.iter().peekable();
+/// The rows of a room: its messages, each deleted one as the trace it
+/// left; a message continues its sender's group when it follows one of
+/// theirs within [`GROUP_WITHIN`] with nothing between.
+fn rows(messages: &[ChatMessage], first_unread: Option<&str>) -> Vec<Row> {
+    let mut out = Vec::with_capacity(messages.len());
     let mut before: Option<&ChatMessage> = None;
     for m in messages {
-        while let Some(trace) = traces.next_if(|d| d.offset < m.offset) {
-            out.push(Row::Deleted(trace.clone()));
+        if m.deleted {
+            out.push(Row::Deleted(m.clone()));
             before = None;
+            continue;
         }
         let divider = first_unread == Some(m.id.as_str());
         let continued = !divider
@@ -220,7 +221,6 @@ fn rows(messages: &[ChatMessage], deleted: &[Deleted], first_unread: Option<&str
         out.push(Row::Message { message: m.clone(), continued, divider });
         before = Some(m);
     }
-    out.extend(traces.cloned().map(Row::Deleted));
     out
 }
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::attachments::Attachments;
 use super::format::{Segment, avatar_hue, clock, human_time, iso, segments};
-use crate::roomcast::{Deleted, Outgoing, RoomView, expect_roomcast};
+use crate::roomcast::{Outgoing, RoomView, expect_roomcast};
 
 /// Longest message the composer and the edit box accept, in characters (the
 /// server's default limit is 4 KiB).
@@ -155,20 +155,21 @@ fn ConfirmDelete(on_confirm: Callback<()>, on_cancel: Callback<()>) -> impl Into
 /// What a deleted message leaves: its place, its sender's avatar and
 /// "Message deleted".
 #[component]
-pub(crate) fn DeletedMessage(trace: Deleted, locale: Signal<String>) -> impl IntoView {
+pub(crate) fn DeletedMessage(trace: ChatMessage, locale: Signal<String>) -> impl IntoView {
     let rc = expect_roomcast();
-    let sender_id = trace.sender_id.clone();
+    let sender = trace.sender;
+    let sender_id = sender.id.clone();
     let mine = move || rc.user().get().is_some_and(|u| u.id == sender_id);
     view! {
         <article
             class="message deleted"
             class:own=mine
-            aria-label=format!("Deleted message from {}", trace.sender_name)
+            aria-label=format!("Deleted message from {}", sender.name)
         >
-            <Avatar user_id=trace.sender_id.clone() name=trace.sender_name.clone() hidden=false />
+            <Avatar user_id=sender.id.clone() name=sender.name.clone() hidden=false />
             <div class="bubble">
                 <header>
-                    <span class="author">{trace.sender_name.clone()}</span>
+                    <span class="author">{sender.name.clone()}</span>
                     <Time at=trace.created_at locale=locale />
                 </header>
                 <p class="content">"Message deleted"</p>
