@@ -720,8 +720,10 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
       const box = await toast.getByRole("button", { name: "Dismiss" }).boundingBox();
       assert.ok(box && box.x + box.width <= PHONE.viewport.width, "a toast fits the screen, Dismiss included");
     }
-    // The header's controls stay usable while toasts show.
+    // The header's controls and the room list stay usable while toasts show.
     await carol.getByRole("button", { name: "Sign out" }).click({ trial: true, timeout: 1000 });
+    await notCovered(carol, roomButton(carol, "# general"));
+    await roomButton(carol, "# random").click({ trial: true, timeout: 1000 });
     await shot(carol, "phone-toasts");
     if ((await theme(carol)) === "dark") await toLight(carol).click();
     await shows(carol, "light");
