@@ -350,10 +350,10 @@ impl Hub {
         rate: crate::limits::Rate,
     ) -> Result<(), std::time::Duration> {
         match self.user_rates.get_mut(user_id) {
-            Some(mut bucket) => bucket.take(),
+            Some(mut bucket) => bucket.take(rate),
             None => {
                 let mut bucket = Bucket::new(rate);
-                let taken = bucket.take();
+                let taken = bucket.take(rate);
                 self.user_rates.insert(user_id.into(), bucket);
                 taken
             }

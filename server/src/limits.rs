@@ -26,10 +26,12 @@ impl Rate {
     }
 }
 
-/// A token bucket that refills continuously.
+/// A token bucket that refills continuously at the rate its owner passes
+/// to each call. The rate is not kept in the bucket: every connection has
+/// four buckets whose rates are all in the config, and an idle
+/// connection's session pays for each byte kept (see `ws::serve`).
 #[derive(Debug, Clone)]
 pub(crate) struct Bucket {
-    rate: Rate,
     tokens: f64,
     refilled_at: Instant,
 }
@@ -37,37 +39,37 @@ pub(crate) struct Bucket {
 impl Bucket {
     /// A full bucket.
     pub fn new(rate: Rate) -> Self {
-        Self { rate, tokens: f64::from(rate.burst), refilled_at: Instant::now() }
+        Self { tokens: f64::from(rate.burst), refilled_at: Instant::now() }
     }
 
     /// Takes a token, or says how long until one is there.
-    pub fn take(&mut self) -> Result<(), Duration> {
-        self.check()?;
+    pub fn take(&mut self, rate: Rate) -> Result<(), Duration> {
+        self.check(rate)?;
         self.tokens -= 1.0;
         Ok(())
     }
 
     /// Whether a token is there, without taking it; if not, how long until
     /// one is.
-    pub fn check(&mut self) -> Result<(), Duration> {
+    pub fn check(&mut self, rate: Rate) -> Result<(), Duration> {
         let now = Instant::now();
         let elapsed = now.duration_since(self.refilled_at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate.per_sec).min(f64::from(self.rate.burst));
+        self.tokens = (self.tokens + elapsed * rate.per_sec).min(f64::from(rate.burst));
         self.refilled_at = now;
         if self.tokens >= 1.0 {
             Ok(())
-        } else if self.rate.per_sec <= 0.0 {
+        } else if rate.per_sec <= 0.0 {
             Err(Duration::MAX)
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate.per_sec))
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate.per_sec))
         }
     }
 
     /// Whether the bucket has refilled to its burst: it then behaves as a
     /// new one, and can be forgotten.
-    fn is_full(&mut self) -> bool {
-        let _ = self.check();
-        self.tokens >= f64::from(self.rate.burst)
+    fn is_full(&mut self, rate: Rate) -> bool {
+        let _ = self.check(rate);
+        self.tokens >= f64::from(rate.burst)
     }
 }
 
@@ -95,7 +97,7 @@ impl PerAddress {
     /// Whether `ip` may try now; if not, how long until it may.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        table.get_mut(&key(ip)).map_or(Ok(()), Bucket::check)
+        table.get_mut(&key(ip)).map_or(Ok(()), |bucket| bucket.check(self.rate))
     }
 
     /// Counts one failure from `ip`.
@@ -103,17 +105,17 @@ impl PerAddress {
         let key = key(ip);
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(bucket) = table.get_mut(&key) {
-            let _ = bucket.take();
+            let _ = bucket.take(self.rate);
             return;
         }
         if table.len() >= self.capacity {
-            table.retain(|_, bucket| !bucket.is_full());
+            table.retain(|_, bucket| !bucket.is_full(self.rate));
             if table.len() >= self.capacity {
                 return;
             }
         }
         let mut bucket = Bucket::new(self.rate);
-        let _ = bucket.take();
+        let _ = bucket.take(self.rate);
         table.insert(key, bucket);
     }
 
@@ -141,21 +143,22 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_then_the_sustained_rate() {
-        let mut bucket = Bucket::new(Rate::new(2.0, 3));
+        let rate = Rate::new(2.0, 3);
+        let mut bucket = Bucket::new(rate);
         for _ in 0..3 {
-            assert!(bucket.take().is_ok());
+            assert!(bucket.take(rate).is_ok());
         }
-        let wait = bucket.take().unwrap_err();
+        let wait = bucket.take(rate).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         tokio::time::advance(Duration::from_millis(500)).await;
-        assert!(bucket.take().is_ok());
-        assert!(bucket.take().is_err());
+        assert!(bucket.take(rate).is_ok());
+        assert!(bucket.take(rate).is_err());
         // A long pause refills only up to the burst.
         tokio::time::advance(Duration::from_secs(60)).await;
         for _ in 0..3 {
-            assert!(bucket.take().is_ok());
+            assert!(bucket.take(rate).is_ok());
         }
-        assert!(bucket.take().is_err());
+        assert!(bucket.take(rate).is_err());
     }
 
     #[tokio::test(start_paused = true)]

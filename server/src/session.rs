@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::engine::Opened;
 use crate::error::FrameError;
+use crate::config::Limits;
 use crate::hooks::connect::{self, Identity};
 use crate::hub::{Conn, Outbound, encode, encode_reply};
 use crate::limits::Bucket;
@@ -90,7 +91,7 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new(limits: &crate::config::Limits) -> Self {
+    fn new(limits: &Limits) -> Self {
         Self {
             frames: Bucket::new(limits.frames),
             messages: Bucket::new(limits.messages),
@@ -101,21 +102,21 @@ impl Buckets {
 
     /// Takes one frame from the frame budget: every frame a client sends,
     /// text or not, valid or not, pings and pongs too, costs one.
-    fn charge_frame(&mut self) -> Result<(), FrameError> {
+    fn charge_frame(&mut self, limits: &Limits) -> Result<(), FrameError> {
         self.frames
-            .take()
+            .take(limits.frames)
             .map_err(|retry_after| FrameError::RateLimited { what: "frame rate", retry_after })
     }
 
     /// Takes what `frame` costs beyond the frame itself, or says which
     /// limit it is over.
-    fn charge(&mut self, frame: &ClientFrame) -> Result<(), FrameError> {
+    fn charge(&mut self, frame: &ClientFrame, limits: &Limits) -> Result<(), FrameError> {
         let limited = |what| move |retry_after| FrameError::RateLimited { what, retry_after };
         match frame {
             ClientFrame::Send { .. } | ClientFrame::Edit { .. } | ClientFrame::Delete { .. } => {
-                self.messages.take().map_err(limited("message rate"))
+                self.messages.take(limits.messages).map_err(limited("message rate"))
             }
-            ClientFrame::Join { .. } => self.joins.take().map_err(limited("join rate")),
+            ClientFrame::Join { .. } => self.joins.take(limits.joins).map_err(limited("join rate")),
             _ => Ok(()),
         }
     }
@@ -203,7 +204,7 @@ impl Session {
             Ok(envelope) => envelope.reference.clone(),
             Err((reference, _)) => reference.clone(),
         };
-        if let Err(err) = self.buckets.charge_frame() {
+        if let Err(err) = self.buckets.charge_frame(&self.state.config.limits) {
             return self.refuse(reference, err).await;
         }
         let (reference, frame) = match decoded {
@@ -235,7 +236,7 @@ impl Session {
     /// Takes what `frame` costs from the connection's budgets, and for
     /// messages from the user's budget over all their connections.
     fn charge(&mut self, frame: &ClientFrame) -> Result<(), FrameError> {
-        self.buckets.charge(frame)?;
+        self.buckets.charge(frame, &self.state.config.limits)?;
         let is_message = matches!(
             frame,
             ClientFrame::Send { .. } | ClientFrame::Edit { .. } | ClientFrame::Delete { .. }
@@ -252,7 +253,8 @@ impl Session {
     /// Sends the error frame for `err`, and closes when it must. A
     /// connection that keeps hitting rate limits is closed with 4008.
     pub(crate) fn fail(&mut self, reference: Option<Ref>, mut err: FrameError) -> Flow {
-        if err.retry_after().is_some() && self.buckets.strikes.take().is_err() {
+        let strikes = self.state.config.limits.strikes;
+        if err.retry_after().is_some() && self.buckets.strikes.take(strikes).is_err() {
             err = FrameError::Abusive;
         }
         let code = err.code();
@@ -312,7 +314,7 @@ impl Session {
     /// Takes one frame from the frame budget; over it, sends the refusal
     /// (echoing `reference`) and returns what the connection does next.
     fn take_frame(&mut self, reference: Option<Ref>) -> Result<(), Flow> {
-        self.buckets.charge_frame().map_err(|err| self.fail(reference, err))
+        self.buckets.charge_frame(&self.state.config.limits).map_err(|err| self.fail(reference, err))
     }
 
     async fn handle(

@@ -356,27 +356,27 @@ fn read<'a, S: Inbound, D: Decode>(
     mut decoder: D,
 ) -> impl Future<Output = ()> + 'a {
     async move {
-        let heartbeat = state.config.timing.heartbeat;
-        let idle_limit = heartbeat * 2;
+        // What is computed from the config or the session is computed again
+        // after each wait rather than kept across it: every value kept takes
+        // room in this future for the whole life of an idle connection
+        // (see `serve`).
+        let heartbeat = || state.config.timing.heartbeat;
+        let silent_at = |last_heard: Instant| last_heard + heartbeat() * 2;
         let mut last_heard = Instant::now();
-        let mut ping_at = last_heard + heartbeat;
+        let mut ping_at = last_heard + heartbeat();
         // Created once and re-armed, not once per frame: one timer for the
         // connection (pings, silence and the session's own deadlines).
         let shutdown = state.shutdown.cancelled();
         let signalled = conn.signalled();
-        let timer = tokio::time::sleep_until(last_heard + idle_limit);
+        let timer = tokio::time::sleep_until(silent_at(last_heard));
         tokio::pin!(shutdown, signalled, timer);
-        let mut armed = None;
         loop {
-            let silent_at = last_heard + idle_limit;
-            let session_at = session.next_deadline();
-            let deadline = silent_at.min(ping_at).min(session_at);
+            let deadline = silent_at(last_heard).min(ping_at).min(session.next_deadline());
             // A dialect's own heartbeat; not kept across the wait (a native
             // connection's future holds no room for it).
             let deadline = decoder.heartbeat_due().map_or(deadline, |due| deadline.min(due));
-            if armed != Some(deadline) {
+            if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
-                armed = Some(deadline);
             }
             let flow = tokio::select! {
                 // Between frames: the frame being handled has finished, and its
@@ -397,18 +397,17 @@ fn read<'a, S: Inbound, D: Decode>(
                 // The oldest send in flight is stored: its ack goes out.
                 flow = std::future::poll_fn(|cx| session.poll_answer(cx)), if session.awaiting() => flow,
                 () = &mut timer => {
-                    armed = None;
                     let now = Instant::now();
-                    if now >= silent_at || decoder.heartbeat_due().is_some_and(|due| now >= due) {
+                    if now >= silent_at(last_heard) || decoder.heartbeat_due().is_some_and(|due| now >= due) {
                         tracing::debug!("connection silent for too long, closing");
                         Box::pin(session.close_with(CloseCode::NORMAL, "heartbeat timeout")).await;
                         Flow::Stop
                     } else {
                         if now >= ping_at {
                             conn.enqueue(Outbound::Ping, &state.metrics);
-                            ping_at = now + heartbeat;
+                            ping_at = now + heartbeat();
                         }
-                        if now >= session_at {
+                        if now >= session.next_deadline() {
                             Box::pin(session.on_timer()).await
                         } else {
                             Flow::Continue
