@@ -60,6 +60,8 @@ mod tests {
         assert!(empty.is_empty());
     }
 
+    // proptest is a native dev-dependency only.
+    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// Any list, with many equal keys: the same order as the standard
         /// (stable) sort.
