@@ -23,3 +23,11 @@ pub use client::Client;
 pub use connection::{Connection, Observer};
 pub use data::attachments_of;
 pub use room::Room;
+
+/// talc rather than the standard dlmalloc: 6.8 KB smaller raw (2.5 KiB
+/// gzip) and faster; a binned free list that coalesces, not a bump
+/// allocator. Under 1,000 reconnects with 24,000 queued, resent and acked
+/// messages (`tests/allocator.rs`) the heap stays at 30 pages of 64 KiB,
+/// as with dlmalloc.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

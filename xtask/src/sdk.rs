@@ -31,6 +31,7 @@ pub fn test() -> Result<Tally> {
     let artifacts = target_dir(&root).join("sdk-test");
     std::fs::create_dir_all(&artifacts)?;
     let mut tally = browser_tests(&server, &artifacts)?;
+    tally += allocator_test()?;
     let tarball = build_package(&root)?;
     tally += example_test(&root, &server, &tarball, &artifacts)?;
     tally += packaging_test(&root, &server, &tarball, &artifacts)?;
@@ -127,6 +128,22 @@ fn browser_tests(server: &Path, artifacts: &Path) -> Result<Tally> {
         |tally, _| {
             println!("{tally} (the SDK's browser tests)");
             anyhow!("the SDK's browser tests failed; the server log is {}", fixture.log().display())
+        },
+    )
+}
+
+/// The wasm build's allocator under a long-running client (in Node, no
+/// server): the heap settles. Built with the release profile, as the package.
+fn allocator_test() -> Result<Tally> {
+    tally::run_ok(
+        Command::new(cargo_program())
+            .args(["test", "--release", "-p", "roomcast-client", "--target", WASM32])
+            .args(["--test", "allocator"])
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner"),
+        &format!("cargo test --release -p roomcast-client --target {WASM32} --test allocator"),
+        |tally, _| {
+            println!("{tally} (the SDK's allocator test)");
+            anyhow!("the SDK's allocator test failed")
         },
     )
 }

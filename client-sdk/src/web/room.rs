@@ -11,7 +11,7 @@ use super::inner::{Inner, Scope};
 use super::transport;
 use super::types::{
     AckPromise, Callback, HistoryOptionsArg, HistoryPromise, MembersOptionsArg, MembersPromise,
-    RoomSnapshotValue, SendOptionsArg,
+    RoomSnapshotValue, SendOptionsArg, StringsValue,
 };
 
 /// A handle on a joined room. Each handle leaves once; the room is left when
@@ -176,10 +176,15 @@ impl Room {
     /// the user's own included (from the same read positions as the
     /// snapshot's `reads`).
     #[wasm_bindgen(js_name = seenBy)]
-    pub fn seen_by(&self, id: String) -> Vec<String> {
+    pub fn seen_by(&self, id: String) -> StringsValue {
         let core = self.inner.core.borrow();
-        let readers = core.room(&self.name).map(|r| r.seen_by(&id).map(str::to_owned).collect());
-        readers.unwrap_or_default()
+        let readers = js_sys::Array::new();
+        if let Some(room) = core.room(&self.name) {
+            for reader in room.seen_by(&id) {
+                readers.push(&JsValue::from_str(reader));
+            }
+        }
+        readers.unchecked_into()
     }
 
     /// `{room, joined, messages, pending, members, typing, reads, resets}`:

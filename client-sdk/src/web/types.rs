@@ -263,6 +263,10 @@ extern "C" {
     /// `{ data?: unknown }` in TypeScript: a message, or a pending one.
     #[wasm_bindgen(typescript_type = "{ data?: unknown }")]
     pub type MessageLikeArg;
+    /// `string[]` in TypeScript (a JavaScript array built in place: smaller
+    /// in the wasm than wasm-bindgen's conversion of a `Vec<String>`).
+    #[wasm_bindgen(typescript_type = "string[]")]
+    pub type StringsValue;
     /// `Attachment[]` in TypeScript.
     #[wasm_bindgen(typescript_type = "Attachment[]")]
     pub type AttachmentsValue;
