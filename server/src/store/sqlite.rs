@@ -7,21 +7,13 @@
 //! since its last transaction, so a committer taking whichever pooled
 //! connection is free would read most of its pages again from the WAL at
 //! every commit.
-//!
-//! Checkpoints (copying WAL pages into the database file) run on a pooled
-//! connection every [`CHECKPOINT_EVERY`], beside the committer: run by the
-//! committing connection itself, as SQLite does by default, each one held
-//! up that commit's acknowledgements and the next commit for tens of
-//! milliseconds.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, Transaction};
-use tokio::task::JoinHandle;
 
 use super::StoreError;
 
@@ -39,16 +31,9 @@ const MMAP_BYTES: u64 = 1 << 30;
 /// Each connection's page cache, in KiB.
 const CACHE_KIB: u64 = 16 * 1024;
 
-/// How often the pages committed since the last checkpoint are copied
-/// into the database, beside the committer.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// WAL pages (4 KiB) after which a committing connection checkpoints
-/// itself: 160 MiB of WAL at most (SQLite's default is 1,000 pages). The
-/// periodic checkpoint has copied most of them by then, but SQLite starts
-/// the WAL file over only after a checkpoint during which nothing was
-/// committed, which under steady load is this one.
-const WAL_CHECKPOINT_PAGES: u32 = 40_000;
+/// WAL pages (4 KiB) after which a commit copies them into the database:
+/// 40 MiB of WAL at most between checkpoints (SQLite's default is 1,000).
+const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// The store in a SQLite file.
 #[derive(Debug, Clone)]
@@ -58,37 +43,6 @@ pub struct SqliteStore {
     /// its pool so that its page cache stays valid from one commit to the
     /// next.
     writer: Pool<Sqlite>,
-    /// The periodic checkpoint, stopped when the last clone is dropped.
-    _checkpoints: Arc<AbortOnDrop>,
-}
-
-/// A task aborted when dropped.
-#[derive(Debug)]
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Copies committed WAL pages into the database every [`CHECKPOINT_EVERY`]
-/// (`PASSIVE`: without waiting for, or holding up, the committer or any
-/// reader), until the pool closes.
-async fn checkpoints(pool: Pool<Sqlite>) {
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            // The committer's own checkpoints (WAL_CHECKPOINT_PAGES) still
-            // bound the WAL.
-            tracing::warn!(%err, "SQLite checkpoint failed");
-        }
-    }
 }
 
 impl SqliteStore {
@@ -128,8 +82,7 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        let checkpoints = Arc::new(AbortOnDrop(tokio::spawn(checkpoints(pool.clone()))));
-        Ok(Self { pool, writer, _checkpoints: checkpoints })
+        Ok(Self { pool, writer })
     }
 
     /// A transaction that takes the write lock at once: a deferred one that
