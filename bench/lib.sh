@@ -64,10 +64,31 @@ pg_commits() {
   pg_sql "$1" "$2" postgres "SELECT xact_commit FROM pg_stat_database WHERE datname = 'roomcast'"
 }
 
-# store_summary <store> <events> <commits> <what counted commits>: JSON.
+# store_summary <store> <events> <commits> <what counted commits> [<thread ticks>]: JSON.
+# With thread ticks (see thread_ticks), also the CPU those threads took per
+# stored event, in microseconds.
 store_summary() {
-  local per=null
+  local per=null ticks=${5:-null} us=null
   if [ "$3" != null ] && [ "$3" -gt 0 ]; then per=$(awk "BEGIN { printf \"%.2f\", $2 / $3 }"); fi
-  printf '{"store":"%s","events":%s,"commits":%s,"commits_from":"%s","events_per_commit":%s}\n' \
-    "$1" "$2" "$3" "$4" "$per"
+  if [ "$ticks" != null ] && [ "$2" -gt 0 ]; then
+    us=$(awk "BEGIN { printf \"%.1f\", $ticks * 1000000 / $(getconf CLK_TCK) / $2 }")
+  fi
+  printf '{"store":"%s","events":%s,"commits":%s,"commits_from":"%s","events_per_commit":%s,"thread_ticks":%s,"thread_us_per_event":%s}\n' \
+    "$1" "$2" "$3" "$4" "$per" "$ticks" "$us"
+}
+
+# thread_ticks <pid> <name prefix>: the CPU time (user + system, in clock
+# ticks) the process's threads whose name starts with the prefix have taken.
+thread_ticks() {
+  local total=0 task comm stat
+  for task in /proc/"$1"/task/*; do
+    comm=$(cat "$task/comm" 2>/dev/null) || continue
+    case $comm in "$2"*) ;; *) continue ;; esac
+    stat=$(cat "$task/stat" 2>/dev/null) || continue
+    # Fields after the command's closing parenthesis: utime and stime are
+    # the 12th and 13th.
+    read -r -a fields <<<"${stat##*) }"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
 }

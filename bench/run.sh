@@ -21,7 +21,9 @@
 # With sqlite or postgres, <results>.store.json gets what the store did over
 # the whole run (set-up included): events stored, commits (PostgreSQL's
 # xact_commit; for SQLite, the server's fsync and fdatasync calls, counted
-# with `perf stat` when perf is installed) and events per commit.
+# with `perf stat` when perf is installed) and events per commit; for SQLite
+# also the CPU time sqlx's SQLite worker threads took (read as the scenario
+# ends), per stored event.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -84,6 +86,8 @@ case $store in
 esac
 taskset -c "$bench_core" "$bin_dir/roomcast-bench" "$scenario" \
   --server "127.0.0.1:$port" --server-pid "$server" "${backend[@]}" --json "$out" "$@"
+ticks=null
+if [ "$store" = sqlite ]; then ticks=$(thread_ticks "$server" sqlx-sqlite); fi
 # The server stops first: then `perf stat` has seen every sync and ends
 # with it, and PostgreSQL's backends report their counts as they exit.
 kill -INT "$server"; wait "$server" || true; server=
@@ -95,7 +99,7 @@ case $store in
       commits=$(awk -F, '/syscalls/ { n += $1 } END { print n + 0 }' "$tmp/syncs")
     fi
     events=$(sqlite3 "$tmp/roomcast.db" 'SELECT count(*) FROM events')
-    store_summary sqlite "$events" "$commits" "fsync and fdatasync calls" >"${out%.json}.store.json"
+    store_summary sqlite "$events" "$commits" "fsync and fdatasync calls" "$ticks" >"${out%.json}.store.json"
     ;;
   postgres)
     sleep 1

@@ -1,6 +1,12 @@
 //! The embedded store: one SQLite file, in WAL mode with a sync on every
 //! commit (nothing acknowledged is lost in a power cut), migrations from
 //! `migrations/sqlite/` applied when it opens.
+//!
+//! The group committer writes through a connection of its own: SQLite
+//! drops a connection's page cache whenever another connection has written
+//! since its last transaction, so a committer taking whichever pooled
+//! connection is free would read most of its pages again from the WAL at
+//! every commit.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,7 +20,8 @@ use super::StoreError;
 /// How long a writer waits for another's transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections in the pool: readers run beside the one writer (WAL).
+/// Connections in the pool: readers (and the occasional other writer) run
+/// beside the committer's own connection (WAL).
 const CONNECTIONS: u32 = 4;
 
 /// How much of the file is read through a memory mapping (address space,
@@ -32,6 +39,10 @@ const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(super) pool: Pool<Sqlite>,
+    /// The committer's connection ([`SqliteStore::begin_write`]), alone in
+    /// its pool so that its page cache stays valid from one commit to the
+    /// next.
+    writer: Pool<Sqlite>,
 }
 
 impl SqliteStore {
@@ -59,22 +70,31 @@ impl SqliteStore {
             .pragma("cache_size", format!("-{}", CACHE_KIB))
             // Checkpoints less often: an index page rewritten by many
             // commits is copied into the database once per checkpoint.
-            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
-        let pool =
-            SqlitePoolOptions::new().max_connections(CONNECTIONS).connect_with(options).await?;
+            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
+            // Statement journals (the pages a multi-row statement changed,
+            // kept until it ends so that a failing one can be undone) in
+            // memory: spilled, each commit's inserts created, wrote and
+            // deleted a temporary file. They play no part in durability.
+            .pragma("temp_store", "MEMORY");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .connect_with(options.clone())
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        Ok(Self { pool, writer })
     }
 
     /// A transaction that takes the write lock at once: a deferred one that
     /// reads first could not upgrade while another writer commits (SQLite
     /// answers "database is locked" without waiting).
     async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Closes the pool, waiting for connections in use.
+    /// Closes the pools, waiting for connections in use.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

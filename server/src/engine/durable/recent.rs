@@ -25,10 +25,12 @@ use crate::config::HistoryLimits;
 use crate::hub::{Delivery, Exclude, Hub, encode_event};
 use crate::store::{Store, StoreError};
 
-/// What keeping one event costs, about: its JSON and the fixed parts.
-fn cost(event: &RoomEvent) -> usize {
+/// What keeping one event costs, about: its JSON (`json_len` bytes: the
+/// frame delivered with it is that JSON, so it is weighed without being
+/// serialized again) and the fixed parts.
+fn cost(json_len: usize) -> usize {
     const FIXED: usize = 256;
-    FIXED + serde_json::to_string(event).map_or(0, |json| json.len())
+    FIXED + json_len
 }
 
 /// One room's head and latest events.
@@ -57,8 +59,9 @@ impl Window {
         })
     }
 
-    /// Records a committed event; returns the bytes it added (or freed).
-    fn push(&mut self, event: &RoomEvent, limits: &HistoryLimits) -> isize {
+    /// Records a committed event whose JSON is `json_len` bytes; returns the
+    /// bytes it added (or freed).
+    fn push(&mut self, event: &RoomEvent, json_len: usize, limits: &HistoryLimits) -> isize {
         let before = self.bytes;
         let offset = event.offset();
         if offset <= self.last {
@@ -70,7 +73,7 @@ impl Window {
             self.clear();
         }
         self.last = offset;
-        let bytes = cost(event);
+        let bytes = cost(json_len);
         self.events.push_back((event.clone(), Instant::now(), bytes));
         self.bytes += bytes;
         self.prune(limits);
@@ -185,7 +188,7 @@ impl Recent {
         if event.offset() <= window.last {
             return;
         }
-        let added = window.push(event, &self.limits);
+        let added = window.push(event, text.len(), &self.limits);
         let delivery = Delivery { offset: Some(event.offset()), text };
         hub.deliver(event.room(), &delivery, &Exclude::Nobody);
         drop(window);
