@@ -95,7 +95,8 @@ async fn require_api_key(
             "missing or wrong API key: send Authorization: Bearer <key>",
         ));
     }
-    let budget = state.api_rate.lock().unwrap_or_else(|e| e.into_inner()).take(state.config.limits.api);
+    let budget =
+        state.api_rate.lock().unwrap_or_else(|e| e.into_inner()).take(state.config.limits.api);
     if let Err(wait) = budget {
         let message = format!("API rate limit exceeded: retry in {} ms", wait.as_millis());
         return Ok(too_many(message, wait));

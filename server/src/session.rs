@@ -21,9 +21,9 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use crate::config::Limits;
 use crate::engine::Opened;
 use crate::error::FrameError;
-use crate::config::Limits;
 use crate::hooks::connect::{self, Identity};
 use crate::hub::{Conn, Outbound, encode, encode_reply};
 use crate::limits::Bucket;
@@ -314,7 +314,9 @@ impl Session {
     /// Takes one frame from the frame budget; over it, sends the refusal
     /// (echoing `reference`) and returns what the connection does next.
     fn take_frame(&mut self, reference: Option<Ref>) -> Result<(), Flow> {
-        self.buckets.charge_frame(&self.state.config.limits).map_err(|err| self.fail(reference, err))
+        self.buckets
+            .charge_frame(&self.state.config.limits)
+            .map_err(|err| self.fail(reference, err))
     }
 
     async fn handle(

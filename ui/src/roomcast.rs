@@ -21,7 +21,6 @@ use serde::Deserialize;
 
 mod traces;
 
-
 /// Settings of [`use_roomcast_with_options`].
 #[derive(Debug, Clone, Default)]
 pub struct RoomcastOptions {

@@ -62,9 +62,7 @@ pub fn MessageList(
     };
     let rows = move || {
         view.with(|v| {
-            v.as_ref().map_or_else(Vec::new, |v| {
-                rows(&v.state.messages, v.first_unread.as_deref())
-            })
+            v.as_ref().map_or_else(Vec::new, |v| rows(&v.state.messages, v.first_unread.as_deref()))
         })
     };
     let outgoing = move || view.get().map(|v| v.outgoing.clone()).unwrap_or_default();
