@@ -355,25 +355,24 @@ test("edits and deletes reach the other user", LIMIT, async () => {
   // ... then deletes it for both, leaving a placeholder where it was.
   await wrong.getByRole("button", { name: "Delete" }).click();
   await confirm.getByRole("button", { name: "Delete" }).click();
-  for (const page of [alice, bob]) {
-    await messages(page, "Alice", "Wrong room, sorry").waitFor({ state: "detached" });
+  // One placeholder where the message was, without its text.
+  const leavesTrace = async (page, when) => {
     const trace = page.getByRole("log").getByRole("article", { name: "Deleted message from Alice" });
     await trace.filter({ hasText: "Message deleted" }).waitFor();
-    assert.equal(await trace.count(), 1, "one placeholder");
-    assert.equal(await page.getByRole("log").getByText("Wrong room, sorry").count(), 0, "its text is gone");
-    const after = await trace.evaluate((el) => el.previousElementSibling?.textContent ?? "");
-    assert.match(after, /At the usual place/, "the placeholder is where the message was");
+    assert.equal(await trace.count(), 1, `one placeholder ${when}`);
+    assert.equal(await page.getByRole("log").getByText("Wrong room, sorry").count(), 0, `its text is gone ${when}`);
+    const before = await trace.evaluate((el) => el.previousElementSibling?.textContent ?? "");
+    assert.match(before, /At the usual place/, `the placeholder is where the message was ${when}`);
+  };
+  for (const page of [alice, bob]) {
+    await messages(page, "Alice", "Wrong room, sorry").waitFor({ state: "detached" });
+    await leavesTrace(page, "at once");
   }
   // The server keeps the trace: a reloaded page shows it in its place too.
   await bob.reload();
   await connected(bob, RECONNECT);
   await opened(bob, "# general", "Messages in #general");
-  const kept = bob.getByRole("log").getByRole("article", { name: "Deleted message from Alice" });
-  await kept.filter({ hasText: "Message deleted" }).waitFor();
-  assert.equal(await kept.count(), 1, "one placeholder after a reload");
-  assert.equal(await bob.getByRole("log").getByText("Wrong room, sorry").count(), 0, "its text is gone");
-  const before = await kept.evaluate((el) => el.previousElementSibling?.textContent ?? "");
-  assert.match(before, /At the usual place/, "still where the message was");
+  await leavesTrace(bob, "after a reload");
 });
 
 test("attachments show under a message: images inline, files as links, other URLs as text", LIMIT, async () => {

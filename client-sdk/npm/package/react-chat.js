@@ -89,19 +89,17 @@ export function Chat({
     // Only a new newest message is a new read.
   }, [newest?.id]);
 
-  // Deleted messages are in `messages` as what they left (`deleted: true`).
-  const items = messages;
   const ownLast = [...messages].reverse().find((m) => m.sender.id === me?.id && !m.deleted);
   const readers = ownLast ? seenBy(ownLast.id).filter((id) => id !== me?.id) : [];
   // "Seen by" shows under the user's newest message, inside it.
   const seen = readers.length > 0 ? { id: ownLast.id, text: `Seen by ${readers.map((id) => names.get(id) ?? id).join(", ")}` } : null;
 
   const log = useRef(null);
-  useStickToBottom(log, items.length + pending.length + failed.length);
+  useStickToBottom(log, messages.length + pending.length + failed.length);
   useShowDivider(log, divider);
   const onScroll = () => {
     const el = log.current;
-    if (el && el.scrollTop < LOAD_OLDER_PX && hasMore && items.length > 0) keepScroll(el, () => loadOlder(50));
+    if (el && el.scrollTop < LOAD_OLDER_PX && hasMore && messages.length > 0) keepScroll(el, () => loadOlder(50));
   };
 
   const headerNode =
@@ -140,8 +138,9 @@ export function Chat({
         h(
           "ol",
           { className: "rc-log", role: "log", "aria-live": "polite", "aria-label": `Messages in ${room}`, ref: log, onScroll },
-          hasMore && items.length > 0 && h("li", { className: "rc-older" }, h("button", { type: "button", onClick: () => keepScroll(log.current, () => loadOlder(50)) }, "Load older messages")),
-          renderItems(items, { me, divider, seen, formats, renderMessage, edit, remove }),
+          hasMore && messages.length > 0 && h("li", { className: "rc-older" }, h("button", { type: "button", onClick: () => keepScroll(log.current, () => loadOlder(50)) }, "Load older messages")),
+          // Deleted messages are among them as what they left (`deleted: true`).
+          renderItems(messages, { me, divider, seen, formats, renderMessage, edit, remove }),
           pending.map((p) =>
             h("li", { key: p.client_id, className: "rc-message rc-own rc-pending", "data-testid": "rc-pending" }, h("div", { className: "rc-text" }, p.content), h("div", { className: "rc-meta" }, "Sending…")),
           ),

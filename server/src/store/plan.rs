@@ -20,13 +20,6 @@ use super::{NewEvent, Outcome};
 /// A message's idempotency key: (room, sender, `client_id`).
 pub(super) type Key = (String, String, String);
 
-/// A stored message, as the batch found it or left it.
-#[derive(Debug, Clone)]
-pub(super) struct Row {
-    pub message: ChatMessage,
-    pub deleted: bool,
-}
-
 /// What the database holds that the batch needs.
 #[derive(Debug, Default)]
 pub(super) struct Known {
@@ -35,7 +28,7 @@ pub(super) struct Known {
     /// Stored messages by idempotency key: their id and offset.
     pub keys: HashMap<Key, (String, u64)>,
     /// Stored messages that the batch edits or deletes, by (room, id).
-    pub rows: HashMap<(String, String), Row>,
+    pub rows: HashMap<(String, String), ChatMessage>,
 }
 
 /// The rows a batch writes.
@@ -46,9 +39,9 @@ pub(super) struct Plan {
     /// Each changed room's new latest offset.
     pub latest: Vec<(String, u64)>,
     /// Messages sent in this batch, in their state at its end.
-    pub inserted: Vec<Row>,
+    pub inserted: Vec<ChatMessage>,
     /// Stored messages the batch edited or deleted, in their new state.
-    pub updated: Vec<Row>,
+    pub updated: Vec<ChatMessage>,
     /// Every appended event with when it happened, in batch order.
     pub events: Vec<(RoomEvent, OffsetDateTime)>,
 }
@@ -127,7 +120,7 @@ fn apply(
                 (room.as_str().to_owned(), id.clone()),
                 Slot::Inserted(plan.inserted.len()),
             );
-            plan.inserted.push(Row { message: message.clone(), deleted: false });
+            plan.inserted.push(message.clone());
             let event = RoomEvent::Message(message);
             plan.events.push((event.clone(), *created_at));
             Outcome::Appended(event)
@@ -153,7 +146,7 @@ fn apply(
             if row.deleted {
                 return Outcome::NotFound;
             }
-            if by.as_deref().is_some_and(|by| row.message.sender.id != by) {
+            if by.as_deref().is_some_and(|by| row.sender.id != by) {
                 return Outcome::NotTheSender;
             }
             let offset = next_offset(known);
@@ -163,22 +156,21 @@ fn apply(
             };
             let (event, at) = match event {
                 NewEvent::Edit { content, data, edited_at, .. } => {
-                    row.message.content.clone_from(content);
-                    row.message.edited_at = Some(*edited_at);
-                    data.apply(&mut row.message.data);
+                    row.content.clone_from(content);
+                    row.edited_at = Some(*edited_at);
+                    data.apply(&mut row.data);
                     let event = MessageUpdated {
                         room: room.clone(),
                         id: id.clone(),
                         offset,
                         content: content.clone(),
                         edited_at: *edited_at,
-                        data: row.message.data.clone(),
+                        data: row.data.clone(),
                     };
                     (RoomEvent::MessageUpdated(event), *edited_at)
                 }
                 _ => {
-                    row.deleted = true;
-                    row.message.delete();
+                    row.delete();
                     let event = MessageDeleted { room: room.clone(), id: id.clone(), offset };
                     (RoomEvent::MessageDeleted(event), now)
                 }
@@ -258,8 +250,8 @@ mod tests {
         assert_eq!(plan.latest, [("a".to_owned(), 10), ("b".to_owned(), 1)]);
         assert_eq!(plan.inserted.len(), 2);
         let m1 = &plan.inserted[0];
-        assert!(m1.deleted && m1.message.deleted, "its state at the end");
-        assert!(m1.message.content.is_empty() && m1.message.edited_at.is_none(), "no content left");
+        assert!(m1.deleted, "its state at the end");
+        assert!(m1.content.is_empty() && m1.edited_at.is_none(), "no content left");
         assert_eq!(plan.events.len(), 4);
     }
 
@@ -279,7 +271,7 @@ mod tests {
         );
         assert_eq!(offsets(&plan), [Some(2), Some(4), None]);
         assert_eq!(plan.updated.len(), 1);
-        assert_eq!(plan.updated[0].message.content, "edited");
+        assert_eq!(plan.updated[0].content, "edited");
         assert!(plan.inserted.is_empty());
     }
 }

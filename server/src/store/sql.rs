@@ -406,10 +406,13 @@ macro_rules! read_known {
             );
             for row in query.build().fetch_all(&mut *$tx).await? {
                 let (room, id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-                match serde_json::from_str(row.try_get::<&str, _>(2)?) {
-                    Ok(message) => {
-                        let deleted = row.try_get(3)?;
-                        known.rows.insert((room, id), $crate::store::plan::Row { message, deleted });
+                match serde_json::from_str::<roomcast_shared::ChatMessage>(row.try_get(2)?) {
+                    Ok(mut message) => {
+                        // The column decides, as in `messages_before`.
+                        if row.try_get::<bool, _>(3)? {
+                            message.delete();
+                        }
+                        known.rows.insert((room, id), message);
                     }
                     // A row that does not decode is no message anyone may
                     // change (written by a newer version?).
@@ -438,15 +441,11 @@ macro_rules! write_plan {
             if rows.is_empty() {
                 continue;
             }
-            let bodies = rows
-                .iter()
-                .map(|row| serde_json::to_string(&row.message))
-                .collect::<Result<Vec<_>, _>>()?;
+            let bodies = rows.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
             let mut query = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO messages (room, id, sender, client_id, pos, at, body, deleted) ",
             );
-            query.push_values(rows.iter().zip(bodies), |mut values, (row, body)| {
-                let m = &row.message;
+            query.push_values(rows.iter().zip(bodies), |mut values, (m, body)| {
                 values
                     .push_bind(m.room.as_str())
                     .push_bind(m.id.as_str())
@@ -455,7 +454,7 @@ macro_rules! write_plan {
                     .push_bind(to_db(m.offset))
                     .push_bind(millis(m.created_at))
                     .push_bind(body)
-                    .push_bind(row.deleted);
+                    .push_bind(m.deleted);
             });
             if upsert {
                 query.push(
