@@ -138,9 +138,12 @@ async fn edits_and_deletes_apply_to_any_retained_message(backend: &Backend) {
         history.iter().map(|m| (m.content.as_str(), m.edited_at)).collect();
     assert_eq!(
         shown,
-        [("edited", Some(edited_at)), ("m2", None), ("m3", None)],
-        "edits applied, deletes gone, original offsets kept"
+        [("edited", Some(edited_at)), ("", None), ("m2", None), ("m3", None), ("", None)],
+        "edits applied, deleted ones as traces, original offsets kept"
     );
+    let traces: Vec<bool> = history.iter().map(|m| m.deleted).collect();
+    assert_eq!(traces, [false, true, false, false, true]);
+    assert!(history.iter().filter(|m| m.deleted).all(|m| m.data.is_none()));
     assert_eq!(history[0].offset, 1);
 }
 
