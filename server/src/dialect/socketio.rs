@@ -28,6 +28,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use roomcast_shared::{CloseCode, ErrorCode};
@@ -38,6 +39,7 @@ use socketioxide::handler::{ConnectHandler, FromMessage, FromMessageParts};
 use socketioxide::socket::Socket;
 use socketioxide::{SocketIo, adapter::LocalAdapter};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tungstenite::Message;
 
 use self::codec::{Answer, Out, Refusal};
@@ -64,7 +66,10 @@ const SEEN_MESSAGES: usize = 256;
 const SOCKET_BUFFER: usize = 256;
 /// How often a `disconnect` that found the socket's buffer full is tried
 /// again.
-const DISCONNECT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
+/// How long a socket must have sent nothing before it is disconnected
+/// (see [`close`]).
+const QUIET: Duration = Duration::from_millis(50);
 /// Native frames taken from the queue at once.
 const BATCH: usize = 64;
 
@@ -158,7 +163,8 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
         return;
     };
     let opened = Opened { first: FirstAuth::Token(token), slot, request_id: None };
-    ws::spawn_session(&state, opened, inbound, |queue| write(socket, queue, bridge));
+    let drain = state.config.timing.drain_timeout;
+    ws::spawn_session(&state, opened, inbound, move |queue| write(socket, queue, bridge, drain));
 }
 
 /// What a socket's event handlers, its session and its writer share.
@@ -171,7 +177,7 @@ struct Bridge {
     acks: Mutex<HashMap<u64, AckSender>>,
     /// The rooms of the latest messages shown, for `mark_read`.
     seen: Mutex<VecDeque<(String, String)>>,
-    /// The next `ref`.
+    /// The next `ref`; it also counts the events heard, for [`close`].
     next_ref: AtomicU64,
 }
 
@@ -306,12 +312,18 @@ impl FromMessage<LocalAdapter> for Incoming {
 
 /// The writer: the connection's queue into events and acknowledgements,
 /// until the session ends or the socket goes.
-async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge>) {
+async fn write(
+    socket: SocketRef,
+    mut queue: queue::Receiver,
+    bridge: Arc<Bridge>,
+    drain: Duration,
+) {
+    let end = |code| close(socket.clone(), code, bridge.clone(), drain);
     loop {
         let frames = match queue.next(BATCH).await {
             Next::Frames(frames) => frames,
-            Next::Killed((code, _)) => return close(socket, code).await,
-            Next::Ended => return close(socket, CloseCode::NORMAL).await,
+            Next::Killed((code, _)) => return end(code).await,
+            Next::Ended => return end(CloseCode::NORMAL).await,
         };
         for frame in frames {
             match frame {
@@ -329,7 +341,7 @@ async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge
                         };
                         // Its buffer is full (it does not read), or it is gone.
                         if !sent {
-                            return close(socket, CloseCode::NORMAL).await;
+                            return end(CloseCode::NORMAL).await;
                         }
                     }
                 }
@@ -338,7 +350,7 @@ async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge
                 Outbound::Ping if socket.connected() => {
                     bridge.push_message(Message::Pong(bytes::Bytes::new()));
                 }
-                Outbound::Close(code, _) => return close(socket, code).await,
+                Outbound::Close(code, _) => return end(code).await,
                 Outbound::Ping | Outbound::Pong(_) => {}
             }
         }
@@ -351,12 +363,28 @@ async fn write(socket: SocketRef, mut queue: queue::Receiver, bridge: Arc<Bridge
 /// connection; any other close is the server's `disconnect`, after which a
 /// client stays away until told to connect.
 ///
+/// The `disconnect` waits until the client has sent nothing for
+/// [`QUIET`], or for `--drain-timeout-ms` at most: an event that reaches a
+/// disconnected socket makes `socketioxide` close its transport, and a
+/// transport closed with the client's events still unread resets the
+/// connection, which can lose the `disconnect` on its way (as `ws::finish`
+/// avoids for a WebSocket). Events heard meanwhile are refused.
+///
 /// A socket whose buffer is full (it does not read) has no room for the
 /// `disconnect` packet: it is tried again until there is, or until
 /// Engine.IO gives up on the socket (it answers no ping either).
-async fn close(socket: SocketRef, code: CloseCode) {
-    if code == CloseCode::RESTARTING {
+async fn close(socket: SocketRef, code: CloseCode, bridge: Arc<Bridge>, drain: Duration) {
+    if code == CloseCode::RESTARTING || !socket.connected() {
         return;
+    }
+    let deadline = Instant::now() + drain;
+    loop {
+        let heard = bridge.next_ref.load(Ordering::Relaxed);
+        let quiet = (Instant::now() + QUIET).min(deadline);
+        tokio::time::sleep_until(quiet).await;
+        if quiet == deadline || heard == bridge.next_ref.load(Ordering::Relaxed) {
+            break;
+        }
     }
     while socket.connected()
         && matches!(socket.clone().disconnect(), Err(SocketError::InternalChannelFull))
