@@ -16,6 +16,7 @@
 
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -39,6 +40,15 @@ function run(program, args, options = {}) {
 
 // 1. The wasm and its bindings. `--mode no-install` keeps wasm-pack from
 // downloading anything: it uses wasm-bindgen from PATH.
+//
+// Panic locations name their source files; dependencies' would name the
+// builder's cargo home (`/home/<user>/.cargo/registry/...`), which is
+// remapped to `cargo/`. Flags the builder set are kept.
+const cargoHome = process.env.CARGO_HOME ?? join(homedir(), ".cargo");
+const rustflags = process.env.CARGO_ENCODED_RUSTFLAGS?.split("\x1f")
+  ?? process.env.RUSTFLAGS?.split(" ")
+  ?? [];
+rustflags.push(`--remap-path-prefix=${cargoHome}=cargo`);
 rmSync(out, { recursive: true, force: true });
 run("wasm-pack", [
   "build", crate, "--release", "--target", "web", "--mode", "no-install",
@@ -46,6 +56,7 @@ run("wasm-pack", [
 ], {
   env: {
     ...process.env,
+    CARGO_ENCODED_RUSTFLAGS: rustflags.filter(Boolean).join("\x1f"),
     // Size over speed for the browser build only; the server keeps its profile.
     CARGO_PROFILE_RELEASE_OPT_LEVEL: "z",
     CARGO_PROFILE_RELEASE_LTO: "fat",

@@ -41,7 +41,9 @@ mod redis;
 mod streams;
 
 pub(crate) use fanout::{Fanout, RoomEventSink};
-pub(crate) use presence::{Counted, MemberChange, MemberKey, MemberPage, Presence, page_request};
+pub(crate) use presence::{
+    Counted, Departure, Departures, MemberChange, MemberKey, MemberPage, Presence, page_request,
+};
 pub(crate) use streams::{Appending, MAX_READERS, Queued, Streams};
 
 /// Runs `work` every `interval`, the first time at once, until `shutdown`;
@@ -324,6 +326,7 @@ impl Engine {
     /// delivered notifications) recorded for webhooks.
     fn recording(self, recorder: &Recorder) -> Self {
         let recorder = recorder.clone();
+        self.presence.on_departures(crate::webhooks::record::departures(recorder.clone()));
         Self {
             streams: Arc::new(TapStreams { inner: self.streams, recorder: recorder.clone() }),
             presence: Arc::new(TapPresence { inner: self.presence, recorder }),

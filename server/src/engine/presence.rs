@@ -10,6 +10,8 @@
 //!
 //! Implementations: `memory/presence.rs` and `redis/presence.rs`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use roomcast_shared::{
     DEFAULT_MEMBERS_LIMIT, MAX_MEMBERS_CURSOR_BYTES, MAX_MEMBERS_LIMIT, Member, MembersPage,
@@ -145,9 +147,26 @@ pub(crate) struct Counted {
     pub room: bool,
 }
 
+/// A change of presence that no call of this instance made: another
+/// instance undoing what a dead one left (the Redis engine's leases).
+#[derive(Debug, Clone)]
+pub(crate) enum Departure {
+    /// `user_id` left `room`; `vacated` when no member is left.
+    Left { room: RoomName, user_id: String, vacated: bool },
+    /// A user with no connection left anywhere (not one who is invisible).
+    Offline(UserPresence),
+}
+
+/// Hears [`Departure`]s (webhooks record them).
+pub(crate) type Departures = Arc<dyn Fn(Departure) + Send + Sync>;
+
 /// Membership, connections, status and unread notifications.
 #[async_trait]
 pub(crate) trait Presence: Send + Sync + std::fmt::Debug {
+    /// Hands `listener` the departures this presence finds by itself; an
+    /// engine of one instance has none. Every wrapper passes it on.
+    fn on_departures(&self, listener: Departures);
+
     /// Counts a connection of `user` into `room`.
     async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError>;
 

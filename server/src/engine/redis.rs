@@ -21,8 +21,8 @@
 //! pretends to succeed), `/health` says `degraded`, and the connections
 //! reconnect with backoff and restore their subscriptions.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,7 +33,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Backend, Engine, EngineError};
+use super::{Backend, Departures, Engine, EngineError};
 use crate::config::{Config, HistoryLimits};
 use crate::hub::Hub;
 
@@ -79,6 +79,8 @@ pub(super) struct Store {
     settings: RedisSettings,
     /// Whether the last command reached Redis (for `/health`).
     available: AtomicBool,
+    /// Told what reaping a dead instance undid (see `lease.rs`).
+    departures: OnceLock<Departures>,
 }
 
 impl std::fmt::Debug for Store {
@@ -144,7 +146,13 @@ pub(super) async fn start(
     let subscriber_config = connection().set_push_sender(push).set_automatic_resubscription();
     let mut subscriber = client.get_connection_manager_with_config(subscriber_config).await?;
     subscriber.subscribe(keys::MULTI_CHANNEL).await?;
-    let store = Arc::new(Store { instance, commands, settings, available: AtomicBool::new(true) });
+    let store = Arc::new(Store {
+        instance,
+        commands,
+        settings,
+        available: AtomicBool::new(true),
+        departures: OnceLock::new(),
+    });
     tasks.spawn(lease::keep(store.clone(), shutdown));
     Ok(Engine {
         streams: Arc::new(RedisStreams(store.clone())),

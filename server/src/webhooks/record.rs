@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Kind, Subscriptions};
 use crate::engine::{
-    Appended, Appending, Change, Counted, EngineError, MemberKey, MemberPage, Opened, Page,
-    Presence, Snapshot, Streams,
+    Appended, Appending, Change, Counted, Departure, Departures, EngineError, MemberKey,
+    MemberPage, Opened, Page, Presence, Snapshot, Streams,
 };
 use crate::store::Store;
 use crate::store::outbox::OutboxRow;
@@ -127,6 +127,10 @@ pub(crate) struct TapPresence {
 
 #[async_trait]
 impl Presence for TapPresence {
+    fn on_departures(&self, listener: Departures) {
+        self.inner.on_departures(listener);
+    }
+
     async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
         let counted = self.inner.add_member(room, user).await?;
         // A user's personal room is where their notifications go, not a
@@ -238,6 +242,23 @@ impl Presence for TapPresence {
         }
         Ok(online)
     }
+}
+
+/// Records the departures the engine finds by itself (another instance's
+/// users, when it died) as the calls that did not happen would have been.
+pub(crate) fn departures(recorder: Recorder) -> Departures {
+    Arc::new(move |departure| match departure {
+        Departure::Left { room, .. } if matches!(room.kind(), RoomKind::Personal { .. }) => {}
+        Departure::Left { room, user_id, vacated } => {
+            recorder.record(Some(&room), WebhookPayload::MemberLeft { user_id });
+            if vacated {
+                recorder.record(Some(&room), WebhookPayload::RoomVacated {});
+            }
+        }
+        Departure::Offline(presence) => {
+            recorder.record(None, WebhookPayload::Presence(presence));
+        }
+    })
 }
 
 fn delivered(user_id: &str, notification: Notification) -> WebhookPayload {

@@ -502,3 +502,103 @@ async fn two_instances_deliver_each_event_once_and_take_over() {
         .await;
     assert_eq!(delivered(&requests).len(), 21);
 }
+
+/// Two instances on Redis and one PostgreSQL: when one is killed, the
+/// survivor undoes its users' memberships at the end of its lease and
+/// records what their leaving would have recorded (`member_left`,
+/// `room_vacated`, the `presence` going offline), for rooms the dead
+/// instance alone had members in.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_killed_instance_members_leave_through_the_survivor() {
+    const LEASE: Duration = Duration::from_millis(1200);
+    const CLUSTER_SECRET: &str = "cluster-secret-shared-by-every-instance";
+    let redis = roomcast_tests::RedisServer::start().await;
+    let database = roomcast_tests::RoomcastPostgres::shared().database().await;
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let kinds = [Kind::MemberJoined, Kind::MemberLeft, Kind::RoomVacated, Kind::Presence];
+    let lease_ms = LEASE.as_millis().to_string();
+    let url = format!("{}#types=member_joined,member_left,room_vacated,presence", hook.url());
+    let doomed = ServerProcess::spawn(
+        &[
+            "--redis-url",
+            &redis.url(),
+            "--database-url",
+            &database,
+            "--jwt-secret",
+            CLUSTER_SECRET,
+            "--api-key",
+            "cluster-key",
+            "--instance-lease-ms",
+            &lease_ms,
+            "--webhook-url",
+            &url,
+            "--webhook-secret",
+            SECRET,
+        ],
+        &[],
+    )
+    .await;
+    let survivor = TestServer::with(|config| {
+        config.redis_url = Some(redis.url());
+        config.database_url = Some(database.clone());
+        config.jwt_secret = CLUSTER_SECRET.into();
+        config.timing.instance_lease = LEASE;
+        config.webhooks = Webhooks {
+            endpoints: vec![endpoint(&hook.url(), &kinds)],
+            secret: SECRET.into(),
+            delivery: quick(),
+        };
+    })
+    .await;
+
+    // Bob is on the doomed instance only, in a room of his own and in one
+    // he shares with alice, who is on the survivor.
+    let mut alice = WsClient::connect_as(&survivor, "alice", "Alice").await;
+    alice.join("shared").await;
+    let token = survivor.token("bob", "Bob");
+    let mut bob = WsClient::connect(&format!("{}?token={token}", doomed.ws_url())).await;
+    bob.expect_type("ready").await;
+    bob.join("shared").await;
+    bob.join("bobs-own").await;
+    hook.wait_for("bob's joins", |r| {
+        of_type(r, "member_joined").iter().filter(|j| j.body["data"]["user"]["id"] == "bob").count()
+            == 2
+    })
+    .await;
+
+    doomed.signal("KILL");
+    let bob = |r: &&Recorded| r.body["data"]["user_id"] == "bob";
+    let requests = hook
+        .wait_for("bob's departures", |r| {
+            of_type(r, "member_left").len() == 2
+                && !of_type(r, "room_vacated").is_empty()
+                && of_type(r, "presence")
+                    .iter()
+                    .any(|p| bob(p) && p.body["data"]["status"] == "offline")
+        })
+        .await;
+    let left: HashSet<(&str, &str)> = of_type(&requests, "member_left")
+        .iter()
+        .filter_map(|r| Some((r.body["room"].as_str()?, r.body["data"]["user_id"].as_str()?)))
+        .collect();
+    assert_eq!(left, HashSet::from([("shared", "bob"), ("bobs-own", "bob")]));
+    let vacated: Vec<&Value> =
+        of_type(&requests, "room_vacated").iter().map(|r| &r.body["room"]).collect();
+    assert_eq!(vacated, [&json!("bobs-own")], "alice is still in the shared room");
+    let presence: Vec<&Value> = of_type(&requests, "presence")
+        .into_iter()
+        .filter(bob)
+        .map(|r| &r.body["data"]["status"])
+        .collect();
+    assert_eq!(
+        presence,
+        [&json!("online"), &json!("offline")],
+        "bob came online, then went offline"
+    );
+    assert!(delivered(&requests).iter().all(|r| signed(r, SECRET)));
+    // Once: the reaping is done by one instance, and nothing more comes.
+    tokio::time::sleep(LEASE).await;
+    assert_eq!(of_type(&hook.requests(), "member_left").len(), 2, "each departure once");
+    drop(alice);
+}

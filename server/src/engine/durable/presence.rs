@@ -17,7 +17,7 @@ use roomcast_shared::{
     Member, Notification, Presence as UserPresence, RoomName, SetStatus, UserInfo,
 };
 
-use crate::engine::{Counted, EngineError, MemberKey, MemberPage, Opened, Presence};
+use crate::engine::{Counted, Departures, EngineError, MemberKey, MemberPage, Opened, Presence};
 use crate::store::{Store, StoreError, UnreadCaps};
 
 /// The engine's presence (built to keep no notifications) with the store's
@@ -58,6 +58,10 @@ impl DurablePresence {
 
 #[async_trait]
 impl Presence for DurablePresence {
+    fn on_departures(&self, listener: Departures) {
+        self.inner.on_departures(listener);
+    }
+
     async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
         self.inner.add_member(room, user).await
     }

@@ -22,7 +22,7 @@ use roomcast_shared::{
 use time::OffsetDateTime;
 
 use super::{MemorySettings, shrink_when_sparse};
-use crate::engine::{Counted, EngineError, MemberKey, MemberPage, Opened, Presence};
+use crate::engine::{Counted, Departures, EngineError, MemberKey, MemberPage, Opened, Presence};
 use crate::hub::{Delivery, Exclude, Hub, encode};
 
 /// A notification kept for an offline user.
@@ -286,6 +286,9 @@ impl MemoryPresence {
 
 #[async_trait]
 impl Presence for MemoryPresence {
+    /// One instance: every departure is a call it made.
+    fn on_departures(&self, _listener: Departures) {}
+
     async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
         let hidden =
             self.users.get(&user.id).is_some_and(|state| state.status == SetStatus::Invisible);

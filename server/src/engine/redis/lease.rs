@@ -9,8 +9,9 @@ use roomcast_shared::{RoomName, UserInfo};
 use tokio_util::sync::CancellationToken;
 
 use super::fanout::publish_change;
+use super::presence::went_offline;
 use super::{Store, keys, now_rfc3339, scripts::REAP_SCRIPT};
-use crate::engine::MemberChange;
+use crate::engine::{Departure, MemberChange};
 
 /// Renews this instance's lease and reaps dead instances until shutdown.
 pub(super) async fn keep(engine: Arc<Store>, shutdown: CancellationToken) {
@@ -68,7 +69,8 @@ async fn reap(engine: &Store, instance: &str) -> Result<(), crate::engine::Engin
         .arg(instance)
         .arg(now_rfc3339());
     type Offline = (String, Vec<String>, Vec<String>);
-    let (offline, left): (Vec<Offline>, Vec<(String, String)>) =
+    type Left = (String, String, Option<String>, i64);
+    let (offline, left): (Vec<Offline>, Vec<Left>) =
         engine.exec(invocation.invoke_async(&mut engine.conn())).await?;
     if !offline.is_empty() || !left.is_empty() {
         tracing::info!(
@@ -78,14 +80,27 @@ async fn reap(engine: &Store, instance: &str) -> Result<(), crate::engine::Engin
             "reaped a dead instance"
         );
     }
+    // Told first: the script has undone it all, and a failed publish
+    // below must not lose the rest.
+    if let Some(listener) = engine.departures.get() {
+        for (user_id, state, _) in &offline {
+            if let Some(presence) = went_offline(user_id, state.clone()) {
+                listener(Departure::Offline(presence));
+            }
+        }
+        for (room, user_id, _, vacated) in &left {
+            let Ok(room) = RoomName::new(room.clone()) else { continue };
+            listener(Departure::Left { room, user_id: user_id.clone(), vacated: *vacated == 1 });
+        }
+    }
     for (user_id, _state, rooms) in offline {
         let rooms: Vec<RoomName> =
             rooms.into_iter().filter_map(|r| RoomName::new(r).ok()).collect();
         publish_change(engine, &rooms, &MemberChange::Status { user_id }).await?;
     }
-    for (room, profile) in left {
-        let (Ok(room), Ok(user)) =
-            (RoomName::new(room), serde_json::from_str::<UserInfo>(&profile))
+    for (room, _, profile, _) in left {
+        let (Ok(room), Some(Ok(user))) =
+            (RoomName::new(room), profile.map(|p| serde_json::from_str::<UserInfo>(&p)))
         else {
             continue;
         };

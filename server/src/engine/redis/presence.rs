@@ -21,7 +21,7 @@ use super::scripts::{
     SET_STATUS_SCRIPT,
 };
 use super::{Store, now_rfc3339};
-use crate::engine::{Counted, EngineError, MemberKey, MemberPage, Opened, Presence};
+use crate::engine::{Counted, Departures, EngineError, MemberKey, MemberPage, Opened, Presence};
 use crate::hub::encode;
 
 /// The Redis presence.
@@ -44,6 +44,14 @@ fn stored_status(state: &HashMap<String, String>) -> SetStatus {
         .get("status")
         .and_then(|s| serde_json::from_value(serde_json::Value::String(s.clone())).ok())
         .unwrap_or(SetStatus::Online)
+}
+
+/// The presence to announce of a user whose last connection went, from
+/// their stored state: none for one who is invisible (they were never
+/// seen online).
+pub(super) fn went_offline(user_id: &str, state: Vec<String>) -> Option<UserPresence> {
+    let state = pairs(state);
+    (stored_status(&state) != SetStatus::Invisible).then(|| presence(user_id, false, &state))
 }
 
 /// A user's presence as others see it, from whether any connection counts
@@ -132,6 +140,12 @@ impl RedisPresence {
 
 #[async_trait]
 impl Presence for RedisPresence {
+    fn on_departures(&self, listener: Departures) {
+        if self.0.departures.set(listener).is_err() {
+            tracing::error!("a second listener of departures was not kept");
+        }
+    }
+
     async fn add_member(&self, room: &RoomName, user: &UserInfo) -> Result<Counted, EngineError> {
         let (n, members): (i64, i64) = self.member_script(&ADD_MEMBER_SCRIPT, room, user).await?;
         Ok(Counted { user: n == 1, room: n == 1 && members == 1 })
@@ -259,9 +273,7 @@ impl Presence for RedisPresence {
             .arg(now_rfc3339());
         let (offline, state): (i64, Vec<String>) =
             self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
-        let state = pairs(state);
-        Ok((offline == 1 && stored_status(&state) != SetStatus::Invisible)
-            .then(|| presence(user_id, false, &state)))
+        Ok(if offline == 1 { went_offline(user_id, state) } else { None })
     }
 
     async fn set_status(

@@ -300,7 +300,9 @@ return 0
 /// online users.
 /// ARGV: instance, now (RFC 3339).
 /// Undoes what a dead instance left: its connections and memberships.
-/// Returns {{user, state, rooms}... offline users, {room, profile}... left}.
+/// Returns {{user, state, rooms}... offline users, {room, user, profile,
+/// vacated}... left}; `profile` is false for a member without one, and
+/// `vacated` 1 when the room has no member left.
 /// Touches user and room keys named from the data (single Redis only),
 /// built as `keys.rs` builds them.
 const REAP: &str = r#"
@@ -329,7 +331,9 @@ for i = 1, #members, 2 do
     redis.call('HDEL', key, user)
     redis.call('HDEL', profiles, user)
     redis.call('SREM', 'rc:u:' .. part(user) .. ':rooms', room)
-    if profile then left[#left + 1] = {room, profile} end
+    local vacated = 0
+    if redis.call('HLEN', key) == 0 then vacated = 1 end
+    left[#left + 1] = {room, user, profile or false, vacated}
   end
 end
 redis.call('DEL', KEYS[2], KEYS[3])
