@@ -217,8 +217,9 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_HISTORY_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub history_memory_bytes: usize,
 
-    /// How long the in-memory engine remembers an offline user (status,
-    /// custom text, last seen) with nothing else kept, in seconds.
+    /// How long an offline user's status, custom text and last-seen time
+    /// are remembered, in seconds (in memory: once nothing else is kept for
+    /// them; in Redis: the TTL of their state).
     #[arg(long, env = "ROOMCAST_USER_IDLE_SECS", default_value_t = 3600)]
     pub user_idle_secs: u64,
 

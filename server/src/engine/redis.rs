@@ -67,6 +67,9 @@ pub(crate) struct RedisSettings {
     pub unread_max_age: Duration,
     /// How long an instance's lease lasts without renewal.
     pub lease: Duration,
+    /// How long an offline user's status and last-seen time are kept
+    /// (`--user-idle-secs`, as the memory engine forgets an idle user).
+    pub user_idle: Duration,
 }
 
 /// The connection for commands every role shares, and the instance's
@@ -123,6 +126,7 @@ pub(super) async fn start(
         unread_bytes_per_user: config.limits.notification_bytes_per_user,
         unread_max_age: config.limits.notification_max_age,
         lease: config.timing.instance_lease,
+        user_idle: config.timing.user_idle,
     };
     // Every connection (commands and the lease, the subscriber) comes from
     // this client, so all of them use TLS with a rediss:// URL.

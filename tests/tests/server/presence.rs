@@ -218,3 +218,48 @@ async fn a_reload_leaves_no_ghost_member(engine: Engine) {
     let members: Vec<&str> = joined.members.iter().map(|m| m.user.id.as_str()).collect();
     assert_eq!(members, ["bob", "carol"], "alice left for good");
 }
+
+every_engine!(an_offline_user_is_remembered_for_the_idle_time_then_forgotten);
+/// A status and `last_seen` outlive a disconnect for `--user-idle-secs`,
+/// then go (in Redis too: the state key expires), so that users who never
+/// come back take no memory; a user back in time keeps their status.
+async fn an_offline_user_is_remembered_for_the_idle_time_then_forgotten(engine: Engine) {
+    const IDLE: Duration = Duration::from_secs(2);
+    let server = TestServer::with_on(engine, |config| {
+        config.timing.user_idle = IDLE;
+        config.timing.sweep_interval = Duration::from_millis(200);
+    })
+    .await;
+    let status = |presence: &Presence| (presence.status, presence.custom.clone());
+    let away = json!({"type": "presence", "status": "away", "custom": "lunch"});
+    let presence_of = async |user: &str| -> Presence {
+        typed(&server.api_get(&format!("/api/users/{user}/presence")).await.expect(200))
+    };
+
+    // Back within the idle time: the status is still theirs.
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await.show_own_presence();
+    alice.send(away.clone()).await;
+    alice.recv_until("presence_diff").await;
+    alice.close().await;
+    tokio::time::sleep(AFTER_GRACE).await;
+    let offline = presence_of("alice").await;
+    assert_eq!(offline.status, Status::Offline);
+    assert_ne!(offline.last_seen, time::OffsetDateTime::UNIX_EPOCH, "seen: {offline:?}");
+    let _alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    assert_eq!(status(&presence_of("alice").await), (Status::Away, Some("lunch".into())));
+
+    // Away for longer: forgotten, status and last-seen time alike.
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await.show_own_presence();
+    bob.send(away).await;
+    bob.recv_until("presence_diff").await;
+    bob.close().await;
+    tokio::time::sleep(AFTER_GRACE + IDLE + Duration::from_secs(1)).await;
+    let forgotten = presence_of("bob").await;
+    assert_eq!(
+        (forgotten.status, forgotten.last_seen),
+        (Status::Offline, time::OffsetDateTime::UNIX_EPOCH),
+        "{forgotten:?}"
+    );
+    let _bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    assert_eq!(status(&presence_of("bob").await), (Status::Online, None));
+}

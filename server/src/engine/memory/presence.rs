@@ -453,7 +453,13 @@ impl Presence for MemoryPresence {
     async fn presence(&self, user_id: &str) -> Result<UserPresence, EngineError> {
         Ok(match self.users.get(user_id) {
             Some(state) => state.presence(user_id),
-            None => UserState::default().presence(user_id),
+            // Never seen, or forgotten: seen last at the epoch, as in Redis.
+            None => UserPresence {
+                user_id: user_id.to_owned(),
+                status: Status::Offline,
+                custom: None,
+                last_seen: OffsetDateTime::UNIX_EPOCH,
+            },
         })
     }
 

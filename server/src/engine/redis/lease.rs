@@ -67,7 +67,8 @@ async fn reap(engine: &Store, instance: &str) -> Result<(), crate::engine::Engin
         .key(keys::INSTANCES)
         .key(keys::ONLINE)
         .arg(instance)
-        .arg(now_rfc3339());
+        .arg(now_rfc3339())
+        .arg(engine.settings.user_idle.as_secs().max(1));
     type Offline = (String, Vec<String>, Vec<String>);
     type Left = (String, String, Option<String>, i64);
     let (offline, left): (Vec<Offline>, Vec<Left>) =

@@ -270,7 +270,8 @@ impl Presence for RedisPresence {
             .key(keys::ONLINE)
             .arg(&self.0.instance)
             .arg(user_id)
-            .arg(now_rfc3339());
+            .arg(now_rfc3339())
+            .arg(self.0.settings.user_idle.as_secs().max(1));
         let (offline, state): (i64, Vec<String>) =
             self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
         Ok(if offline == 1 { went_offline(user_id, state) } else { None })

@@ -241,8 +241,10 @@ end
 /// KEYS: user conns, user state, user unread, instance users, online users.
 /// ARGV: instance, user id.
 /// Returns {connections before, unread notifications, state hash}.
+/// The state is kept while the user is online (see `EXPIRE`).
 const OPEN: &str = r#"
 local before = count(KEYS[1], '')
+redis.call('PERSIST', KEYS[2])
 redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[1], 1)
 redis.call('SADD', KEYS[4], ARGV[2])
 if redis.call('HGET', KEYS[2], 'status') ~= 'invisible' then redis.call('ZADD', KEYS[5], 0, ARGV[2]) end
@@ -252,9 +254,10 @@ return {before, unread, redis.call('HGETALL', KEYS[2])}
 "#;
 
 /// KEYS: user conns, user state, instance users, online users.
-/// ARGV: instance, user id, now (RFC 3339).
+/// ARGV: instance, user id, now (RFC 3339), idle (s).
 /// Returns {1, state} when the user has no connection left, else {0, {}}:
-/// always two elements, the shape the caller decodes.
+/// always two elements, the shape the caller decodes. The state of a user
+/// gone offline expires after `idle`, unless they come back.
 const EXPIRE: &str = r#"
 local l = redis.call('HINCRBY', KEYS[1], 'l:' .. ARGV[1], -1)
 if l <= 0 then redis.call('HDEL', KEYS[1], 'l:' .. ARGV[1]) end
@@ -263,6 +266,7 @@ if o <= 0 and l <= 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
 if count(KEYS[1], '') > 0 then return {0, {}} end
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('HSET', KEYS[2], 'last_seen', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {1, redis.call('HGETALL', KEYS[2])}
 "#;
 
@@ -298,7 +302,7 @@ return 0
 
 /// KEYS: the dead instance's lease, members, users; the instance set; the
 /// online users.
-/// ARGV: instance, now (RFC 3339).
+/// ARGV: instance, now (RFC 3339), idle (s).
 /// Undoes what a dead instance left: its connections and memberships.
 /// Returns {{user, state, rooms}... offline users, {room, user, profile,
 /// vacated}... left}; `profile` is false for a member without one, and
@@ -315,6 +319,7 @@ for _, user in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     redis.call('ZREM', KEYS[5], user)
     local state = 'rc:u:' .. part(user) .. ':state'
     redis.call('HSET', state, 'last_seen', ARGV[2])
+    redis.call('EXPIRE', state, ARGV[3])
     local rooms = redis.call('SMEMBERS', 'rc:u:' .. part(user) .. ':rooms')
     offline[#offline + 1] = {user, redis.call('HGETALL', state), rooms}
   end
