@@ -521,6 +521,7 @@ impl Config {
                 args.publish_hook_on_failure,
                 args.connect_hook_url,
                 args.connect_hook_timeout_ms,
+                args.connect_hook_recheck_secs,
             )?,
             webhooks: Webhooks::from_flags(webhooks::Flags {
                 urls: args.webhook_url,

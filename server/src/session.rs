@@ -54,7 +54,8 @@ struct Authed {
     /// `user:<id>`, joined automatically.
     personal: RoomName,
     /// When the token expires; the connection closes with 4001 unless it is
-    /// refreshed before.
+    /// refreshed before. For a connection the connect hook signed in: when
+    /// to ask the hook again.
     expires_at: Option<Instant>,
     /// For a connection the connect hook signed in: what it was asked, to
     /// ask again when the client refreshes (an `auth` without a token).
@@ -378,7 +379,10 @@ impl Session {
     /// cookie: the connect hook says who it is (see [`connect`]).
     pub async fn auth_by_hook(&mut self, request: Box<connect::Request>) -> Flow {
         let signed_in = match self.identify(&request).await {
-            Ok((user, rooms)) => self.sign_in(None, user, rooms, None, Some(request)).await,
+            Ok((user, rooms)) => {
+                let recheck_at = self.hook_recheck_at();
+                self.sign_in(None, user, rooms, recheck_at, Some(request)).await
+            }
             Err(err) => Err(err),
         };
         match signed_in {
@@ -396,7 +400,50 @@ impl Session {
             return Err(FrameError::bad_request("token is missing"));
         };
         let (user, rooms) = self.identify(&request).await?;
-        self.sign_in(reference, user, rooms, None, Some(request)).await
+        let recheck_at = self.hook_recheck_at();
+        self.sign_in(reference, user, rooms, recheck_at, Some(request)).await
+    }
+
+    /// When to ask the connect hook again about this connection
+    /// (`--connect-hook-recheck-secs`, less up to a tenth at random, so
+    /// that connections opened together are not checked together).
+    fn hook_recheck_at(&self) -> Option<Instant> {
+        let every = self.state.config.hooks.connect.as_ref()?.recheck?;
+        Some(Instant::now() + every.mul_f64(rand::random_range(0.9..=1.0)))
+    }
+
+    /// The connect hook asked again, unprompted, whether this connection's
+    /// session still holds: the same user goes on (with the profile and
+    /// rooms of the answer, without a frame), a refusal or another user
+    /// closes with 4001. A failed call keeps the connection and asks again
+    /// within [`HOOK_RETRY`]: a backend that is down for a while does not
+    /// sign everyone out.
+    async fn recheck_by_hook(&mut self) -> Flow {
+        let Some(request) = self.user.as_ref().and_then(|authed| authed.forwarded.clone()) else {
+            return Flow::Continue;
+        };
+        let answer = self.identify(&request).await;
+        let next = self.hook_recheck_at();
+        let Some(authed) = &mut self.user else { return Flow::Continue };
+        match answer {
+            Ok((user, rooms)) if user.id == authed.user.id => {
+                authed.user = user;
+                authed.rooms = rooms;
+                authed.expires_at = next;
+                Flow::Continue
+            }
+            Ok(_) => {
+                let err = FrameError::Token(crate::auth::TokenError::Invalid(
+                    "the session is now another user's".into(),
+                ));
+                self.refuse(None, err).await
+            }
+            Err(FrameError::ConnectHookFailed) => {
+                authed.expires_at = next.map(|at| at.min(Instant::now() + HOOK_RETRY));
+                Flow::Continue
+            }
+            Err(err) => self.refuse(None, err).await,
+        }
     }
 
     /// Who the connect hook says the client is.
@@ -519,7 +566,14 @@ impl Session {
             return self.fail(None, err);
         };
         if authed.expires_at.is_some_and(|at| at <= now) {
-            return self.refuse(None, FrameError::Token(crate::auth::TokenError::Expired)).await;
+            if authed.forwarded.is_some() {
+                if self.recheck_by_hook().await == Flow::Stop {
+                    return Flow::Stop;
+                }
+            } else {
+                let expired = FrameError::Token(crate::auth::TokenError::Expired);
+                return self.refuse(None, expired).await;
+            }
         }
         let expired: Vec<RoomName> = self
             .typing
@@ -566,6 +620,9 @@ impl Session {
 
 /// About 30 years: effectively never, without overflowing `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(86400 * 365 * 30);
+
+/// How soon the connect hook is asked again after a failed recheck.
+const HOOK_RETRY: Duration = Duration::from_secs(30);
 
 fn far_future() -> Instant {
     Instant::now() + FAR_FUTURE

@@ -388,6 +388,12 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_CONNECT_HOOK_TIMEOUT_MS", default_value_t = 2_000)]
     pub connect_hook_timeout_ms: u64,
 
+    /// How often the connect hook is asked again about each connection it
+    /// signed in, in seconds (at most a day; 0: never). A refusal closes
+    /// the connection with 4001.
+    #[arg(long, env = "ROOMCAST_CONNECT_HOOK_RECHECK_SECS", default_value_t = 900)]
+    pub connect_hook_recheck_secs: u64,
+
     /// A URL the server POSTs events to (repeatable; in the variable,
     /// separated by spaces). Every event type by default; end it with
     /// `#types=message,read` to take only those (docs/integration.md).

@@ -36,6 +36,10 @@ pub struct ConnectHook {
     pub url: url::Url,
     /// How long one call may take, answer read included (default 2 s).
     pub timeout: Duration,
+    /// How often a connection it signed in is checked again (default 15
+    /// minutes; `None`: never), so that a session ended in the backend
+    /// ends here too.
+    pub recheck: Option<Duration>,
 }
 
 /// Bounds on what the server reads from a hook and forwards to it. Every
@@ -89,6 +93,7 @@ impl Hooks {
         on_failure: FailureMode,
         connect_url: Option<String>,
         connect_timeout_ms: u64,
+        connect_recheck_secs: u64,
     ) -> Result<Self, ConfigError> {
         let publish = match publish_url {
             Some(url) => Some(PublishHook {
@@ -102,12 +107,18 @@ impl Hooks {
             Some(url) => Some(ConnectHook {
                 url: hook_url(&url, "connect-hook-url")?,
                 timeout: timeout(connect_timeout_ms, "connect-hook-timeout-ms")?,
+                recheck: (connect_recheck_secs > 0)
+                    .then(|| Duration::from_secs(connect_recheck_secs.min(MAX_RECHECK_SECS))),
             }),
             None => None,
         };
         Ok(Self { publish, connect, limits: HookLimits::default() })
     }
 }
+
+/// The longest wait between checks of a hook's connection: a day (a
+/// larger setting means this).
+const MAX_RECHECK_SECS: u64 = 86_400;
 
 /// An absolute http or https URL with a host.
 pub(super) fn hook_url(text: &str, name: &'static str) -> Result<url::Url, ConfigError> {

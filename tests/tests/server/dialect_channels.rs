@@ -321,7 +321,7 @@ async fn with_connect_hook(reply: Reply) -> (HookServer, TestServer) {
     let url = reqwest::Url::parse(&hook.url()).expect("a hook URL");
     let timeout = Duration::from_secs(2);
     let server = TestServer::with(|config| {
-        config.hooks.connect = Some(ConnectHook { url, timeout });
+        config.hooks.connect = Some(ConnectHook { url, timeout, recheck: None });
     })
     .await;
     (hook, server)

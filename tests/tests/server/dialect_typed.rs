@@ -283,7 +283,8 @@ async fn a_session_cookie_signs_in_through_the_connect_hook() {
     .await;
     let hook_url = reqwest::Url::parse(&hook.url()).expect("a hook URL");
     let server = TestServer::with(|config| {
-        config.hooks.connect = Some(ConnectHook { url: hook_url, timeout: Duration::from_secs(5) });
+        config.hooks.connect =
+            Some(ConnectHook { url: hook_url, timeout: Duration::from_secs(5), recheck: None });
     })
     .await;
     let mut john =

@@ -190,9 +190,13 @@ async fn a_failing_hook_lets_messages_through_as_sent_when_open() {
 }
 
 async fn with_connect_hook(url: &str) -> TestServer {
+    with_connect_hook_rechecking(url, None).await
+}
+
+async fn with_connect_hook_rechecking(url: &str, recheck: Option<Duration>) -> TestServer {
     let url = reqwest::Url::parse(url).expect("a hook URL");
     TestServer::with(|config| {
-        config.hooks.connect = Some(ConnectHook { url, timeout: TIMEOUT });
+        config.hooks.connect = Some(ConnectHook { url, timeout: TIMEOUT, recheck });
     })
     .await
 }
@@ -293,6 +297,50 @@ async fn a_refresh_without_a_token_asks_the_hook_again() {
     alice.send(json!({"type": "auth"})).await;
     let (_, code) = alice.frames_until_close().await;
     assert_eq!(code, 4001);
+}
+
+/// Unprompted, every `--connect-hook-recheck-secs`: a failed call keeps the
+/// connection (a backend down for a while signs no one out), a new
+/// profile is taken silently, and a session ended in the backend closes
+/// the connection with 4001.
+#[tokio::test]
+async fn the_hook_is_asked_again_on_its_own_and_an_ended_session_is_closed() {
+    const RECHECK: Duration = Duration::from_millis(1000);
+    let hook = HookServer::start(alice_session()).await;
+    let server = with_connect_hook_rechecking(&hook.url(), Some(RECHECK)).await;
+    let mut alice = connect_with_cookie(&server).await;
+    alice.expect_type("ready").await;
+    alice.join("team-a").await;
+
+    hook.answer(Reply::Json(503, json!({})));
+    hook.wait_for("a recheck that fails", |r| r.len() >= 2).await;
+    alice.assert_usable().await;
+
+    let renamed = json!({"user": {"id": "alice", "name": "Alice B."}, "rooms": ["team-*"]});
+    hook.answer(Reply::Json(200, renamed));
+    let asked = hook.requests().len();
+    hook.wait_for("a recheck that answers", |r| r.len() > asked).await;
+    let ack = alice.say("team-a", "still here").await;
+    let history = alice.call(json!({"type": "history", "room": "team-a"})).await;
+    let sent = history["messages"].as_array().unwrap().iter().find(|m| m["id"] == ack["id"]);
+    assert_eq!(sent.map(|m| &m["sender"]["name"]), Some(&json!("Alice B.")), "{history}");
+    assert!(
+        alice
+            .collect_for(Duration::from_millis(100))
+            .await
+            .iter()
+            .all(|f| frame_type(f) != "ready"),
+        "a recheck says nothing to the client"
+    );
+
+    hook.answer(Reply::Json(401, json!({})));
+    let (frames, code) = alice.frames_until_close().await;
+    assert_eq!(code, 4001, "{frames:?}");
+    assert_eq!(frames.last().map(|f| &f["code"]), Some(&json!("unauthorized")));
+    assert!(
+        hook.requests().iter().all(|r| r.body["headers"]["cookie"] == "sid=s3cr3t"),
+        "asked with the upgrade's cookie each time"
+    );
 }
 
 #[tokio::test]
