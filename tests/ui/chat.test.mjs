@@ -703,6 +703,16 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
     await box.fill("Typed with people open");
     await box.press("Enter");
     await seesOnce(alice, "Carol", "Typed with people open");
+    // A touch screen has no hover: Edit and Delete of her own message show
+    // at once, and cover nothing of the message above.
+    const latest = messages(carol, "Carol", "Typed with people open");
+    const above = messages(carol, "Carol", "Hello from my phone");
+    for (const name of ["Edit", "Delete"]) {
+      const action = latest.getByRole("button", { name });
+      const opacity = await action.evaluate((el) => getComputedStyle(el.parentElement).opacity);
+      assert.equal(opacity, "1", `${name} shows without hover`);
+      await notCovered(carol, above, action);
+    }
     await shot(carol, "phone-people");
     await carol.getByRole("button", { name: "People" }).click();
     // Two toasts leave the newest message in view.

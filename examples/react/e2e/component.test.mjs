@@ -35,7 +35,8 @@ test("two users chat through <Chat/> across a restart, and it behaves as a chat 
   try {
     const room = `component-${Date.now()}`;
     const alice = await (await browser.newContext()).newPage();
-    const bob = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+    const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+    const bob = await (await browser.newContext(phone)).newPage();
     const errors = [];
     for (const page of [alice, bob]) page.on("pageerror", (e) => errors.push(e.message));
     await alice.goto(`${app}/?name=Alice&room=${room}&view=component`);
@@ -126,6 +127,17 @@ test("two users chat through <Chat/> across a restart, and it behaves as a chat 
     const composer = await bob.getByRole("textbox", { name: "Write a message" }).boundingBox();
     assert.ok(composer.y + composer.height <= 844, `the message box is in view: ${JSON.stringify(composer)}`);
     await bob.locator(".rc-me").filter({ hasText: "Bob" }).waitFor();
+    // A touch screen has no hover: Edit and Delete of his own message show
+    // at once, and cover nothing of the message above.
+    const own = bob.getByTestId("rc-message").filter({ hasText: "Hello Alice" });
+    const above = await own.locator("xpath=preceding-sibling::*[1]").boundingBox();
+    for (const name of ["Edit message", "Delete message"]) {
+      const action = own.getByRole("button", { name });
+      const opacity = await action.evaluate((el) => getComputedStyle(el.parentElement).opacity);
+      assert.equal(opacity, "1", `${name} shows without hover`);
+      const box = await action.boundingBox();
+      assert.ok(box.y >= above.y + above.height, `${name} is below the message above: ${JSON.stringify([box, above])}`);
+    }
     await shot(bob, "component-bob-phone");
     await shot(alice, "component-alice");
     assert.deepEqual(errors, [], "no page errors");
