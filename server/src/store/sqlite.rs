@@ -32,8 +32,11 @@ const MMAP_BYTES: u64 = 1 << 30;
 const CACHE_KIB: u64 = 16 * 1024;
 
 /// WAL pages (4 KiB) after which a commit copies them into the database:
-/// 40 MiB of WAL at most between checkpoints (SQLite's default is 1,000).
-const WAL_CHECKPOINT_PAGES: u32 = 10_000;
+/// 160 MiB of WAL at most between checkpoints (SQLite's default is 1,000).
+/// Under load a page is rewritten by many commits and copied once per
+/// checkpoint: in the mesh benchmark, 40,000 pages halve the p90 of
+/// 10,000 (docs/performance.md, "What would close the gap", item 7).
+const WAL_CHECKPOINT_PAGES: u32 = 40_000;
 
 /// The store in a SQLite file.
 #[derive(Debug, Clone)]
