@@ -566,13 +566,12 @@ impl Session {
             return self.fail(None, err);
         };
         if authed.expires_at.is_some_and(|at| at <= now) {
-            if authed.forwarded.is_some() {
-                if self.recheck_by_hook().await == Flow::Stop {
-                    return Flow::Stop;
-                }
-            } else {
+            if authed.forwarded.is_none() {
                 let expired = FrameError::Token(crate::auth::TokenError::Expired);
                 return self.refuse(None, expired).await;
+            }
+            if self.recheck_by_hook().await == Flow::Stop {
+                return Flow::Stop;
             }
         }
         let expired: Vec<RoomName> = self

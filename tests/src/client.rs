@@ -116,6 +116,17 @@ impl WsClient {
         Self::connect_with_token(server, &server.token(user_id, name), user_id).await
     }
 
+    /// Connects to `ws_url` signed in with `?token=` (no `auth` frame) and
+    /// waits for `ready`: for a server that is not a [`TestServer`].
+    pub async fn connect_with_query_token(ws_url: &str, token: &str, label: &str) -> Self {
+        let mut client = Self::connect(&format!("{ws_url}?token={token}")).await;
+        client.label = label.to_owned();
+        let ready = client.expect_type("ready").await;
+        client.hidden_presence = ready["user"]["id"].as_str().map(str::to_owned);
+        client.ready = ready;
+        client
+    }
+
     /// Connects, authenticates with `token` and waits for `ready`.
     pub async fn connect_with_token(server: &TestServer, token: &str, label: &str) -> Self {
         let mut client = Self::connect(&server.ws_url()).await;

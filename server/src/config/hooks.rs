@@ -195,4 +195,22 @@ mod tests {
         // A timeout without a URL is not checked: no hook runs.
         assert!(parse(&["--publish-hook-timeout-ms", "0"]).unwrap().hooks.publish.is_none());
     }
+
+    #[test]
+    fn rechecks_are_every_quarter_hour_off_at_zero_and_at_most_daily() {
+        let recheck = |extra: &[&str]| {
+            let flags = [&["--connect-hook-url", "http://h/c"][..], extra].concat();
+            parse(&flags).unwrap().hooks.connect.unwrap().recheck
+        };
+        assert_eq!(recheck(&[]), Some(Duration::from_secs(900)));
+        assert_eq!(recheck(&["--connect-hook-recheck-secs", "0"]), None);
+        assert_eq!(recheck(&["--connect-hook-recheck-secs", "5"]), Some(Duration::from_secs(5)));
+        let huge = u64::MAX.to_string();
+        let day = Some(Duration::from_secs(86_400));
+        assert_eq!(recheck(&["--connect-hook-recheck-secs", &huge]), day);
+        for bad in ["", "-1", "ten", "1.5"] {
+            let flags = ["roomcast", "--connect-hook-recheck-secs", bad];
+            assert!(Args::try_parse_from(flags).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -149,14 +149,12 @@ impl Presence for TapPresence {
 
     async fn remove_member(&self, room: &RoomName, user_id: &str) -> Result<Counted, EngineError> {
         let counted = self.inner.remove_member(room, user_id).await?;
-        if !matches!(room.kind(), RoomKind::Personal { .. }) {
-            if counted.user {
-                let user_id = user_id.to_owned();
-                self.recorder.record(Some(room), WebhookPayload::MemberLeft { user_id });
-            }
-            if counted.room {
-                self.recorder.record(Some(room), WebhookPayload::RoomVacated {});
-            }
+        if counted.user {
+            let (room, user_id) = (room.clone(), user_id.to_owned());
+            record_departure(
+                &self.recorder,
+                Departure::Left { room, user_id, vacated: counted.room },
+            );
         }
         Ok(counted)
     }
@@ -202,7 +200,7 @@ impl Presence for TapPresence {
     async fn connection_expired(&self, user_id: &str) -> Result<Option<UserPresence>, EngineError> {
         let offline = self.inner.connection_expired(user_id).await?;
         if let Some(presence) = &offline {
-            self.recorder.record(None, WebhookPayload::Presence(presence.clone()));
+            record_departure(&self.recorder, Departure::Offline(presence.clone()));
         }
         Ok(offline)
     }
@@ -245,9 +243,16 @@ impl Presence for TapPresence {
 }
 
 /// Records the departures the engine finds by itself (another instance's
-/// users, when it died) as the calls that did not happen would have been.
+/// users, when it died) as the calls that did not happen would have.
 pub(crate) fn departures(recorder: Recorder) -> Departures {
-    Arc::new(move |departure| match departure {
+    Arc::new(move |departure| record_departure(&recorder, departure))
+}
+
+/// A member leaving a room (and the room emptied), or a user going
+/// offline, as webhook events. A user's personal room is where their
+/// notifications go, not a room anyone joins or leaves.
+fn record_departure(recorder: &Recorder, departure: Departure) {
+    match departure {
         Departure::Left { room, .. } if matches!(room.kind(), RoomKind::Personal { .. }) => {}
         Departure::Left { room, user_id, vacated } => {
             recorder.record(Some(&room), WebhookPayload::MemberLeft { user_id });
@@ -255,10 +260,8 @@ pub(crate) fn departures(recorder: Recorder) -> Departures {
                 recorder.record(Some(&room), WebhookPayload::RoomVacated {});
             }
         }
-        Departure::Offline(presence) => {
-            recorder.record(None, WebhookPayload::Presence(presence));
-        }
-    })
+        Departure::Offline(presence) => recorder.record(None, WebhookPayload::Presence(presence)),
+    }
 }
 
 fn delivered(user_id: &str, notification: Notification) -> WebhookPayload {

@@ -176,8 +176,7 @@ async fn a_killed_instance_users_go_offline_within_the_lease() {
     let mut alice = WsClient::connect_as(&survivor, "alice", "Alice").await;
     alice.join("general").await;
     let token = survivor.token("bob", "Bob");
-    let mut bob = WsClient::connect(&format!("{}?token={token}", doomed.ws_url())).await;
-    bob.expect_type("ready").await;
+    let mut bob = WsClient::connect_with_query_token(&doomed.ws_url(), &token, "bob").await;
     bob.join("general").await;
     let ack = bob.say("general", "acked before the crash").await;
     alice.recv_until("message").await;

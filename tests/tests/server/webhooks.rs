@@ -557,8 +557,7 @@ async fn a_killed_instance_members_leave_through_the_survivor() {
     let mut alice = WsClient::connect_as(&survivor, "alice", "Alice").await;
     alice.join("shared").await;
     let token = survivor.token("bob", "Bob");
-    let mut bob = WsClient::connect(&format!("{}?token={token}", doomed.ws_url())).await;
-    bob.expect_type("ready").await;
+    let mut bob = WsClient::connect_with_query_token(&doomed.ws_url(), &token, "bob").await;
     bob.join("shared").await;
     bob.join("bobs-own").await;
     hook.wait_for("bob's joins", |r| {
