@@ -713,6 +713,12 @@ test("dark and light themes, a phone-sized screen, and signing out", LIMIT, asyn
       assert.equal(opacity, "1", `${name} shows without hover`);
       await notCovered(carol, above, action);
     }
+    // Nor does the time of a message that continues her group wait for one.
+    assert.ok(await latest.evaluate((el) => el.classList.contains("continued")), "grouped under the one above");
+    const time = latest.locator("header time");
+    const shown = await time.evaluate((el) => getComputedStyle(el.parentElement).opacity);
+    assert.equal(shown, "1", "a continued message's time shows without hover");
+    await notCovered(carol, time);
     await shot(carol, "phone-people");
     await carol.getByRole("button", { name: "People" }).click();
     // Two toasts leave the newest message in view.

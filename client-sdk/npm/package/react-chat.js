@@ -223,6 +223,8 @@ function Message({ message: m, own, grouped, seen, formats, edit, remove }) {
         h("span", { className: "rc-name" }, m.sender.name),
         h("time", { dateTime: m.created_at, title: formats.full.format(at) }, formats.time.format(at)),
       ),
+    // A grouped message has no sender line: its time sits in its corner.
+    grouped && h("time", { className: "rc-aside", dateTime: m.created_at, title: formats.full.format(at) }, formats.time.format(at)),
     editing
       ? h(EditBox, { message: m, done: () => setEditing(false), edit })
       : h("div", { className: "rc-text" }, linkify(m.content), m.edited_at && h("span", { className: "rc-edited" }, " (edited)")),

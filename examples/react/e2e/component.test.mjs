@@ -51,6 +51,20 @@ test("two users chat through <Chat/> across a restart, and it behaves as a chat 
     await say(alice, "See https://example.com/docs and javascript:alert(1)");
     await expectTexts(bob, ["Hi Bob!", "See https://example.com/docs and javascript:alert(1)"], "bob gets both");
     assert.equal(await bob.locator(".rc-message:not(.rc-grouped) .rc-name").count(), 1, "one header for the group");
+    // The grouped message keeps its time, in its corner; Bob's phone has no
+    // hover to wait for, so it shows at once.
+    const grouped = bob.locator(".rc-grouped").filter({ hasText: "See https://example.com/docs" });
+    const time = grouped.locator("time");
+    assert.equal(await time.evaluate((el) => getComputedStyle(el).opacity), "1", "a grouped message's time shows without hover");
+    const [shown, bubble] = [await time.boundingBox(), await grouped.boundingBox()];
+    assert.ok(shown.width > 0 && shown.x + shown.width <= bubble.x + bubble.width + 1, `the time is inside its message: ${JSON.stringify([shown, bubble])}`);
+    assert.match(await time.getAttribute("datetime"), /^\d{4}-\d\d-\d\dT/);
+    // With a mouse it waits for the pointer, as the Leptos chat's does.
+    const mine = alice.locator(".rc-grouped").filter({ hasText: "See https://example.com/docs" });
+    const opacity = () => mine.locator("time").evaluate((el) => getComputedStyle(el).opacity);
+    assert.equal(await opacity(), "0", "hidden until hovered");
+    await mine.hover();
+    assert.equal(await opacity(), "1", "shown on hover");
     const link = bob.getByRole("link", { name: "https://example.com/docs" });
     assert.equal(await link.getAttribute("href"), "https://example.com/docs");
     assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
