@@ -364,11 +364,14 @@ async fn write(
 /// client stays away until told to connect.
 ///
 /// The `disconnect` waits until the client has sent nothing for
-/// [`QUIET`], or for `--drain-timeout-ms` at most: an event that reaches a
-/// disconnected socket makes `socketioxide` close its transport, and a
-/// transport closed with the client's events still unread resets the
+/// [`QUIET`], or for half of `--drain-timeout-ms` at most: an event that
+/// reaches a disconnected socket makes `socketioxide` close its transport,
+/// and a transport closed with the client's events still unread resets the
 /// connection, which can lose the `disconnect` on its way (as `ws::finish`
-/// avoids for a WebSocket). Events heard meanwhile are refused.
+/// avoids for a WebSocket). Events heard meanwhile are refused. Half,
+/// because `ws::finish` ends this writer once the whole of it has passed:
+/// a writer ended before its `disconnect` left a client that never pauses
+/// connected, with no session behind it, for as long as it kept sending.
 ///
 /// A socket whose buffer is full (it does not read) has no room for the
 /// `disconnect` packet: it is tried again until there is, or until
@@ -377,7 +380,7 @@ async fn close(socket: SocketRef, code: CloseCode, bridge: Arc<Bridge>, drain: D
     if code == CloseCode::RESTARTING || !socket.connected() {
         return;
     }
-    let deadline = Instant::now() + drain;
+    let deadline = Instant::now() + drain / 2;
     loop {
         let heard = bridge.next_ref.load(Ordering::Relaxed);
         let quiet = (Instant::now() + QUIET).min(deadline);
