@@ -41,11 +41,17 @@ pub fn smoke() -> Result<()> {
         "--rate-joins",
         "1000000",
     ];
-    println!("\n$ roomcast --bind {addr} {} &", unlimited.join(" "));
+    let out = std::env::temp_dir().join(format!("roomcast-bench-smoke-{port}"));
+    std::fs::create_dir_all(&out)?;
+    // Nothing durable, and nowhere near the repository: on its default
+    // database the server would fill the demo's `roomcast-data/` with the
+    // benchmark's rooms.
+    println!("\n$ roomcast --bind {addr} --database-url memory {} &", unlimited.join(" "));
     let server = Server(
         Command::new(bin.join("roomcast"))
-            .args(["--bind", &addr])
+            .args(["--bind", &addr, "--database-url", "memory"])
             .args(unlimited)
+            .current_dir(&out)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -53,8 +59,6 @@ pub fn smoke() -> Result<()> {
     );
     wait_listening(&addr)?;
     let pid = server.0.id().to_string();
-    let out = std::env::temp_dir().join(format!("roomcast-bench-smoke-{port}"));
-    std::fs::create_dir_all(&out)?;
     let json = |name: &str| out.join(name).display().to_string();
     let common = ["--server", &addr, "--server-pid", &pid, "--warmup", "0.5", "--duration", "1"];
     let bench = |scenario: &str, flags: &[&str], json_name: &str| -> Result<()> {
