@@ -122,9 +122,7 @@ impl WsClient {
         let mut client = Self::connect(&format!("{ws_url}?token={token}")).await;
         client.label = label.to_owned();
         let ready = client.expect_type("ready").await;
-        client.hidden_presence = ready["user"]["id"].as_str().map(str::to_owned);
-        client.ready = ready;
-        client
+        client.signed_in(ready)
     }
 
     /// Connects, authenticates with `token` and waits for `ready`.
@@ -133,9 +131,14 @@ impl WsClient {
         client.label = label.to_owned();
         let ready = client.call(json!({"type": "auth", "token": token})).await;
         assert_eq!(frame_type(&ready), "ready", "{label}: auth answered {ready}");
-        client.hidden_presence = ready["user"]["id"].as_str().map(str::to_owned);
-        client.ready = ready;
-        client
+        client.signed_in(ready)
+    }
+
+    /// Keeps the `ready` frame, and hides presence news about its own user.
+    fn signed_in(mut self, ready: Value) -> Self {
+        self.hidden_presence = ready["user"]["id"].as_str().map(str::to_owned);
+        self.ready = ready;
+        self
     }
 
     /// Hands out `presence_diff` and `occupancy` frames, but for those
