@@ -165,7 +165,7 @@ fn build_package(root: &Path) -> Result<PathBuf> {
 
 /// The React example, built against the packed package, in two browser
 /// contexts: `e2e/chat.test.mjs` (a chat through a server restart) and
-/// `e2e/restarts.test.mjs` (200 messages at the default rate limits through
+/// `e2e/restarts.test.mjs` (at least 200 messages at the default rate limits through
 /// two SIGKILLs and a SIGTERM), one after the other. The server keeps
 /// history in Redis, as a deployment that must survive restarts does, with
 /// its default limits, so the tests can require that every message is
