@@ -248,6 +248,26 @@ impl RoomEvent {
             Self::MessageDeleted(m) => &m.room,
         }
     }
+
+    /// What a room's log keeps of the event once message `id` is deleted:
+    /// the message becomes its trace ([`ChatMessage::delete`]) and each of
+    /// its edits a `message_deleted` at the edit's offset, so that a replay
+    /// never carries deleted content yet keeps every offset. Returns whether
+    /// the event was one of that message's.
+    pub fn erase(&mut self, id: &str) -> bool {
+        match self {
+            Self::Message(m) if m.id == id => {
+                m.delete();
+                true
+            }
+            Self::MessageUpdated(u) if u.id == id => {
+                let (room, id, offset) = (u.room.clone(), std::mem::take(&mut u.id), u.offset);
+                *self = Self::MessageDeleted(MessageDeleted { room, id, offset });
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<RoomEvent> for ServerFrame {

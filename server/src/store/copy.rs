@@ -76,6 +76,7 @@ const TABLES: &[Table] = &[
             ("pos", Kind::Int),
             ("at", Kind::Int),
             ("body", Kind::Text),
+            ("message_id", Kind::Text),
         ],
         key: 2,
     },
@@ -160,7 +161,8 @@ const DATA_TABLES: &[&str] = &[
 /// One stored value.
 #[derive(Debug, Clone)]
 enum Value {
-    Text(String),
+    /// A text, or NULL where the column allows it.
+    Text(Option<String>),
     Int(i64),
     Bool(bool),
 }

@@ -65,6 +65,72 @@ async fn missed_messages_edits_and_deletes_are_replayed_in_order(engine: Engine)
     assert_eq!(bob.recv_until("message").await["offset"], 7);
 }
 
+every_engine!(a_deleted_message_is_replayed_as_its_trace);
+/// A delete erases the message from what recovery replays, as from history:
+/// its `message` comes as the trace and its edit as another
+/// `message_deleted`, every offset in place, no deleted text anywhere; with
+/// a database, the same from the store after a restart (no recent window).
+async fn a_deleted_message_is_replayed_as_its_trace(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let epoch = alice.join("general").await["epoch"].clone();
+    alice.say("general", "kept").await;
+    let first = alice.say("general", "secret one").await["id"].clone();
+    alice
+        .call_ok(
+            json!({"type": "edit", "room": "general", "id": first, "content": "secret edit"}),
+            "ack",
+        )
+        .await;
+    alice.call_ok(json!({"type": "delete", "room": "general", "id": first}), "ack").await;
+    let second = alice.say("general", "secret two").await["id"].clone();
+    alice.call_ok(json!({"type": "delete", "room": "general", "id": second}), "ack").await;
+    // Not a trace, though its data ends as one does.
+    let after = json!({"type": "send", "room": "general", "content": "after",
+        "client_id": "after", "data": {"deleted": true}});
+    alice.call_ok(after, "ack").await;
+
+    let check = |reply: &Value| {
+        assert_eq!(reply["recovered"], true, "{reply}");
+        assert!(!reply.to_string().contains("secret"), "no deleted text: {reply}");
+        let joined: Joined = typed(reply);
+        let offsets: Vec<u64> = joined.messages.iter().map(RoomEvent::offset).collect();
+        assert_eq!(offsets, (1..=7).collect::<Vec<_>>());
+        let kinds: Vec<_> = joined
+            .messages
+            .iter()
+            .map(|event| match event {
+                RoomEvent::Message(m) if m.deleted => {
+                    assert!(m.content.is_empty() && m.edited_at.is_none() && m.data.is_none());
+                    format!("trace {}", json!(m.id))
+                }
+                RoomEvent::Message(m) => format!("message {}", m.content),
+                RoomEvent::MessageUpdated(u) => format!("edit {}", json!(u.id)),
+                RoomEvent::MessageDeleted(d) => format!("deleted {}", json!(d.id)),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "message kept".to_owned(),
+                format!("trace {first}"),
+                format!("deleted {first}"),
+                format!("deleted {first}"),
+                format!("trace {second}"),
+                format!("deleted {second}"),
+                "message after".to_owned(),
+            ]
+        );
+    };
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    check(&bob.call_ok(join_since("general", &epoch, 0), "joined").await);
+    if matches!(engine, Engine::Sqlite | Engine::RedisPostgres) {
+        let server = server.restart().await;
+        let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+        check(&bob.call_ok(join_since("general", &epoch, 0), "joined").await);
+    }
+}
+
 every_engine!(a_client_that_missed_nothing_recovers_nothing);
 async fn a_client_that_missed_nothing_recovers_nothing(engine: Engine) {
     let server = TestServer::start_on(engine).await;

@@ -16,6 +16,7 @@ both_stores!(
     a_resent_client_id_is_a_duplicate_even_after_reopening,
     the_same_client_id_from_two_senders_or_rooms_does_not_collide,
     edits_and_deletes_apply_to_any_retained_message,
+    a_delete_erases_the_message_from_the_events,
     events_after_recovers_in_order_with_a_limit,
     history_pages_go_backwards_in_current_state,
     read_positions_are_per_user_per_room_and_never_move_back,
@@ -145,6 +146,89 @@ async fn edits_and_deletes_apply_to_any_retained_message(backend: &Backend) {
     assert_eq!(traces, [false, true, false, false, true]);
     assert!(history.iter().filter(|m| m.deleted).all(|m| m.data.is_none()));
     assert_eq!(history[0].offset, 1);
+}
+
+/// What `events_after` replays of each event: `message <content>`,
+/// `trace <id>`, `edit <id>` or `deleted <id>`.
+async fn replayed(store: &dyn Store, room_name: &str) -> Vec<String> {
+    let events = store.events_after(&room(room_name), 0, 100).await.unwrap();
+    let offsets: Vec<u64> = events.iter().map(RoomEvent::offset).collect();
+    assert_eq!(offsets, (1..=events.len() as u64).collect::<Vec<_>>(), "every offset in place");
+    events
+        .iter()
+        .map(|event| match event {
+            RoomEvent::Message(m) if m.deleted => {
+                assert!(m.content.is_empty() && m.data.is_none() && m.edited_at.is_none());
+                format!("trace {}", m.id)
+            }
+            RoomEvent::Message(m) => format!("message {}", m.content),
+            RoomEvent::MessageUpdated(u) => format!("edit {}", u.id),
+            RoomEvent::MessageDeleted(d) => format!("deleted {}", d.id),
+        })
+        .collect()
+}
+
+/// A delete erases the message from the events recovery replays, not only
+/// from history: whether its edits came in earlier commits, before a
+/// reopen, or in the same batch as the send and the delete. Other
+/// messages' edits stay.
+async fn a_delete_erases_the_message_from_the_events(backend: &Backend) {
+    let store = backend.open().await;
+    let edit = |id: &str, content: &str| NewEvent::Edit {
+        room: room("r"),
+        id: id.into(),
+        by: None,
+        content: content.into(),
+        data: DataEdit::Replace(Box::new(serde_json::json!({"note": content}))),
+        edited_at: now(),
+    };
+    let delete = |id: &str| NewEvent::Delete { room: room("r"), id: id.into(), by: None };
+    let id = |event: &NewEvent| match event {
+        NewEvent::Message { id, .. } => id.clone(),
+        _ => unreachable!(),
+    };
+    let (early, kept) =
+        (message("r", "alice", "c1", "secret one"), message("r", "bob", "c2", "kept"));
+    let (early_id, kept_id) = (id(&early), id(&kept));
+    store.append(&[early, kept]).await.unwrap();
+    append1(&*store, edit(&early_id, "secret edit")).await;
+    append1(&*store, edit(&kept_id, "kept, edited")).await;
+    drop(store);
+    let store = backend.open().await;
+    assert!(matches!(append1(&*store, delete(&early_id)).await, Outcome::Appended(_)));
+    let batched = message("r", "alice", "c3", "secret two");
+    let batched_id = id(&batched);
+    let outcomes = store
+        .append(&[batched, edit(&batched_id, "secret edit two"), delete(&batched_id)])
+        .await
+        .unwrap();
+    // What happened is what is published: the batch's own events as sent.
+    assert!(
+        matches!(&outcomes[0], Outcome::Appended(RoomEvent::Message(m)) if m.content == "secret two")
+    );
+
+    let events = store.events_after(&room("r"), 0, 100).await.unwrap();
+    assert!(!serde_json::to_string(&events).unwrap().contains("secret"), "{events:?}");
+    assert_eq!(
+        replayed(&*store, "r").await,
+        [
+            format!("trace {early_id}"),
+            "message kept".to_owned(),
+            format!("deleted {early_id}"),
+            format!("edit {kept_id}"),
+            format!("deleted {early_id}"),
+            format!("trace {batched_id}"),
+            format!("deleted {batched_id}"),
+            format!("deleted {batched_id}"),
+        ]
+    );
+    // The kept message's edit is still there, and erased once it goes too.
+    append1(&*store, delete(&kept_id)).await;
+    let replay = replayed(&*store, "r").await;
+    assert_eq!(
+        (&replay[1], &replay[3]),
+        (&format!("trace {kept_id}"), &format!("deleted {kept_id}"))
+    );
 }
 
 async fn events_after_recovers_in_order_with_a_limit(backend: &Backend) {

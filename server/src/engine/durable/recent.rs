@@ -73,6 +73,14 @@ impl Window {
             self.clear();
         }
         self.last = offset;
+        if let RoomEvent::MessageDeleted(deleted) = event {
+            // As the store erased it: a recovery from the window gives what
+            // one from the store would. The costs stay as counted, above
+            // what the erased events now hold, until they leave.
+            for (kept, _, _) in &mut self.events {
+                kept.erase(&deleted.id);
+            }
+        }
         let bytes = cost(json_len);
         self.events.push_back((event.clone(), Instant::now(), bytes));
         self.bytes += bytes;

@@ -179,7 +179,10 @@ impl RoomStream {
                 (id, RoomEvent::MessageUpdated(event))
             }
             Change::Delete { id, sender } => {
-                self.own_message(&id, sender.as_deref())?.delete();
+                let message = self.own_message(&id, sender.as_deref())?;
+                message.delete();
+                let from = message.offset;
+                self.erase(&id, from);
                 (
                     id.clone(),
                     RoomEvent::MessageDeleted(MessageDeleted {
@@ -196,6 +199,19 @@ impl RoomStream {
         self.events.push_back(Stored { event: event.clone(), at: Instant::now(), bytes });
         self.prune(limits);
         Ok(Appended { id, offset, event: Some(event) })
+    }
+
+    /// Erases message `id` (sent at offset `from`) from the kept events:
+    /// a replay gives its trace and never its content ([`RoomEvent::erase`]).
+    fn erase(&mut self, id: &str, from: u64) {
+        let skip = usize::try_from(from.saturating_sub(self.first_offset())).unwrap_or(usize::MAX);
+        for stored in self.events.iter_mut().skip(skip) {
+            if stored.event.erase(id) {
+                let bytes = cost(&stored.event);
+                self.bytes = self.bytes - stored.bytes + bytes;
+                stored.bytes = bytes;
+            }
+        }
     }
 
     fn own_message(
@@ -356,6 +372,13 @@ mod tests {
         assert_eq!(s.apply(Change::Delete { id: id.clone(), sender: None }, &l).unwrap().offset, 3);
         let trace = &s.history(None, 10).messages[0];
         assert!(trace.deleted && trace.content.is_empty() && trace.edited_at.is_none());
+        // The replay keeps every offset and no content: the message as its
+        // trace, its edit as another delete.
+        let replay = s.snapshot(Some(&at("e1", 0)), 0).events;
+        assert!(matches!(&replay[0], RoomEvent::Message(m) if m == trace), "{replay:?}");
+        assert!(matches!(&replay[1], RoomEvent::MessageDeleted(d) if d.id == id && d.offset == 2));
+        assert!(matches!(&replay[2], RoomEvent::MessageDeleted(d) if d.id == id && d.offset == 3));
+        assert_eq!(s.bytes(), replay.iter().map(cost).sum::<usize>(), "the costs follow");
         let gone = Change::Delete { id: id.clone(), sender: None };
         assert!(matches!(s.apply(gone, &l), Err(EngineError::MessageNotFound(_))));
         let edit_gone =

@@ -7,12 +7,13 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Stores an event in the room's stream, trims the stream by count and age,
-/// forgets messages that left the stream, and publishes the frame.
-/// Prepended to the scripts that append.
+/// Stores an event in the room's stream (with `extra` fields: see
+/// `SNAPSHOT`), trims the stream by count and age, forgets messages that
+/// left the stream, and publishes the frame. Prepended to the scripts that
+/// append.
 const APPEND: &str = r#"
-local function append(log, msgs, idx, channel, offset, frame, max_events, min_id, exclude)
-  redis.call('XADD', log, 'MAXLEN', max_events, '*', 'o', offset, 'e', frame)
+local function append(log, msgs, idx, channel, offset, frame, max_events, min_id, exclude, extra)
+  redis.call('XADD', log, 'MAXLEN', max_events, '*', 'o', offset, 'e', frame, unpack(extra))
   redis.call('XTRIM', log, 'MINID', min_id)
   local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
   local first = offset + 1
@@ -39,7 +40,7 @@ local frame = ARGV[2] .. offset .. ARGV[3]
 redis.call('HSET', KEYS[3], ARGV[4], frame)
 redis.call('ZADD', KEYS[4], offset, ARGV[4])
 redis.call('SET', KEYS[5], ARGV[4] .. ' ' .. offset, 'EX', ARGV[7])
-append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, frame, ARGV[5], ARGV[6], ARGV[8])
+append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, frame, ARGV[5], ARGV[6], ARGV[8], {'m', ARGV[4]})
 return {1, ARGV[4], offset}
 "#;
 
@@ -47,9 +48,14 @@ return {1, ARGV[4], offset}
 /// stays as what it leaves: see `ChatMessage::delete`): stored only if it
 /// is still as read, so the message is never decoded and re-encoded here
 /// (Lua's cjson would turn `[]` into `{}` and round numbers in its `data`).
+/// An edit's entry names its message (`m`) and keeps what a replay gives
+/// instead once the message is deleted (`r`, a `message_deleted` at the
+/// edit's offset).
 /// KEYS: seq, log, msgs, idx.
 /// ARGV: channel, frame before the offset, frame after it, message id,
-/// max events, min stream id, the message as read, the changed message.
+/// max events, min stream id, the message as read, the changed message,
+/// and for an edit the `message_deleted` before and after the offset ('' and
+/// '' for a delete).
 /// Returns {1, offset}, {-1, 0} when there is no such message, {-3, 0}
 /// when it changed since it was read.
 const APPEND_CHANGE: &str = r#"
@@ -58,15 +64,33 @@ if not stored then return {-1, 0} end
 if stored ~= ARGV[7] then return {-3, 0} end
 local offset = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[8])
-append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, ARGV[2] .. offset .. ARGV[3], ARGV[5], ARGV[6], '')
+local extra = {}
+if ARGV[9] ~= '' then extra = {'m', ARGV[4], 'r', ARGV[9] .. offset .. ARGV[10]} end
+append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], offset, ARGV[2] .. offset .. ARGV[3], ARGV[5], ARGV[6], '', extra)
 return {1, offset}
 "#;
 
+/// A replay never gives a deleted message's content (see
+/// `RoomEvent::erase`): an entry of a message (`m`) that is now a trace in
+/// `msgs` is replayed as that trace, or as its `r` for an edit. Stream
+/// entries cannot change in place, so the text stays in the stream until
+/// it leaves by count or age; rewriting the stream at each delete cost
+/// 2.8 ms of Redis per delete with 1,000 entries. A trace is recognised
+/// by its last field: `deleted` is serialized last, and only when true.
 /// KEYS: epoch, seq, log, msgs, idx.
 /// ARGV: a fresh epoch (used if the room has none), since epoch ('' for
 /// none), since offset, number of latest messages.
 /// Returns {epoch, last offset, recovered (-1 not asked, 0, 1), frames}.
 const SNAPSHOT: &str = r#"
+local function replayed(fields, msgs)
+  if fields[6] then
+    local now = redis.call('HGET', msgs, fields[6])
+    if now and string.sub(now, -16) == ',"deleted":true}' then
+      return fields[8] or now
+    end
+  end
+  return fields[4]
+end
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[1])
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -83,7 +107,7 @@ if ARGV[2] ~= '' then
       local entries = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', count)
       if #entries == count and tonumber(entries[count][2][2]) == since + 1 then
         recovered = 1
-        for i = count, 1, -1 do events[#events + 1] = entries[i][2][4] end
+        for i = count, 1, -1 do events[#events + 1] = replayed(entries[i][2], KEYS[4]) end
       end
     end
   end

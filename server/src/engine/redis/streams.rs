@@ -106,8 +106,22 @@ impl RedisStreams {
             let mut event = change(&mut message);
             let changed = serde_json::to_string(&ServerFrame::Message(message)).unwrap_or_default();
             let json = serde_json::to_string(&ServerFrame::from(event.clone())).unwrap_or_default();
+            // What a replay gives for an edit once its message is deleted.
+            let erased = match &event {
+                RoomEvent::MessageUpdated(_) => {
+                    let (room, id) = (room.clone(), id.clone());
+                    let frame = ServerFrame::MessageDeleted(MessageDeleted { room, id, offset: 0 });
+                    serde_json::to_string(&frame).unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            let (erased_before, erased_after) = split_at_offset(&erased);
             let mut invocation = self.change_invocation(room, keys, &json, &id);
-            invocation.arg(stored.unwrap_or_default()).arg(changed);
+            invocation
+                .arg(stored.unwrap_or_default())
+                .arg(changed)
+                .arg(erased_before)
+                .arg(erased_after);
             let (code, offset): (i64, u64) =
                 self.0.exec(invocation.invoke_async(&mut self.0.conn())).await?;
             match code {
