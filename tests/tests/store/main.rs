@@ -8,6 +8,7 @@ mod copy;
 mod hostile;
 mod outbox;
 mod sanctions;
+mod upgrade;
 
 use std::path::PathBuf;
 

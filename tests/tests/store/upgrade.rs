@@ -1,0 +1,155 @@
+//! Upgrading a store written by an earlier version: the migrations up to
+//! 0005 are applied to a new database, which is filled as that version
+//! wrote it, then the store opens it and applies the rest. A message
+//! deleted before the upgrade (whose row still held its content, as rows
+//! deleted before deletes emptied them do, and whose events all of it)
+//! leaves no text behind, and an edit made before the upgrade is found by
+//! a delete made after it.
+
+use std::path::{Path, PathBuf};
+
+use roomcast_server::store::{NewEvent, Outcome};
+use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
+use roomcast_tests::unique_id;
+use sqlx::migrate::Migrator;
+
+use crate::{Backend, append1, both_stores, now, room, user};
+
+both_stores!(an_upgrade_erases_what_earlier_deletes_left);
+
+/// The version before `0006_erase.sql`.
+const BEFORE: u32 = 6;
+
+/// A copy of `backend`'s migrations older than [`BEFORE`], in a temporary
+/// directory (the same files, so the same checksums).
+fn older_migrations(backend: &Backend) -> PathBuf {
+    let kind = match backend {
+        Backend::Sqlite(_) => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/migrations").join(kind);
+    let target = std::env::temp_dir().join(unique_id("roomcast-old-migrations"));
+    std::fs::create_dir_all(&target).unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let version: u32 = name.split('_').next().unwrap().parse().unwrap();
+        if version < BEFORE {
+            std::fs::copy(&path, target.join(&name)).unwrap();
+        }
+    }
+    target
+}
+
+fn message(id: &str, offset: u64, content: &str) -> ChatMessage {
+    ChatMessage {
+        room: room("r"),
+        id: id.into(),
+        offset,
+        client_id: format!("c-{id}"),
+        sender: user("alice"),
+        content: content.into(),
+        created_at: now(),
+        edited_at: None,
+        data: Some(Box::new(serde_json::json!({"note": content}))),
+        deleted: false,
+    }
+}
+
+fn edit(id: &str, offset: u64, content: &str) -> RoomEvent {
+    RoomEvent::MessageUpdated(MessageUpdated {
+        room: room("r"),
+        id: id.into(),
+        offset,
+        content: content.into(),
+        edited_at: now(),
+        data: None,
+    })
+}
+
+/// The rows an earlier version wrote: `gone` sent, edited and deleted (its
+/// row still holding its content), `kept` sent and edited.
+fn old_rows() -> (Vec<(u64, String)>, Vec<(ChatMessage, bool)>) {
+    let (gone, kept) = (message("gone", 1, "secret"), message("kept", 2, "kept"));
+    let events = [
+        RoomEvent::Message(gone.clone()),
+        RoomEvent::Message(kept.clone()),
+        edit("gone", 3, "secret edit"),
+        edit("kept", 4, "kept, edited"),
+        RoomEvent::MessageDeleted(MessageDeleted { room: room("r"), id: "gone".into(), offset: 5 }),
+    ];
+    let events = events.iter().map(|e| (e.offset(), serde_json::to_string(e).unwrap())).collect();
+    (events, vec![(gone, true), (kept, false)])
+}
+
+macro_rules! write_old {
+    ($pool:expr) => {{
+        let pool = $pool;
+        let (events, messages) = old_rows();
+        sqlx::query("INSERT INTO rooms (room, latest) VALUES ('r', 5)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for (pos, body) in events {
+            sqlx::query("INSERT INTO events (room, pos, at, body) VALUES ('r', $1, 0, $2)")
+                .bind(pos as i64)
+                .bind(body)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        for (m, deleted) in messages {
+            sqlx::query(
+                "INSERT INTO messages (room, id, sender, client_id, pos, at, body, deleted) \
+                 VALUES ('r', $1, 'alice', $2, $3, 0, $4, $5)",
+            )
+            .bind(&m.id)
+            .bind(&m.client_id)
+            .bind(m.offset as i64)
+            .bind(serde_json::to_string(&m).unwrap())
+            .bind(deleted)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }};
+}
+
+async fn an_upgrade_erases_what_earlier_deletes_left(backend: &Backend) {
+    let dir = older_migrations(backend);
+    let migrator = Migrator::new(dir.as_path()).await.unwrap();
+    match backend {
+        Backend::Sqlite(path) => {
+            let options =
+                sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            write_old!(pool);
+        }
+        Backend::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            write_old!(pool);
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+
+    let store = backend.open().await;
+    let events = store.events_after(&room("r"), 0, 10).await.unwrap();
+    let history = store.messages_before(&room("r"), None, 10).await.unwrap();
+    let text = serde_json::to_string(&(&events, &history)).unwrap();
+    assert!(!text.contains("secret"), "nothing of the deleted message: {text}");
+    assert!(matches!(&events[0], RoomEvent::Message(m) if m.deleted && m.id == "gone"));
+    assert!(matches!(&events[2], RoomEvent::MessageDeleted(d) if d.id == "gone" && d.offset == 3));
+    assert!(matches!(&events[3], RoomEvent::MessageUpdated(u) if u.content == "kept, edited"));
+    let trace = &history[0];
+    assert!(trace.deleted && trace.content.is_empty() && trace.data.is_none(), "{trace:?}");
+
+    // The edit from before the upgrade is found by a delete after it.
+    let delete = NewEvent::Delete { room: room("r"), id: "kept".into(), by: None };
+    assert!(matches!(append1(&*store, delete).await, Outcome::Appended(_)));
+    let events = store.events_after(&room("r"), 0, 10).await.unwrap();
+    assert!(matches!(&events[3], RoomEvent::MessageDeleted(d) if d.id == "kept" && d.offset == 4));
+    assert!(!serde_json::to_string(&events).unwrap().contains("kept, edited"));
+}
