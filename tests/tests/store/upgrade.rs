@@ -67,9 +67,12 @@ fn edit(id: &str, offset: u64, content: &str) -> RoomEvent {
     })
 }
 
+/// Events as (offset, body), and messages with their `deleted` column.
+type OldRows = (Vec<(u64, String)>, Vec<(ChatMessage, bool)>);
+
 /// The rows an earlier version wrote: `gone` sent, edited and deleted (its
 /// row still holding its content), `kept` sent and edited.
-fn old_rows() -> (Vec<(u64, String)>, Vec<(ChatMessage, bool)>) {
+fn old_rows() -> OldRows {
     let (gone, kept) = (message("gone", 1, "secret"), message("kept", 2, "kept"));
     let events = [
         RoomEvent::Message(gone.clone()),
