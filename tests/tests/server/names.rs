@@ -65,8 +65,9 @@ async fn client_ids_cannot_reach_another_rooms_keys(engine: Engine) {
     bob.call_ok(send(other, "before", "b1"), "ack").await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
     alice.join("general").await;
-    for (i, client_id) in
-        ["log", "seq", "epoch", "msgs", "idx", "members", "profiles"].into_iter().enumerate()
+    for (i, client_id) in ["log", "seq", "epoch", "msgs", "idx", "deleted", "members", "profiles"]
+        .into_iter()
+        .enumerate()
     {
         let reply = alice.call(send("general", "hi", client_id)).await;
         assert_eq!(frame_type(&reply), "ack", "client_id {client_id}: {reply}");

@@ -85,7 +85,7 @@ async fn a_deleted_message_is_replayed_as_its_trace(engine: Engine) {
     alice.call_ok(json!({"type": "delete", "room": "general", "id": first}), "ack").await;
     let second = alice.say("general", "secret two").await["id"].clone();
     alice.call_ok(json!({"type": "delete", "room": "general", "id": second}), "ack").await;
-    // Not a trace, though its data ends as one does.
+    // Not deleted, though its data says so.
     let after = json!({"type": "send", "room": "general", "content": "after",
         "client_id": "after", "data": {"deleted": true}});
     alice.call_ok(after, "ack").await;

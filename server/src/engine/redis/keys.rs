@@ -23,12 +23,16 @@ pub(super) struct RoomKeys {
     pub epoch: String,
     /// The last offset given out.
     pub seq: String,
-    /// The stream of events (fields `o`: offset, `e`: frame JSON).
+    /// The stream of events (fields `o`: offset, `e`: frame JSON; `m`: the
+    /// message id of a message or an edit; `r`: what an edit is replayed as
+    /// once its message is deleted).
     pub log: String,
     /// Message id to the message's current JSON.
     pub messages: String,
     /// Message ids scored by offset, for history pages.
     pub index: String,
+    /// The ids of deleted messages still in `log`, which a replay erases.
+    pub deleted: String,
     /// User id to the number of connections in the room (all instances).
     pub members: String,
     /// User id to the member's profile JSON.
@@ -51,6 +55,7 @@ impl RoomKeys {
             log: format!("{p}log"),
             messages: format!("{p}msgs"),
             index: format!("{p}idx"),
+            deleted: format!("{p}deleted"),
             members: format!("{p}members"),
             profiles: format!("{p}profiles"),
             order: format!("{p}order"),
