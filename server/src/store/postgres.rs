@@ -40,7 +40,9 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.finish_erase_upgrade().await?;
+        Ok(store)
     }
 
     /// A transaction; the room rows it updates stay locked until it ends.

@@ -297,6 +297,90 @@ macro_rules! sql_store {
                 Ok(pruned)
             }
         }
+
+        impl $store {
+            /// Finishes migration `0006_erase` once, in Rust rather than
+            /// SQL (PostgreSQL's JSON functions refuse the `\u0000` a text
+            /// may hold): names each edit's message in `events.message_id`,
+            /// then erases what earlier versions kept of messages deleted
+            /// before it, rows and events. Pages of `CHUNK` rows keep
+            /// memory bounded; the `erase` mark in `meta` goes in the same
+            /// transaction, and instances starting together wait for it.
+            async fn finish_erase_upgrade(&self) -> Result<(), $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let mut tx = self.begin_write().await?;
+                let pending = sqlx::query(&format!(
+                    "SELECT value FROM meta WHERE key = 'erase'{}",
+                    $lock
+                ))
+                .fetch_optional(&mut *tx)
+                .await?;
+                if pending.is_none() {
+                    return Ok(());
+                }
+                let mut after = (String::new(), i64::MIN);
+                loop {
+                    let rows = sqlx::query(
+                        "SELECT room, pos, body FROM events \
+                         WHERE body LIKE '{\"type\":\"message_updated\",%' \
+                         AND (room > $1 OR (room = $1 AND pos > $2)) ORDER BY room, pos LIMIT $3",
+                    )
+                    .bind(&after.0)
+                    .bind(after.1)
+                    .bind($crate::store::to_db($crate::store::sql::CHUNK as u64))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let Some(last) = rows.last() else { break };
+                    after = (last.try_get(0)?, last.try_get(1)?);
+                    for row in &rows {
+                        let body: &str = row.try_get(2)?;
+                        let Ok(roomcast_shared::RoomEvent::MessageUpdated(edit)) =
+                            serde_json::from_str(body)
+                        else {
+                            continue;
+                        };
+                        sqlx::query("UPDATE events SET message_id = $3 WHERE room = $1 AND pos = $2")
+                            .bind(row.try_get::<&str, _>(0)?)
+                            .bind(row.try_get::<i64, _>(1)?)
+                            .bind(edit.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                let mut after = (String::new(), String::new());
+                loop {
+                    let rows = sqlx::query(
+                        "SELECT room, id, body FROM messages WHERE deleted \
+                         AND (room > $1 OR (room = $1 AND id > $2)) ORDER BY room, id LIMIT $3",
+                    )
+                    .bind(&after.0)
+                    .bind(&after.1)
+                    .bind($crate::store::to_db($crate::store::sql::CHUNK as u64))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let Some(last) = rows.last() else { break };
+                    after = (last.try_get(0)?, last.try_get(1)?);
+                    for row in &rows {
+                        let body: &str = row.try_get(2)?;
+                        let Ok(mut trace) = serde_json::from_str::<roomcast_shared::ChatMessage>(body)
+                        else {
+                            continue;
+                        };
+                        trace.delete();
+                        sqlx::query("UPDATE messages SET body = $3 WHERE room = $1 AND id = $2")
+                            .bind(row.try_get::<&str, _>(0)?)
+                            .bind(row.try_get::<&str, _>(1)?)
+                            .bind(serde_json::to_string(&trace)?)
+                            .execute(&mut *tx)
+                            .await?;
+                        $crate::store::sql::erase_message!(tx, &trace);
+                    }
+                }
+                sqlx::query("DELETE FROM meta WHERE key = 'erase'").execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
     };
 }
 
@@ -487,42 +571,51 @@ macro_rules! write_plan {
             });
             query.build().execute(&mut *$tx).await?;
         }
-        // Messages deleted by this batch leave the log too: their `message`
-        // event becomes their trace and each edit a `message_deleted`
-        // ([`RoomEvent::erase`]). Deletes are rare beside sends, so a few
-        // statements each; sends pay nothing for it.
+        // Messages deleted by this batch leave the log too. Deletes are
+        // rare beside sends, so a few statements each; sends pay nothing.
         for m in $plan.inserted.iter().chain(&$plan.updated).filter(|m| m.deleted) {
-            let trace = serde_json::to_string(&roomcast_shared::RoomEvent::Message(m.clone()))?;
-            sqlx::query("UPDATE events SET body = $3 WHERE room = $1 AND pos = $2")
-                .bind(m.room.as_str())
-                .bind(to_db(m.offset))
-                .bind(trace)
-                .execute(&mut *$tx)
-                .await?;
-            let edits: Vec<i64> =
-                sqlx::query_scalar("SELECT pos FROM events WHERE room = $1 AND message_id = $2")
-                    .bind(m.room.as_str())
-                    .bind(m.id.as_str())
-                    .fetch_all(&mut *$tx)
-                    .await?;
-            for pos in edits {
-                let erased =
-                    roomcast_shared::RoomEvent::MessageDeleted(roomcast_shared::MessageDeleted {
-                        room: m.room.clone(),
-                        id: m.id.clone(),
-                        offset: $crate::store::from_db(pos),
-                    });
-                sqlx::query(
-                    "UPDATE events SET body = $3, message_id = NULL WHERE room = $1 AND pos = $2",
-                )
-                .bind(m.room.as_str())
-                .bind(pos)
-                .bind(serde_json::to_string(&erased)?)
-                .execute(&mut *$tx)
-                .await?;
-            }
+            $crate::store::sql::erase_message!($tx, m);
         }
     }};
 }
 
-pub(crate) use {delete_in_steps, read_known, sql_store, write_plan};
+/// Erases the deleted message `$m` (its trace) from the room's `events`:
+/// its `message` event becomes the trace and each edit a `message_deleted`
+/// at the edit's offset ([`RoomEvent::erase`](roomcast_shared::RoomEvent::erase)),
+/// found through `events.message_id`.
+macro_rules! erase_message {
+    ($tx:ident, $m:expr) => {{
+        let m: &roomcast_shared::ChatMessage = $m;
+        let trace = serde_json::to_string(&roomcast_shared::RoomEvent::Message(m.clone()))?;
+        sqlx::query("UPDATE events SET body = $3 WHERE room = $1 AND pos = $2")
+            .bind(m.room.as_str())
+            .bind($crate::store::to_db(m.offset))
+            .bind(trace)
+            .execute(&mut *$tx)
+            .await?;
+        let edits: Vec<i64> =
+            sqlx::query_scalar("SELECT pos FROM events WHERE room = $1 AND message_id = $2")
+                .bind(m.room.as_str())
+                .bind(m.id.as_str())
+                .fetch_all(&mut *$tx)
+                .await?;
+        for pos in edits {
+            let erased =
+                roomcast_shared::RoomEvent::MessageDeleted(roomcast_shared::MessageDeleted {
+                    room: m.room.clone(),
+                    id: m.id.clone(),
+                    offset: $crate::store::from_db(pos),
+                });
+            sqlx::query(
+                "UPDATE events SET body = $3, message_id = NULL WHERE room = $1 AND pos = $2",
+            )
+            .bind(m.room.as_str())
+            .bind(pos)
+            .bind(serde_json::to_string(&erased)?)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+pub(crate) use {delete_in_steps, erase_message, read_known, sql_store, write_plan};

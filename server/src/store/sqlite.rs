@@ -85,7 +85,9 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        Ok(Self { pool, writer })
+        let store = Self { pool, writer };
+        store.finish_erase_upgrade().await?;
+        Ok(store)
     }
 
     /// A transaction that takes the write lock at once: a deferred one that

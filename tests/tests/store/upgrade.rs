@@ -73,12 +73,13 @@ type OldRows = (Vec<(u64, String)>, Vec<(ChatMessage, bool)>);
 /// The rows an earlier version wrote: `gone` sent, edited and deleted (its
 /// row still holding its content), `kept` sent and edited.
 fn old_rows() -> OldRows {
-    let (gone, kept) = (message("gone", 1, "secret"), message("kept", 2, "kept"));
+    // Texts with NUL, which PostgreSQL's `jsonb` would refuse.
+    let (gone, kept) = (message("gone", 1, "secret\0one"), message("kept", 2, "kept"));
     let events = [
         RoomEvent::Message(gone.clone()),
         RoomEvent::Message(kept.clone()),
-        edit("gone", 3, "secret edit"),
-        edit("kept", 4, "kept, edited"),
+        edit("gone", 3, "secret\0edit"),
+        edit("kept", 4, "kept, edited\0"),
         RoomEvent::MessageDeleted(MessageDeleted { room: room("r"), id: "gone".into(), offset: 5 }),
     ];
     let events = events.iter().map(|e| (e.offset(), serde_json::to_string(e).unwrap())).collect();
@@ -145,7 +146,7 @@ async fn an_upgrade_erases_what_earlier_deletes_left(backend: &Backend) {
     assert!(!text.contains("secret"), "nothing of the deleted message: {text}");
     assert!(matches!(&events[0], RoomEvent::Message(m) if m.deleted && m.id == "gone"));
     assert!(matches!(&events[2], RoomEvent::MessageDeleted(d) if d.id == "gone" && d.offset == 3));
-    assert!(matches!(&events[3], RoomEvent::MessageUpdated(u) if u.content == "kept, edited"));
+    assert!(matches!(&events[3], RoomEvent::MessageUpdated(u) if u.content == "kept, edited\0"));
     let trace = &history[0];
     assert!(trace.deleted && trace.content.is_empty() && trace.data.is_none(), "{trace:?}");
 
