@@ -131,6 +131,28 @@ async fn a_deleted_message_is_replayed_as_its_trace(engine: Engine) {
     }
 }
 
+every_engine!(an_erased_edit_stays_erased_once_its_message_left_the_window);
+/// The window keeps three events: once the deleted message's own event
+/// left it, its edit (still in it) is still replayed erased.
+async fn an_erased_edit_stays_erased_once_its_message_left_the_window(engine: Engine) {
+    let server = TestServer::with_on(engine, |c| c.history.max_events = 3).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    let epoch = alice.join("general").await["epoch"].clone();
+    let id = alice.say("general", "secret").await["id"].clone();
+    let edit = json!({"type": "edit", "room": "general", "id": id, "content": "secret edit"});
+    alice.call_ok(edit, "ack").await;
+    alice.call_ok(json!({"type": "delete", "room": "general", "id": id}), "ack").await;
+    alice.say("general", "after").await;
+
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    let reply = bob.call_ok(join_since("general", &epoch, 1), "joined").await;
+    assert_eq!(reply["recovered"], true, "offsets 2 to 4 are kept: {reply}");
+    assert!(!reply.to_string().contains("secret"), "no deleted text: {reply}");
+    let kinds: Vec<_> =
+        reply["messages"].as_array().unwrap().iter().map(|m| m["type"].clone()).collect();
+    assert_eq!(kinds, ["message_deleted", "message_deleted", "message"]);
+}
+
 every_engine!(a_client_that_missed_nothing_recovers_nothing);
 async fn a_client_that_missed_nothing_recovers_nothing(engine: Engine) {
     let server = TestServer::start_on(engine).await;

@@ -31,7 +31,8 @@ pub(super) struct RoomKeys {
     pub messages: String,
     /// Message ids scored by offset, for history pages.
     pub index: String,
-    /// The ids of deleted messages still in `log`, which a replay erases.
+    /// The ids of deleted messages whose events are still in `log`, which a
+    /// replay erases, scored by the delete's offset.
     pub deleted: String,
     /// User id to the number of connections in the room (all instances).
     pub members: String,

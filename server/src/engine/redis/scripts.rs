@@ -9,8 +9,9 @@ use redis::Script;
 
 /// Stores an event in the room's stream (with `extra` fields: see
 /// `SNAPSHOT`), trims the stream by count and age, forgets messages that
-/// left the stream (and that they were deleted), and publishes the frame.
-/// Prepended to the scripts that append.
+/// left the stream and deletes whose own event did (not before: the
+/// message's edits may still be in it), and publishes the frame. Prepended
+/// to the scripts that append.
 const APPEND: &str = r#"
 local function append(log, msgs, idx, deleted, channel, offset, frame, max_events, min_id, exclude, extra)
   redis.call('XADD', log, 'MAXLEN', max_events, '*', 'o', offset, 'e', frame, unpack(extra))
@@ -19,11 +20,9 @@ local function append(log, msgs, idx, deleted, channel, offset, frame, max_event
   local first = offset + 1
   if #oldest > 0 then first = tonumber(oldest[1][2][2]) end
   local gone = redis.call('ZRANGEBYSCORE', idx, '-inf', '(' .. first)
-  for i = 1, #gone do
-    redis.call('HDEL', msgs, gone[i])
-    redis.call('SREM', deleted, gone[i])
-  end
+  for i = 1, #gone do redis.call('HDEL', msgs, gone[i]) end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. first) end
+  redis.call('ZREMRANGEBYSCORE', deleted, '-inf', '(' .. first)
   redis.call('PUBLISH', channel, offset .. '\t' .. exclude .. '\t' .. frame)
 end
 "#;
@@ -53,7 +52,8 @@ return {1, ARGV[4], offset}
 /// (Lua's cjson would turn `[]` into `{}` and round numbers in its `data`).
 /// An edit's entry names its message (`m`) and keeps what a replay gives
 /// instead once the message is deleted (`r`, a `message_deleted` at the
-/// edit's offset); a delete adds the message to the room's deleted ones.
+/// edit's offset); a delete adds the message to the room's deleted ones,
+/// scored by the delete's offset.
 /// KEYS: seq, log, msgs, idx, deleted.
 /// ARGV: channel, frame before the offset, frame after it, message id,
 /// max events, min stream id, the message as read, the changed message,
@@ -71,7 +71,7 @@ local extra = {}
 if ARGV[9] ~= '' then
   extra = {'m', ARGV[4], 'r', ARGV[9] .. offset .. ARGV[10]}
 else
-  redis.call('SADD', KEYS[5], ARGV[4])
+  redis.call('ZADD', KEYS[5], offset, ARGV[4])
 end
 append(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], offset, ARGV[2] .. offset .. ARGV[3], ARGV[5], ARGV[6], '', extra)
 return {1, offset}
@@ -84,8 +84,8 @@ return {1, offset}
 /// stream until it leaves by count or age: rewriting the stream at each
 /// delete cost 2.8 ms of Redis per delete with 1,000 entries, and looking
 /// each replayed message up in `msgs` made a recovery of 1,000 events a
-/// third slower (2.0 to 2.7 ms); the set of deleted ids costs nothing while
-/// the window holds no deleted message.
+/// third slower (2.0 to 2.7 ms); the deleted ids cost nothing while the
+/// window holds no deleted message.
 /// KEYS: epoch, seq, log, msgs, idx, deleted.
 /// ARGV: a fresh epoch (used if the room has none), since epoch ('' for
 /// none), since offset, number of latest messages.
@@ -108,7 +108,7 @@ if ARGV[2] ~= '' then
       if #entries == count and tonumber(entries[count][2][2]) == since + 1 then
         recovered = 1
         local deleted = {}
-        for _, id in ipairs(redis.call('SMEMBERS', KEYS[6])) do deleted[id] = true end
+        for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do deleted[id] = true end
         for i = count, 1, -1 do
           local fields = entries[i][2]
           local frame = fields[4]
