@@ -309,12 +309,10 @@ macro_rules! sql_store {
             async fn finish_erase_upgrade(&self) -> Result<(), $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let mut tx = self.begin_write().await?;
-                let pending = sqlx::query(&format!(
-                    "SELECT value FROM meta WHERE key = 'erase'{}",
-                    $lock
-                ))
-                .fetch_optional(&mut *tx)
-                .await?;
+                let pending =
+                    sqlx::query(&format!("SELECT value FROM meta WHERE key = 'erase'{}", $lock))
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 if pending.is_none() {
                     return Ok(());
                 }
@@ -323,7 +321,7 @@ macro_rules! sql_store {
                     let rows = sqlx::query(
                         "SELECT room, pos, body FROM events \
                          WHERE body LIKE '{\"type\":\"message_updated\",%' \
-                         AND (room > $1 OR (room = $1 AND pos > $2)) ORDER BY room, pos LIMIT $3",
+                         AND (room, pos) > ($1, $2) ORDER BY room, pos LIMIT $3",
                     )
                     .bind(&after.0)
                     .bind(after.1)
@@ -339,19 +337,21 @@ macro_rules! sql_store {
                         else {
                             continue;
                         };
-                        sqlx::query("UPDATE events SET message_id = $3 WHERE room = $1 AND pos = $2")
-                            .bind(row.try_get::<&str, _>(0)?)
-                            .bind(row.try_get::<i64, _>(1)?)
-                            .bind(edit.id)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query(
+                            "UPDATE events SET message_id = $3 WHERE room = $1 AND pos = $2",
+                        )
+                        .bind(row.try_get::<&str, _>(0)?)
+                        .bind(row.try_get::<i64, _>(1)?)
+                        .bind(edit.id)
+                        .execute(&mut *tx)
+                        .await?;
                     }
                 }
                 let mut after = (String::new(), String::new());
                 loop {
                     let rows = sqlx::query(
                         "SELECT room, id, body FROM messages WHERE deleted \
-                         AND (room > $1 OR (room = $1 AND id > $2)) ORDER BY room, id LIMIT $3",
+                         AND (room, id) > ($1, $2) ORDER BY room, id LIMIT $3",
                     )
                     .bind(&after.0)
                     .bind(&after.1)
@@ -362,7 +362,8 @@ macro_rules! sql_store {
                     after = (last.try_get(0)?, last.try_get(1)?);
                     for row in &rows {
                         let body: &str = row.try_get(2)?;
-                        let Ok(mut trace) = serde_json::from_str::<roomcast_shared::ChatMessage>(body)
+                        let Ok(mut trace) =
+                            serde_json::from_str::<roomcast_shared::ChatMessage>(body)
                         else {
                             continue;
                         };
