@@ -110,9 +110,9 @@ impl RedisStreams {
             // What a replay gives for an edit once its message is deleted.
             let erased = match &event {
                 RoomEvent::MessageUpdated(_) => {
-                    let (room, id) = (room.clone(), id.clone());
-                    let frame = ServerFrame::MessageDeleted(MessageDeleted { room, id, offset: 0 });
-                    serde_json::to_string(&frame).unwrap_or_default()
+                    let mut erased = event.clone();
+                    erased.erase(&id);
+                    serde_json::to_string(&ServerFrame::from(erased)).unwrap_or_default()
                 }
                 _ => String::new(),
             };
