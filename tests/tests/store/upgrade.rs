@@ -102,6 +102,23 @@ macro_rules! write_old {
                 .await
                 .unwrap();
         }
+        // Rows the upgrade cannot read (an edit cut short, a deleted
+        // message that is not JSON) are left as they are, not a failed start.
+        sqlx::query(
+            "INSERT INTO events (room, pos, at, body) \
+             VALUES ('junk', 1, 0, '{\"type\":\"message_updated\",')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO messages (room, id, sender, client_id, pos, at, body, deleted) \
+             VALUES ('junk', 'bad', 'alice', 'c-bad', 1, 0, '{', $1)",
+        )
+        .bind(true)
+        .execute(&pool)
+        .await
+        .unwrap();
         for (m, deleted) in messages {
             sqlx::query(
                 "INSERT INTO messages (room, id, sender, client_id, pos, at, body, deleted) \
@@ -140,6 +157,8 @@ async fn an_upgrade_erases_what_earlier_deletes_left(backend: &Backend) {
     std::fs::remove_dir_all(dir).unwrap();
 
     let store = backend.open().await;
+    let junk = store.events_after(&room("junk"), 0, 10).await;
+    assert!(junk.is_err(), "the unreadable edit is still there, unread: {junk:?}");
     let events = store.events_after(&room("r"), 0, 10).await.unwrap();
     let history = store.messages_before(&room("r"), None, 10).await.unwrap();
     let text = serde_json::to_string(&(&events, &history)).unwrap();
