@@ -212,9 +212,10 @@ pub struct UnreadCaps {
 /// What [`Store::prune`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
-    /// Events of room streams.
+    /// Edits and deletes of room streams (and `message` events stored
+    /// apart by earlier versions).
     pub events: u64,
-    /// Messages (with their idempotency keys).
+    /// Messages, with their idempotency keys and their `message` events.
     pub messages: u64,
     /// Expired notifications.
     pub notifications: u64,
@@ -246,7 +247,10 @@ pub trait Store:
     /// retention removed.
     async fn head(&self, room: &RoomName) -> Result<Position, StoreError>;
 
-    /// The room's events after `offset`, oldest first, at most `limit`.
+    /// The room's events after `offset` up to `offset + limit`, oldest
+    /// first: fewer where the room has not reached `offset + limit`, or
+    /// where retention removed some (offsets are never reused, so these
+    /// are the first `limit` after `offset` whenever none is missing).
     async fn events_after(
         &self,
         room: &RoomName,

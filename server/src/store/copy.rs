@@ -32,9 +32,9 @@ use super::{Backend, Opened, StoreError, from_db, to_db};
 /// Rows per page when none is asked for.
 pub const DEFAULT_BATCH_ROWS: u64 = 1_000;
 
-/// Most rows per page: a page is one `INSERT`, and 4,000 rows of
-/// `messages`' 8 columns stay under SQLite's 32,766 bound parameters.
-pub const MAX_BATCH_ROWS: u64 = 4_000;
+/// Most rows per page: a page is one `INSERT`, and 3,000 rows of
+/// `messages`' 9 columns stay under SQLite's 32,766 bound parameters.
+pub const MAX_BATCH_ROWS: u64 = 3_000;
 
 /// A column's type, as both schemas declare it.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +91,7 @@ const TABLES: &[Table] = &[
             ("at", Kind::Int),
             ("body", Kind::Text),
             ("deleted", Kind::Bool),
+            ("sent", Kind::Text),
         ],
         key: 2,
     },

@@ -63,16 +63,43 @@ macro_rules! sql_store {
                 limit: usize,
             ) -> Result<Vec<roomcast_shared::RoomEvent>, $crate::store::StoreError> {
                 use sqlx::Row as _;
+                // A message's `message` event is its row of `messages`,
+                // unless `events` holds its offset (see migration 0007).
+                // Offsets are dense, so bounding every part by `pos` keeps
+                // the read to `limit` rows whichever plan each database
+                // picks (PostgreSQL may hash the anti-join's events).
                 let rows = sqlx::query(
-                    "SELECT body FROM events WHERE room = $1 AND pos > $2 ORDER BY pos LIMIT $3",
+                    "SELECT pos, body, NULL AS deleted FROM events \
+                     WHERE room = $1 AND pos > $2 AND pos <= $3 \
+                     UNION ALL \
+                     SELECT pos, COALESCE(sent, body), deleted FROM messages AS m \
+                     WHERE room = $1 AND pos > $2 AND pos <= $3 AND NOT EXISTS \
+                     (SELECT 1 FROM events AS e WHERE e.room = $1 AND e.pos = m.pos \
+                      AND e.pos > $2 AND e.pos <= $3) \
+                     ORDER BY pos",
                 )
                 .bind(room.as_str())
                 .bind($crate::store::to_db(offset))
-                .bind($crate::store::to_db(limit as u64))
+                .bind($crate::store::to_db(offset.saturating_add(limit as u64)))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter()
-                    .map(|row| Ok(serde_json::from_str(row.try_get::<&str, _>(0)?)?))
+                    .map(|row| {
+                        let body = row.try_get::<&str, _>(1)?;
+                        Ok(match row.try_get::<Option<bool>, _>(2)? {
+                            None => serde_json::from_str(body)?,
+                            // A message's row: its `message` event, or the
+                            // trace once deleted.
+                            Some(deleted) => {
+                                let mut message: roomcast_shared::ChatMessage =
+                                    serde_json::from_str(body)?;
+                                if deleted {
+                                    message.delete();
+                                }
+                                roomcast_shared::RoomEvent::Message(message)
+                            }
+                        })
+                    })
                     .collect()
             }
 
@@ -542,23 +569,44 @@ macro_rules! write_plan {
                     .push_bind(m.deleted);
             });
             if upsert {
+                // The first edit keeps the message as sent, for the replay
+                // of its `message` event; a delete forgets it.
                 query.push(
                     " ON CONFLICT (room, id) DO UPDATE SET body = excluded.body, \
-                     deleted = excluded.deleted",
+                     deleted = excluded.deleted, sent = CASE WHEN excluded.deleted \
+                     THEN NULL ELSE COALESCE(messages.sent, messages.body) END",
                 );
             }
             query.build().execute(&mut *$tx).await?;
         }
-        if !$plan.events.is_empty() {
-            let bodies = $plan
-                .events
+        // A `message` event is its message's row, unless the batch also
+        // edited the message: the row no longer holds it as sent, so the
+        // event goes to `events` (whose row wins, see `events_after`).
+        let edited: std::collections::HashSet<(&str, u64)> = $plan
+            .inserted
+            .iter()
+            .filter(|m| m.edited_at.is_some())
+            .map(|m| (m.room.as_str(), m.offset))
+            .collect();
+        let logged: Vec<&(roomcast_shared::RoomEvent, time::OffsetDateTime)> = $plan
+            .events
+            .iter()
+            .filter(|(event, _)| match event {
+                roomcast_shared::RoomEvent::Message(m) => {
+                    edited.contains(&(m.room.as_str(), m.offset))
+                }
+                _ => true,
+            })
+            .collect();
+        if !logged.is_empty() {
+            let bodies = logged
                 .iter()
                 .map(|(event, _)| serde_json::to_string(event))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut query = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO events (room, pos, at, body, message_id) ",
             );
-            query.push_values($plan.events.iter().zip(bodies), |mut row, ((event, at), body)| {
+            query.push_values(logged.into_iter().zip(bodies), |mut row, ((event, at), body)| {
                 // An edit names its message, so that a delete finds it.
                 let edited = match event {
                     roomcast_shared::RoomEvent::MessageUpdated(u) => Some(u.id.as_str()),

@@ -18,6 +18,7 @@ both_stores!(
     edits_and_deletes_apply_to_any_retained_message,
     a_delete_erases_the_message_from_the_events,
     events_after_recovers_in_order_with_a_limit,
+    a_message_replays_as_sent_after_its_edits,
     history_pages_go_backwards_in_current_state,
     read_positions_are_per_user_per_room_and_never_move_back,
     notifications_are_kept_until_taken_once,
@@ -231,6 +232,58 @@ async fn a_delete_erases_the_message_from_the_events(backend: &Backend) {
     );
 }
 
+/// A message's `message` event replays as it was sent, whatever its row
+/// holds since: edited in later commits (before and after a reopen), or in
+/// the commit that sent it; a limit cuts the merged replay anywhere.
+async fn a_message_replays_as_sent_after_its_edits(backend: &Backend) {
+    let store = backend.open().await;
+    let edit = |id: &str, content: &str| NewEvent::Edit {
+        room: room("r"),
+        id: id.into(),
+        by: None,
+        content: content.into(),
+        data: DataEdit::Replace(Box::new(serde_json::json!({"v": content}))),
+        edited_at: now(),
+    };
+    let first = message("r", "alice", "c1", "as sent");
+    let NewEvent::Message { id: first_id, .. } = &first else { unreachable!() };
+    let first_id = first_id.clone();
+    append1(&*store, first).await;
+    append1(&*store, edit(&first_id, "first edit")).await;
+    drop(store);
+    let store = backend.open().await;
+    append1(&*store, edit(&first_id, "second edit")).await;
+    let batched = message("r", "bob", "c2", "batched as sent");
+    let NewEvent::Message { id: batched_id, .. } = &batched else { unreachable!() };
+    let batched_id = batched_id.clone();
+    store.append(&[batched, edit(&batched_id, "batched edit")]).await.unwrap();
+    append1(&*store, message("r", "carol", "c3", "plain")).await;
+
+    let expected = [
+        "message as sent".to_owned(),
+        format!("edit {first_id}"),
+        format!("edit {first_id}"),
+        "message batched as sent".to_owned(),
+        format!("edit {batched_id}"),
+        "message plain".to_owned(),
+    ];
+    assert_eq!(replayed(&*store, "r").await, expected);
+    let events = store.events_after(&room("r"), 0, 10).await.unwrap();
+    let RoomEvent::Message(m) = &events[0] else { panic!("not a message: {events:?}") };
+    assert_eq!((m.edited_at, &m.data), (None, &None), "the message as sent");
+    for since in 0..6 {
+        for limit in 1..4 {
+            let page = store.events_after(&room("r"), since, limit).await.unwrap();
+            let end = (since as usize + limit).min(events.len());
+            assert_eq!(page, events[since as usize..end], "since {since}, limit {limit}");
+        }
+    }
+    // History shows the current state.
+    let history = store.messages_before(&room("r"), None, 10).await.unwrap();
+    let contents: Vec<&str> = history.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["second edit", "batched edit", "plain"]);
+}
+
 async fn events_after_recovers_in_order_with_a_limit(backend: &Backend) {
     let store = backend.open().await;
     let batch: Vec<NewEvent> =
@@ -395,7 +448,8 @@ async fn retention_removes_old_messages_and_keeps_offsets_going(backend: &Backen
     let head = store.head(&room("r")).await.unwrap();
     let cutoff = OffsetDateTime::now_utc() - Duration::from_secs(86_400);
     let pruned = store.prune(Some(cutoff), cutoff).await.unwrap();
-    assert_eq!((pruned.events, pruned.messages), (3, 3));
+    // A message's event is its row: nothing else to prune.
+    assert_eq!((pruned.events, pruned.messages), (0, 3));
     let left = store.messages_before(&room("r"), None, 10).await.unwrap();
     assert_eq!(left.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["new"]);
     assert_eq!(store.events_after(&room("r"), 0, 10).await.unwrap().len(), 1);

@@ -208,8 +208,11 @@ async fn sqlite_moves_to_postgres_with_its_epoch_offsets_reads_and_notifications
     let first = fill(&*source.open().await, &contents()).await;
     // Pages of 4 rows: every table takes several, and ends mid-page.
     let summary = copied(&source, &destination, &["--batch-rows", "4"]).await;
-    let events = ROOMS.len() * (contents().len() + 2);
+    // A message's event is its row of `messages`; `events` holds the
+    // edit and the delete of each room.
+    let (events, messages) = (ROOMS.len() * 2, ROOMS.len() * contents().len());
     assert!(summary.contains(&format!("events {events} = {events}")), "{summary}");
+    assert!(summary.contains(&format!("messages {messages} = {messages}")), "{summary}");
     assert!(summary.contains("read_positions 9 = 9"), "{summary}");
     assert!(summary.contains("notifications 6 = 6"), "{summary}");
     assert_moved(&*source.open().await, &*destination.open().await, &first).await;
