@@ -98,13 +98,13 @@ case $store in
       wait "$syncs" || true; syncs=
       commits=$(awk -F, '/syscalls/ { n += $1 } END { print n + 0 }' "$tmp/syncs")
     fi
-    events=$(sqlite3 "$tmp/roomcast.db" 'SELECT count(*) FROM events')
+    events=$(sqlite3 "$tmp/roomcast.db" 'SELECT COALESCE(sum(latest), 0) FROM rooms')
     store_summary sqlite "$events" "$commits" "fsync and fdatasync calls" "$ticks" >"${out%.json}.store.json"
     ;;
   postgres)
     sleep 1
     commits=$(($(pg_commits "$tmp" "$pg_port") - commits_before))
-    events=$(pg_sql "$tmp" "$pg_port" roomcast 'SELECT count(*) FROM events')
+    events=$(pg_sql "$tmp" "$pg_port" roomcast 'SELECT COALESCE(sum(latest), 0) FROM rooms')
     store_summary postgres "$events" "$commits" "xact_commit" >"${out%.json}.store.json"
     ;;
 esac
