@@ -56,4 +56,4 @@ impl PostgresStore {
     }
 }
 
-super::sql::sql_store!(PostgresStore, Postgres, " FOR UPDATE");
+super::sql::sql_store!(PostgresStore, Postgres, " FOR UPDATE", "INSERT INTO");

@@ -104,4 +104,4 @@ impl SqliteStore {
     }
 }
 
-super::sql::sql_store!(SqliteStore, Sqlite, "");
+super::sql::sql_store!(SqliteStore, Sqlite, "", "INSERT OR FAIL INTO");
