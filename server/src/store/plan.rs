@@ -10,7 +10,7 @@
 //! first, an edit sees a message sent earlier in the batch, a delete ends
 //! later edits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
 use time::OffsetDateTime;
@@ -44,6 +44,30 @@ pub(super) struct Plan {
     pub updated: Vec<ChatMessage>,
     /// Every appended event with when it happened, in batch order.
     pub events: Vec<(RoomEvent, OffsetDateTime)>,
+}
+
+impl Plan {
+    /// The events that go to the `events` table: edits, deletes, and the
+    /// `message` event of a message this batch also edited, whose row no
+    /// longer holds it as sent. Any other `message` event is its message's
+    /// row of `messages`.
+    pub fn logged_events(&self) -> Vec<&(RoomEvent, OffsetDateTime)> {
+        let edited: HashSet<(&str, u64)> = self
+            .inserted
+            .iter()
+            .filter(|m| m.edited_at.is_some())
+            .map(|m| (m.room.as_str(), m.offset))
+            .collect();
+        self.events
+            .iter()
+            .filter(|(event, _)| match event {
+                RoomEvent::Message(m) => {
+                    !edited.is_empty() && edited.contains(&(m.room.as_str(), m.offset))
+                }
+                _ => true,
+            })
+            .collect()
+    }
 }
 
 /// A message the batch holds: sent in it (an index into `inserted`) or
@@ -253,6 +277,23 @@ mod tests {
         assert!(m1.deleted, "its state at the end");
         assert!(m1.content.is_empty() && m1.edited_at.is_none(), "no content left");
         assert_eq!(plan.events.len(), 4);
+    }
+
+    #[test]
+    fn only_a_message_edited_in_its_own_batch_is_logged_apart_from_its_row() {
+        let batch = [
+            send("a", "m1", "alice", "c1"),
+            send("a", "m2", "alice", "c2"),
+            edit("a", "m2", None),
+            send("a", "m3", "alice", "c3"),
+            edit("a", "m3", None),
+            delete("a", "m3"),
+        ];
+        let plan = plan(&batch, Known::default());
+        let logged: Vec<u64> = plan.logged_events().iter().map(|(e, _)| e.offset()).collect();
+        // m2's message and edit; m3's edit and delete (deleted, its row is
+        // its trace); never m1's message.
+        assert_eq!(logged, [2, 3, 5, 6]);
     }
 
     #[test]

@@ -589,25 +589,8 @@ macro_rules! write_plan {
             }
             query.build().execute(&mut *$tx).await?;
         }
-        // A `message` event is its message's row, unless the batch also
-        // edited the message: the row no longer holds it as sent, so the
-        // event goes to `events` (whose row wins, see `events_after`).
-        let edited: std::collections::HashSet<(&str, u64)> = $plan
-            .inserted
-            .iter()
-            .filter(|m| m.edited_at.is_some())
-            .map(|m| (m.room.as_str(), m.offset))
-            .collect();
-        let logged: Vec<&(roomcast_shared::RoomEvent, time::OffsetDateTime)> = $plan
-            .events
-            .iter()
-            .filter(|(event, _)| match event {
-                roomcast_shared::RoomEvent::Message(m) => {
-                    edited.contains(&(m.room.as_str(), m.offset))
-                }
-                _ => true,
-            })
-            .collect();
+        // Any other `message` event is its message's row of `messages`.
+        let logged = $plan.logged_events();
         if !logged.is_empty() {
             let bodies = logged
                 .iter()

@@ -169,38 +169,47 @@ async fn replayed(store: &dyn Store, room_name: &str) -> Vec<String> {
         .collect()
 }
 
-/// A delete erases the message from the events recovery replays, not only
-/// from history: whether its edits came in earlier commits, before a
-/// reopen, or in the same batch as the send and the delete. Other
-/// messages' edits stay.
-async fn a_delete_erases_the_message_from_the_events(backend: &Backend) {
-    let store = backend.open().await;
-    let edit = |id: &str, content: &str| NewEvent::Edit {
+/// An edit, by an admin, that replaces the message's text and its data
+/// (`{"note": content}`).
+fn replacing(id: &str, content: &str) -> NewEvent {
+    NewEvent::Edit {
         room: room("r"),
         id: id.into(),
         by: None,
         content: content.into(),
         data: DataEdit::Replace(Box::new(serde_json::json!({"note": content}))),
         edited_at: now(),
-    };
-    let delete = |id: &str| NewEvent::Delete { room: room("r"), id: id.into(), by: None };
-    let id = |event: &NewEvent| match event {
+    }
+}
+
+/// The id of the message a send carries.
+fn id_of(send: &NewEvent) -> String {
+    match send {
         NewEvent::Message { id, .. } => id.clone(),
-        _ => unreachable!(),
-    };
+        _ => unreachable!("not a send"),
+    }
+}
+
+/// A delete erases the message from the events recovery replays, not only
+/// from history: whether its edits came in earlier commits, before a
+/// reopen, or in the same batch as the send and the delete. Other
+/// messages' edits stay.
+async fn a_delete_erases_the_message_from_the_events(backend: &Backend) {
+    let store = backend.open().await;
+    let delete = |id: &str| NewEvent::Delete { room: room("r"), id: id.into(), by: None };
     let (early, kept) =
         (message("r", "alice", "c1", "secret one"), message("r", "bob", "c2", "kept"));
-    let (early_id, kept_id) = (id(&early), id(&kept));
+    let (early_id, kept_id) = (id_of(&early), id_of(&kept));
     store.append(&[early, kept]).await.unwrap();
-    append1(&*store, edit(&early_id, "secret edit")).await;
-    append1(&*store, edit(&kept_id, "kept, edited")).await;
+    append1(&*store, replacing(&early_id, "secret edit")).await;
+    append1(&*store, replacing(&kept_id, "kept, edited")).await;
     drop(store);
     let store = backend.open().await;
     assert!(matches!(append1(&*store, delete(&early_id)).await, Outcome::Appended(_)));
     let batched = message("r", "alice", "c3", "secret two");
-    let batched_id = id(&batched);
+    let batched_id = id_of(&batched);
     let outcomes = store
-        .append(&[batched, edit(&batched_id, "secret edit two"), delete(&batched_id)])
+        .append(&[batched, replacing(&batched_id, "secret edit two"), delete(&batched_id)])
         .await
         .unwrap();
     // What happened is what is published: the batch's own events as sent.
@@ -237,26 +246,16 @@ async fn a_delete_erases_the_message_from_the_events(backend: &Backend) {
 /// the commit that sent it; a limit cuts the merged replay anywhere.
 async fn a_message_replays_as_sent_after_its_edits(backend: &Backend) {
     let store = backend.open().await;
-    let edit = |id: &str, content: &str| NewEvent::Edit {
-        room: room("r"),
-        id: id.into(),
-        by: None,
-        content: content.into(),
-        data: DataEdit::Replace(Box::new(serde_json::json!({"v": content}))),
-        edited_at: now(),
-    };
     let first = message("r", "alice", "c1", "as sent");
-    let NewEvent::Message { id: first_id, .. } = &first else { unreachable!() };
-    let first_id = first_id.clone();
+    let first_id = id_of(&first);
     append1(&*store, first).await;
-    append1(&*store, edit(&first_id, "first edit")).await;
+    append1(&*store, replacing(&first_id, "first edit")).await;
     drop(store);
     let store = backend.open().await;
-    append1(&*store, edit(&first_id, "second edit")).await;
+    append1(&*store, replacing(&first_id, "second edit")).await;
     let batched = message("r", "bob", "c2", "batched as sent");
-    let NewEvent::Message { id: batched_id, .. } = &batched else { unreachable!() };
-    let batched_id = batched_id.clone();
-    store.append(&[batched, edit(&batched_id, "batched edit")]).await.unwrap();
+    let batched_id = id_of(&batched);
+    store.append(&[batched, replacing(&batched_id, "batched edit")]).await.unwrap();
     append1(&*store, message("r", "carol", "c3", "plain")).await;
 
     let expected = [
