@@ -210,6 +210,9 @@ async fn an_offset_from_the_future_is_not_recovered(engine: Engine) {
     let reply = again.call_ok(join_since("general", &epoch, 999), "joined").await;
     assert_eq!(reply["recovered"], false, "{reply}");
     assert_eq!(reply["offset"], 1);
+    // The largest offset a frame can carry, past what a database holds.
+    let reply = again.call_ok(join_since("general", &epoch, u64::MAX), "joined").await;
+    assert_eq!((&reply["recovered"], &reply["offset"]), (&json!(false), &json!(1)), "{reply}");
 }
 
 every_engine!(a_gap_older_than_the_kept_history_is_not_recovered);

@@ -296,6 +296,11 @@ async fn events_after_recovers_in_order_with_a_limit(backend: &Backend) {
     assert!(store.events_after(&room("r"), 10, 5).await.unwrap().is_empty());
     assert!(store.events_after(&room("elsewhere"), 0, 5).await.unwrap().is_empty());
     assert_eq!(store.events_after(&room("r"), 0, 100).await.unwrap().len(), 10);
+    // Hostile bounds: offsets past what a database integer holds, a limit
+    // of everything.
+    assert!(store.events_after(&room("r"), u64::MAX, usize::MAX).await.unwrap().is_empty());
+    assert!(store.events_after(&room("r"), i64::MAX as u64, 5).await.unwrap().is_empty());
+    assert_eq!(store.events_after(&room("r"), 0, usize::MAX).await.unwrap().len(), 10);
 }
 
 async fn history_pages_go_backwards_in_current_state(backend: &Backend) {

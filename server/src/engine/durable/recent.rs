@@ -53,7 +53,9 @@ impl Window {
     /// The events after `offset` when the window holds all of them.
     pub fn events_after(&self, offset: u64) -> Option<Vec<RoomEvent>> {
         let first = self.events.front().map_or(self.last + 1, |(e, _, _)| e.offset());
-        (offset + 1 >= first && offset <= self.last).then(|| {
+        // `offset <= last` first: a client's offset may be any u64, and
+        // `offset + 1` is only safe below the window's last.
+        (offset <= self.last && offset + 1 >= first).then(|| {
             let skip = usize::try_from(offset + 1 - first).unwrap_or(usize::MAX);
             self.events.iter().skip(skip).map(|(e, _, _)| e.clone()).collect()
         })
