@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { app, fixture, launch, messages, shot } from "./support.mjs";
+import { app, fixture, launch, messages, recordFrames, shot } from "./support.mjs";
 
 /** Messages each sender sends at least. */
 const PER_SENDER = 100;
@@ -27,8 +27,26 @@ const DOWN_MS = 600;
 const UP_MS = 700;
 /** How long a page may take to reconnect: the faults come faster than a
  * connection counts as stable (5 s), so the SDK's backoff grows from one
- * outage to the next, up to its 30 s ceiling (full jitter). */
-const REOPEN_MS = 35_000;
+ * outage to the next, here up to MAX_DELAY_MS (full jitter), and the
+ * server may be slow to start on a loaded machine. */
+const REOPEN_MS = 20_000;
+/** The ceiling of the pages' reconnect delay (the SDK's default is 30 s,
+ * which three quick faults reach): it keeps the test's length, and the
+ * number of messages typed, bounded. */
+const MAX_DELAY_MS = 5_000;
+/** The outbox each page holds (the SDK's default is 100). Typing goes on
+ * at the very rate the server lets a connection send (10 a second), so a
+ * backlog never shrinks while the senders type: it grows by 10 for each
+ * second of an outage, up to 3 x 21 s x 10 = 630 when every reconnect
+ * takes as long as REOPEN_MS allows. The default would refuse sends with
+ * `queue_full`, as it should. */
+const QUEUE_LIMIT = 1_000;
+/** Messages a page keeps: more than both senders type when every
+ * reconnect takes as long as REOPEN_MS allows (2 x 3 x 21 s x 10). */
+const MAX_MESSAGES = 5_000;
+/** After the faults, how long the pages may show no progress (nothing
+ * newly shown, nothing less pending) before the test checks them. */
+const STALL_MS = 15_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -75,7 +93,7 @@ function check(seen, sent, who) {
   }
 }
 
-test("two senders through two crashes and a restart, default limits: nothing lost, duplicated or reordered", { timeout: 240_000 }, async () => {
+test("two senders through two crashes and a restart, default limits: nothing lost, duplicated or reordered", { timeout: 420_000 }, async () => {
   // Both pages keep their timers running at full speed.
   const browser = await launch(["--disable-background-timer-throttling", "--disable-renderer-backgrounding"]);
   try {
@@ -84,8 +102,10 @@ test("two senders through two crashes and a restart, default limits: nothing los
     const bob = await (await browser.newContext()).newPage();
     const errors = [];
     for (const page of [alice, bob]) page.on("pageerror", (e) => errors.push(e.message));
-    await alice.goto(`${app}/?name=Alice&room=${room}`);
-    await bob.goto(`${app}/?name=Bob&room=${room}`);
+    const frames = [recordFrames(alice), recordFrames(bob)];
+    const options = `queueLimit=${QUEUE_LIMIT}&maxDelayMs=${MAX_DELAY_MS}&maxMessages=${MAX_MESSAGES}`;
+    await alice.goto(`${app}/?name=Alice&room=${room}&${options}`);
+    await bob.goto(`${app}/?name=Bob&room=${room}&${options}`);
     for (const page of [alice, bob]) {
       await page.getByTestId("status").filter({ hasText: "open" }).waitFor({ timeout: 15_000 });
     }
@@ -102,25 +122,32 @@ test("two senders through two crashes and a restart, default limits: nothing los
     const sending = (Math.min(a, b) - 1) * INTERVAL_MS;
     assert.ok(times.every((t) => t < sending), `every fault came during the sends (at ${times} ms)`);
 
-    // Everything queued goes out; both pages converge.
-    const deadline = Date.now() + 45_000;
+    // Everything queued goes out, at most 10 a second; both pages converge.
+    // The wait lasts as long as the pages make progress.
     let seen = [[], []];
-    while (Date.now() < deadline) {
+    let progress = "";
+    let movedAt = Date.now();
+    while (Date.now() - movedAt < STALL_MS) {
       seen = await Promise.all([messages(alice), messages(bob)]);
       const pending = (await alice.getByTestId("pending").count()) + (await bob.getByTestId("pending").count());
       if (pending === 0 && seen.every((list) => list.length >= a + b)) break;
+      const now = `${seen[0].length} ${seen[1].length} ${pending}`;
+      if (now !== progress) [progress, movedAt] = [now, Date.now()];
       await sleep(200);
     }
     await shot(alice, "restarts-alice");
     await shot(bob, "restarts-bob");
+    frames[0].save("restarts-alice-frames");
+    frames[1].save("restarts-bob-frames");
+    // A refused send first, so that a failure names its cause.
+    for (const [page, who] of [[alice, "alice"], [bob, "bob"]]) {
+      const notices = await page.getByTestId("notice").allTextContents();
+      assert.deepEqual(notices.filter((n) => n.startsWith("Not sent")), [], `${who}: no send failed`);
+      assert.equal(await page.getByTestId("pending").count(), 0, `${who} has nothing left to send`);
+    }
     check(seen[0], sent, "alice");
     check(seen[1], sent, "bob");
     assert.deepEqual(seen[0], seen[1], "both pages show the same order");
-    for (const [page, who] of [[alice, "alice"], [bob, "bob"]]) {
-      assert.equal(await page.getByTestId("pending").count(), 0, `${who} has nothing left to send`);
-      const notices = await page.getByTestId("notice").allTextContents();
-      assert.deepEqual(notices.filter((n) => n.startsWith("Not sent")), [], `${who}: no send failed`);
-    }
     // RoomcastProvider's onConnect and onDisconnect fired for every drop
     // (two crashes, one restart), and no resend was closed for rate (4008).
     for (const [page, who] of [[alice, "alice"], [bob, "bob"]]) {

@@ -3,7 +3,7 @@
 // message list, and Debian's Chromium with the flags this machine needs.
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -26,6 +26,22 @@ export async function fixture(path) {
 
 export const shot = (page, name) =>
   page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+
+/** Records every WebSocket frame `page` sends and receives, with its
+ * time; `save(name)` writes them to the artifacts (for a failure's
+ * post-mortem). */
+export function recordFrames(page) {
+  const lines = [];
+  const start = Date.now();
+  page.on("websocket", (ws) => {
+    const log = (dir) => (frame) => lines.push(`${Date.now() - start} ${dir} ${frame.payload}`);
+    lines.push(`${Date.now() - start} open ${ws.url()}`);
+    ws.on("framesent", log(">"));
+    ws.on("framereceived", log("<"));
+    ws.on("close", () => lines.push(`${Date.now() - start} close`));
+  });
+  return { save: (name) => writeFileSync(join(artifacts, `${name}.log`), lines.join("\n") + "\n") };
+}
 
 /** The texts of the messages a page shows, in order. */
 export const messages = (page) => page.getByTestId("message").locator(".content").allTextContents();

@@ -14,6 +14,11 @@ import { Hooks } from "./Hooks";
 const params = new URLSearchParams(location.search);
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 
+/** The client options among `keys` the URL names, as numbers. */
+function numbers(keys: (keyof ClientOptions)[]): Partial<ClientOptions> {
+  return Object.fromEntries(keys.filter((k) => params.has(k)).map((k) => [k, Number(params.get(k))]));
+}
+
 /** A fresh dev token for `name`; a real app asks its own backend. */
 async function devToken(name: string): Promise<string> {
   const response = await fetch("/api/dev/token", {
@@ -41,6 +46,9 @@ export function App() {
       // fallback transport, checks whether WebSockets get through again.
       websocketCheckMs: params.has("wsCheckMs") ? Number(params.get("wsCheckMs")) : undefined,
       websocketCheckMaxMs: params.has("wsCheckMs") ? Number(params.get("wsCheckMs")) * 4 : undefined,
+      // `?queueLimit=`, `?maxDelayMs=` and `?maxMessages=` replace the
+      // outbox size, the reconnect delay's ceiling and the messages kept.
+      ...numbers(["queueLimit", "maxDelayMs", "maxMessages"]),
       onConnect: () => setConnects((n) => n + 1),
       onDisconnect: (event) => setCloses((codes) => [...codes, event.code]),
     }),
