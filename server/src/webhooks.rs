@@ -126,6 +126,7 @@ impl Subscriptions {
         if wanted.peek().is_none() {
             return;
         }
+        let message_id = payload.message_id().map(str::to_owned);
         let event = WebhookEvent {
             id: uuid::Uuid::now_v7().to_string(),
             created_at: at,
@@ -148,6 +149,7 @@ impl Subscriptions {
             kind: kind.name(),
             body: body.clone(),
             at,
+            message_id: message_id.clone(),
         }));
     }
 

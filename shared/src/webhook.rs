@@ -81,6 +81,39 @@ impl From<RoomEvent> for WebhookPayload {
     }
 }
 
+impl WebhookPayload {
+    /// The message this event carries the text of (`message`,
+    /// `message_updated`): what a delete of that message erases.
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            Self::Message(m) => Some(&m.id),
+            Self::MessageUpdated(u) => Some(&u.id),
+            _ => None,
+        }
+    }
+
+    /// Erases the text of message `id` from the event, which keeps its
+    /// type, id and place: a `message` becomes the message's trace (as in
+    /// the room's log), a `message_updated` keeps its offset and edit time
+    /// with no content or data. The `message_deleted` that erased it
+    /// follows in the room's order. Returns whether the event was one of
+    /// that message's.
+    pub fn erase(&mut self, id: &str) -> bool {
+        match self {
+            Self::Message(m) if m.id == id => {
+                m.delete();
+                true
+            }
+            Self::MessageUpdated(u) if u.id == id => {
+                u.content = String::new();
+                u.data = None;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A dead letter: an event whose deliveries to one endpoint all failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

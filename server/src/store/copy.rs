@@ -32,9 +32,10 @@ use super::{Backend, Opened, StoreError, from_db, to_db};
 /// Rows per page when none is asked for.
 pub const DEFAULT_BATCH_ROWS: u64 = 1_000;
 
-/// Most rows per page: a page is one `INSERT`, and 3,000 rows of
-/// `messages`' 9 columns stay under SQLite's 32,766 bound parameters.
-pub const MAX_BATCH_ROWS: u64 = 3_000;
+/// Most rows per page: a page is one `INSERT`, and 2,500 rows of
+/// `webhook_outbox`'s 11 columns stay under SQLite's 32,766 bound
+/// parameters.
+pub const MAX_BATCH_ROWS: u64 = 2_500;
 
 /// A column's type, as both schemas declare it.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +133,7 @@ const TABLES: &[Table] = &[
             ("attempts", Kind::Int),
             ("dead", Kind::Bool),
             ("error", Kind::Text),
+            ("message_id", Kind::Text),
         ],
         key: 1,
     },

@@ -33,6 +33,9 @@ pub struct OutboxRow {
     pub body: String,
     /// When it happened.
     pub at: OffsetDateTime,
+    /// The message whose text the event carries (`message`,
+    /// `message_updated`), so that its delete erases the row too.
+    pub message_id: Option<String>,
 }
 
 /// A row waiting for delivery (or dead), as read back.
@@ -152,7 +155,7 @@ pub trait Outbox: Send + Sync {
     async fn release(&self, owner: &str) -> Result<(), StoreError>;
 }
 
-/// Rows written per statement: 6 parameters each, far within SQLite's
+/// Rows written per statement: 7 parameters each, far within SQLite's
 /// limit.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -162,7 +165,7 @@ macro_rules! insert_rows {
     ($conn:expr, $db:ty, $rows:expr) => {{
         for chunk in $rows.chunks($crate::store::outbox::ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO webhook_outbox (endpoint, room, event_id, kind, body, at) ",
+                "INSERT INTO webhook_outbox (endpoint, room, event_id, kind, body, at, message_id) ",
             );
             query.push_values(chunk, |mut values, row| {
                 values
@@ -171,7 +174,8 @@ macro_rules! insert_rows {
                     .push_bind(row.event_id.as_str())
                     .push_bind(row.kind)
                     .push_bind(row.body.as_str())
-                    .push_bind($crate::store::millis(row.at));
+                    .push_bind($crate::store::millis(row.at))
+                    .push_bind(row.message_id.as_deref());
             });
             query.build().execute(&mut *$conn).await?;
         }

@@ -30,12 +30,14 @@ macro_rules! sql_store {
                 for chunk in batch.chunks($crate::store::sql::CHUNK) {
                     let known = $crate::store::sql::read_known!(tx, $db, $lock, $insert, chunk);
                     let mut plan = $crate::store::plan::plan(chunk, known);
-                    $crate::store::sql::write_plan!(tx, $db, $insert, plan);
+                    // The webhook events first: a delete in the plan erases
+                    // those of its message, this batch's included.
                     let mut rows = Vec::new();
                     for (event, at) in &plan.events {
                         outbox.rows_for(event, *at, &mut rows);
                     }
                     $crate::store::outbox::insert_rows!(tx, $db, rows);
+                    $crate::store::sql::write_plan!(tx, $db, $insert, plan);
                     outcomes.append(&mut plan.outcomes);
                 }
                 tx.commit().await?;
@@ -333,11 +335,13 @@ macro_rules! sql_store {
         }
 
         impl $store {
-            /// Finishes migration `0006_erase` once, in Rust rather than
-            /// SQL (PostgreSQL's JSON functions refuse the `\u0000` a text
-            /// may hold): names each edit's message in `events.message_id`,
-            /// then erases what earlier versions kept of messages deleted
-            /// before it, rows and events. Pages of `CHUNK` rows keep
+            /// Finishes migrations `0006_erase` and `0008_webhook_erase`
+            /// once, in Rust rather than SQL (PostgreSQL's JSON functions
+            /// refuse the `\u0000` a text may hold): names each edit's
+            /// message in `events.message_id` and each webhook event's in
+            /// `webhook_outbox.message_id`, then erases what earlier
+            /// versions kept of messages deleted before it: rows, events
+            /// and webhook events. Pages of `CHUNK` rows keep
             /// memory bounded; the `erase` mark in `meta` goes in the same
             /// transaction, and instances starting together wait for it.
             async fn finish_erase_upgrade(&self) -> Result<(), $crate::store::StoreError> {
@@ -379,6 +383,34 @@ macro_rules! sql_store {
                         .bind(edit.id)
                         .execute(&mut *tx)
                         .await?;
+                    }
+                }
+                // Webhook events written before `0008_webhook_erase` name
+                // their message, so that the erasure below finds them.
+                let mut after = 0_i64;
+                loop {
+                    let rows: Vec<(i64, String)> = sqlx::query_as(
+                        "SELECT seq, body FROM webhook_outbox WHERE message_id IS NULL \
+                         AND kind IN ('message', 'message_updated') AND seq > $1 \
+                         ORDER BY seq LIMIT $2",
+                    )
+                    .bind(after)
+                    .bind($crate::store::to_db($crate::store::sql::CHUNK as u64))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.0;
+                    for (seq, body) in &rows {
+                        let Ok(event) =
+                            serde_json::from_str::<roomcast_shared::webhook::WebhookEvent>(body)
+                        else {
+                            continue;
+                        };
+                        sqlx::query("UPDATE webhook_outbox SET message_id = $2 WHERE seq = $1")
+                            .bind(seq)
+                            .bind(event.payload.message_id())
+                            .execute(&mut *tx)
+                            .await?;
                     }
                 }
                 let mut after = (String::new(), String::new());
@@ -655,6 +687,31 @@ macro_rules! erase_message {
             .bind(m.room.as_str())
             .bind(pos)
             .bind(serde_json::to_string(&erased)?)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        // The webhook events still waiting or dead-lettered that carry its
+        // text: a few rows per endpoint, found by their index.
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, body FROM webhook_outbox WHERE room = $1 AND message_id = $2",
+        )
+        .bind(m.room.as_str())
+        .bind(m.id.as_str())
+        .fetch_all(&mut *$tx)
+        .await?;
+        for (seq, body) in rows {
+            // A body this server did not write stays, unnamed.
+            let erased = serde_json::from_str::<roomcast_shared::webhook::WebhookEvent>(&body)
+                .ok()
+                .and_then(|mut event| event.payload.erase(&m.id).then_some(event))
+                .map(|event| serde_json::to_string(&event))
+                .transpose()?;
+            sqlx::query(
+                "UPDATE webhook_outbox SET body = COALESCE($2, body), message_id = NULL \
+                 WHERE seq = $1",
+            )
+            .bind(seq)
+            .bind(erased)
             .execute(&mut *$tx)
             .await?;
         }

@@ -9,7 +9,7 @@ use roomcast_shared::{Notification, RoomEvent};
 use roomcast_tests::unique_id;
 use time::OffsetDateTime;
 
-use crate::{Backend, append1, appended, both_stores, message, now, room};
+use crate::{Backend, append1, appended, both_stores, id_of, message, now, replacing, room};
 
 both_stores!(
     offsets_count_per_room_in_one_batch,
@@ -167,27 +167,6 @@ async fn replayed(store: &dyn Store, room_name: &str) -> Vec<String> {
             RoomEvent::MessageDeleted(d) => format!("deleted {}", d.id),
         })
         .collect()
-}
-
-/// An edit, by an admin, that replaces the message's text and its data
-/// (`{"note": content}`).
-fn replacing(id: &str, content: &str) -> NewEvent {
-    NewEvent::Edit {
-        room: room("r"),
-        id: id.into(),
-        by: None,
-        content: content.into(),
-        data: DataEdit::Replace(Box::new(serde_json::json!({"note": content}))),
-        edited_at: now(),
-    }
-}
-
-/// The id of the message a send carries.
-fn id_of(send: &NewEvent) -> String {
-    match send {
-        NewEvent::Message { id, .. } => id.clone(),
-        _ => unreachable!("not a send"),
-    }
 }
 
 /// A delete erases the message from the events recovery replays, not only

@@ -8,13 +8,16 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use roomcast_server::store::copy::MAX_BATCH_ROWS;
+use roomcast_server::store::outbox::OutboxRow;
 use roomcast_server::store::{DataEdit, NewEvent, Outcome, ReadMark, Store, UnreadCaps};
 use roomcast_shared::{ChatMessage, Notification, Position, ReadReceipt, RoomEvent};
 use roomcast_tests::process::roomcast_binary;
 use roomcast_tests::unique_id;
 use tokio::sync::OnceCell;
 
-use crate::{Backend, append1, appended, message, now, room};
+use crate::outbox::{AsWebhooks, bodies};
+use crate::{Backend, append1, appended, id_of, message, now, room};
 
 const ROOMS: &[&str] = &["lobby", "dev.team", "r_1.@:,-"];
 const USERS: &[&str] = &["alice", "bob", "carol"];
@@ -377,4 +380,40 @@ async fn bad_urls_are_clear_errors() {
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
     listener.local_addr().expect("its address").port()
+}
+
+/// The widest table, `webhook_outbox`, in pages of the largest size
+/// (SQLite's bound on parameters), each row with the message it names: a
+/// delete after the move still erases the message's webhook event.
+#[tokio::test]
+async fn the_webhook_outbox_moves_in_the_largest_pages_and_still_erases() {
+    // Into SQLite, whose bound is the tighter.
+    let (source, destination) = (Backend::postgres().await, Backend::sqlite().await);
+    let store = source.open().await;
+    let send = message("r", "alice", "c1", "secret");
+    let id = id_of(&send);
+    store.append_recorded(&[send], &AsWebhooks).await.unwrap();
+    let live: Vec<OutboxRow> = (0..MAX_BATCH_ROWS)
+        .map(|i| OutboxRow {
+            endpoint: "http://b/".into(),
+            room: "r".into(),
+            event_id: format!("live-{i}"),
+            kind: "presence",
+            body: format!("{{\"n\":{i}}}"),
+            at: now(),
+            message_id: Some(format!("m-{i}")),
+        })
+        .collect();
+    store.enqueue(&live).await.unwrap();
+    let batch = MAX_BATCH_ROWS.to_string();
+    copied(&source, &destination, &["--batch-rows", &batch]).await;
+
+    let moved = destination.open().await;
+    let all = moved.pending("http://b/", 0, live.len() + 1).await.unwrap();
+    assert_eq!(all.len(), live.len(), "every row moved");
+    assert!(all.iter().zip(&live).all(|(r, l)| r.event_id == l.event_id && r.body == l.body));
+    let delete = NewEvent::Delete { room: room("r"), id, by: None };
+    moved.append_recorded(&[delete], &AsWebhooks).await.unwrap();
+    let text = serde_json::to_string(&bodies(&*moved).await).unwrap();
+    assert!(!text.contains("secret") && text.contains("message_deleted"), "{text}");
 }

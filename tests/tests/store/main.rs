@@ -12,7 +12,7 @@ mod upgrade;
 
 use std::path::PathBuf;
 
-use roomcast_server::store::{NewEvent, Outcome, PostgresStore, SqliteStore, Store};
+use roomcast_server::store::{DataEdit, NewEvent, Outcome, PostgresStore, SqliteStore, Store};
 use roomcast_shared::{RoomEvent, RoomName, UserInfo};
 use roomcast_tests::{RoomcastPostgres, unique_id};
 use time::OffsetDateTime;
@@ -116,4 +116,25 @@ pub async fn append1(store: &dyn Store, event: NewEvent) -> Outcome {
     let mut outcomes = store.append(&[event]).await.expect("append");
     assert_eq!(outcomes.len(), 1);
     outcomes.remove(0)
+}
+
+/// An edit, by an admin, that replaces the message's text and its data
+/// (`{"note": content}`).
+pub fn replacing(id: &str, content: &str) -> NewEvent {
+    NewEvent::Edit {
+        room: room("r"),
+        id: id.into(),
+        by: None,
+        content: content.into(),
+        data: DataEdit::Replace(Box::new(serde_json::json!({"note": content}))),
+        edited_at: now(),
+    }
+}
+
+/// The id of the message a send carries.
+pub fn id_of(send: &NewEvent) -> String {
+    match send {
+        NewEvent::Message { id, .. } => id.clone(),
+        _ => unreachable!("not a send"),
+    }
 }

@@ -6,9 +6,10 @@
 use roomcast_server::store::outbox::{EventRows, OutboxRow};
 use roomcast_server::store::{NewEvent, Store};
 use roomcast_shared::RoomEvent;
+use roomcast_shared::webhook::{WebhookEvent, WebhookPayload};
 use time::OffsetDateTime;
 
-use crate::{Backend, both_stores, message, room};
+use crate::{Backend, both_stores, id_of, message, replacing, room};
 
 /// One row per event for each of two endpoints, as webhooks would.
 struct TwoEndpoints;
@@ -23,6 +24,7 @@ impl EventRows for TwoEndpoints {
                 kind: "message",
                 body: format!("{{\"offset\":{}}}", event.offset()),
                 at,
+                message_id: None,
             });
         }
     }
@@ -36,7 +38,41 @@ fn live(endpoint: &str, room: &str, id: &str) -> OutboxRow {
         kind: "presence",
         body: format!("{{\"id\":\"{id}\"}}"),
         at: OffsetDateTime::now_utc(),
+        message_id: None,
     }
+}
+
+/// One row per event for one endpoint, with the body and message id the
+/// server writes.
+pub struct AsWebhooks;
+
+impl EventRows for AsWebhooks {
+    fn rows_for(&self, event: &RoomEvent, at: OffsetDateTime, rows: &mut Vec<OutboxRow>) {
+        let payload = WebhookPayload::from(event.clone());
+        let event = WebhookEvent {
+            id: format!("evt-{}", event.offset()),
+            created_at: at,
+            room: Some(event.room().clone()),
+            payload,
+        };
+        rows.push(OutboxRow {
+            endpoint: "http://a/".into(),
+            room: event.room.as_ref().map_or_else(String::new, |r| r.as_str().into()),
+            event_id: event.id.clone(),
+            kind: "event",
+            body: serde_json::to_string(&event).unwrap(),
+            at,
+            message_id: event.payload.message_id().map(str::to_owned),
+        });
+    }
+}
+
+/// Every body the outbox holds for `http://a/`, waiting or dead, in order.
+pub async fn bodies(store: &dyn Store) -> Vec<WebhookEvent> {
+    let mut rows = store.pending("http://a/", 0, 100).await.unwrap();
+    rows.extend(store.dead_letters(None, 0, 100).await.unwrap().into_iter().map(|d| d.row));
+    rows.sort_by_key(|row| row.seq);
+    rows.iter().map(|row| serde_json::from_str(&row.body).unwrap()).collect()
 }
 
 async fn pending_ids(store: &dyn Store, endpoint: &str) -> Vec<String> {
@@ -136,4 +172,58 @@ async fn one_owner_holds_the_lease_until_it_expires_or_is_released(backend: &Bac
     assert!(!store.lease("a", 14_000, 24_000).await.unwrap(), "only the owner releases");
     store.release("b").await.unwrap();
     assert!(store.lease("a", 14_000, 24_000).await.unwrap(), "released: taken at once");
+}
+
+both_stores!(a_delete_erases_its_messages_webhook_events_waiting_or_dead);
+/// A delete erases the text of its message from the webhook events not
+/// delivered yet, dead letters included, in its transaction: the `message`
+/// becomes the trace, each `message_updated` keeps its place without
+/// content or data. Whether the send and edits came in earlier commits,
+/// before a reopen, or in the delete's own batch; other messages' events
+/// stay as they are.
+async fn a_delete_erases_its_messages_webhook_events_waiting_or_dead(backend: &Backend) {
+    let store = backend.open().await;
+    let (gone, kept) =
+        (message("r", "alice", "c1", "secret one"), message("r", "bob", "c2", "kept"));
+    let (gone_id, kept_id) = (id_of(&gone), id_of(&kept));
+    store.append_recorded(&[gone, kept], &AsWebhooks).await.unwrap();
+    store.append_recorded(&[replacing(&gone_id, "secret edit")], &AsWebhooks).await.unwrap();
+    store.append_recorded(&[replacing(&kept_id, "kept, edited")], &AsWebhooks).await.unwrap();
+    // The send's row failed for good: a dead letter.
+    let first = store.pending("http://a/", 0, 1).await.unwrap().remove(0);
+    store.failed(first.seq, 20, "answered HTTP 500", true).await.unwrap();
+
+    let store = backend.open().await;
+    let delete = NewEvent::Delete { room: room("r"), id: gone_id.clone(), by: None };
+    store.append_recorded(&[delete], &AsWebhooks).await.unwrap();
+    let events = bodies(&*store).await;
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains("secret"), "nothing of the deleted message: {text}");
+    assert_eq!(events.len(), 5, "no event went: {text}");
+    let payloads: Vec<&WebhookPayload> = events.iter().map(|e| &e.payload).collect();
+    assert!(matches!(payloads[0], WebhookPayload::Message(m) if m.id == gone_id && m.deleted));
+    assert!(matches!(payloads[1], WebhookPayload::Message(m) if m.content == "kept"));
+    assert!(
+        matches!(payloads[2], WebhookPayload::MessageUpdated(u)
+            if u.id == gone_id && u.content.is_empty() && u.data.is_none() && u.offset == 3),
+        "{:?}",
+        payloads[2]
+    );
+    assert!(
+        matches!(payloads[3], WebhookPayload::MessageUpdated(u) if u.content == "kept, edited")
+    );
+    assert!(matches!(payloads[4], WebhookPayload::MessageDeleted(d) if d.id == gone_id));
+    assert_eq!(events[0].id, "evt-1", "an erased event keeps its id");
+    assert_eq!(store.depth().await.unwrap().dead, 1, "and its place");
+
+    // A send, its edit and its delete in one batch.
+    let send = message("r", "alice", "c3", "secret three");
+    let id = id_of(&send);
+    let delete = NewEvent::Delete { room: room("r"), id: id.clone(), by: None };
+    store
+        .append_recorded(&[send, replacing(&id, "secret four"), delete], &AsWebhooks)
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&bodies(&*store).await).unwrap();
+    assert!(!text.contains("secret"), "nothing of a message deleted in its batch: {text}");
 }

@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use roomcast_server::store::{NewEvent, Outcome};
+use roomcast_server::store::{NewEvent, Outcome, Store};
+use roomcast_shared::webhook::{WebhookEvent, WebhookPayload};
 use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
 use roomcast_tests::unique_id;
 use sqlx::migrate::Migrator;
@@ -86,6 +87,26 @@ fn old_rows() -> OldRows {
     (events, vec![(gone, true), (kept, false)])
 }
 
+/// The webhook events of [`old_rows`]' sends and first edit, by id.
+fn old_webhook_events() -> Vec<(String, WebhookEvent)> {
+    let (events, _) = old_rows();
+    let events = events.iter().map(|(_, body)| serde_json::from_str::<RoomEvent>(body).unwrap());
+    events
+        .filter(|e| !matches!(e, RoomEvent::MessageDeleted(_)))
+        .take(3)
+        .map(|e| {
+            let id = format!("evt-{}", e.offset());
+            let event = WebhookEvent {
+                id: id.clone(),
+                created_at: now(),
+                room: Some(room("r")),
+                payload: e.into(),
+            };
+            (id, event)
+        })
+        .collect()
+}
+
 macro_rules! write_old {
     ($pool:expr) => {{
         let pool = $pool;
@@ -119,6 +140,25 @@ macro_rules! write_old {
         .execute(&pool)
         .await
         .unwrap();
+        // Webhook events waiting and dead, as that version wrote them (no
+        // message named): `gone`'s send and edit, `kept`'s send.
+        for (seq, (id, event)) in old_webhook_events().into_iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO webhook_outbox (endpoint, room, event_id, kind, body, at, dead) \
+                 VALUES ('http://a/', 'r', $1, $2, $3, 0, $4)",
+            )
+            .bind(id)
+            .bind(if matches!(event.payload, WebhookPayload::Message(_)) {
+                "message"
+            } else {
+                "message_updated"
+            })
+            .bind(serde_json::to_string(&event).unwrap())
+            .bind(seq == 0)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
         for (m, deleted) in messages {
             sqlx::query(
                 "INSERT INTO messages (room, id, sender, client_id, pos, at, body, deleted) \
@@ -168,6 +208,9 @@ async fn an_upgrade_erases_what_earlier_deletes_left(backend: &Backend) {
     assert!(matches!(&events[3], RoomEvent::MessageUpdated(u) if u.content == "kept, edited\0"));
     let trace = &history[0];
     assert!(trace.deleted && trace.content.is_empty() && trace.data.is_none(), "{trace:?}");
+    let webhooks = webhook_bodies(&*store).await;
+    assert!(!webhooks.contains("secret"), "nor of its webhook events: {webhooks}");
+    assert!(webhooks.contains("\"content\":\"kept\""), "the others' stay: {webhooks}");
 
     // The edit from before the upgrade is found by a delete after it.
     let delete = NewEvent::Delete { room: room("r"), id: "kept".into(), by: None };
@@ -175,4 +218,17 @@ async fn an_upgrade_erases_what_earlier_deletes_left(backend: &Backend) {
     let events = store.events_after(&room("r"), 0, 10).await.unwrap();
     assert!(matches!(&events[3], RoomEvent::MessageDeleted(d) if d.id == "kept" && d.offset == 4));
     assert!(!serde_json::to_string(&events).unwrap().contains("kept, edited"));
+    let webhooks = webhook_bodies(&*store).await;
+    assert!(!webhooks.contains("\"content\":\"kept\""), "its webhook event too: {webhooks}");
+}
+
+/// The bodies of the webhook events waiting and dead, joined.
+async fn webhook_bodies(store: &dyn Store) -> String {
+    let mut bodies: Vec<String> =
+        store.pending("http://a/", 0, 100).await.unwrap().into_iter().map(|r| r.body).collect();
+    let dead = store.dead_letters(None, 0, 100).await.unwrap();
+    assert_eq!(dead.len(), 1, "the dead letter is still there");
+    bodies.extend(dead.into_iter().map(|d| d.row.body));
+    assert_eq!(bodies.len(), 3, "every event is still there");
+    bodies.join("\n")
 }
