@@ -107,6 +107,10 @@ pub trait Outbox: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Pending>, StoreError>;
 
+    /// The body row `seq` holds now (a delete may have erased it since it
+    /// was read), or `None` when the row is gone.
+    async fn body(&self, seq: i64) -> Result<Option<String>, StoreError>;
+
     /// Deletes delivered rows.
     async fn delivered(&self, seqs: &[i64]) -> Result<(), StoreError>;
 
@@ -217,6 +221,14 @@ macro_rules! outbox_sql {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(|row| Ok($crate::store::outbox::pending(row)?)).collect()
+            }
+
+            async fn body(&self, seq: i64) -> Result<Option<String>, $crate::store::StoreError> {
+                let body = sqlx::query_scalar("SELECT body FROM webhook_outbox WHERE seq = $1")
+                    .bind(seq)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(body)
             }
 
             async fn delivered(&self, seqs: &[i64]) -> Result<(), $crate::store::StoreError> {

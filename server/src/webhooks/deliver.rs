@@ -10,7 +10,9 @@
 //! answer deletes the row; anything else is retried after a backoff that
 //! doubles (with jitter) up to [`Delivery::retry_max`], and after
 //! [`Delivery::max_attempts`] the row is dead-lettered and the room goes
-//! on with its next event.
+//! on with its next event. A row held longer than [`FRESH`] (behind a
+//! failing receiver) is read again before it is posted, so that what a
+//! delete erased meanwhile goes out erased.
 //!
 //! A room's rows are in outbox order when they are committed, but rows of
 //! different rooms written by concurrent transactions (several instances
@@ -54,6 +56,11 @@ const RESCAN: Duration = Duration::from_secs(5);
 
 /// Rows read per query.
 const PAGE: usize = 256;
+
+/// A row read longer ago than this is read again before it is posted: a
+/// delete may have erased it meanwhile (a receiver that fails holds a
+/// room's rows in memory for as long as it fails).
+const FRESH: Duration = Duration::from_secs(1);
 
 /// Bytes of an answer read (and thrown away) so the connection is reused.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -126,10 +133,17 @@ impl Deliverer {
     }
 }
 
+/// A row read for delivery, and when.
+#[derive(Debug)]
+struct Queued {
+    row: Pending,
+    read: Instant,
+}
+
 /// One room's events waiting for one endpoint.
 #[derive(Debug, Default)]
 struct RoomLine {
-    rows: VecDeque<Pending>,
+    rows: VecDeque<Queued>,
     /// The head is being posted.
     busy: bool,
     /// When the head may be tried again (after a failure).
@@ -278,6 +292,7 @@ impl Line {
             }
         };
         let read = rows.len();
+        let now = Instant::now();
         for row in rows {
             self.cursor = self.cursor.max(row.seq);
             if self.held.len() >= self.delivery().buffer || !self.held.insert(row.seq) {
@@ -286,10 +301,11 @@ impl Line {
             let line = self.rooms.entry(row.room.clone()).or_default();
             // In outbox order, behind a head being posted.
             let from = usize::from(line.busy);
-            let at = line.rows.iter().skip(from).position(|r| r.seq > row.seq);
+            let at = line.rows.iter().skip(from).position(|r| r.row.seq > row.seq);
+            let queued = Queued { row, read: now };
             match at {
-                Some(i) => line.rows.insert(from + i, row),
-                None => line.rows.push_back(row),
+                Some(i) => line.rows.insert(from + i, queued),
+                None => line.rows.push_back(queued),
             }
         }
         read
@@ -309,8 +325,9 @@ impl Line {
             }
             let Some(head) = line.rows.front() else { continue };
             line.busy = true;
-            let post = post(self.deliverer.clone(), self.endpoint, head.clone());
-            let (room, seq) = (room.clone(), head.seq);
+            let stale = head.read.elapsed() >= FRESH;
+            let post = post(self.deliverer.clone(), self.endpoint, head.row.clone(), stale);
+            let (room, seq) = (room.clone(), head.row.seq);
             self.in_flight.spawn(async move { Attempt { room, seq, result: post.await } });
         }
     }
@@ -323,7 +340,9 @@ impl Line {
     async fn finish(&mut self, attempt: Attempt) {
         let Some(line) = self.rooms.get_mut(&attempt.room) else { return };
         line.busy = false;
-        let Some(head) = line.rows.front_mut().filter(|head| head.seq == attempt.seq) else {
+        let Some(Queued { row: head, .. }) =
+            line.rows.front_mut().filter(|head| head.row.seq == attempt.seq)
+        else {
             return;
         };
         let metrics = &self.deliverer.metrics;
@@ -375,9 +394,22 @@ fn backoff(delivery: &Delivery, attempts: u32) -> Duration {
     half + half.mul_f64(rand::rng().random::<f64>())
 }
 
-/// POSTs one row to its endpoint, signed, within the timeout.
-async fn post(deliverer: Arc<Deliverer>, endpoint: usize, row: Pending) -> Result<(), String> {
+/// POSTs one row to its endpoint, signed, within the timeout; a `stale`
+/// row as the outbox holds it now (a row gone since is not posted).
+async fn post(
+    deliverer: Arc<Deliverer>,
+    endpoint: usize,
+    mut row: Pending,
+    stale: bool,
+) -> Result<(), String> {
     use http_body_util::BodyExt as _;
+    if stale {
+        match deliverer.store.body(row.seq).await {
+            Ok(Some(body)) => row.body = body,
+            Ok(None) => return Ok(()),
+            Err(err) => return Err(format!("the outbox could not be read: {err}")),
+        }
+    }
     let url = &deliverer.endpoints[endpoint].url;
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let signature = sign::signature(&deliverer.secret, timestamp, row.body.as_bytes());

@@ -277,6 +277,49 @@ async fn a_receiver_down_for_a_while_gets_everything_once_in_order_per_room(engi
     assert!(acks.iter().all(|ack| messages.contains(&ack["id"])), "every acked message");
 }
 
+on_both_stores!(a_message_deleted_while_its_receiver_is_down_arrives_erased);
+/// A receiver down when a message is sent, edited and deleted gets, once
+/// it is back, the message's events erased (its trace, an edit without
+/// content) then the delete: the rows the deliverer held in memory while
+/// the receiver failed are read again before they are posted.
+async fn a_message_deleted_while_its_receiver_is_down_arrives_erased(engine: Engine) {
+    let down = Arc::new(AtomicBool::new(true));
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let flag = down.clone();
+    hook.answer_with(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            Reply::Raw(503, "down for maintenance".into())
+        } else {
+            Reply::Json(200, json!({}))
+        }
+    });
+    let kinds = [Kind::Message, Kind::MessageUpdated, Kind::MessageDeleted];
+    let server = with_webhooks(engine, vec![endpoint(&hook.url(), &kinds)], quick()).await;
+    let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
+    alice.join("vault").await;
+    let ack = alice.say("vault", "the secret password").await;
+    let edit =
+        json!({"type": "edit", "room": "vault", "id": ack["id"], "content": "secret, again"});
+    alice.call_ok(edit, "ack").await;
+    hook.wait_for("failed attempts", |r| r.len() >= 3).await;
+    alice.call_ok(json!({"type": "delete", "room": "vault", "id": ack["id"]}), "ack").await;
+    // Held in memory longer than a fresh read.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    down.store(false, Ordering::SeqCst);
+    let deleted = |r: &[Recorded]| delivered(r).iter().any(|d| d.body["type"] == "message_deleted");
+    let requests = hook.wait_for("the delete", deleted).await;
+    let ok = delivered(&requests);
+    let types: Vec<&str> = ok.iter().map(|r| r.body["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["message", "message_updated", "message_deleted"], "each once, in order");
+    for request in &ok {
+        assert!(!request.body.to_string().contains("secret"), "erased: {}", request.body);
+    }
+    assert_eq!(ok[0].body["data"]["deleted"], true, "the message as its trace");
+    assert_eq!(ok[0].body["data"]["id"], ack["id"]);
+    assert_eq!(ok[1].body["data"]["content"], "", "the edit without its text");
+    assert!(ok.iter().all(|r| signed(r, SECRET)), "signed as delivered");
+}
+
 /// A `/metrics` counter or gauge's value (0 when absent).
 async fn metric(server: &TestServer, name: &str) -> f64 {
     let text = server.get("/metrics").await.text;

@@ -113,7 +113,9 @@ async fn delivered_rows_go_and_failed_ones_become_dead_letters_that_replay(backe
     store.enqueue(&[]).await.expect("nothing to write");
     let pending = store.pending("http://a/", 0, 10).await.unwrap();
     let seq = |i: usize| pending[i].seq;
+    assert_eq!(store.body(seq(0)).await.unwrap().as_deref(), Some("{\"id\":\"e0\"}"));
     store.delivered(&[seq(0), seq(1)]).await.unwrap();
+    assert_eq!(store.body(seq(0)).await.unwrap(), None, "a delivered row is gone");
     store.failed(seq(2), 1, "answered HTTP 503", false).await.unwrap();
     store.failed(seq(3), 4, "answered HTTP 500", true).await.unwrap();
     let left = store.pending("http://a/", 0, 10).await.unwrap();
