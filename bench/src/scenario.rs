@@ -60,8 +60,10 @@ pub struct Common {
     /// Seconds measured (per step, with `--step`).
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    /// Write the results here as JSON.
+    /// Write the results here as JSON (not recorded in them: the results
+    /// say how they were measured, not where they were kept).
     #[arg(long)]
+    #[serde(skip)]
     pub json: Option<PathBuf>,
     /// Parse every frame received as JSON, as a browser application does,
     /// rather than only looking for the timestamps of messages.
