@@ -216,16 +216,7 @@ async fn a_url_takes_only_the_types_it_names_and_live_events_arrive(engine: Engi
 
 on_both_stores!(a_receiver_down_for_a_while_gets_everything_once_in_order_per_room);
 async fn a_receiver_down_for_a_while_gets_everything_once_in_order_per_room(engine: Engine) {
-    let down = Arc::new(AtomicBool::new(true));
-    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
-    let flag = down.clone();
-    hook.answer_with(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            Reply::Raw(503, "down for maintenance".into())
-        } else {
-            Reply::Json(200, json!({}))
-        }
-    });
+    let (hook, down) = receiver_down().await;
     let endpoints = vec![endpoint(&hook.url(), &[Kind::Message, Kind::MessageUpdated])];
     // A read-ahead far below the backlog: the rest waits in the database
     // and is read as deliveries make room.
@@ -283,16 +274,7 @@ on_both_stores!(a_message_deleted_while_its_receiver_is_down_arrives_erased);
 /// content) then the delete: the rows the deliverer held in memory while
 /// the receiver failed are read again before they are posted.
 async fn a_message_deleted_while_its_receiver_is_down_arrives_erased(engine: Engine) {
-    let down = Arc::new(AtomicBool::new(true));
-    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
-    let flag = down.clone();
-    hook.answer_with(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            Reply::Raw(503, "down for maintenance".into())
-        } else {
-            Reply::Json(200, json!({}))
-        }
-    });
+    let (hook, down) = receiver_down().await;
     let kinds = [Kind::Message, Kind::MessageUpdated, Kind::MessageDeleted];
     let server = with_webhooks(engine, vec![endpoint(&hook.url(), &kinds)], quick()).await;
     let mut alice = WsClient::connect_as(&server, "alice", "Alice").await;
@@ -318,6 +300,21 @@ async fn a_message_deleted_while_its_receiver_is_down_arrives_erased(engine: Eng
     assert_eq!(ok[0].body["data"]["id"], ack["id"]);
     assert_eq!(ok[1].body["data"]["content"], "", "the edit without its text");
     assert!(ok.iter().all(|r| signed(r, SECRET)), "signed as delivered");
+}
+
+/// A receiver that answers 503 until the flag is cleared, then 200.
+async fn receiver_down() -> (HookServer, Arc<AtomicBool>) {
+    let down = Arc::new(AtomicBool::new(true));
+    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
+    let flag = down.clone();
+    hook.answer_with(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            Reply::Raw(503, "down for maintenance".into())
+        } else {
+            Reply::Json(200, json!({}))
+        }
+    });
+    (hook, down)
 }
 
 /// A `/metrics` counter or gauge's value (0 when absent).
@@ -449,16 +446,7 @@ async fn hostile_answers_are_failed_attempts_and_retried(engine: Engine) {
 /// the receiver is down, reach it after the restart.
 #[tokio::test]
 async fn an_event_acked_before_a_sigkill_arrives_after_the_restart() {
-    let down = Arc::new(AtomicBool::new(true));
-    let hook = HookServer::start(Reply::Json(200, json!({}))).await;
-    let flag = down.clone();
-    hook.answer_with(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            Reply::Raw(503, String::new())
-        } else {
-            Reply::Json(200, json!({}))
-        }
-    });
+    let (hook, down) = receiver_down().await;
     let database = TempDatabase::new();
     let url = format!("{}#types=message", hook.url());
     let args = [
