@@ -59,6 +59,8 @@ pub(super) struct DurableStreams {
     committer: std::sync::RwLock<Option<Committer>>,
     reads: Arc<PendingReads>,
     limits: HistoryLimits,
+    /// This instance's connections, for what a join finds the window lacks.
+    hub: Arc<Hub>,
 }
 
 /// The background tasks of the durable layer, stopped by
@@ -120,6 +122,7 @@ pub(super) fn wrap(
         committer: std::sync::RwLock::new(Some(committer)),
         reads,
         limits: config.history.clone(),
+        hub: hub.clone(),
     });
     let tasks = Tasks { committer: committing, reads: writing, fanin, stop };
     let limits = &config.limits;
@@ -272,6 +275,19 @@ impl Streams for DurableStreams {
         let Some(window) = cell.get() else {
             return Err(EngineError::Unavailable("room not loaded".into()));
         };
+        let ahead = since.is_some_and(|s| {
+            let window = lock(window);
+            s.epoch == window.epoch && s.offset > window.last
+        });
+        if ahead {
+            // The client saw events this instance has not received: another
+            // instance committed them and they are still on their way
+            // through the fan-in (or their publish was lost). The window
+            // reads them from the store first and delivers them here; this
+            // connection's frames wait for its `joined`, which drops what it
+            // replays. An offset the room never reached stays ahead: a reset.
+            self.recent.catch_up(room, &self.hub).await;
+        }
         let (epoch, last, cached) = {
             let window = lock(window);
             let cached = since.and_then(|s| {

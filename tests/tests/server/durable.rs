@@ -526,21 +526,16 @@ async fn two_instances_on_postgres_survive_redis_losing_everything() {
     assert_eq!(bob.say(room, "after the flush").await["offset"], last + 1);
 }
 
-/// Events of one room published out of order by instances (and one never
-/// published: its instance died after the commit) reach clients in offset
-/// order, the unpublished one read from the store, repeats dropped.
-#[tokio::test]
-async fn crossing_publishes_reach_clients_in_offset_order() {
+/// Commits `count` messages to `room` straight into the server's
+/// PostgreSQL, as another instance would, without publishing them; returns
+/// each one's `message` frame.
+async fn committed_elsewhere(server: &TestServer, room: &str, count: usize) -> Vec<String> {
     use roomcast_server::store::{NewEvent, Outcome, PostgresStore, Store};
-    let server = TestServer::start_on(Engine::RedisPostgres).await;
-    let mut reader = WsClient::connect_as(&server, "reader", "Reader").await;
-    reader.join("crossing").await;
-    // Another instance commits three messages...
     let url = server.config().database_url.clone().expect("a database");
     let store = PostgresStore::connect(&url).await.expect("the test's database");
-    let changes: Vec<NewEvent> = (1..=3)
+    let changes: Vec<NewEvent> = (1..=count)
         .map(|i| NewEvent::Message {
-            room: roomcast_shared::RoomName::new("crossing").unwrap(),
+            room: roomcast_shared::RoomName::new(room).unwrap(),
             id: format!("m{i}"),
             client_id: format!("c{i}"),
             sender: roomcast_shared::UserInfo {
@@ -554,7 +549,7 @@ async fn crossing_publishes_reach_clients_in_offset_order() {
             created_at: time::OffsetDateTime::now_utc(),
         })
         .collect();
-    let frames: Vec<String> = store
+    store
         .append(&changes)
         .await
         .expect("committed")
@@ -565,7 +560,19 @@ async fn crossing_publishes_reach_clients_in_offset_order() {
             }
             other => panic!("{other:?}"),
         })
-        .collect();
+        .collect()
+}
+
+/// Events of one room published out of order by instances (and one never
+/// published: its instance died after the commit) reach clients in offset
+/// order, the unpublished one read from the store, repeats dropped.
+#[tokio::test]
+async fn crossing_publishes_reach_clients_in_offset_order() {
+    let server = TestServer::start_on(Engine::RedisPostgres).await;
+    let mut reader = WsClient::connect_as(&server, "reader", "Reader").await;
+    reader.join("crossing").await;
+    // Another instance commits three messages...
+    let frames = committed_elsewhere(&server, "crossing", 3).await;
     // ...and publishes the third, then the first again and the first: the
     // second never.
     let redis = server.redis().expect("a redis-server");
@@ -580,6 +587,43 @@ async fn crossing_publishes_reach_clients_in_offset_order() {
     }
     assert_eq!(offsets, [1, 2, 3], "in order, the skipped one from the store");
     reader.expect_silence(Duration::from_millis(300)).await;
+}
+
+/// A client that saw events on another instance and rejoins here before
+/// this instance's fan-in brought them (or never will: their publish was
+/// lost) recovers from the store, not from a reset, and then gets each
+/// later event once.
+#[tokio::test]
+async fn a_rejoin_ahead_of_this_instance_recovers_from_the_store() {
+    let server = TestServer::start_on(Engine::RedisPostgres).await;
+    let mut reader = WsClient::connect_as(&server, "reader", "Reader").await;
+    let epoch = reader.join("ahead").await["epoch"].clone();
+    // Committed and seen elsewhere up to offset 2; this instance heard of none.
+    committed_elsewhere(&server, "ahead", 3).await;
+    let mut bob = WsClient::connect_as(&server, "bob", "Bob").await;
+    let since = json!({"type": "join", "room": "ahead", "since": {"epoch": epoch, "offset": 2}});
+    let joined = bob.call_ok(since, "joined").await;
+    assert_eq!(joined["recovered"], true, "recovered, not reset: {joined}");
+    assert_eq!(joined["offset"], 3);
+    let replayed: Vec<&Value> = joined["messages"].as_array().unwrap().iter().collect();
+    assert_eq!(replayed.len(), 1, "exactly what it missed: {joined}");
+    assert_eq!(replayed[0]["offset"], 3);
+    // An offset no instance has reached is still a reset.
+    let mut carol = WsClient::connect_as(&server, "carol", "Carol").await;
+    let beyond = json!({"type": "join", "room": "ahead", "since": {"epoch": epoch, "offset": 4}});
+    assert_eq!(carol.call_ok(beyond, "joined").await["recovered"], false);
+    // The next event brings the skipped ones to the reader; Bob, who has
+    // them, gets only the new one.
+    let ack = reader.say("ahead", "after the gap").await;
+    assert_eq!(ack["offset"], 4);
+    let mut offsets = Vec::new();
+    while offsets.len() < 4 {
+        offsets.push(reader.recv_until("message").await["offset"].as_u64().unwrap());
+    }
+    assert_eq!(offsets, [1, 2, 3, 4], "the reader's, in order");
+    let next = bob.recv_until("message").await;
+    assert_eq!(next["offset"], 4, "Bob's next is the new one: {next}");
+    bob.expect_silence(Duration::from_millis(300)).await;
 }
 
 /// `--retention-days` removes older messages at start, keeps the rest and

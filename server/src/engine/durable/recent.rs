@@ -151,7 +151,10 @@ impl Recent {
     /// instances' events of one room may cross. An event ahead of the
     /// window waits while the ones it skipped, committed before it (a room's
     /// offsets are taken under its row lock), are read from the store; a
-    /// repeat is dropped. Called by one task at a time.
+    /// repeat is dropped. Called by one task at a time, beside
+    /// [`Recent::catch_up`]: each records a run of offsets that continues
+    /// from the window's last, under its lock, so whichever records an
+    /// offset first delivers it and neither leaves a gap.
     pub async fn receive(&self, event: &RoomEvent, text: Utf8Bytes, hub: &Hub) {
         let room = event.room();
         let offset = event.offset();
@@ -206,7 +209,8 @@ impl Recent {
     }
 
     /// Delivers what the room's window lacks, from the store: events that
-    /// arrived when the fan-in could not take them.
+    /// arrived when the fan-in could not take them, or that a joining client
+    /// saw on another instance before they arrived here.
     pub async fn catch_up(&self, room: &RoomName, hub: &Hub) {
         let Some(cell) = self.rooms.get(room).map(|cell| cell.clone()) else { return };
         let Some(window) = cell.get() else { return };
