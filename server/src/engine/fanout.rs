@@ -63,6 +63,11 @@ pub(crate) trait Fanout: Send + Sync + std::fmt::Debug {
 pub(crate) trait RoomEventSink: Send + Sync + std::fmt::Debug {
     /// Takes one room event's frame.
     fn offer(&self, room: RoomName, text: tungstenite::Utf8Bytes);
+
+    /// Events of `room` may have been published while this instance was
+    /// not listening (its subscription was lost and is back): what the room
+    /// lacks is read from the store.
+    fn missed(&self, room: RoomName);
 }
 
 impl Engine {

@@ -526,6 +526,54 @@ async fn two_instances_on_postgres_survive_redis_losing_everything() {
     assert_eq!(bob.say(room, "after the flush").await["offset"], last + 1);
 }
 
+/// Redis restarting under two running instances: a message committed while
+/// it was away (its publish failed) reaches the room's members on both
+/// instances once their subscriptions are back, without waiting for the
+/// room's next event, and once.
+#[tokio::test]
+async fn what_was_committed_while_redis_was_away_arrives_when_it_is_back() {
+    let mut redis = roomcast_tests::RedisServer::start().await;
+    let database = roomcast_tests::RoomcastPostgres::shared().database().await;
+    let redis_url = redis.url();
+    let shared = ["--redis-url", redis_url.as_str()];
+    let (a, b) = (start_with(&database, &shared).await, start_with(&database, &shared).await);
+    let room = "outage";
+    let mut alice = connect(&a, "alice").await;
+    let mut bob = connect(&b, "bob").await;
+    alice.join(room).await;
+    bob.join(room).await;
+    alice.say(room, "before").await;
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.recv_until("message").await["content"], "before");
+    }
+
+    redis.stop().await;
+    let ack = alice.call_ok(send(room, "during-1", "during the outage"), "ack").await;
+    assert_eq!(ack["offset"], 2, "committed: {ack}");
+    redis.restart().await;
+
+    // Each instance's subscriber reconnects on its own schedule (backing
+    // off while Redis was down).
+    for (who, client) in [("bob", &mut bob), ("alice", &mut alice)] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let message = loop {
+            let frames = client.collect_for(Duration::from_millis(250)).await;
+            if let Some(message) = frames.into_iter().find(|f| f["type"] == "message") {
+                break message;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{who} never got it");
+        };
+        let got = (&message["offset"], &message["content"]);
+        assert_eq!(got, (&json!(2), &json!("during the outage")), "{who}");
+    }
+    // Live again, each event once.
+    let next = alice.say(room, "after").await;
+    assert_eq!(next["offset"], 3);
+    let message = bob.recv_until("message").await;
+    assert_eq!(message["offset"], 3, "no repeat of the one caught up: {message}");
+    bob.expect_silence(Duration::from_millis(300)).await;
+}
+
 /// Commits `count` messages to `room` straight into the server's
 /// PostgreSQL, as another instance would, without publishing them; returns
 /// each one's `message` frame.

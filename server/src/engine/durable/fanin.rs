@@ -7,7 +7,10 @@
 //! The queue is bounded. When it is full an event is not queued and its
 //! room is marked behind: the task then reads what the room's window lacks
 //! from the store (every published event was committed first), so nothing
-//! is lost, only delivered later.
+//! is lost, only delivered later. A room is marked behind too each time
+//! its subscription is confirmed: after Redis was away, events published
+//! meanwhile (Redis keeps none for an absent subscriber), or committed
+//! while the publish failed, arrive without waiting for the room's next.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -94,8 +97,12 @@ impl RoomEventSink for FanIn {
                 mpsc::error::TrySendError::Closed(_) => return,
             };
             tracing::warn!(%room, "fan-in queue full; the room catches up from the store");
-            self.behind.lock().unwrap_or_else(|p| p.into_inner()).insert(room);
-            self.nudge.notify_one();
+            self.missed(room);
         }
+    }
+
+    fn missed(&self, room: RoomName) {
+        self.behind.lock().unwrap_or_else(|p| p.into_inner()).insert(room);
+        self.nudge.notify_one();
     }
 }

@@ -188,6 +188,9 @@ pub(super) struct Receiver {
 
 impl Receiver {
     pub fn handle(&self, push: PushInfo) {
+        if push.kind == PushKind::Subscribe {
+            return self.subscribed(&push);
+        }
         if push.kind != PushKind::Message {
             return;
         }
@@ -234,6 +237,18 @@ impl Receiver {
 }
 
 impl Receiver {
+    /// A room channel's subscription confirmed (a first join here, or again
+    /// after the connection to Redis was lost): what was published while
+    /// this instance was not subscribed is read from the store.
+    fn subscribed(&self, push: &PushInfo) {
+        let (Some(sink), Some(Value::BulkString(channel))) = (&self.sink, push.data.first()) else {
+            return;
+        };
+        if let Some(room) = std::str::from_utf8(channel).ok().and_then(channel_room) {
+            sink.missed(room);
+        }
+    }
+
     /// A membership or presence change: to the coalescer.
     fn change(&self, channel: &str, head: &str, json: &str) {
         let Ok(change) = serde_json::from_str::<MemberChange>(json) else {
