@@ -142,7 +142,7 @@ pub(super) async fn start(
     };
     let commands = client.get_connection_manager_with_config(connection()).await?;
     let instance = super::random_id();
-    let receiver = fanout::Receiver { hub: hub.clone(), instance: instance.clone(), sink };
+    let receiver = fanout::Receiver::new(hub.clone(), instance.clone(), sink);
     let push = move |info: redis::PushInfo| {
         receiver.handle(info);
         Ok::<(), redis::aio::SendError>(())

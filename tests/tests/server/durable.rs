@@ -50,6 +50,18 @@ pub(crate) async fn connect(server: &ServerProcess, user: &str) -> WsClient {
     client
 }
 
+/// A Redis server and a PostgreSQL database of their own, for instances
+/// started with [`on_both`].
+async fn redis_and_postgres() -> (roomcast_tests::RedisServer, String) {
+    let redis = roomcast_tests::RedisServer::start().await;
+    (redis, roomcast_tests::RoomcastPostgres::shared().database().await)
+}
+
+/// An instance on `redis` and the PostgreSQL `database`.
+async fn on_both(database: &str, redis: &roomcast_tests::RedisServer) -> ServerProcess {
+    start_with(database, &["--redis-url", redis.url().as_str()]).await
+}
+
 /// Sends every frame at once (each with a `ref`), then collects the replies
 /// in order; frames that are not replies are dropped.
 async fn pipelined(client: &mut WsClient, frames: Vec<Value>) -> Vec<Value> {
@@ -449,11 +461,8 @@ async fn random_sends_changes_and_kills_never_lose_or_duplicate_an_acknowledged_
 /// restarted instances still hold everything, epochs and offsets included.
 #[tokio::test]
 async fn two_instances_on_postgres_survive_redis_losing_everything() {
-    let mut redis = roomcast_tests::RedisServer::start().await;
-    let database = roomcast_tests::RoomcastPostgres::shared().database().await;
-    let redis_url = redis.url();
-    let shared = ["--redis-url", redis_url.as_str()];
-    let (a, b) = (start_with(&database, &shared).await, start_with(&database, &shared).await);
+    let (mut redis, database) = redis_and_postgres().await;
+    let (a, b) = (on_both(&database, &redis).await, on_both(&database, &redis).await);
     let room = "shared";
     let carol = Reader::join_as("carol", &a, room, None).await;
     let dave = Reader::join_as("dave", &b, room, None).await;
@@ -505,7 +514,7 @@ async fn two_instances_on_postgres_survive_redis_losing_everything() {
     b.signal("KILL");
     redis.flush_all().await;
     redis.restart().await;
-    let (a, b) = (start_with(&database, &shared).await, start_with(&database, &shared).await);
+    let (a, b) = (on_both(&database, &redis).await, on_both(&database, &redis).await);
 
     let epoch = dave.epoch.clone();
     let dave = Reader::join_as("dave", &a, room, Some(dave)).await;
@@ -532,11 +541,8 @@ async fn two_instances_on_postgres_survive_redis_losing_everything() {
 /// room's next event, and once.
 #[tokio::test]
 async fn what_was_committed_while_redis_was_away_arrives_when_it_is_back() {
-    let mut redis = roomcast_tests::RedisServer::start().await;
-    let database = roomcast_tests::RoomcastPostgres::shared().database().await;
-    let redis_url = redis.url();
-    let shared = ["--redis-url", redis_url.as_str()];
-    let (a, b) = (start_with(&database, &shared).await, start_with(&database, &shared).await);
+    let (mut redis, database) = redis_and_postgres().await;
+    let (a, b) = (on_both(&database, &redis).await, on_both(&database, &redis).await);
     let room = "outage";
     let mut alice = connect(&a, "alice").await;
     let mut bob = connect(&b, "bob").await;

@@ -7,8 +7,8 @@
 //! The queue is bounded. When it is full an event is not queued and its
 //! room is marked behind: the task then reads what the room's window lacks
 //! from the store (every published event was committed first), so nothing
-//! is lost, only delivered later. A room is marked behind too each time
-//! its subscription is confirmed: after Redis was away, events published
+//! is lost, only delivered later. A room is marked behind too when its
+//! subscription is confirmed again: after Redis was away, events published
 //! meanwhile (Redis keeps none for an absent subscriber), or committed
 //! while the publish failed, arrive without waiting for the room's next.
 

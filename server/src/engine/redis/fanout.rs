@@ -184,15 +184,22 @@ pub(super) struct Receiver {
     pub hub: Arc<Hub>,
     pub instance: String,
     pub sink: Option<Arc<dyn RoomEventSink>>,
+    /// With a sink, the room channels Redis has confirmed this instance's
+    /// subscription to and not its unsubscription: as many as the rooms
+    /// this instance receives.
+    subscribed: std::sync::Mutex<std::collections::HashSet<RoomName>>,
 }
 
 impl Receiver {
+    pub fn new(hub: Arc<Hub>, instance: String, sink: Option<Arc<dyn RoomEventSink>>) -> Self {
+        Self { hub, instance, sink, subscribed: std::sync::Mutex::default() }
+    }
+
     pub fn handle(&self, push: PushInfo) {
-        if push.kind == PushKind::Subscribe {
-            return self.subscribed(&push);
-        }
-        if push.kind != PushKind::Message {
-            return;
+        match push.kind {
+            PushKind::Message => {}
+            PushKind::Subscribe | PushKind::Unsubscribe => return self.subscription(&push),
+            _ => return,
         }
         let [Value::BulkString(channel), Value::BulkString(payload)] = push.data.as_slice() else {
             return;
@@ -237,14 +244,21 @@ impl Receiver {
 }
 
 impl Receiver {
-    /// A room channel's subscription confirmed (a first join here, or again
-    /// after the connection to Redis was lost): what was published while
-    /// this instance was not subscribed is read from the store.
-    fn subscribed(&self, push: &PushInfo) {
+    /// A room channel's subscription confirmed or ended. Confirmed again
+    /// without having ended, it was restored after the connection to Redis
+    /// was lost: what was published meanwhile is read from the store. (A
+    /// first confirmation needs nothing: the joining client's snapshot
+    /// reads the store after subscribing.)
+    fn subscription(&self, push: &PushInfo) {
         let (Some(sink), Some(Value::BulkString(channel))) = (&self.sink, push.data.first()) else {
             return;
         };
-        if let Some(room) = std::str::from_utf8(channel).ok().and_then(channel_room) {
+        let Some(room) = std::str::from_utf8(channel).ok().and_then(channel_room) else { return };
+        let mut subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+        if push.kind == PushKind::Unsubscribe {
+            subscribed.remove(&room);
+        } else if !subscribed.insert(room.clone()) {
+            drop(subscribed);
             sink.missed(room);
         }
     }
