@@ -121,6 +121,9 @@ pub async fn run(
     if let Some(webhooks) = &state.webhooks {
         webhooks.close().await;
     }
+    if let Some(store) = &state.engine_store {
+        store.close().await;
+    }
     Ok(())
 }
 

@@ -304,6 +304,11 @@ pub trait Store:
         events_before: Option<OffsetDateTime>,
         notifications_before: OffsetDateTime,
     ) -> Result<Pruned, StoreError>;
+
+    /// Closes the store's connections once nothing uses it any more (the
+    /// server's last step when it stops): SQLite then copies the WAL into
+    /// the database and removes it, leaving the file whole.
+    async fn close(&self);
 }
 
 /// Opens the store at `url`: `sqlite://PATH` or `sqlite:PATH` (the file

@@ -18,6 +18,11 @@ macro_rules! sql_store {
     ($store:ty, $db:ty, $lock:expr, $insert:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
+            async fn close(&self) {
+                // The store's own `close`, which the trait's names.
+                <$store>::close(self).await
+            }
+
             async fn append_recorded(
                 &self,
                 batch: &[$crate::store::NewEvent],

@@ -287,6 +287,30 @@ async fn without_a_database_flag_the_data_lives_under_the_working_directory() {
 }
 
 #[tokio::test]
+async fn a_clean_stop_leaves_the_database_whole_in_its_file() {
+    let database = TempDatabase::new();
+    let path = std::path::PathBuf::from(database.url().trim_start_matches("sqlite://"));
+    let mut server = start(&database.url()).await;
+    let mut alice = connect(&server, "alice").await;
+    alice.join("kept").await;
+    alice.say("kept", "in the file").await;
+    let wal = path.with_extension("db-wal");
+    assert!(wal.is_file(), "a running server writes through the WAL");
+    drop(alice);
+    server.signal("INT");
+    assert!(server.wait().await.success(), "the server stops cleanly");
+    // The WAL was copied into the database and removed: the file alone is
+    // a complete copy (storage.md, backup).
+    assert!(!wal.exists(), "the WAL is left behind");
+    assert!(!path.with_extension("db-shm").exists(), "the WAL index is left behind");
+    let server = start(&database.url()).await;
+    let mut alice = connect(&server, "alice").await;
+    let joined =
+        alice.call_ok(json!({"type": "join", "room": "kept", "history": 10}), "joined").await;
+    assert_eq!(joined["messages"][0]["content"], "in the file");
+}
+
+#[tokio::test]
 async fn database_flags_are_checked_at_start() {
     let base = ["--dev", "--jwt-secret", SECRET, "--api-key", API_KEY];
     let cases: [(&[&str], &str); 4] = [
