@@ -142,7 +142,12 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>, sqlx::Error> {
         if self.checkpoints.finish.swap(false, Ordering::Relaxed) {
             let mut writer = self.writer.acquire().await?;
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *writer).await?;
+            // Best effort: the WAL then starts over at a later finish.
+            if let Err(error) =
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *writer).await
+            {
+                tracing::warn!(%error, "finishing a checkpoint failed");
+            }
         }
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
