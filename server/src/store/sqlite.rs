@@ -107,8 +107,8 @@ impl SqliteStore {
             // a batch touches index pages all over the file.
             .pragma("mmap_size", MMAP_BYTES.to_string())
             .pragma("cache_size", format!("-{}", CACHE_KIB))
-            // Checkpoints less often: an index page rewritten by many
-            // commits is copied into the database once per checkpoint.
+            // A writer's own checkpoint only as a bound: checkpoints run
+            // beside the committer (`checkpoint_in_background`).
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
             // Statement journals (the pages a multi-row statement changed,
             // kept until it ends so that a failing one can be undone) in
@@ -136,9 +136,10 @@ impl SqliteStore {
     /// reads first could not upgrade while another writer commits (SQLite
     /// answers "database is locked" without waiting).
     ///
-    /// First, after a background checkpoint, copies into the database what
-    /// was committed while it ran (a few milliseconds of commits), so that
-    /// this transaction starts the WAL over.
+    /// First, when a background checkpoint left the WAL past
+    /// [`WAL_RESTART_PAGES`], copies into the database what was committed
+    /// while it ran (tens of milliseconds of commits), so that this
+    /// transaction starts the WAL over.
     async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>, sqlx::Error> {
         if self.checkpoints.finish.swap(false, Ordering::Relaxed) {
             let mut writer = self.writer.acquire().await?;
