@@ -497,7 +497,7 @@ async fn execute(tx: &mut Tx, sql: &str) -> Result<(), sqlx::Error> {
 /// transaction ended before the process exits.
 async fn close(store: Opened) {
     match store {
-        Opened::Sqlite(store) => store.close().await,
-        Opened::Postgres(store) => store.close().await,
+        Opened::Sqlite(store) => store.close_pools().await,
+        Opened::Postgres(store) => store.close_pools().await,
     }
 }

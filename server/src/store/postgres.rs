@@ -50,8 +50,9 @@ impl PostgresStore {
         self.pool.begin().await
     }
 
-    /// Closes the pool, waiting for connections in use.
-    pub async fn close(&self) {
+    /// Closes the pool, waiting for connections in use
+    /// ([`Store::close`](super::Store::close)).
+    pub(super) async fn close_pools(&self) {
         self.pool.close().await;
     }
 }

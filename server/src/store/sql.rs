@@ -19,8 +19,7 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn close(&self) {
-                // The store's own `close`, which the trait's names.
-                <$store>::close(self).await
+                self.close_pools().await
             }
 
             async fn append_recorded(

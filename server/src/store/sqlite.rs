@@ -153,8 +153,9 @@ impl SqliteStore {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Closes the pools, waiting for connections in use.
-    pub async fn close(&self) {
+    /// Closes the pools, waiting for connections in use
+    /// ([`Store::close`](super::Store::close)).
+    pub(super) async fn close_pools(&self) {
         self.writer.close().await;
         self.checkpoints.pool.close().await;
         self.pool.close().await;
@@ -273,7 +274,7 @@ mod tests {
             write(&store, 1).await;
         }
         assert!(scratch.size() > size + 1_000_000, "the rows are not in the database file");
-        store.close().await;
+        store.close_pools().await;
     }
 
     #[tokio::test]
@@ -294,6 +295,6 @@ mod tests {
             .await
             .expect("a count");
         assert_eq!(rows, 101);
-        store.close().await;
+        store.close_pools().await;
     }
 }

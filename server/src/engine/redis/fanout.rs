@@ -181,9 +181,9 @@ fn parse_exclude(tag: &str, instance: &str) -> Exclude {
 /// `sink` when there is one (a store's fan-in). It runs on the subscriber
 /// connection's reader, so it must not wait: neither does.
 pub(super) struct Receiver {
-    pub hub: Arc<Hub>,
-    pub instance: String,
-    pub sink: Option<Arc<dyn RoomEventSink>>,
+    hub: Arc<Hub>,
+    instance: String,
+    sink: Option<Arc<dyn RoomEventSink>>,
     /// With a sink, the room channels Redis has confirmed this instance's
     /// subscription to and not its unsubscription: as many as the rooms
     /// this instance receives.
