@@ -3,7 +3,7 @@
 //! Client and server both use these functions, so a client can tell before
 //! sending a `join` whether the server will refuse it.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,27 +83,53 @@ enum Invalid {
 
 impl fmt::Display for InvalidName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: String = self.name.chars().take(40).collect();
+        let shown = Quoted(&self.name);
         match self.what {
             Invalid::Room => write!(
                 f,
-                "invalid room name {shown:?}: use 1 to {MAX_ROOM_NAME_LEN} bytes of letters and \
+                "invalid room name {shown}: use 1 to {MAX_ROOM_NAME_LEN} bytes of letters and \
                  digits of any script and _ . : @ , -"
             ),
             Invalid::RoomNotNfc => write!(
                 f,
-                "invalid room name {shown:?}: not in Unicode Normalization Form C; compose it \
+                "invalid room name {shown}: not in Unicode Normalization Form C; compose it \
                  first (String.prototype.normalize(\"NFC\"))"
             ),
             Invalid::User => write!(
                 f,
-                "invalid user id {shown:?}: use 1 to {MAX_USER_ID_LEN} characters of A-Z a-z 0-9 _ . : @ -"
+                "invalid user id {shown}: use 1 to {MAX_USER_ID_LEN} characters of A-Z a-z 0-9 _ . : @ -"
             ),
         }
     }
 }
 
 impl std::error::Error for InvalidName {}
+
+/// A name in an error message: its first 40 characters in double quotes,
+/// with quotes, backslashes and control characters escaped as `{:?}` would.
+/// Unlike `{:?}` it shows other characters as they are (a zero-width space
+/// stays invisible), and it needs no `Debug`: the browser SDK is built
+/// without `Debug` output, and its users see this message.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        for c in self.0.chars().take(40) {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\0' => f.write_str("\\0")?,
+                '\t' => f.write_str("\\t")?,
+                '\r' => f.write_str("\\r")?,
+                '\n' => f.write_str("\\n")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char('"')
+    }
+}
 
 /// The ASCII characters of room names and user ids.
 fn is_ascii_name_char(c: char) -> bool {
@@ -393,6 +419,18 @@ mod tests {
 
     fn room(name: &str) -> RoomName {
         RoomName::new(name).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The quoting in error messages is `{:?}`'s wherever `{:?}` leaves
+        /// a character as it is or escapes it as a control character.
+        #[test]
+        fn names_in_errors_are_quoted_as_debug_would(
+            name in r"[\x00-\x7f\u{80}-\u{9f}a-zé語\u{1F600}-\u{1F64F}]{0,50}"
+        ) {
+            let shown: String = name.chars().take(40).collect();
+            proptest::prop_assert_eq!(Quoted(&name).to_string(), format!("{shown:?}"));
+        }
     }
 
     #[test]

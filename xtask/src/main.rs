@@ -194,6 +194,13 @@ pub(crate) fn ensure_wasm32_target() -> Result<()> {
     Ok(())
 }
 
+/// The standard library's source, which the npm package's build rebuilds
+/// for size (client-sdk/npm/build.mjs); a no-op when already installed.
+pub(crate) fn ensure_rust_src() -> Result<()> {
+    ensure_wasm32_target()?;
+    command("rustup", &["component", "add", "rust-src"])
+}
+
 /// Builds the server (a debug build) and returns its binary.
 pub(crate) fn build_server(root: &Path) -> Result<PathBuf> {
     cargo(&["build", "-p", "roomcast-server", "--bin", "roomcast"])?;

@@ -153,6 +153,7 @@ fn allocator_test() -> Result<Tally> {
 /// budget; returns the tarball.
 fn build_package(root: &Path) -> Result<PathBuf> {
     let tools = root.join("client-sdk/npm");
+    crate::ensure_rust_src()?;
     npm(&tools, &["ci", "--no-audit", "--no-fund"])?;
     npm(&tools, &["run", "build"])?;
     let tarball = target_dir(root).join("npm/roomcast.tgz");
