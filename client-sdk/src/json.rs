@@ -360,6 +360,24 @@ fn parse_float(text: &str) -> Option<f64> {
     text.parse().ok()
 }
 
+/// A finite float as JSON text that reads back as the same `f64`, by the
+/// JavaScript engine (its shortest digits, as serde_json's): never bare
+/// digits, so a reader that tells integers from floats (the server, a
+/// backend in another language) still sees a float, and `-0.0` keeps its
+/// sign, as serde_json writes them.
+#[cfg(target_arch = "wasm32")]
+pub fn float_text(value: f64) -> String {
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
+    }
+    let mut text =
+        String::from(js_sys::Number::from(value).to_string_with_radix(10).unwrap_or_default());
+    if !text.contains(['.', 'e']) {
+        text.push_str(".0");
+    }
+    text
+}
+
 /// A whole JSON text as a `serde_json::Value`; `None` when it is not JSON.
 pub fn value(text: &str) -> Option<Value> {
     Reader::document(text, Reader::value)

@@ -11,9 +11,37 @@ use time::OffsetDateTime;
 /// serialize (string keys only). The error is never formatted: `expect`
 /// would link serde_json's and `std::io`'s error formatting into the wasm.
 pub fn to_json(value: &impl Serialize) -> String {
-    match serde_json::to_string(value) {
-        Ok(text) => text,
-        Err(_) => unreachable!("payloads always serialize"),
+    let mut text = Vec::with_capacity(128);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut text, Compact);
+    match value.serialize(&mut serializer).map(|()| String::from_utf8(text)) {
+        Ok(Ok(text)) => text,
+        _ => unreachable!("payloads always serialize, as UTF-8"),
+    }
+}
+
+/// serde_json's compact output, with one difference in the browser: a
+/// float's digits come from the JavaScript engine, as reading them does
+/// (`json::parse_float`), instead of Rust's shortest-digits formatter and
+/// its tables.
+struct Compact;
+
+impl serde_json::ser::Formatter for Compact {
+    #[cfg(target_arch = "wasm32")]
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
+        writer.write_all(crate::json::float_text(value).as_bytes())
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn write_f32<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f32,
+    ) -> std::io::Result<()> {
+        self.write_f64(writer, f64::from(value))
     }
 }
 

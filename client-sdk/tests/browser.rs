@@ -309,3 +309,49 @@ fn json_numbers_read_in_the_browser_as_natively() {
     assert_eq!(value("[1e400]"), None, "beyond f64 is refused, as serde_json refuses it");
     assert_eq!(value("-1e400"), None);
 }
+
+/// In the browser floats are written by the JavaScript engine
+/// (`json::float_text`, what the SDK's payloads and frames use): each
+/// reads back as the same `f64` and still as a float (a `.` or an
+/// exponent), as serde_json writes them.
+#[wasm_bindgen_test]
+fn json_floats_written_in_the_browser_read_back_the_same() {
+    use roomcast_client::json::float_text;
+    // Rust's parser is correctly rounded (serde_json's default one is not
+    // quite, beyond 17 digits).
+    let values = [
+        0.1,
+        0.1 + 0.2,
+        -2500.0,
+        100.0,
+        1e17,
+        1e21,
+        1.5e300,
+        1e-7,
+        -0.0,
+        0.0,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        9007199254740993.0,
+        -123456.789,
+    ];
+    for value in values {
+        let text = float_text(value);
+        assert!(roomcast_client::json::value(&text).is_some(), "{text} is JSON");
+        let back: f64 = text.parse().expect("a number");
+        assert_eq!(back.to_bits(), value.to_bits(), "{value} as {text}");
+        assert!(text.contains(['.', 'e']), "{value} as {text} reads as a float");
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..10_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let value = f64::from_bits(x);
+        if value.is_finite() {
+            let back: f64 = float_text(value).parse().expect("a number");
+            assert_eq!(back.to_bits(), value.to_bits(), "{value}");
+        }
+    }
+}

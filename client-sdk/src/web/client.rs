@@ -90,7 +90,7 @@ impl Client {
     #[wasm_bindgen(getter)]
     pub fn user(&self) -> UserValue {
         let core = self.inner.core.borrow();
-        let text = serde_json::to_string(&core.user()).unwrap_or_else(|_| "null".into());
+        let text = crate::payload::to_json(&core.user());
         super::inner::parse(&text).unchecked_into()
     }
 

@@ -44,5 +44,5 @@ pub fn attachments_of(message: MessageLikeArg) -> AttachmentsValue {
     let text: Option<String> = JSON::stringify(&data).ok().and_then(|t| t.as_string());
     let value: Option<Value> = text.and_then(|t| crate::json::value(&t));
     let list = crate::attachments::attachments(value.as_ref());
-    parse(&serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())).unchecked_into()
+    parse(&crate::payload::to_json(&list)).unchecked_into()
 }

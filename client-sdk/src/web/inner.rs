@@ -337,11 +337,11 @@ impl Inner {
                 self.emit(None, "message", cb.on_message.as_ref(), &|| parse(&text));
             }
             Event::Notification(n) => {
-                let text = serde_json::to_string(&n).unwrap_or_default();
+                let text = to_json(&n);
                 self.emit(None, "notification", None, &|| parse(&text));
             }
             Event::Presence(p) => {
-                let text = serde_json::to_string(&p).unwrap_or_default();
+                let text = to_json(&p);
                 self.emit(None, "presence", None, &|| parse(&text));
             }
             Event::Room { room, kind, payload } => {
