@@ -535,8 +535,11 @@ impl Core {
     }
 
     fn send_frame(&mut self, reference: Option<u64>, frame: &ClientFrame) {
-        let envelope = Envelope::with_ref(reference.map(Ref::from), frame);
-        let text = crate::payload::to_json(&envelope);
-        self.effects.push(Effect::Send(text));
+        self.effects.push(Effect::Send(frame_text(reference, frame)));
     }
+}
+
+/// `frame` as the text sent, with its `ref`.
+fn frame_text(reference: Option<u64>, frame: &ClientFrame) -> String {
+    crate::payload::to_json(&Envelope::with_ref(reference.map(Ref::from), frame))
 }

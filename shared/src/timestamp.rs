@@ -32,13 +32,14 @@ pub fn format(t: &OffsetDateTime) -> Option<String> {
     digits(&mut out, u32::from(t.minute()), 2);
     out.push(':');
     digits(&mut out, u32::from(t.second()), 2);
-    let nanos = t.nanosecond();
-    if nanos != 0 {
-        out.push('.');
-        digits(&mut out, nanos, 9);
-        while out.ends_with('0') {
-            out.pop();
+    let (mut fraction, mut width) = (t.nanosecond(), 9);
+    if fraction != 0 {
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            width -= 1;
         }
+        out.push('.');
+        digits(&mut out, fraction, width);
     }
     if t.offset().is_utc() {
         out.push('Z');

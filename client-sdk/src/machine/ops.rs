@@ -6,7 +6,7 @@ use roomcast_shared::{ClientFrame, Position, RoomName, SetStatus};
 use serde_json::Value;
 
 use super::{Core, Request};
-use crate::effect::{ClientError, ConnectionState, Event};
+use crate::effect::{ClientError, ConnectionState, Effect, Event};
 use crate::payload::{Pending, RoomSnapshot, to_json};
 use crate::room::RoomState;
 
@@ -149,8 +149,9 @@ impl Core {
                     self.next_ref += 1;
                     let r = self.next_ref;
                     if let Some(frame) = self.outbox.mark_sent(room, r) {
+                        let text = super::frame_text(Some(r), frame);
                         self.requests.insert(r, Request::Entry);
-                        self.send_frame(Some(r), &frame);
+                        self.effects.push(Effect::Send(text));
                     }
                 }
                 Err(at) => self.send_at = Some(self.send_at.map_or(at, |s| s.min(at))),

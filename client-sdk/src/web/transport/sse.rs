@@ -8,7 +8,6 @@
 //! full) is retried after a short wait; a 404 means the stream is gone.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::{JSON, Object, Promise, Reflect};
@@ -43,8 +42,10 @@ struct Shared {
     post_base: String,
     /// From the stream's `open` event; POSTs wait for it.
     key: RefCell<Option<String>>,
-    /// Frames not yet accepted by the server, oldest first.
-    queue: RefCell<VecDeque<String>>,
+    /// Frames not yet accepted by the server, oldest first. A vector, not
+    /// a deque: it holds a few frames (each room sends one at a time), and
+    /// the deque's code cost the wasm 250 B gzip.
+    queue: RefCell<Vec<String>>,
     /// A POST loop runs.
     posting: Cell<bool>,
     /// Closed or lost: nothing more is reported or sent.
@@ -77,7 +78,7 @@ impl Stream {
             source: source.clone(),
             post_base: post_base.to_owned(),
             key: RefCell::new(None),
-            queue: RefCell::new(VecDeque::new()),
+            queue: RefCell::new(Vec::new()),
             posting: Cell::new(false),
             done: Cell::new(false),
             report: Box::new(report),
@@ -141,7 +142,7 @@ impl Stream {
         if self.shared.done.get() {
             return false;
         }
-        self.shared.queue.borrow_mut().push_back(text.to_owned());
+        self.shared.queue.borrow_mut().push(text.to_owned());
         post(&self.shared);
         true
     }
@@ -178,7 +179,7 @@ fn post(shared: &Rc<Shared>) {
     let shared = shared.clone();
     wasm_bindgen_futures::spawn_local(async move {
         loop {
-            let next = shared.queue.borrow().front().cloned();
+            let next = shared.queue.borrow().first().cloned();
             let (Some(text), false) = (next, shared.done.get()) else { break };
             let key = shared.key.borrow().clone().unwrap_or_default();
             let url = format!("{}{key}", shared.post_base);
@@ -188,7 +189,7 @@ fn post(shared: &Rc<Shared>) {
             }
             match status {
                 Ok(200..=299) => {
-                    shared.queue.borrow_mut().pop_front();
+                    shared.queue.borrow_mut().remove(0);
                 }
                 Ok(429) => sleep(RETRY_AFTER_429_MS).await,
                 Ok(404) => shared.finish(LOST, "the stream has closed".into()),
