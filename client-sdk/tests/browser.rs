@@ -355,3 +355,23 @@ fn json_floats_written_in_the_browser_read_back_the_same() {
         }
     }
 }
+
+/// The wasm build's timestamp codec writes what it read, and `null` for a
+/// timestamp that has no RFC 3339 form (never one read from the wire).
+#[wasm_bindgen_test]
+fn timestamps_are_written_as_read_and_null_without_a_form() {
+    use roomcast_shared::ReadReceipt;
+    use time::{Date, Month, OffsetDateTime, Time};
+    let text = r#"{"user_id":"bob","id":"m1","read_at":"2026-11-22T10:00:00.25+01:00"}"#;
+    let receipt: ReadReceipt = serde_json::from_str(text).expect("a receipt");
+    assert_eq!(serde_json::to_string(&receipt).expect("JSON"), text);
+    let before_year_zero = Date::from_calendar_date(-1, Month::December, 31).expect("a date");
+    let receipt = ReadReceipt {
+        read_at: OffsetDateTime::new_utc(before_year_zero, Time::MIDNIGHT),
+        ..receipt
+    };
+    assert_eq!(
+        serde_json::to_string(&receipt).expect("JSON"),
+        r#"{"user_id":"bob","id":"m1","read_at":null}"#
+    );
+}

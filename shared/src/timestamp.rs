@@ -6,8 +6,10 @@
 //! below, a few hundred bytes where `time`'s generic parsing and formatting
 //! cost the SDK about 13 KB. The two agree: the same text for every value
 //! `time` can format, and the same value (or a refusal) for any text; the
-//! property tests in `tests/timestamp.rs` check it against `time`. Only
-//! their error messages differ.
+//! property tests in `tests/timestamp.rs` check it against `time`. They
+//! differ in their error messages, and where `time`'s fails to write a
+//! value with no RFC 3339 form, this one writes `null` (see
+//! [`rfc3339::serialize`]).
 
 use time::{Date, Month, OffsetDateTime, Time, UtcOffset};
 
@@ -173,15 +175,21 @@ pub use time::serde::rfc3339;
 /// feature, [`format`] and [`parse`] without it.
 #[cfg(not(feature = "time-serde"))]
 pub mod rfc3339 {
+    use serde::Serializer;
     use serde::de::{self, Deserializer, Visitor};
-    use serde::{Serializer, ser};
     use time::OffsetDateTime;
 
-    /// Writes `t` as RFC 3339 text.
+    /// Writes `t` as RFC 3339 text, or `null` for a value that has no RFC
+    /// 3339 form (a year before 0000, an offset with seconds), where
+    /// `time`'s codec fails. The builds that use this codec (the wasm SDK
+    /// and UI) hold only timestamps read by [`parse`](super::parse), which
+    /// all have one; failing instead would link serde_json's error
+    /// construction (1.6 KB gzip) into the wasm for a case that does not
+    /// occur there.
     pub fn serialize<S: Serializer>(t: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
         match super::format(t) {
             Some(text) => serializer.serialize_str(&text),
-            None => Err(ser::Error::custom("the timestamp has no RFC 3339 form")),
+            None => serializer.serialize_none(),
         }
     }
 

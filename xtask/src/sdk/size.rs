@@ -10,10 +10,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use flate2::{Compression, write::GzEncoder};
 
-/// Most bytes the package's `roomcast_bg.wasm` may take gzipped (level 9).
-/// The measured size plus about 2 KiB; see "Size" in docs/sdk.md for the
-/// breakdown and the target.
-pub(crate) const GZIP_BUDGET: usize = 86 * 1024;
+/// Most bytes the package's `roomcast_bg.wasm` may take gzipped (level 9):
+/// the 80 KiB target itself (the package is 78.2 KiB); see "Size" in
+/// docs/sdk.md for the breakdown.
+pub(crate) const GZIP_BUDGET: usize = 80 * 1024;
 
 /// Prints the size of the built wasm; fails above [`GZIP_BUDGET`].
 pub(crate) fn check(wasm: &Path) -> Result<()> {
