@@ -88,13 +88,13 @@ const wasmPack = (env, flags) => run("wasm-pack", [
 rmSync(out, { recursive: true, force: true });
 try {
   wasmPack(smallStd, smallStdFlags);
-} catch (error) {
+} catch {
   // A toolchain without rust-src, or one that renamed an unstable option,
-  // still builds a working package, about 11 KiB gzip larger (over the
+  // still builds a working package, about 10 KiB gzip larger (over the
   // budget `cargo xtask test` checks).
-  console.warn(`\nWARNING: the build with the standard library rebuilt for size failed (${error.message});`
-    + " building with the prebuilt one. `rustup component add rust-src` and a recent stable"
-    + " toolchain give the smaller build.\n");
+  console.warn("\nWARNING: the build with the standard library rebuilt for size failed (the"
+    + " error is above); building with the prebuilt one. `rustup component add rust-src` and a"
+    + " recent stable toolchain give the smaller build.\n");
   wasmPack({}, []);
 }
 
