@@ -370,6 +370,7 @@ pub fn float_text(value: f64) -> String {
     if value == 0.0 {
         return if value.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
     }
+    // `toString(10)` throws only for a radix outside 2 to 36.
     let mut text =
         String::from(js_sys::Number::from(value).to_string_with_radix(10).unwrap_or_default());
     if !text.contains(['.', 'e']) {

@@ -22,7 +22,7 @@ pub fn to_json(value: &impl Serialize) -> String {
 /// serde_json's compact output, with one difference in the browser: a
 /// float's digits come from the JavaScript engine, as reading them does
 /// (`json::parse_float`), instead of Rust's shortest-digits formatter and
-/// its tables.
+/// its tables. (No payload or frame has an `f32`.)
 struct Compact;
 
 impl serde_json::ser::Formatter for Compact {
@@ -33,15 +33,6 @@ impl serde_json::ser::Formatter for Compact {
         value: f64,
     ) -> std::io::Result<()> {
         writer.write_all(crate::json::float_text(value).as_bytes())
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn write_f32<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        value: f32,
-    ) -> std::io::Result<()> {
-        self.write_f64(writer, f64::from(value))
     }
 }
 
