@@ -261,9 +261,15 @@ pub async fn drain(
     while on_item(ws.next().await, &recorder) {}
 }
 
-/// A `send` frame.
-pub fn send_frame(room: &str, content: &str, client_id: u64) -> Message {
+/// A `send` frame; its `client_id` is shaped like the SDK's, the time
+/// (Unix ms, 12 hex digits) first, then `seq` (unique per sender) where
+/// the SDK has random bits: the store indexes keys in the order a real
+/// client makes them.
+pub fn send_frame(room: &str, content: &str, seq: u64) -> Message {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
     Message::text(format!(
-        r#"{{"type":"send","room":"{room}","content":"{content}","client_id":"{client_id}"}}"#
+        r#"{{"type":"send","room":"{room}","content":"{content}","client_id":"c-{ms:012x}{seq:020x}"}}"#
     ))
 }

@@ -71,7 +71,7 @@ impl Core {
         data: Option<Box<Value>>,
         now: u64,
     ) -> u64 {
-        let client_id = self.rng.client_id();
+        let client_id = self.rng.client_id(now);
         self.enqueue(room, now, |name| ClientFrame::Send { room: name, content, client_id, data })
     }
 

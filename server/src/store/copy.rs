@@ -83,9 +83,10 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "messages",
+        // Its key leads with the id (migration 0009).
         columns: &[
-            ("room", Kind::Text),
             ("id", Kind::Text),
+            ("room", Kind::Text),
             ("sender", Kind::Text),
             ("client_id", Kind::Text),
             ("pos", Kind::Int),

@@ -417,11 +417,13 @@ macro_rules! sql_store {
                             .await?;
                     }
                 }
+                // In the order of the messages' key (migration 0009), so
+                // that each step starts where the last ended.
                 let mut after = (String::new(), String::new());
                 loop {
                     let rows = sqlx::query(
                         "SELECT room, id, body FROM messages WHERE deleted \
-                         AND (room, id) > ($1, $2) ORDER BY room, id LIMIT $3",
+                         AND (id, room) > ($2, $1) ORDER BY id, room LIMIT $3",
                     )
                     .bind(&after.0)
                     .bind(&after.1)

@@ -3,8 +3,9 @@
 //! wrote it, then the store opens it and applies the rest. A message
 //! deleted before the upgrade (whose row still held its content, as rows
 //! deleted before deletes emptied them do, and whose events all of it)
-//! leaves no text behind, and an edit made before the upgrade is found by
-//! a delete made after it.
+//! leaves no text behind, an edit made before the upgrade is found by a
+//! delete made after it, and the messages' keys, rebuilt with their table,
+//! still answer a resend.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use roomcast_shared::{ChatMessage, MessageDeleted, MessageUpdated, RoomEvent};
 use roomcast_tests::unique_id;
 use sqlx::migrate::Migrator;
 
-use crate::{Backend, append1, both_stores, now, room, user};
+use crate::{Backend, append1, both_stores, message as message_event, now, room, user};
 
 both_stores!(an_upgrade_erases_what_earlier_deletes_left);
 
@@ -220,6 +221,13 @@ async fn an_upgrade_erases_what_earlier_deletes_left(backend: &Backend) {
     assert!(!serde_json::to_string(&events).unwrap().contains("kept, edited"));
     let webhooks = webhook_bodies(&*store).await;
     assert!(!webhooks.contains("\"content\":\"kept\""), "its webhook event too: {webhooks}");
+
+    // A resend of a message from before the upgrade is its duplicate; a
+    // new message takes the next offset.
+    let resend = append1(&*store, message_event("r", "alice", "c-kept", "again")).await;
+    assert_eq!(resend, Outcome::Duplicate { id: "kept".into(), offset: 2 });
+    let new = append1(&*store, message_event("r", "alice", "c-new", "new")).await;
+    assert!(matches!(&new, Outcome::Appended(RoomEvent::Message(m)) if m.offset == 7), "{new:?}");
 }
 
 /// The bodies of the webhook events waiting and dead, joined.
