@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """WAL pages and CPU per message of the SQLite store's inserts, with
 `client_id`s random (as the browser SDK makes them) or beginning with the
-time, into a database already holding STORED messages.
+time, into a database already holding STORED messages. Message ids are
+UUIDv7s, as the server makes them.
 
     python3 bench/sqlite-keys.py random 500000
     python3 bench/sqlite-keys.py time 500000
@@ -36,6 +37,12 @@ def main(kind, stored):
         clock[0] += 1
         return "c-%012x%020x" % (clock[0], random.getrandbits(80))
 
+    def message_id():
+        # A UUIDv7's text: the time in milliseconds, then random bits.
+        bits = "%012x7%03x%016x" % (clock[0], random.getrandbits(12),
+                                     (2 << 62) | random.getrandbits(62))
+        return str(uuid.UUID(bits))
+
     latest = {}
     body = '{"type":"message","content":"' + "x" * 100 + '"}'
 
@@ -47,7 +54,7 @@ def main(kind, stored):
             sender = "user-%d" % random.randrange(SENDERS)
             db.execute("INSERT INTO messages (room, id, sender, client_id, pos, at, body, deleted) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                       (room, str(uuid.uuid4()), sender, client_id(), pos, clock[0], body))
+                       (room, message_id(), sender, client_id(), pos, clock[0], body))
             if EVENT_ROWS:
                 db.execute("INSERT INTO events (room, pos, at, body) VALUES (?, ?, ?, ?)",
                            (room, pos, clock[0], body))

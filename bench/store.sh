@@ -5,6 +5,7 @@
 # with what the store did in <...>.store.json (see bench/run.sh).
 #
 #   bench/store.sh <out> [repeats]
+#   MESH_SECONDS=10 bench/store.sh <out>      # a shorter mesh
 #
 # Build first: cargo build --release -p roomcast-server -p roomcast-bench
 # Needs PostgreSQL (apt-get install postgresql), perf for SQLite's commits.
@@ -23,9 +24,10 @@ for n in $(seq "$repeats"); do
     # What one commit costs: one sender, one message at a time.
     run "$out/one-sender-$STORE-$n.json" mesh --rooms 1 --members 1 --closed-loop \
       --warmup 1 --duration 5
-    # The mesh: 5,000 members chatting at 1 msg/s.
+    # 5,000 members chatting at 1 msg/s, for a minute: long enough for
+    # SQLite's checkpoints and the database file's growth to show.
     run "$out/mesh-500x10-$STORE-$n.json" mesh --rooms 500 --members 10 --rate-per-member 1 \
-      --duration 10
+      --duration "${MESH_SECONDS:-60}"
     # Group commit at work: 1,000 senders, each sending when its last send
     # is acknowledged.
     run "$out/mesh-closed-100x10-$STORE-$n.json" mesh --rooms 100 --members 10 --closed-loop \
