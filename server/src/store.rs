@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod outbox;
 mod plan;
 pub mod postgres;
+mod rows;
 pub mod sanctions;
 mod sql;
 pub mod sqlite;

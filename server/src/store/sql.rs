@@ -491,6 +491,7 @@ macro_rules! read_known {
     ($tx:ident, $db:ty, $lock:expr, $insert:literal, $chunk:expr) => {{
         use sqlx::Row as _;
         use $crate::store::NewEvent;
+        use $crate::store::rows::{Column, Rows};
         let mut known = $crate::store::plan::Known::default();
         let valid: Vec<&NewEvent> = $chunk.iter().filter(|e| e.keys_are_valid()).collect();
         let mut rooms: Vec<&str> = valid.iter().map(|e| e.room().as_str()).collect();
@@ -499,18 +500,13 @@ macro_rules! read_known {
         if !rooms.is_empty() {
             let mut query =
                 sqlx::QueryBuilder::<$db>::new(concat!($insert, " rooms (room, latest) "));
-            query.push_values(&rooms, |mut row, room| {
-                row.push_bind(*room).push_bind(0_i64);
-            });
+            let zeros = Column::Int(vec![0; rooms.len()]);
+            <$db>::push_rows(&mut query, vec![Column::Text(rooms.clone()), zeros]);
             query.push(" ON CONFLICT (room) DO NOTHING");
             query.build().execute(&mut *$tx).await?;
-            let mut query =
-                sqlx::QueryBuilder::<$db>::new("SELECT room, latest FROM rooms WHERE room IN (");
-            let mut list = query.separated(", ");
-            for room in &rooms {
-                list.push_bind(*room);
-            }
-            query.push(") ORDER BY room");
+            let mut query = sqlx::QueryBuilder::<$db>::new("SELECT room, latest FROM rooms WHERE ");
+            <$db>::push_one_of(&mut query, "room", rooms);
+            query.push(" ORDER BY room");
             query.push($lock);
             for row in query.build().fetch_all(&mut *$tx).await? {
                 let latest: i64 = row.try_get(1)?;
@@ -528,7 +524,11 @@ macro_rules! read_known {
             .collect();
         if !keys.is_empty() {
             // A join from the keys, not `(..) IN (VALUES ..)`, which SQLite
-            // answers by scanning the whole table.
+            // answers by scanning the whole table. `VALUES` for PostgreSQL
+            // too, not arrays ([`Rows`]): the plan it cached for a join from
+            // arrays of unknown length scanned `messages` (the mesh's p99
+            // went from 17-25 ms to 137-254 ms). A `LATERAL` subquery per
+            // key kept the arrays and the index, and measured no quicker.
             let mut query =
                 sqlx::QueryBuilder::<$db>::new("WITH k (room, sender, client_id) AS (");
             query.push_values(&keys, |mut row, (room, sender, client_id)| {
@@ -554,6 +554,7 @@ macro_rules! read_known {
             })
             .collect();
         if !changed.is_empty() {
+            // `VALUES`, as for the keys above.
             let mut query = sqlx::QueryBuilder::<$db>::new("WITH k (room, id) AS (");
             query.push_values(&changed, |mut row, (room, id)| {
                 row.push_bind(*room).push_bind(*id);
@@ -586,13 +587,14 @@ macro_rules! read_known {
 /// changed messages and the events, one statement each.
 macro_rules! write_plan {
     ($tx:ident, $db:ty, $insert:literal, $plan:ident) => {{
+        use $crate::store::rows::{Column, Rows};
         use $crate::store::{millis, to_db};
         if !$plan.latest.is_empty() {
             let mut query =
                 sqlx::QueryBuilder::<$db>::new(concat!($insert, " rooms (room, latest) "));
-            query.push_values(&$plan.latest, |mut row, (room, latest)| {
-                row.push_bind(room.as_str()).push_bind(to_db(*latest));
-            });
+            let rooms = $plan.latest.iter().map(|(room, _)| room.as_str()).collect();
+            let latest = $plan.latest.iter().map(|(_, latest)| to_db(*latest)).collect();
+            <$db>::push_rows(&mut query, vec![Column::Text(rooms), Column::Int(latest)]);
             query.push(" ON CONFLICT (room) DO UPDATE SET latest = excluded.latest");
             query.build().execute(&mut *$tx).await?;
         }
@@ -605,17 +607,20 @@ macro_rules! write_plan {
                 $insert,
                 " messages (room, id, sender, client_id, pos, at, body, deleted) "
             ));
-            query.push_values(rows.iter().zip(bodies), |mut values, (m, body)| {
-                values
-                    .push_bind(m.room.as_str())
-                    .push_bind(m.id.as_str())
-                    .push_bind(m.sender.id.as_str())
-                    .push_bind(m.client_id.as_str())
-                    .push_bind(to_db(m.offset))
-                    .push_bind(millis(m.created_at))
-                    .push_bind(body)
-                    .push_bind(m.deleted);
-            });
+            let text = |column: fn(&roomcast_shared::ChatMessage) -> &str| {
+                Column::Text(rows.iter().map(column).collect())
+            };
+            let columns = vec![
+                text(|m| m.room.as_str()),
+                text(|m| m.id.as_str()),
+                text(|m| m.sender.id.as_str()),
+                text(|m| m.client_id.as_str()),
+                Column::Int(rows.iter().map(|m| to_db(m.offset)).collect()),
+                Column::Int(rows.iter().map(|m| millis(m.created_at)).collect()),
+                Column::Owned(bodies),
+                Column::Bool(rows.iter().map(|m| m.deleted).collect()),
+            ];
+            <$db>::push_rows(&mut query, columns);
             if upsert {
                 // The first edit keeps the message as sent, for the replay
                 // of its `message` event; a delete forgets it.
@@ -638,18 +643,23 @@ macro_rules! write_plan {
                 $insert,
                 " events (room, pos, at, body, message_id) "
             ));
-            query.push_values(logged.into_iter().zip(bodies), |mut row, ((event, at), body)| {
+            let columns = vec![
+                Column::Text(logged.iter().map(|(event, _)| event.room().as_str()).collect()),
+                Column::Int(logged.iter().map(|(event, _)| to_db(event.offset())).collect()),
+                Column::Int(logged.iter().map(|(_, at)| millis(*at)).collect()),
+                Column::Owned(bodies),
                 // An edit names its message, so that a delete finds it.
-                let edited = match event {
-                    roomcast_shared::RoomEvent::MessageUpdated(u) => Some(u.id.as_str()),
-                    _ => None,
-                };
-                row.push_bind(event.room().as_str())
-                    .push_bind(to_db(event.offset()))
-                    .push_bind(millis(*at))
-                    .push_bind(body)
-                    .push_bind(edited);
-            });
+                Column::MaybeText(
+                    logged
+                        .iter()
+                        .map(|(event, _)| match event {
+                            roomcast_shared::RoomEvent::MessageUpdated(u) => Some(u.id.as_str()),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+            ];
+            <$db>::push_rows(&mut query, columns);
             query.build().execute(&mut *$tx).await?;
         }
         // Messages deleted by this batch leave the log too. Deletes are

@@ -1,0 +1,113 @@
+//! How each backend takes a batch's rows in one statement. SQLite gets a
+//! multi-row `VALUES` (it has no arrays, and preparing a statement again
+//! costs it little: its parser took 0.06% of a saturated run). PostgreSQL
+//! gets one array per column through `UNNEST`: the statement's text is
+//! then the same whatever the batch's size, so sqlx's statement cache and
+//! PostgreSQL's plan cache keep it, where a `VALUES` of a new length was
+//! parsed, described and planned again each time (about a quarter of
+//! PostgreSQL's CPU when saturated; docs/performance.md). For inserts
+//! and a list of rooms only: a join keeps `VALUES` (`read_known!`).
+
+use sqlx::{Postgres, QueryBuilder, Sqlite};
+
+/// One column of the rows of a statement, every column as long.
+pub(crate) enum Column<'a> {
+    Text(Vec<&'a str>),
+    Owned(Vec<String>),
+    MaybeText(Vec<Option<&'a str>>),
+    Int(Vec<i64>),
+    Bool(Vec<bool>),
+}
+
+impl Column<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Column::Text(v) => v.len(),
+            Column::Owned(v) => v.len(),
+            Column::MaybeText(v) => v.len(),
+            Column::Int(v) => v.len(),
+            Column::Bool(v) => v.len(),
+        }
+    }
+}
+
+/// A backend's ways of passing many values to one statement.
+pub(crate) trait Rows: sqlx::Database + Sized {
+    /// Pushes the rows made of `columns` after `INSERT INTO t (...)`. Not
+    /// for a join: PostgreSQL's cached plan for a join from arrays of
+    /// unknown length may scan the other table (`read_known!`).
+    fn push_rows<'a>(query: &mut QueryBuilder<'a, Self>, columns: Vec<Column<'a>>);
+
+    /// Pushes a test that `column` is one of `values`.
+    fn push_one_of<'a>(query: &mut QueryBuilder<'a, Self>, column: &str, values: Vec<&'a str>);
+}
+
+impl Rows for Sqlite {
+    fn push_rows<'a>(query: &mut QueryBuilder<'a, Self>, columns: Vec<Column<'a>>) {
+        let rows = columns.first().map_or(0, Column::len);
+        let mut columns: Vec<Values<'a>> = columns.into_iter().map(Values::from).collect();
+        query.push_values(0..rows, |mut row, _| {
+            for column in &mut columns {
+                // Every column has `rows` values.
+                match column {
+                    Values::Text(v) => row.push_bind(v.next()),
+                    Values::Owned(v) => row.push_bind(v.next()),
+                    Values::MaybeText(v) => row.push_bind(v.next().flatten()),
+                    Values::Int(v) => row.push_bind(v.next()),
+                    Values::Bool(v) => row.push_bind(v.next()),
+                };
+            }
+        });
+    }
+
+    fn push_one_of<'a>(query: &mut QueryBuilder<'a, Self>, column: &str, values: Vec<&'a str>) {
+        query.push(format_args!("{column} IN ("));
+        let mut list = query.separated(", ");
+        for value in values {
+            list.push_bind(value);
+        }
+        list.push_unseparated(")");
+    }
+}
+
+/// A column's values, taken one row at a time.
+enum Values<'a> {
+    Text(std::vec::IntoIter<&'a str>),
+    Owned(std::vec::IntoIter<String>),
+    MaybeText(std::vec::IntoIter<Option<&'a str>>),
+    Int(std::vec::IntoIter<i64>),
+    Bool(std::vec::IntoIter<bool>),
+}
+
+impl<'a> From<Column<'a>> for Values<'a> {
+    fn from(column: Column<'a>) -> Self {
+        match column {
+            Column::Text(v) => Values::Text(v.into_iter()),
+            Column::Owned(v) => Values::Owned(v.into_iter()),
+            Column::MaybeText(v) => Values::MaybeText(v.into_iter()),
+            Column::Int(v) => Values::Int(v.into_iter()),
+            Column::Bool(v) => Values::Bool(v.into_iter()),
+        }
+    }
+}
+
+impl Rows for Postgres {
+    fn push_rows<'a>(query: &mut QueryBuilder<'a, Self>, columns: Vec<Column<'a>>) {
+        query.push(" SELECT * FROM UNNEST(");
+        let mut list = query.separated(", ");
+        for column in columns {
+            match column {
+                Column::Text(v) => list.push_bind(v),
+                Column::Owned(v) => list.push_bind(v),
+                Column::MaybeText(v) => list.push_bind(v),
+                Column::Int(v) => list.push_bind(v),
+                Column::Bool(v) => list.push_bind(v),
+            };
+        }
+        list.push_unseparated(")");
+    }
+
+    fn push_one_of<'a>(query: &mut QueryBuilder<'a, Self>, column: &str, values: Vec<&'a str>) {
+        query.push(format_args!("{column} = ANY(")).push_bind(values).push(")");
+    }
+}
