@@ -1,14 +1,26 @@
-//! How each backend takes a batch's rows in one statement. SQLite gets a
-//! multi-row `VALUES` (it has no arrays, and preparing a statement again
-//! costs it little: its parser took 0.06% of a saturated run). PostgreSQL
-//! gets one array per column through `UNNEST`: the statement's text is
-//! then the same whatever the batch's size, so sqlx's statement cache and
-//! PostgreSQL's plan cache keep it, where a `VALUES` of a new length was
-//! parsed, described and planned again each time (about a quarter of
-//! PostgreSQL's CPU when saturated; docs/performance.md). For inserts
-//! and a list of rooms only: a join keeps `VALUES` (`read_known!`).
+//! What the two backends' SQL does differently: how a batch's rows go in,
+//! and how its rooms' offsets are read.
+//!
+//! SQLite gets a multi-row `VALUES` (it has no arrays, and preparing a
+//! statement again costs it little: its parser took 0.06% of a saturated
+//! run). PostgreSQL gets one array per column through `UNNEST`: the
+//! statement's text is then the same whatever the batch's size, so sqlx's
+//! statement cache and PostgreSQL's plan cache keep it, where a `VALUES`
+//! of a new length was parsed, described and planned again each time
+//! (about a quarter of PostgreSQL's CPU when saturated;
+//! docs/performance.md). Arrays for inserts and a list of rooms only: a
+//! join keeps `VALUES` (`read_known!`).
+//!
+//! The rooms' offsets come back from SQLite as one row, a JSON array:
+//! sqlx hands each row of a SQLite result from its worker thread to the
+//! task, waking it, and the hundred rows of a saturated commit's rooms
+//! were half a `futex` and half a context switch per message sent.
 
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Postgres, QueryBuilder, Row as _, Sqlite};
+
+use super::StoreError;
 
 /// One column of the rows of a statement, every column as long.
 pub(crate) enum Column<'a> {
@@ -38,8 +50,13 @@ pub(crate) trait Rows: sqlx::Database + Sized {
     /// unknown length may scan the other table (`read_known!`).
     fn push_rows<'a>(query: &mut QueryBuilder<'a, Self>, columns: Vec<Column<'a>>);
 
-    /// Pushes a test that `column` is one of `values`.
-    fn push_one_of<'a>(query: &mut QueryBuilder<'a, Self>, column: &str, values: Vec<&'a str>);
+    /// Pushes the query for the latest offsets of `rooms` (each stored),
+    /// locking them until the transaction ends; [`Rows::latest_of`] reads
+    /// its answer.
+    fn push_latest_of<'a>(query: &mut QueryBuilder<'a, Self>, rooms: Vec<&'a str>);
+
+    /// Each room's latest offset in the answer to [`Rows::push_latest_of`].
+    fn latest_of(rows: &[Self::Row]) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
 impl Rows for Sqlite {
@@ -60,13 +77,22 @@ impl Rows for Sqlite {
         });
     }
 
-    fn push_one_of<'a>(query: &mut QueryBuilder<'a, Self>, column: &str, values: Vec<&'a str>) {
-        query.push(format_args!("{column} IN ("));
+    fn push_latest_of<'a>(query: &mut QueryBuilder<'a, Self>, rooms: Vec<&'a str>) {
+        // Locked already: the committer's transaction began `IMMEDIATE`.
+        query.push("SELECT json_group_array(json_array(room, latest)) FROM rooms WHERE room IN (");
         let mut list = query.separated(", ");
-        for value in values {
-            list.push_bind(value);
+        for room in rooms {
+            list.push_bind(room);
         }
         list.push_unseparated(")");
+    }
+
+    fn latest_of(rows: &[SqliteRow]) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut latest = Vec::new();
+        for row in rows {
+            latest.extend(serde_json::from_str::<Vec<(String, i64)>>(row.try_get(0)?)?);
+        }
+        Ok(latest)
     }
 }
 
@@ -107,7 +133,16 @@ impl Rows for Postgres {
         list.push_unseparated(")");
     }
 
-    fn push_one_of<'a>(query: &mut QueryBuilder<'a, Self>, column: &str, values: Vec<&'a str>) {
-        query.push(format_args!("{column} = ANY(")).push_bind(values).push(")");
+    fn push_latest_of<'a>(query: &mut QueryBuilder<'a, Self>, rooms: Vec<&'a str>) {
+        // In name order, so that two batches cannot deadlock.
+        query.push("SELECT room, latest FROM rooms WHERE room = ANY(");
+        query.push_bind(rooms).push(") ORDER BY room FOR UPDATE");
+    }
+
+    fn latest_of(rows: &[PgRow]) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 }

@@ -5,9 +5,9 @@
 
 /// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a
 /// `sqlx::Pool<$db>` and whose `begin_write` starts a writing transaction;
-/// `$lock` ends the statement that reads a batch's rooms (PostgreSQL locks
-/// them with `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already did), and
-/// `$insert` begins the multi-row inserts of a batch.
+/// `$lock` ends a read whose rows the transaction then writes (PostgreSQL
+/// locks them with `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already did),
+/// and `$insert` begins the multi-row inserts of a batch.
 ///
 /// SQLite's is `INSERT OR FAIL INTO`: a row that fails ends the statement
 /// without undoing the rows before it, so SQLite keeps no statement
@@ -32,7 +32,7 @@ macro_rules! sql_store {
                 // Chunks keep each statement's parameters within SQLite's
                 // limit; a later chunk reads what the earlier ones wrote.
                 for chunk in batch.chunks($crate::store::sql::CHUNK) {
-                    let known = $crate::store::sql::read_known!(tx, $db, $lock, $insert, chunk);
+                    let known = $crate::store::sql::read_known!(tx, $db, $insert, chunk);
                     let mut plan = $crate::store::plan::plan(chunk, known);
                     // The webhook events first: a delete in the plan erases
                     // those of its message, this batch's included.
@@ -483,12 +483,12 @@ macro_rules! delete_in_steps {
 /// SQLite's 32,766 parameters (8 per message row).
 pub(crate) const CHUNK: usize = 500;
 
-/// Reads what a chunk of changes needs (creating and locking its rooms, in
-/// name order so that two batches cannot deadlock); evaluates to a
+/// Reads what a chunk of changes needs (creating and locking its rooms,
+/// [`Rows::push_latest_of`](super::rows::Rows::push_latest_of)); evaluates to a
 /// [`Known`](super::plan::Known). Three statements and a fourth when the
 /// chunk edits or deletes, whatever its size.
 macro_rules! read_known {
-    ($tx:ident, $db:ty, $lock:expr, $insert:literal, $chunk:expr) => {{
+    ($tx:ident, $db:ty, $insert:literal, $chunk:expr) => {{
         use sqlx::Row as _;
         use $crate::store::NewEvent;
         use $crate::store::rows::{Column, Rows};
@@ -504,13 +504,11 @@ macro_rules! read_known {
             <$db>::push_rows(&mut query, vec![Column::Text(rooms.clone()), zeros]);
             query.push(" ON CONFLICT (room) DO NOTHING");
             query.build().execute(&mut *$tx).await?;
-            let mut query = sqlx::QueryBuilder::<$db>::new("SELECT room, latest FROM rooms WHERE ");
-            <$db>::push_one_of(&mut query, "room", rooms);
-            query.push(" ORDER BY room");
-            query.push($lock);
-            for row in query.build().fetch_all(&mut *$tx).await? {
-                let latest: i64 = row.try_get(1)?;
-                known.latest.insert(row.try_get(0)?, $crate::store::from_db(latest));
+            let mut query = sqlx::QueryBuilder::<$db>::new("");
+            <$db>::push_latest_of(&mut query, rooms);
+            let rows = query.build().fetch_all(&mut *$tx).await?;
+            for (room, latest) in <$db>::latest_of(&rows)? {
+                known.latest.insert(room, $crate::store::from_db(latest));
             }
         }
         let keys: Vec<(&str, &str, &str)> = valid

@@ -60,6 +60,21 @@ async fn hostile_keys_are_data_not_sql(backend: &Backend) {
         assert_eq!(stored, expected);
         assert!(stored[0].content.len() >= 4096);
     }
+    // One batch over every room and a new one: each message takes its own
+    // room's next offset (SQLite reads the rooms' offsets back as JSON).
+    let new_room = "r.1,@:-,new";
+    let batch: Vec<NewEvent> = rooms
+        .iter()
+        .map(String::as_str)
+        .chain([new_room])
+        .map(|room_name| message(room_name, "plain", "batch", "one of a batch"))
+        .collect();
+    let outcomes = store.append(&batch).await.unwrap();
+    let per_room = (HOSTILE.len() * 3) as u64;
+    for (event, outcome) in batch.iter().zip(&outcomes) {
+        let expected = if event.room().as_str() == new_room { 1 } else { per_room + 1 };
+        assert_eq!(appended(outcome).offset(), expected, "{outcome:?}");
+    }
     // Edits and deletes by hostile user ids reach only their own message.
     let target = &sent[2];
     let edit = NewEvent::Edit {
