@@ -34,8 +34,8 @@ impl Rng {
     /// the order they were made, which is what the server's store keeps
     /// cheapest to index (`migrations/*/0009_time_ordered_keys.sql`).
     pub fn client_id(&mut self, now: u64) -> String {
-        let low = self.next_u64() as u16;
-        format!("c-{:012x}{:016x}{low:04x}", now & 0xFFFF_FFFF_FFFF, self.next_u64())
+        let time = now & 0xFFFF_FFFF_FFFF;
+        format!("c-{time:012x}{:016x}{:04x}", self.next_u64(), self.next_u64() as u16)
     }
 }
 

@@ -60,18 +60,17 @@ pub(crate) trait Rows: sqlx::Database + Sized {
 }
 
 impl Rows for Sqlite {
-    fn push_rows<'a>(query: &mut QueryBuilder<'a, Self>, columns: Vec<Column<'a>>) {
+    fn push_rows<'a>(query: &mut QueryBuilder<'a, Self>, mut columns: Vec<Column<'a>>) {
         let rows = columns.first().map_or(0, Column::len);
-        let mut columns: Vec<Values<'a>> = columns.into_iter().map(Values::from).collect();
-        query.push_values(0..rows, |mut row, _| {
+        query.push_values(0..rows, |mut row, i| {
             for column in &mut columns {
-                // Every column has `rows` values.
                 match column {
-                    Values::Text(v) => row.push_bind(v.next()),
-                    Values::Owned(v) => row.push_bind(v.next()),
-                    Values::MaybeText(v) => row.push_bind(v.next().flatten()),
-                    Values::Int(v) => row.push_bind(v.next()),
-                    Values::Bool(v) => row.push_bind(v.next()),
+                    Column::Text(v) => row.push_bind(v[i]),
+                    // Each text is bound once: moved out, not copied.
+                    Column::Owned(v) => row.push_bind(std::mem::take(&mut v[i])),
+                    Column::MaybeText(v) => row.push_bind(v[i]),
+                    Column::Int(v) => row.push_bind(v[i]),
+                    Column::Bool(v) => row.push_bind(v[i]),
                 };
             }
         });
@@ -93,27 +92,6 @@ impl Rows for Sqlite {
             latest.extend(serde_json::from_str::<Vec<(String, i64)>>(row.try_get(0)?)?);
         }
         Ok(latest)
-    }
-}
-
-/// A column's values, taken one row at a time.
-enum Values<'a> {
-    Text(std::vec::IntoIter<&'a str>),
-    Owned(std::vec::IntoIter<String>),
-    MaybeText(std::vec::IntoIter<Option<&'a str>>),
-    Int(std::vec::IntoIter<i64>),
-    Bool(std::vec::IntoIter<bool>),
-}
-
-impl<'a> From<Column<'a>> for Values<'a> {
-    fn from(column: Column<'a>) -> Self {
-        match column {
-            Column::Text(v) => Values::Text(v.into_iter()),
-            Column::Owned(v) => Values::Owned(v.into_iter()),
-            Column::MaybeText(v) => Values::MaybeText(v.into_iter()),
-            Column::Int(v) => Values::Int(v.into_iter()),
-            Column::Bool(v) => Values::Bool(v.into_iter()),
-        }
     }
 }
 
