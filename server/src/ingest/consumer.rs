@@ -96,15 +96,20 @@ impl Consumer {
         let first = self.state.config.amqp.retry;
         let mut wait = first;
         let shutdown = self.state.shutdown.clone();
+        // `start` set `connecting`; a session sets `connected`.
         while !shutdown.is_cancelled() {
-            self.state.ingest.set(Status::CONNECTING);
             match self.session(&mut wait).await {
                 Ok(()) => break,
-                Err(err) => tracing::warn!(
-                    %err,
-                    queue = %self.state.config.amqp.queue,
-                    "RabbitMQ consumer stopped; reconnecting in {wait:?}"
-                ),
+                Err(err) => {
+                    // Between connections too, not only while the next is
+                    // being made: `/health` says so for the whole wait.
+                    self.state.ingest.set(Status::CONNECTING);
+                    tracing::warn!(
+                        %err,
+                        queue = %self.state.config.amqp.queue,
+                        "RabbitMQ consumer stopped; reconnecting in {wait:?}"
+                    )
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
