@@ -159,28 +159,33 @@ pub trait Outbox: Send + Sync {
     async fn release(&self, owner: &str) -> Result<(), StoreError>;
 }
 
-/// Rows written per statement: 7 parameters each, far within SQLite's
-/// limit.
+/// Rows written per statement: within SQLite's limit on parameters (7
+/// each).
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Inserts `$rows` (a slice of [`OutboxRow`]) on `$conn` in statements of
-/// [`ROWS_PER_STATEMENT`].
+/// [`ROWS_PER_STATEMENT`], as the store's other batches go in
+/// ([`Rows::push_rows`](super::rows::Rows::push_rows)).
 macro_rules! insert_rows {
     ($conn:expr, $db:ty, $rows:expr) => {{
+        use $crate::store::rows::{Column, Rows as _};
         for chunk in $rows.chunks($crate::store::outbox::ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO webhook_outbox (endpoint, room, event_id, kind, body, at, message_id) ",
             );
-            query.push_values(chunk, |mut values, row| {
-                values
-                    .push_bind(row.endpoint.as_str())
-                    .push_bind(row.room.as_str())
-                    .push_bind(row.event_id.as_str())
-                    .push_bind(row.kind)
-                    .push_bind(row.body.as_str())
-                    .push_bind($crate::store::millis(row.at))
-                    .push_bind(row.message_id.as_deref());
-            });
+            let text = |column: fn(&$crate::store::outbox::OutboxRow) -> &str| {
+                Column::Text(chunk.iter().map(column).collect())
+            };
+            let columns = vec![
+                text(|r| r.endpoint.as_str()),
+                text(|r| r.room.as_str()),
+                text(|r| r.event_id.as_str()),
+                text(|r| r.kind),
+                text(|r| r.body.as_str()),
+                Column::Int(chunk.iter().map(|r| $crate::store::millis(r.at)).collect()),
+                Column::MaybeText(chunk.iter().map(|r| r.message_id.as_deref()).collect()),
+            ];
+            <$db>::push_rows(&mut query, columns);
             query.build().execute(&mut *$conn).await?;
         }
     }};

@@ -150,6 +150,33 @@ async fn delivered_rows_go_and_failed_ones_become_dead_letters_that_replay(backe
     assert_eq!(store.depth().await.unwrap().pending, 2);
 }
 
+both_stores!(a_large_enqueue_keeps_every_row_in_order);
+/// More rows than one statement takes, with bodies and rooms a hostile
+/// client could shape (quotes, separators, long text, no room), and with
+/// and without a message id: every row back, in order, as written.
+async fn a_large_enqueue_keeps_every_row_in_order(backend: &Backend) {
+    let store = backend.open().await;
+    let rows: Vec<OutboxRow> = (0..2_345)
+        .map(|i| OutboxRow {
+            room: if i % 7 == 0 { String::new() } else { format!("r',\"){i}") },
+            body: format!("{{\"i\":{i},\"t\":\"{}\"}}", "é'".repeat(i % 300)),
+            message_id: (i % 2 == 0).then(|| format!("m{i}")),
+            ..live("http://a/", "", &format!("e{i}"))
+        })
+        .collect();
+    store.enqueue(&rows).await.expect("enqueue");
+    let back = store.pending("http://a/", 0, 3_000).await.unwrap();
+    assert_eq!(back.len(), rows.len());
+    for (row, written) in back.iter().zip(&rows) {
+        assert_eq!(
+            (&row.event_id, &row.room, &row.body),
+            (&written.event_id, &written.room, &written.body)
+        );
+        assert_eq!(row.kind, written.kind);
+    }
+    assert!(back.windows(2).all(|w| w[0].seq < w[1].seq), "in the order written");
+}
+
 both_stores!(rows_of_removed_endpoints_are_dead_lettered);
 async fn rows_of_removed_endpoints_are_dead_lettered(backend: &Backend) {
     let store = backend.open().await;
