@@ -71,6 +71,8 @@ impl RoomcastPostgres {
             command.current_dir(&dir);
             command
         };
+        // A linguistic collation, as most clusters have (and ICU's, so no
+        // system locale is needed): the stores must order alike under it.
         run(
             tool("initdb").arg("-D").arg(&data).args([
                 "-U",
@@ -79,7 +81,9 @@ impl RoomcastPostgres {
                 "trust",
                 "-E",
                 "UTF8",
-                "--no-locale",
+                "--locale=C.UTF-8",
+                "--locale-provider=icu",
+                "--icu-locale=en-US",
                 "--no-sync",
             ]),
             "initdb",

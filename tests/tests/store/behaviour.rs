@@ -21,6 +21,7 @@ both_stores!(
     a_message_replays_as_sent_after_its_edits,
     history_pages_go_backwards_in_current_state,
     read_positions_are_per_user_per_room_and_never_move_back,
+    readers_at_the_same_moment_are_in_byte_order,
     notifications_are_kept_until_taken_once,
     kept_notifications_stay_within_count_bytes_and_age,
     retention_removes_old_messages_and_keeps_offsets_going,
@@ -350,6 +351,24 @@ async fn read_positions_are_per_user_per_room_and_never_move_back(backend: &Back
     store.set_reads(&[mark("alice", "r", &r[7], t + Duration::from_secs(5))]).await.unwrap();
     assert_eq!(store.read("alice", &room("r")).await.unwrap(), 8);
     assert_eq!(store.reads(&room("r"), 10).await.unwrap()[0].user_id, "alice");
+}
+
+/// Ties in `reads` go by user id compared byte by byte, on both stores,
+/// whatever PostgreSQL's own collation (the harness makes its cluster with
+/// a linguistic one, as most are): a locale would put `B` after `a` and
+/// ignore `_` and spaces.
+async fn readers_at_the_same_moment_are_in_byte_order(backend: &Backend) {
+    let store = backend.open().await;
+    let r = sent_ids(&*store, "r", 1).await;
+    let users = ["b", "B", "_x", "a", "Á", "a b", "ab", "10", "9", "z", "Z"];
+    let t = now();
+    let marks: Vec<ReadMark> = users.iter().map(|u| mark(u, "r", &r[0], t)).collect();
+    store.set_reads(&marks).await.unwrap();
+    let mut expected = users.to_vec();
+    expected.sort_unstable();
+    let reads = store.reads(&room("r"), 20).await.unwrap();
+    let seen: Vec<&str> = reads.iter().map(|r| r.user_id.as_str()).collect();
+    assert_eq!(seen, expected);
 }
 
 fn notification(title: &str) -> Notification {
