@@ -35,11 +35,16 @@ as_postgres() {
 # pg_start <dir> <port> <core>: a fresh cluster in <dir>/data, listening on
 # 127.0.0.1:<port> and a socket in <dir>, pinned to <core>, with a
 # `roomcast` database. fsync stays on: the figures are for durable commits.
+# The cluster has no locale unless PG_ICU_LOCALE names one (`en-US`): a
+# linguistic collation, as most deployed clusters have.
 pg_start() {
-  local dir=$1 port=$2 core=$3 bin
+  local dir=$1 port=$2 core=$3 bin locale=(--no-locale)
   bin=$(pg_bin)
+  if [ -n "${PG_ICU_LOCALE:-}" ]; then
+    locale=(--locale=C.UTF-8 --locale-provider=icu "--icu-locale=$PG_ICU_LOCALE")
+  fi
   if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
-  as_postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale --no-sync >/dev/null
+  as_postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 "${locale[@]}" --no-sync >/dev/null
   as_postgres taskset -c "$core" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1" -w -t 60 start >/dev/null
   as_postgres "$bin/createdb" -h "$dir" -p "$port" -U postgres roomcast

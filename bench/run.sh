@@ -17,7 +17,8 @@
 #   memory    nothing durable (the default; never the working directory)
 #   sqlite    a new SQLite file
 #   postgres  a new PostgreSQL cluster on a free port (PG_PORT), on the
-#             server's core, fsync on; its CPU counts as the server's
+#             server's core, fsync on; its CPU counts as the server's;
+#             PG_ICU_LOCALE=en-US gives it that linguistic collation
 # With sqlite or postgres, <results>.store.json gets what the store did over
 # the whole run (set-up included): events stored, commits (PostgreSQL's
 # xact_commit; for SQLite, the server's fsync and fdatasync calls, counted
