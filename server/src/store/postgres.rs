@@ -2,6 +2,7 @@
 //! from `migrations/postgres/` applied when it connects (sqlx takes an
 //! advisory lock, so instances starting together migrate once).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection as _;
@@ -9,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Pool, Postgres, Transaction};
 
 use super::StoreError;
+use super::sql::StoredRooms;
 
 /// Connections per instance.
 const CONNECTIONS: u32 = 8;
@@ -20,6 +22,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(super) pool: Pool<Postgres>,
+    rooms: Arc<StoredRooms>,
 }
 
 impl PostgresStore {
@@ -40,7 +43,7 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let store = Self { pool };
+        let store = Self { pool, rooms: Arc::default() };
         store.finish_erase_upgrade().await?;
         Ok(store)
     }

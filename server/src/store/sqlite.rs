@@ -28,6 +28,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite, Transaction};
 
 use super::StoreError;
+use super::sql::StoredRooms;
 
 /// How long a writer waits for another's transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +72,7 @@ pub struct SqliteStore {
     /// next.
     writer: Pool<Sqlite>,
     checkpoints: Arc<Checkpoints>,
+    rooms: Arc<StoredRooms>,
 }
 
 /// The background checkpoint's connection, and what it leaves the
@@ -127,7 +129,7 @@ impl SqliteStore {
             finish: AtomicBool::new(false),
         });
         tokio::spawn(checkpoint_in_background(Arc::downgrade(&checkpoints)));
-        let store = Self { pool, writer, checkpoints };
+        let store = Self { pool, writer, checkpoints, rooms: Arc::default() };
         store.finish_erase_upgrade().await?;
         Ok(store)
     }
