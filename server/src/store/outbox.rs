@@ -173,15 +173,12 @@ macro_rules! insert_rows {
             let mut query = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO webhook_outbox (endpoint, room, event_id, kind, body, at, message_id) ",
             );
-            let text = |column: fn(&$crate::store::outbox::OutboxRow) -> &str| {
-                Column::Text(chunk.iter().map(column).collect())
-            };
             let columns = vec![
-                text(|r| r.endpoint.as_str()),
-                text(|r| r.room.as_str()),
-                text(|r| r.event_id.as_str()),
-                text(|r| r.kind),
-                text(|r| r.body.as_str()),
+                Column::text(chunk, |r| r.endpoint.as_str()),
+                Column::text(chunk, |r| r.room.as_str()),
+                Column::text(chunk, |r| r.event_id.as_str()),
+                Column::text(chunk, |r| r.kind),
+                Column::text(chunk, |r| r.body.as_str()),
                 Column::Int(chunk.iter().map(|r| $crate::store::millis(r.at)).collect()),
                 Column::MaybeText(chunk.iter().map(|r| r.message_id.as_deref()).collect()),
             ];

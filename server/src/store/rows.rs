@@ -31,7 +31,12 @@ pub(crate) enum Column<'a> {
     Bool(Vec<bool>),
 }
 
-impl Column<'_> {
+impl<'a> Column<'a> {
+    /// The text `column` takes from each of `rows`.
+    pub fn text<T>(rows: &'a [T], column: impl Fn(&'a T) -> &'a str) -> Self {
+        Column::Text(rows.iter().map(column).collect())
+    }
+
     fn len(&self) -> usize {
         match self {
             Column::Text(v) => v.len(),

@@ -4,8 +4,8 @@
 //! parameter.
 
 /// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a
-/// `sqlx::Pool<$db>`, whose field `rooms` is its [`StoredRooms`], and whose `begin_write` starts a writing transaction;
-/// `$lock` ends a read whose rows the transaction then writes (PostgreSQL
+/// `sqlx::Pool<$db>`, whose field `rooms` is its [`StoredRooms`] and whose
+/// `begin_write` starts a writing transaction; `$lock` ends a read whose rows the transaction then writes (PostgreSQL
 /// locks them with `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already did),
 /// and `$insert` begins the multi-row inserts of a batch.
 ///
@@ -29,11 +29,13 @@ macro_rules! sql_store {
             ) -> Result<Vec<$crate::store::Outcome>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
                 let mut outcomes = Vec::with_capacity(batch.len());
+                let mut created = Vec::new();
                 // Chunks keep each statement's parameters within SQLite's
                 // limit; a later chunk reads what the earlier ones wrote.
                 for chunk in batch.chunks($crate::store::sql::CHUNK) {
-                    let known =
-                        $crate::store::sql::read_known!(tx, $db, $insert, chunk, self.rooms);
+                    let known = $crate::store::sql::read_known!(
+                        tx, $db, $insert, chunk, self.rooms, created
+                    );
                     let mut plan = $crate::store::plan::plan(chunk, known);
                     // The webhook events first: a delete in the plan erases
                     // those of its message, this batch's included.
@@ -46,9 +48,7 @@ macro_rules! sql_store {
                     outcomes.append(&mut plan.outcomes);
                 }
                 tx.commit().await?;
-                self.rooms.committed(
-                    batch.iter().filter(|e| e.keys_are_valid()).map(|e| e.room().as_str()),
-                );
+                self.rooms.committed(created);
                 outbox.committed();
                 Ok(outcomes)
             }
@@ -504,16 +504,18 @@ impl StoredRooms {
         rooms.iter().copied().filter(|room| !stored.contains(*room)).collect()
     }
 
-    /// Notes `rooms` as stored, once their transaction committed.
-    pub fn committed<'a>(&self, rooms: impl Iterator<Item = &'a str>) {
+    /// Notes `created` (rooms that were [`unknown`](Self::unknown)) as
+    /// stored, once their transaction committed.
+    pub fn committed(&self, created: Vec<String>) {
+        if created.is_empty() {
+            return;
+        }
         let mut stored = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for room in rooms {
-            if !stored.contains(room) {
-                if stored.len() >= Self::MAX {
-                    stored.clear();
-                }
-                stored.insert(room.to_owned());
+        for room in created {
+            if stored.len() >= Self::MAX {
+                stored.clear();
             }
+            stored.insert(room);
         }
     }
 
@@ -524,13 +526,13 @@ impl StoredRooms {
 }
 
 /// Reads what a chunk of changes needs (creating the rooms `$stored`
-/// does not know, and locking them all,
+/// does not know, named in `$created`, and locking them all,
 /// [`Rows::push_latest_of`](super::rows::Rows::push_latest_of)); evaluates to a
 /// [`Known`](super::plan::Known). Two statements, a third when the chunk
 /// has a room new to this store, and another when it edits or deletes,
 /// whatever its size.
 macro_rules! read_known {
-    ($tx:ident, $db:ty, $insert:literal, $chunk:expr, $stored:expr) => {{
+    ($tx:ident, $db:ty, $insert:literal, $chunk:expr, $stored:expr, $created:ident) => {{
         use sqlx::Row as _;
         use $crate::store::NewEvent;
         use $crate::store::rows::{Column, Rows};
@@ -541,6 +543,7 @@ macro_rules! read_known {
         rooms.dedup();
         let unknown = $stored.unknown(&rooms);
         if !unknown.is_empty() {
+            $created.extend(unknown.iter().map(|room| room.to_string()));
             let mut query =
                 sqlx::QueryBuilder::<$db>::new(concat!($insert, " rooms (room, latest) "));
             let zeros = Column::Int(vec![0; unknown.len()]);
@@ -657,14 +660,11 @@ macro_rules! write_plan {
                 $insert,
                 " messages (room, id, sender, client_id, pos, at, body, deleted) "
             ));
-            let text = |column: fn(&roomcast_shared::ChatMessage) -> &str| {
-                Column::Text(rows.iter().map(column).collect())
-            };
             let columns = vec![
-                text(|m| m.room.as_str()),
-                text(|m| m.id.as_str()),
-                text(|m| m.sender.id.as_str()),
-                text(|m| m.client_id.as_str()),
+                Column::text(rows, |m| m.room.as_str()),
+                Column::text(rows, |m| m.id.as_str()),
+                Column::text(rows, |m| m.sender.id.as_str()),
+                Column::text(rows, |m| m.client_id.as_str()),
                 Column::Int(rows.iter().map(|m| to_db(m.offset)).collect()),
                 Column::Int(rows.iter().map(|m| millis(m.created_at)).collect()),
                 Column::Owned(bodies),
